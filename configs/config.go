@@ -1,0 +1,353 @@
+// Package configs owns the node's configuration: the TOML schema, the
+// defaults, strict loading (an unknown key is an error that names it), the
+// layering defaults → file → FOMO_* environment → flags, and validation whose
+// errors name the offending key. It also writes the commented config file that
+// `fomo init` creates.
+package configs
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/multiformats/go-multiaddr"
+)
+
+// Version is the config schema version this build reads.
+const Version = 1
+
+// Config is the whole node configuration.
+type Config struct {
+	Version int       `toml:"version"`
+	Node    Node      `toml:"node"`
+	API     API       `toml:"api"`
+	P2P     P2P       `toml:"p2p"`
+	GPU     GPU       `toml:"gpu"`
+	Store   Store     `toml:"store"`
+	Runtime []Runtime `toml:"runtime"`
+}
+
+// Node holds process-wide settings.
+type Node struct {
+	// DataDir holds keys, the datastore and logs; relative paths are
+	// resolved against the home directory. Empty means the home directory.
+	DataDir string `toml:"data_dir"`
+	// KeyFile is the node's Ed25519 key, relative to DataDir.
+	KeyFile string `toml:"key_file"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `toml:"log_level"`
+	// LogFormat is text or json.
+	LogFormat string `toml:"log_format"`
+	// ShutdownTimeout bounds each part's stop during shutdown.
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	// StreamGrace is how long in-flight responses may continue after a
+	// shutdown starts before they are cut.
+	StreamGrace Duration `toml:"stream_grace"`
+}
+
+// API configures the HTTP API.
+type API struct {
+	// Listen is host:port; port 0 picks a free port.
+	Listen string `toml:"listen"`
+	// MaxBodyBytes limits request bodies.
+	MaxBodyBytes ByteSize `toml:"max_body_bytes"`
+	// ReadHeaderTimeout bounds reading request headers.
+	ReadHeaderTimeout Duration `toml:"read_header_timeout"`
+	// ModelRefresh is how often the served-model list is re-read from the runtimes.
+	ModelRefresh Duration `toml:"model_refresh"`
+}
+
+// P2P configures the libp2p host.
+type P2P struct {
+	// Listen lists multiaddrs to listen on.
+	Listen []string `toml:"listen"`
+	// Bootstrap lists peers (multiaddrs with /p2p/<id>) to connect to at start.
+	Bootstrap []string `toml:"bootstrap"`
+	// ConnLow and ConnHigh are the connection manager's water marks.
+	ConnLow  int `toml:"conn_low"`
+	ConnHigh int `toml:"conn_high"`
+}
+
+// GPU configures GPU monitoring.
+type GPU struct {
+	// Enabled turns NVML monitoring on; off, the node behaves as a host without GPUs.
+	Enabled bool `toml:"enabled"`
+	// SampleInterval is the time between samples.
+	SampleInterval Duration `toml:"sample_interval"`
+}
+
+// Store configures the node's datastore.
+type Store struct {
+	// Backend is pebble (on disk, the default) or memory (lost on exit).
+	Backend string `toml:"backend"`
+	// Path is the pebble directory, relative to the data dir.
+	Path string `toml:"path"`
+}
+
+// Runtime kinds.
+const (
+	KindOpenAI    = "openai"
+	KindSupervise = "supervise"
+	KindEngine    = "engine"
+)
+
+// Runtime is one [[runtime]] block: a model backend.
+type Runtime struct {
+	// Name identifies the runtime in logs and status.
+	Name string `toml:"name"`
+	// Kind is openai (an upstream by URL), supervise (a child process the
+	// node starts, reached by URL) or engine (the built-in GGUF engine).
+	Kind string `toml:"kind"`
+
+	// URL is the upstream's base URL (openai, supervise).
+	URL string `toml:"url,omitempty"`
+	// APIKey is sent to the upstream as a bearer token (openai, supervise).
+	APIKey string `toml:"api_key,omitempty"`
+	// Models lists the model names to serve; empty asks the upstream (openai, supervise).
+	Models []string `toml:"models,omitempty"`
+	// RequestTimeout bounds a whole non-streaming request (openai, supervise).
+	RequestTimeout Duration `toml:"request_timeout,omitempty"`
+	// FirstByteTimeout bounds the wait for the upstream's response headers (openai, supervise).
+	FirstByteTimeout Duration `toml:"first_byte_timeout,omitempty"`
+	// IdleTimeout bounds the gap between stream events (openai, supervise).
+	IdleTimeout Duration `toml:"idle_timeout,omitempty"`
+
+	// Command is the backend's argv (supervise).
+	Command []string `toml:"command,omitempty"`
+	// Env adds K=V variables to the child's environment (supervise).
+	Env []string `toml:"env,omitempty"`
+	// Dir is the child's working directory (supervise).
+	Dir string `toml:"dir,omitempty"`
+	// GPUs are the GPU indices given to the child via CUDA_VISIBLE_DEVICES (supervise).
+	GPUs []int `toml:"gpus,omitempty"`
+	// MinFreeMemory is the free memory each assigned GPU must have before start (supervise).
+	MinFreeMemory ByteSize `toml:"min_free_memory,omitempty"`
+	// HealthURL is polled for readiness (supervise).
+	HealthURL string `toml:"health_url,omitempty"`
+	// StartTimeout bounds the wait for the child to become healthy (supervise).
+	StartTimeout Duration `toml:"start_timeout,omitempty"`
+	// StopTimeout is how long the child gets to exit after SIGTERM (supervise).
+	StopTimeout Duration `toml:"stop_timeout,omitempty"`
+
+	// Model is the path to a .gguf file (engine).
+	Model string `toml:"model,omitempty"`
+	// Threads is the number of compute threads; 0 uses every core (engine).
+	Threads int `toml:"threads,omitempty"`
+	// ChatTemplate names the chat template when the model's is not recognised (engine).
+	ChatTemplate string `toml:"chat_template,omitempty"`
+	// MaxQueue bounds queued requests (engine).
+	MaxQueue int `toml:"max_queue,omitempty"`
+	// ContextLength caps the context window; 0 uses the model's (engine).
+	ContextLength int `toml:"context_length,omitempty"`
+}
+
+// Default returns the built-in defaults.
+func Default() Config {
+	return Config{
+		Version: Version,
+		Node: Node{
+			KeyFile:         "keys/node.key",
+			LogLevel:        "info",
+			LogFormat:       "text",
+			ShutdownTimeout: Duration(10e9),
+			StreamGrace:     Duration(10e9),
+		},
+		API: API{
+			Listen:            "127.0.0.1:8080",
+			MaxBodyBytes:      4 << 20,
+			ReadHeaderTimeout: Duration(10e9),
+			ModelRefresh:      Duration(30e9),
+		},
+		P2P: P2P{
+			Listen:    []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"},
+			Bootstrap: []string{},
+			ConnLow:   100,
+			ConnHigh:  400,
+		},
+		GPU:   GPU{Enabled: true, SampleInterval: Duration(5e9)},
+		Store: Store{Backend: "pebble", Path: "datastore"},
+	}
+}
+
+// FieldError is a validation error for one key.
+type FieldError struct {
+	Key string
+	Msg string
+}
+
+func (e *FieldError) Error() string { return e.Key + ": " + e.Msg }
+
+func fieldErr(key, format string, args ...any) error {
+	return &FieldError{Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+var runtimeName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// Validate checks every value and returns all problems found, each naming
+// its key.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.Version != Version {
+		add(fieldErr("version", "must be %d, got %d", Version, c.Version))
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Node.LogLevel) {
+		add(fieldErr("node.log_level", "must be one of debug, info, warn, error; got %q", c.Node.LogLevel))
+	}
+	if !slices.Contains([]string{"text", "json"}, c.Node.LogFormat) {
+		add(fieldErr("node.log_format", "must be text or json; got %q", c.Node.LogFormat))
+	}
+	if c.Node.KeyFile == "" {
+		add(fieldErr("node.key_file", "must not be empty"))
+	}
+	add(positive("node.shutdown_timeout", c.Node.ShutdownTimeout))
+	if c.Node.StreamGrace < 0 {
+		add(fieldErr("node.stream_grace", "must not be negative"))
+	}
+	if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
+		add(fieldErr("api.listen", "must be host:port, got %q", c.API.Listen))
+	}
+	if c.API.MaxBodyBytes < 1024 {
+		add(fieldErr("api.max_body_bytes", "must be at least 1KiB, got %d", c.API.MaxBodyBytes))
+	}
+	add(positive("api.read_header_timeout", c.API.ReadHeaderTimeout))
+	add(positive("api.model_refresh", c.API.ModelRefresh))
+	for i, a := range c.P2P.Listen {
+		if _, err := multiaddr.NewMultiaddr(a); err != nil {
+			add(fieldErr(fmt.Sprintf("p2p.listen[%d]", i), "not a multiaddr: %v", err))
+		}
+	}
+	for i, a := range c.P2P.Bootstrap {
+		m, err := multiaddr.NewMultiaddr(a)
+		if err != nil {
+			add(fieldErr(fmt.Sprintf("p2p.bootstrap[%d]", i), "not a multiaddr: %v", err))
+			continue
+		}
+		if _, err := m.ValueForProtocol(multiaddr.P_P2P); err != nil {
+			add(fieldErr(fmt.Sprintf("p2p.bootstrap[%d]", i), "must end in /p2p/<peer id>: %q", a))
+		}
+	}
+	if c.P2P.ConnLow < 1 || c.P2P.ConnHigh < c.P2P.ConnLow {
+		add(fieldErr("p2p.conn_high", "must be ≥ p2p.conn_low ≥ 1; got low %d high %d", c.P2P.ConnLow, c.P2P.ConnHigh))
+	}
+	if c.GPU.SampleInterval.D() < 100e6 {
+		add(fieldErr("gpu.sample_interval", "must be at least 100ms, got %s", c.GPU.SampleInterval.D()))
+	}
+	if !slices.Contains([]string{"pebble", "memory"}, c.Store.Backend) {
+		add(fieldErr("store.backend", "must be pebble or memory; got %q", c.Store.Backend))
+	}
+	if c.Store.Backend == "pebble" && c.Store.Path == "" {
+		add(fieldErr("store.path", "must not be empty with the pebble backend"))
+	}
+	names := map[string]int{}
+	for i := range c.Runtime {
+		add(c.Runtime[i].validate(fmt.Sprintf("runtime[%d]", i)))
+		if j, dup := names[c.Runtime[i].Name]; dup && c.Runtime[i].Name != "" {
+			add(fieldErr(fmt.Sprintf("runtime[%d].name", i), "%q is also the name of runtime[%d]", c.Runtime[i].Name, j))
+		}
+		names[c.Runtime[i].Name] = i
+	}
+	return errors.Join(errs...)
+}
+
+func positive(key string, d Duration) error {
+	if d <= 0 {
+		return fieldErr(key, "must be positive, got %s", d.D())
+	}
+	return nil
+}
+
+func (r *Runtime) validate(p string) error {
+	var errs []error
+	add := func(key, format string, args ...any) {
+		errs = append(errs, fieldErr(p+"."+key, format, args...))
+	}
+	if !runtimeName.MatchString(r.Name) {
+		add("name", "must be 1-64 of [A-Za-z0-9._-], got %q", r.Name)
+	}
+	// only lists the keys set on a runtime of a kind that does not read them.
+	only := func(kinds string, set map[string]bool) {
+		for _, key := range slices.Sorted(func(yield func(string) bool) {
+			for k := range set {
+				if !yield(k) {
+					return
+				}
+			}
+		}) {
+			if set[key] {
+				add(key, "only applies to kind %s, this runtime is kind %q", kinds, r.Kind)
+			}
+		}
+	}
+	upstream := map[string]bool{
+		"url": r.URL != "", "api_key": r.APIKey != "", "models": len(r.Models) > 0,
+		"request_timeout": r.RequestTimeout != 0, "first_byte_timeout": r.FirstByteTimeout != 0,
+		"idle_timeout": r.IdleTimeout != 0,
+	}
+	supervised := map[string]bool{
+		"command": len(r.Command) > 0, "env": len(r.Env) > 0, "dir": r.Dir != "", "gpus": len(r.GPUs) > 0,
+		"min_free_memory": r.MinFreeMemory != 0, "health_url": r.HealthURL != "",
+		"start_timeout": r.StartTimeout != 0, "stop_timeout": r.StopTimeout != 0,
+	}
+	engine := map[string]bool{
+		"model": r.Model != "", "threads": r.Threads != 0, "chat_template": r.ChatTemplate != "",
+		"max_queue": r.MaxQueue != 0, "context_length": r.ContextLength != 0,
+	}
+	checkURL := func(key, u string) {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			add(key, "must be an http:// or https:// URL, got %q", u)
+		}
+	}
+	for key, d := range map[string]Duration{"request_timeout": r.RequestTimeout, "first_byte_timeout": r.FirstByteTimeout,
+		"idle_timeout": r.IdleTimeout, "start_timeout": r.StartTimeout, "stop_timeout": r.StopTimeout} {
+		if d < 0 {
+			add(key, "must not be negative")
+		}
+	}
+	switch r.Kind {
+	case KindOpenAI:
+		checkURL("url", r.URL)
+		only(KindSupervise, supervised)
+		only(KindEngine, engine)
+	case KindSupervise:
+		checkURL("url", r.URL)
+		if len(r.Command) == 0 || r.Command[0] == "" {
+			add("command", "required: the backend's argv, e.g. [\"vllm\", \"serve\", \"MODEL\", \"--port\", \"8001\"]")
+		}
+		if r.HealthURL == "" {
+			add("health_url", "required: the URL polled until the backend is ready, e.g. \"http://127.0.0.1:8001/health\"")
+		} else {
+			checkURL("health_url", r.HealthURL)
+		}
+		for i, g := range r.GPUs {
+			if g < 0 {
+				add(fmt.Sprintf("gpus[%d]", i), "must not be negative, got %d", g)
+			}
+		}
+		for i, e := range r.Env {
+			if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+				add(fmt.Sprintf("env[%d]", i), "must be KEY=VALUE, got %q", e)
+			}
+		}
+		only(KindEngine, engine)
+	case KindEngine:
+		if r.Model == "" {
+			add("model", "required: path to a .gguf file")
+		}
+		if r.Threads < 0 || r.MaxQueue < 0 || r.ContextLength < 0 {
+			add("threads", "threads, max_queue and context_length must not be negative")
+		}
+		only(KindOpenAI+" or "+KindSupervise, upstream)
+		only(KindSupervise, supervised)
+	default:
+		add("kind", "must be one of openai, supervise, engine; got %q", r.Kind)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,81 @@
+package configs
+
+// Template is the commented config file `fomo init` writes. Every value in it
+// is the default; the test checks that it decodes to Default().
+const Template = `# fomo node configuration.
+# Layers: these values → FOMO_* environment variables (FOMO_API_LISTEN sets
+# api.listen) → flags (--set api.listen=127.0.0.1:9090). Unknown keys are errors.
+version = 1
+
+[node]
+# Keys, the datastore and logs live here; relative to the home directory.
+# Empty means the home directory itself.
+data_dir = ""
+# The node's Ed25519 key (its peer ID and account), relative to data_dir.
+key_file = "keys/node.key"
+# debug | info | warn | error
+log_level = "info"
+# text | json
+log_format = "text"
+# Each part of the node gets this long to stop on shutdown.
+shutdown_timeout = "10s"
+# In-flight responses may run this long after shutdown begins.
+stream_grace = "10s"
+
+[api]
+# OpenAI-compatible API, admin API (/api/v1/...) and /metrics.
+listen = "127.0.0.1:8080"
+# Larger request bodies get 413.
+max_body_bytes = "4MiB"
+read_header_timeout = "10s"
+# How often the list of served models is re-read from the runtimes.
+model_refresh = "30s"
+
+[p2p]
+# libp2p listen multiaddrs.
+listen = ["/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"]
+# Peers to connect to at start: multiaddrs ending in /p2p/<peer id>.
+bootstrap = []
+# Connection manager water marks.
+conn_low = 100
+conn_high = 400
+
+[gpu]
+# Watch NVIDIA GPUs through NVML. Without a driver the node logs one warning
+# and serves on CPU.
+enabled = true
+sample_interval = "5s"
+
+[store]
+# pebble (on disk) | memory (lost on exit)
+backend = "pebble"
+path = "datastore"
+
+# Model runtimes. Each [[runtime]] block adds one backend; uncomment and edit.
+#
+# An OpenAI-compatible server you run yourself (vLLM, llama.cpp's
+# llama-server, SGLang, Ollama):
+#
+# [[runtime]]
+# name = "vllm"
+# kind = "openai"
+# url = "http://127.0.0.1:8000"
+# models = []                 # empty: ask the server (GET /v1/models)
+# api_key = ""
+# request_timeout = "10m"
+# first_byte_timeout = "2m"
+# idle_timeout = "2m"
+#
+# A backend the node starts, restarts and stops itself:
+#
+# [[runtime]]
+# name = "llama"
+# kind = "supervise"
+# command = ["llama-server", "-m", "/models/model.gguf", "--port", "8001"]
+# url = "http://127.0.0.1:8001"
+# health_url = "http://127.0.0.1:8001/health"
+# gpus = [0]                  # sets CUDA_VISIBLE_DEVICES
+# min_free_memory = "20GiB"   # per GPU; refuses to start with less free
+# start_timeout = "10m"
+# stop_timeout = "15s"
+`
