@@ -1,0 +1,283 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/fomonet/fomo/configs"
+	"github.com/fomonet/fomo/node"
+	"github.com/spf13/cobra"
+)
+
+type devnetFlags struct {
+	nodes    int
+	dir      string
+	startTTL time.Duration
+	set      []string
+}
+
+func newDevnetCmd() *cobra.Command {
+	f := &devnetFlags{}
+	cmd := &cobra.Command{
+		Use:   "devnet",
+		Short: "Run a local network of nodes, one process each, until interrupted",
+		Long: `devnet starts N "fomo node" processes on this machine, each with its home in
+DIR/node<i> (a temporary directory when --dir is not given). Node 0 is the
+bootstrap peer of the others. Every node's API and libp2p listen on free
+loopback ports; devnet prints one line per node:
+
+  node<i> api=http://127.0.0.1:<port> peer=<peer id>
+
+Each node logs to DIR/node<i>/node.log. Interrupt (Ctrl-C) stops every node.`,
+		Example: "  fomo devnet --nodes 3\n  fomo devnet --nodes 2 --dir ./.devnet",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDevnet(cmd.Context(), cmd.OutOrStdout(), f)
+		},
+	}
+	cmd.Flags().IntVar(&f.nodes, "nodes", 1, "number of nodes")
+	cmd.Flags().StringVar(&f.dir, "dir", "", "directory for the nodes' homes (default: a new temporary directory)")
+	cmd.Flags().DurationVar(&f.startTTL, "start-timeout", 60*time.Second, "how long each node may take to start")
+	cmd.Flags().StringArrayVar(&f.set, "set", nil, "config override passed to every node (repeatable)")
+	return cmd
+}
+
+type devnode struct {
+	name   string
+	home   string
+	cmd    *exec.Cmd
+	exited chan struct{}
+	err    error
+	api    string
+	peer   string
+	addrs  []string
+}
+
+func runDevnet(ctx context.Context, out io.Writer, f *devnetFlags) error {
+	if f.nodes < 1 {
+		return errors.New("--nodes must be at least 1")
+	}
+	dir := f.dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "fomo-devnet-")
+		if err != nil {
+			return err
+		}
+		dir = d
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "devnet: %d node(s) in %s\n", f.nodes, dir)
+
+	var nodes []*devnode
+	stopAll := func() {
+		var wg sync.WaitGroup
+		for _, n := range nodes {
+			wg.Go(func() { n.stop(30 * time.Second) })
+		}
+		wg.Wait()
+	}
+	defer stopAll()
+
+	var bootstrap string
+	for i := range f.nodes {
+		n := &devnode{name: fmt.Sprintf("node%d", i), home: filepath.Join(dir, fmt.Sprintf("node%d", i))}
+		sets := []string{
+			"api.listen=127.0.0.1:0",
+			"p2p.listen=/ip4/127.0.0.1/tcp/0,/ip4/127.0.0.1/udp/0/quic-v1",
+		}
+		if bootstrap != "" {
+			sets = append(sets, "p2p.bootstrap="+bootstrap)
+		}
+		sets = append(sets, f.set...)
+		if err := n.start(ctx, self, sets); err != nil {
+			return err
+		}
+		nodes = append(nodes, n)
+		if err := n.waitReady(ctx, f.startTTL); err != nil {
+			return err
+		}
+		if i == 0 && len(n.addrs) > 0 {
+			bootstrap = n.addrs[0]
+		}
+		fmt.Fprintf(out, "%s api=%s peer=%s\n", n.name, n.api, n.peer)
+		if i == 0 {
+			if models, _ := getModels(ctx, n.api); len(models) == 0 {
+				fmt.Fprintf(out, "%s serves no model: add a [[runtime]] block to %s (see the examples in it) and restart\n",
+					n.name, filepath.Join(n.home, ConfigFile))
+			}
+		}
+	}
+	fmt.Fprintf(out, "devnet running; logs in %s/node*/node.log; press Ctrl-C to stop\n", dir)
+
+	exited := make(chan *devnode, len(nodes))
+	for _, n := range nodes {
+		go func() { <-n.exited; exited <- n }()
+	}
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(out, "devnet: stopping nodes")
+		stopAll()
+		return nil
+	case n := <-exited:
+		return fmt.Errorf("%s exited unexpectedly (%v); last log lines:\n%s", n.name, n.err, tailFile(filepath.Join(n.home, "node.log"), 20))
+	}
+}
+
+func (n *devnode) start(ctx context.Context, self string, sets []string) error {
+	if err := os.MkdirAll(n.home, 0o700); err != nil {
+		return err
+	}
+	cfgPath := filepath.Join(n.home, ConfigFile)
+	if _, err := os.Stat(cfgPath); errors.Is(err, os.ErrNotExist) {
+		if err := os.WriteFile(cfgPath, []byte(configs.Template), 0o600); err != nil {
+			return err
+		}
+	}
+	os.Remove(filepath.Join(n.home, node.APIAddrFile))
+	logf, err := os.OpenFile(filepath.Join(n.home, "node.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	args := []string{"node", "--home", n.home}
+	for _, s := range sets {
+		args = append(args, "--set", s)
+	}
+	n.cmd = exec.Command(self, args...)
+	n.cmd.Stdout, n.cmd.Stderr = logf, logf
+	n.cmd.Env = withoutFomoHome(os.Environ())
+	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := n.cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("%s: %w", n.name, err)
+	}
+	n.exited = make(chan struct{})
+	go func() {
+		n.err = n.cmd.Wait()
+		logf.Close()
+		close(n.exited)
+	}()
+	return nil
+}
+
+func withoutFomoHome(env []string) []string {
+	out := env[:0:0]
+	for _, e := range env {
+		if !strings.HasPrefix(e, "FOMO_HOME=") {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (n *devnode) waitReady(ctx context.Context, ttl time.Duration) error {
+	deadline := time.NewTimer(ttl)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if b, err := os.ReadFile(filepath.Join(n.home, node.APIAddrFile)); err == nil {
+			n.api = "http://" + strings.TrimSpace(string(b))
+			var st struct {
+				PeerID      string   `json:"peer_id"`
+				ListenAddrs []string `json:"listen_addrs"`
+			}
+			if err := getJSON(ctx, n.api+"/api/v1/status", &st); err == nil {
+				n.peer, n.addrs = st.PeerID, st.ListenAddrs
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.exited:
+			return fmt.Errorf("%s exited during start (%v); last log lines:\n%s", n.name, n.err, tailFile(filepath.Join(n.home, "node.log"), 20))
+		case <-deadline.C:
+			return fmt.Errorf("%s did not start within %s; last log lines:\n%s", n.name, ttl, tailFile(filepath.Join(n.home, "node.log"), 20))
+		case <-tick.C:
+		}
+	}
+}
+
+// stop sends SIGTERM and waits, then kills the process group.
+func (n *devnode) stop(timeout time.Duration) {
+	if n.cmd == nil || n.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-n.exited:
+		return
+	default:
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.exited:
+	case <-time.After(timeout):
+		_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
+		<-n.exited
+	}
+}
+
+func getJSON(ctx context.Context, url string, v any) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(v)
+}
+
+func getModels(ctx context.Context, api string) ([]string, error) {
+	var list struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	if err := getJSON(ctx, api+"/v1/models", &list); err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, d := range list.Data {
+		ids = append(ids, d.ID)
+	}
+	return ids, nil
+}
+
+func tailFile(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return string(bytes.Join(lines, []byte("\n")))
+}

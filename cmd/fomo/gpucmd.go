@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fomonet/fomo/gpu"
+	gpunvml "github.com/fomonet/fomo/gpu/nvml"
+	"github.com/spf13/cobra"
+)
+
+func newGPUCmd(rf *rootFlags) *cobra.Command {
+	var apiURL string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "gpu",
+		Short: "Show GPUs: inventory and a current sample",
+		Long: `gpu reads the GPUs of this host through NVML and prints one line per GPU.
+With --api it asks a running node instead (GET /api/v1/gpus). A host without
+an NVIDIA driver has no GPUs; that is not an error.`,
+		Example: "  fomo gpu\n  fomo gpu --json\n  fomo gpu --api http://127.0.0.1:8080",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var statuses []gpu.Status
+			driver := ""
+			if apiURL != "" {
+				var err error
+				if statuses, err = fetchGPUs(cmd.Context(), apiURL); err != nil {
+					return err
+				}
+			} else {
+				src := gpunvml.Open(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+				defer src.Close()
+				driver = src.Driver()
+				var err error
+				if statuses, err = src.Sample(cmd.Context()); err != nil {
+					return err
+				}
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				if statuses == nil {
+					statuses = []gpu.Status{}
+				}
+				return enc.Encode(statuses)
+			}
+			printGPUs(cmd.OutOrStdout(), driver, statuses)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&apiURL, "api", "", "ask the node at this URL instead of reading NVML")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func fetchGPUs(ctx context.Context, base string) ([]gpu.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/api/v1/gpus", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s answered %s: %s", base, resp.Status, strings.TrimSpace(string(body)))
+	}
+	var out []gpu.Status
+	if err := json.Unmarshal(body, &out); err != nil {
+		return nil, fmt.Errorf("%s: bad /api/v1/gpus answer: %w", base, err)
+	}
+	return out, nil
+}
+
+func printGPUs(w io.Writer, driver string, st []gpu.Status) {
+	if driver != "" {
+		fmt.Fprintf(w, "driver: %s\n", driver)
+	}
+	if len(st) == 0 {
+		fmt.Fprintln(w, "no GPUs; the node serves on CPU")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GPU\tNAME\tUUID\tCC\tMEM USED/TOTAL\tUTIL\tTEMP\tPOWER\tSM CLOCK\tHEALTH")
+	for _, s := range st {
+		line := fmt.Sprintf("%d\t%s\t%s\t%s\t", s.Index, s.Name, s.UUID, s.ComputeCapability)
+		if smp := s.Sample; smp != nil {
+			health := "ok"
+			if !smp.Healthy {
+				health = "UNHEALTHY " + smp.HealthDetail
+			}
+			if len(smp.ThrottleReasons) > 0 {
+				health += " (throttled: " + strings.Join(smp.ThrottleReasons, ",") + ")"
+			}
+			line += fmt.Sprintf("%s/%s\t%d%%\t%dC\t%.0fW\t%dMHz\t%s",
+				gib(smp.MemoryUsedBytes), gib(s.MemoryTotalBytes), smp.UtilizationPercent, smp.TemperatureC,
+				smp.PowerWatts, smp.SMClockMHz, health)
+		} else {
+			line += fmt.Sprintf("-/%s\t-\t-\t-\t-\tno sample yet", gib(s.MemoryTotalBytes))
+		}
+		fmt.Fprintln(tw, line)
+	}
+	tw.Flush()
+}
+
+func gib(b uint64) string { return fmt.Sprintf("%.1fGiB", float64(b)/(1<<30)) }

@@ -1,0 +1,53 @@
+// Command fomo is the fomo daemon and its command-line tools: `fomo node`
+// runs a node, `fomo init` prepares a home directory, `fomo devnet` runs a
+// local network, and the other commands inspect and manage keys, config and GPUs.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signalContext()
+	defer stop()
+	err := newRootCmd().ExecuteContext(ctx)
+	if err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		os.Exit(1)
+	}
+}
+
+// exitError carries a specific exit status without printing again.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// signalContext returns a context cancelled by the first SIGINT or SIGTERM;
+// a second signal exits at once.
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case sig := <-ch:
+			fmt.Fprintf(os.Stderr, "received %s, shutting down (send again to exit at once)\n", sig)
+			cancel()
+		case <-ctx.Done():
+			return
+		}
+		sig := <-ch
+		fmt.Fprintf(os.Stderr, "received %s again, exiting now\n", sig)
+		os.Exit(130)
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
+}

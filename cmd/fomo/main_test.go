@@ -1,0 +1,317 @@
+package main
+
+// Black-box tests: they build the fomo binary once and run it as separate
+// processes on loopback, as an operator would.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var fomoBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "fomo-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fomoBin = filepath.Join(dir, "fomo")
+	build := exec.Command("go", "build", "-o", fomoBin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building fomo:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// fomo runs the binary to completion and returns its combined output.
+func fomo(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, fomoBin, args...)
+	cmd.Env = append(os.Environ(), "FOMO_HOME=")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// testSets make a node listen only on free loopback ports.
+var testSets = []string{
+	"--set", "api.listen=127.0.0.1:0",
+	"--set", "p2p.listen=/ip4/127.0.0.1/tcp/0",
+}
+
+type proc struct {
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	exited chan struct{}
+	err    error
+}
+
+type syncBuffer struct {
+	mu  chan struct{}
+	buf bytes.Buffer
+}
+
+func newSyncBuffer() *syncBuffer { return &syncBuffer{mu: make(chan struct{}, 1)} }
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu <- struct{}{}
+	defer func() { <-b.mu }()
+	return b.buf.Write(p)
+}
+func (b *syncBuffer) String() string {
+	b.mu <- struct{}{}
+	defer func() { <-b.mu }()
+	return b.buf.String()
+}
+
+func start(t *testing.T, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(fomoBin, args...), out: newSyncBuffer(), exited: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	p.cmd.Env = append(os.Environ(), "FOMO_HOME=")
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			p.cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+	return p
+}
+
+func (p *proc) signal(t *testing.T, sig os.Signal, within time.Duration) {
+	t.Helper()
+	p.cmd.Process.Signal(sig)
+	select {
+	case <-p.exited:
+	case <-time.After(within):
+		t.Fatalf("process did not exit within %s after %s; output:\n%s", within, sig, p.out)
+	}
+}
+
+func waitFile(t *testing.T, p *proc, path string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
+			return strings.TrimSpace(string(b))
+		}
+		select {
+		case <-p.exited:
+			t.Fatalf("process exited (%v) before writing %s; output:\n%s", p.err, path, p.out)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatalf("%s not written within 30s; output:\n%s", path, p.out)
+	return ""
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestInitThenNodeServes(t *testing.T) {
+	home := t.TempDir()
+	out, err := fomo(t, "init", "--home", home)
+	if err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "peer id: 12D3KooW") {
+		t.Fatalf("init output lacks the peer id:\n%s", out)
+	}
+	st, err := os.Stat(filepath.Join(home, "keys", "node.key"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("node key: %v mode %v", err, st.Mode())
+	}
+	if out, err := fomo(t, "init", "--home", home); err == nil || !strings.Contains(out, "--force") {
+		t.Fatalf("second init must refuse: %v\n%s", err, out)
+	}
+
+	p := start(t, append([]string{"node", "--home", home}, testSets...)...)
+	api := "http://" + waitFile(t, p, filepath.Join(home, "api.addr"))
+
+	code, body := get(t, api+"/api/v1/gpus")
+	if code != http.StatusOK || strings.TrimSpace(body) != "[]" {
+		t.Fatalf("GET /api/v1/gpus = %d %q, want 200 []", code, body)
+	}
+	code, body = get(t, api+"/metrics")
+	if code != http.StatusOK || !strings.Contains(body, "fomo_build_info") || !strings.Contains(body, "fomo_http_requests_total") {
+		t.Fatalf("GET /metrics = %d, missing fomo_ metrics:\n%.2000s", code, body)
+	}
+	code, body = get(t, api+"/api/v1/status")
+	var status struct {
+		PeerID string `json:"peer_id"`
+	}
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &status) != nil || !strings.HasPrefix(status.PeerID, "12D3KooW") {
+		t.Fatalf("GET /api/v1/status = %d %s", code, body)
+	}
+	keyOut, err := fomo(t, "key", "show", "--home", home)
+	if err != nil || !strings.Contains(keyOut, status.PeerID) {
+		t.Fatalf("key show does not match the node's peer id %s: %v\n%s", status.PeerID, err, keyOut)
+	}
+	code, body = get(t, api+"/v1/models")
+	if code != http.StatusOK || !strings.Contains(body, `"object": "list"`) {
+		t.Fatalf("GET /v1/models = %d %s", code, body)
+	}
+
+	p.signal(t, syscall.SIGTERM, 30*time.Second)
+	if p.err != nil {
+		t.Fatalf("node exited with %v after SIGTERM; output:\n%s", p.err, p.out)
+	}
+	if _, err := os.Stat(filepath.Join(home, "api.addr")); !os.IsNotExist(err) {
+		t.Fatalf("api.addr left behind after shutdown: %v", err)
+	}
+	if !strings.Contains(p.out.String(), "no NVIDIA driver") && !strings.Contains(p.out.String(), "gpu") {
+		t.Logf("node output:\n%s", p.out)
+	}
+}
+
+func TestUnknownConfigKeyFailsStart(t *testing.T) {
+	home := t.TempDir()
+	cfg := "version = 1\n[api]\nlisten = \"127.0.0.1:0\"\nmax_body_byte = 10\n"
+	os.WriteFile(filepath.Join(home, "config.toml"), []byte(cfg), 0o600)
+	out, err := fomo(t, "node", "--home", home)
+	if err == nil {
+		t.Fatalf("node started with an unknown key; output:\n%s", out)
+	}
+	if !strings.Contains(out, "api.max_body_byte: unknown key") || !strings.Contains(out, `did you mean "api.max_body_bytes"`) {
+		t.Fatalf("error does not name the key:\n%s", out)
+	}
+	out, err = fomo(t, "config", "validate", filepath.Join(home, "config.toml"))
+	if err == nil || !strings.Contains(out, "api.max_body_byte") {
+		t.Fatalf("config validate: %v\n%s", err, out)
+	}
+	// The environment layer is strict too.
+	cmd := exec.Command(fomoBin, "config", "show", "--home", t.TempDir())
+	cmd.Env = append(os.Environ(), "FOMO_API_LISTN=1")
+	b, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(b), "FOMO_API_LISTN") {
+		t.Fatalf("unknown env key accepted: %v\n%s", err, b)
+	}
+}
+
+func TestConfigShowLayers(t *testing.T) {
+	home := t.TempDir()
+	os.WriteFile(filepath.Join(home, "config.toml"), []byte("[api]\nlisten = \"127.0.0.1:1111\"\n"), 0o600)
+	cmd := exec.Command(fomoBin, "config", "show", "--home", home, "--set", "node.log_level=debug")
+	cmd.Env = append(os.Environ(), "FOMO_GPU_SAMPLE_INTERVAL=7s")
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	for _, want := range []string{`listen = "127.0.0.1:1111"`, `log_level = "debug"`, `sample_interval = "7s"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("config show lacks %s:\n%s", want, b)
+		}
+	}
+}
+
+func TestKeyNewShow(t *testing.T) {
+	home := t.TempDir()
+	out, err := fomo(t, "key", "new", "--home", home, "--name", "alice")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	id := regexp.MustCompile(`12D3KooW\w+`).FindString(out)
+	show, err := fomo(t, "key", "show", "--home", home, "--name", "alice")
+	if err != nil || id == "" || !strings.Contains(show, id) {
+		t.Fatalf("key show: %v\n%s\n%s", err, out, show)
+	}
+	if out, err := fomo(t, "key", "new", "--home", home, "--name", "alice"); err == nil {
+		t.Fatalf("key new overwrote a key:\n%s", out)
+	}
+}
+
+func TestGPUCommandWithoutDriver(t *testing.T) {
+	out, err := fomo(t, "gpu", "--json")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out, "[") {
+		t.Fatalf("fomo gpu --json printed no list:\n%s", out)
+	}
+}
+
+func TestHelpOnEveryCommand(t *testing.T) {
+	for _, args := range [][]string{{}, {"node"}, {"init"}, {"config"}, {"config", "show"}, {"config", "validate"},
+		{"key"}, {"key", "new"}, {"key", "show"}, {"gpu"}, {"devnet"}, {"version"}} {
+		out, err := fomo(t, append(args, "--help")...)
+		if err != nil || !strings.Contains(out, "Usage:") {
+			t.Errorf("fomo %s --help: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+}
+
+func TestDevnetStartsAndStops(t *testing.T) {
+	dir := t.TempDir()
+	p := start(t, "devnet", "--nodes", "2", "--dir", dir, "--set", "gpu.enabled=false")
+	lineRE := regexp.MustCompile(`^node(\d) api=(http://127\.0\.0\.1:\d+) peer=(12D3KooW\w+)$`)
+	apis := map[string]string{}
+	deadline := time.Now().Add(60 * time.Second)
+	for len(apis) < 2 && time.Now().Before(deadline) {
+		sc := bufio.NewScanner(strings.NewReader(p.out.String()))
+		for sc.Scan() {
+			if m := lineRE.FindStringSubmatch(sc.Text()); m != nil {
+				apis[m[1]] = m[2]
+			}
+		}
+		select {
+		case <-p.exited:
+			t.Fatalf("devnet exited: %v\n%s", p.err, p.out)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if len(apis) != 2 {
+		t.Fatalf("devnet did not print two node lines:\n%s", p.out)
+	}
+	// node1 bootstraps from node0.
+	var peers []struct {
+		ID string `json:"id"`
+	}
+	for time.Now().Before(deadline) {
+		_, body := get(t, apis["1"]+"/api/v1/peers")
+		if json.Unmarshal([]byte(body), &peers) == nil && len(peers) > 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(peers) == 0 {
+		t.Fatalf("node1 never connected to node0:\n%s", p.out)
+	}
+	p.signal(t, syscall.SIGINT, 60*time.Second)
+	for i := range 2 {
+		if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("node%d", i), "api.addr")); !os.IsNotExist(err) {
+			t.Errorf("node%d still has api.addr after devnet stopped (not shut down cleanly)", i)
+		}
+	}
+}

@@ -1,0 +1,187 @@
+// Package api serves the node's HTTP interface: the OpenAI-compatible
+// inference endpoints (/v1/...), the admin API (/api/v1/...) and Prometheus
+// metrics (/metrics). Inference requests are checked (size, JSON, model) and
+// handed to a Backend as raw JSON; responses are relayed event by event, with
+// one flush per server-sent event.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/fomonet/fomo/gpu"
+	"github.com/fomonet/fomo/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Backend serves inference requests; the node's runtime registry is one.
+type Backend interface {
+	Do(ctx context.Context, req *runtime.Request) (runtime.Stream, error)
+	Models() []runtime.Model
+	Model(id string) (runtime.Model, bool)
+}
+
+// GPUs reports the latest GPU statuses.
+type GPUs interface {
+	Latest() []gpu.Status
+}
+
+// Info supplies the node-level facts shown by /api/v1/status and /api/v1/peers.
+type Info interface {
+	Status() any
+	Peers() any
+}
+
+// Options configures a Server.
+type Options struct {
+	// NodeID is the node's peer ID, sent as X-Fomo-Node.
+	NodeID string
+	// MaxBodyBytes limits request bodies (default 4 MiB).
+	MaxBodyBytes int64
+	// Backend serves inference (required).
+	Backend Backend
+	// GPUs feeds /api/v1/gpus; nil means no GPUs.
+	GPUs GPUs
+	// Info feeds /api/v1/status and /api/v1/peers; nil answers with the node ID only.
+	Info Info
+	// Registry is where the API registers its metrics and what /metrics
+	// serves; nil creates a private registry.
+	Registry *prometheus.Registry
+	// Logger receives one line per request.
+	Logger *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Server is the HTTP handler of the node.
+type Server struct {
+	opts    Options
+	mux     *http.ServeMux
+	metrics *metrics
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// New builds the handler.
+func New(opts Options) *Server {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 4 << 20
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{opts: opts, mux: http.NewServeMux(), log: opts.Logger, now: opts.Now}
+	s.metrics = newMetrics(opts.Registry)
+
+	s.mux.HandleFunc("POST /v1/chat/completions", s.inference(runtime.APIChat))
+	s.mux.HandleFunc("POST /v1/completions", s.inference(runtime.APICompletion))
+	s.mux.HandleFunc("POST /v1/embeddings", s.inference(runtime.APIEmbedding))
+	s.mux.HandleFunc("GET /v1/models", s.listModels)
+	s.mux.HandleFunc("GET /v1/models/{id...}", s.getModel)
+	s.mux.HandleFunc("GET /api/v1/status", s.status)
+	s.mux.HandleFunc("GET /api/v1/gpus", s.gpus)
+	s.mux.HandleFunc("GET /api/v1/peers", s.peers)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry}))
+	for _, p := range []string{"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/api/v1/status", "/api/v1/gpus", "/api/v1/peers", "/metrics"} {
+		s.mux.HandleFunc(p, methodNotAllowed)
+	}
+	s.mux.HandleFunc("/", notFound)
+	return s
+}
+
+// ServeHTTP logs and counts every request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := s.now()
+	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+	if s.opts.NodeID != "" {
+		w.Header().Set("X-Fomo-Node", s.opts.NodeID)
+	}
+	s.mux.ServeHTTP(rec, r)
+	elapsed := s.now().Sub(start)
+	_, pattern := s.mux.Handler(r)
+	if pattern == "" || pattern == "/" {
+		pattern = "other"
+	}
+	s.metrics.requests.WithLabelValues(pattern, statusClass(rec.status)).Inc()
+	s.metrics.latency.WithLabelValues(pattern).Observe(elapsed.Seconds())
+	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", rec.status,
+		"latency_ms", float64(elapsed.Microseconds()) / 1000, "bytes", rec.bytes, "remote", r.RemoteAddr}
+	if rec.model != "" {
+		attrs = append(attrs, "model", rec.model)
+	}
+	level := slog.LevelInfo
+	if rec.status >= 500 {
+		level = slog.LevelWarn
+	}
+	s.log.Log(r.Context(), level, "http request", attrs...)
+}
+
+// recorder captures the status and size of a response. It forwards Flush
+// so server-sent events are not buffered.
+type recorder struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+	bytes       int64
+	model       string
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if !r.wroteHeader {
+		r.status, r.wroteHeader = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.wroteHeader = true
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+func (r *recorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func statusClass(code int) string {
+	return string(rune('0'+code/100)) + "xx"
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, e *runtime.Error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(e.Status)
+	_, _ = w.Write(e.JSON())
+}
+
+func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	writeError(w, runtime.Errorf(http.StatusMethodNotAllowed, runtime.ErrTypeInvalidRequest, "",
+		"method %s is not allowed on %s", r.Method, r.URL.Path))
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, runtime.Errorf(http.StatusNotFound, runtime.ErrTypeNotFound, "",
+		"no endpoint %s %s", r.Method, r.URL.Path).WithCode("unknown_url"))
+}

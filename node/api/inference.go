@@ -1,0 +1,199 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/fomonet/fomo/runtime"
+)
+
+// envelope is the part of an OpenAI request body the API itself reads.
+type envelope struct {
+	Model  *string `json:"model"`
+	Stream *bool   `json:"stream"`
+}
+
+func (s *Server) inference(api runtime.API) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		req, rerr := s.readRequest(w, r, api)
+		if rerr != nil {
+			writeError(w, rerr)
+			return
+		}
+		if rec, ok := w.(*recorder); ok {
+			rec.model = req.Model
+		}
+		s.metrics.inFlight.Inc()
+		defer s.metrics.inFlight.Dec()
+
+		stream, err := s.opts.Backend.Do(r.Context(), req)
+		if err != nil {
+			s.metrics.countRequest(req, runtime.FinishError)
+			writeError(w, runtime.AsError(err))
+			return
+		}
+		defer stream.Close()
+		if req.Stream {
+			s.relayStream(w, r, req, stream)
+		} else {
+			s.relayOne(w, req, stream)
+		}
+		s.metrics.countUsage(req, stream.Usage())
+		finish := stream.Finish()
+		if r.Context().Err() != nil {
+			finish = runtime.FinishCancelled
+		}
+		s.metrics.countRequest(req, finish)
+	}
+}
+
+func (s *Server) readRequest(w http.ResponseWriter, r *http.Request, api runtime.API) (*runtime.Request, *runtime.Error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, runtime.Errorf(http.StatusRequestEntityTooLarge, runtime.ErrTypeInvalidRequest, "",
+				"request body is larger than %d bytes (the node's api.max_body_bytes)", tooBig.Limit).WithCode("request_too_large")
+		}
+		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "", "reading request body: %v", err)
+	}
+	var env envelope
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&env); err != nil {
+		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "",
+			"request body is not valid JSON: %s", jsonErrorDetail(body, err))
+	}
+	if dec.More() {
+		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "",
+			"request body is not valid JSON: data after the top-level object")
+	}
+	if !json.Valid(body) || !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
+		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "",
+			"request body must be a JSON object")
+	}
+	if env.Model == nil || *env.Model == "" {
+		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "model",
+			"you must provide a model parameter")
+	}
+	req := &runtime.Request{API: api, Model: *env.Model, Body: body}
+	if env.Stream != nil {
+		req.Stream = *env.Stream
+	}
+	if api == runtime.APIEmbedding && req.Stream {
+		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "stream",
+			"embeddings cannot be streamed")
+	}
+	return req, nil
+}
+
+// jsonErrorDetail says where a JSON syntax or type error is.
+func jsonErrorDetail(body []byte, err error) string {
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) {
+		line, col := position(body, syn.Offset)
+		return syn.Error() + " at line " + itoa(line) + ", column " + itoa(col)
+	}
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &typ) {
+		return "field \"" + typ.Field + "\" must be a " + typeName(typ.Type.Kind().String()) + ", got " + typ.Value
+	}
+	if errors.Is(err, io.EOF) {
+		return "empty body"
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return "unexpected end of input"
+	}
+	return err.Error()
+}
+
+func typeName(kind string) string {
+	switch kind {
+	case "ptr":
+		return "value of another type"
+	case "bool":
+		return "boolean"
+	}
+	return kind
+}
+
+func position(b []byte, off int64) (line, col int) {
+	line, col = 1, 1
+	for i := int64(0); i < off-1 && i < int64(len(b)); i++ {
+		if b[i] == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return line, col
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
+
+// relayOne writes a non-streaming response: the stream's single event.
+func (s *Server) relayOne(w http.ResponseWriter, req *runtime.Request, stream runtime.Stream) {
+	ev, err := stream.Recv()
+	if err != nil {
+		writeError(w, runtime.AsError(err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(ev.Data)
+}
+
+var (
+	sseData = []byte("data: ")
+	sseEnd  = []byte("\n\n")
+	sseDone = []byte("data: [DONE]\n\n")
+)
+
+// relayStream writes server-sent events, one flush per event. An error
+// before the first event is sent as an ordinary HTTP error; after it, as an
+// error event, and the stream ends without [DONE] so clients see it failed.
+func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, req *runtime.Request, stream runtime.Stream) {
+	flusher, _ := w.(http.Flusher)
+	ev, err := stream.Recv()
+	if err != nil && !errors.Is(err, io.EOF) {
+		writeError(w, runtime.AsError(err))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	for err == nil {
+		if werr := writeEvent(w, ev.Data); werr != nil {
+			return // client gone; the deferred Close cancels the runtime
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		ev, err = stream.Recv()
+	}
+	if errors.Is(err, io.EOF) {
+		_, _ = w.Write(sseDone)
+	} else if r.Context().Err() == nil {
+		e := runtime.AsError(err)
+		s.log.Warn("stream failed", "model", req.Model, "err", e.Message)
+		_ = writeEvent(w, e.JSON())
+	}
+	if flusher != nil {
+		flusher.Flush()
+	}
+}
+
+func writeEvent(w io.Writer, data []byte) error {
+	buf := make([]byte, 0, len(sseData)+len(data)+len(sseEnd))
+	buf = append(append(append(buf, sseData...), data...), sseEnd...)
+	_, err := w.Write(buf)
+	return err
+}

@@ -1,0 +1,143 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/fomonet/fomo/gpu"
+	"github.com/fomonet/fomo/gpu/gpumetrics"
+	gpunvml "github.com/fomonet/fomo/gpu/nvml"
+	"github.com/fomonet/fomo/p2p"
+	"github.com/fomonet/fomo/runtime"
+)
+
+func (n *Node) startGPU(ctx context.Context, _ context.Context) error {
+	switch {
+	case n.opts.gpuSource != nil:
+		n.gpus = n.opts.gpuSource
+	case !n.cfg.GPU.Enabled:
+		n.gpus = gpu.Null{Reason: "disabled by gpu.enabled = false"}
+	default:
+		n.gpus = gpunvml.Open(n.sub("gpu"))
+	}
+	n.monitor = gpu.NewMonitor(n.gpus, gpu.WithInterval(n.cfg.GPU.SampleInterval.D()), gpu.WithLogger(n.sub("gpu")))
+	// One synchronous sample so the API and the supervisor's memory check
+	// see real values from the first request on.
+	if err := n.monitor.Refresh(ctx); err != nil {
+		n.log.Warn("first GPU sample failed", "err", err)
+	}
+	if err := n.monitor.Start(); err != nil {
+		return err
+	}
+	if err := n.reg.Register(gpumetrics.NewCollector(n.monitor)); err != nil {
+		return err
+	}
+	n.onStop("gpu", func(context.Context) error {
+		return errorsJoin(n.monitor.Close(), n.gpus.Close())
+	})
+	return nil
+}
+
+func (n *Node) startRuntimes(ctx context.Context, bg context.Context) error {
+	n.models = runtime.NewRegistry(n.sub("runtime"))
+	for i, rc := range n.cfg.Runtime {
+		rt, err := n.buildRuntime(rc)
+		if err != nil {
+			return fmt.Errorf("runtime[%d] %q: %w", i, rc.Name, err)
+		}
+		if s, ok := rt.(runtime.Starter); ok {
+			if err := s.Start(ctx); err != nil {
+				return fmt.Errorf("runtime[%d] %q: %w", i, rc.Name, err)
+			}
+			n.onStop("runtime "+rc.Name, func(context.Context) error { return s.Close() })
+		}
+		if err := n.models.Add(rt); err != nil {
+			return err
+		}
+	}
+	if err := n.models.Refresh(ctx); err != nil {
+		n.log.Warn("some runtimes did not list their models yet", "err", err)
+	}
+	if len(n.cfg.Runtime) == 0 {
+		n.log.Warn("no model runtime configured: this node serves no models. Add a [[runtime]] block to the config (config.toml written by `fomo init` has commented examples)")
+	}
+	n.wg.Go(func() {
+		t := time.NewTicker(n.cfg.API.ModelRefresh.D())
+		defer t.Stop()
+		for {
+			select {
+			case <-bg.Done():
+				return
+			case <-t.C:
+				rctx, cancel := context.WithTimeout(bg, 30*time.Second)
+				_ = n.models.Refresh(rctx)
+				cancel()
+			}
+		}
+	})
+	return nil
+}
+
+// nodeInfo answers /api/v1/status and /api/v1/peers.
+type nodeInfo Node
+
+// Status is the body of GET /api/v1/status.
+type Status struct {
+	PeerID        string          `json:"peer_id"`
+	Version       string          `json:"version"`
+	GoVersion     string          `json:"go_version"`
+	StartedAt     time.Time       `json:"started_at"`
+	UptimeSeconds int64           `json:"uptime_seconds"`
+	API           string          `json:"api"`
+	ListenAddrs   []string        `json:"listen_addrs"`
+	Peers         int             `json:"peers"`
+	GPUDriver     string          `json:"gpu_driver"`
+	GPUs          int             `json:"gpus"`
+	Models        []runtime.Model `json:"models"`
+	Runtimes      []RuntimeHealth `json:"runtimes"`
+}
+
+// RuntimeHealth is one runtime's health in the status output.
+type RuntimeHealth struct {
+	Name string `json:"name"`
+	runtime.Health
+}
+
+func (ni *nodeInfo) Status() any {
+	n := (*Node)(ni)
+	st := Status{
+		PeerID:        n.id.String(),
+		Version:       Version,
+		StartedAt:     n.started.UTC(),
+		UptimeSeconds: int64(n.opts.now().Sub(n.started) / time.Second),
+		API:           "http://" + n.APIAddr(),
+		ListenAddrs:   n.host.ListenAddrs(),
+		Peers:         len(n.host.Network().Peers()),
+		GPUDriver:     n.gpus.Driver(),
+		GPUs:          len(n.gpus.Devices()),
+		Models:        n.models.Models(),
+		Runtimes:      []RuntimeHealth{},
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		st.GoVersion = bi.GoVersion
+	}
+	if st.Models == nil {
+		st.Models = []runtime.Model{}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, rt := range n.models.Runtimes() {
+		st.Runtimes = append(st.Runtimes, RuntimeHealth{Name: rt.Name(), Health: rt.Health(ctx)})
+	}
+	return st
+}
+
+func (ni *nodeInfo) Peers() any {
+	out := (*Node)(ni).host.Peers()
+	if out == nil {
+		out = []p2p.PeerInfo{}
+	}
+	return out
+}
