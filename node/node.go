@@ -127,7 +127,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.mu.Lock()
 	if n.state != stateNew {
 		n.mu.Unlock()
-		return errors.New("node: Start called twice")
+		return errors.New("node: Start called on a node that was already started or stopped")
 	}
 	n.state = stateRunning
 	n.mu.Unlock()

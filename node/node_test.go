@@ -1,0 +1,152 @@
+package node
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fomonet/fomo/configs"
+	"github.com/fomonet/fomo/gpu/gputest"
+	gpunvml "github.com/fomonet/fomo/gpu/nvml"
+)
+
+// testConfig is a config that listens only on free loopback ports.
+func testConfig() configs.Config {
+	cfg := configs.Default()
+	cfg.API.Listen = "127.0.0.1:0"
+	cfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	cfg.GPU.Enabled = false
+	cfg.Node.ShutdownTimeout = configs.Duration(10 * time.Second)
+	cfg.Node.StreamGrace = configs.Duration(2 * time.Second)
+	return cfg
+}
+
+func startNode(t *testing.T, cfg configs.Config, opts ...Option) *Node {
+	t.Helper()
+	n, err := New(cfg, t.TempDir(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := n.Stop(ctx); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+	})
+	return n
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestNodeGPUGaugesCarryFakeValues(t *testing.T) {
+	v := gputest.Typical()
+	fake := gputest.NewH100(8, v)
+	src, err := gpunvml.New(fake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, testConfig(), WithGPUSource(src))
+	api := "http://" + n.APIAddr()
+
+	code, body := httpGet(t, api+"/api/v1/gpus")
+	if code != 200 || strings.Count(body, `"uuid"`) != 8 || !strings.Contains(body, fake.UUID(3)) {
+		t.Fatalf("/api/v1/gpus = %d:\n%.1500s", code, body)
+	}
+	_, metrics := httpGet(t, api+"/metrics")
+	uuid0 := fake.UUID(0)
+	for _, want := range []string{
+		`fomo_gpu_utilization_ratio{gpu="0",uuid="` + uuid0 + `"} 0.87`,
+		`fomo_gpu_memory_used_bytes{gpu="0",uuid="` + uuid0 + `"} 6.442450944e+10`,
+		`fomo_gpu_temperature_celsius{gpu="0",uuid="` + uuid0 + `"} 64`,
+		`fomo_gpu_power_watts{gpu="0",uuid="` + uuid0 + `"} 612.5`,
+		`fomo_gpus 8`,
+		`fomo_build_info{`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("metrics:\n%s", grep(metrics, "fomo_gpu"))
+	}
+}
+
+func grep(s, sub string) string {
+	var out []string
+	for l := range strings.SplitSeq(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestNodeWithoutGPUs(t *testing.T) {
+	cfg := testConfig()
+	cfg.Store.Backend = "pebble"
+	n := startNode(t, cfg)
+	code, body := httpGet(t, "http://"+n.APIAddr()+"/api/v1/gpus")
+	if code != 200 || strings.TrimSpace(body) != "[]" {
+		t.Fatalf("/api/v1/gpus = %d %q, want 200 []", code, body)
+	}
+	if _, err := os.Stat(filepath.Join(n.DataDir(), "datastore")); err != nil {
+		t.Fatalf("pebble datastore not created: %v", err)
+	}
+}
+
+func TestStartFailureStopsStartedParts(t *testing.T) {
+	// Occupy a port, then ask the node's API to listen on it: the API part
+	// fails after the host and datastore started; they must be stopped.
+	ln, err := netListen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := testConfig()
+	cfg.API.Listen = ln.Addr().String()
+	n, err := New(cfg, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = n.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "api.listen") {
+		t.Fatalf("Start = %v, want an api.listen error", err)
+	}
+	if addrs := n.host.Network().ListenAddresses(); len(addrs) != 0 {
+		t.Fatal("p2p host still listening after a failed start")
+	}
+	if err := n.Stop(context.Background()); err != nil {
+		t.Fatalf("Stop after failed Start: %v", err)
+	}
+}
+
+func TestStopNeverStarted(t *testing.T) {
+	n, err := New(testConfig(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(context.Background()); err == nil {
+		t.Fatal("Start after Stop succeeded")
+	}
+}
