@@ -76,7 +76,7 @@ func (u Usage) Total() int64 { return u.PromptTokens + u.CompletionTokens }
 // FinishReason says how a response ended.
 type FinishReason string
 
-// Finish reasons recorded for metering (DESIGN §6 receipts).
+// Finish reasons recorded for metering.
 const (
 	FinishStop      FinishReason = "stop"
 	FinishLength    FinishReason = "length"
