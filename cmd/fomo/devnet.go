@@ -18,14 +18,19 @@ import (
 
 	"github.com/fomonet/fomo/configs"
 	"github.com/fomonet/fomo/node"
+	"github.com/fomonet/fomo/runtime/engine/synth"
 	"github.com/spf13/cobra"
 )
 
 type devnetFlags struct {
-	nodes    int
-	dir      string
-	startTTL time.Duration
-	set      []string
+	nodes       int
+	serveOn     int
+	dir         string
+	startTTL    time.Duration
+	set         []string
+	noModel     bool
+	modelPreset string
+	modelType   string
 }
 
 func newDevnetCmd() *cobra.Command {
@@ -40,6 +45,11 @@ loopback ports; devnet prints one line per node:
 
   node<i> api=http://127.0.0.1:<port> peer=<peer id>
 
+Unless --no-model is given, devnet generates a synthetic GGUF model (random
+weights, real tokenizer) into DIR/models on first use and serves it with the
+built-in engine on the first --serve-on nodes. devnet rewrites each node's
+config.toml on every run.
+
 Each node logs to DIR/node<i>/node.log. Interrupt (Ctrl-C) stops every node.`,
 		Example: "  fomo devnet --nodes 3\n  fomo devnet --nodes 2 --dir ./.devnet",
 		Args:    cobra.NoArgs,
@@ -51,6 +61,10 @@ Each node logs to DIR/node<i>/node.log. Interrupt (Ctrl-C) stops every node.`,
 	cmd.Flags().StringVar(&f.dir, "dir", "", "directory for the nodes' homes (default: a new temporary directory)")
 	cmd.Flags().DurationVar(&f.startTTL, "start-timeout", 60*time.Second, "how long each node may take to start")
 	cmd.Flags().StringArrayVar(&f.set, "set", nil, "config override passed to every node (repeatable)")
+	cmd.Flags().IntVar(&f.serveOn, "serve-on", -1, "run the built-in model on the first K nodes only (default: all)")
+	cmd.Flags().BoolVar(&f.noModel, "no-model", false, "serve no model")
+	cmd.Flags().StringVar(&f.modelPreset, "model-preset", "small", "synthetic model shape for the built-in engine")
+	cmd.Flags().StringVar(&f.modelType, "model-type", "q8_0", "synthetic model weight type")
 	return cmd
 }
 
@@ -86,6 +100,18 @@ func runDevnet(ctx context.Context, out io.Writer, f *devnetFlags) error {
 		return err
 	}
 	fmt.Fprintf(out, "devnet: %d node(s) in %s\n", f.nodes, dir)
+	serveOn := f.serveOn
+	if serveOn < 0 || serveOn > f.nodes {
+		serveOn = f.nodes
+	}
+	runtimeBlock := ""
+	if !f.noModel && serveOn > 0 {
+		block, err := devnetModel(out, dir, f.modelPreset, f.modelType)
+		if err != nil {
+			return err
+		}
+		runtimeBlock = block
+	}
 
 	var nodes []*devnode
 	stopAll := func() {
@@ -108,7 +134,11 @@ func runDevnet(ctx context.Context, out io.Writer, f *devnetFlags) error {
 			sets = append(sets, "p2p.bootstrap="+bootstrap)
 		}
 		sets = append(sets, f.set...)
-		if err := n.start(ctx, self, sets); err != nil {
+		block := ""
+		if i < serveOn {
+			block = runtimeBlock
+		}
+		if err := n.start(ctx, self, sets, block); err != nil {
 			return err
 		}
 		nodes = append(nodes, n)
@@ -119,11 +149,11 @@ func runDevnet(ctx context.Context, out io.Writer, f *devnetFlags) error {
 			bootstrap = n.addrs[0]
 		}
 		fmt.Fprintf(out, "%s api=%s peer=%s\n", n.name, n.api, n.peer)
-		if i == 0 {
-			if models, _ := getModels(ctx, n.api); len(models) == 0 {
-				fmt.Fprintf(out, "%s serves no model: add a [[runtime]] block to %s (see the examples in it) and restart\n",
-					n.name, filepath.Join(n.home, ConfigFile))
-			}
+		if models, _ := getModels(ctx, n.api); len(models) > 0 {
+			fmt.Fprintf(out, "%s serves %s\n", n.name, strings.Join(models, ", "))
+		} else if i == 0 {
+			fmt.Fprintf(out, "%s serves no model: add a [[runtime]] block to %s (see the examples in it) and restart\n",
+				n.name, filepath.Join(n.home, ConfigFile))
 		}
 	}
 	fmt.Fprintf(out, "devnet running; logs in %s/node*/node.log; press Ctrl-C to stop\n", dir)
@@ -142,15 +172,13 @@ func runDevnet(ctx context.Context, out io.Writer, f *devnetFlags) error {
 	}
 }
 
-func (n *devnode) start(ctx context.Context, self string, sets []string) error {
+func (n *devnode) start(ctx context.Context, self string, sets []string, runtimeBlock string) error {
 	if err := os.MkdirAll(n.home, 0o700); err != nil {
 		return err
 	}
 	cfgPath := filepath.Join(n.home, ConfigFile)
-	if _, err := os.Stat(cfgPath); errors.Is(err, os.ErrNotExist) {
-		if err := os.WriteFile(cfgPath, []byte(configs.Template), 0o600); err != nil {
-			return err
-		}
+	if err := os.WriteFile(cfgPath, []byte(configs.Template+runtimeBlock), 0o600); err != nil {
+		return err
 	}
 	os.Remove(filepath.Join(n.home, node.APIAddrFile))
 	logf, err := os.OpenFile(filepath.Join(n.home, "node.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
@@ -280,4 +308,24 @@ func tailFile(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return string(bytes.Join(lines, []byte("\n")))
+}
+
+// devnetModel generates the devnet's synthetic model if it is not there yet
+// and returns the [[runtime]] block that serves it.
+func devnetModel(out io.Writer, dir, preset, typ string) (string, error) {
+	t, err := parseGGUFType(typ)
+	if err != nil {
+		return "", err
+	}
+	name := fmt.Sprintf("synth-%s-%s", preset, strings.ToLower(t.String()))
+	path := filepath.Join(dir, "models", name+".gguf")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(out, "devnet: generating %s (synthetic weights, real tokenizer)\n", path)
+		if err := writeSynth(synth.Options{Preset: preset, Type: t, Seed: 1, Name: name}, path); err != nil {
+			return "", fmt.Errorf("generating the devnet model: %w", err)
+		}
+	} else if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("\n# Written by fomo devnet: the built-in engine serving a synthetic model.\n[[runtime]]\nname = %q\nkind = \"engine\"\nmodel = %q\n", name, path), nil
 }

@@ -44,6 +44,7 @@ Start with:
 		newKeyCmd(rf),
 		newGPUCmd(rf),
 		newDevnetCmd(),
+		newModelCmd(),
 		newVersionCmd(),
 	)
 	return root

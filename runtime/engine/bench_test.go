@@ -1,0 +1,158 @@
+package engine
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"unsafe"
+
+	"github.com/fomonet/fomo/runtime/engine/gguf"
+	"github.com/fomonet/fomo/runtime/engine/synth"
+)
+
+// benchModel writes a synthetic model once per process.
+func benchModel(b *testing.B, preset string, typ gguf.Type) string {
+	b.Helper()
+	path := filepath.Join(testDir, fmt.Sprintf("%s-%s.gguf", preset, typ))
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := synth.Generate(synth.Options{Preset: preset, Type: typ, Seed: 1}, f); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// BenchmarkDecode measures single-sequence decode speed: one op is one
+// token through the whole network, logits included. It reports tokens/s,
+// the weight bytes read per token and the bandwidth that implies; compare
+// the latter with BenchmarkMemBandwidth. Set -cpu to choose the thread count.
+//
+//	go test -run XXX -bench 'Decode|MemBandwidth' ./runtime/engine/
+func BenchmarkDecode(b *testing.B) {
+	cases := []struct {
+		preset string
+		typ    gguf.Type
+	}{
+		{"small", gguf.F32},
+		{"small", gguf.Q8_0},
+		{"small", gguf.Q4_K},
+		{"smollm-135m", gguf.Q8_0},
+		{"smollm-135m", gguf.Q4_K},
+	}
+	for _, c := range cases {
+		b.Run(fmt.Sprintf("%s/%s", c.preset, c.typ), func(b *testing.B) {
+			if c.preset == "smollm-135m" && testing.Short() {
+				b.Skip("large model skipped in -short mode")
+			}
+			m, err := LoadFile(benchModel(b, c.preset, c.typ), runtime.GOMAXPROCS(0))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close()
+			seq := m.NewSequence(0)
+			tok := []int32{1}
+			if _, err := seq.Forward(tok); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				if seq.Len() >= 256 { // decode at a moderate context depth
+					seq.Truncate(1)
+				}
+				logits, err := seq.Forward(tok)
+				if err != nil {
+					b.Fatal(err)
+				}
+				tok[0] = argmax(logits)
+			}
+			tps := float64(b.N) / b.Elapsed().Seconds()
+			b.ReportMetric(tps, "tok/s")
+			b.ReportMetric(float64(m.WeightBytesPerToken())/1e6, "MB/tok")
+			b.ReportMetric(tps*float64(m.WeightBytesPerToken())/1e9, "GB/s")
+		})
+	}
+}
+
+// BenchmarkPrefill measures prompt evaluation in batches of MaxBatch.
+func BenchmarkPrefill(b *testing.B) {
+	m, err := LoadFile(benchModel(b, "small", gguf.Q8_0), runtime.GOMAXPROCS(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	prompt := make([]int32, 128)
+	for i := range prompt {
+		prompt[i] = int32(i*37%2000 + 3)
+	}
+	seq := m.NewSequence(0)
+	for b.Loop() {
+		seq.Truncate(0)
+		if _, err := seq.Forward(prompt); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(prompt))/b.Elapsed().Seconds(), "tok/s")
+}
+
+const bwSize = 256 << 20
+
+var bwBuf = sync.OnceValue(func() []byte {
+	buf := make([]byte, bwSize)
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	return buf
+})
+
+// BenchmarkMemBandwidth measures the machine's memory bandwidth on a
+// buffer much larger than the caches: "copy" copies it (bytes counted once
+// per byte copied) and "read" sums it with GOMAXPROCS goroutines, which is
+// the access pattern of decoding. Decode speed is bounded by
+// read GB/s ÷ (MB/tok of BenchmarkDecode).
+func BenchmarkMemBandwidth(b *testing.B) {
+	src := bwBuf()
+	b.Run("copy", func(b *testing.B) {
+		dst := make([]byte, bwSize)
+		b.SetBytes(bwSize)
+		for b.Loop() {
+			copy(dst, src)
+		}
+	})
+	b.Run("read", func(b *testing.B) {
+		threads := runtime.GOMAXPROCS(0)
+		words := unsafe.Slice((*uint64)(unsafe.Pointer(&src[0])), bwSize/8)
+		sums := make([]uint64, threads*8)
+		b.SetBytes(bwSize)
+		for b.Loop() {
+			var wg sync.WaitGroup
+			per := len(words) / threads
+			for t := range threads {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var s0, s1, s2, s3 uint64
+					part := words[t*per : (t+1)*per]
+					for i := 0; i+4 <= len(part); i += 4 {
+						s0 += part[i]
+						s1 += part[i+1]
+						s2 += part[i+2]
+						s3 += part[i+3]
+					}
+					sums[t*8] = s0 + s1 + s2 + s3
+				}()
+			}
+			wg.Wait()
+		}
+	})
+}

@@ -1,0 +1,296 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/fomonet/fomo/runtime/engine/gguf"
+)
+
+// MaxBatch is the number of prompt tokens a forward pass processes at once.
+// Each weight row is read once per batch, so larger batches read less memory
+// per prompt token.
+const MaxBatch = 32
+
+// workPerChunk is the number of multiply-adds a worker takes at a time;
+// smaller matrices run on the calling goroutine alone.
+const workPerChunk = 1 << 15
+
+// Sequence is the state of one token sequence: its key/value cache and the
+// scratch buffers of the forward pass. It is not safe for concurrent use;
+// the Model it belongs to may serve several sequences.
+type Sequence struct {
+	m      *Model
+	maxLen int
+	tokens []int32     // tokens whose keys and values are cached
+	k, v   [][]float32 // per layer: len(tokens)*kvDim cached keys and values
+
+	x, xn, q, kk, vv, ao, g, u []float32 // per batch activations
+	cos, sin                   []float32 // per batch rotation tables
+	scores                     []float32
+	logits                     []float32
+}
+
+// NewSequence returns an empty sequence that holds at most maxLen tokens
+// (capped at the model's context length; < 1 means the context length).
+// Cache memory grows with use.
+func (m *Model) NewSequence(maxLen int) *Sequence {
+	if maxLen < 1 || maxLen > m.HP.ContextLength {
+		maxLen = m.HP.ContextLength
+	}
+	hp := m.HP
+	qDim, kvDim := hp.Heads*hp.HeadDim, hp.KVHeads*hp.HeadDim
+	return &Sequence{
+		m:      m,
+		maxLen: maxLen,
+		k:      make([][]float32, hp.Layers),
+		v:      make([][]float32, hp.Layers),
+		x:      make([]float32, MaxBatch*hp.Dim),
+		xn:     make([]float32, MaxBatch*max(hp.Dim, qDim)),
+		q:      make([]float32, MaxBatch*qDim),
+		kk:     make([]float32, MaxBatch*kvDim),
+		vv:     make([]float32, MaxBatch*kvDim),
+		ao:     make([]float32, MaxBatch*qDim),
+		g:      make([]float32, MaxBatch*hp.FFN),
+		u:      make([]float32, MaxBatch*hp.FFN),
+		cos:    make([]float32, MaxBatch*hp.RopeDim/2),
+		sin:    make([]float32, MaxBatch*hp.RopeDim/2),
+		logits: make([]float32, hp.Vocab),
+	}
+}
+
+// Len returns the number of tokens in the cache.
+func (s *Sequence) Len() int { return len(s.tokens) }
+
+// MaxLen returns the most tokens the sequence can hold.
+func (s *Sequence) MaxLen() int { return s.maxLen }
+
+// Tokens returns the cached tokens; the slice must not be modified.
+func (s *Sequence) Tokens() []int32 { return s.tokens }
+
+// Truncate drops every cached token from position n on, so that a new
+// continuation can reuse a common prefix.
+func (s *Sequence) Truncate(n int) {
+	if n < 0 {
+		n = 0
+	}
+	if n < len(s.tokens) {
+		s.tokens = s.tokens[:n]
+	}
+}
+
+// Forward appends tokens to the sequence and returns the logits that
+// predict the token after the last one. The slice is owned by the sequence
+// and overwritten by the next call.
+func (s *Sequence) Forward(tokens []int32) ([]float32, error) {
+	if len(tokens) == 0 {
+		return nil, fmt.Errorf("engine: forward with no tokens")
+	}
+	if n := len(s.tokens) + len(tokens); n > s.maxLen {
+		return nil, fmt.Errorf("engine: %d tokens exceed the context length of %d", n, s.maxLen)
+	}
+	for _, t := range tokens {
+		if t < 0 || int(t) >= s.m.HP.Vocab {
+			return nil, fmt.Errorf("engine: token id %d is outside the vocabulary of %d", t, s.m.HP.Vocab)
+		}
+	}
+	for len(tokens) > 0 {
+		b := min(len(tokens), MaxBatch)
+		s.forwardBatch(tokens[:b], len(tokens) == b)
+		tokens = tokens[b:]
+	}
+	return s.logits, nil
+}
+
+// forwardBatch runs B <= MaxBatch tokens through the network, appending
+// their keys and values, and computes the logits of the last one if
+// wantLogits.
+func (s *Sequence) forwardBatch(tokens []int32, wantLogits bool) {
+	m, hp := s.m, &s.m.HP
+	B := len(tokens)
+	pos0 := len(s.tokens)
+	dim, hd := hp.Dim, hp.HeadDim
+	qDim, kvDim := hp.Heads*hd, hp.KVHeads*hd
+
+	for b, t := range tokens {
+		if err := gguf.Dequantize(m.tokEmb.t, m.tokEmb.row(int(t)), s.x[b*dim:(b+1)*dim]); err != nil {
+			panic(err) // sizes were validated at load
+		}
+	}
+	half := hp.RopeDim / 2
+	for b := range B {
+		p := float64(pos0 + b)
+		for i := range half {
+			sn, cs := math.Sincos(p * m.invFreq[i])
+			s.cos[b*half+i], s.sin[b*half+i] = float32(cs), float32(sn)
+		}
+	}
+	s.growCache(pos0 + B)
+	x, xn := s.x[:B*dim], s.xn[:B*dim]
+	for li := range m.layers {
+		l := &m.layers[li]
+		rmsNorm(xn, x, l.attnNorm, dim, hp.Eps)
+		q, k, v := s.q[:B*qDim], s.kk[:B*kvDim], s.vv[:B*kvDim]
+		s.matmul(q, &l.wq, xn, B, l.bq)
+		s.matmul(k, &l.wk, xn, B, l.bk)
+		s.matmul(v, &l.wv, xn, B, l.bv)
+		for b := range B {
+			cs, sn := s.cos[b*half:(b+1)*half], s.sin[b*half:(b+1)*half]
+			for h := range hp.Heads {
+				rope(q[b*qDim+h*hd:b*qDim+(h+1)*hd], cs, sn, hp.RopeNeox)
+			}
+			for h := range hp.KVHeads {
+				rope(k[b*kvDim+h*hd:b*kvDim+(h+1)*hd], cs, sn, hp.RopeNeox)
+			}
+		}
+		copy(s.k[li][pos0*kvDim:], k)
+		copy(s.v[li][pos0*kvDim:], v)
+		s.attention(li, pos0, B)
+		ao := s.ao[:B*qDim]
+		s.matmul(xn[:B*dim], &l.wo, ao, B, nil)
+		addTo(x, xn[:B*dim])
+
+		rmsNorm(xn, x, l.ffnNorm, dim, hp.Eps)
+		g, u := s.g[:B*hp.FFN], s.u[:B*hp.FFN]
+		s.matmul(g, &l.wGate, xn, B, nil)
+		s.matmul(u, &l.wUp, xn, B, nil)
+		for i, gv := range g {
+			g[i] = gv / (1 + float32(math.Exp(float64(-gv)))) * u[i]
+		}
+		s.matmul(xn, &l.wDwn, g, B, nil)
+		addTo(x, xn)
+	}
+	s.tokens = append(s.tokens, tokens...)
+	if wantLogits {
+		last := x[(B-1)*dim : B*dim]
+		rmsNorm(xn[:dim], last, m.outNorm, dim, hp.Eps)
+		s.matmul(s.logits, &m.output, xn[:dim], 1, nil)
+	}
+}
+
+// growCache makes room for n cached positions per layer.
+func (s *Sequence) growCache(n int) {
+	kvDim := s.m.HP.KVHeads * s.m.HP.HeadDim
+	need := n * kvDim
+	if len(s.k[0]) >= need {
+		return
+	}
+	size := max(need, min(2*len(s.k[0]), s.maxLen*kvDim), 64*kvDim)
+	size = min(max(size, need), s.maxLen*kvDim)
+	for li := range s.k {
+		nk := make([]float32, size)
+		copy(nk, s.k[li])
+		s.k[li] = nk
+		nv := make([]float32, size)
+		copy(nv, s.v[li])
+		s.v[li] = nv
+	}
+}
+
+// matmul computes out[b] = w·in[b] (+ bias) for B vectors, splitting the
+// rows of w over the pool. Each output element is one DotRow call, so the
+// result does not depend on the thread count or on B.
+func (s *Sequence) matmul(out []float32, w *matrix, in []float32, B int, bias []float32) {
+	chunk := max(1, workPerChunk/(w.cols*B))
+	s.m.pool.run(w.rows, chunk, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			row := w.row(r)
+			for b := range B {
+				v := gguf.DotRow(w.t, row, in[b*w.cols:(b+1)*w.cols])
+				if bias != nil {
+					v += bias[r]
+				}
+				out[b*w.rows+r] = v
+			}
+		}
+	})
+}
+
+// attention computes s.ao for the B tokens at positions pos0... of layer
+// li, one (token, head) pair per work item.
+func (s *Sequence) attention(li, pos0, B int) {
+	hp := &s.m.HP
+	hd := hp.HeadDim
+	qDim, kvDim := hp.Heads*hd, hp.KVHeads*hd
+	group := hp.Heads / hp.KVHeads
+	span := pos0 + B
+	if need := B * hp.Heads * span; len(s.scores) < need {
+		s.scores = make([]float32, need)
+	}
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	keys, vals := s.k[li], s.v[li]
+	chunk := max(1, workPerChunk/(span*hd*2))
+	s.m.pool.run(B*hp.Heads, chunk, func(lo, hi int) {
+		for item := lo; item < hi; item++ {
+			b, h := item/hp.Heads, item%hp.Heads
+			n := pos0 + b + 1 // causal: positions 0..pos0+b
+			q := s.q[b*qDim+h*hd : b*qDim+(h+1)*hd]
+			kvOff := (h / group) * hd
+			sc := s.scores[item*span : item*span+n]
+			mx := float32(math.Inf(-1))
+			for t := range n {
+				kt := keys[t*kvDim+kvOff : t*kvDim+kvOff+hd]
+				var d float32
+				for i, qv := range q {
+					d += qv * kt[i]
+				}
+				d *= scale
+				sc[t] = d
+				mx = max(mx, d)
+			}
+			var sum float64
+			for t, v := range sc {
+				e := float32(math.Exp(float64(v - mx)))
+				sc[t] = e
+				sum += float64(e)
+			}
+			inv := float32(1 / sum)
+			out := s.ao[b*qDim+h*hd : b*qDim+(h+1)*hd]
+			clear(out)
+			for t, w := range sc {
+				w *= inv
+				vt := vals[t*kvDim+kvOff : t*kvDim+kvOff+hd]
+				for i := range out {
+					out[i] += w * vt[i]
+				}
+			}
+		}
+	})
+}
+
+// rmsNorm writes x/rms(x)*w for each row of n elements.
+func rmsNorm(out, x, w []float32, n int, eps float32) {
+	for r := 0; r+n <= len(x); r += n {
+		row := x[r : r+n]
+		var ss float64
+		for _, v := range row {
+			ss += float64(v) * float64(v)
+		}
+		inv := float32(1 / math.Sqrt(ss/float64(n)+float64(eps)))
+		o := out[r : r+n]
+		for i, v := range row {
+			o[i] = v * inv * w[i]
+		}
+	}
+}
+
+// rope rotates the first 2*len(cs) elements of one head vector: adjacent
+// pairs (0,1), (2,3)... in normal mode, pairs (i, i+len(cs)) in NEOX mode.
+func rope(v, cs, sn []float32, neox bool) {
+	half := len(cs)
+	for i := range half {
+		a, b := 2*i, 2*i+1
+		if neox {
+			a, b = i, i+half
+		}
+		x0, x1 := v[a], v[b]
+		v[a] = x0*cs[i] - x1*sn[i]
+		v[b] = x0*sn[i] + x1*cs[i]
+	}
+}
+
+func addTo(dst, src []float32) {
+	for i, v := range src {
+		dst[i] += v
+	}
+}

@@ -1,0 +1,90 @@
+package engine
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// pool runs data-parallel loops on a fixed set of worker goroutines. The
+// caller's goroutine takes part, so a pool of n threads starts n-1 workers.
+// Work is handed out in chunks through an atomic counter; which goroutine
+// computes a chunk does not affect its result.
+type pool struct {
+	threads int
+	tasks   chan *task
+	wg      sync.WaitGroup
+	once    sync.Once
+}
+
+type task struct {
+	fn    func(lo, hi int)
+	n     int
+	chunk int
+	next  atomic.Int64
+	done  sync.WaitGroup
+}
+
+// newPool starts a pool of threads threads (< 1 means 1, and more than
+// the number of CPUs is allowed).
+func newPool(threads int) *pool {
+	if threads < 1 {
+		threads = 1
+	}
+	p := &pool{threads: threads, tasks: make(chan *task, threads)}
+	for i := 1; i < threads; i++ {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for t := range p.tasks {
+				t.work()
+				t.done.Done()
+			}
+		}()
+	}
+	return p
+}
+
+// defaultThreads is the thread count used when the config names none.
+func defaultThreads() int { return runtime.NumCPU() }
+
+func (t *task) work() {
+	for {
+		lo := int(t.next.Add(int64(t.chunk))) - t.chunk
+		if lo >= t.n {
+			return
+		}
+		t.fn(lo, min(lo+t.chunk, t.n))
+	}
+}
+
+// run calls fn over [0, n) split into ranges of at most chunk items and
+// returns when all are done.
+func (p *pool) run(n, chunk int, fn func(lo, hi int)) {
+	if chunk < 1 {
+		chunk = 1
+	}
+	chunks := (n + chunk - 1) / chunk
+	if p.threads == 1 || chunks <= 1 {
+		if n > 0 {
+			fn(0, n)
+		}
+		return
+	}
+	t := &task{fn: fn, n: n, chunk: chunk}
+	helpers := min(p.threads-1, chunks-1)
+	t.done.Add(helpers)
+	for range helpers {
+		p.tasks <- t
+	}
+	t.work()
+	t.done.Wait()
+}
+
+// close stops the workers and waits for them.
+func (p *pool) close() {
+	p.once.Do(func() {
+		close(p.tasks)
+		p.wg.Wait()
+	})
+}

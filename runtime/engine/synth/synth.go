@@ -1,0 +1,395 @@
+// Package synth writes synthetic llama-family GGUF models: real files with
+// complete metadata, a real byte-level BPE tokenizer and a ChatML chat
+// template, whose weights are deterministic pseudo-random numbers. They let
+// the built-in engine, its tests and benchmarks run end to end with nothing
+// to download. The text they generate is not meaningful.
+//
+// The tokenizer's merges are learned, each time a model is generated, from
+// the English corpus embedded in the package (corpus.txt), so the same
+// Options always produce a byte-identical file.
+package synth
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"strings"
+
+	"github.com/fomonet/fomo/runtime/engine/gguf"
+	"github.com/fomonet/fomo/runtime/engine/tokenizer"
+)
+
+//go:embed corpus.txt
+var corpus string
+
+// Corpus returns the text the synthetic tokenizer is trained on.
+func Corpus() string { return corpus }
+
+// ChatTemplate is the ChatML Jinja template stored in every synthetic
+// model's tokenizer.chat_template.
+const ChatTemplate = "{% for message in messages %}" +
+	"{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}" +
+	"{% endfor %}" +
+	"{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+
+// Special tokens, at the start of the vocabulary as in SmolLM2.
+var specials = []string{"<|endoftext|>", "<|im_start|>", "<|im_end|>"}
+
+// Ids of the special tokens.
+const (
+	TokenEndOfText = 0 // <|endoftext|>: padding
+	TokenIMStart   = 1 // <|im_start|>: beginning of sequence
+	TokenIMEnd     = 2 // <|im_end|>: end of sequence (turn)
+)
+
+// Preset is a model shape.
+type Preset struct {
+	Dim, Layers, Heads, KVHeads, FFN, Vocab, Context int
+	// Tied shares the token embedding with the output projection.
+	Tied bool
+}
+
+// Presets are the named shapes Options.Preset accepts.
+var Presets = map[string]Preset{
+	// tiny is fast enough for unit tests.
+	"tiny": {Dim: 64, Layers: 2, Heads: 4, KVHeads: 2, FFN: 172, Vocab: 512, Context: 512},
+	// small is a quick benchmark model whose row lengths suit every block type.
+	"small": {Dim: 256, Layers: 4, Heads: 8, KVHeads: 4, FFN: 768, Vocab: 2048, Context: 1024},
+	// smollm-135m has the shapes of SmolLM2-135M.
+	"smollm-135m": {Dim: 576, Layers: 30, Heads: 9, KVHeads: 3, FFN: 1536, Vocab: 49152, Context: 2048, Tied: true},
+}
+
+// PresetNames returns the preset names, sorted.
+func PresetNames() []string {
+	names := make([]string, 0, len(Presets))
+	for n := range Presets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Options select the model to generate. The zero value of a shape field
+// keeps the preset's value.
+type Options struct {
+	// Arch is "llama" (default) or "qwen2" (adds attention q/k/v biases).
+	Arch string
+	// Preset names a shape in Presets; default "tiny".
+	Preset string
+	// Type is the block type of the weight matrices (default F32). A matrix
+	// whose row length is not a multiple of the type's block size falls back
+	// as llama.cpp's quantizer does: Q4_K to Q4_0 and Q6_K to Q8_0 when the
+	// row is a multiple of 32, otherwise to F16. Norms and biases are F32.
+	Type gguf.Type
+	// Seed selects the weights.
+	Seed int64
+	// Name is general.name; default "synth-<arch>-<preset>".
+	Name string
+
+	// Shape overrides.
+	Dim, Layers, Heads, KVHeads, FFN, Vocab, Context int
+	// Untied forces a separate output.weight; Tied forces sharing.
+	Untied, Tied bool
+	// RopeBase is rope.freq_base (default 10000 for llama, 1000000 for qwen2).
+	RopeBase float64
+	// RopeDim is rope.dimension_count (default the head size).
+	RopeDim int
+	// RopeScale, when > 0, records linear RoPE scaling with this factor.
+	RopeScale float64
+}
+
+// Resolved returns the options with the preset and defaults applied.
+func (o Options) Resolved() (Options, Preset, error) {
+	if o.Arch == "" {
+		o.Arch = "llama"
+	}
+	if o.Arch != "llama" && o.Arch != "qwen2" {
+		return o, Preset{}, fmt.Errorf("synth: unknown architecture %q (supported: llama, qwen2)", o.Arch)
+	}
+	if o.Preset == "" {
+		o.Preset = "tiny"
+	}
+	p, ok := Presets[o.Preset]
+	if !ok {
+		return o, Preset{}, fmt.Errorf("synth: unknown preset %q (supported: %s)", o.Preset, strings.Join(PresetNames(), ", "))
+	}
+	for _, f := range []struct {
+		v   int
+		dst *int
+	}{{o.Dim, &p.Dim}, {o.Layers, &p.Layers}, {o.Heads, &p.Heads}, {o.KVHeads, &p.KVHeads}, {o.FFN, &p.FFN}, {o.Vocab, &p.Vocab}, {o.Context, &p.Context}} {
+		if f.v < 0 {
+			return o, p, errors.New("synth: negative shape value")
+		}
+		if f.v > 0 {
+			*f.dst = f.v
+		}
+	}
+	if o.Untied && o.Tied {
+		return o, p, errors.New("synth: Tied and Untied are both set")
+	}
+	if o.Untied {
+		p.Tied = false
+	}
+	if o.Tied {
+		p.Tied = true
+	}
+	switch {
+	case p.Heads == 0 || p.Dim%p.Heads != 0:
+		return o, p, fmt.Errorf("synth: dim %d is not a multiple of heads %d", p.Dim, p.Heads)
+	case p.KVHeads == 0 || p.Heads%p.KVHeads != 0:
+		return o, p, fmt.Errorf("synth: heads %d is not a multiple of kv heads %d", p.Heads, p.KVHeads)
+	case (p.Dim/p.Heads)%2 != 0:
+		return o, p, fmt.Errorf("synth: head size %d is odd", p.Dim/p.Heads)
+	case p.Vocab < 256+len(specials):
+		return o, p, fmt.Errorf("synth: vocabulary %d is smaller than %d", p.Vocab, 256+len(specials))
+	case p.Layers == 0 || p.FFN == 0 || p.Context == 0:
+		return o, p, errors.New("synth: zero layers, ffn or context")
+	case p.Dim*p.Vocab > 1<<28 || p.Dim*p.FFN > 1<<28 || p.Layers > 1024 || p.Context > 1<<20:
+		return o, p, errors.New("synth: model too large")
+	}
+	if o.RopeBase == 0 {
+		o.RopeBase = 10000
+		if o.Arch == "qwen2" {
+			o.RopeBase = 1000000
+		}
+	}
+	hd := p.Dim / p.Heads
+	if o.RopeDim == 0 {
+		o.RopeDim = hd
+	}
+	if o.RopeDim < 2 || o.RopeDim > hd || o.RopeDim%2 != 0 {
+		return o, p, fmt.Errorf("synth: rope dimension %d must be even and at most the head size %d", o.RopeDim, hd)
+	}
+	if o.RopeScale < 0 || math.IsNaN(o.RopeScale) {
+		return o, p, errors.New("synth: negative rope scale")
+	}
+	if !gguf.CanQuantize(o.Type) {
+		return o, p, fmt.Errorf("synth: cannot write weights of type %s", o.Type)
+	}
+	if o.Name == "" {
+		o.Name = "synth-" + o.Arch + "-" + o.Preset
+	}
+	return o, p, nil
+}
+
+// Vocabulary builds the synthetic tokenizer's tokens, types and merges for
+// a vocabulary of size tokens: the special tokens, then the byte-level BPE
+// vocabulary learned from Corpus (pre-tokenizer pre), then, if training
+// ran out of pairs, filler tokens made of two learned tokens (valid tokens
+// that encoding never produces).
+func Vocabulary(size int, pre string) (tokens []string, types []int32, merges []string, err error) {
+	learned, merges, err := tokenizer.TrainBPE(corpus, size-len(specials), pre)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("synth: training tokenizer: %w", err)
+	}
+	tokens = append(append(make([]string, 0, size), specials...), learned...)
+	seen := make(map[string]bool, size)
+	for _, t := range tokens {
+		seen[t] = true
+	}
+	rng := rand.New(rand.NewPCG(0x5eed, uint64(size)))
+	for len(tokens) < size {
+		t := learned[rng.IntN(len(learned))] + learned[rng.IntN(len(learned))]
+		if !seen[t] {
+			seen[t] = true
+			tokens = append(tokens, t)
+		}
+	}
+	types = make([]int32, size)
+	for i := range types {
+		types[i] = tokenizer.TypeNormal
+		if i < len(specials) {
+			types[i] = tokenizer.TypeControl
+		}
+	}
+	return tokens, types, merges, nil
+}
+
+// Generate writes the model selected by opts to w as GGUF version 3.
+func Generate(opts Options, w io.Writer) error {
+	o, p, err := opts.Resolved()
+	if err != nil {
+		return err
+	}
+	pre := "gpt2"
+	if o.Arch == "qwen2" {
+		pre = "qwen2"
+	}
+	tokens, types, merges, err := Vocabulary(p.Vocab, pre)
+	if err != nil {
+		return err
+	}
+	arch := o.Arch
+	hd := p.Dim / p.Heads
+	gw := gguf.NewWriter(3)
+	kvs := []struct {
+		k string
+		v any
+	}{
+		{"general.architecture", arch},
+		{"general.name", o.Name},
+		{"general.alignment", uint32(32)},
+		{"general.file_type", fileType(o.Type)},
+		{arch + ".context_length", uint32(p.Context)},
+		{arch + ".embedding_length", uint32(p.Dim)},
+		{arch + ".block_count", uint32(p.Layers)},
+		{arch + ".feed_forward_length", uint32(p.FFN)},
+		{arch + ".attention.head_count", uint32(p.Heads)},
+		{arch + ".attention.head_count_kv", uint32(p.KVHeads)},
+		{arch + ".attention.layer_norm_rms_epsilon", float32(1e-5)},
+		{arch + ".rope.freq_base", float32(o.RopeBase)},
+		{arch + ".rope.dimension_count", uint32(o.RopeDim)},
+		{arch + ".vocab_size", uint32(p.Vocab)},
+	}
+	if o.RopeScale > 0 {
+		kvs = append(kvs, struct {
+			k string
+			v any
+		}{arch + ".rope.scaling.type", "linear"}, struct {
+			k string
+			v any
+		}{arch + ".rope.scaling.factor", float32(o.RopeScale)})
+	}
+	kvs = append(kvs, []struct {
+		k string
+		v any
+	}{
+		{"tokenizer.ggml.model", "gpt2"},
+		{"tokenizer.ggml.pre", pre},
+		{"tokenizer.ggml.tokens", tokens},
+		{"tokenizer.ggml.token_type", types},
+		{"tokenizer.ggml.merges", merges},
+		{"tokenizer.ggml.bos_token_id", uint32(TokenIMStart)},
+		{"tokenizer.ggml.eos_token_id", uint32(TokenIMEnd)},
+		{"tokenizer.ggml.padding_token_id", uint32(TokenEndOfText)},
+		{"tokenizer.ggml.add_bos_token", false},
+		{"tokenizer.ggml.add_eos_token", false},
+		{"tokenizer.chat_template", ChatTemplate},
+	}...)
+	for _, kv := range kvs {
+		if err := gw.AddKV(kv.k, kv.v); err != nil {
+			return fmt.Errorf("synth: %w", err)
+		}
+	}
+
+	g := &gen{rng: rand.New(rand.NewPCG(uint64(o.Seed), 0x6675_6d6f)), w: gw, t: o.Type}
+	qDim, kvDim := p.Heads*hd, p.KVHeads*hd
+	embStd := 1.0
+	if p.Tied {
+		embStd = 4 / math.Sqrt(float64(p.Dim))
+	}
+	resid := 1 / math.Sqrt(2*float64(p.Layers))
+	g.matrix("token_embd.weight", p.Dim, p.Vocab, embStd)
+	for i := range p.Layers {
+		pf := fmt.Sprintf("blk.%d.", i)
+		g.norm(pf+"attn_norm.weight", p.Dim)
+		g.matrix(pf+"attn_q.weight", p.Dim, qDim, 1/math.Sqrt(float64(p.Dim)))
+		g.matrix(pf+"attn_k.weight", p.Dim, kvDim, 1/math.Sqrt(float64(p.Dim)))
+		g.matrix(pf+"attn_v.weight", p.Dim, kvDim, 1/math.Sqrt(float64(p.Dim)))
+		if arch == "qwen2" {
+			g.vector(pf+"attn_q.bias", qDim, 0.2)
+			g.vector(pf+"attn_k.bias", kvDim, 0.2)
+			g.vector(pf+"attn_v.bias", kvDim, 0.2)
+		}
+		g.matrix(pf+"attn_output.weight", qDim, p.Dim, resid/math.Sqrt(float64(qDim)))
+		g.norm(pf+"ffn_norm.weight", p.Dim)
+		g.matrix(pf+"ffn_gate.weight", p.Dim, p.FFN, 1/math.Sqrt(float64(p.Dim)))
+		g.matrix(pf+"ffn_up.weight", p.Dim, p.FFN, 1/math.Sqrt(float64(p.Dim)))
+		g.matrix(pf+"ffn_down.weight", p.FFN, p.Dim, resid/math.Sqrt(float64(p.FFN)))
+	}
+	g.norm("output_norm.weight", p.Dim)
+	if !p.Tied {
+		g.matrix("output.weight", p.Dim, p.Vocab, 4/math.Sqrt(float64(p.Dim)))
+	}
+	if g.err != nil {
+		return g.err
+	}
+	if _, err := gw.WriteTo(w); err != nil {
+		return fmt.Errorf("synth: %w", err)
+	}
+	return nil
+}
+
+// fileType maps a weight type to the general.file_type value llama.cpp
+// writes for it.
+func fileType(t gguf.Type) uint32 {
+	switch t {
+	case gguf.F32:
+		return 0
+	case gguf.F16:
+		return 1
+	case gguf.Q4_0:
+		return 2
+	case gguf.Q8_0:
+		return 7
+	case gguf.Q4_K:
+		return 15 // Q4_K_M
+	case gguf.Q6_K:
+		return 18
+	case gguf.BF16:
+		return 32
+	}
+	return 0
+}
+
+// TypeFor returns the type a matrix with rows of n elements is stored in
+// when t is requested.
+func TypeFor(t gguf.Type, n int) gguf.Type {
+	if n%t.BlockSize() == 0 {
+		return t
+	}
+	if n%32 == 0 {
+		switch t {
+		case gguf.Q4_K:
+			return gguf.Q4_0
+		case gguf.Q6_K:
+			return gguf.Q8_0
+		}
+	}
+	return gguf.F16
+}
+
+type gen struct {
+	rng *rand.Rand
+	w   *gguf.Writer
+	t   gguf.Type
+	err error
+}
+
+func (g *gen) normals(n int, mean, std float64) []float32 {
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = float32(mean + std*g.rng.NormFloat64())
+	}
+	return out
+}
+
+func (g *gen) add(name string, t gguf.Type, dims []uint64, vals []float32) {
+	if g.err != nil {
+		return
+	}
+	data, err := gguf.Quantize(t, vals)
+	if err == nil {
+		err = g.w.AddTensor(name, t, dims, data)
+	}
+	if err != nil {
+		g.err = fmt.Errorf("synth: tensor %s: %w", name, err)
+	}
+}
+
+// matrix adds a rows x cols weight (cols elements per row).
+func (g *gen) matrix(name string, cols, rows int, std float64) {
+	g.add(name, TypeFor(g.t, cols), []uint64{uint64(cols), uint64(rows)}, g.normals(cols*rows, 0, std))
+}
+
+func (g *gen) norm(name string, n int) {
+	g.add(name, gguf.F32, []uint64{uint64(n)}, g.normals(n, 1, 0.1))
+}
+
+func (g *gen) vector(name string, n int, std float64) {
+	g.add(name, gguf.F32, []uint64{uint64(n)}, g.normals(n, 0, std))
+}
