@@ -78,4 +78,16 @@ path = "datastore"
 # min_free_memory = "20GiB"   # per GPU; refuses to start with less free
 # start_timeout = "10m"
 # stop_timeout = "15s"
+#
+# The built-in engine: a pure-Go runtime for llama-family GGUF models on CPU
+# (architectures llama and qwen2; F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K).
+# A relative model path is resolved against the data dir.
+#
+# [[runtime]]
+# name = "tinyllama"          # the model id clients ask for
+# kind = "engine"
+# model = "models/tinyllama-1.1b-chat.Q4_K_M.gguf"
+# threads = 0                 # 0: one per CPU
+# chat_template = ""          # chatml | llama3 | llama2 when the model's is not recognised
+# max_queue = 64              # requests waiting beyond this get 503
 `

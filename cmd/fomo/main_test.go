@@ -274,7 +274,8 @@ func TestHelpOnEveryCommand(t *testing.T) {
 
 func TestDevnetStartsAndStops(t *testing.T) {
 	dir := t.TempDir()
-	p := start(t, "devnet", "--nodes", "2", "--dir", dir, "--set", "gpu.enabled=false")
+	p := start(t, "devnet", "--nodes", "2", "--dir", dir, "--set", "gpu.enabled=false",
+		"--serve-on", "1", "--model-preset", "tiny", "--model-type", "q8_0")
 	lineRE := regexp.MustCompile(`^node(\d) api=(http://127\.0\.0\.1:\d+) peer=(12D3KooW\w+)$`)
 	apis := map[string]string{}
 	deadline := time.Now().Add(60 * time.Second)
@@ -307,6 +308,25 @@ func TestDevnetStartsAndStops(t *testing.T) {
 	}
 	if len(peers) == 0 {
 		t.Fatalf("node1 never connected to node0:\n%s", p.out)
+	}
+	// node0 serves the synthetic model on the built-in engine.
+	resp, err := http.Post(apis["0"]+"/v1/chat/completions", "application/json",
+		strings.NewReader(`{"model":"synth-tiny-q8_0","messages":[{"role":"user","content":"hello"}],"max_tokens":8}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chat struct {
+		Choices []struct {
+			Message struct{ Content string } `json:"message"`
+		} `json:"choices"`
+		Usage struct {
+			CompletionTokens int `json:"completion_tokens"`
+		} `json:"usage"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&chat)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || len(chat.Choices) != 1 || chat.Usage.CompletionTokens == 0 {
+		t.Fatalf("chat on node0: %d %v %+v", resp.StatusCode, err, chat)
 	}
 	p.signal(t, syscall.SIGINT, 60*time.Second)
 	for i := range 2 {
