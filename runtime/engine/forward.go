@@ -27,7 +27,6 @@ type Sequence struct {
 
 	x, xn, q, kk, vv, ao, g, u []float32 // per batch activations
 	cos, sin                   []float32 // per batch rotation tables
-	scores                     []float32
 	logits                     []float32
 }
 
@@ -214,19 +213,17 @@ func (s *Sequence) attention(li, pos0, B int) {
 	qDim, kvDim := hp.Heads*hd, hp.KVHeads*hd
 	group := hp.Heads / hp.KVHeads
 	span := pos0 + B
-	if need := B * hp.Heads * span; len(s.scores) < need {
-		s.scores = make([]float32, need)
-	}
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	keys, vals := s.k[li], s.v[li]
 	chunk := max(1, workPerChunk/(span*hd*2))
 	s.m.pool.run(B*hp.Heads, chunk, func(lo, hi int) {
+		scores := make([]float32, span)
 		for item := lo; item < hi; item++ {
 			b, h := item/hp.Heads, item%hp.Heads
 			n := pos0 + b + 1 // causal: positions 0..pos0+b
 			q := s.q[b*qDim+h*hd : b*qDim+(h+1)*hd]
 			kvOff := (h / group) * hd
-			sc := s.scores[item*span : item*span+n]
+			sc := scores[:n]
 			mx := float32(math.Inf(-1))
 			for t := range n {
 				kt := keys[t*kvDim+kvOff : t*kvDim+kvOff+hd]

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -353,39 +354,7 @@ func TestLoadErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	rewrite := func(editKV func(k string, v any) (any, bool), editTensor func(ti gguf.TensorInfo) (gguf.TensorInfo, []byte, bool)) []byte {
-		w := gguf.NewWriter(3)
-		for _, kv := range f.KVs {
-			v, keep := kv.Value, true
-			if editKV != nil {
-				v, keep = editKV(kv.Key, v)
-			}
-			if keep {
-				if err := w.AddKV(kv.Key, v); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		for _, ti := range f.Tensors {
-			data, _ := f.TensorData(ti)
-			keep := true
-			if editTensor != nil {
-				var d []byte
-				ti, d, keep = editTensor(ti)
-				if d != nil {
-					data = d
-				}
-			}
-			if keep {
-				if err := w.AddTensor(ti.Name, ti.Type, ti.Dims, data); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		var buf bytes.Buffer
-		if _, err := w.WriteTo(&buf); err != nil {
-			t.Fatal(err)
-		}
-		return buf.Bytes()
+		return rewriteGGUF(t, f, editKV, editTensor)
 	}
 	tests := []struct {
 		name string
@@ -466,4 +435,43 @@ func FuzzLoad(f *testing.F) {
 		seq := m.NewSequence(8)
 		_, _ = seq.Forward([]int32{0, 1})
 	})
+}
+
+// rewriteGGUF copies f through a Writer, letting editKV and editTensor
+// change, or drop (false), each key and tensor, and adding extra keys.
+func rewriteGGUF(t *testing.T, f *gguf.File, editKV func(k string, v any) (any, bool), editTensor func(ti gguf.TensorInfo) (gguf.TensorInfo, []byte, bool), extra ...gguf.KV) []byte {
+	t.Helper()
+	w := gguf.NewWriter(3)
+	for _, kv := range append(slices.Clone(f.KVs), extra...) {
+		v, keep := kv.Value, true
+		if editKV != nil {
+			v, keep = editKV(kv.Key, v)
+		}
+		if keep {
+			if err := w.AddKV(kv.Key, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, ti := range f.Tensors {
+		data, _ := f.TensorData(ti)
+		keep := true
+		if editTensor != nil {
+			var d []byte
+			ti, d, keep = editTensor(ti)
+			if d != nil {
+				data = d
+			}
+		}
+		if keep {
+			if err := w.AddTensor(ti.Name, ti.Type, ti.Dims, data); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

@@ -14,6 +14,7 @@ import (
 
 // job is one queued request.
 type job struct {
+	queued  time.Time
 	ctx     context.Context
 	cancel  context.CancelFunc
 	api     runtime.API
@@ -146,8 +147,13 @@ func (r *Runtime) generate(m *Model, seq *Sequence, j *job) {
 	}
 	g := &generation{j: j, tok: m.Tokenizer}
 	g.stops = append(append([]string(nil), j.params.stops...), j.params.internalStops...)
+	start := time.Now()
 	finish, err := r.decode(m, seq, j, g)
 	r.requests.Add(1)
+	r.log.Debug("request finished", "runtime", r.Name(), "id", j.id, "api", string(j.api),
+		"prompt_tokens", len(j.prompt), "cached_tokens", g.cached, "completion_tokens", g.total,
+		"finish", string(finish), "queue_ms", start.Sub(j.queued).Milliseconds(),
+		"prefill_ms", g.prefill.Milliseconds(), "decode_ms", time.Since(start.Add(g.prefill)).Milliseconds())
 	if err != nil && finish != runtime.FinishCancelled {
 		r.log.Error("generation failed", "runtime", r.Name(), "id", j.id, "err", err)
 		out.end(runtime.FinishError, runtime.Errorf(500, runtime.ErrTypeAPI, "", "generation failed: %v", err))
@@ -164,6 +170,7 @@ func (r *Runtime) generate(m *Model, seq *Sequence, j *job) {
 // decode evaluates the prompt and samples tokens until a stop condition.
 func (r *Runtime) decode(m *Model, seq *Sequence, j *job, g *generation) (runtime.FinishReason, error) {
 	prompt := j.prompt
+	g.start = time.Now()
 	// Reuse the cached prefix shared with the previous request; the last
 	// prompt token is always evaluated to get fresh logits.
 	n := 0
@@ -184,6 +191,8 @@ func (r *Runtime) decode(m *Model, seq *Sequence, j *job, g *generation) (runtim
 		}
 	}
 	r.promptN.Add(int64(len(prompt) - n))
+	g.cached = n
+	g.prefill = time.Since(g.start)
 	g.begin(int64(len(prompt)))
 
 	smp := newSampler(j.params.sampling)
@@ -234,6 +243,9 @@ type generation struct {
 	total   int64 // completion tokens so far
 	pending int64 // completion tokens not yet attributed to an event
 	stopped bool
+	start   time.Time
+	prefill time.Duration
+	cached  int // prompt tokens reused from the previous request
 }
 
 // begin is called once the prompt is evaluated: the first streamed chunk

@@ -3,13 +3,18 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/fomonet/fomo/runtime"
+	"github.com/fomonet/fomo/runtime/engine/gguf"
 	"github.com/fomonet/fomo/runtime/engine/synth"
 )
 
@@ -123,14 +128,20 @@ func TestLifecycle(t *testing.T) {
 	if err != nil || len(ms) != 1 || ms[0].ID != "synth-llama-tiny" || ms[0].ContextLength != 512 {
 		t.Errorf("Models = %+v, %v (want general.name)", ms, err)
 	}
-	if r.Name() != "synth-llama-tiny" {
+	if r.Name() != "tiny" { // the file name
 		t.Errorf("Name = %q", r.Name())
 	}
 	// A request still running when the runtime closes ends as cancelled.
-	s := do(t, r, runtime.APIChat, chatBody(`,"ignore_eos":true,"stream":true`))
-	if _, err := s.Recv(); err != nil {
-		t.Fatal(err)
+	running := make(chan struct{})
+	var once sync.Once
+	r.testHook = func(j *job) {
+		once.Do(func() {
+			close(running)
+			<-j.ctx.Done()
+		})
 	}
+	s := do(t, r, runtime.APIChat, chatBody(`,"ignore_eos":true,"stream":true`))
+	<-running
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -180,6 +191,20 @@ func TestStartErrors(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
+	var fromTOML Config
+	if _, err := toml.Decode(`
+name = "chat"
+model = "/models/m.gguf"
+threads = 2
+chat_template = "chatml"
+max_queue = 3
+context_length = 100
+`, &fromTOML); err != nil {
+		t.Fatal(err)
+	}
+	if want := (Config{Name: "chat", Model: "/models/m.gguf", Threads: 2, ChatTemplate: "chatml", MaxQueue: 3, ContextLength: 100}); fromTOML != want {
+		t.Errorf("TOML decoded to %+v, want %+v", fromTOML, want)
+	}
 	tests := []struct {
 		cfg  Config
 		want string
@@ -240,5 +265,92 @@ func TestSynthPresetsLoad(t *testing.T) {
 		if m.HP.Dim != 256 || m.HP.Arch != arch {
 			t.Errorf("%s: %+v", arch, m.HP)
 		}
+	}
+}
+
+// TestSentencePieceModel serves a model whose vocabulary is a SentencePiece
+// ("llama") one with byte fallback, as Llama 2 and TinyLlama ship.
+func TestSentencePieceModel(t *testing.T) {
+	base := synthBytes(t, synth.Options{Seed: 3})
+	f, err := gguf.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := []string{"<unk>", "<s>", "</s>"}
+	types := []int32{2, 3, 3}
+	for b := range 256 {
+		tokens = append(tokens, fmt.Sprintf("<0x%02X>", b))
+		types = append(types, 6)
+	}
+	seen := map[string]bool{}
+	add := func(p string) {
+		if !seen[p] && len(tokens) < 512 {
+			seen[p] = true
+			tokens = append(tokens, p)
+			types = append(types, 1)
+		}
+	}
+	add("\u2581")
+	for c := 'a'; c <= 'z'; c++ {
+		add(string(c))
+	}
+	prompt := "the model reads the weights"
+	for _, w := range strings.Fields(prompt + " " + strings.ToLower(synth.Corpus())) {
+		p := "\u2581"
+		for _, c := range w {
+			if c < 'a' || c > 'z' {
+				break
+			}
+			p += string(c)
+			add(p)
+		}
+	}
+	for len(tokens) < 512 {
+		add(fmt.Sprintf("\u2581pad%d", len(tokens)))
+	}
+	scores := make([]float32, len(tokens))
+	for i := range scores {
+		scores[i] = -float32(i)
+	}
+	data := rewriteGGUF(t, f, func(k string, v any) (any, bool) {
+		switch k {
+		case "tokenizer.ggml.model":
+			return "llama", true
+		case "tokenizer.ggml.tokens":
+			return tokens, true
+		case "tokenizer.ggml.token_type":
+			return types, true
+		case "tokenizer.ggml.bos_token_id":
+			return uint32(1), true
+		case "tokenizer.ggml.eos_token_id":
+			return uint32(2), true
+		case "tokenizer.ggml.add_bos_token":
+			return true, true
+		case "tokenizer.ggml.merges", "tokenizer.ggml.pre", "tokenizer.ggml.padding_token_id":
+			return nil, false
+		case "tokenizer.chat_template":
+			return "{{ bos_token }}{% for message in messages %}[INST] <<SYS>> {{ message['content'] }} [/INST]{% endfor %}", true
+		}
+		return v, true
+	}, nil, gguf.KV{Key: "tokenizer.ggml.scores", Value: scores})
+	path := filepath.Join(t.TempDir(), "spm.gguf")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := startRuntime(t, Config{Name: "spm", Model: path})
+	ids, err := r.model.Tokenizer.Encode(prompt, true, true)
+	if err != nil || ids[0] != 1 || len(ids) > 8 {
+		t.Fatalf("Encode = %v, %v; want BOS and whole-word pieces", ids, err)
+	}
+	s := do(t, r, runtime.APICompletion, []byte(`{"prompt":"`+prompt+`","max_tokens":6,"ignore_eos":true}`))
+	collect(t, s)
+	if u := s.Usage(); u.PromptTokens != int64(len(ids)) || u.CompletionTokens != 6 {
+		t.Errorf("usage %+v, want %d+6", u, len(ids))
+	}
+	// The llama2 chat format is detected from the template.
+	s = do(t, r, runtime.APIChat, []byte(`{"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"the model"}],"max_tokens":2,"ignore_eos":true}`))
+	collect(t, s)
+	if s.Finish() != runtime.FinishLength {
+		t.Errorf("chat finish %s", s.Finish())
 	}
 }

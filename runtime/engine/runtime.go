@@ -99,6 +99,7 @@ type Runtime struct {
 	now      func() time.Time
 	maxQueue int
 
+	startMu  sync.Mutex // serializes Start
 	mu       sync.Mutex
 	cond     *sync.Cond
 	state    string // "starting", "ready", "down"
@@ -159,18 +160,20 @@ func New(cfg Config, opts ...Option) (*Runtime, error) {
 	return r, nil
 }
 
-// Name returns the configured name, or the model's name once loaded.
+// Name returns the configured name, or the model file's name without
+// extension when none is configured. It does not change once the model is
+// loaded (the served model id may: see Models).
 func (r *Runtime) Name() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.name != "" {
-		return r.name
+	if r.cfg.Name != "" {
+		return r.cfg.Name
 	}
 	return strings.TrimSuffix(filepath.Base(r.cfg.Model), filepath.Ext(r.cfg.Model))
 }
 
 // Start memory-maps and loads the model and starts the request loop.
 func (r *Runtime) Start(ctx context.Context) error {
+	r.startMu.Lock()
+	defer r.startMu.Unlock()
 	r.mu.Lock()
 	if r.closing {
 		r.mu.Unlock()
@@ -274,7 +277,8 @@ func (r *Runtime) Close() error {
 	return m.Close()
 }
 
-// Models lists the served model once it is loaded.
+// Models lists the served model once it is loaded: its id is the
+// configured name, else the model's general.name, else the file name.
 func (r *Runtime) Models(ctx context.Context) ([]runtime.Model, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -284,7 +288,7 @@ func (r *Runtime) Models(ctx context.Context) ([]runtime.Model, error) {
 		}
 		return nil, errors.New("engine: model not loaded yet")
 	}
-	return []runtime.Model{{ID: r.modelID(), OwnedBy: "fomo", Created: r.created, Runtime: r.modelID(), ContextLength: r.ctxLen}}, nil
+	return []runtime.Model{{ID: r.modelID(), OwnedBy: "fomo", Created: r.created, Runtime: r.Name(), ContextLength: r.ctxLen}}, nil
 }
 
 // modelID is the served name; r.mu must be held.
@@ -292,7 +296,7 @@ func (r *Runtime) modelID() string {
 	if r.name != "" {
 		return r.name
 	}
-	return strings.TrimSuffix(filepath.Base(r.cfg.Model), filepath.Ext(r.cfg.Model))
+	return r.Name()
 }
 
 // Health reports ready once the model is loaded.
@@ -424,12 +428,17 @@ func (r *Runtime) submit(ctx context.Context, api runtime.API, promptParam strin
 	if p.maxTokens == 0 {
 		p.maxTokens = ctxLen - len(prompt)
 	}
-	if len(r.queue) >= r.maxQueue && r.running != nil {
+	limit := r.maxQueue
+	if r.running == nil {
+		limit++ // the head of the queue is about to run
+	}
+	if len(r.queue) >= limit {
 		return nil, runtime.Errorf(http.StatusServiceUnavailable, runtime.ErrTypeUnavailable, "",
 			"model %q is busy: %d requests are waiting; retry later", r.modelID(), len(r.queue)).WithCode("queue_full")
 	}
 	jctx, cancel := context.WithCancel(ctx)
 	j := &job{
+		queued:  time.Now(),
 		ctx:     jctx,
 		cancel:  cancel,
 		api:     api,
@@ -489,6 +498,7 @@ func (r *Runtime) loop() {
 		r.mu.Unlock()
 
 		r.generate(m, seq, j)
+		j.cancel() // release the request context
 
 		r.mu.Lock()
 		r.running = nil

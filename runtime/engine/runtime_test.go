@@ -297,24 +297,35 @@ func TestStopSequence(t *testing.T) {
 	}
 }
 
+// TestCancel cancels requests while they generate: the hook parks the
+// generator before its 5th token until the request is cancelled, and no
+// token may be sampled after that.
 func TestCancel(t *testing.T) {
 	r := startRuntime(t, Config{Name: "tiny"})
-	s := do(t, r, runtime.APIChat, chatBody(`,"max_tokens":400,"ignore_eos":true,"stream":true`))
-	for range 3 { // role chunk and two content chunks
-		if _, err := s.Recv(); err != nil {
-			t.Fatal(err)
+	var mu sync.Mutex
+	calls := map[*job]int{}
+	reached := make(chan struct{}, 1)
+	r.testHook = func(j *job) {
+		mu.Lock()
+		calls[j]++
+		n := calls[j]
+		mu.Unlock()
+		if n == 5 {
+			reached <- struct{}{}
+			<-j.ctx.Done()
 		}
 	}
+	s := do(t, r, runtime.APIChat, chatBody(`,"max_tokens":400,"ignore_eos":true,"stream":true`))
+	if _, err := s.Recv(); err != nil { // the role chunk
+		t.Fatal(err)
+	}
+	<-reached
 	at := r.Stats().CompletionTokens
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	after := r.Stats().CompletionTokens
-	if after-at > 1 {
-		t.Errorf("%d tokens generated after cancellation, want at most 1", after-at)
-	}
-	if after >= 400 {
-		t.Errorf("generation ran to the end (%d tokens)", after)
+	if after := r.Stats().CompletionTokens; after != at || at != 4 {
+		t.Errorf("%d tokens before cancellation (want 4), %d after (want 0)", at, after-at)
 	}
 	if s.Finish() != runtime.FinishCancelled {
 		t.Errorf("finish %s", s.Finish())
@@ -322,15 +333,18 @@ func TestCancel(t *testing.T) {
 	if _, err := s.Recv(); err == nil {
 		t.Error("Recv after Close succeeded")
 	}
+	if u := s.Usage(); u.CompletionTokens > 4 {
+		t.Errorf("usage %+v counts more than was generated", u)
+	}
+
 	// Cancelling the request context works too.
 	ctx, cancel := context.WithCancel(context.Background())
 	s2, err := r.Chat(ctx, &runtime.Request{API: runtime.APIChat, Body: chatBody(`,"max_tokens":400,"ignore_eos":true,"stream":true`)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s2.Recv(); err != nil {
-		t.Fatal(err)
-	}
+	<-reached
+	at = r.Stats().CompletionTokens
 	cancel()
 	for {
 		if _, err := s2.Recv(); err != nil {
@@ -339,6 +353,9 @@ func TestCancel(t *testing.T) {
 			}
 			break
 		}
+	}
+	if after := r.Stats().CompletionTokens; after != at {
+		t.Errorf("%d tokens generated after cancellation", after-at)
 	}
 	if s2.Finish() != runtime.FinishCancelled {
 		t.Errorf("finish %s", s2.Finish())
@@ -352,7 +369,7 @@ func TestCancel(t *testing.T) {
 func TestQueue(t *testing.T) {
 	r := startRuntime(t, Config{Name: "tiny", MaxQueue: 2})
 	release := make(chan struct{})
-	started := make(chan string, 10)
+	started := make(chan int, 10)
 	var mu sync.Mutex
 	seen := map[*job]bool{}
 	r.testHook = func(j *job) {
@@ -361,23 +378,25 @@ func TestQueue(t *testing.T) {
 		seen[j] = true
 		mu.Unlock()
 		if first {
-			started <- string(j.params.stops[0])
+			started <- j.params.maxTokens
 			<-release
 		}
 	}
-	body := func(tag string) []byte {
-		return chatBody(fmt.Sprintf(`,"max_tokens":2,"ignore_eos":true,"stop":[%q]`, tag))
+	// Requests are told apart by max_tokens.
+	const A, B, C, D, E = 2, 3, 4, 5, 6
+	body := func(tag int) []byte {
+		return chatBody(fmt.Sprintf(`,"max_tokens":%d,"ignore_eos":true`, tag))
 	}
-	a := do(t, r, runtime.APIChat, body("A"))
-	if got := <-started; got != "A" {
-		t.Fatalf("started %s", got)
+	a := do(t, r, runtime.APIChat, body(A))
+	if got := <-started; got != A {
+		t.Fatalf("started %d", got)
 	}
-	b := do(t, r, runtime.APIChat, body("B"))
-	c := do(t, r, runtime.APIChat, body("C"))
+	b := do(t, r, runtime.APIChat, body(B))
+	c := do(t, r, runtime.APIChat, body(C))
 	if d := r.QueueDepth(); d != 2 {
 		t.Errorf("QueueDepth = %d, want 2", d)
 	}
-	_, err := r.Chat(context.Background(), &runtime.Request{API: runtime.APIChat, Body: body("D")})
+	_, err := r.Chat(context.Background(), &runtime.Request{API: runtime.APIChat, Body: body(D)})
 	var re *runtime.Error
 	if !errors.As(err, &re) || re.Status != http.StatusServiceUnavailable {
 		t.Errorf("request beyond max_queue: %v", err)
@@ -389,17 +408,13 @@ func TestQueue(t *testing.T) {
 	if d := r.QueueDepth(); d != 1 || c.Finish() != runtime.FinishCancelled {
 		t.Errorf("after closing a queued request: QueueDepth = %d, finish %s", d, c.Finish())
 	}
-	e := do(t, r, runtime.APIChat, body("E"))
+	e := do(t, r, runtime.APIChat, body(E))
 	if d := r.QueueDepth(); d != 2 {
 		t.Errorf("QueueDepth = %d, want 2", d)
 	}
 	close(release)
-	var order []string
-	for range 2 {
-		order = append(order, <-started)
-	}
-	if strings.Join(order, "") != "BE" {
-		t.Errorf("order %v, want FIFO B E", order)
+	if got := []int{<-started, <-started}; got[0] != B || got[1] != E {
+		t.Errorf("order %v, want FIFO %d %d", got, B, E)
 	}
 	for _, s := range []runtime.Stream{a, b, e} {
 		collect(t, s)

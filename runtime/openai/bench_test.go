@@ -79,4 +79,46 @@ func BenchmarkStream(b *testing.B) {
 		}
 		b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
 	})
+
+	// The runtime's own cost per event: the same stream, recorded once, is
+	// served from memory by the transport.
+	b.Run("runtime-in-memory", func(b *testing.B) {
+		resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", bytes.NewReader(reqBody))
+		if err != nil {
+			b.Fatal(err)
+		}
+		recorded, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		rt, err := New(Config{Name: "bench", URL: "http://upstream.invalid"}, WithTransport(memTransport(recorded)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		events := 0
+		for b.Loop() {
+			s, err := rt.Chat(context.Background(), &runtime.Request{API: runtime.APIChat, Stream: true, Body: reqBody})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for {
+				_, err := s.Recv()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				events++
+			}
+			s.Close()
+		}
+		b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+	})
+}
+
+// memTransport answers every request with the same event stream.
+type memTransport []byte
+
+func (m memTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"text/event-stream"}},
+		Body: io.NopCloser(bytes.NewReader(m)), Request: r}, nil
 }

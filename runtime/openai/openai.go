@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -255,9 +256,18 @@ func (r *Runtime) do(ctx context.Context, api runtime.API, req *runtime.Request)
 			return fail(r.transportError(ctx, rctx, rerr))
 		}
 		e := parseUpstreamError(r.who(), resp.StatusCode, b)
-		r.log.Warn("upstream answered an error", "status", resp.StatusCode, "api", string(api), "model", req.Model,
-			"err", e.Message)
+		level := slog.LevelDebug
+		if resp.StatusCode >= 500 {
+			level = slog.LevelWarn
+		}
+		r.log.Log(ctx, level, "upstream answered an error", "status", resp.StatusCode, "api", string(api),
+			"model", req.Model, "err", e.Message)
 		return fail(e)
+	}
+	if req.Stream && isJSON(resp.Header.Get("Content-Type")) {
+		resp.Body.Close()
+		return fail(runtime.Errorf(http.StatusBadGateway, runtime.ErrTypeAPI, "",
+			"upstream %s answered a streaming request with a JSON document instead of an event stream", r.who()))
 	}
 	if !req.Stream {
 		defer resp.Body.Close()
@@ -276,6 +286,12 @@ func (r *Runtime) do(ctx context.Context, api runtime.API, req *runtime.Request)
 	}
 	timer.Stop()
 	return r.newStream(ctx, rctx, cancel, api, req.Body, clientUsage, resp.Body), nil
+}
+
+// isJSON reports whether a Content-Type is application/json.
+func isJSON(contentType string) bool {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	return mt == "application/json"
 }
 
 // wholeUsage reads usage and finish reason from a non-streaming response,
@@ -406,7 +422,9 @@ func (r *Runtime) get(ctx context.Context, path string, limit int64) (int, []byt
 }
 
 // Models returns the configured models or, when none are configured, the
-// models the upstream lists on GET /v1/models, fetched on every call.
+// models the upstream lists on GET /v1/models, fetched on every call. When
+// that fetch fails, the error comes with the last list fetched successfully
+// (nil if none), for callers that prefer a stale list to none.
 func (r *Runtime) Models(ctx context.Context) ([]runtime.Model, error) {
 	if len(r.cfg.Models) > 0 {
 		out := make([]runtime.Model, len(r.cfg.Models))
@@ -419,14 +437,14 @@ func (r *Runtime) Models(ctx context.Context) ([]runtime.Model, error) {
 	defer cancel()
 	status, body, err := r.get(ctx, "/v1/models", min(r.cfg.MaxResponseBytes, 16<<20))
 	if err != nil {
-		return nil, r.transportError(context.Background(), ctx, err)
+		return r.cachedModels(), r.transportError(context.Background(), ctx, err)
 	}
 	if status < 200 || status > 299 {
-		return nil, parseUpstreamError(r.who(), status, body)
+		return r.cachedModels(), parseUpstreamError(r.who(), status, body)
 	}
 	var list modelListJSON
 	if err := json.Unmarshal(body, &list); err != nil {
-		return nil, runtime.Errorf(http.StatusBadGateway, runtime.ErrTypeAPI, "",
+		return r.cachedModels(), runtime.Errorf(http.StatusBadGateway, runtime.ErrTypeAPI, "",
 			"upstream %s sent an invalid model list: %v", r.who(), err)
 	}
 	out := make([]runtime.Model, 0, len(list.Data))
@@ -449,6 +467,12 @@ func (r *Runtime) Models(ctx context.Context) ([]runtime.Model, error) {
 	r.models = out
 	r.mu.Unlock()
 	return append([]runtime.Model(nil), out...), nil
+}
+
+func (r *Runtime) cachedModels() []runtime.Model {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]runtime.Model(nil), r.models...)
 }
 
 // Health probes GET /health: 2xx is ready, 503 (llama.cpp while loading its

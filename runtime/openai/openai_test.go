@@ -561,6 +561,11 @@ func TestTimeouts(t *testing.T) {
 				res <- result{s, err}
 			}()
 			clk.waitTimer(t)
+			wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer wcancel()
+			if err := e.up.WaitRequests(wctx, 1); err != nil {
+				t.Fatal(err)
+			}
 			var err error
 			if tc.recv < 0 {
 				// Nothing will arrive: let the timeout pass.
@@ -733,9 +738,18 @@ func TestModels(t *testing.T) {
 	})
 	t.Run("upstream error", func(t *testing.T) {
 		e := newEnv(t, []runtimetest.Option{runtimetest.WithFailure(500, []byte(`{"error":{"message":"boom","type":"api_error"}}`))}, nil)
-		_, err := e.rt.Models(context.Background())
-		if got := asError(t, err); got.Status != 500 || got.Message != "boom" {
-			t.Fatalf("%+v", got)
+		ms, err := e.rt.Models(context.Background())
+		if got := asError(t, err); got.Status != 500 || got.Message != "boom" || ms != nil {
+			t.Fatalf("%+v, %v", got, ms)
+		}
+		e.up.SetFailure(0, nil)
+		if _, err := e.rt.Models(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		e.up.SetFailure(503, nil)
+		ms, err = e.rt.Models(context.Background())
+		if got := asError(t, err); got.Status != 503 || len(ms) != 1 || ms[0].ID != "test-model" {
+			t.Fatalf("failed refresh: %+v with %+v, want the last list", got, ms)
 		}
 	})
 	t.Run("invalid list", func(t *testing.T) {
@@ -884,5 +898,53 @@ func TestNewDefaults(t *testing.T) {
 	}
 	if rt.Name() != "n" {
 		t.Fatal(rt.Name())
+	}
+}
+
+func TestStreamAnsweredWithJSON(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		io.WriteString(w, `{"choices":[]}`)
+	}))
+	defer srv.Close()
+	rt, _ := New(Config{Name: "j", URL: srv.URL})
+	_, err := rt.Chat(context.Background(), &runtime.Request{API: runtime.APIChat, Stream: true, Body: []byte(`{}`)})
+	if got := asError(t, err); got.Status != 502 || !strings.Contains(got.Message, "instead of an event stream") {
+		t.Fatalf("%+v", got)
+	}
+}
+
+// TestConnectionReuse checks that finished streams and responses leave their
+// connection reusable.
+func TestConnectionReuse(t *testing.T) {
+	up := runtimetest.NewUpstream()
+	srv := httptest.NewUnstartedServer(up)
+	var mu sync.Mutex
+	conns := 0
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			mu.Lock()
+			conns++
+			mu.Unlock()
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	rt, _ := New(Config{Name: "r", URL: srv.URL})
+	for i := range 4 {
+		s, err := rt.Chat(context.Background(), &runtime.Request{API: runtime.APIChat, Stream: i%2 == 0,
+			Body: body(chatBody, fmt.Sprintf(`,"stream":%v`, i%2 == 0))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := recvAll(s); err != io.EOF {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if conns != 1 {
+		t.Fatalf("%d connections for 4 sequential requests, want 1", conns)
 	}
 }

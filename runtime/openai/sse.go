@@ -19,6 +19,10 @@ var (
 // separate buffer, up to the event size bound.
 const sseReadSize = 32 << 10
 
+// lineSlack is how much longer than an event a line may be: room for the
+// field name, colon, space and line ending.
+const lineSlack = 16
+
 // sseDecoder reads the data payloads of server-sent events incrementally.
 //
 // It follows the event-stream format: lines end in LF or CRLF; a line
@@ -106,7 +110,7 @@ func (d *sseDecoder) readLine() ([]byte, error) {
 		case nil:
 			line := frag
 			if len(d.long) > 0 {
-				if len(d.long)+len(frag) > d.maxEvent+2 {
+				if len(d.long)+len(frag) > d.maxEvent+lineSlack {
 					return nil, fmt.Errorf("%w: a line of more than %d bytes", errEventTooLarge, d.maxEvent)
 				}
 				line = append(d.long, frag...)
@@ -118,7 +122,7 @@ func (d *sseDecoder) readLine() ([]byte, error) {
 			}
 			return line, nil
 		case bufio.ErrBufferFull:
-			if len(d.long)+len(frag) > d.maxEvent+2 {
+			if len(d.long)+len(frag) > d.maxEvent+lineSlack {
 				return nil, fmt.Errorf("%w: a line of more than %d bytes", errEventTooLarge, d.maxEvent)
 			}
 			d.long = append(d.long, frag...)

@@ -8,13 +8,17 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/fomonet/fomo/runtime"
 )
 
-// drainBytes is how much of the body after [DONE] is read so the connection
-// can be reused.
-const drainBytes = 4 << 10
+// After [DONE], up to drainBytes of the body are read, for at most
+// drainTimeout, so the connection can be reused.
+const (
+	drainBytes   = 4 << 10
+	drainTimeout = 500 * time.Millisecond
+)
 
 // stream is a runtime.Stream over an upstream's server-sent events. Recv is
 // meant for one goroutine; Close, Usage and Finish may be called from any.
@@ -172,6 +176,7 @@ func (s *stream) end(err error, finish runtime.FinishReason) error {
 	s.mu.Unlock()
 	if err == io.EOF {
 		// Read the end of the body so the connection can be reused.
+		s.idle.Reset(drainTimeout)
 		io.Copy(io.Discard, io.LimitReader(s.body, drainBytes))
 	}
 	s.idle.Stop()

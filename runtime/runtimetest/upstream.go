@@ -175,7 +175,7 @@ type Upstream struct {
 	failBody   []byte
 	requests   []RecordedRequest
 	cancelled  int
-	changed    chan struct{} // closed and replaced when cancelled grows
+	changed    chan struct{} // closed and replaced when requests or cancelled grow
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -290,12 +290,35 @@ func (u *Upstream) Close() {
 	u.closeOnce.Do(func() { close(u.done) })
 }
 
+// WaitRequests blocks until at least n requests have been received, or ctx
+// ends.
+func (u *Upstream) WaitRequests(ctx context.Context, n int) error {
+	for {
+		u.mu.Lock()
+		got, ch := len(u.requests), u.changed
+		u.mu.Unlock()
+		if got >= n {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("runtimetest: %d of %d requests seen: %w", got, n, ctx.Err())
+		}
+	}
+}
+
 func (u *Upstream) recordCancel() {
 	u.mu.Lock()
 	u.cancelled++
+	u.notifyLocked()
+	u.mu.Unlock()
+}
+
+// notifyLocked wakes the waiters of WaitCancelled and WaitRequests.
+func (u *Upstream) notifyLocked() {
 	close(u.changed)
 	u.changed = make(chan struct{})
-	u.mu.Unlock()
 }
 
 // ServeHTTP implements http.Handler.
@@ -307,6 +330,7 @@ func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	u.mu.Lock()
 	u.requests = append(u.requests, RecordedRequest{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
+	u.notifyLocked()
 	ready, failStatus, failBody := u.ready, u.failStatus, u.failBody
 	models := slices.Clone(u.models)
 	u.mu.Unlock()

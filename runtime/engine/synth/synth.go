@@ -13,11 +13,15 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"unicode/utf8"
 
 	"github.com/fomonet/fomo/runtime/engine/gguf"
 	"github.com/fomonet/fomo/runtime/engine/tokenizer"
@@ -61,6 +65,8 @@ var Presets = map[string]Preset{
 	"small": {Dim: 256, Layers: 4, Heads: 8, KVHeads: 4, FFN: 768, Vocab: 2048, Context: 1024},
 	// smollm-135m has the shapes of SmolLM2-135M.
 	"smollm-135m": {Dim: 576, Layers: 30, Heads: 9, KVHeads: 3, FFN: 1536, Vocab: 49152, Context: 2048, Tied: true},
+	// qwen2.5-0.5b has the shapes of Qwen2.5-0.5B (use with Arch "qwen2").
+	"qwen2.5-0.5b": {Dim: 896, Layers: 24, Heads: 14, KVHeads: 2, FFN: 4864, Vocab: 151936, Context: 32768, Tied: true},
 }
 
 // PresetNames returns the preset names, sorted.
@@ -179,12 +185,22 @@ func (o Options) Resolved() (Options, Preset, error) {
 // Vocabulary builds the synthetic tokenizer's tokens, types and merges for
 // a vocabulary of size tokens: the special tokens, then the byte-level BPE
 // vocabulary learned from Corpus (pre-tokenizer pre), then, if training
-// ran out of pairs, filler tokens made of two learned tokens (valid tokens
-// that encoding never produces).
+// ran out of pairs, filler tokens made of two readable learned tokens
+// (valid tokens that encoding never produces).
 func Vocabulary(size int, pre string) (tokens []string, types []int32, merges []string, err error) {
 	learned, merges, err := tokenizer.TrainBPE(corpus, size-len(specials), pre)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("synth: training tokenizer: %w", err)
+	}
+	ok, err := readable(learned, merges)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var parts []string
+	for i, t := range learned {
+		if ok[i] {
+			parts = append(parts, t)
+		}
 	}
 	tokens = append(append(make([]string, 0, size), specials...), learned...)
 	seen := make(map[string]bool, size)
@@ -193,7 +209,7 @@ func Vocabulary(size int, pre string) (tokens []string, types []int32, merges []
 	}
 	rng := rand.New(rand.NewPCG(0x5eed, uint64(size)))
 	for len(tokens) < size {
-		t := learned[rng.IntN(len(learned))] + learned[rng.IntN(len(learned))]
+		t := parts[rng.IntN(len(parts))] + parts[rng.IntN(len(parts))]
 		if !seen[t] {
 			seen[t] = true
 			tokens = append(tokens, t)
@@ -207,6 +223,29 @@ func Vocabulary(size int, pre string) (tokens []string, types []int32, merges []
 		}
 	}
 	return tokens, types, merges, nil
+}
+
+// readable reports for each byte-level token whether it decodes to valid
+// UTF-8 without control characters other than newline.
+func readable(tokens, merges []string) ([]bool, error) {
+	tok, err := tokenizer.New(tokenizer.Config{Model: tokenizer.ModelGPT2, Tokens: tokens, Merges: merges, BOS: -1, EOS: -1, EOT: -1, PAD: -1, UNK: -1})
+	if err != nil {
+		return nil, fmt.Errorf("synth: %w", err)
+	}
+	out := make([]bool, len(tokens))
+	for i := range tokens {
+		b, err := tok.TokenBytes(int32(i))
+		if err != nil {
+			return nil, fmt.Errorf("synth: %w", err)
+		}
+		out[i] = utf8.Valid(b)
+		for _, c := range b {
+			if (c < 0x20 && c != '\n') || c == 0x7f {
+				out[i] = false
+			}
+		}
+	}
+	return out, nil
 }
 
 // Generate writes the model selected by opts to w as GGUF version 3.
@@ -276,14 +315,23 @@ func Generate(opts Options, w io.Writer) error {
 		}
 	}
 
-	g := &gen{rng: rand.New(rand.NewPCG(uint64(o.Seed), 0x6675_6d6f)), w: gw, t: o.Type}
+	g := &gen{seed: uint64(o.Seed), t: o.Type}
 	qDim, kvDim := p.Heads*hd, p.KVHeads*hd
 	embStd := 1.0
 	if p.Tied {
 		embStd = 4 / math.Sqrt(float64(p.Dim))
 	}
 	resid := 1 / math.Sqrt(2*float64(p.Layers))
-	g.matrix("token_embd.weight", p.Dim, p.Vocab, embStd)
+	// Dimension 0 carries a fixed feature: +1 for tokens that decode to
+	// readable text (and the end-of-turn token), -1 for the others. The
+	// embedding writes it into the residual stream and the output
+	// projection turns it into a logit bonus, so sampling favours readable
+	// tokens and the random model writes word salad rather than byte noise.
+	sign, err := readableSigns(tokens, merges)
+	if err != nil {
+		return err
+	}
+	g.matrixFeature("token_embd.weight", p.Dim, p.Vocab, embStd, sign, float32(4*embStd))
 	for i := range p.Layers {
 		pf := fmt.Sprintf("blk.%d.", i)
 		g.norm(pf+"attn_norm.weight", p.Dim)
@@ -303,10 +351,10 @@ func Generate(opts Options, w io.Writer) error {
 	}
 	g.norm("output_norm.weight", p.Dim)
 	if !p.Tied {
-		g.matrix("output.weight", p.Dim, p.Vocab, 4/math.Sqrt(float64(p.Dim)))
+		g.matrixFeature("output.weight", p.Dim, p.Vocab, 4/math.Sqrt(float64(p.Dim)), sign, 1.5)
 	}
-	if g.err != nil {
-		return g.err
+	if err := g.run(gw); err != nil {
+		return err
 	}
 	if _, err := gw.WriteTo(w); err != nil {
 		return fmt.Errorf("synth: %w", err)
@@ -353,43 +401,110 @@ func TypeFor(t gguf.Type, n int) gguf.Type {
 	return gguf.F16
 }
 
+// gen collects the tensors of a model and then computes them in parallel.
+// Each tensor draws from its own generator, seeded from the model seed and
+// the tensor name, so the values do not depend on the order of work.
 type gen struct {
-	rng *rand.Rand
-	w   *gguf.Writer
-	t   gguf.Type
-	err error
+	seed    uint64
+	t       gguf.Type
+	tensors []tensorSpec
 }
 
-func (g *gen) normals(n int, mean, std float64) []float32 {
+type tensorSpec struct {
+	name string
+	t    gguf.Type
+	dims []uint64
+	fill func(rng *rand.Rand) []float32
+}
+
+func normals(rng *rand.Rand, n int, mean, std float64) []float32 {
 	out := make([]float32, n)
 	for i := range out {
-		out[i] = float32(mean + std*g.rng.NormFloat64())
+		out[i] = float32(mean + std*rng.NormFloat64())
 	}
 	return out
 }
 
-func (g *gen) add(name string, t gguf.Type, dims []uint64, vals []float32) {
-	if g.err != nil {
-		return
+// run generates and quantizes every tensor and adds them to w in order.
+func (g *gen) run(w *gguf.Writer) error {
+	data := make([][]byte, len(g.tensors))
+	errs := make([]error, len(g.tensors))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, ts := range g.tensors {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			h := fnv.New64a()
+			h.Write([]byte(ts.name))
+			rng := rand.New(rand.NewPCG(g.seed, h.Sum64()))
+			data[i], errs[i] = gguf.Quantize(ts.t, ts.fill(rng))
+		}()
 	}
-	data, err := gguf.Quantize(t, vals)
-	if err == nil {
-		err = g.w.AddTensor(name, t, dims, data)
+	wg.Wait()
+	for i, ts := range g.tensors {
+		err := errs[i]
+		if err == nil {
+			err = w.AddTensor(ts.name, ts.t, ts.dims, data[i])
+		}
+		if err != nil {
+			return fmt.Errorf("synth: tensor %s: %w", ts.name, err)
+		}
 	}
-	if err != nil {
-		g.err = fmt.Errorf("synth: tensor %s: %w", name, err)
-	}
+	return nil
 }
 
 // matrix adds a rows x cols weight (cols elements per row).
 func (g *gen) matrix(name string, cols, rows int, std float64) {
-	g.add(name, TypeFor(g.t, cols), []uint64{uint64(cols), uint64(rows)}, g.normals(cols*rows, 0, std))
+	g.matrixFeature(name, cols, rows, std, nil, 0)
+}
+
+// matrixFeature is matrix with element 0 of row r set to sign[r]*v when
+// sign is not nil.
+func (g *gen) matrixFeature(name string, cols, rows int, std float64, sign []float32, v float32) {
+	g.tensors = append(g.tensors, tensorSpec{name, TypeFor(g.t, cols), []uint64{uint64(cols), uint64(rows)}, func(rng *rand.Rand) []float32 {
+		vals := normals(rng, cols*rows, 0, std)
+		if sign != nil {
+			for r := range rows {
+				vals[r*cols] = sign[r] * v
+			}
+		}
+		return vals
+	}})
+}
+
+// readableSigns is +1 for tokens that decode to readable text and for the
+// end-of-turn token, -1 for the others.
+func readableSigns(tokens, merges []string) ([]float32, error) {
+	ok, err := readable(tokens[len(specials):], merges)
+	if err != nil {
+		return nil, err
+	}
+	sign := make([]float32, len(tokens))
+	for i := range sign {
+		switch {
+		case i == TokenIMEnd:
+			sign[i] = 1
+		case i < len(specials):
+			sign[i] = -1
+		case ok[i-len(specials)]:
+			sign[i] = 1
+		default:
+			sign[i] = -1
+		}
+	}
+	return sign, nil
 }
 
 func (g *gen) norm(name string, n int) {
-	g.add(name, gguf.F32, []uint64{uint64(n)}, g.normals(n, 1, 0.1))
+	g.tensors = append(g.tensors, tensorSpec{name, gguf.F32, []uint64{uint64(n)}, func(rng *rand.Rand) []float32 {
+		return normals(rng, n, 1, 0.1)
+	}})
 }
 
 func (g *gen) vector(name string, n int, std float64) {
-	g.add(name, gguf.F32, []uint64{uint64(n)}, g.normals(n, 0, std))
+	g.tensors = append(g.tensors, tensorSpec{name, gguf.F32, []uint64{uint64(n)}, func(rng *rand.Rand) []float32 {
+		return normals(rng, n, 0, std)
+	}})
 }
