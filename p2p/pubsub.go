@@ -1,0 +1,125 @@
+package p2p
+
+import (
+	"context"
+	"crypto/sha256"
+	"log/slog"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	drouting "github.com/libp2p/go-libp2p/p2p/discovery/routing"
+)
+
+// GossipSubProtocols returns the GossipSub protocol IDs of network net,
+// /fomo/<net>/meshsub/1.3.0 and 1.2.0. Nodes of different networks do not
+// share a GossipSub router.
+func GossipSubProtocols(net string) []protocol.ID {
+	return []protocol.ID{
+		protocol.ID(ProtocolID(net, "meshsub", "1.3.0")),
+		protocol.ID(ProtocolID(net, "meshsub", "1.2.0")),
+	}
+}
+
+// gossipFeatures maps the network's GossipSub protocols to the features of
+// the standard ones: GossipSubDefaultFeatures knows only the standard IDs
+// and would turn the mesh off (go-dependencies.md, pitfall 6).
+func gossipFeatures(net string) pubsub.GossipSubFeatureTest {
+	ids := GossipSubProtocols(net)
+	std := map[protocol.ID]protocol.ID{ids[0]: pubsub.GossipSubID_v13, ids[1]: pubsub.GossipSubID_v12}
+	return func(f pubsub.GossipSubFeature, p protocol.ID) bool {
+		s, ok := std[p]
+		return ok && pubsub.GossipSubDefaultFeatures(f, s)
+	}
+}
+
+// MessageID is the GossipSub message id: the SHA-256 of the message data,
+// so the same payload republished by different peers is one message.
+func MessageID(m *pb.Message) string {
+	sum := sha256.Sum256(m.Data)
+	return string(sum[:])
+}
+
+// PeerScoreParams returns the peer-score parameters for a small network:
+// colocation scoring off (several nodes share a datacenter address),
+// behaviour penalties on, scores decaying over about ten minutes. Topic
+// parameters are added per topic with Topic.SetScoreParams.
+func PeerScoreParams() *pubsub.PeerScoreParams {
+	return &pubsub.PeerScoreParams{
+		Topics:                      map[string]*pubsub.TopicScoreParams{},
+		TopicScoreCap:               100,
+		AppSpecificScore:            func(peer.ID) float64 { return 0 },
+		AppSpecificWeight:           1,
+		IPColocationFactorWeight:    0,
+		IPColocationFactorThreshold: 1,
+		BehaviourPenaltyWeight:      -10,
+		BehaviourPenaltyThreshold:   6,
+		BehaviourPenaltyDecay:       pubsub.ScoreParameterDecay(10 * time.Minute),
+		DecayInterval:               time.Second,
+		DecayToZero:                 0.01,
+		RetainScore:                 10 * time.Minute,
+	}
+}
+
+// PeerScoreThresholds returns the thresholds paired with PeerScoreParams.
+func PeerScoreThresholds() *pubsub.PeerScoreThresholds {
+	return &pubsub.PeerScoreThresholds{
+		GossipThreshold:             -500,
+		PublishThreshold:            -1000,
+		GraylistThreshold:           -2500,
+		AcceptPXThreshold:           10,
+		OpportunisticGraftThreshold: 5,
+	}
+}
+
+// TopicScoreParams returns per-topic score parameters that punish invalid
+// messages (a validator's Reject) and leave the delivery-rate terms off, as
+// suits a topic where every node publishes on a timer.
+func TopicScoreParams() *pubsub.TopicScoreParams {
+	return &pubsub.TopicScoreParams{
+		TopicWeight:                    1,
+		TimeInMeshWeight:               0.01,
+		TimeInMeshQuantum:              time.Second,
+		TimeInMeshCap:                  100,
+		FirstMessageDeliveriesWeight:   1,
+		FirstMessageDeliveriesDecay:    pubsub.ScoreParameterDecay(10 * time.Minute),
+		FirstMessageDeliveriesCap:      50,
+		InvalidMessageDeliveriesWeight: -100,
+		InvalidMessageDeliveriesDecay:  pubsub.ScoreParameterDecay(time.Hour),
+	}
+}
+
+func newPubSub(ctx context.Context, h *Host, cfg Config, log *slog.Logger) (*pubsub.PubSub, error) {
+	opts := []pubsub.Option{
+		pubsub.WithLogger(log.With("component", "gossipsub")),
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+		pubsub.WithMessageIdFn(MessageID),
+		pubsub.WithPeerScore(PeerScoreParams(), PeerScoreThresholds()),
+		pubsub.WithGossipSubProtocols(GossipSubProtocols(cfg.NetworkID), gossipFeatures(cfg.NetworkID)),
+		pubsub.WithDiscovery(drouting.NewRoutingDiscovery(h.kad)),
+	}
+	if cfg.MaxMessageSize > 0 {
+		opts = append(opts, pubsub.WithMaxMessageSize(cfg.MaxMessageSize))
+	}
+	return pubsub.NewGossipSub(ctx, h, opts...)
+}
+
+// JoinTopic joins the network's topic fomo/<net>/<name>/1 (see Topic) and
+// returns it; joining a topic twice returns the same handle. The topic is
+// closed with the host.
+func (h *Host) JoinTopic(name string) (*pubsub.Topic, error) {
+	full := h.Topic(name)
+	h.topicsMu.Lock()
+	defer h.topicsMu.Unlock()
+	if t, ok := h.topics[full]; ok {
+		return t, nil
+	}
+	t, err := h.ps.Join(full)
+	if err != nil {
+		return nil, err
+	}
+	h.topics[full] = t
+	return t, nil
+}
