@@ -40,46 +40,57 @@ func BenchmarkProxyOverhead(b *testing.B) {
 	defer n.Stop(b.Context())
 
 	body := []byte(`{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"benchmark"}]}`)
-	for _, target := range []struct{ name, url string }{
-		{"direct", srv.URL},
-		{"node", "http://" + n.APIAddr()},
-	} {
-		b.Run(target.name, func(b *testing.B) {
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
-			var ttft, total time.Duration
-			chunks := 0
-			for b.Loop() {
-				t0 := time.Now()
-				resp, err := client.Post(target.url+"/v1/chat/completions", "application/json", bytes.NewReader(body))
-				if err != nil {
-					b.Fatal(err)
-				}
-				br := bufio.NewReaderSize(resp.Body, 64<<10)
-				first := true
-				for {
-					line, err := br.ReadString('\n')
-					if err != nil {
-						break
-					}
-					if !strings.HasPrefix(line, "data: ") {
-						continue
-					}
-					if first {
-						ttft += time.Since(t0)
-						first = false
-					}
-					if line == "data: [DONE]\n" {
-						break
-					}
-					chunks++
-				}
-				resp.Body.Close()
-				total += time.Since(t0)
-			}
-			per := float64(b.N)
-			b.ReportMetric(float64(ttft.Microseconds())/per, "ttft-µs")
-			b.ReportMetric(float64(total.Microseconds())/per, "total-µs")
-			b.ReportMetric(float64(chunks)/total.Seconds(), "chunks/s")
-		})
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	// Requests alternate between the two targets so both see the same
+	// machine load.
+	targets := []*target{{name: "direct", url: srv.URL}, {name: "node", url: "http://" + n.APIAddr()}}
+	for b.Loop() {
+		for _, tg := range targets {
+			tg.run(b, client, body)
+		}
 	}
+	for _, tg := range targets {
+		per := float64(b.N)
+		b.ReportMetric(float64(tg.ttft.Microseconds())/per, "ttft-µs-"+tg.name)
+		b.ReportMetric(float64(tg.total.Microseconds())/per, "total-µs-"+tg.name)
+		b.ReportMetric(float64(tg.chunks)/tg.total.Seconds(), "chunks/s-"+tg.name)
+	}
+	d, v := targets[0], targets[1]
+	b.ReportMetric(float64((v.ttft-d.ttft).Microseconds())/float64(b.N), "ttft-overhead-µs")
+	b.ReportMetric(float64((v.total-d.total).Microseconds())/float64(b.N), "total-overhead-µs")
+}
+
+type target struct {
+	name, url   string
+	ttft, total time.Duration
+	chunks      int
+}
+
+func (tg *target) run(b *testing.B, client *http.Client, body []byte) {
+	t0 := time.Now()
+	resp, err := client.Post(tg.url+"/v1/chat/completions", "application/json", bytes.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReaderSize(resp.Body, 64<<10)
+	first := true
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			b.Fatalf("%s: stream ended without [DONE]: %v", tg.name, err)
+		}
+		if !strings.HasPrefix(line, "data: ") {
+			continue
+		}
+		if first {
+			tg.ttft += time.Since(t0)
+			first = false
+		}
+		if line == "data: [DONE]\n" {
+			break
+		}
+		tg.chunks++
+	}
+	tg.total += time.Since(t0)
 }
