@@ -8,8 +8,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -334,4 +336,50 @@ func TestDevnetStartsAndStops(t *testing.T) {
 			t.Errorf("node%d still has api.addr after devnet stopped (not shut down cleanly)", i)
 		}
 	}
+}
+
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	// An upstream that accepts connections and never answers keeps a
+	// request in flight, so the first SIGTERM's graceful stop waits.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	home := t.TempDir()
+	cfg := fmt.Sprintf("version = 1\n[node]\nstream_grace = \"5m\"\n[[runtime]]\nname = \"hang\"\nkind = \"openai\"\nurl = \"http://%s\"\nmodels = [\"hang\"]\n", ln.Addr())
+	os.WriteFile(filepath.Join(home, "config.toml"), []byte(cfg), 0o600)
+	p := start(t, append([]string{"node", "--home", home}, testSets...)...)
+	api := "http://" + waitFile(t, p, filepath.Join(home, "api.addr"))
+	go http.Post(api+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"hang","messages":[]}`))
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		_, metrics := get(t, api+"/metrics")
+		if strings.Contains(metrics, "fomo_inference_in_flight 1") {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+		t.Fatalf("node exited on the first signal despite an in-flight request (grace 5m): %v\n%s", p.err, p.out)
+	case <-time.After(500 * time.Millisecond):
+	}
+	t0 := time.Now()
+	p.signal(t, syscall.SIGTERM, 5*time.Second)
+	var ee *exec.ExitError
+	if !errors.As(p.err, &ee) || ee.ExitCode() != 130 {
+		t.Fatalf("second signal: exit %v, want status 130\n%s", p.err, p.out)
+	}
+	t.Logf("exited %s after the second signal", time.Since(t0))
 }
