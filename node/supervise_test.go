@@ -138,4 +138,3 @@ func TestSupervisedBackendRestartsAndIsStopped(t *testing.T) {
 		t.Fatalf("supervised child %d outlived the node", newPID)
 	}
 }
-
