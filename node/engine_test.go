@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/fomonet/fomo/configs"
@@ -65,6 +66,15 @@ func TestEngineNodeAsUpstream(t *testing.T) {
 	if rb.Choices[0].Message.Content != ra.Choices[0].Message.Content || rb.Usage != ra.Usage {
 		t.Fatalf("node B (upstream = node A) differs:\n A %q %+v\n B %q %+v",
 			ra.Choices[0].Message.Content, ra.Usage, rb.Choices[0].Message.Content, rb.Usage)
+	}
+
+	_, metrics := httpGet(t, "http://"+a.APIAddr()+"/metrics")
+	if !strings.Contains(metrics, `fomo_runtime_queue_depth{runtime="tiny"} 0`) {
+		t.Fatalf("engine queue depth not exported:\n%s", grep(metrics, "fomo_runtime"))
+	}
+	_, status := httpGet(t, "http://"+a.APIAddr()+"/api/v1/status")
+	if !strings.Contains(status, `"queue_depth": 0`) {
+		t.Fatalf("engine queue depth not in status:\n%s", status)
 	}
 
 	req.Stream = true

@@ -11,6 +11,7 @@ import (
 	gpunvml "github.com/fomonet/fomo/gpu/nvml"
 	"github.com/fomonet/fomo/p2p"
 	"github.com/fomonet/fomo/runtime"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func (n *Node) startGPU(ctx context.Context, _ context.Context) error {
@@ -56,6 +57,16 @@ func (n *Node) startRuntimes(ctx context.Context, bg context.Context) error {
 		if err := n.models.Add(rt); err != nil {
 			return err
 		}
+		if q, ok := rt.(queuer); ok {
+			name := rc.Name
+			if err := n.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name:        "fomo_runtime_queue_depth",
+				Help:        "Requests waiting for a runtime that serves one at a time.",
+				ConstLabels: prometheus.Labels{"runtime": name},
+			}, func() float64 { return float64(q.QueueDepth()) })); err != nil {
+				return err
+			}
+		}
 	}
 	if err := n.models.Refresh(ctx); err != nil {
 		n.log.Warn("some runtimes did not list their models yet", "err", err)
@@ -80,6 +91,9 @@ func (n *Node) startRuntimes(ctx context.Context, bg context.Context) error {
 	return nil
 }
 
+// queuer is a runtime that queues requests (the built-in engine).
+type queuer interface{ QueueDepth() int }
+
 // nodeInfo answers /api/v1/status and /api/v1/peers.
 type nodeInfo Node
 
@@ -103,6 +117,8 @@ type Status struct {
 type RuntimeHealth struct {
 	Name string `json:"name"`
 	runtime.Health
+	// QueueDepth is set for runtimes that queue requests.
+	QueueDepth *int `json:"queue_depth,omitempty"`
 }
 
 func (ni *nodeInfo) Status() any {
@@ -129,7 +145,12 @@ func (ni *nodeInfo) Status() any {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	for _, rt := range n.models.Runtimes() {
-		st.Runtimes = append(st.Runtimes, RuntimeHealth{Name: rt.Name(), Health: rt.Health(ctx)})
+		rh := RuntimeHealth{Name: rt.Name(), Health: rt.Health(ctx)}
+		if q, ok := rt.(queuer); ok {
+			d := q.QueueDepth()
+			rh.QueueDepth = &d
+		}
+		st.Runtimes = append(st.Runtimes, rh)
 	}
 	return st
 }
