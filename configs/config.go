@@ -62,6 +62,9 @@ type API struct {
 
 // P2P configures the libp2p host.
 type P2P struct {
+	// Network is the network to join: "devnet" (built in) or the path of a
+	// genesis file. Its hash is the network id in every protocol and topic.
+	Network string `toml:"network"`
 	// Listen lists multiaddrs to listen on.
 	Listen []string `toml:"listen"`
 	// Bootstrap lists peers (multiaddrs with /p2p/<id>) to connect to at start.
@@ -69,6 +72,22 @@ type P2P struct {
 	// ConnLow and ConnHigh are the connection manager's water marks.
 	ConnLow  int `toml:"conn_low"`
 	ConnHigh int `toml:"conn_high"`
+	// DHTMode is server, client or auto.
+	DHTMode string `toml:"dht_mode"`
+	// AutoNAT detects reachability per address (AutoNAT v2) and answers peers' checks.
+	AutoNAT bool `toml:"autonat"`
+	// HolePunching upgrades relayed connections to direct ones (DCUtR).
+	HolePunching bool `toml:"hole_punching"`
+	// NATPortMap asks the router for a port mapping (UPnP, NAT-PMP).
+	NATPortMap bool `toml:"nat_port_map"`
+	// StaticRelays are relays (multiaddrs with /p2p/<id>) used while not publicly reachable.
+	StaticRelays []string `toml:"static_relays"`
+	// RelayService makes this node a circuit relay for others while it is public.
+	RelayService bool `toml:"relay_service"`
+	// ForceReachability skips detection: "public", "private", or "" to detect.
+	ForceReachability string `toml:"force_reachability"`
+	// AdvertInterval is how often the node publishes its signed capacity advert.
+	AdvertInterval Duration `toml:"advert_interval"`
 }
 
 // GPU configures GPU monitoring.
@@ -162,10 +181,17 @@ func Default() Config {
 			ModelRefresh:      Duration(30e9),
 		},
 		P2P: P2P{
-			Listen:    []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"},
-			Bootstrap: []string{},
-			ConnLow:   100,
-			ConnHigh:  400,
+			Network:        "devnet",
+			Listen:         []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"},
+			Bootstrap:      []string{},
+			ConnLow:        100,
+			ConnHigh:       400,
+			DHTMode:        "server",
+			AutoNAT:        true,
+			HolePunching:   true,
+			NATPortMap:     true,
+			StaticRelays:   []string{},
+			AdvertInterval: Duration(5e9),
 		},
 		GPU:   GPU{Enabled: true, SampleInterval: Duration(5e9)},
 		Store: Store{Backend: "pebble", Path: "datastore"},
@@ -236,6 +262,27 @@ func (c *Config) Validate() error {
 	}
 	if c.P2P.ConnLow < 1 || c.P2P.ConnHigh < c.P2P.ConnLow {
 		add(fieldErr("p2p.conn_high", "must be ≥ p2p.conn_low ≥ 1; got low %d high %d", c.P2P.ConnLow, c.P2P.ConnHigh))
+	}
+	if c.P2P.Network == "" {
+		add(fieldErr("p2p.network", "must name a network (\"devnet\") or a genesis file"))
+	}
+	if !slices.Contains([]string{"server", "client", "auto"}, c.P2P.DHTMode) {
+		add(fieldErr("p2p.dht_mode", "must be server, client or auto; got %q", c.P2P.DHTMode))
+	}
+	if !slices.Contains([]string{"", "public", "private"}, c.P2P.ForceReachability) {
+		add(fieldErr("p2p.force_reachability", "must be \"\", public or private; got %q", c.P2P.ForceReachability))
+	}
+	for i, a := range c.P2P.StaticRelays {
+		m, err := multiaddr.NewMultiaddr(a)
+		if err == nil {
+			_, err = m.ValueForProtocol(multiaddr.P_P2P)
+		}
+		if err != nil {
+			add(fieldErr(fmt.Sprintf("p2p.static_relays[%d]", i), "must be a multiaddr ending in /p2p/<peer id>: %q", a))
+		}
+	}
+	if c.P2P.AdvertInterval.D() < 100e6 {
+		add(fieldErr("p2p.advert_interval", "must be at least 100ms, got %s", c.P2P.AdvertInterval.D()))
 	}
 	if c.GPU.SampleInterval.D() < 100e6 {
 		add(fieldErr("gpu.sample_interval", "must be at least 100ms, got %s", c.GPU.SampleInterval.D()))

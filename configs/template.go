@@ -32,6 +32,8 @@ read_header_timeout = "10s"
 model_refresh = "30s"
 
 [p2p]
+# The network to join: "devnet" (built in) or the path of a genesis file.
+network = "devnet"
 # libp2p listen multiaddrs.
 listen = ["/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"]
 # Peers to connect to at start: multiaddrs ending in /p2p/<peer id>.
@@ -39,6 +41,22 @@ bootstrap = []
 # Connection manager water marks.
 conn_low = 100
 conn_high = 400
+# DHT mode: server | client | auto
+dht_mode = "server"
+# NAT traversal: AutoNAT v2 reachability checks, hole punching (needs relay
+# addresses, so static_relays on the NATed side), UPnP/NAT-PMP port mapping.
+autonat = true
+hole_punching = true
+nat_port_map = true
+# Relays to reserve a circuit address on while not publicly reachable.
+static_relays = []
+# Serve as a circuit relay for others while publicly reachable.
+relay_service = false
+# Skip reachability detection: "public" (a datacenter host with a routable
+# address), "private", or "" to detect.
+force_reachability = ""
+# How often this node publishes its signed capacity advert.
+advert_interval = "5s"
 
 [gpu]
 # Watch NVIDIA GPUs through NVML. Without a driver the node logs one warning

@@ -9,17 +9,22 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/fomonet/fomo/configs"
+	"github.com/fomonet/fomo/configs/networks"
 	"github.com/fomonet/fomo/gpu"
 	"github.com/fomonet/fomo/node/api"
 	"github.com/fomonet/fomo/node/identity"
 	"github.com/fomonet/fomo/p2p"
+	"github.com/fomonet/fomo/p2p/models"
 	"github.com/fomonet/fomo/runtime"
 	"github.com/fomonet/fomo/store"
 	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/namespace"
+	record "github.com/libp2p/go-libp2p-record"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,6 +55,8 @@ type Node struct {
 	stops   []stopFunc
 	store   ds.Batching
 	host    *p2p.Host
+	genesis *networks.Genesis
+	net     *network
 	gpus    gpu.Source
 	monitor *gpu.Monitor
 	models  *runtime.Registry
@@ -146,6 +153,7 @@ func (n *Node) Start(ctx context.Context) error {
 		{"gpu", n.startGPU},
 		{"p2p", n.startP2P},
 		{"runtimes", n.startRuntimes},
+		{"network", n.startNetwork},
 		{"api", n.startAPI},
 	}
 	for _, s := range steps {
@@ -249,12 +257,27 @@ func (n *Node) startStore(context.Context, context.Context) error {
 func (n *Node) Store() ds.Batching { return n.store }
 
 func (n *Node) startP2P(context.Context, context.Context) error {
+	g, err := loadNetwork(n.cfg.P2P.Network, n.dataDir)
+	if err != nil {
+		return err
+	}
+	n.genesis = g
 	h, err := p2p.New(p2p.Config{
-		Listen:    n.cfg.P2P.Listen,
-		Bootstrap: n.cfg.P2P.Bootstrap,
-		ConnLow:   n.cfg.P2P.ConnLow,
-		ConnHigh:  n.cfg.P2P.ConnHigh,
-		UserAgent: "fomo/" + Version,
+		NetworkID:          g.ID(),
+		Listen:             n.cfg.P2P.Listen,
+		Bootstrap:          append(slices.Clone(n.cfg.P2P.Bootstrap), g.Bootstrap...),
+		ConnLow:            n.cfg.P2P.ConnLow,
+		ConnHigh:           n.cfg.P2P.ConnHigh,
+		UserAgent:          "fomo/" + Version,
+		AutoNAT:            n.cfg.P2P.AutoNAT,
+		HolePunching:       n.cfg.P2P.HolePunching,
+		NATPortMap:         n.cfg.P2P.NATPortMap,
+		StaticRelays:       n.cfg.P2P.StaticRelays,
+		EnableRelayService: n.cfg.P2P.RelayService,
+		ForceReachability:  n.cfg.P2P.ForceReachability,
+		DHTMode:            n.cfg.P2P.DHTMode,
+		Datastore:          namespace.Wrap(n.store, ds.NewKey("/p2p/dht")),
+		Validators:         map[string]record.Validator{models.Namespace: models.Validator{}},
 	}, n.key, n.sub("p2p"))
 	if err != nil {
 		return err
@@ -264,13 +287,29 @@ func (n *Node) startP2P(context.Context, context.Context) error {
 	return nil
 }
 
+// loadNetwork returns the built-in network of that name, or reads a
+// genesis file (relative paths against the data dir).
+func loadNetwork(name, dataDir string) (*networks.Genesis, error) {
+	if name == "devnet" {
+		return networks.Devnet(), nil
+	}
+	if !filepath.IsAbs(name) {
+		name = filepath.Join(dataDir, name)
+	}
+	g, err := networks.Load(name)
+	if err != nil {
+		return nil, fmt.Errorf("p2p.network: %w", err)
+	}
+	return g, nil
+}
+
 func (n *Node) sub(name string) *slog.Logger { return n.log.With("subsystem", name) }
 
 func (n *Node) startAPI(_ context.Context, bg context.Context) error {
 	srv := api.New(api.Options{
 		NodeID:       n.id.String(),
 		MaxBodyBytes: int64(n.cfg.API.MaxBodyBytes),
-		Backend:      n.models,
+		Backend:      n.backend(),
 		GPUs:         n.monitor,
 		Info:         (*nodeInfo)(n),
 		Registry:     n.reg,

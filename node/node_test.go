@@ -19,6 +19,7 @@ func testConfig() configs.Config {
 	cfg.API.Listen = "127.0.0.1:0"
 	cfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
 	cfg.GPU.Enabled = false
+	cfg.P2P.AutoNAT, cfg.P2P.HolePunching, cfg.P2P.NATPortMap = false, false, false
 	cfg.Node.ShutdownTimeout = configs.Duration(10 * time.Second)
 	cfg.Node.StreamGrace = configs.Duration(2 * time.Second)
 	return cfg

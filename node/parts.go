@@ -107,6 +107,8 @@ type Status struct {
 	API           string          `json:"api"`
 	ListenAddrs   []string        `json:"listen_addrs"`
 	Peers         int             `json:"peers"`
+	NetworkID     string          `json:"network_id"`
+	P2P           p2p.Status      `json:"p2p"`
 	GPUDriver     string          `json:"gpu_driver"`
 	GPUs          int             `json:"gpus"`
 	Models        []runtime.Model `json:"models"`
@@ -131,6 +133,8 @@ func (ni *nodeInfo) Status() any {
 		API:           "http://" + n.APIAddr(),
 		ListenAddrs:   n.host.ListenAddrs(),
 		Peers:         len(n.host.Network().Peers()),
+		NetworkID:     n.host.NetworkID(),
+		P2P:           n.host.Status(),
 		GPUDriver:     n.gpus.Driver(),
 		GPUs:          len(n.gpus.Devices()),
 		Models:        n.models.Models(),

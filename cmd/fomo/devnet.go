@@ -77,6 +77,7 @@ type devnode struct {
 	api    string
 	peer   string
 	addrs  []string
+	models []string // served by this node's own runtimes
 }
 
 func runDevnet(ctx context.Context, out io.Writer, f *devnetFlags) error {
@@ -149,9 +150,9 @@ func runDevnet(ctx context.Context, out io.Writer, f *devnetFlags) error {
 			bootstrap = n.addrs[0]
 		}
 		fmt.Fprintf(out, "%s api=%s peer=%s\n", n.name, n.api, n.peer)
-		if models, _ := getModels(ctx, n.api); len(models) > 0 {
-			fmt.Fprintf(out, "%s serves %s\n", n.name, strings.Join(models, ", "))
-		} else if i == 0 {
+		if len(n.models) > 0 {
+			fmt.Fprintf(out, "%s serves %s\n", n.name, strings.Join(n.models, ", "))
+		} else if runtimeBlock == "" && i == 0 {
 			fmt.Fprintf(out, "%s serves no model: add a [[runtime]] block to %s (see the examples in it) and restart\n",
 				n.name, filepath.Join(n.home, ConfigFile))
 		}
@@ -227,9 +228,15 @@ func (n *devnode) waitReady(ctx context.Context, ttl time.Duration) error {
 			var st struct {
 				PeerID      string   `json:"peer_id"`
 				ListenAddrs []string `json:"listen_addrs"`
+				Models      []struct {
+					ID string `json:"id"`
+				} `json:"models"`
 			}
 			if err := getJSON(ctx, n.api+"/api/v1/status", &st); err == nil {
 				n.peer, n.addrs = st.PeerID, st.ListenAddrs
+				for _, m := range st.Models {
+					n.models = append(n.models, m.ID)
+				}
 				return nil
 			}
 		}
@@ -280,22 +287,6 @@ func getJSON(ctx context.Context, url string, v any) error {
 		return fmt.Errorf("%s: %s", url, resp.Status)
 	}
 	return json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(v)
-}
-
-func getModels(ctx context.Context, api string) ([]string, error) {
-	var list struct {
-		Data []struct {
-			ID string `json:"id"`
-		} `json:"data"`
-	}
-	if err := getJSON(ctx, api+"/v1/models", &list); err != nil {
-		return nil, err
-	}
-	var ids []string
-	for _, d := range list.Data {
-		ids = append(ids, d.ID)
-	}
-	return ids, nil
 }
 
 func tailFile(path string, n int) string {

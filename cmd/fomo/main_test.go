@@ -330,6 +330,26 @@ func TestDevnetStartsAndStops(t *testing.T) {
 	if err != nil || resp.StatusCode != 200 || len(chat.Choices) != 1 || chat.Usage.CompletionTokens == 0 {
 		t.Fatalf("chat on node0: %d %v %+v", resp.StatusCode, err, chat)
 	}
+	// node1 does not serve it: the request is forwarded to node0.
+	var fwd *http.Response
+	for time.Now().Before(deadline) {
+		fwd, err = http.Post(apis["1"]+"/v1/chat/completions", "application/json",
+			strings.NewReader(`{"model":"synth-tiny-q8_0","messages":[{"role":"user","content":"hello"}],"max_tokens":8}`))
+		if err == nil && fwd.StatusCode == 200 {
+			break
+		}
+		if err == nil {
+			fwd.Body.Close()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if fwd == nil || fwd.StatusCode != 200 {
+		t.Fatalf("request at node1 was not forwarded: %v\n%s", err, p.out)
+	}
+	fwd.Body.Close()
+	if got, want := fwd.Header.Get("X-Fomo-Node"), peerOf(p.out.String(), "0"); got != want {
+		t.Fatalf("node1 answered with X-Fomo-Node %q, want node0 %q", got, want)
+	}
 	p.signal(t, syscall.SIGINT, 60*time.Second)
 	for i := range 2 {
 		if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("node%d", i), "api.addr")); !os.IsNotExist(err) {
@@ -382,4 +402,13 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 		t.Fatalf("second signal: exit %v, want status 130\n%s", p.err, p.out)
 	}
 	t.Logf("exited %s after the second signal", time.Since(t0))
+}
+
+// peerOf returns node<i>'s peer ID from devnet's output.
+func peerOf(out, i string) string {
+	m := regexp.MustCompile(`(?m)^node` + i + ` api=\S+ peer=(\S+)$`).FindStringSubmatch(out)
+	if m == nil {
+		return ""
+	}
+	return m[1]
 }

@@ -36,6 +36,9 @@ func (s *Server) inference(api runtime.API) http.HandlerFunc {
 			return
 		}
 		defer stream.Close()
+		if sb, ok := stream.(interface{ ServedBy() string }); ok && sb.ServedBy() != "" {
+			w.Header().Set("X-Fomo-Node", sb.ServedBy())
+		}
 		if req.Stream {
 			s.relayStream(w, r, req, stream)
 		} else {

@@ -1,0 +1,82 @@
+package node
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fomonet/fomo/configs"
+	goopenai "github.com/sashabaranov/go-openai"
+)
+
+// TestForwardingToProvider runs three nodes on loopback; only node 0 serves
+// the model. Requests entering at nodes 1 and 2 are forwarded over the
+// inference protocol and answered by node 0, as X-Fomo-Node says.
+func TestForwardingToProvider(t *testing.T) {
+	model := synthModel(t)
+	var nodes []*Node
+	for i := range 3 {
+		cfg := testConfig()
+		cfg.P2P.AdvertInterval = configs.Duration(200 * time.Millisecond)
+		if i == 0 {
+			cfg.Runtime = []configs.Runtime{{Name: "tiny", Kind: configs.KindEngine, Model: model, Threads: 1}}
+		} else {
+			cfg.P2P.Bootstrap = []string{nodes[0].host.ListenAddrs()[0]}
+		}
+		nodes = append(nodes, startNode(t, cfg))
+	}
+	provider := nodes[0].ID().String()
+	req := goopenai.ChatCompletionRequest{
+		Model: "tiny", MaxTokens: 8, Seed: new(int),
+		Messages: []goopenai.ChatCompletionMessage{{Role: "user", Content: "route me"}},
+	}
+	want, err := client("http://"+nodes[0].APIAddr()).CreateChatCompletion(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, entry := range nodes[1:] {
+		var got goopenai.ChatCompletionResponse
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			got, err = client("http://"+entry.APIAddr()).CreateChatCompletion(context.Background(), req)
+			if err == nil || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond) // until the advert and provider record have spread
+		}
+		if err != nil {
+			t.Fatalf("request at %s: %v", entry.ID(), err)
+		}
+		if got.Choices[0].Message.Content != want.Choices[0].Message.Content || got.Usage != want.Usage {
+			t.Fatalf("forwarded answer differs: %+v vs %+v", got, want)
+		}
+		if served := got.Header().Get("X-Fomo-Node"); served != provider {
+			t.Fatalf("X-Fomo-Node = %q, want the provider %s", served, provider)
+		}
+		// Streaming through the entry node, usage included.
+		sreq := req
+		sreq.Stream = true
+		sreq.StreamOptions = &goopenai.StreamOptions{IncludeUsage: true}
+		s, err := client("http://"+entry.APIAddr()).CreateChatCompletionStream(context.Background(), sreq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := readStream(t, s)
+		s.Close()
+		if err != nil || r.content != want.Choices[0].Message.Content || r.usage == nil || *r.usage != want.Usage {
+			t.Fatalf("forwarded stream: %v %+v", err, r)
+		}
+	}
+	// The model is listed at every node.
+	_, body := httpGet(t, "http://"+nodes[2].APIAddr()+"/v1/models")
+	if !strings.Contains(body, `"id": "tiny"`) {
+		t.Fatalf("/v1/models at a non-serving node lacks the network's model: %s", body)
+	}
+	resp, err := http.Get("http://" + nodes[2].APIAddr() + "/v1/models/tiny")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /v1/models/tiny at a non-serving node: %v %v", err, resp.Status)
+	}
+	resp.Body.Close()
+}

@@ -1,0 +1,153 @@
+package node
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/fomonet/fomo/node/api"
+	"github.com/fomonet/fomo/p2p/capacity"
+	"github.com/fomonet/fomo/p2p/infer"
+	"github.com/fomonet/fomo/p2p/models"
+	"github.com/fomonet/fomo/runtime"
+	"github.com/fomonet/fomo/runtime/engine"
+)
+
+// network is the node's part in the peer-to-peer network: model provider
+// records in the DHT, signed capacity adverts, the inference protocol
+// server, and the router that forwards requests for models this node does
+// not serve.
+type network struct {
+	models   *models.Service
+	capacity *capacity.Service
+	server   *infer.Server
+	router   *infer.Router
+	combined *infer.Combined
+
+	mu       sync.Mutex
+	provided map[string]bool
+}
+
+// backend is what the HTTP API serves from: local runtimes first, then the
+// network.
+func (n *Node) backend() api.Backend {
+	if n.net != nil {
+		return n.net.combined
+	}
+	return n.models
+}
+
+func (n *Node) startNetwork(ctx context.Context, bg context.Context) error {
+	h := n.host
+	nw := &network{provided: map[string]bool{}}
+	nw.models = models.NewService(h.DHT(), models.Options{Logger: n.sub("models")})
+	n.onStop("model records", func(context.Context) error { return nw.models.Close() })
+
+	capSvc, err := capacity.New(h, h.PubSub(), h.Topic("capacity"), capacity.SourceFunc(n.advertContent),
+		capacity.WithInterval(n.cfg.P2P.AdvertInterval.D()), capacity.WithKey(n.key),
+		capacity.WithLogger(n.sub("capacity")))
+	if err != nil {
+		return err
+	}
+	nw.capacity = capSvc
+	n.onStop("capacity adverts", func(context.Context) error { return capSvc.Close() })
+
+	proto := h.ProtocolID("infer", "1.0.0")
+	nw.server = infer.NewServer(h, proto, n.models, infer.WithServerLogger(n.sub("infer")))
+	n.onStop("inference server", func(context.Context) error { return nw.server.Close() })
+	nw.router = infer.NewRouter(h, proto, infer.ProvidersFrom(h, nw.models.FindProviders), capSvc,
+		infer.WithEntryNode(n.id.String()), infer.WithRouterLogger(n.sub("router")))
+	nw.combined = infer.NewCombined(n.models, nw.router, capSvc)
+	n.net = nw
+
+	n.provideModels(ctx)
+	n.wg.Go(func() {
+		t := time.NewTicker(n.cfg.API.ModelRefresh.D())
+		defer t.Stop()
+		for {
+			select {
+			case <-bg.Done():
+				return
+			case <-t.C:
+				n.provideModels(bg)
+			}
+		}
+	})
+	return nil
+}
+
+// provideModels announces in the DHT every model this node serves that it
+// has not announced yet, and stops announcing models it no longer serves.
+// The models service re-provides them every 12 h.
+func (n *Node) provideModels(ctx context.Context) {
+	nw := n.net
+	served := map[string]bool{}
+	for _, m := range n.models.Models() {
+		served[m.ID] = true
+		nw.mu.Lock()
+		done := nw.provided[m.ID]
+		nw.mu.Unlock()
+		if done {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := nw.models.Provide(pctx, m.ID)
+		cancel()
+		if err != nil {
+			n.log.Warn("announcing model in the DHT failed; will retry", "model", m.ID, "err", err)
+			continue
+		}
+		nw.mu.Lock()
+		nw.provided[m.ID] = true
+		nw.mu.Unlock()
+		n.log.Info("serving model on the network", "model", m.ID)
+	}
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	for name := range nw.provided {
+		if !served[name] {
+			nw.models.StopProviding(name)
+			delete(nw.provided, name)
+		}
+	}
+}
+
+// advertContent is this node's capacity: its models with queue depth and
+// measured speed, and a GPU summary.
+func (n *Node) advertContent() capacity.AdvertContent {
+	var c capacity.AdvertContent
+	byName := map[string]runtime.Runtime{}
+	for _, rt := range n.models.Runtimes() {
+		byName[rt.Name()] = rt
+	}
+	for _, m := range n.models.Models() {
+		mc := capacity.ModelCapacity{Name: m.ID}
+		switch rt := byName[m.Runtime].(type) {
+		case *engine.Runtime:
+			st := rt.Stats()
+			mc.QueueDepth = uint32(st.Queued)
+			if st.Running {
+				mc.QueueDepth++
+			}
+			mc.TokensPerSecondMilli = uint64(st.DecodeTokensPerSecond * 1000)
+		case queuer:
+			mc.QueueDepth = uint32(rt.QueueDepth())
+		}
+		c.Models = append(c.Models, mc)
+	}
+	for _, st := range n.monitor.Latest() {
+		c.GPU.Count++
+		if c.GPU.Name == "" {
+			c.GPU.Name = st.Name
+		}
+		c.GPU.MemoryTotalBytes += st.MemoryTotalBytes
+		if st.Sample != nil {
+			c.GPU.MemoryFreeBytes += st.Sample.MemoryFreeBytes
+			c.GPU.UtilizationPercent += st.Sample.UtilizationPercent
+		}
+	}
+	if c.GPU.Count > 0 {
+		c.GPU.UtilizationPercent /= c.GPU.Count
+	}
+	return c
+}

@@ -1,0 +1,217 @@
+package infer
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fomonet/fomo/runtime"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+)
+
+const testProto = protocol.ID("/fomo/test/infer/1.0.0")
+
+func newPeer(t testing.TB) (crypto.PrivKey, peer.ID) {
+	t.Helper()
+	sk, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(sk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sk, id
+}
+
+// newHost starts a real libp2p host listening on loopback TCP.
+func newHost(t testing.TB) host.Host {
+	t.Helper()
+	h, err := libp2p.New(
+		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.DisableRelay(),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	return h
+}
+
+func connect(t testing.TB, a, b host.Host) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pair returns a client and a provider host, connected, with a Server on
+// the provider serving backend.
+func pair(t testing.TB, backend Backend, opts ...ServerOption) (client, provider host.Host, srv *Server) {
+	t.Helper()
+	client, provider = newHost(t), newHost(t)
+	connect(t, client, provider)
+	srv = NewServer(provider, testProto, backend, opts...)
+	t.Cleanup(func() { _ = srv.Close() })
+	return client, provider, srv
+}
+
+func chatRequest(model string, stream bool) *runtime.Request {
+	return &runtime.Request{API: runtime.APIChat, Model: model, Stream: stream,
+		Body: fmt.Appendf(nil, `{"model":%q,"stream":%t,"messages":[{"role":"user","content":"hi"}]}`, model, stream)}
+}
+
+// fakeBackend is a runtime stand-in: each request yields chunks events,
+// optionally waiting on gate before each one.
+type fakeBackend struct {
+	chunks int
+	gate   chan struct{}
+	// doErr is returned by Do instead of a stream.
+	doErr error
+	// failAt, when > 0, makes Recv fail with failErr instead of producing
+	// event number failAt.
+	failAt  int
+	failErr error
+	// data overrides the payload of every event.
+	data []byte
+
+	mu      sync.Mutex
+	streams []*fakeStream
+	reqs    []*runtime.Request
+	started chan *fakeStream
+}
+
+func (b *fakeBackend) Do(ctx context.Context, req *runtime.Request) (runtime.Stream, error) {
+	b.mu.Lock()
+	b.reqs = append(b.reqs, req)
+	b.mu.Unlock()
+	if b.doErr != nil {
+		return nil, b.doErr
+	}
+	s := &fakeStream{b: b, ctx: ctx, done: make(chan struct{})}
+	b.mu.Lock()
+	b.streams = append(b.streams, s)
+	b.mu.Unlock()
+	if b.started != nil {
+		b.started <- s
+	}
+	return s, nil
+}
+
+func (b *fakeBackend) requests() []*runtime.Request {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]*runtime.Request(nil), b.reqs...)
+}
+
+func eventData(i int) []byte { return fmt.Appendf(nil, `{"choices":[{"delta":{"content":"t%d"}}]}`, i) }
+
+type fakeStream struct {
+	b        *fakeBackend
+	ctx      context.Context
+	produced atomic.Int64
+	closed   atomic.Bool
+	// done is closed when the stream ends: its last event was taken, it
+	// saw its context cancelled, or it failed.
+	done     chan struct{}
+	doneOnce sync.Once
+	finish   runtime.FinishReason
+	mu       sync.Mutex
+}
+
+func (s *fakeStream) end(f runtime.FinishReason) {
+	s.doneOnce.Do(func() {
+		s.mu.Lock()
+		s.finish = f
+		s.mu.Unlock()
+		close(s.done)
+	})
+}
+
+func (s *fakeStream) Recv() (runtime.Event, error) {
+	n := int(s.produced.Load())
+	if n >= s.b.chunks {
+		s.end(runtime.FinishStop)
+		return runtime.Event{}, io.EOF
+	}
+	if s.b.gate != nil {
+		select {
+		case <-s.b.gate:
+		case <-s.ctx.Done():
+			s.end(runtime.FinishCancelled)
+			return runtime.Event{}, s.ctx.Err()
+		}
+	}
+	if s.ctx.Err() != nil {
+		s.end(runtime.FinishCancelled)
+		return runtime.Event{}, s.ctx.Err()
+	}
+	if s.b.failAt > 0 && n+1 == s.b.failAt {
+		s.end(runtime.FinishError)
+		return runtime.Event{}, s.b.failErr
+	}
+	s.produced.Add(1)
+	if s.b.data != nil {
+		return runtime.Event{Data: s.b.data}, nil
+	}
+	return runtime.Event{Data: eventData(n + 1)}, nil
+}
+
+func (s *fakeStream) Usage() runtime.Usage {
+	return runtime.Usage{PromptTokens: 7, CompletionTokens: s.produced.Load()}
+}
+
+func (s *fakeStream) Finish() runtime.FinishReason {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.finish == "" {
+		return runtime.FinishCancelled
+	}
+	return s.finish
+}
+
+func (s *fakeStream) Close() error {
+	s.closed.Store(true)
+	s.end(runtime.FinishCancelled)
+	return nil
+}
+
+// waitFor polls cond until it holds or the bounded deadline passes.
+func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// drain reads a stream to its end.
+func drain(s runtime.Stream) ([][]byte, error) {
+	var out [][]byte
+	for {
+		ev, err := s.Recv()
+		if err != nil {
+			if err == io.EOF {
+				return out, nil
+			}
+			return out, err
+		}
+		out = append(out, ev.Data)
+	}
+}
