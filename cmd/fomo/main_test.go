@@ -266,7 +266,7 @@ func TestGPUCommandWithoutDriver(t *testing.T) {
 
 func TestHelpOnEveryCommand(t *testing.T) {
 	for _, args := range [][]string{{}, {"node"}, {"init"}, {"config"}, {"config", "show"}, {"config", "validate"},
-		{"key"}, {"key", "new"}, {"key", "show"}, {"gpu"}, {"devnet"}, {"version"}} {
+		{"key"}, {"key", "new"}, {"key", "show"}, {"gpu"}, {"devnet"}, {"version"}, {"gateway"}, {"model"}, {"model", "synth"}} {
 		out, err := fomo(t, append(args, "--help")...)
 		if err != nil || !strings.Contains(out, "Usage:") {
 			t.Errorf("fomo %s --help: %v\n%s", strings.Join(args, " "), err, out)
@@ -274,14 +274,18 @@ func TestHelpOnEveryCommand(t *testing.T) {
 	}
 }
 
-func TestDevnetStartsAndStops(t *testing.T) {
+// TestDevnetAndGateway is the network seen from outside: three node
+// processes (devnet) with the model on node0 only, and a gateway process.
+// Requests through every node's API and through the gateway reach node0,
+// and X-Fomo-Node says so.
+func TestDevnetAndGateway(t *testing.T) {
 	dir := t.TempDir()
-	p := start(t, "devnet", "--nodes", "2", "--dir", dir, "--set", "gpu.enabled=false",
-		"--serve-on", "1", "--model-preset", "tiny", "--model-type", "q8_0")
+	p := start(t, "devnet", "--nodes", "3", "--dir", dir, "--set", "gpu.enabled=false",
+		"--set", "p2p.advert_interval=500ms", "--serve-on", "1", "--model-preset", "tiny", "--model-type", "q8_0")
 	lineRE := regexp.MustCompile(`^node(\d) api=(http://127\.0\.0\.1:\d+) peer=(12D3KooW\w+)$`)
 	apis := map[string]string{}
-	deadline := time.Now().Add(60 * time.Second)
-	for len(apis) < 2 && time.Now().Before(deadline) {
+	deadline := time.Now().Add(90 * time.Second)
+	for len(apis) < 3 && time.Now().Before(deadline) {
 		sc := bufio.NewScanner(strings.NewReader(p.out.String()))
 		for sc.Scan() {
 			if m := lineRE.FindStringSubmatch(sc.Text()); m != nil {
@@ -294,64 +298,69 @@ func TestDevnetStartsAndStops(t *testing.T) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	if len(apis) != 2 {
-		t.Fatalf("devnet did not print two node lines:\n%s", p.out)
+	if len(apis) != 3 {
+		t.Fatalf("devnet did not print three node lines:\n%s", p.out)
 	}
-	// node1 bootstraps from node0.
-	var peers []struct {
-		ID string `json:"id"`
+	provider := peerOf(p.out.String(), "0")
+
+	var st struct {
+		ListenAddrs []string `json:"listen_addrs"`
 	}
-	for time.Now().Before(deadline) {
-		_, body := get(t, apis["1"]+"/api/v1/peers")
-		if json.Unmarshal([]byte(body), &peers) == nil && len(peers) > 0 {
-			break
+	_, body := get(t, apis["0"]+"/api/v1/status")
+	if err := json.Unmarshal([]byte(body), &st); err != nil || len(st.ListenAddrs) == 0 {
+		t.Fatalf("node0 status: %v %s", err, body)
+	}
+	gwHome := t.TempDir()
+	gw := start(t, "gateway", "--home", gwHome, "--bootstrap", st.ListenAddrs[0],
+		"--set", "api.listen=127.0.0.1:0", "--set", "node.log_level=warn")
+	gwAPI := "http://" + waitFile(t, gw, filepath.Join(gwHome, "api.addr"))
+
+	chat := `{"model":"synth-tiny-q8_0","messages":[{"role":"user","content":"hello"}],"max_tokens":8,"seed":1}`
+	var want string
+	for _, entry := range []struct{ name, api string }{
+		{"node0", apis["0"]}, {"node1", apis["1"]}, {"node2", apis["2"]}, {"gateway", gwAPI},
+	} {
+		var resp *http.Response
+		var err error
+		for time.Now().Before(deadline) {
+			resp, err = http.Post(entry.api+"/v1/chat/completions", "application/json", strings.NewReader(chat))
+			if err == nil && resp.StatusCode == 200 {
+				break
+			}
+			if err == nil {
+				resp.Body.Close()
+			}
+			time.Sleep(100 * time.Millisecond) // until adverts and provider records spread
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if len(peers) == 0 {
-		t.Fatalf("node1 never connected to node0:\n%s", p.out)
-	}
-	// node0 serves the synthetic model on the built-in engine.
-	resp, err := http.Post(apis["0"]+"/v1/chat/completions", "application/json",
-		strings.NewReader(`{"model":"synth-tiny-q8_0","messages":[{"role":"user","content":"hello"}],"max_tokens":8}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var chat struct {
-		Choices []struct {
-			Message struct{ Content string } `json:"message"`
-		} `json:"choices"`
-		Usage struct {
-			CompletionTokens int `json:"completion_tokens"`
-		} `json:"usage"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&chat)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != 200 || len(chat.Choices) != 1 || chat.Usage.CompletionTokens == 0 {
-		t.Fatalf("chat on node0: %d %v %+v", resp.StatusCode, err, chat)
-	}
-	// node1 does not serve it: the request is forwarded to node0.
-	var fwd *http.Response
-	for time.Now().Before(deadline) {
-		fwd, err = http.Post(apis["1"]+"/v1/chat/completions", "application/json",
-			strings.NewReader(`{"model":"synth-tiny-q8_0","messages":[{"role":"user","content":"hello"}],"max_tokens":8}`))
-		if err == nil && fwd.StatusCode == 200 {
-			break
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: %v\ndevnet:\n%s\ngateway:\n%s", entry.name, err, p.out, gw.out)
 		}
-		if err == nil {
-			fwd.Body.Close()
+		var out struct {
+			Choices []struct {
+				Message struct{ Content string } `json:"message"`
+			} `json:"choices"`
+			Usage struct {
+				CompletionTokens int `json:"completion_tokens"`
+			} `json:"usage"`
 		}
-		time.Sleep(100 * time.Millisecond)
+		err = json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if err != nil || len(out.Choices) != 1 || out.Usage.CompletionTokens == 0 {
+			t.Fatalf("%s: bad answer %v %+v", entry.name, err, out)
+		}
+		if got := resp.Header.Get("X-Fomo-Node"); got != provider {
+			t.Fatalf("%s: X-Fomo-Node %q, want node0 %s", entry.name, got, provider)
+		}
+		if want == "" {
+			want = out.Choices[0].Message.Content
+		} else if out.Choices[0].Message.Content != want {
+			t.Fatalf("%s answered %q, node0 %q", entry.name, out.Choices[0].Message.Content, want)
+		}
 	}
-	if fwd == nil || fwd.StatusCode != 200 {
-		t.Fatalf("request at node1 was not forwarded: %v\n%s", err, p.out)
-	}
-	fwd.Body.Close()
-	if got, want := fwd.Header.Get("X-Fomo-Node"), peerOf(p.out.String(), "0"); got != want {
-		t.Fatalf("node1 answered with X-Fomo-Node %q, want node0 %q", got, want)
-	}
+
+	gw.signal(t, syscall.SIGINT, 30*time.Second)
 	p.signal(t, syscall.SIGINT, 60*time.Second)
-	for i := range 2 {
+	for i := range 3 {
 		if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("node%d", i), "api.addr")); !os.IsNotExist(err) {
 			t.Errorf("node%d still has api.addr after devnet stopped (not shut down cleanly)", i)
 		}

@@ -45,6 +45,7 @@ Start with:
 		newGPUCmd(rf),
 		newDevnetCmd(),
 		newModelCmd(),
+		newGatewayCmd(rf),
 		newVersionCmd(),
 	)
 	return root
