@@ -1,0 +1,139 @@
+package node
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/fomonet/fomo/configs"
+	"github.com/fomonet/fomo/runtime/runtimetest"
+)
+
+// BenchmarkForwardingOverhead streams the same completion (256 tokens from
+// the upstream stand-in behind node A) (a) at the serving node A, (b)
+// through node B, which forwards it over the libp2p inference protocol,
+// (c) through a gateway (a node with no runtime, DHT client), and (d)
+// through nginx as a plain HTTP reverse proxy in front of A, when an nginx
+// binary is installed. Requests alternate between the targets so all see
+// the same machine load.
+//
+//	go test -run '^$' -bench ForwardingOverhead -benchtime 200x ./node/
+func BenchmarkForwardingOverhead(b *testing.B) {
+	up := runtimetest.NewUpstream(runtimetest.WithModels("m"), runtimetest.WithTokens(256))
+	srv := httptest.NewServer(up)
+	defer srv.Close()
+	defer up.Close()
+
+	start := func(cfg configs.Config) *Node {
+		cfg.Node.LogLevel = "error"
+		cfg.P2P.AdvertInterval = configs.Duration(200 * time.Millisecond)
+		n, err := New(cfg, b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := n.Start(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { n.Stop(b.Context()) })
+		return n
+	}
+	cfgA := testConfig()
+	cfgA.Runtime = []configs.Runtime{{Name: "u", Kind: configs.KindOpenAI, URL: srv.URL}}
+	a := start(cfgA)
+	cfgB := testConfig()
+	cfgB.P2P.Bootstrap = []string{a.host.ListenAddrs()[0]}
+	fwd := start(cfgB)
+	cfgG := testConfig()
+	cfgG.P2P.Bootstrap = cfgB.P2P.Bootstrap
+	cfgG.P2P.DHTMode = "client"
+	cfgG.Store.Backend = "memory"
+	gw := start(cfgG)
+
+	targets := []*target{
+		{name: "serving", url: "http://" + a.APIAddr()},
+		{name: "forwarded", url: "http://" + fwd.APIAddr()},
+		{name: "gateway", url: "http://" + gw.APIAddr()},
+	}
+	if ngx, err := exec.LookPath("nginx"); err == nil {
+		targets = append(targets, &target{name: "nginx", url: startNginx(b, ngx, a.APIAddr())})
+	} else {
+		b.Log("nginx not installed; the reverse-proxy reference is skipped")
+	}
+	body := []byte(`{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"benchmark"}]}`)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	// Warm up: wait until forwarding works (adverts and provider records spread).
+	deadline := time.Now().Add(30 * time.Second)
+	for _, tg := range targets {
+		for {
+			resp, err := client.Post(tg.url+"/v1/chat/completions", "application/json", bytesReader(body))
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("%s not ready: %v", tg.name, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	for b.Loop() {
+		for _, tg := range targets {
+			tg.run(b, client, body)
+		}
+	}
+	per := float64(b.N)
+	base := targets[0]
+	for _, tg := range targets {
+		b.ReportMetric(float64(tg.ttft.Microseconds())/per, "ttft-µs-"+tg.name)
+		b.ReportMetric(float64(tg.chunks)/tg.total.Seconds(), "chunks/s-"+tg.name)
+		if tg != base {
+			b.ReportMetric(float64((tg.ttft-base.ttft).Microseconds())/per, "ttft-overhead-µs-"+tg.name)
+		}
+	}
+}
+
+func startNginx(b *testing.B, bin, upstream string) string {
+	dir := b.TempDir()
+	port := freePortB(b)
+	conf := fmt.Sprintf(`daemon off;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+worker_processes 1;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s;
+  proxy_temp_path %[1]s;
+  fastcgi_temp_path %[1]s;
+  uwsgi_temp_path %[1]s;
+  scgi_temp_path %[1]s;
+  upstream node { server %[2]s; keepalive 8; }
+  server {
+    listen 127.0.0.1:%[3]s;
+    location / {
+      proxy_pass http://node;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+`, dir, upstream, port)
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", path, "-p", dir)
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return "http://127.0.0.1:" + port
+}
