@@ -86,6 +86,10 @@ type P2P struct {
 	RelayService bool `toml:"relay_service"`
 	// ForceReachability skips detection: "public", "private", or "" to detect.
 	ForceReachability string `toml:"force_reachability"`
+	// RequireManifest makes the node announce a model to the network only
+	// when the model's signed manifest is in the DHT and, for the built-in
+	// engine, the local weights match its sha256.
+	RequireManifest bool `toml:"require_manifest"`
 	// AdvertInterval is how often the node publishes its signed capacity advert.
 	AdvertInterval Duration `toml:"advert_interval"`
 }
@@ -181,17 +185,18 @@ func Default() Config {
 			ModelRefresh:      Duration(30e9),
 		},
 		P2P: P2P{
-			Network:        "devnet",
-			Listen:         []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"},
-			Bootstrap:      []string{},
-			ConnLow:        100,
-			ConnHigh:       400,
-			DHTMode:        "server",
-			AutoNAT:        true,
-			HolePunching:   true,
-			NATPortMap:     true,
-			StaticRelays:   []string{},
-			AdvertInterval: Duration(5e9),
+			Network:         "devnet",
+			Listen:          []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"},
+			Bootstrap:       []string{},
+			ConnLow:         100,
+			ConnHigh:        400,
+			DHTMode:         "server",
+			AutoNAT:         true,
+			HolePunching:    true,
+			NATPortMap:      true,
+			StaticRelays:    []string{},
+			AdvertInterval:  Duration(5e9),
+			RequireManifest: true,
 		},
 		GPU:   GPU{Enabled: true, SampleInterval: Duration(5e9)},
 		Store: Store{Backend: "pebble", Path: "datastore"},

@@ -55,6 +55,10 @@ relay_service = false
 # Skip reachability detection: "public" (a datacenter host with a routable
 # address), "private", or "" to detect.
 force_reachability = ""
+# Announce a served model to the network only when its issuer-signed manifest
+# is in the DHT (fomo model announce) and, for the built-in engine, the local
+# weights match the manifest's sha256. Models are served locally either way.
+require_manifest = true
 # How often this node publishes its signed capacity advert.
 advert_interval = "5s"
 

@@ -1,13 +1,20 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fomonet/fomo/configs"
+	"github.com/fomonet/fomo/node/identity"
+	"github.com/fomonet/fomo/p2p/models"
 	goopenai "github.com/sashabaranov/go-openai"
 )
 
@@ -20,6 +27,7 @@ func TestForwardingToProvider(t *testing.T) {
 	for i := range 3 {
 		cfg := testConfig()
 		cfg.P2P.AdvertInterval = configs.Duration(200 * time.Millisecond)
+		cfg.API.ModelRefresh = configs.Duration(300 * time.Millisecond) // pick up the manifest soon
 		if i == 0 {
 			cfg.Runtime = []configs.Runtime{{Name: "tiny", Kind: configs.KindEngine, Model: model, Threads: 1}}
 		} else {
@@ -28,6 +36,12 @@ func TestForwardingToProvider(t *testing.T) {
 		nodes = append(nodes, startNode(t, cfg))
 	}
 	provider := nodes[0].ID().String()
+	// Nothing is announced to the network before the issuer's manifest is.
+	if _, err := client("http://"+nodes[1].APIAddr()).CreateChatCompletion(context.Background(), goopenai.ChatCompletionRequest{
+		Model: "tiny", Messages: []goopenai.ChatCompletionMessage{{Role: "user", Content: "x"}}}); err == nil {
+		t.Fatal("a model without a manifest was served through the network")
+	}
+	announce(t, nodes[2], "tiny", model)
 	req := goopenai.ChatCompletionRequest{
 		Model: "tiny", MaxTokens: 8, Seed: new(int),
 		Messages: []goopenai.ChatCompletionMessage{{Role: "user", Content: "route me"}},
@@ -79,4 +93,43 @@ func TestForwardingToProvider(t *testing.T) {
 		t.Fatalf("GET /v1/models/tiny at a non-serving node: %v %v", err, resp.Status)
 	}
 	resp.Body.Close()
+}
+
+// announce signs a manifest for the weights at path with a new issuer key
+// and publishes it through n's API, as `fomo model announce` does.
+func announce(t *testing.T, n *Node, name, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	issuer, err := identity.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := models.Sign(models.Manifest{
+		Name: name, Seq: 1, Architecture: "llama", Quantization: "q8_0", ContextLength: 512, Tier: "small",
+		Weights: models.Weights{SHA256: hex.EncodeToString(sum[:]), Size: uint64(len(b))},
+	}, issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Post("http://"+n.APIAddr()+"/api/v1/manifests", "application/octet-stream", bytes.NewReader(env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			return
+		}
+		// 503 until the node's DHT has peers to store the record on.
+		if resp.StatusCode != 503 || time.Now().After(deadline) {
+			t.Fatalf("announce: %d %s", resp.StatusCode, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

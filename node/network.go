@@ -26,6 +26,7 @@ type network struct {
 
 	mu       sync.Mutex
 	provided map[string]bool
+	held     map[string]string // model → why it is not announced (logged once)
 }
 
 // backend is what the HTTP API serves from: local runtimes first, then the
@@ -39,7 +40,7 @@ func (n *Node) backend() api.Backend {
 
 func (n *Node) startNetwork(ctx context.Context, bg context.Context) error {
 	h := n.host
-	nw := &network{provided: map[string]bool{}}
+	nw := &network{provided: map[string]bool{}, held: map[string]string{}}
 	nw.models = models.NewService(h.DHT(), models.Options{Logger: n.sub("models")})
 	n.onStop("model records", func(context.Context) error { return nw.models.Close() })
 
@@ -90,6 +91,15 @@ func (n *Node) provideModels(ctx context.Context) {
 		if done {
 			continue
 		}
+		if err := n.servable(ctx, m); err != nil {
+			nw.mu.Lock()
+			if nw.held[m.ID] != err.Error() {
+				nw.held[m.ID] = err.Error()
+				n.log.Warn("serving model locally only; not announcing it to the network", "model", m.ID, "reason", err)
+			}
+			nw.mu.Unlock()
+			continue
+		}
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := nw.models.Provide(pctx, m.ID)
 		cancel()
@@ -99,6 +109,7 @@ func (n *Node) provideModels(ctx context.Context) {
 		}
 		nw.mu.Lock()
 		nw.provided[m.ID] = true
+		delete(nw.held, m.ID)
 		nw.mu.Unlock()
 		n.log.Info("serving model on the network", "model", m.ID)
 	}
@@ -121,6 +132,14 @@ func (n *Node) advertContent() capacity.AdvertContent {
 		byName[rt.Name()] = rt
 	}
 	for _, m := range n.models.Models() {
+		if n.net != nil {
+			n.net.mu.Lock()
+			announced := n.net.provided[m.ID]
+			n.net.mu.Unlock()
+			if !announced {
+				continue // served locally only
+			}
+		}
 		mc := capacity.ModelCapacity{Name: m.ID}
 		switch rt := byName[m.Runtime].(type) {
 		case *engine.Runtime:

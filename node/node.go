@@ -63,7 +63,10 @@ type Node struct {
 	httpSrv *http.Server
 	apiAddr string
 	cancel  context.CancelFunc // cancels background loops and in-flight requests
-	wg      sync.WaitGroup
+	bgCtx   context.Context    // lives until Stop; for work started by requests
+	// modelFiles maps engine runtime names to their weights files.
+	modelFiles map[string]string
+	wg         sync.WaitGroup
 }
 
 const (
@@ -141,7 +144,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.started = n.opts.now()
 
 	bg, cancel := context.WithCancel(context.Background())
-	n.cancel = cancel
+	n.cancel, n.bgCtx = cancel, bg
 	n.onStop("background", func(context.Context) error { cancel(); n.wg.Wait(); return nil })
 
 	steps := []struct {
@@ -314,6 +317,11 @@ func (n *Node) startAPI(_ context.Context, bg context.Context) error {
 		Info:         (*nodeInfo)(n),
 		Registry:     n.reg,
 		Logger:       n.sub("api"),
+		Routes: func(mux *http.ServeMux) {
+			if n.net != nil {
+				n.manifestRoutes(mux)
+			}
+		},
 	})
 	ln, err := net.Listen("tcp", n.cfg.API.Listen)
 	if err != nil {

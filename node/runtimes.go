@@ -56,6 +56,10 @@ func (n *Node) buildRuntime(rc configs.Runtime) (runtime.Runtime, error) {
 		if !filepath.IsAbs(model) {
 			model = filepath.Join(n.dataDir, model)
 		}
+		if n.modelFiles == nil {
+			n.modelFiles = map[string]string{}
+		}
+		n.modelFiles[rc.Name] = model
 		return engine.New(engine.Config{
 			Name:          rc.Name,
 			Model:         model,

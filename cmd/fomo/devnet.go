@@ -18,6 +18,8 @@ import (
 
 	"github.com/fomonet/fomo/configs"
 	"github.com/fomonet/fomo/node"
+	"github.com/fomonet/fomo/node/identity"
+	"github.com/fomonet/fomo/p2p/models"
 	"github.com/fomonet/fomo/runtime/engine/synth"
 	"github.com/spf13/cobra"
 )
@@ -105,13 +107,12 @@ func runDevnet(ctx context.Context, out io.Writer, f *devnetFlags) error {
 	if serveOn < 0 || serveOn > f.nodes {
 		serveOn = f.nodes
 	}
-	runtimeBlock := ""
+	runtimeBlock, modelName, modelPath := "", "", ""
 	if !f.noModel && serveOn > 0 {
-		block, err := devnetModel(out, dir, f.modelPreset, f.modelType)
-		if err != nil {
+		var err error
+		if runtimeBlock, modelName, modelPath, err = devnetModel(out, dir, f.modelPreset, f.modelType); err != nil {
 			return err
 		}
-		runtimeBlock = block
 	}
 
 	var nodes []*devnode
@@ -129,6 +130,7 @@ func runDevnet(ctx context.Context, out io.Writer, f *devnetFlags) error {
 		n := &devnode{name: fmt.Sprintf("node%d", i), home: filepath.Join(dir, fmt.Sprintf("node%d", i))}
 		sets := []string{
 			"api.listen=127.0.0.1:0",
+			"api.model_refresh=2s",
 			"p2p.listen=/ip4/127.0.0.1/tcp/0,/ip4/127.0.0.1/udp/0/quic-v1",
 		}
 		if bootstrap != "" {
@@ -155,6 +157,11 @@ func runDevnet(ctx context.Context, out io.Writer, f *devnetFlags) error {
 		} else if runtimeBlock == "" && i == 0 {
 			fmt.Fprintf(out, "%s serves no model: add a [[runtime]] block to %s (see the examples in it) and restart\n",
 				n.name, filepath.Join(n.home, ConfigFile))
+		}
+	}
+	if modelName != "" && len(nodes) > 1 {
+		if err := devnetAnnounce(ctx, out, dir, nodes[0].api, modelName, modelPath, f.modelPreset); err != nil {
+			return err
 		}
 	}
 	fmt.Fprintf(out, "devnet running; logs in %s/node*/node.log; press Ctrl-C to stop\n", dir)
@@ -302,21 +309,59 @@ func tailFile(path string, n int) string {
 }
 
 // devnetModel generates the devnet's synthetic model if it is not there yet
-// and returns the [[runtime]] block that serves it.
-func devnetModel(out io.Writer, dir, preset, typ string) (string, error) {
+// and returns the [[runtime]] block that serves it, its name and its path.
+func devnetModel(out io.Writer, dir, preset, typ string) (block, name, path string, err error) {
 	t, err := parseGGUFType(typ)
 	if err != nil {
-		return "", err
+		return "", "", "", err
 	}
-	name := fmt.Sprintf("synth-%s-%s", preset, strings.ToLower(t.String()))
-	path := filepath.Join(dir, "models", name+".gguf")
+	name = fmt.Sprintf("synth-%s-%s", preset, strings.ToLower(t.String()))
+	path = filepath.Join(dir, "models", name+".gguf")
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		fmt.Fprintf(out, "devnet: generating %s (synthetic weights, real tokenizer)\n", path)
 		if err := writeSynth(synth.Options{Preset: preset, Type: t, Seed: 1, Name: name}, path); err != nil {
-			return "", fmt.Errorf("generating the devnet model: %w", err)
+			return "", "", "", fmt.Errorf("generating the devnet model: %w", err)
 		}
 	} else if err != nil {
-		return "", err
+		return "", "", "", err
 	}
-	return fmt.Sprintf("\n# Written by fomo devnet: the built-in engine serving a synthetic model.\n[[runtime]]\nname = %q\nkind = \"engine\"\nmodel = %q\n", name, path), nil
+	block = fmt.Sprintf("\n# Written by fomo devnet: the built-in engine serving a synthetic model.\n[[runtime]]\nname = %q\nkind = \"engine\"\nmodel = %q\n", name, path)
+	return block, name, path, nil
+}
+
+// devnetAnnounce publishes the devnet model's manifest, signed by the
+// devnet's issuer key (DIR/keys/issuer.key), through node0, as an issuer
+// would with `fomo model announce`.
+func devnetAnnounce(ctx context.Context, out io.Writer, dir, api, name, path, preset string) error {
+	issuer, _, err := identity.LoadOrCreate(filepath.Join(dir, "keys", "issuer.key"))
+	if err != nil {
+		return err
+	}
+	sum, size, err := fileSHA256(path)
+	if err != nil {
+		return err
+	}
+	p := synth.Presets[preset]
+	env, err := models.Sign(models.Manifest{
+		Name: name, Seq: 1, Architecture: "llama", Quantization: strings.TrimPrefix(name, "synth-"+preset+"-"),
+		ContextLength: uint64(max(p.Context, 1)), Tier: "small", ChatTemplate: "chatml",
+		Weights:     models.Weights{SHA256: sum, Size: size},
+		Description: "synthetic " + preset + " model for the devnet: random weights, real tokenizer",
+	}, issuer)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var info node.ManifestInfo
+		err := apiDo(ctx, http.MethodPost, api+"/api/v1/manifests", env, &info)
+		if err == nil {
+			fmt.Fprintf(out, "devnet: announced %s (issuer %s)\n", name, info.Manifest.Issuer)
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("announcing the devnet model: %w", err)
+		}
+		time.Sleep(200 * time.Millisecond) // until node0's DHT has peers
+	}
 }

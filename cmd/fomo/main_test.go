@@ -266,7 +266,7 @@ func TestGPUCommandWithoutDriver(t *testing.T) {
 
 func TestHelpOnEveryCommand(t *testing.T) {
 	for _, args := range [][]string{{}, {"node"}, {"init"}, {"config"}, {"config", "show"}, {"config", "validate"},
-		{"key"}, {"key", "new"}, {"key", "show"}, {"gpu"}, {"devnet"}, {"version"}, {"gateway"}, {"model"}, {"model", "synth"}} {
+		{"key"}, {"key", "new"}, {"key", "show"}, {"gpu"}, {"devnet"}, {"version"}, {"gateway"}, {"model"}, {"model", "synth"}, {"model", "announce"}, {"model", "show"}, {"model", "providers"}} {
 		out, err := fomo(t, append(args, "--help")...)
 		if err != nil || !strings.Contains(out, "Usage:") {
 			t.Errorf("fomo %s --help: %v\n%s", strings.Join(args, " "), err, out)
@@ -356,6 +356,33 @@ func TestDevnetAndGateway(t *testing.T) {
 		} else if out.Choices[0].Message.Content != want {
 			t.Fatalf("%s answered %q, node0 %q", entry.name, out.Choices[0].Message.Content, want)
 		}
+	}
+
+	// The manifest devnet announced resolves from any node.
+	out, err := fomo(t, "model", "show", "synth-tiny-q8_0", "--api", apis["2"])
+	if err != nil || !strings.Contains(out, `"name": "synth-tiny-q8_0"`) || !strings.Contains(out, `"sha256"`) {
+		t.Fatalf("model show: %v\n%s", err, out)
+	}
+	out, err = fomo(t, "model", "providers", "synth-tiny-q8_0", "--api", apis["1"])
+	if err != nil || !strings.Contains(out, provider) {
+		t.Fatalf("model providers: %v\n%s", err, out)
+	}
+	// An issuer announces a new model; a bad manifest is refused with its field named.
+	home := t.TempDir()
+	if out, err := fomo(t, "key", "new", "--home", home, "--name", "issuer"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	weights := filepath.Join(home, "w.bin")
+	os.WriteFile(weights, []byte("weights"), 0o600)
+	manifest := filepath.Join(home, "m.toml")
+	os.WriteFile(manifest, []byte("name = \"other-model\"\nseq = 1\narchitecture = \"llama\"\nquantization = \"f16\"\ncontext_length = 4096\ntier = \"small\"\n"), 0o600)
+	out, err = fomo(t, "model", "announce", manifest, "--home", home, "--weights", weights, "--api", apis["1"])
+	if err != nil || !strings.Contains(out, "announced other-model seq 1") {
+		t.Fatalf("model announce: %v\n%s", err, out)
+	}
+	os.WriteFile(manifest, []byte("name = \"Bad Name\"\nseq = 1\n"), 0o600)
+	if out, err := fomo(t, "model", "announce", manifest, "--home", home, "--weights", weights, "--api", apis["1"]); err == nil || !strings.Contains(out, "name") {
+		t.Fatalf("bad manifest accepted: %v\n%s", err, out)
 	}
 
 	gw.signal(t, syscall.SIGINT, 30*time.Second)

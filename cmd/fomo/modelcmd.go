@@ -2,23 +2,206 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/fomonet/fomo/node"
+	"github.com/fomonet/fomo/node/identity"
+	"github.com/fomonet/fomo/p2p/models"
 
 	"github.com/fomonet/fomo/runtime/engine/gguf"
 	"github.com/fomonet/fomo/runtime/engine/synth"
 	"github.com/spf13/cobra"
 )
 
-func newModelCmd() *cobra.Command {
+func newModelCmd(rf *rootFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "model",
-		Short: "Work with models",
+		Short: "Announce, inspect and generate models",
 	}
-	cmd.AddCommand(newModelSynthCmd())
+	cmd.AddCommand(newModelSynthCmd(), newModelAnnounceCmd(rf), newModelShowCmd(), newModelProvidersCmd())
 	return cmd
+}
+
+const defaultAPI = "http://127.0.0.1:8080"
+
+func newModelAnnounceCmd(rf *rootFlags) *cobra.Command {
+	var keyName, keyFile, apiURL, weights string
+	cmd := &cobra.Command{
+		Use:   "announce MANIFEST.toml",
+		Short: "Sign a model manifest with the issuer's key and publish it in the network's DHT",
+		Long: `announce reads a manifest (name, seq, architecture, quantization,
+context_length, weights {sha256, size, uris}, chat_template, tier, input_price,
+output_price, description), signs it with the issuer key, and publishes it
+through a node (--api). Nodes announce a model they serve to the network only
+once its manifest is published and their weights match its sha256. A higher
+seq replaces an earlier manifest of the same name.
+
+--weights FILE fills weights.sha256 and weights.size from a local file.`,
+		Example: "  fomo model announce llama.toml --key-name issuer --weights /models/llama.gguf",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := models.LoadTOML(args[0])
+			if weights != "" {
+				sum, size, herr := fileSHA256(weights)
+				if herr != nil {
+					return herr
+				}
+				m.Weights.SHA256, m.Weights.Size = sum, size
+				if err != nil {
+					// The file lacked the weights fields; check again with them.
+					m, err = reparse(args[0], sum, size)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			if keyFile == "" {
+				keyFile = filepath.Join(rf.home, "keys", keyName+".key")
+			}
+			sk, err := identity.Load(keyFile)
+			if err != nil {
+				return err
+			}
+			env, err := models.Sign(m, sk)
+			if err != nil {
+				return err
+			}
+			var info node.ManifestInfo
+			if err := apiDo(cmd.Context(), http.MethodPost, apiURL+"/api/v1/manifests", env, &info); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "announced %s seq %d by %s\nmanifest sha256 %s\n",
+				info.Manifest.Name, info.Manifest.Seq, info.Manifest.Issuer, info.SHA256)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&keyName, "key-name", "issuer", "issuer key: HOME/keys/NAME.key")
+	cmd.Flags().StringVar(&keyFile, "key", "", "issuer key file (overrides --key-name)")
+	cmd.Flags().StringVar(&apiURL, "api", defaultAPI, "node to publish through")
+	cmd.Flags().StringVar(&weights, "weights", "", "fill weights.sha256 and weights.size from this file")
+	return cmd
+}
+
+func newModelShowCmd() *cobra.Command {
+	var apiURL string
+	cmd := &cobra.Command{
+		Use:     "show NAME",
+		Short:   "Show a model's signed manifest, resolved from the DHT by a node",
+		Example: "  fomo model show synth-small-q8_0 --api http://127.0.0.1:8080",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var info node.ManifestInfo
+			if err := apiDo(cmd.Context(), http.MethodGet, apiURL+"/api/v1/manifests/"+args[0], nil, &info); err != nil {
+				return err
+			}
+			info.Envelope = ""
+			return printJSON(cmd.OutOrStdout(), info)
+		},
+	}
+	cmd.Flags().StringVar(&apiURL, "api", defaultAPI, "node to ask")
+	return cmd
+}
+
+func newModelProvidersCmd() *cobra.Command {
+	var apiURL string
+	cmd := &cobra.Command{
+		Use:     "providers NAME",
+		Short:   "List the nodes that serve a model, from the DHT",
+		Example: "  fomo model providers synth-small-q8_0",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var out []node.ProviderInfo
+			if err := apiDo(cmd.Context(), http.MethodGet, apiURL+"/api/v1/manifests/"+args[0]+"/providers", nil, &out); err != nil {
+				return err
+			}
+			if len(out) == 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "no node serves %s\n", args[0])
+				return nil
+			}
+			for _, p := range out {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", p.PeerID, strings.Join(p.Addrs, " "))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&apiURL, "api", defaultAPI, "node to ask")
+	return cmd
+}
+
+func fileSHA256(path string) (string, uint64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), uint64(n), nil
+}
+
+// reparse decodes a manifest file after filling in its weights fields.
+func reparse(path, sum string, size uint64) (models.Manifest, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return models.Manifest{}, err
+	}
+	extra := fmt.Sprintf("\n[weights]\nsha256 = %q\nsize = %d\n", sum, size)
+	if strings.Contains(string(b), "[weights]") {
+		return models.ParseTOML(b)
+	}
+	return models.ParseTOML(append(b, extra...))
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// apiDo calls a node's admin API and decodes its JSON answer; an error
+// answer becomes an error carrying the node's message.
+func apiDo(ctx context.Context, method, url string, body []byte, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/octet-stream")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error struct {
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if json.Unmarshal(b, &e) == nil && e.Error.Message != "" {
+			return fmt.Errorf("%s: %s", resp.Status, e.Error.Message)
+		}
+		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	return json.Unmarshal(b, out)
 }
 
 var synthTypes = []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K}

@@ -44,7 +44,7 @@ Start with:
 		newKeyCmd(rf),
 		newGPUCmd(rf),
 		newDevnetCmd(),
-		newModelCmd(),
+		newModelCmd(rf),
 		newGatewayCmd(rf),
 		newVersionCmd(),
 	)

@@ -55,6 +55,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Routes adds further admin routes (under /api/v1/) to the server's mux.
+	Routes func(mux *http.ServeMux)
 }
 
 // Server is the HTTP handler of the node.
@@ -92,6 +94,9 @@ func New(opts Options) *Server {
 	s.mux.HandleFunc("GET /api/v1/gpus", s.gpus)
 	s.mux.HandleFunc("GET /api/v1/peers", s.peers)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry}))
+	if opts.Routes != nil {
+		opts.Routes(s.mux)
+	}
 	for _, p := range []string{"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/api/v1/status", "/api/v1/gpus", "/api/v1/peers", "/metrics"} {
 		s.mux.HandleFunc(p, methodNotAllowed)
 	}
@@ -161,6 +166,12 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 func statusClass(code int) string {
 	return string(rune('0'+code/100)) + "xx"
 }
+
+// WriteJSON writes v as indented JSON with the given status.
+func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }
+
+// WriteError writes an OpenAI error object with its status.
+func WriteError(w http.ResponseWriter, e *runtime.Error) { writeError(w, e) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
