@@ -56,8 +56,12 @@ func (n *Node) startNetwork(ctx context.Context, bg context.Context) error {
 	proto := h.ProtocolID("infer", "1.0.0")
 	nw.server = infer.NewServer(h, proto, n.models, infer.WithServerLogger(n.sub("infer")))
 	n.onStop("inference server", func(context.Context) error { return nw.server.Close() })
+	entry := n.id.String()
+	if n.opts.gateway {
+		entry = ""
+	}
 	nw.router = infer.NewRouter(h, proto, infer.ProvidersFrom(h, nw.models.FindProviders), capSvc,
-		infer.WithEntryNode(n.id.String()), infer.WithRouterLogger(n.sub("router")))
+		infer.WithEntryNode(entry), infer.WithRouterLogger(n.sub("router")))
 	nw.combined = infer.NewCombined(n.models, nw.router, capSvc)
 	n.net = nw
 

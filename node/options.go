@@ -14,6 +14,7 @@ type options struct {
 	logger    *slog.Logger
 	gpuSource gpu.Source
 	now       func() time.Time
+	gateway   bool
 }
 
 func defaultOptions() options {
@@ -29,3 +30,7 @@ func WithGPUSource(s gpu.Source) Option { return func(o *options) { o.gpuSource 
 
 // WithClock sets the clock used for uptime and timings.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// AsGateway makes the node a light client: it forwards requests without
+// naming itself as their entry node (a gateway earns no routing fee).
+func AsGateway() Option { return func(o *options) { o.gateway = true } }

@@ -49,7 +49,7 @@ first use. Peers to join come from p2p.bootstrap, the network's genesis, or
 				return fmt.Errorf("the gateway runs no model runtime; remove the [[runtime]] blocks or use fomo node")
 			}
 			log := newLogger(os.Stderr, cfg.Node.LogLevel, cfg.Node.LogFormat).With("role", "gateway")
-			n, err := node.New(cfg, rf.home, node.WithLogger(log))
+			n, err := node.New(cfg, rf.home, node.WithLogger(log), node.AsGateway())
 			if err != nil {
 				return err
 			}
