@@ -35,6 +35,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/fomonet/fomo/configs"
 	"os"
 	"reflect"
 	"regexp"
@@ -77,23 +78,7 @@ func DevnetProtocolKey() crypto.PrivKey {
 
 // Duration is a time.Duration written in TOML as a Go duration string
 // ("1h", "90s").
-type Duration time.Duration
-
-// D returns the value as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// MarshalText writes the duration in Go syntax.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
-
-// UnmarshalText parses a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(strings.TrimSpace(string(b)))
-	if err != nil {
-		return fmt.Errorf("not a duration (want e.g. \"1h\", \"90s\"): %q", b)
-	}
-	*d = Duration(v)
-	return nil
-}
+type Duration = configs.Duration
 
 // Genesis is a network's genesis file.
 type Genesis struct {

@@ -125,7 +125,7 @@ func TestRequestErrors(t *testing.T) {
 	}{
 		"bad json":       {"/v1/chat/completions", "{\n\"model\": \"m\",,}", 400, "line 2, column"},
 		"truncated json": {"/v1/chat/completions", `{"model": "m"`, 400, "unexpected end of input"},
-		"not an object":  {"/v1/chat/completions", `["m"]`, 400, "not valid JSON"},
+		"not an object":  {"/v1/chat/completions", `["m"]`, 400, "must be a JSON object"},
 		"trailing data":  {"/v1/chat/completions", `{"model":"m"} {}`, 400, "data after the top-level object"},
 		"wrong type":     {"/v1/chat/completions", `{"model": 7}`, 400, `field "model" must be a`},
 		"no model":       {"/v1/chat/completions", `{"messages": []}`, 400, "you must provide a model parameter"},

@@ -1,20 +1,12 @@
 package api
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 
 	"github.com/fomonet/fomo/runtime"
 )
-
-// envelope is the part of an OpenAI request body the API itself reads.
-type envelope struct {
-	Model  *string `json:"model"`
-	Stream *bool   `json:"stream"`
-}
 
 func (s *Server) inference(api runtime.API) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -63,80 +55,7 @@ func (s *Server) readRequest(w http.ResponseWriter, r *http.Request, api runtime
 		}
 		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "", "reading request body: %v", err)
 	}
-	var env envelope
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&env); err != nil {
-		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "",
-			"request body is not valid JSON: %s", jsonErrorDetail(body, err))
-	}
-	if dec.More() {
-		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "",
-			"request body is not valid JSON: data after the top-level object")
-	}
-	if !json.Valid(body) || !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
-		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "",
-			"request body must be a JSON object")
-	}
-	if env.Model == nil || *env.Model == "" {
-		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "model",
-			"you must provide a model parameter")
-	}
-	req := &runtime.Request{API: api, Model: *env.Model, Body: body}
-	if env.Stream != nil {
-		req.Stream = *env.Stream
-	}
-	if api == runtime.APIEmbedding && req.Stream {
-		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "stream",
-			"embeddings cannot be streamed")
-	}
-	return req, nil
-}
-
-// jsonErrorDetail says where a JSON syntax or type error is.
-func jsonErrorDetail(body []byte, err error) string {
-	var syn *json.SyntaxError
-	if errors.As(err, &syn) {
-		line, col := position(body, syn.Offset)
-		return syn.Error() + " at line " + itoa(line) + ", column " + itoa(col)
-	}
-	var typ *json.UnmarshalTypeError
-	if errors.As(err, &typ) {
-		return "field \"" + typ.Field + "\" must be a " + typeName(typ.Type.Kind().String()) + ", got " + typ.Value
-	}
-	if errors.Is(err, io.EOF) {
-		return "empty body"
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return "unexpected end of input"
-	}
-	return err.Error()
-}
-
-func typeName(kind string) string {
-	switch kind {
-	case "ptr":
-		return "value of another type"
-	case "bool":
-		return "boolean"
-	}
-	return kind
-}
-
-func position(b []byte, off int64) (line, col int) {
-	line, col = 1, 1
-	for i := int64(0); i < off-1 && i < int64(len(b)); i++ {
-		if b[i] == '\n' {
-			line, col = line+1, 1
-		} else {
-			col++
-		}
-	}
-	return line, col
-}
-
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
+	return runtime.ParseRequest(api, body)
 }
 
 // relayOne writes a non-streaming response: the stream's single event.

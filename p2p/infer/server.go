@@ -1,9 +1,7 @@
 package infer
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -389,12 +387,6 @@ func (s *Server) sendFinal(st network.Stream, fw *FrameWriter, f *pb.Final) {
 	_ = st.Close()
 }
 
-// envelope is the part of a request body the server reads.
-type envelope struct {
-	Model  *string `json:"model"`
-	Stream *bool   `json:"stream"`
-}
-
 func (s *Server) parse(remote peer.ID, r *pb.InferRequest) (*Incoming, *runtime.Error) {
 	api, ok := apiFromPB(r.GetApi())
 	if !ok {
@@ -416,29 +408,7 @@ func ParseRequest(api runtime.API, body []byte, maxBody int) (*runtime.Request, 
 		return nil, runtime.Errorf(http.StatusRequestEntityTooLarge, runtime.ErrTypeInvalidRequest, "",
 			"request body of %d bytes is larger than the provider's limit of %d bytes", len(body), maxBody).WithCode("request_too_large")
 	}
-	trimmed := bytes.TrimSpace(body)
-	if !bytes.HasPrefix(trimmed, []byte("{")) || !json.Valid(trimmed) {
-		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "",
-			"request body must be a JSON object")
-	}
-	var env envelope
-	if err := json.Unmarshal(trimmed, &env); err != nil {
-		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "",
-			"request body is not a valid request: %v", err)
-	}
-	if env.Model == nil || *env.Model == "" {
-		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "model",
-			"you must provide a model parameter")
-	}
-	req := &runtime.Request{API: api, Model: *env.Model, Body: body}
-	if env.Stream != nil {
-		req.Stream = *env.Stream
-	}
-	if api == runtime.APIEmbedding && req.Stream {
-		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "stream",
-			"embeddings cannot be streamed")
-	}
-	return req, nil
+	return runtime.ParseRequest(api, body)
 }
 
 // isTimeout reports whether err is a deadline expiring.
