@@ -35,7 +35,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/fomonet/fomo/configs"
 	"os"
 	"reflect"
 	"regexp"
@@ -44,6 +43,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/fomonet/fomo/configs"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
