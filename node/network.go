@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/node/api"
+	"github.com/fomonet/fomo/p2p"
 	"github.com/fomonet/fomo/p2p/capacity"
 	"github.com/fomonet/fomo/p2p/infer"
 	"github.com/fomonet/fomo/p2p/models"
@@ -46,7 +47,7 @@ func (n *Node) startNetwork(ctx context.Context, bg context.Context) error {
 
 	capSvc, err := capacity.New(h, h.PubSub(), h.Topic("capacity"), capacity.SourceFunc(n.advertContent),
 		capacity.WithInterval(n.cfg.P2P.AdvertInterval.D()), capacity.WithKey(n.key),
-		capacity.WithLogger(n.sub("capacity")))
+		capacity.WithLogger(n.sub("capacity")), capacity.WithTopicScoreParams(p2p.TopicScoreParams()))
 	if err != nil {
 		return err
 	}
