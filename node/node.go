@@ -76,8 +76,9 @@ const (
 )
 
 type stopFunc struct {
-	name string
-	fn   func(ctx context.Context) error
+	name  string
+	fn    func(ctx context.Context) error
+	extra time.Duration // added to node.shutdown_timeout for this part
 }
 
 // New builds a node from cfg. home is the node's home directory; the data
@@ -176,13 +177,20 @@ func (n *Node) Start(ctx context.Context) error {
 }
 
 func (n *Node) onStop(name string, fn func(context.Context) error) {
+	n.onStopWithin(name, 0, fn)
+}
+
+// onStopWithin registers a stop that may take extra time beyond
+// node.shutdown_timeout (the API's stream grace).
+func (n *Node) onStopWithin(name string, extra time.Duration, fn func(context.Context) error) {
 	n.mu.Lock()
-	n.stops = append(n.stops, stopFunc{name, fn})
+	n.stops = append(n.stops, stopFunc{name, fn, extra})
 	n.mu.Unlock()
 }
 
 // Stop stops the started parts in reverse order, giving each at most
-// node.shutdown_timeout (and never more than ctx allows). It returns the
+// node.shutdown_timeout (the API node.stream_grace more), and never more
+// than ctx allows. It returns the
 // errors of the parts that failed or overran, each named.
 func (n *Node) Stop(ctx context.Context) error {
 	n.mu.Lock()
@@ -198,7 +206,8 @@ func (n *Node) Stop(ctx context.Context) error {
 	var errs []error
 	for i := len(stops) - 1; i >= 0; i-- {
 		s := stops[i]
-		pctx, cancel := context.WithTimeout(ctx, n.cfg.Node.ShutdownTimeout.D())
+		limit := n.cfg.Node.ShutdownTimeout.D() + s.extra
+		pctx, cancel := context.WithTimeout(ctx, limit)
 		done := make(chan error, 1)
 		t0 := n.opts.now()
 		go func() { done <- s.fn(pctx) }()
@@ -211,8 +220,8 @@ func (n *Node) Stop(ctx context.Context) error {
 				n.log.Debug("stopped", "part", s.name, "took", n.opts.now().Sub(t0))
 			}
 		case <-pctx.Done():
-			errs = append(errs, fmt.Errorf("stopping %s: did not finish within %s", s.name, n.cfg.Node.ShutdownTimeout.D()))
-			n.log.Error("stop overran its deadline; moving on", "part", s.name, "timeout", n.cfg.Node.ShutdownTimeout.D())
+			errs = append(errs, fmt.Errorf("stopping %s: did not finish within %s", s.name, limit))
+			n.log.Error("stop overran its deadline; moving on", "part", s.name, "timeout", limit)
 		}
 		cancel()
 	}
@@ -350,7 +359,7 @@ func (n *Node) startAPI(_ context.Context, bg context.Context) error {
 			n.log.Error("api server failed", "err", err)
 		}
 	}()
-	n.onStop("api", func(ctx context.Context) error {
+	n.onStopWithin("api", n.cfg.Node.StreamGrace.D(), func(ctx context.Context) error {
 		os.Remove(addrFile)
 		grace := n.cfg.Node.StreamGrace.D()
 		gctx, cancel := context.WithTimeout(ctx, grace)

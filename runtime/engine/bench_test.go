@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/fomonet/fomo/runtime/engine/gguf"
@@ -105,6 +106,128 @@ func BenchmarkPrefill(b *testing.B) {
 	b.ReportMetric(float64(b.N*len(prompt))/b.Elapsed().Seconds(), "tok/s")
 }
 
+// BenchmarkModel is the benchmark of record: for the smollm-135m shape in
+// F32 and Q8_0, with 1 thread and with one per CPU, it measures prefill of
+// a 512-token prompt and decode, and relates decode to the bound set by
+// the machine's memory read bandwidth, measured in the same process with
+// as many threads (bound = bandwidth ÷ weight bytes per token). The thread
+// count is part of the name; -cpu does not change it.
+//
+//	go test -run '^$' -bench Model ./runtime/engine/
+func BenchmarkModel(b *testing.B) {
+	threadCounts := []int{1}
+	if n := runtime.NumCPU(); n > 1 {
+		threadCounts = append(threadCounts, n)
+	}
+	for _, typ := range []gguf.Type{gguf.F32, gguf.Q8_0} {
+		for _, threads := range threadCounts {
+			name := fmt.Sprintf("smollm-135m/%s/threads=%d", typ, threads)
+			b.Run(name+"/prefill512", func(b *testing.B) {
+				m, err := LoadFile(benchModel(b, "smollm-135m", typ), threads)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer m.Close()
+				prompt := make([]int32, 512)
+				for i := range prompt {
+					prompt[i] = int32(i*37%2000 + 3)
+				}
+				seq := m.NewSequence(0)
+				for b.Loop() {
+					seq.Truncate(0)
+					if _, err := seq.Forward(prompt); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.N*len(prompt))/b.Elapsed().Seconds(), "tok/s")
+			})
+			b.Run(name+"/decode", func(b *testing.B) {
+				m, err := LoadFile(benchModel(b, "smollm-135m", typ), threads)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer m.Close()
+				bw := readBandwidth(threads)
+				seq := m.NewSequence(0)
+				tok := []int32{1}
+				if _, err := seq.Forward(tok); err != nil {
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				for b.Loop() {
+					if seq.Len() >= 256 { // decode at a moderate context depth
+						seq.Truncate(1)
+					}
+					logits, err := seq.Forward(tok)
+					if err != nil {
+						b.Fatal(err)
+					}
+					tok[0] = argmax(logits)
+				}
+				tps := float64(b.N) / b.Elapsed().Seconds()
+				wb := float64(m.WeightBytesPerToken())
+				bound := bw / wb
+				b.ReportMetric(tps, "tok/s")
+				b.ReportMetric(wb/1e6, "MB/tok")
+				b.ReportMetric(bw/1e9, "bw_GB/s")
+				b.ReportMetric(bound, "bound_tok/s")
+				b.ReportMetric(100*tps/bound, "%bound")
+			})
+		}
+	}
+}
+
+var (
+	bwMu    sync.Mutex
+	bwCache = map[int]float64{}
+)
+
+// readBandwidth returns the best of a few timed parallel reads of a buffer
+// much larger than the caches with threads goroutines, in bytes per second.
+// It is measured once per thread count and process.
+func readBandwidth(threads int) float64 {
+	bwMu.Lock()
+	defer bwMu.Unlock()
+	if v, ok := bwCache[threads]; ok {
+		return v
+	}
+	src := bwBuf()
+	words := unsafe.Slice((*uint64)(unsafe.Pointer(&src[0])), bwSize/8)
+	sums := make([]uint64, threads*8)
+	best := 0.0
+	for range 5 {
+		start := time.Now()
+		readWords(words, threads, sums)
+		if v := bwSize / time.Since(start).Seconds(); v > best {
+			best = v
+		}
+	}
+	bwCache[threads] = best
+	return best
+}
+
+// readWords sums words split over threads goroutines.
+func readWords(words []uint64, threads int, sums []uint64) {
+	var wg sync.WaitGroup
+	per := len(words) / threads
+	for t := range threads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var s0, s1, s2, s3 uint64
+			part := words[t*per : (t+1)*per]
+			for i := 0; i+4 <= len(part); i += 4 {
+				s0 += part[i]
+				s1 += part[i+1]
+				s2 += part[i+2]
+				s3 += part[i+3]
+			}
+			sums[t*8] = s0 + s1 + s2 + s3
+		}()
+	}
+	wg.Wait()
+}
+
 const bwSize = 256 << 20
 
 var bwBuf = sync.OnceValue(func() []byte {
@@ -135,24 +258,7 @@ func BenchmarkMemBandwidth(b *testing.B) {
 		sums := make([]uint64, threads*8)
 		b.SetBytes(bwSize)
 		for b.Loop() {
-			var wg sync.WaitGroup
-			per := len(words) / threads
-			for t := range threads {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					var s0, s1, s2, s3 uint64
-					part := words[t*per : (t+1)*per]
-					for i := 0; i+4 <= len(part); i += 4 {
-						s0 += part[i]
-						s1 += part[i+1]
-						s2 += part[i+2]
-						s3 += part[i+3]
-					}
-					sums[t*8] = s0 + s1 + s2 + s3
-				}()
-			}
-			wg.Wait()
+			readWords(words, threads, sums)
 		}
 	})
 }

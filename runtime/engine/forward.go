@@ -226,12 +226,7 @@ func (s *Sequence) attention(li, pos0, B int) {
 			sc := scores[:n]
 			mx := float32(math.Inf(-1))
 			for t := range n {
-				kt := keys[t*kvDim+kvOff : t*kvDim+kvOff+hd]
-				var d float32
-				for i, qv := range q {
-					d += qv * kt[i]
-				}
-				d *= scale
+				d := gguf.Dot(q, keys[t*kvDim+kvOff:t*kvDim+kvOff+hd]) * scale
 				sc[t] = d
 				mx = max(mx, d)
 			}
@@ -247,6 +242,7 @@ func (s *Sequence) attention(li, pos0, B int) {
 			for t, w := range sc {
 				w *= inv
 				vt := vals[t*kvDim+kvOff : t*kvDim+kvOff+hd]
+				vt = vt[:len(out)]
 				for i := range out {
 					out[i] += w * vt[i]
 				}

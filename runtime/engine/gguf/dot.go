@@ -48,6 +48,35 @@ func DotRow(t Type, row []byte, x []float32) float32 {
 	panic(fmt.Sprintf("gguf: DotRow: unsupported type %s", t))
 }
 
+// Dot returns the dot product of a and b, which must have the same length
+// (it panics otherwise). It uses the same vector kernel as DotRow for F32
+// rows where one is available, is deterministic and does not allocate.
+func Dot(a, b []float32) float32 {
+	if len(a) != len(b) {
+		panic(fmt.Sprintf("gguf: Dot: lengths %d and %d differ", len(a), len(b)))
+	}
+	return dotF32s(a, b)
+}
+
+// dotF32sGo is the portable kernel of Dot.
+func dotF32sGo(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		aa := (*[4]float32)(a[i:])
+		bb := (*[4]float32)(b[i:])
+		s0 += aa[0] * bb[0]
+		s1 += aa[1] * bb[1]
+		s2 += aa[2] * bb[2]
+		s3 += aa[3] * bb[3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
 func checkRow(t Type, row []byte, n, want int) {
 	if len(row) != want {
 		panic(fmt.Sprintf("gguf: DotRow: %d elements of %s need %d bytes, row has %d", n, t, want, len(row)))
@@ -80,7 +109,8 @@ func init() {
 	}
 }
 
-func dotF32(row []byte, x []float32) float32 {
+// dotF32Go is the portable F32 kernel; dotF32 may use a faster one.
+func dotF32Go(row []byte, x []float32) float32 {
 	var s0, s1, s2, s3 float32
 	i := 0
 	for ; i+4 <= len(x); i += 4 {
@@ -116,7 +146,8 @@ func dotF16(row []byte, x []float32) float32 {
 
 func bf16(lo, hi byte) float32 { return math.Float32frombits(uint32(lo)<<16 | uint32(hi)<<24) }
 
-func dotBF16(row []byte, x []float32) float32 {
+// dotBF16Go is the portable BF16 kernel; dotBF16 may use a faster one.
+func dotBF16Go(row []byte, x []float32) float32 {
 	var s0, s1, s2, s3 float32
 	i := 0
 	for ; i+4 <= len(x); i += 4 {
@@ -133,7 +164,8 @@ func dotBF16(row []byte, x []float32) float32 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-func dotQ8_0(row []byte, x []float32) float32 {
+// dotQ8_0Go is the portable Q8_0 kernel; dotQ8_0 may use a faster one.
+func dotQ8_0Go(row []byte, x []float32) float32 {
 	var sum float32
 	for b := 0; b < len(x)/qk; b++ {
 		blk := (*[sizeQ8_0]byte)(row[b*sizeQ8_0:])
@@ -174,7 +206,8 @@ func dotQ4_0(row []byte, x []float32) float32 {
 	return sum
 }
 
-func dotQ4K(row []byte, x []float32) float32 {
+// dotQ4KGo is the portable Q4_K kernel; dotQ4K may use a faster one.
+func dotQ4KGo(row []byte, x []float32) float32 {
 	var sum float32
 	for b := 0; b < len(x)/qkK; b++ {
 		blk := (*[sizeQ4_K]byte)(row[b*sizeQ4_K:])
@@ -213,7 +246,8 @@ func dotQ4K(row []byte, x []float32) float32 {
 	return sum
 }
 
-func dotQ6K(row []byte, x []float32) float32 {
+// dotQ6KGo is the portable Q6_K kernel; dotQ6K may use a faster one.
+func dotQ6KGo(row []byte, x []float32) float32 {
 	var sum float32
 	for b := 0; b < len(x)/qkK; b++ {
 		blk := (*[sizeQ6_K]byte)(row[b*sizeQ6_K:])
