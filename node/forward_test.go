@@ -83,6 +83,15 @@ func TestForwardingToProvider(t *testing.T) {
 			t.Fatalf("forwarded stream: %v %+v", err, r)
 		}
 	}
+	// Node 2 holds node 0's signed advert: the model, its manifest prices,
+	// and the measured queue and speed.
+	ads := nodes[2].net.capacity.Fresh("tiny")
+	if len(ads) != 1 || ads[0].Peer != nodes[0].ID() {
+		t.Fatalf("fresh adverts for tiny at node 2: %+v", ads)
+	}
+	if mc, ok := ads[0].Model("tiny"); !ok || mc.InputPrice != 100 || mc.OutputPrice != 200 || mc.TokensPerSecondMilli == 0 {
+		t.Fatalf("advert of tiny: %+v", mc)
+	}
 	// The model is listed at every node.
 	_, body := httpGet(t, "http://"+nodes[2].APIAddr()+"/v1/models")
 	if !strings.Contains(body, `"id": "tiny"`) {
@@ -110,6 +119,7 @@ func announce(t *testing.T, n *Node, name, path string) {
 	}
 	env, err := models.Sign(models.Manifest{
 		Name: name, Seq: 1, Architecture: "llama", Quantization: "q8_0", ContextLength: 512, Tier: "small",
+		InputPrice: 100, OutputPrice: 200,
 		Weights: models.Weights{SHA256: hex.EncodeToString(sum[:]), Size: uint64(len(b))},
 	}, issuer)
 	if err != nil {

@@ -103,23 +103,23 @@ func lookupError(name string, err error) *runtime.Error {
 // servable reports whether model may be announced to the network: with
 // p2p.require_manifest its manifest must be in the DHT and, where the node
 // has the weights file (the built-in engine), the file must match it.
-func (n *Node) servable(ctx context.Context, m runtime.Model) error {
+func (n *Node) servable(ctx context.Context, m runtime.Model) (*models.Signed, error) {
 	if !n.cfg.P2P.RequireManifest {
-		return nil
+		return nil, nil
 	}
 	gctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	signed, err := n.net.models.Get(gctx, m.ID)
 	if err != nil {
 		if errors.Is(err, models.ErrNotFound) {
-			return fmt.Errorf("no manifest for %q in the network yet (its issuer publishes one with `fomo model announce`)", m.ID)
+			return nil, fmt.Errorf("no manifest for %q in the network yet (its issuer publishes one with `fomo model announce`)", m.ID)
 		}
-		return fmt.Errorf("resolving the manifest of %q: %w", m.ID, err)
+		return nil, fmt.Errorf("resolving the manifest of %q: %w", m.ID, err)
 	}
 	if path, ok := n.modelFiles[m.Runtime]; ok {
 		if err := models.VerifyWeights(path, signed.Manifest); err != nil {
-			return fmt.Errorf("local weights of %q do not match its manifest: %w", m.ID, err)
+			return nil, fmt.Errorf("local weights of %q do not match its manifest: %w", m.ID, err)
 		}
 	}
-	return nil
+	return signed, nil
 }

@@ -25,9 +25,12 @@ type network struct {
 	router   *infer.Router
 	combined *infer.Combined
 
+	meter *capacity.Meter
+
 	mu       sync.Mutex
 	provided map[string]bool
-	held     map[string]string // model → why it is not announced (logged once)
+	prices   map[string][2]uint64 // model → manifest input, output price
+	held     map[string]string    // model → why it is not announced (logged once)
 }
 
 // backend is what the HTTP API serves from: local runtimes first, then the
@@ -41,7 +44,9 @@ func (n *Node) backend() api.Backend {
 
 func (n *Node) startNetwork(ctx context.Context, bg context.Context) error {
 	h := n.host
-	nw := &network{provided: map[string]bool{}, held: map[string]string{}}
+	nw := &network{provided: map[string]bool{}, held: map[string]string{}, prices: map[string][2]uint64{},
+		meter: capacity.NewMeter(n.opts.now)}
+	local := meteredLocal{Registry: n.models, metered: nw.meter.Wrap(n.models)}
 	nw.models = models.NewService(h.DHT(), models.Options{Logger: n.sub("models")})
 	n.onStop("model records", func(context.Context) error { return nw.models.Close() })
 
@@ -55,7 +60,7 @@ func (n *Node) startNetwork(ctx context.Context, bg context.Context) error {
 	n.onStop("capacity adverts", func(context.Context) error { return capSvc.Close() })
 
 	proto := h.ProtocolID("infer", "1.0.0")
-	nw.server = infer.NewServer(h, proto, n.models, infer.WithServerLogger(n.sub("infer")))
+	nw.server = infer.NewServer(h, proto, local, infer.WithServerLogger(n.sub("infer")))
 	n.onStop("inference server", func(context.Context) error { return nw.server.Close() })
 	entry := n.id.String()
 	if n.opts.gateway {
@@ -63,7 +68,7 @@ func (n *Node) startNetwork(ctx context.Context, bg context.Context) error {
 	}
 	nw.router = infer.NewRouter(h, proto, infer.ProvidersFrom(h, nw.models.FindProviders), capSvc,
 		infer.WithEntryNode(entry), infer.WithRouterLogger(n.sub("router")))
-	nw.combined = infer.NewCombined(n.models, nw.router, capSvc)
+	nw.combined = infer.NewCombined(local, nw.router, capSvc)
 	n.net = nw
 
 	n.provideModels(ctx)
@@ -96,7 +101,8 @@ func (n *Node) provideModels(ctx context.Context) {
 		if done {
 			continue
 		}
-		if err := n.servable(ctx, m); err != nil {
+		signed, err := n.servable(ctx, m)
+		if err != nil {
 			nw.mu.Lock()
 			if nw.held[m.ID] != err.Error() {
 				nw.held[m.ID] = err.Error()
@@ -106,7 +112,7 @@ func (n *Node) provideModels(ctx context.Context) {
 			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := nw.models.Provide(pctx, m.ID)
+		err = nw.models.Provide(pctx, m.ID)
 		cancel()
 		if err != nil {
 			n.log.Warn("announcing model in the DHT failed; will retry", "model", m.ID, "err", err)
@@ -115,6 +121,9 @@ func (n *Node) provideModels(ctx context.Context) {
 		nw.mu.Lock()
 		nw.provided[m.ID] = true
 		delete(nw.held, m.ID)
+		if signed != nil {
+			nw.prices[m.ID] = [2]uint64{signed.Manifest.InputPrice, signed.Manifest.OutputPrice}
+		}
 		nw.mu.Unlock()
 		n.log.Info("serving model on the network", "model", m.ID)
 	}
@@ -136,26 +145,29 @@ func (n *Node) advertContent() capacity.AdvertContent {
 	for _, rt := range n.models.Runtimes() {
 		byName[rt.Name()] = rt
 	}
+	nw := n.net
 	for _, m := range n.models.Models() {
-		if n.net != nil {
-			n.net.mu.Lock()
-			announced := n.net.provided[m.ID]
-			n.net.mu.Unlock()
+		mc := capacity.ModelCapacity{Name: m.ID}
+		if nw != nil {
+			nw.mu.Lock()
+			announced, prices := nw.provided[m.ID], nw.prices[m.ID]
+			nw.mu.Unlock()
 			if !announced {
 				continue // served locally only
 			}
+			mc.InputPrice, mc.OutputPrice = prices[0], prices[1]
+			mc.QueueDepth, mc.TokensPerSecondMilli = nw.meter.Capacity(m.ID)
 		}
-		mc := capacity.ModelCapacity{Name: m.ID}
-		switch rt := byName[m.Runtime].(type) {
-		case *engine.Runtime:
+		if rt, ok := byName[m.Runtime].(*engine.Runtime); ok {
+			// The engine knows its pure decode speed and its queue exactly.
 			st := rt.Stats()
 			mc.QueueDepth = uint32(st.Queued)
 			if st.Running {
 				mc.QueueDepth++
 			}
-			mc.TokensPerSecondMilli = uint64(st.DecodeTokensPerSecond * 1000)
-		case queuer:
-			mc.QueueDepth = uint32(rt.QueueDepth())
+			if st.DecodeTokensPerSecond > 0 {
+				mc.TokensPerSecondMilli = uint64(st.DecodeTokensPerSecond * 1000)
+			}
 		}
 		c.Models = append(c.Models, mc)
 	}
@@ -174,4 +186,15 @@ func (n *Node) advertContent() capacity.AdvertContent {
 		c.GPU.UtilizationPercent /= c.GPU.Count
 	}
 	return c
+}
+
+// meteredLocal is the node's runtime registry with requests counted by the
+// capacity meter (requests in flight, measured tokens/s per model).
+type meteredLocal struct {
+	*runtime.Registry
+	metered capacity.Backend
+}
+
+func (m meteredLocal) Do(ctx context.Context, req *runtime.Request) (runtime.Stream, error) {
+	return m.metered.Do(ctx, req)
 }
