@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -195,7 +196,7 @@ func readBandwidth(threads int) float64 {
 	words := unsafe.Slice((*uint64)(unsafe.Pointer(&src[0])), bwSize/8)
 	sums := make([]uint64, threads*8)
 	best := 0.0
-	for range 5 {
+	for range 10 {
 		start := time.Now()
 		readWords(words, threads, sums)
 		if v := bwSize / time.Since(start).Seconds(); v > best {
@@ -261,4 +262,19 @@ func BenchmarkMemBandwidth(b *testing.B) {
 			readWords(words, threads, sums)
 		}
 	})
+}
+
+// BenchmarkPoolRun measures the fixed cost of one parallel loop: the
+// hand-off to the workers and the wait for them, on near-empty work.
+func BenchmarkPoolRun(b *testing.B) {
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
+			p := newPool(threads)
+			defer p.close()
+			var sink [64]atomic.Int64
+			for b.Loop() {
+				p.run(16, 1, func(lo, hi int) { sink[lo%8*8].Add(1) })
+			}
+		})
+	}
 }

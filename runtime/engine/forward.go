@@ -28,6 +28,7 @@ type Sequence struct {
 	x, xn, q, kk, vv, ao, g, u []float32 // per batch activations
 	cos, sin                   []float32 // per batch rotation tables
 	logits                     []float32
+	jobs                       [3]matJob // scratch for matmulJobs
 }
 
 // NewSequence returns an empty sequence that holds at most maxLen tokens
@@ -130,9 +131,10 @@ func (s *Sequence) forwardBatch(tokens []int32, wantLogits bool) {
 		l := &m.layers[li]
 		rmsNorm(xn, x, l.attnNorm, dim, hp.Eps)
 		q, k, v := s.q[:B*qDim], s.kk[:B*kvDim], s.vv[:B*kvDim]
-		s.matmul(q, &l.wq, xn, B, l.bq)
-		s.matmul(k, &l.wk, xn, B, l.bk)
-		s.matmul(v, &l.wv, xn, B, l.bv)
+		s.jobs[0] = matJob{q, &l.wq, l.bq}
+		s.jobs[1] = matJob{k, &l.wk, l.bk}
+		s.jobs[2] = matJob{v, &l.wv, l.bv}
+		s.matmulJobs(xn, B, s.jobs[:3])
 		for b := range B {
 			cs, sn := s.cos[b*half:(b+1)*half], s.sin[b*half:(b+1)*half]
 			for h := range hp.Heads {
@@ -151,8 +153,9 @@ func (s *Sequence) forwardBatch(tokens []int32, wantLogits bool) {
 
 		rmsNorm(xn, x, l.ffnNorm, dim, hp.Eps)
 		g, u := s.g[:B*hp.FFN], s.u[:B*hp.FFN]
-		s.matmul(g, &l.wGate, xn, B, nil)
-		s.matmul(u, &l.wUp, xn, B, nil)
+		s.jobs[0] = matJob{g, &l.wGate, nil}
+		s.jobs[1] = matJob{u, &l.wUp, nil}
+		s.matmulJobs(xn, B, s.jobs[:2])
 		for i, gv := range g {
 			g[i] = gv / (1 + float32(math.Exp(float64(-gv)))) * u[i]
 		}
@@ -190,16 +193,46 @@ func (s *Sequence) growCache(n int) {
 // rows of w over the pool. Each output element is one DotRow call, so the
 // result does not depend on the thread count or on B.
 func (s *Sequence) matmul(out []float32, w *matrix, in []float32, B int, bias []float32) {
-	chunk := max(1, workPerChunk/(w.cols*B))
-	s.m.pool.run(w.rows, chunk, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			row := w.row(r)
-			for b := range B {
-				v := gguf.DotRow(w.t, row, in[b*w.cols:(b+1)*w.cols])
-				if bias != nil {
-					v += bias[r]
+	s.jobs[0] = matJob{out, w, bias}
+	s.matmulJobs(in, B, s.jobs[:1])
+}
+
+// matJob is one product of matmulJobs: out[b] = w·in[b] (+ bias).
+type matJob struct {
+	out  []float32
+	w    *matrix
+	bias []float32 // nil for none
+}
+
+// matmulJobs computes the products of several matrices with the same
+// columns and input in one parallel loop over their rows taken together,
+// which saves the hand-offs to the pool of one loop per matrix.
+func (s *Sequence) matmulJobs(in []float32, B int, jobs []matJob) {
+	cols, total := jobs[0].w.cols, 0
+	for _, j := range jobs {
+		total += j.w.rows
+	}
+	chunk := max(1, workPerChunk/(cols*B))
+	s.m.pool.run(total, chunk, func(lo, hi int) {
+		ji, base := 0, 0
+		for r := lo; r < hi; {
+			for r >= base+jobs[ji].w.rows {
+				base += jobs[ji].w.rows
+				ji++
+			}
+			j := &jobs[ji]
+			w := j.w
+			end := min(hi, base+w.rows)
+			for ; r < end; r++ {
+				lr := r - base
+				row := w.row(lr)
+				for b := range B {
+					v := gguf.DotRow(w.t, row, in[b*cols:(b+1)*cols])
+					if j.bias != nil {
+						v += j.bias[lr]
+					}
+					j.out[b*w.rows+lr] = v
 				}
-				out[b*w.rows+r] = v
 			}
 		}
 	})
@@ -241,11 +274,7 @@ func (s *Sequence) attention(li, pos0, B int) {
 			clear(out)
 			for t, w := range sc {
 				w *= inv
-				vt := vals[t*kvDim+kvOff : t*kvDim+kvOff+hd]
-				vt = vt[:len(out)]
-				for i := range out {
-					out[i] += w * vt[i]
-				}
+				gguf.AddScaled(out, w, vals[t*kvDim+kvOff:t*kvDim+kvOff+hd])
 			}
 		}
 	})

@@ -58,6 +58,24 @@ func Dot(a, b []float32) float32 {
 	return dotF32s(a, b)
 }
 
+// AddScaled adds a*src to dst element by element; the slices must have
+// the same length (it panics otherwise). It is the update of a weighted sum
+// of vectors, deterministic and allocation-free like Dot.
+func AddScaled(dst []float32, a float32, src []float32) {
+	if len(dst) != len(src) {
+		panic(fmt.Sprintf("gguf: AddScaled: lengths %d and %d differ", len(dst), len(src)))
+	}
+	addScaled(dst, a, src)
+}
+
+// addScaledGo is the portable kernel of AddScaled.
+func addScaledGo(dst []float32, a float32, src []float32) {
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] += a * v
+	}
+}
+
 // dotF32sGo is the portable kernel of Dot.
 func dotF32sGo(a, b []float32) float32 {
 	b = b[:len(a)]

@@ -1,0 +1,595 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// func dotF32AVX2(w *byte, x *float32, n int) float32
+TEXT ·dotF32AVX2(SB), NOSPLIT, $0-28
+	MOVQ   w+0(FP), SI
+	MOVQ   x+8(FP), DI
+	MOVQ   n+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+f32loop:
+	VMOVUPS     0(SI), Y4
+	VMOVUPS     32(SI), Y5
+	VMOVUPS     64(SI), Y6
+	VMOVUPS     96(SI), Y7
+	VFMADD231PS 0(DI), Y4, Y0
+	VFMADD231PS 32(DI), Y5, Y1
+	VFMADD231PS 64(DI), Y6, Y2
+	VFMADD231PS 96(DI), Y7, Y3
+	ADDQ        $128, SI
+	ADDQ        $128, DI
+	SUBQ        $32, CX
+	JNZ         f32loop
+
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VZEROUPPER
+	MOVSS        X0, ret+24(FP)
+	RET
+
+// func dotBF16AVX2(w *byte, x *float32, n int) float32
+TEXT ·dotBF16AVX2(SB), NOSPLIT, $0-28
+	MOVQ   w+0(FP), SI
+	MOVQ   x+8(FP), DI
+	MOVQ   n+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+bf16loop:
+	VPMOVZXWD   0(SI), Y4
+	VPMOVZXWD   16(SI), Y5
+	VPMOVZXWD   32(SI), Y6
+	VPMOVZXWD   48(SI), Y7
+	VPSLLD      $16, Y4, Y4
+	VPSLLD      $16, Y5, Y5
+	VPSLLD      $16, Y6, Y6
+	VPSLLD      $16, Y7, Y7
+	VFMADD231PS 0(DI), Y4, Y0
+	VFMADD231PS 32(DI), Y5, Y1
+	VFMADD231PS 64(DI), Y6, Y2
+	VFMADD231PS 96(DI), Y7, Y3
+	ADDQ        $64, SI
+	ADDQ        $128, DI
+	SUBQ        $32, CX
+	JNZ         bf16loop
+
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VZEROUPPER
+	MOVSS        X0, ret+24(FP)
+	RET
+
+// func dotQ8_0AVX2(row *byte, x *float32, nb int, tab *float32) float32
+//
+// Each block is 2 bytes of half-precision scale and 32 int8 quants. The
+// quants are widened to float32 and multiplied with x in two partial sums;
+// the block's sum times its scale is added to one of two running totals,
+// alternating by block.
+TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-36
+	MOVQ   row+0(FP), SI
+	MOVQ   x+8(FP), DI
+	MOVQ   nb+16(FP), CX
+	MOVQ   tab+24(FP), R8
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	CMPQ   CX, $2
+	JLT    q8tail
+
+q8loop:
+	VPMOVSXBD    2(SI), Y2
+	VPMOVSXBD    10(SI), Y3
+	VPMOVSXBD    18(SI), Y4
+	VPMOVSXBD    26(SI), Y5
+	VPMOVSXBD    36(SI), Y8
+	VPMOVSXBD    44(SI), Y9
+	VPMOVSXBD    52(SI), Y10
+	VPMOVSXBD    60(SI), Y11
+	VCVTDQ2PS    Y2, Y2
+	VCVTDQ2PS    Y3, Y3
+	VCVTDQ2PS    Y4, Y4
+	VCVTDQ2PS    Y5, Y5
+	VCVTDQ2PS    Y8, Y8
+	VCVTDQ2PS    Y9, Y9
+	VCVTDQ2PS    Y10, Y10
+	VCVTDQ2PS    Y11, Y11
+	VMULPS       0(DI), Y2, Y2
+	VMULPS       32(DI), Y3, Y3
+	VMULPS       128(DI), Y8, Y8
+	VMULPS       160(DI), Y9, Y9
+	VFMADD231PS  64(DI), Y4, Y2
+	VFMADD231PS  96(DI), Y5, Y3
+	VFMADD231PS  192(DI), Y10, Y8
+	VFMADD231PS  224(DI), Y11, Y9
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y9, Y8, Y8
+	MOVWLZX      0(SI), AX
+	MOVWLZX      34(SI), BX
+	VBROADCASTSS (R8)(AX*4), Y6
+	VBROADCASTSS (R8)(BX*4), Y7
+	VFMADD231PS  Y6, Y2, Y0
+	VFMADD231PS  Y7, Y8, Y1
+	ADDQ         $68, SI
+	ADDQ         $256, DI
+	SUBQ         $2, CX
+	CMPQ         CX, $2
+	JGE          q8loop
+
+q8tail:
+	TESTQ        CX, CX
+	JZ           q8done
+	VPMOVSXBD    2(SI), Y2
+	VPMOVSXBD    10(SI), Y3
+	VPMOVSXBD    18(SI), Y4
+	VPMOVSXBD    26(SI), Y5
+	VCVTDQ2PS    Y2, Y2
+	VCVTDQ2PS    Y3, Y3
+	VCVTDQ2PS    Y4, Y4
+	VCVTDQ2PS    Y5, Y5
+	VMULPS       0(DI), Y2, Y2
+	VMULPS       32(DI), Y3, Y3
+	VFMADD231PS  64(DI), Y4, Y2
+	VFMADD231PS  96(DI), Y5, Y3
+	VADDPS       Y3, Y2, Y2
+	MOVWLZX      0(SI), AX
+	VBROADCASTSS (R8)(AX*4), Y6
+	VFMADD231PS  Y6, Y2, Y0
+
+q8done:
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VZEROUPPER
+	MOVSS        X0, ret+32(FP)
+	RET
+
+// func dotQ4KAVX2(row *byte, x *float32, nb int, scales *float32) float32
+//
+// A Q4_K block is d, dmin (halves), 12 bytes of packed scales and 128
+// bytes of nibbles in four chunks of 32 bytes: chunk c holds sub-block 2c
+// in its low nibbles and 2c+1 in its high ones. Per chunk the nibbles times
+// x and the sums of x are accumulated in vectors, which are then scaled
+// into the running totals Y0 (scales) and Y1 (mins).
+TEXT ·dotQ4KAVX2(SB), NOSPLIT, $0-36
+	MOVQ     row+0(FP), SI
+	MOVQ     x+8(FP), DI
+	MOVQ     nb+16(FP), CX
+	MOVQ     scales+24(FP), R8
+	VPCMPEQD Y15, Y15, Y15
+	VPSRLD   $28, Y15, Y15
+	VXORPS   Y0, Y0, Y0
+	VXORPS   Y1, Y1, Y1
+
+q4kblock:
+	LEAQ 16(SI), R9
+	MOVQ $4, DX
+
+q4kchunk:
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VPMOVZXBD   0(R9), Y2
+	VPAND       Y15, Y2, Y3
+	VPSRLD      $4, Y2, Y2
+	VCVTDQ2PS   Y3, Y3
+	VCVTDQ2PS   Y2, Y2
+	VMOVUPS     0(DI), Y8
+	VMOVUPS     128(DI), Y9
+	VFMADD231PS Y8, Y3, Y4
+	VFMADD231PS Y9, Y2, Y5
+	VADDPS      Y8, Y6, Y6
+	VADDPS      Y9, Y7, Y7
+	VPMOVZXBD   8(R9), Y2
+	VPAND       Y15, Y2, Y3
+	VPSRLD      $4, Y2, Y2
+	VCVTDQ2PS   Y3, Y3
+	VCVTDQ2PS   Y2, Y2
+	VMOVUPS     32(DI), Y8
+	VMOVUPS     160(DI), Y9
+	VFMADD231PS Y8, Y3, Y4
+	VFMADD231PS Y9, Y2, Y5
+	VADDPS      Y8, Y6, Y6
+	VADDPS      Y9, Y7, Y7
+	VPMOVZXBD   16(R9), Y2
+	VPAND       Y15, Y2, Y3
+	VPSRLD      $4, Y2, Y2
+	VCVTDQ2PS   Y3, Y3
+	VCVTDQ2PS   Y2, Y2
+	VMOVUPS     64(DI), Y8
+	VMOVUPS     192(DI), Y9
+	VFMADD231PS Y8, Y3, Y4
+	VFMADD231PS Y9, Y2, Y5
+	VADDPS      Y8, Y6, Y6
+	VADDPS      Y9, Y7, Y7
+	VPMOVZXBD   24(R9), Y2
+	VPAND       Y15, Y2, Y3
+	VPSRLD      $4, Y2, Y2
+	VCVTDQ2PS   Y3, Y3
+	VCVTDQ2PS   Y2, Y2
+	VMOVUPS     96(DI), Y8
+	VMOVUPS     224(DI), Y9
+	VFMADD231PS Y8, Y3, Y4
+	VFMADD231PS Y9, Y2, Y5
+	VADDPS      Y8, Y6, Y6
+	VADDPS      Y9, Y7, Y7
+	VBROADCASTSS 0(R8), Y10
+	VBROADCASTSS 4(R8), Y11
+	VBROADCASTSS 32(R8), Y12
+	VBROADCASTSS 36(R8), Y13
+	VFMADD231PS  Y10, Y4, Y0
+	VFMADD231PS  Y11, Y5, Y0
+	VFMADD231PS  Y12, Y6, Y1
+	VFMADD231PS  Y13, Y7, Y1
+	ADDQ         $32, R9
+	ADDQ         $256, DI
+	ADDQ         $8, R8
+	DECQ         DX
+	JNZ          q4kchunk
+
+	ADDQ $32, R8
+	ADDQ $144, SI
+	DECQ CX
+	JNZ  q4kblock
+
+	VSUBPS       Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VZEROUPPER
+	MOVSS        X0, ret+32(FP)
+	RET
+
+// func dotQ6KAVX2(row *byte, x *float32, nb int, scales *float32) float32
+//
+// A Q6_K block is 128 bytes of low nibbles, 64 bytes of high bit pairs,
+// 16 int8 scales and d. Each 6-bit quant minus 32 is rebuilt in int32
+// lanes, eight at a time, and its sub-block's products with x are summed
+// in Y10, Y11, Y12 and Y1, then scaled into the running total Y0.
+TEXT ·dotQ6KAVX2(SB), NOSPLIT, $0-36
+	MOVQ     row+0(FP), SI
+	MOVQ     x+8(FP), DI
+	MOVQ     nb+16(FP), CX
+	MOVQ     scales+24(FP), R8
+	VPCMPEQD Y15, Y15, Y15
+	VPSRLD   $28, Y15, Y15
+	VPCMPEQD Y14, Y14, Y14
+	VPSRLD   $30, Y14, Y14
+	VPSLLD   $4, Y14, Y14
+	VPCMPEQD Y13, Y13, Y13
+	VPSRLD   $31, Y13, Y13
+	VPSLLD   $5, Y13, Y13
+	VXORPS   Y0, Y0, Y0
+
+q6kblock:
+	VPMOVZXBD   0(SI), Y2
+	VPMOVZXBD   32(SI), Y3
+	VPMOVZXBD   128(SI), Y4
+	VPAND       Y15, Y2, Y5
+	VPSLLD      $4, Y4, Y6
+	VPAND       Y14, Y6, Y6
+	VPOR        Y6, Y5, Y5
+	VPAND       Y15, Y3, Y6
+	VPSLLD      $2, Y4, Y7
+	VPAND       Y14, Y7, Y7
+	VPOR        Y7, Y6, Y6
+	VPSRLD      $4, Y2, Y7
+	VPAND       Y14, Y4, Y8
+	VPOR        Y8, Y7, Y7
+	VPSRLD      $4, Y3, Y8
+	VPSRLD      $2, Y4, Y9
+	VPAND       Y14, Y9, Y9
+	VPOR        Y9, Y8, Y8
+	VPSUBD      Y13, Y5, Y5
+	VPSUBD      Y13, Y6, Y6
+	VPSUBD      Y13, Y7, Y7
+	VPSUBD      Y13, Y8, Y8
+	VCVTDQ2PS   Y5, Y5
+	VCVTDQ2PS   Y6, Y6
+	VCVTDQ2PS   Y7, Y7
+	VCVTDQ2PS   Y8, Y8
+	VMULPS      0(DI), Y5, Y10
+	VMULPS      128(DI), Y6, Y11
+	VMULPS      256(DI), Y7, Y12
+	VMULPS      384(DI), Y8, Y1
+	VPMOVZXBD   8(SI), Y2
+	VPMOVZXBD   40(SI), Y3
+	VPMOVZXBD   136(SI), Y4
+	VPAND       Y15, Y2, Y5
+	VPSLLD      $4, Y4, Y6
+	VPAND       Y14, Y6, Y6
+	VPOR        Y6, Y5, Y5
+	VPAND       Y15, Y3, Y6
+	VPSLLD      $2, Y4, Y7
+	VPAND       Y14, Y7, Y7
+	VPOR        Y7, Y6, Y6
+	VPSRLD      $4, Y2, Y7
+	VPAND       Y14, Y4, Y8
+	VPOR        Y8, Y7, Y7
+	VPSRLD      $4, Y3, Y8
+	VPSRLD      $2, Y4, Y9
+	VPAND       Y14, Y9, Y9
+	VPOR        Y9, Y8, Y8
+	VPSUBD      Y13, Y5, Y5
+	VPSUBD      Y13, Y6, Y6
+	VPSUBD      Y13, Y7, Y7
+	VPSUBD      Y13, Y8, Y8
+	VCVTDQ2PS   Y5, Y5
+	VCVTDQ2PS   Y6, Y6
+	VCVTDQ2PS   Y7, Y7
+	VCVTDQ2PS   Y8, Y8
+	VFMADD231PS 32(DI), Y5, Y10
+	VFMADD231PS 160(DI), Y6, Y11
+	VFMADD231PS 288(DI), Y7, Y12
+	VFMADD231PS 416(DI), Y8, Y1
+	VBROADCASTSS 0(R8), Y5
+	VBROADCASTSS 8(R8), Y6
+	VBROADCASTSS 16(R8), Y7
+	VBROADCASTSS 24(R8), Y8
+	VFMADD231PS  Y5, Y10, Y0
+	VFMADD231PS  Y6, Y11, Y0
+	VFMADD231PS  Y7, Y12, Y0
+	VFMADD231PS  Y8, Y1, Y0
+	VPMOVZXBD   16(SI), Y2
+	VPMOVZXBD   48(SI), Y3
+	VPMOVZXBD   144(SI), Y4
+	VPAND       Y15, Y2, Y5
+	VPSLLD      $4, Y4, Y6
+	VPAND       Y14, Y6, Y6
+	VPOR        Y6, Y5, Y5
+	VPAND       Y15, Y3, Y6
+	VPSLLD      $2, Y4, Y7
+	VPAND       Y14, Y7, Y7
+	VPOR        Y7, Y6, Y6
+	VPSRLD      $4, Y2, Y7
+	VPAND       Y14, Y4, Y8
+	VPOR        Y8, Y7, Y7
+	VPSRLD      $4, Y3, Y8
+	VPSRLD      $2, Y4, Y9
+	VPAND       Y14, Y9, Y9
+	VPOR        Y9, Y8, Y8
+	VPSUBD      Y13, Y5, Y5
+	VPSUBD      Y13, Y6, Y6
+	VPSUBD      Y13, Y7, Y7
+	VPSUBD      Y13, Y8, Y8
+	VCVTDQ2PS   Y5, Y5
+	VCVTDQ2PS   Y6, Y6
+	VCVTDQ2PS   Y7, Y7
+	VCVTDQ2PS   Y8, Y8
+	VMULPS      64(DI), Y5, Y10
+	VMULPS      192(DI), Y6, Y11
+	VMULPS      320(DI), Y7, Y12
+	VMULPS      448(DI), Y8, Y1
+	VPMOVZXBD   24(SI), Y2
+	VPMOVZXBD   56(SI), Y3
+	VPMOVZXBD   152(SI), Y4
+	VPAND       Y15, Y2, Y5
+	VPSLLD      $4, Y4, Y6
+	VPAND       Y14, Y6, Y6
+	VPOR        Y6, Y5, Y5
+	VPAND       Y15, Y3, Y6
+	VPSLLD      $2, Y4, Y7
+	VPAND       Y14, Y7, Y7
+	VPOR        Y7, Y6, Y6
+	VPSRLD      $4, Y2, Y7
+	VPAND       Y14, Y4, Y8
+	VPOR        Y8, Y7, Y7
+	VPSRLD      $4, Y3, Y8
+	VPSRLD      $2, Y4, Y9
+	VPAND       Y14, Y9, Y9
+	VPOR        Y9, Y8, Y8
+	VPSUBD      Y13, Y5, Y5
+	VPSUBD      Y13, Y6, Y6
+	VPSUBD      Y13, Y7, Y7
+	VPSUBD      Y13, Y8, Y8
+	VCVTDQ2PS   Y5, Y5
+	VCVTDQ2PS   Y6, Y6
+	VCVTDQ2PS   Y7, Y7
+	VCVTDQ2PS   Y8, Y8
+	VFMADD231PS 96(DI), Y5, Y10
+	VFMADD231PS 224(DI), Y6, Y11
+	VFMADD231PS 352(DI), Y7, Y12
+	VFMADD231PS 480(DI), Y8, Y1
+	VBROADCASTSS 4(R8), Y5
+	VBROADCASTSS 12(R8), Y6
+	VBROADCASTSS 20(R8), Y7
+	VBROADCASTSS 28(R8), Y8
+	VFMADD231PS  Y5, Y10, Y0
+	VFMADD231PS  Y6, Y11, Y0
+	VFMADD231PS  Y7, Y12, Y0
+	VFMADD231PS  Y8, Y1, Y0
+	VPMOVZXBD   64(SI), Y2
+	VPMOVZXBD   96(SI), Y3
+	VPMOVZXBD   160(SI), Y4
+	VPAND       Y15, Y2, Y5
+	VPSLLD      $4, Y4, Y6
+	VPAND       Y14, Y6, Y6
+	VPOR        Y6, Y5, Y5
+	VPAND       Y15, Y3, Y6
+	VPSLLD      $2, Y4, Y7
+	VPAND       Y14, Y7, Y7
+	VPOR        Y7, Y6, Y6
+	VPSRLD      $4, Y2, Y7
+	VPAND       Y14, Y4, Y8
+	VPOR        Y8, Y7, Y7
+	VPSRLD      $4, Y3, Y8
+	VPSRLD      $2, Y4, Y9
+	VPAND       Y14, Y9, Y9
+	VPOR        Y9, Y8, Y8
+	VPSUBD      Y13, Y5, Y5
+	VPSUBD      Y13, Y6, Y6
+	VPSUBD      Y13, Y7, Y7
+	VPSUBD      Y13, Y8, Y8
+	VCVTDQ2PS   Y5, Y5
+	VCVTDQ2PS   Y6, Y6
+	VCVTDQ2PS   Y7, Y7
+	VCVTDQ2PS   Y8, Y8
+	VMULPS      512(DI), Y5, Y10
+	VMULPS      640(DI), Y6, Y11
+	VMULPS      768(DI), Y7, Y12
+	VMULPS      896(DI), Y8, Y1
+	VPMOVZXBD   72(SI), Y2
+	VPMOVZXBD   104(SI), Y3
+	VPMOVZXBD   168(SI), Y4
+	VPAND       Y15, Y2, Y5
+	VPSLLD      $4, Y4, Y6
+	VPAND       Y14, Y6, Y6
+	VPOR        Y6, Y5, Y5
+	VPAND       Y15, Y3, Y6
+	VPSLLD      $2, Y4, Y7
+	VPAND       Y14, Y7, Y7
+	VPOR        Y7, Y6, Y6
+	VPSRLD      $4, Y2, Y7
+	VPAND       Y14, Y4, Y8
+	VPOR        Y8, Y7, Y7
+	VPSRLD      $4, Y3, Y8
+	VPSRLD      $2, Y4, Y9
+	VPAND       Y14, Y9, Y9
+	VPOR        Y9, Y8, Y8
+	VPSUBD      Y13, Y5, Y5
+	VPSUBD      Y13, Y6, Y6
+	VPSUBD      Y13, Y7, Y7
+	VPSUBD      Y13, Y8, Y8
+	VCVTDQ2PS   Y5, Y5
+	VCVTDQ2PS   Y6, Y6
+	VCVTDQ2PS   Y7, Y7
+	VCVTDQ2PS   Y8, Y8
+	VFMADD231PS 544(DI), Y5, Y10
+	VFMADD231PS 672(DI), Y6, Y11
+	VFMADD231PS 800(DI), Y7, Y12
+	VFMADD231PS 928(DI), Y8, Y1
+	VBROADCASTSS 32(R8), Y5
+	VBROADCASTSS 40(R8), Y6
+	VBROADCASTSS 48(R8), Y7
+	VBROADCASTSS 56(R8), Y8
+	VFMADD231PS  Y5, Y10, Y0
+	VFMADD231PS  Y6, Y11, Y0
+	VFMADD231PS  Y7, Y12, Y0
+	VFMADD231PS  Y8, Y1, Y0
+	VPMOVZXBD   80(SI), Y2
+	VPMOVZXBD   112(SI), Y3
+	VPMOVZXBD   176(SI), Y4
+	VPAND       Y15, Y2, Y5
+	VPSLLD      $4, Y4, Y6
+	VPAND       Y14, Y6, Y6
+	VPOR        Y6, Y5, Y5
+	VPAND       Y15, Y3, Y6
+	VPSLLD      $2, Y4, Y7
+	VPAND       Y14, Y7, Y7
+	VPOR        Y7, Y6, Y6
+	VPSRLD      $4, Y2, Y7
+	VPAND       Y14, Y4, Y8
+	VPOR        Y8, Y7, Y7
+	VPSRLD      $4, Y3, Y8
+	VPSRLD      $2, Y4, Y9
+	VPAND       Y14, Y9, Y9
+	VPOR        Y9, Y8, Y8
+	VPSUBD      Y13, Y5, Y5
+	VPSUBD      Y13, Y6, Y6
+	VPSUBD      Y13, Y7, Y7
+	VPSUBD      Y13, Y8, Y8
+	VCVTDQ2PS   Y5, Y5
+	VCVTDQ2PS   Y6, Y6
+	VCVTDQ2PS   Y7, Y7
+	VCVTDQ2PS   Y8, Y8
+	VMULPS      576(DI), Y5, Y10
+	VMULPS      704(DI), Y6, Y11
+	VMULPS      832(DI), Y7, Y12
+	VMULPS      960(DI), Y8, Y1
+	VPMOVZXBD   88(SI), Y2
+	VPMOVZXBD   120(SI), Y3
+	VPMOVZXBD   184(SI), Y4
+	VPAND       Y15, Y2, Y5
+	VPSLLD      $4, Y4, Y6
+	VPAND       Y14, Y6, Y6
+	VPOR        Y6, Y5, Y5
+	VPAND       Y15, Y3, Y6
+	VPSLLD      $2, Y4, Y7
+	VPAND       Y14, Y7, Y7
+	VPOR        Y7, Y6, Y6
+	VPSRLD      $4, Y2, Y7
+	VPAND       Y14, Y4, Y8
+	VPOR        Y8, Y7, Y7
+	VPSRLD      $4, Y3, Y8
+	VPSRLD      $2, Y4, Y9
+	VPAND       Y14, Y9, Y9
+	VPOR        Y9, Y8, Y8
+	VPSUBD      Y13, Y5, Y5
+	VPSUBD      Y13, Y6, Y6
+	VPSUBD      Y13, Y7, Y7
+	VPSUBD      Y13, Y8, Y8
+	VCVTDQ2PS   Y5, Y5
+	VCVTDQ2PS   Y6, Y6
+	VCVTDQ2PS   Y7, Y7
+	VCVTDQ2PS   Y8, Y8
+	VFMADD231PS 608(DI), Y5, Y10
+	VFMADD231PS 736(DI), Y6, Y11
+	VFMADD231PS 864(DI), Y7, Y12
+	VFMADD231PS 992(DI), Y8, Y1
+	VBROADCASTSS 36(R8), Y5
+	VBROADCASTSS 44(R8), Y6
+	VBROADCASTSS 52(R8), Y7
+	VBROADCASTSS 60(R8), Y8
+	VFMADD231PS  Y5, Y10, Y0
+	VFMADD231PS  Y6, Y11, Y0
+	VFMADD231PS  Y7, Y12, Y0
+	VFMADD231PS  Y8, Y1, Y0
+	ADDQ $210, SI
+	ADDQ $1024, DI
+	ADDQ $64, R8
+	DECQ CX
+	JNZ  q6kblock
+
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VZEROUPPER
+	MOVSS        X0, ret+32(FP)
+	RET
+
+// func addScaledAVX2(dst *float32, a float32, src *float32, n int)
+TEXT ·addScaledAVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	VBROADCASTSS a+8(FP), Y0
+	MOVQ         src+16(FP), SI
+	MOVQ         n+24(FP), CX
+
+axpyloop:
+	VMOVUPS     0(DI), Y1
+	VMOVUPS     32(DI), Y2
+	VMOVUPS     64(DI), Y3
+	VMOVUPS     96(DI), Y4
+	VFMADD231PS 0(SI), Y0, Y1
+	VFMADD231PS 32(SI), Y0, Y2
+	VFMADD231PS 64(SI), Y0, Y3
+	VFMADD231PS 96(SI), Y0, Y4
+	VMOVUPS     Y1, 0(DI)
+	VMOVUPS     Y2, 32(DI)
+	VMOVUPS     Y3, 64(DI)
+	VMOVUPS     Y4, 96(DI)
+	ADDQ        $128, SI
+	ADDQ        $128, DI
+	SUBQ        $32, CX
+	JNZ         axpyloop
+	VZEROUPPER
+	RET
