@@ -1,0 +1,524 @@
+// Package pool is the receipt pool: every receipt a node serves or hears of
+// by gossip, persisted by epoch, de-duplicated by receipt id, and summed per
+// account as pending spend.
+//
+// The serving node calls [Pool.Add], which verifies the receipt, persists it
+// and then publishes it on the network's topic fomo/<net>/receipts/1. Every
+// node's topic validator verifies what it hears:
+//
+//   - malformed data, bad signatures and every other rule the bytes break
+//     (a [*VerifyError] from the [Verifier] that is not marked Ignore) are
+//     Rejected, which lowers the forwarder's peer score;
+//   - a receipt the pool already holds (the same envelope bytes) and a
+//     receipt of a closed epoch are Ignored;
+//   - a second, different receipt for an authorization the pool already
+//     holds a receipt for is Ignored as well — its signature is valid, so
+//     the forwarder is not at fault — and is kept as evidence against the
+//     node that signed it ([Pool.Evidence]); it is never counted.
+//
+// The datastore is the seen set, so de-duplication survives restarts. A
+// writer goroutine persists what the validator accepts in group commits
+// (one write-ahead-log sync for every receipt waiting), a few milliseconds
+// after acceptance; until then the receipt is held in memory and Get, Has
+// and the de-duplication see it. Add returns only once its receipt is
+// committed, and Close waits for the writer to finish.
+// Pending spend (the charges of receipts not yet settled) is kept in memory
+// and rebuilt from the datastore when the pool opens; [Pool.Admit] refuses
+// an authorization whose account cannot cover it.
+package pool
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// TopicName is the topic's short name; the host turns it into
+// fomo/<net>/receipts/1.
+const TopicName = "receipts"
+
+// DefaultPrefix is the datastore prefix of the pool's keys.
+const DefaultPrefix = "/pool"
+
+// Host is what the pool needs of the node's libp2p host; *p2p.Host
+// implements it.
+type Host interface {
+	// ID is the host's peer ID.
+	ID() peer.ID
+	// PubSub is the host's GossipSub router.
+	PubSub() *pubsub.PubSub
+	// JoinTopic joins the network's topic fomo/<net>/<name>/1.
+	JoinTopic(name string) (*pubsub.Topic, error)
+}
+
+// Verifier checks a receipt envelope (its format, both signatures and every
+// rule that does not need the pool) and returns its content. Invalid
+// receipts yield a *VerifyError; any other error is a local failure (a
+// cancelled context, chain state unavailable) and the topic validator
+// ignores the message. ReceiptVerifier is the node's Verifier.
+type Verifier func(ctx context.Context, env []byte) (Receipt, error)
+
+// Config configures a Pool. Verify and Datastore are required; every other
+// field has a default (see New).
+type Config struct {
+	// Datastore holds the receipts, under Prefix.
+	Datastore ds.Batching
+	// Prefix is the datastore key prefix; empty means DefaultPrefix.
+	Prefix string
+	// Host is the node's libp2p host; nil runs the pool without gossip.
+	Host Host
+	// Verify checks receipt envelopes.
+	Verify Verifier
+	// EpochOf maps an authorization's issue time (Unix ms) to its epoch;
+	// nil puts every receipt in epoch 0.
+	EpochOf func(issuedAtMs uint64) uint64
+	// Open reports whether an epoch still accepts receipts; nil means
+	// every epoch is open.
+	Open func(epoch uint64) bool
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives the pool's logs; nil discards them.
+	Logger *slog.Logger
+	// OnAccept, when set, is called with every receipt the pool accepts:
+	// added locally (once persisted) or received by gossip (once accepted;
+	// Get sees it, the writer persists it within milliseconds). It must
+	// not block.
+	OnAccept func(Entry)
+	// OnEvidence, when set, is called with every conflicting receipt the
+	// pool keeps as evidence against its node. It must not block.
+	OnEvidence func(Entry)
+	// TopicScoreParams, when set, are the topic's GossipSub score
+	// parameters (the host's pubsub must score peers).
+	TopicScoreParams *pubsub.TopicScoreParams
+}
+
+// Pool is the receipt pool. It is safe for concurrent use.
+type Pool struct {
+	cfg    Config
+	store  ds.Batching
+	keys   keys
+	log    *slog.Logger
+	self   peer.ID
+	ps     *pubsub.PubSub
+	topic  *pubsub.Topic
+	tname  string
+	sub    *pubsub.Subscription
+	cancel context.CancelFunc
+	ctx    context.Context
+
+	// mu serialises the check-and-write of receipts and guards pending
+	// and closed's transition.
+	mu       sync.Mutex
+	pending  map[peer.ID]uint64
+	reserved map[peer.ID]uint64
+
+	// flight holds the receipts accepted but not yet committed by the
+	// writer (it never takes mu).
+	flightMu sync.Mutex
+	flight   map[ID]Entry
+	// flightDigests holds the digests of the envelopes in flight,
+	// receipts and evidence.
+	flightDigests map[[32]byte]struct{}
+	writes        chan write
+	stopWriter    chan struct{}
+	writerDone    chan struct{}
+
+	stats *stats
+
+	closed    atomic.Bool
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// New opens the pool over cfg.Datastore, rebuilding the pending spend from
+// the receipts it holds, and, when cfg.Host is set, joins the receipts
+// topic, registers the validator and subscribes. Close stops it.
+func New(cfg Config) (*Pool, error) {
+	if cfg.Datastore == nil {
+		return nil, errors.New("pool: Config.Datastore is required")
+	}
+	if cfg.Verify == nil {
+		return nil, errors.New("pool: Config.Verify is required")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	if cfg.EpochOf == nil {
+		cfg.EpochOf = func(uint64) uint64 { return 0 }
+	}
+	if cfg.Open == nil {
+		cfg.Open = func(uint64) bool { return true }
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Pool{
+		cfg: cfg, store: cfg.Datastore, keys: keys{ds.NewKey(cfg.Prefix).String()}, log: cfg.Logger,
+		ctx: ctx, cancel: cancel, pending: map[peer.ID]uint64{}, reserved: map[peer.ID]uint64{}, stats: newStats(),
+		flight: map[ID]Entry{}, flightDigests: map[[32]byte]struct{}{}, writes: make(chan write, 4096),
+		stopWriter: make(chan struct{}), writerDone: make(chan struct{}),
+	}
+	if err := p.loadPending(ctx); err != nil {
+		cancel()
+		return nil, err
+	}
+	go p.writer()
+	if cfg.Host == nil {
+		return p, nil
+	}
+	if err := p.join(cfg); err != nil {
+		p.Close()
+		return nil, err
+	}
+	p.wg.Go(p.receive)
+	return p, nil
+}
+
+func (p *Pool) join(cfg Config) error {
+	p.self, p.ps = cfg.Host.ID(), cfg.Host.PubSub()
+	if p.ps == nil {
+		return errors.New("pool: the host has no pubsub")
+	}
+	t, err := cfg.Host.JoinTopic(TopicName)
+	if err != nil {
+		return fmt.Errorf("pool: joining the receipts topic: %w", err)
+	}
+	p.topic, p.tname = t, t.String()
+	if err := p.ps.RegisterTopicValidator(p.tname, p.validate, pubsub.WithValidatorInline(true)); err != nil {
+		return fmt.Errorf("pool: registering the validator of %s: %w", p.tname, err)
+	}
+	if cfg.TopicScoreParams != nil {
+		if err := t.SetScoreParams(cfg.TopicScoreParams); err != nil {
+			p.log.Warn("setting topic score parameters failed", "topic", p.tname, "err", err)
+		}
+	}
+	sub, err := t.Subscribe(pubsub.WithBufferSize(1024))
+	if err != nil {
+		_ = p.ps.UnregisterTopicValidator(p.tname)
+		return fmt.Errorf("pool: subscribing to %s: %w", p.tname, err)
+	}
+	p.sub = sub
+	return nil
+}
+
+// Close leaves the topic (the host keeps the topic handle), ends the
+// subscription goroutine and the writer once every accepted receipt is
+// persisted. It does not close the datastore. It is idempotent.
+func (p *Pool) Close() error {
+	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		p.closed.Store(true)
+		p.mu.Unlock()
+		p.cancel()
+		if p.sub != nil {
+			p.sub.Cancel()
+		}
+		p.wg.Wait()
+		if p.ps != nil && p.tname != "" {
+			_ = p.ps.UnregisterTopicValidator(p.tname)
+		}
+		close(p.stopWriter)
+		<-p.writerDone
+	})
+	return nil
+}
+
+// receive drains the subscription: the validator has already stored every
+// message it accepted; the subscription keeps this node in the topic's mesh.
+func (p *Pool) receive() {
+	for {
+		if _, err := p.sub.Next(p.ctx); err != nil {
+			return
+		}
+	}
+}
+
+// Add verifies the receipt envelope env, persists it and then publishes it;
+// the serving node calls it before returning the receipt to the client.
+// It returns a *DuplicateError for a receipt the pool holds, a
+// *ConflictError (the receipt is kept as evidence) for a second receipt of
+// the same authorization, an *EpochClosedError, or the Verifier's error.
+// A failed publication is logged, not returned: the receipt is held, and
+// other nodes can still learn it from the chain's submission.
+func (p *Pool) Add(ctx context.Context, env []byte) (Entry, error) {
+	if p.closed.Load() {
+		return Entry{}, ErrClosed
+	}
+	r, err := p.cfg.Verify(ctx, env)
+	if err != nil {
+		return Entry{}, err
+	}
+	e, done, err := p.put(ctx, r, env, sha256.Sum256(env), true)
+	if err == nil || errors.Is(err, ErrConflict) {
+		if werr := wait(ctx, done); werr != nil {
+			return Entry{}, werr
+		}
+	}
+	if err != nil {
+		var ce *ConflictError
+		if errors.As(err, &ce) {
+			p.log.Warn("conflicting receipt kept as evidence", "receipt_id", r.ID.String(),
+				"node", ce.Conflict.Node.String(), "held_node", ce.Held.Node.String())
+			p.evidence(ce.Conflict)
+		}
+		return e, err
+	}
+	p.notify(e)
+	if p.topic != nil {
+		if err := p.topic.Publish(p.ctx, env); err != nil {
+			p.log.Warn("publishing receipt failed", "receipt_id", e.ID.String(), "err", err)
+		}
+	}
+	return e, nil
+}
+
+func (p *Pool) evidence(e Entry) {
+	if p.cfg.OnEvidence != nil {
+		p.cfg.OnEvidence(e)
+	}
+}
+
+func (p *Pool) notify(e Entry) {
+	if p.cfg.OnAccept != nil {
+		p.cfg.OnAccept(e)
+	}
+}
+
+// validate is the topic validator (see the package comment).
+func (p *Pool) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+	data := m.GetData()
+	digest := sha256.Sum256(data)
+	seen, err := p.seenDigest(ctx, digest)
+	switch {
+	case err != nil:
+		p.log.Warn("reading the receipt pool failed", "err", err)
+		return p.stats.ignore(ReasonStore)
+	case seen && from == p.self:
+		// Published by Add, which stored it first.
+		return p.stats.accept()
+	case seen:
+		return p.stats.ignore(ReasonDuplicate)
+	}
+	r, err := p.cfg.Verify(ctx, data)
+	if err != nil {
+		var ve *VerifyError
+		if errors.As(err, &ve) {
+			p.log.Debug("refusing gossiped receipt", "from", from, "reason", ve.Reason, "err", err)
+			if ve.Ignore {
+				return p.stats.ignore(ve.Reason)
+			}
+			return p.stats.reject(ve.Reason)
+		}
+		p.log.Debug("could not verify gossiped receipt", "from", from, "err", err)
+		return p.stats.ignore(ReasonVerifyFailed)
+	}
+	e, _, err := p.put(ctx, r, data, digest, false)
+	var ce *ConflictError
+	switch {
+	case err == nil:
+		p.notify(e)
+		return p.stats.accept()
+	case errors.Is(err, ErrDuplicate):
+		return p.stats.ignore(ReasonDuplicate)
+	case errors.Is(err, ErrEpochClosed):
+		return p.stats.ignore(ReasonEpochClosed)
+	case errors.Is(err, ErrClosed):
+		return p.stats.ignore(ReasonClosed)
+	case errors.As(err, &ce):
+		p.log.Warn("conflicting receipt kept as evidence", "receipt_id", r.ID.String(),
+			"node", ce.Conflict.Node.String(), "held_node", ce.Held.Node.String(), "from", from)
+		p.evidence(ce.Conflict)
+		return p.stats.ignore(ReasonConflict)
+	default:
+		p.log.Warn("storing gossiped receipt failed", "receipt_id", r.ID.String(), "err", err)
+		return p.stats.ignore(ReasonStore)
+	}
+}
+
+// put decides on a verified receipt: refused if its epoch is closed or it
+// is held already; a different receipt for a held id is kept as evidence;
+// otherwise it is accepted and counted. What it keeps is queued for the
+// writer; when local is true, the returned channel reports the commit.
+func (p *Pool) put(ctx context.Context, r Receipt, env []byte, digest [32]byte, local bool) (Entry, chan error, error) {
+	epoch := p.cfg.EpochOf(r.IssuedAtMs)
+	if !p.cfg.Open(epoch) {
+		return Entry{}, nil, &EpochClosedError{Epoch: epoch}
+	}
+	e := Entry{
+		Receipt: r, Digest: digest, Epoch: epoch, SeenAtMs: p.cfg.Now().UnixMilli(), Local: local,
+		Envelope: append([]byte(nil), env...),
+	}
+	var done chan error
+	if local {
+		done = make(chan error, 1)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed.Load() {
+		return Entry{}, nil, ErrClosed
+	}
+	held, ok, err := p.get(ctx, r.ID)
+	if err != nil {
+		return Entry{}, nil, err
+	}
+	if ok {
+		if held.Digest == digest {
+			return held, nil, &DuplicateError{Entry: held}
+		}
+		seen, err := p.seenDigest(ctx, digest)
+		if err != nil {
+			return Entry{}, nil, err
+		}
+		if seen { // this conflicting receipt is evidence already
+			return Entry{}, nil, &DuplicateError{Entry: e}
+		}
+		p.flightMu.Lock()
+		p.flightDigests[digest] = struct{}{}
+		p.flightMu.Unlock()
+		p.enqueue(write{kvs: []kv{
+			{p.keys.evidence(e.ID, e.Digest), encodeEntry(e)},
+			{p.keys.digest(e.Digest), e.ID[:]},
+		}, digests: [][32]byte{digest}, done: done})
+		return Entry{}, done, &ConflictError{Held: held, Conflict: e}
+	}
+	w := write{ids: []ID{e.ID}, digests: [][32]byte{digest}, done: done}
+	for k, v := range p.keys.entryWrites(e) {
+		w.kvs = append(w.kvs, kv{k, v})
+	}
+	p.flightMu.Lock()
+	p.flight[e.ID] = e
+	p.flightDigests[digest] = struct{}{}
+	p.flightMu.Unlock()
+	p.enqueue(w)
+	p.pending[e.Account] = satAdd(p.pending[e.Account], e.Charge)
+	return e, done, nil
+}
+
+func satAdd(a, b uint64) uint64 {
+	if s := a + b; s >= a {
+		return s
+	}
+	return ^uint64(0)
+}
+
+// Pending returns the account's pending spend: the sum of the charges of
+// the receipts the pool holds for it that are not settled.
+func (p *Pool) Pending(account peer.ID) uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pending[account]
+}
+
+// Admit reports whether account, with the given balance, can issue an
+// authorization of maxCharge: it returns a *QuotaError (errors.Is
+// ErrInsufficientQuota) when balance − pending − reserved − maxCharge < 0,
+// reserved being what Reserve holds for requests in progress.
+func (p *Pool) Admit(account peer.ID, balance, maxCharge uint64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.admitLocked(account, balance, maxCharge)
+}
+
+func (p *Pool) admitLocked(account peer.ID, balance, maxCharge uint64) error {
+	pending := satAdd(p.pending[account], p.reserved[account])
+	// balance < pending + maxCharge, without overflow.
+	if maxCharge > balance || pending > balance-maxCharge {
+		return &QuotaError{Account: account, Balance: balance, Pending: pending, MaxCharge: maxCharge}
+	}
+	return nil
+}
+
+// Reserve is Admit that, on success, also holds maxCharge against the
+// account until release is called, so that concurrent requests of one
+// account cannot together overspend it. The node calls release once the
+// request's receipt is added (or the request failed without one). release
+// is idempotent.
+func (p *Pool) Reserve(account peer.ID, balance, maxCharge uint64) (release func(), err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.admitLocked(account, balance, maxCharge); err != nil {
+		return nil, err
+	}
+	p.reserved[account] = satAdd(p.reserved[account], maxCharge)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			if v := p.reserved[account]; v > maxCharge {
+				p.reserved[account] = v - maxCharge
+			} else {
+				delete(p.reserved, account)
+			}
+		})
+	}, nil
+}
+
+// MarkSettled records that the chain settled the receipts ids: they stop
+// counting as pending spend. Unknown and already settled ids are skipped.
+func (p *Pool) MarkSettled(ctx context.Context, ids []ID) error {
+	if err := p.flush(ctx); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b, err := p.store.Batch(ctx)
+	if err != nil {
+		return fmt.Errorf("pool: %w", err)
+	}
+	var done []Entry
+	seen := make(map[ID]bool, len(ids))
+	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		e, ok, err := p.get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if !ok || e.Settled {
+			continue
+		}
+		e.Settled = true
+		if err := b.Put(ctx, p.keys.entry(e.Epoch, e.ID), encodeEntry(e)); err != nil {
+			return fmt.Errorf("pool: %w", err)
+		}
+		done = append(done, e)
+	}
+	if len(done) == 0 {
+		return nil
+	}
+	if err := b.Commit(ctx); err != nil {
+		return fmt.Errorf("pool: marking receipts settled: %w", err)
+	}
+	for _, e := range done {
+		p.unpend(e)
+	}
+	return nil
+}
+
+// unpend removes e's charge from its account's pending spend; p.mu is held.
+func (p *Pool) unpend(e Entry) {
+	if v := p.pending[e.Account]; v > e.Charge {
+		p.pending[e.Account] = v - e.Charge
+	} else {
+		delete(p.pending, e.Account)
+	}
+}
+
+// Stats returns the validator's verdict counts since the pool opened.
+func (p *Pool) Stats() Stats { return p.stats.snapshot() }

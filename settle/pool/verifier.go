@@ -1,0 +1,51 @@
+package pool
+
+import (
+	"context"
+	"errors"
+
+	"github.com/fomonet/fomo/settle/receipt"
+)
+
+// ignorable lists the receipt reasons that depend on state peers may not
+// share yet (the chain's model registry, session keys, epochs, settled
+// ids): the topic validator ignores such receipts rather than rejecting
+// them, so an honest forwarder that is a block ahead or behind is not
+// penalised. Every other reason is a property of the bytes themselves.
+var ignorable = map[receipt.Reason]bool{
+	receipt.ReasonUnknownModel:        true,
+	receipt.ReasonPriceMismatch:       true,
+	receipt.ReasonUnknownSigner:       true,
+	receipt.ReasonSignerNotAuthorized: true,
+	receipt.ReasonEpochClosed:         true,
+	receipt.ReasonReplay:              true,
+}
+
+// ReceiptVerifier returns the Verifier of the node: receipt.Verify with
+// chk, its *receipt.Invalid errors turned into *VerifyError with the same
+// reason. chk.Seen should answer for ids settled on chain only, not for
+// the pool's own receipts: the pool detects duplicates and conflicts
+// itself, and a replay reported by the Verifier would keep a conflicting
+// receipt from being stored as evidence. chk.Epochs may be nil, the pool
+// checks epochs itself.
+func ReceiptVerifier(chk receipt.Checker) Verifier {
+	return func(ctx context.Context, env []byte) (Receipt, error) {
+		sr, err := receipt.Verify(ctx, env, chk)
+		if err != nil {
+			var inv *receipt.Invalid
+			if errors.As(err, &inv) {
+				return Receipt{}, &VerifyError{Reason: string(inv.Reason), Ignore: ignorable[inv.Reason], Err: err}
+			}
+			return Receipt{}, err
+		}
+		a := &sr.Authorization.Authorization
+		return Receipt{
+			ID:         sr.ID(),
+			Account:    a.Account,
+			Node:       sr.Receipt.Node,
+			Model:      a.Model,
+			IssuedAtMs: a.IssuedAtMs,
+			Charge:     sr.Receipt.Charge,
+		}, nil
+	}
+}

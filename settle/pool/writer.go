@@ -1,0 +1,162 @@
+package pool
+
+import (
+	"context"
+	"fmt"
+
+	ds "github.com/ipfs/go-datastore"
+)
+
+// maxBatchKeys bounds the keys of one group commit.
+const maxBatchKeys = 8192
+
+// kv is one datastore write.
+type kv struct {
+	k ds.Key
+	v []byte
+}
+
+// write is a unit of the writer's work: keys to put, the in-flight ids
+// they make durable, and, when someone waits, the channel that gets the
+// commit's result. A write without keys is a barrier (flush).
+type write struct {
+	kvs     []kv
+	ids     []ID
+	digests [][32]byte
+	done    chan error
+}
+
+// writer commits the queued writes, as many as are waiting in one batch:
+// one sync of the write-ahead log is shared by all of them. It runs until
+// stopWriter is closed and the queue is empty.
+func (p *Pool) writer() {
+	defer close(p.writerDone)
+	for {
+		var first write
+		select {
+		case first = <-p.writes:
+		case <-p.stopWriter:
+			for {
+				select {
+				case w := <-p.writes:
+					p.commit([]write{w})
+				default:
+					return
+				}
+			}
+		}
+		batch, n := []write{first}, len(first.kvs)
+	collect:
+		for n < maxBatchKeys {
+			select {
+			case w := <-p.writes:
+				batch = append(batch, w)
+				n += len(w.kvs)
+			default:
+				break collect
+			}
+		}
+		p.commit(batch)
+	}
+}
+
+// commit writes batch in one datastore batch, then clears its ids from the
+// in-flight set and tells the waiters. A failed commit is logged: the
+// receipts are lost from this node (their pending spend stays counted,
+// which errs on the side of refusing).
+func (p *Pool) commit(batch []write) {
+	err := p.commitKVs(batch)
+	if err != nil {
+		p.log.Error("persisting receipts failed", "count", len(batch), "err", err)
+	}
+	p.flightMu.Lock()
+	for _, w := range batch {
+		for _, id := range w.ids {
+			delete(p.flight, id)
+		}
+		for _, d := range w.digests {
+			delete(p.flightDigests, d)
+		}
+	}
+	p.flightMu.Unlock()
+	for _, w := range batch {
+		if w.done != nil {
+			w.done <- err
+		}
+	}
+}
+
+func (p *Pool) commitKVs(batch []write) error {
+	n := 0
+	for _, w := range batch {
+		n += len(w.kvs)
+	}
+	if n == 0 {
+		return nil
+	}
+	ctx := context.Background()
+	b, err := p.store.Batch(ctx)
+	if err != nil {
+		return fmt.Errorf("pool: %w", err)
+	}
+	for _, w := range batch {
+		for _, x := range w.kvs {
+			if err := b.Put(ctx, x.k, x.v); err != nil {
+				return fmt.Errorf("pool: %w", err)
+			}
+		}
+	}
+	if err := b.Commit(ctx); err != nil {
+		return fmt.Errorf("pool: committing receipts: %w", err)
+	}
+	return nil
+}
+
+// enqueue hands w to the writer; p.mu is held and the pool is open, so the
+// writer is running. It may block while the queue is full: the writer
+// never takes p.mu.
+func (p *Pool) enqueue(w write) { p.writes <- w }
+
+// flush waits until every write queued before it is committed.
+func (p *Pool) flush(ctx context.Context) error {
+	done := make(chan error, 1)
+	p.mu.Lock()
+	if p.closed.Load() {
+		p.mu.Unlock()
+		return nil // Close flushed everything
+	}
+	p.enqueue(write{done: done})
+	p.mu.Unlock()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// seenDigest reports whether the pool holds, or is writing, the envelope
+// with this digest (as a receipt or as evidence).
+func (p *Pool) seenDigest(ctx context.Context, d [32]byte) (bool, error) {
+	p.flightMu.Lock()
+	_, ok := p.flightDigests[d]
+	p.flightMu.Unlock()
+	if ok {
+		return true, nil
+	}
+	ok, err := p.store.Has(ctx, p.keys.digest(d))
+	if err != nil {
+		return false, fmt.Errorf("pool: %w", err)
+	}
+	return ok, nil
+}
+
+// wait waits for a write's commit.
+func wait(ctx context.Context, done chan error) error {
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
