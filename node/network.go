@@ -50,7 +50,7 @@ func (n *Node) startNetwork(ctx context.Context, bg context.Context) error {
 	nw.models = models.NewService(h.DHT(), models.Options{Logger: n.sub("models")})
 	n.onStop("model records", func(context.Context) error { return nw.models.Close() })
 
-	capSvc, err := capacity.New(h, h.PubSub(), h.Topic("capacity"), capacity.SourceFunc(n.advertContent),
+	capSvc, err := capacity.New(h, h.PubSub(), h.Topic("capacity"), capacity.SourceFunc(func() capacity.AdvertContent { return n.advertContent(nw) }),
 		capacity.WithInterval(n.cfg.P2P.AdvertInterval.D()), capacity.WithKey(n.key),
 		capacity.WithLogger(n.sub("capacity")), capacity.WithTopicScoreParams(p2p.TopicScoreParams()))
 	if err != nil {
@@ -139,13 +139,12 @@ func (n *Node) provideModels(ctx context.Context) {
 
 // advertContent is this node's capacity: its models with queue depth and
 // measured speed, and a GPU summary.
-func (n *Node) advertContent() capacity.AdvertContent {
+func (n *Node) advertContent(nw *network) capacity.AdvertContent {
 	var c capacity.AdvertContent
 	byName := map[string]runtime.Runtime{}
 	for _, rt := range n.models.Runtimes() {
 		byName[rt.Name()] = rt
 	}
-	nw := n.net
 	for _, m := range n.models.Models() {
 		mc := capacity.ModelCapacity{Name: m.ID}
 		if nw != nil {
