@@ -12,7 +12,11 @@ import (
 //
 // The kernels for F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K are unrolled and
 // free of bounds checks in their inner loops; the read-only formats decode a
-// block at a time into a stack buffer.
+// block at a time into a stack buffer. On amd64 with AVX2 and FMA, F32,
+// F16 (with F16C), BF16, Q8_0, Q4_K and Q6_K use vector kernels instead
+// (not with the purego build tag). Which kernel runs is fixed per process,
+// so the result for given inputs is the same on every call; the vector and
+// portable kernels add in different orders and may differ in the last bits.
 //
 // row must hold exactly RowSize(t, len(x)) bytes and t must satisfy
 // CanDequantize; violating either is a programming error and panics, like
@@ -145,7 +149,8 @@ func dotF32Go(row []byte, x []float32) float32 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-func dotF16(row []byte, x []float32) float32 {
+// dotF16Go is the portable F16 kernel; dotF16 may use a faster one.
+func dotF16Go(row []byte, x []float32) float32 {
 	var s0, s1, s2, s3 float32
 	i := 0
 	for ; i+4 <= len(x); i += 4 {

@@ -14,6 +14,19 @@ import (
 // portable ones and may differ from them in the last bits.
 var haveSIMD = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
+// haveF16C reports whether the F16 kernel can convert halves with F16C
+// (CPUID leaf 1, ECX bit 29) on top of the AVX2 and FMA kernels.
+var haveF16C = haveSIMD && cpuid1ECX()&(1<<29) != 0
+
+// cpuid1ECX returns ECX of CPUID leaf 1.
+func cpuid1ECX() uint32
+
+// dotF16AVX2 returns the dot product of the n halves at w with the n
+// float32 at x; n is a positive multiple of 32. It needs F16C.
+//
+//go:noescape
+func dotF16AVX2(w *byte, x *float32, n int) float32
+
 // dotF32AVX2 returns the dot product of the n little-endian float32 at w
 // with the n float32 at x; n is a positive multiple of 32.
 //
@@ -163,4 +176,16 @@ func addScaled(dst []float32, a float32, src []float32) {
 	if n < len(dst) {
 		addScaledGo(dst[n:], a, src[n:])
 	}
+}
+
+func dotF16(row []byte, x []float32) float32 {
+	n := len(x) &^ 31
+	if !haveF16C || n == 0 {
+		return dotF16Go(row, x)
+	}
+	s := dotF16AVX2(unsafe.SliceData(row), unsafe.SliceData(x), n)
+	if n < len(x) {
+		s += dotF16Go(row[2*n:], x[n:])
+	}
+	return s
 }

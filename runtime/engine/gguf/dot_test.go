@@ -6,13 +6,15 @@ import (
 	"testing"
 )
 
-// portableKernels are the kernels dotF32, dotBF16, dotQ8_0, dotQ4K and dotQ6K fall back
-// to; on amd64 with AVX2 and FMA the dispatching functions use assembly.
+// portableKernels are the kernels the dispatching functions dotF32,
+// dotF16, dotBF16, dotQ8_0, dotQ4K and dotQ6K fall back to; on amd64 with
+// AVX2 and FMA (and F16C for F16) they use assembly.
 var portableKernels = []struct {
 	typ            Type
 	fast, portable func([]byte, []float32) float32
 }{
 	{TypeF32, dotF32, dotF32Go},
+	{TypeF16, dotF16, dotF16Go},
 	{TypeBF16, dotBF16, dotBF16Go},
 	{TypeQ8_0, dotQ8_0, dotQ8_0Go},
 	{TypeQ4_K, dotQ4K, dotQ4KGo},
@@ -25,7 +27,7 @@ var portableKernels = []struct {
 // sum in different orders, so they agree to float32 rounding relative to
 // sum |w_i*x_i|, and each is deterministic.
 func TestDotRowSIMDMatchesGeneric(t *testing.T) {
-	t.Logf("vector kernels: %v", haveSIMD)
+	t.Logf("vector kernels: %v (F16C: %v)", haveSIMD, haveF16C)
 	r := rand.New(rand.NewPCG(11, 12))
 	for _, k := range portableKernels {
 		for _, n := range []int{32, 64, 96, 256, 576, 1536, 2304, 4096, 7, 33, 100, 1000} {
