@@ -151,3 +151,19 @@ func TestEnvNames(t *testing.T) {
 		}
 	}
 }
+
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(Template))
+	f.Add([]byte("[[runtime]]\nname = \"a\"\nkind = \"openai\"\nurl = \"http://x\"\n"))
+	f.Add([]byte("[api]\nmax_body_bytes = -1\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cfg, err := Decode(b)
+		if err != nil {
+			return
+		}
+		_ = cfg.Validate() // must not panic
+		if _, err := Encode(cfg); err != nil {
+			t.Fatalf("decoded config does not encode: %v", err)
+		}
+	})
+}
