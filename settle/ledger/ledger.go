@@ -1,0 +1,686 @@
+package ledger
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/bits"
+	"sort"
+
+	ds "github.com/ipfs/go-datastore"
+)
+
+// Supply tracks what entered and left each denom, for the conservation
+// invariant of DESIGN §9.8.
+type Supply struct {
+	Genesis     map[string]uint64 `json:"genesis,omitempty"`
+	Deposits    map[string]uint64 `json:"deposits,omitempty"`
+	Withdrawals map[string]uint64 `json:"withdrawals,omitempty"`
+	Burned      map[string]uint64 `json:"burned,omitempty"`
+}
+
+type head struct {
+	Height    int64  `json:"height"`
+	TimeMs    int64  `json:"time_ms"`
+	NextEpoch uint64 `json:"next_epoch"`
+}
+
+// Ledger applies blocks to the state held in a datastore. It is not safe
+// for concurrent use: the consensus engine drives it from one goroutine.
+type Ledger struct {
+	d   ds.Datastore
+	log *slog.Logger
+	s   kv
+	gen Genesis
+	hd  head
+	app [32]byte
+}
+
+// Option configures a Ledger.
+type Option func(*Ledger)
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(x *Ledger) { x.log = l } }
+
+// ErrNoGenesis is returned by [Open] on a datastore without ledger state.
+var ErrNoGenesis = errors.New("ledger: no genesis in datastore")
+
+// New returns a ledger over d, initialised from g. It fails if d already
+// holds ledger state.
+func New(ctx context.Context, d ds.Datastore, g Genesis, opts ...Option) (*Ledger, error) {
+	l := newLedger(d, opts)
+	if _, ok, err := l.s.get(kGenesis); err != nil {
+		return nil, err
+	} else if ok {
+		return nil, errors.New("ledger: datastore already initialised")
+	}
+	if err := l.initChain(ctx, g); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// Open returns a ledger over a datastore that already holds ledger state.
+func Open(ctx context.Context, d ds.Datastore, opts ...Option) (*Ledger, error) {
+	l := newLedger(d, opts)
+	l.s.ctx = ctx
+	if err := l.s.getJSON(kGenesis, &l.gen); errors.Is(err, errNotFound) {
+		return nil, ErrNoGenesis
+	} else if err != nil {
+		return nil, err
+	}
+	if err := l.s.getJSON(kHead, &l.hd); err != nil {
+		return nil, fmt.Errorf("ledger: read head: %w", err)
+	}
+	b, ok, err := l.s.get(kAppHash)
+	if err != nil || !ok || len(b) != 32 {
+		return nil, fmt.Errorf("ledger: read app hash: %v", err)
+	}
+	copy(l.app[:], b)
+	return l, nil
+}
+
+func newLedger(d ds.Datastore, opts []Option) *Ledger {
+	l := &Ledger{d: d, log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(l)
+	}
+	l.s = kv{ctx: context.Background(), d: d, block: map[string][]byte{}, tx: map[string][]byte{}}
+	return l
+}
+
+// Validate checks a genesis.
+func (g *Genesis) Validate() error {
+	if g.EpochMs <= 0 || g.GraceMs < 0 {
+		return errors.New("ledger: genesis: epoch_ms must be > 0 and grace_ms ≥ 0")
+	}
+	if g.ProtocolKey == "" {
+		return errors.New("ledger: genesis: protocol_key is empty")
+	}
+	if err := g.Params.Validate(); err != nil {
+		return fmt.Errorf("ledger: genesis: %w", err)
+	}
+	seen := map[string]bool{}
+	for _, t := range g.Tiers {
+		if !validName(t.Name) || seen[t.Name] {
+			return fmt.Errorf("ledger: genesis: bad or duplicate tier %q", t.Name)
+		}
+		seen[t.Name] = true
+		if t.MinInputPrice < t.CostPerMTok || t.MinOutputPrice < t.CostPerMTok {
+			return fmt.Errorf("ledger: genesis: tier %q floors below cost", t.Name)
+		}
+	}
+	seen = map[string]bool{}
+	for _, a := range g.Accounts {
+		if !validName(a.ID) || seen[a.ID] {
+			return fmt.Errorf("ledger: genesis: bad or duplicate account %q", a.ID)
+		}
+		seen[a.ID] = true
+		for d := range a.Balances {
+			if !validDenom(d) {
+				return fmt.Errorf("ledger: genesis: account %q: bad denom %q", a.ID, d)
+			}
+		}
+	}
+	if g.MaxReceiptsPerTx < 0 {
+		return errors.New("ledger: genesis: max_receipts_per_tx < 0")
+	}
+	return nil
+}
+
+func (l *Ledger) initChain(ctx context.Context, g Genesis) error {
+	if err := g.Validate(); err != nil {
+		return err
+	}
+	if g.MaxReceiptsPerTx == 0 {
+		g.MaxReceiptsPerTx = 1000
+	}
+	sort.Slice(g.Tiers, func(i, j int) bool { return g.Tiers[i].Name < g.Tiers[j].Name })
+	l.s.ctx = ctx
+	l.gen = g
+	sup := Supply{Genesis: map[string]uint64{}}
+	for _, a := range g.Accounts {
+		acct := Account{Balances: map[string]uint64{}}
+		for d, v := range a.Balances {
+			if v == 0 {
+				continue
+			}
+			acct.Balances[d] = v
+			var ok bool
+			if sup.Genesis[d], ok = addOK(sup.Genesis[d], v); !ok {
+				return fmt.Errorf("ledger: genesis: %s supply overflows", d)
+			}
+		}
+		l.s.putJSON(pAcct+a.ID, acct)
+	}
+	l.s.putJSON(kGenesis, g)
+	l.s.putJSON(kSupply, sup)
+	l.hd = head{}
+	l.s.putJSON(kHead, l.hd)
+	return l.s.flush(func(d [32]byte) [32]byte {
+		l.app = chainHash([32]byte{}, 0, d)
+		return l.app
+	})
+}
+
+// Genesis returns the genesis the ledger was created with.
+func (l *Ledger) Genesis() Genesis { return l.gen }
+
+// Height returns the height of the last applied block (0 before any).
+func (l *Ledger) Height() int64 { return l.hd.Height }
+
+// NextEpoch returns the first epoch not yet closed.
+func (l *Ledger) NextEpoch() uint64 { return l.hd.NextEpoch }
+
+// EpochOf returns the epoch containing time t (ms), and false for times
+// before genesis.
+func (l *Ledger) EpochOf(t int64) (uint64, bool) {
+	if t < l.gen.GenesisTimeMs {
+		return 0, false
+	}
+	return uint64((t - l.gen.GenesisTimeMs) / l.gen.EpochMs), true
+}
+
+// EpochEnd returns the end (exclusive, ms) of epoch e.
+func (l *Ledger) EpochEnd(e uint64) int64 {
+	return l.gen.GenesisTimeMs + int64(e+1)*l.gen.EpochMs
+}
+
+// ApplyBlock applies a block: it first closes every epoch e with
+// end(e) + grace ≤ block time, then applies the transactions in order, then
+// commits the state. An error means the block could not be applied (bad
+// height or time, or a storage failure); transaction failures are reported
+// in the result.
+func (l *Ledger) ApplyBlock(ctx context.Context, b Block) (BlockResult, error) {
+	l.s.ctx = ctx
+	if b.Height != l.hd.Height+1 {
+		return BlockResult{}, fmt.Errorf("ledger: block height %d, want %d", b.Height, l.hd.Height+1)
+	}
+	if b.TimeMs < l.hd.TimeMs {
+		return BlockResult{}, fmt.Errorf("ledger: block time %d before %d", b.TimeMs, l.hd.TimeMs)
+	}
+	var res BlockResult
+	hd := l.hd
+	hd.Height, hd.TimeMs = b.Height, b.TimeMs
+	l.hd = hd
+	fail := func(err error) (BlockResult, error) {
+		clear(l.s.block)
+		l.s.discardTx()
+		_ = l.s.getJSON(kHead, &l.hd)
+		return BlockResult{}, err
+	}
+	for b.TimeMs >= l.EpochEnd(l.hd.NextEpoch)+l.gen.GraceMs {
+		if err := l.closeEpoch(l.hd.NextEpoch, b); err != nil {
+			return fail(err)
+		}
+		l.s.commitTx()
+		res.ClosedEpochs = append(res.ClosedEpochs, l.hd.NextEpoch)
+		l.hd.NextEpoch++
+	}
+	for i := range b.Txs {
+		r, err := l.deliver(&b.Txs[i], b)
+		if err != nil {
+			return fail(err)
+		}
+		if r.Code == OK {
+			l.s.commitTx()
+		} else {
+			l.s.discardTx()
+		}
+		res.Txs = append(res.Txs, r)
+	}
+	l.s.putJSON(kHead, l.hd)
+	prev := l.app
+	if err := l.s.flush(func(d [32]byte) [32]byte {
+		l.app = chainHash(prev, b.Height, d)
+		return l.app
+	}); err != nil {
+		l.app = prev
+		return fail(err)
+	}
+	res.AppHash = l.app
+	return res, nil
+}
+
+// appHashDomain separates ledger app hashes from any other sha256 use.
+const appHashDomain = "fomo/ledger/apphash/v1"
+
+// chainHash returns sha256(domain ‖ prev ‖ height ‖ digest), height as 8-byte
+// big-endian.
+func chainHash(prev [32]byte, height int64, digest [32]byte) [32]byte {
+	var buf []byte
+	buf = append(buf, appHashDomain...)
+	buf = append(buf, prev[:]...)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(height))
+	buf = append(buf, digest[:]...)
+	return sha256.Sum256(buf)
+}
+
+// AppHash returns the app hash after the last block. It is incremental:
+//
+//	AppHash(0) = H(domain ‖ 0³² ‖ 0 ‖ W(genesis writes))
+//	AppHash(h) = H(domain ‖ AppHash(h−1) ‖ h ‖ W(writes of block h))
+//
+// where W is the digest of a block's write set in key order (see
+// writeSetDigest). Since the state after block h is a function of the
+// genesis writes and every block's write set, equal app hashes mean equal
+// states, and the cost per block is proportional to what the block wrote,
+// not to the size of the state. [Ledger.StateHash] hashes the full state
+// for audits.
+func (l *Ledger) AppHash(ctx context.Context) ([32]byte, error) { return l.app, nil }
+
+// StateHash returns sha256 over the whole committed state: every key under
+// the namespace in ascending order (except /meta/apphash), each as
+// len(key) ‖ key ‖ len(value) ‖ value with 8-byte big-endian lengths. It
+// reads the whole state.
+func (l *Ledger) StateHash(ctx context.Context) ([32]byte, error) { return hashState(ctx, l.d) }
+
+func addOK(a, b uint64) (uint64, bool) {
+	s, c := bits.Add64(a, b, 0)
+	return s, c == 0
+}
+
+// txErr is a transaction failure with its reason code.
+type txErr struct {
+	code Code
+	msg  string
+}
+
+func (e *txErr) Error() string { return string(e.code) + ": " + e.msg }
+
+func fail(c Code, format string, args ...any) *txErr {
+	return &txErr{code: c, msg: fmt.Sprintf(format, args...)}
+}
+
+// deliver applies one tx to the tx layer. A returned error is a storage
+// failure; a failed tx is reported in the TxResult.
+func (l *Ledger) deliver(tx *Tx, b Block) (TxResult, error) {
+	r, err := l.apply(tx, b)
+	var te *txErr
+	if errors.As(err, &te) {
+		return TxResult{Code: te.code, Log: te.msg}, nil
+	}
+	if err != nil {
+		return TxResult{}, err
+	}
+	return r, nil
+}
+
+func (l *Ledger) apply(tx *Tx, b Block) (TxResult, error) {
+	if tx.Body == nil || !validName(tx.Account) {
+		return TxResult{}, fail(CodeBadTx, "missing body or bad account")
+	}
+	acct, err := l.account(tx.Account)
+	if err != nil {
+		return TxResult{}, err
+	}
+	if tx.Nonce != acct.Nonce+1 {
+		return TxResult{}, fail(CodeBadNonce, "nonce %d, want %d", tx.Nonce, acct.Nonce+1)
+	}
+	acct.Nonce++
+	l.s.putJSON(pAcct+tx.Account, acct)
+	res := TxResult{Code: OK}
+	switch body := tx.Body.(type) {
+	case Deposit:
+		err = l.deposit(tx.Account, body)
+	case *Deposit:
+		err = l.deposit(tx.Account, *body)
+	case Withdraw:
+		err = l.withdraw(tx.Account, body)
+	case *Withdraw:
+		err = l.withdraw(tx.Account, *body)
+	case Transfer:
+		err = l.transfer(tx.Account, body)
+	case *Transfer:
+		err = l.transfer(tx.Account, *body)
+	case AuthorizeKey:
+		err = l.authorizeKey(tx.Account, body, b)
+	case *AuthorizeKey:
+		err = l.authorizeKey(tx.Account, *body, b)
+	case RevokeKey:
+		err = l.revokeKey(tx.Account, body)
+	case *RevokeKey:
+		err = l.revokeKey(tx.Account, *body)
+	case RegisterNode:
+		err = l.registerNode(tx.Account, body)
+	case *RegisterNode:
+		err = l.registerNode(tx.Account, *body)
+	case UnbondNode, *UnbondNode:
+		err = l.unbondNode(tx.Account)
+	case RegisterModel:
+		err = l.registerModel(tx.Account, body)
+	case *RegisterModel:
+		err = l.registerModel(tx.Account, *body)
+	case ServeModel:
+		err = l.serveModel(tx.Account, body)
+	case *ServeModel:
+		err = l.serveModel(tx.Account, *body)
+	case SubmitReceipts:
+		res.Receipts, err = l.submitReceipts(body, b)
+	case *SubmitReceipts:
+		res.Receipts, err = l.submitReceipts(*body, b)
+	default:
+		err = fail(CodeBadTx, "unknown body %T", tx.Body)
+	}
+	if err != nil {
+		return TxResult{}, err
+	}
+	return res, nil
+}
+
+// account returns the account's state; an absent account is empty.
+func (l *Ledger) account(id string) (Account, error) {
+	var a Account
+	err := l.s.getJSON(pAcct+id, &a)
+	if errors.Is(err, errNotFound) {
+		return Account{}, nil
+	}
+	return a, err
+}
+
+func (l *Ledger) putAccount(id string, a Account) {
+	for d, v := range a.Balances {
+		if v == 0 {
+			delete(a.Balances, d)
+		}
+	}
+	l.s.putJSON(pAcct+id, a)
+}
+
+// credit adds amount of denom to an account and clears its overdrawn mark
+// when it is credited usd.
+func (l *Ledger) credit(id, denom string, amount uint64) error {
+	if amount == 0 {
+		return nil
+	}
+	a, err := l.account(id)
+	if err != nil {
+		return err
+	}
+	if a.Balances == nil {
+		a.Balances = map[string]uint64{}
+	}
+	v, ok := addOK(a.Balances[denom], amount)
+	if !ok {
+		return fail(CodeOverflow, "balance of %s overflows", id)
+	}
+	a.Balances[denom] = v
+	if denom == DenomUSD {
+		a.Overdrawn = false
+	}
+	l.putAccount(id, a)
+	return nil
+}
+
+func (l *Ledger) debit(id, denom string, amount uint64) error {
+	a, err := l.account(id)
+	if err != nil {
+		return err
+	}
+	if a.Balances[denom] < amount {
+		return fail(CodeInsufficient, "%s has %d %s, needs %d", id, a.Balances[denom], denom, amount)
+	}
+	a.Balances[denom] -= amount
+	l.putAccount(id, a)
+	return nil
+}
+
+func (l *Ledger) supply() (Supply, error) {
+	var s Supply
+	err := l.s.getJSON(kSupply, &s)
+	return s, err
+}
+
+func bump(m *map[string]uint64, d string, v uint64) error {
+	if *m == nil {
+		*m = map[string]uint64{}
+	}
+	n, ok := addOK((*m)[d], v)
+	if !ok {
+		return fail(CodeOverflow, "%s supply overflows", d)
+	}
+	(*m)[d] = n
+	return nil
+}
+
+func checkAmount(denom string, amount uint64) error {
+	if !validDenom(denom) {
+		return fail(CodeBadDenom, "bad denom %q", denom)
+	}
+	if amount == 0 {
+		return fail(CodeBadAmount, "amount is zero")
+	}
+	return nil
+}
+
+func (l *Ledger) deposit(from string, d Deposit) error {
+	if from != l.gen.ProtocolKey {
+		return fail(CodeNotProtocol, "deposit from %s", from)
+	}
+	if !validName(d.To) {
+		return fail(CodeBadName, "bad recipient %q", d.To)
+	}
+	if err := checkAmount(d.Denom, d.Amount); err != nil {
+		return err
+	}
+	sup, err := l.supply()
+	if err != nil {
+		return err
+	}
+	if err := bump(&sup.Deposits, d.Denom, d.Amount); err != nil {
+		return err
+	}
+	l.s.putJSON(kSupply, sup)
+	return l.credit(d.To, d.Denom, d.Amount)
+}
+
+func (l *Ledger) withdraw(from string, w Withdraw) error {
+	if err := checkAmount(w.Denom, w.Amount); err != nil {
+		return err
+	}
+	if err := l.debit(from, w.Denom, w.Amount); err != nil {
+		return err
+	}
+	sup, err := l.supply()
+	if err != nil {
+		return err
+	}
+	if err := bump(&sup.Withdrawals, w.Denom, w.Amount); err != nil {
+		return err
+	}
+	l.s.putJSON(kSupply, sup)
+	return nil
+}
+
+func (l *Ledger) transfer(from string, t Transfer) error {
+	if !validName(t.To) {
+		return fail(CodeBadName, "bad recipient %q", t.To)
+	}
+	if t.To == from {
+		return fail(CodeSelfTransfer, "transfer to self")
+	}
+	if err := checkAmount(t.Denom, t.Amount); err != nil {
+		return err
+	}
+	if err := l.debit(from, t.Denom, t.Amount); err != nil {
+		return err
+	}
+	return l.credit(t.To, t.Denom, t.Amount)
+}
+
+func (l *Ledger) authorizeKey(from string, k AuthorizeKey, b Block) error {
+	if !validName(k.Key) || k.Key == from {
+		return fail(CodeBadName, "bad key %q", k.Key)
+	}
+	if k.ExpiresAtMs <= b.TimeMs {
+		return fail(CodeKeyExpired, "key expires at %d, block time %d", k.ExpiresAtMs, b.TimeMs)
+	}
+	if _, ok, err := l.s.get(pKey + from + "/" + k.Key); err != nil {
+		return err
+	} else if ok {
+		return fail(CodeKeyExists, "key %s already authorized", k.Key)
+	}
+	l.s.putJSON(pKey+from+"/"+k.Key, SessionKey{Key: k.Key, SpendLimit: k.SpendLimit, ExpiresAtMs: k.ExpiresAtMs})
+	return nil
+}
+
+func (l *Ledger) revokeKey(from string, k RevokeKey) error {
+	if !validName(k.Key) {
+		return fail(CodeBadName, "bad key %q", k.Key)
+	}
+	if _, ok, err := l.s.get(pKey + from + "/" + k.Key); err != nil {
+		return err
+	} else if !ok {
+		return fail(CodeKeyUnknown, "key %s not authorized", k.Key)
+	}
+	l.s.del(pKey + from + "/" + k.Key)
+	return nil
+}
+
+func (l *Ledger) node(id string) (Node, bool, error) {
+	var n Node
+	err := l.s.getJSON(pNode+id, &n)
+	if errors.Is(err, errNotFound) {
+		return Node{}, false, nil
+	}
+	return n, err == nil, err
+}
+
+func (l *Ledger) registerNode(from string, r RegisterNode) error {
+	if r.Bond == 0 {
+		return fail(CodeBadAmount, "bond is zero")
+	}
+	if err := l.debit(from, DenomFlock, r.Bond); err != nil {
+		return err
+	}
+	n, _, err := l.node(from)
+	if err != nil {
+		return err
+	}
+	var ok bool
+	n.ID = from
+	if n.Bond, ok = addOK(n.Bond, r.Bond); !ok {
+		return fail(CodeOverflow, "bond overflows")
+	}
+	l.s.putJSON(pNode+from, n)
+	return nil
+}
+
+func (l *Ledger) unbondNode(from string) error {
+	n, ok, err := l.node(from)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fail(CodeNodeUnknown, "%s is not a registered node", from)
+	}
+	l.s.del(pNode + from)
+	models, err := l.s.scan(pModel)
+	if err != nil {
+		return err
+	}
+	for _, e := range models {
+		var m Model
+		if err := jsonUnmarshal(e.val, &m); err != nil {
+			return err
+		}
+		i := sort.SearchStrings(m.Nodes, from)
+		if i < len(m.Nodes) && m.Nodes[i] == from {
+			m.Nodes = append(m.Nodes[:i], m.Nodes[i+1:]...)
+			l.s.putJSON(e.key, m)
+		}
+	}
+	return l.credit(from, DenomFlock, n.Bond)
+}
+
+func (l *Ledger) tier(name string) (Tier, bool) {
+	i := sort.Search(len(l.gen.Tiers), func(i int) bool { return l.gen.Tiers[i].Name >= name })
+	if i < len(l.gen.Tiers) && l.gen.Tiers[i].Name == name {
+		return l.gen.Tiers[i], true
+	}
+	return Tier{}, false
+}
+
+func isSHA256Hex(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func (l *Ledger) registerModel(from string, r RegisterModel) error {
+	if !validName(r.Name) {
+		return fail(CodeBadName, "bad model name %q", r.Name)
+	}
+	if !isSHA256Hex(r.ManifestSHA256) {
+		return fail(CodeBadTx, "manifest_sha256 must be 64 lower-case hex digits")
+	}
+	t, ok := l.tier(r.Tier)
+	if !ok {
+		return fail(CodeTierUnknown, "unknown tier %q", r.Tier)
+	}
+	if r.InputPrice < t.MinInputPrice || r.OutputPrice < t.MinOutputPrice {
+		return fail(CodePriceBelowTier, "prices %d/%d below tier floors %d/%d", r.InputPrice, r.OutputPrice, t.MinInputPrice, t.MinOutputPrice)
+	}
+	if _, ok, err := l.s.get(pModel + r.Name); err != nil {
+		return err
+	} else if ok {
+		return fail(CodeModelExists, "model %s exists", r.Name)
+	}
+	l.s.putJSON(pModel+r.Name, Model{
+		Name: r.Name, Issuer: from, ManifestSHA256: r.ManifestSHA256, Tier: r.Tier,
+		InputPrice: r.InputPrice, OutputPrice: r.OutputPrice,
+	})
+	return nil
+}
+
+func (l *Ledger) model(name string) (Model, bool, error) {
+	var m Model
+	err := l.s.getJSON(pModel+name, &m)
+	if errors.Is(err, errNotFound) {
+		return Model{}, false, nil
+	}
+	return m, err == nil, err
+}
+
+func (l *Ledger) serveModel(from string, s ServeModel) error {
+	if _, ok, err := l.node(from); err != nil {
+		return err
+	} else if !ok {
+		return fail(CodeNodeUnknown, "%s is not a registered node", from)
+	}
+	m, ok, err := l.model(s.Model)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fail(CodeModelUnknown, "unknown model %q", s.Model)
+	}
+	i := sort.SearchStrings(m.Nodes, from)
+	if i < len(m.Nodes) && m.Nodes[i] == from {
+		return fail(CodeAlreadyServing, "%s already serves %s", from, s.Model)
+	}
+	m.Nodes = append(m.Nodes, "")
+	copy(m.Nodes[i+1:], m.Nodes[i:])
+	m.Nodes[i] = from
+	l.s.putJSON(pModel+s.Model, m)
+	return nil
+}
+
+// CheckTx reports what tx would do if applied now, against the committed
+// state at the last block's time, and changes nothing. The chain calls it
+// from CheckTx; its outcome can differ at delivery (other txs, epoch close).
+func (l *Ledger) CheckTx(ctx context.Context, tx Tx) (TxResult, error) {
+	l.s.ctx = ctx
+	defer l.s.discardTx()
+	return l.deliver(&tx, Block{Height: l.hd.Height + 1, TimeMs: l.hd.TimeMs})
+}

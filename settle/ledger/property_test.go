@@ -1,0 +1,252 @@
+package ledger
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/fomonet/fomo/settle/econ"
+	"github.com/fomonet/fomo/store"
+)
+
+var propAccounts = []string{"alice", "bob", "carol", "n1", "n2", "e1", "issuer", protocol}
+
+// gen generates random but valid-shaped blocks: mostly well-formed txs,
+// some failing (bad nonces, overdrafts, unknown nodes), receipts of several
+// epochs, resubmissions and overspending clients. Nonces come from the
+// ledger the blocks are generated against.
+type gen struct {
+	r   *rand.Rand
+	now int64
+	h   int64
+	ids []Receipt
+}
+
+func newGen(seed uint64) *gen {
+	return &gen{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), now: t0}
+}
+
+func (g *gen) next(t testing.TB, l *Ledger) Block {
+	r := g.r
+	g.h++
+	g.now += int64(r.IntN(epochMs / 4))
+	h, now := g.h, g.now
+	nonces := map[string]uint64{}
+	pick := func() string { return propAccounts[r.IntN(len(propAccounts))] }
+	tx := func(a string, b Body) Tx {
+		if _, ok := nonces[a]; !ok {
+			acct, err := l.Account(context.Background(), a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nonces[a] = acct.Nonce
+		}
+		if r.IntN(30) == 0 {
+			return Tx{Account: a, Nonce: nonces[a] + 7, Body: b} // bad nonce
+		}
+		nonces[a]++
+		return Tx{Account: a, Nonce: nonces[a], Body: b}
+	}
+	var txs []Tx
+	if h == 1 {
+		txs = append(txs,
+			tx("n1", RegisterNode{Bond: 10 * econ.Unit}), tx("n2", RegisterNode{Bond: 10 * econ.Unit}),
+			tx("e1", RegisterNode{Bond: 10 * econ.Unit}),
+			tx("issuer", RegisterModel{Name: "m1", ManifestSHA256: manifest, Tier: "small", InputPrice: 200_000, OutputPrice: 600_000}),
+			tx("issuer", RegisterModel{Name: "big", ManifestSHA256: manifest, Tier: "large", InputPrice: 2_000_000, OutputPrice: 4_000_000}),
+			tx("n1", ServeModel{Model: "m1"}), tx("n2", ServeModel{Model: "m1"}), tx("n2", ServeModel{Model: "big"}),
+			tx("alice", AuthorizeKey{Key: "ak", SpendLimit: 50_000, ExpiresAtMs: t0 + 3*epochMs}),
+		)
+	}
+	for range r.IntN(6) {
+		a := pick()
+		switch r.IntN(10) {
+		case 0:
+			txs = append(txs, tx(protocol, Deposit{To: pick(), Denom: []string{DenomUSD, DenomFlock}[r.IntN(2)], Amount: r.Uint64N(2 * econ.Unit)}))
+		case 1:
+			txs = append(txs, tx(a, Withdraw{Denom: DenomUSD, Amount: r.Uint64N(econ.Unit)}))
+		case 2:
+			txs = append(txs, tx(a, Transfer{To: pick(), Denom: []string{DenomUSD, DenomFlock}[r.IntN(2)], Amount: r.Uint64N(econ.Unit)}))
+		case 3:
+			txs = append(txs, tx(a, RegisterNode{Bond: r.Uint64N(econ.Unit)}))
+		case 4:
+			if r.IntN(4) == 0 {
+				txs = append(txs, tx(a, UnbondNode{}))
+			} else {
+				txs = append(txs, tx(a, ServeModel{Model: []string{"m1", "big"}[r.IntN(2)]}))
+			}
+		default:
+			var rs []Receipt
+			for range 1 + r.IntN(8) {
+				if len(g.ids) > 0 && r.IntN(8) == 0 {
+					rs = append(rs, g.ids[r.IntN(len(g.ids))]) // resubmission
+					continue
+				}
+				var seed [16]byte
+				binary.BigEndian.PutUint64(seed[:], r.Uint64())
+				binary.BigEndian.PutUint64(seed[8:], uint64(h))
+				model, in, out := "m1", uint64(200_000), uint64(600_000)
+				if r.IntN(3) == 0 {
+					model, in, out = "big", 2_000_000, 4_000_000
+				}
+				acct := []string{"alice", "bob", "carol"}[r.IntN(3)]
+				signer := acct
+				if acct == "alice" && r.IntN(2) == 0 {
+					signer = "ak"
+				}
+				rc := Receipt{
+					ID: sha256.Sum256(seed[:]), Account: acct, Signer: signer, Model: model,
+					Node: []string{"n1", "n2", "n2", "e1"}[r.IntN(4)], EntryNode: []string{"", "e1", "n1"}[r.IntN(3)],
+					IssuedAtMs: now - int64(r.IntN(epochMs/3)), InputTokens: r.Uint64N(200_000), OutputTokens: r.Uint64N(50_000),
+					InputPrice: in, OutputPrice: out,
+				}
+				rc.Charge, _ = econ.Charge(rc.InputTokens, rc.OutputTokens, in, out)
+				rs = append(rs, rc)
+				g.ids = append(g.ids, rc)
+			}
+			txs = append(txs, tx(a, SubmitReceipts{Receipts: rs}))
+		}
+	}
+	return Block{Height: h, TimeMs: now, Txs: txs}
+}
+
+func propGenesis() Genesis {
+	g := testGenesis()
+	g.Accounts = []GenesisAccount{
+		{ID: "alice", Balances: map[string]uint64{DenomUSD: 3 * econ.Unit}},
+		{ID: "bob", Balances: map[string]uint64{DenomUSD: 20_000}},
+		{ID: "carol", Balances: map[string]uint64{DenomUSD: econ.Unit, DenomFlock: econ.Unit}},
+		{ID: "n1", Balances: map[string]uint64{DenomFlock: 100 * econ.Unit}},
+		{ID: "n2", Balances: map[string]uint64{DenomFlock: 100 * econ.Unit}},
+		{ID: "e1", Balances: map[string]uint64{DenomFlock: 100 * econ.Unit}},
+	}
+	return g
+}
+
+// TestConservationProperty applies random block sequences and checks after
+// every block that every denom is conserved and no balance went negative
+// (balances are unsigned: an underflow would show as a conservation break).
+func TestConservationProperty(t *testing.T) {
+	ctx := context.Background()
+	for seed := range uint64(20) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			l, err := New(ctx, store.NewMemory(), propGenesis())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var closed, receipts int
+			codes := map[Code]int{}
+			g := newGen(seed)
+			for range 60 {
+				b := g.next(t, l)
+				res, err := l.ApplyBlock(ctx, b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				closed += len(res.ClosedEpochs)
+				for _, tr := range res.Txs {
+					receipts += len(tr.Receipts)
+					codes[tr.Code]++
+					for _, rr := range tr.Receipts {
+						codes["receipt:"+rr.Code]++
+					}
+				}
+				if err := l.CheckConservation(ctx); err != nil {
+					t.Fatalf("height %d: %v", b.Height, err)
+				}
+			}
+			if codes["receipt:"+OK] == 0 || codes["receipt:"+CodeUnpaid] == 0 && seed == 0 {
+				t.Fatalf("degenerate sequence: %v", codes)
+			}
+			if seed == 0 {
+				t.Logf("codes: %v", codes)
+			}
+			if closed == 0 || receipts == 0 {
+				t.Fatalf("degenerate sequence: %d epochs closed, %d receipts", closed, receipts)
+			}
+		})
+	}
+}
+
+// TestDeterminism applies the same blocks to two ledgers and compares the app
+// hash after every block; a third ledger gets every SubmitReceipts batch
+// shuffled and must reach the same hashes (receipts of a batch apply in id
+// order).
+func TestDeterminism(t *testing.T) {
+	ctx := context.Background()
+	for seed := range uint64(5) {
+		g := newGen(100 + seed)
+		r := rand.New(rand.NewPCG(seed, 1))
+		var ls []*Ledger
+		for range 3 {
+			l, err := New(ctx, store.NewMemory(), propGenesis())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ls = append(ls, l)
+		}
+		for range 60 {
+			b := g.next(t, ls[0])
+			// The third ledger gets every batch in another order.
+			sb := b
+			sb.Txs = make([]Tx, len(b.Txs))
+			for i, tx := range b.Txs {
+				if s, ok := tx.Body.(SubmitReceipts); ok {
+					rs := append([]Receipt(nil), s.Receipts...)
+					r.Shuffle(len(rs), func(i, j int) { rs[i], rs[j] = rs[j], rs[i] })
+					tx.Body = SubmitReceipts{Receipts: rs}
+				}
+				sb.Txs[i] = tx
+			}
+			var hs, ss [3][32]byte
+			for k, l := range ls {
+				blk := b
+				if k == 2 {
+					blk = sb
+				}
+				res, err := l.ApplyBlock(ctx, blk)
+				if err != nil {
+					t.Fatal(err)
+				}
+				hs[k] = res.AppHash
+				if h, _ := l.AppHash(ctx); h != res.AppHash {
+					t.Fatal("AppHash() differs from the block result")
+				}
+				if ss[k], err = l.StateHash(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if ss[0] != ss[1] || ss[0] != ss[2] {
+				t.Fatalf("seed %d height %d: state hashes differ", seed, b.Height)
+			}
+			if hs[0] != hs[1] || hs[0] != hs[2] {
+				t.Fatalf("seed %d height %d: app hashes differ: %x %x %x", seed, b.Height, hs[0], hs[1], hs[2])
+			}
+		}
+	}
+}
+
+func TestMerkleRoot(t *testing.T) {
+	a, b, c := [32]byte{1}, [32]byte{2}, [32]byte{3}
+	leaf := func(id [32]byte) [32]byte { return sha256.Sum256(append([]byte{0}, id[:]...)) }
+	node := func(x, y [32]byte) [32]byte { return sha256.Sum256(append(append([]byte{1}, x[:]...), y[:]...)) }
+	tests := []struct {
+		name string
+		ids  [][32]byte
+		want [32]byte
+	}{
+		{"empty", nil, sha256.Sum256(nil)},
+		{"one", [][32]byte{a}, leaf(a)},
+		{"two unsorted", [][32]byte{b, a}, node(leaf(a), leaf(b))},
+		{"three odd carried", [][32]byte{c, a, b}, node(node(leaf(a), leaf(b)), leaf(c))},
+		{"duplicates dropped", [][32]byte{a, b, a}, node(leaf(a), leaf(b))},
+	}
+	for _, tc := range tests {
+		if got := MerkleRoot(tc.ids); got != tc.want {
+			t.Errorf("%s: %x, want %x", tc.name, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,238 @@
+package ledger
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// The query methods read committed state; call them between blocks.
+
+func (l *Ledger) reader(ctx context.Context) *kv {
+	return &kv{ctx: ctx, d: l.d, block: map[string][]byte{}, tx: map[string][]byte{}}
+}
+
+func getOpt[T any](ctx context.Context, l *Ledger, key string) (T, bool, error) {
+	var v T
+	err := l.reader(ctx).getJSON(key, &v)
+	if errors.Is(err, errNotFound) {
+		return v, false, nil
+	}
+	return v, err == nil, err
+}
+
+// Account returns an account's state; an unknown account is empty.
+func (l *Ledger) Account(ctx context.Context, id string) (Account, error) {
+	a, _, err := getOpt[Account](ctx, l, pAcct+id)
+	return a, err
+}
+
+// SessionKey returns a session key of an account.
+func (l *Ledger) SessionKey(ctx context.Context, account, key string) (SessionKey, bool, error) {
+	return getOpt[SessionKey](ctx, l, pKey+account+"/"+key)
+}
+
+// Node returns a registered node.
+func (l *Ledger) Node(ctx context.Context, id string) (Node, bool, error) {
+	return getOpt[Node](ctx, l, pNode+id)
+}
+
+// Model returns a registered model.
+func (l *Ledger) Model(ctx context.Context, name string) (Model, bool, error) {
+	return getOpt[Model](ctx, l, pModel+name)
+}
+
+// Epoch returns the settlement record of a closed epoch.
+func (l *Ledger) Epoch(ctx context.Context, e uint64) (EpochSettlement, bool, error) {
+	return getOpt[EpochSettlement](ctx, l, pEpoch+epochKey(e))
+}
+
+// Receipt returns the inclusion record of a receipt id (hex).
+func (l *Ledger) Receipt(ctx context.Context, idHex string) (ReceiptState, bool, error) {
+	return getOpt[ReceiptState](ctx, l, pRcpt+idHex)
+}
+
+// Supply returns the genesis, deposit, withdrawal and burn totals per denom.
+func (l *Ledger) Supply(ctx context.Context) (Supply, error) {
+	s, _, err := getOpt[Supply](ctx, l, kSupply)
+	return s, err
+}
+
+// Treasury returns the treasury's holdings per denom.
+func (l *Ledger) Treasury(ctx context.Context) (map[string]uint64, error) {
+	m, _, err := getOpt[map[string]uint64](ctx, l, kTreasury)
+	return m, err
+}
+
+// Reserves returns the usd held for buybacks: the protocol's FLOCK buyback
+// reserve and each model's MT buyback reserve.
+func (l *Ledger) Reserves(ctx context.Context) (flock uint64, mt map[string]uint64, err error) {
+	r := l.reader(ctx)
+	if flock, err = r.getU64(kFlockRes); err != nil {
+		return 0, nil, err
+	}
+	ents, err := r.scan(pMTRes)
+	if err != nil {
+		return 0, nil, err
+	}
+	mt = map[string]uint64{}
+	for _, e := range ents {
+		mt[strings.TrimPrefix(e.key, pMTRes)] = binary.BigEndian.Uint64(e.val)
+	}
+	return flock, mt, nil
+}
+
+// Holdings returns, per denom, everything the state holds: balances, node
+// bonds (flock), epoch escrows, buyback reserves and the treasury (usd).
+func (l *Ledger) Holdings(ctx context.Context) (map[string]uint64, error) {
+	r := l.reader(ctx)
+	out := map[string]uint64{}
+	add := func(d string, v uint64) error {
+		n, ok := addOK(out[d], v)
+		if !ok {
+			return fmt.Errorf("ledger: %s holdings overflow", d)
+		}
+		out[d] = n
+		return nil
+	}
+	ents, err := r.scan(pAcct)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		var a Account
+		if err := json.Unmarshal(e.val, &a); err != nil {
+			return nil, err
+		}
+		for _, d := range sortedKeys(a.Balances) {
+			if err := add(d, a.Balances[d]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if ents, err = r.scan(pNode); err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		var n Node
+		if err := json.Unmarshal(e.val, &n); err != nil {
+			return nil, err
+		}
+		if err := add(DenomFlock, n.Bond); err != nil {
+			return nil, err
+		}
+	}
+	fr, err := r.getU64(kFlockRes)
+	if err != nil {
+		return nil, err
+	}
+	if err := add(DenomUSD, fr); err != nil {
+		return nil, err
+	}
+	for _, p := range []string{pEscrow, pMTRes} {
+		if ents, err = r.scan(p); err != nil {
+			return nil, err
+		}
+		for _, e := range ents {
+			if err := add(DenomUSD, binary.BigEndian.Uint64(e.val)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	t, err := l.Treasury(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range sortedKeys(t) {
+		if err := add(d, t[d]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// CheckConservation verifies DESIGN §9.8 for every denom:
+// holdings + burned == genesis + deposits − withdrawals.
+func (l *Ledger) CheckConservation(ctx context.Context) error {
+	h, err := l.Holdings(ctx)
+	if err != nil {
+		return err
+	}
+	s, err := l.Supply(ctx)
+	if err != nil {
+		return err
+	}
+	denoms := map[string]bool{}
+	for _, m := range []map[string]uint64{h, s.Genesis, s.Deposits, s.Withdrawals, s.Burned} {
+		for d := range m {
+			denoms[d] = true
+		}
+	}
+	for _, d := range sortedKeys(denoms) {
+		in := s.Genesis[d] + s.Deposits[d]
+		out := h[d] + s.Burned[d] + s.Withdrawals[d]
+		if in != out {
+			return fmt.Errorf("ledger: %s not conserved: genesis %d + deposits %d != holdings %d + burned %d + withdrawals %d",
+				d, s.Genesis[d], s.Deposits[d], h[d], s.Burned[d], s.Withdrawals[d])
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// Validator is a node with voting power.
+type Validator struct {
+	Node  string `json:"node"`
+	Power uint64 `json:"power"`
+}
+
+// Validators returns the validator set the bonds imply: power = bond ÷
+// power_unit (default 1 flock), nodes with zero power left out, ordered by
+// power descending then node id, at most max_validators (default 100).
+// The chain applies it at epoch close.
+func (l *Ledger) Validators(ctx context.Context) ([]Validator, error) {
+	unit := l.gen.PowerUnit
+	if unit == 0 {
+		unit = 1_000_000
+	}
+	max := l.gen.MaxValidators
+	if max <= 0 {
+		max = 100
+	}
+	ents, err := l.reader(ctx).scan(pNode)
+	if err != nil {
+		return nil, err
+	}
+	var vs []Validator
+	for _, e := range ents {
+		var n Node
+		if err := json.Unmarshal(e.val, &n); err != nil {
+			return nil, err
+		}
+		if p := n.Bond / unit; p > 0 {
+			vs = append(vs, Validator{Node: n.ID, Power: p})
+		}
+	}
+	sort.SliceStable(vs, func(i, j int) bool {
+		if vs[i].Power != vs[j].Power {
+			return vs[i].Power > vs[j].Power
+		}
+		return vs[i].Node < vs[j].Node
+	})
+	if len(vs) > max {
+		vs = vs[:max]
+	}
+	return vs, nil
+}

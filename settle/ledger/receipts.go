@@ -1,0 +1,394 @@
+package ledger
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/fomonet/fomo/settle/econ"
+)
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// ReceiptState is the ledger's record of an included receipt, kept under
+// /rcpt/<id> so that each id settles once.
+type ReceiptState struct {
+	Epoch   uint64 `json:"epoch"`
+	Model   string `json:"model"`
+	Account string `json:"account"`
+	Charge  uint64 `json:"charge"`
+	Paid    bool   `json:"paid"`
+	Height  int64  `json:"height"`
+}
+
+// receiptRecord is a receipt awaiting its epoch's close (/erc/...).
+type receiptRecord struct {
+	Account      string `json:"a"`
+	Node         string `json:"n"`
+	EntryNode    string `json:"e,omitempty"`
+	InputTokens  uint64 `json:"i"`
+	OutputTokens uint64 `json:"o"`
+	Charge       uint64 `json:"c"`
+	Paid         bool   `json:"p,omitempty"`
+}
+
+func (l *Ledger) submitReceipts(s SubmitReceipts, b Block) ([]ReceiptResult, error) {
+	if len(s.Receipts) == 0 {
+		return nil, fail(CodeEmptyBatch, "no receipts")
+	}
+	if len(s.Receipts) > l.gen.MaxReceiptsPerTx {
+		return nil, fail(CodeTooManyRcpts, "%d receipts, at most %d", len(s.Receipts), l.gen.MaxReceiptsPerTx)
+	}
+	// Receipts of a batch apply in ascending id order whatever order they
+	// were listed in; results follow that order too.
+	rs := make([]*Receipt, len(s.Receipts))
+	for i := range s.Receipts {
+		rs[i] = &s.Receipts[i]
+	}
+	sort.SliceStable(rs, func(i, j int) bool { return bytes.Compare(rs[i].ID[:], rs[j].ID[:]) < 0 })
+	out := make([]ReceiptResult, len(rs))
+	for i, r := range rs {
+		c, err := l.includeReceipt(r, b)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = ReceiptResult{ID: r.IDHex(), Code: c}
+	}
+	return out, nil
+}
+
+// includeReceipt validates and charges one receipt. Its writes go to the tx
+// layer only when it is included (paid or unpaid).
+func (l *Ledger) includeReceipt(r *Receipt, b Block) (Code, error) {
+	if !validName(r.Account) || !validName(r.Signer) || !validName(r.Model) || !validName(r.Node) ||
+		(r.EntryNode != "" && !validName(r.EntryNode)) {
+		return CodeBadTx, nil
+	}
+	id := r.IDHex()
+	if _, ok, err := l.s.get(pRcpt + id); err != nil {
+		return "", err
+	} else if ok {
+		return CodeDuplicate, nil
+	}
+	e, ok := l.EpochOf(r.IssuedAtMs)
+	if !ok || e < l.hd.NextEpoch {
+		return CodeEpochClosed, nil
+	}
+	if cur, _ := l.EpochOf(b.TimeMs); e > cur {
+		return CodeEpochFuture, nil
+	}
+	m, ok, err := l.model(r.Model)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return CodeModelUnknown, nil
+	}
+	if i := sort.SearchStrings(m.Nodes, r.Node); i == len(m.Nodes) || m.Nodes[i] != r.Node {
+		return CodeNotServing, nil
+	}
+	t, _ := l.tier(m.Tier)
+	// Quoted prices lie between the tier floor and the list price: the
+	// discount itself (§9.2, from the stake snapshot) is checked once
+	// staking exists.
+	if r.InputPrice > m.InputPrice || r.OutputPrice > m.OutputPrice ||
+		r.InputPrice < t.MinInputPrice || r.OutputPrice < t.MinOutputPrice {
+		return CodePriceMismatch, nil
+	}
+	charge, err := econ.Charge(r.InputTokens, r.OutputTokens, r.InputPrice, r.OutputPrice)
+	if err != nil || charge != r.Charge {
+		return CodeBadCharge, nil
+	}
+	if r.Signer != r.Account {
+		kk := pKey + r.Account + "/" + r.Signer
+		var k SessionKey
+		if err := l.s.getJSON(kk, &k); errors.Is(err, errNotFound) {
+			return CodeBadSigner, nil
+		} else if err != nil {
+			return "", err
+		}
+		if r.IssuedAtMs >= k.ExpiresAtMs {
+			return CodeKeyExpired, nil
+		}
+		spent, ok := addOK(k.Spent, charge)
+		if !ok || spent > k.SpendLimit {
+			return CodeKeySpendLimit, nil
+		}
+		k.Spent = spent
+		l.s.putJSON(kk, k)
+	}
+	a, err := l.account(r.Account)
+	if err != nil {
+		return "", err
+	}
+	rec := receiptRecord{Account: r.Account, Node: r.Node, InputTokens: r.InputTokens, OutputTokens: r.OutputTokens, Charge: charge}
+	if r.EntryNode != r.Node {
+		rec.EntryNode = r.EntryNode
+	}
+	code := OK
+	if a.Balances == nil {
+		a.Balances = map[string]uint64{}
+	}
+	if a.Balances[DenomUSD] >= charge {
+		a.Balances[DenomUSD] -= charge
+		ek := pEscrow + epochKey(e) + "/" + r.Model
+		esc, err := l.s.getU64(ek)
+		if err != nil {
+			return "", err
+		}
+		l.s.putU64(ek, esc+charge) // ≤ Σ usd supply: cannot overflow
+		rec.Paid = true
+	} else {
+		a.Overdrawn = true
+		a.UnpaidUSD, _ = addOK(a.UnpaidUSD, charge)
+		code = CodeUnpaid
+	}
+	l.putAccount(r.Account, a)
+	l.s.putJSON(pEpochRcpt+epochKey(e)+"/"+r.Model+"/"+id, rec)
+	l.s.putJSON(pRcpt+id, ReceiptState{Epoch: e, Model: r.Model, Account: r.Account, Charge: charge, Paid: rec.Paid, Height: b.Height})
+	return code, nil
+}
+
+// ModelSettlement is the close of one model in one epoch.
+type ModelSettlement struct {
+	Model       string `json:"model"`
+	Issuer      string `json:"issuer"`
+	Tier        string `json:"tier"`
+	CostPerMTok uint64 `json:"cost_per_mtok"`
+	// Split covers the paid receipts.
+	Split econ.ModelSplit `json:"split"`
+	// Unpaid receipts were included but not charged.
+	Unpaid    uint64   `json:"unpaid"`
+	UnpaidUSD uint64   `json:"unpaid_usd"`
+	UnpaidIDs []string `json:"unpaid_ids,omitempty"`
+}
+
+// EpochSettlement is the record written when an epoch closes.
+type EpochSettlement struct {
+	Epoch        uint64 `json:"epoch"`
+	StartMs      int64  `json:"start_ms"`
+	EndMs        int64  `json:"end_ms"`
+	ClosedHeight int64  `json:"closed_height"`
+	ClosedTimeMs int64  `json:"closed_time_ms"`
+	// ReceiptsRoot is the [MerkleRoot] of the ids of every receipt included
+	// in the epoch, paid or unpaid, in hex.
+	ReceiptsRoot string `json:"receipts_root"`
+	Receipts     uint64 `json:"receipts"`
+	Paid         uint64 `json:"paid"`
+	Unpaid       uint64 `json:"unpaid"`
+	Gross        uint64 `json:"gross"`
+	Cost         uint64 `json:"cost"`
+	RoutingFee   uint64 `json:"routing_fee"`
+	Net          uint64 `json:"net"`
+	MTBuyback    uint64 `json:"mt_buyback"`
+	FlockBuyback uint64 `json:"flock_buyback"`
+	Treasury     uint64 `json:"treasury"`
+	Issuer       uint64 `json:"issuer"`
+	// Models are sorted by name.
+	Models []ModelSettlement `json:"models"`
+	// Buybacks, burns, emissions and validator updates (§9.4–9.7) come later.
+}
+
+// MerkleRoot returns the receipts root of an epoch. The ids are sorted
+// ascending and deduplicated; leaves are sha256(0x00 ‖ id), inner nodes
+// sha256(0x01 ‖ left ‖ right); a level with an odd count carries its last
+// node up unchanged (never duplicated). The root of no ids is sha256 of the
+// empty string.
+func MerkleRoot(ids [][32]byte) [32]byte {
+	if len(ids) == 0 {
+		return sha256.Sum256(nil)
+	}
+	s := append([][32]byte(nil), ids...)
+	sort.Slice(s, func(i, j int) bool { return bytes.Compare(s[i][:], s[j][:]) < 0 })
+	level := make([][32]byte, 0, len(s))
+	var buf [65]byte
+	for i, id := range s {
+		if i > 0 && id == s[i-1] {
+			continue
+		}
+		buf[0] = 0
+		copy(buf[1:], id[:])
+		level = append(level, sha256.Sum256(buf[:33]))
+	}
+	for len(level) > 1 {
+		next := level[:0]
+		for i := 0; i < len(level); i += 2 {
+			if i+1 == len(level) {
+				next = append(next, level[i])
+				continue
+			}
+			buf[0] = 1
+			copy(buf[1:], level[i][:])
+			copy(buf[33:], level[i+1][:])
+			next = append(next, sha256.Sum256(buf[:]))
+		}
+		level = next
+	}
+	return level[0]
+}
+
+// closeEpoch runs the §9.3 split of epoch e for every model and writes its
+// EpochSettlement. It writes to the tx layer.
+func (l *Ledger) closeEpoch(e uint64, b Block) error {
+	ek := epochKey(e)
+	ents, err := l.s.scan(pEpochRcpt + ek + "/")
+	if err != nil {
+		return err
+	}
+	st := EpochSettlement{
+		Epoch: e, StartMs: l.EpochEnd(e) - l.gen.EpochMs, EndMs: l.EpochEnd(e),
+		ClosedHeight: b.Height, ClosedTimeMs: b.TimeMs, Models: []ModelSettlement{},
+	}
+	ids := make([][32]byte, 0, len(ents))
+	prefix := pEpochRcpt + ek + "/"
+	var flockRes uint64
+	var treasury uint64
+	for i := 0; i < len(ents); {
+		name, _, _ := strings.Cut(strings.TrimPrefix(ents[i].key, prefix), "/")
+		j := i
+		var paid []econ.Usage
+		ms := ModelSettlement{Model: name}
+		for ; j < len(ents) && strings.HasPrefix(ents[j].key, prefix+name+"/"); j++ {
+			idHex := ents[j].key[len(prefix)+len(name)+1:]
+			var id [32]byte
+			if n, err := hex.Decode(id[:], []byte(idHex)); err != nil || n != 32 {
+				return fmt.Errorf("ledger: bad receipt key %s", ents[j].key)
+			}
+			ids = append(ids, id)
+			var rec receiptRecord
+			if err := json.Unmarshal(ents[j].val, &rec); err != nil {
+				return fmt.Errorf("ledger: receipt %s: %w", idHex, err)
+			}
+			l.s.del(ents[j].key)
+			if !rec.Paid {
+				ms.Unpaid++
+				ms.UnpaidUSD += rec.Charge
+				ms.UnpaidIDs = append(ms.UnpaidIDs, idHex)
+				continue
+			}
+			paid = append(paid, econ.Usage{ID: id, InputTokens: rec.InputTokens, OutputTokens: rec.OutputTokens,
+				Charge: rec.Charge, Node: rec.Node, EntryNode: rec.EntryNode})
+		}
+		i = j
+		m, ok, err := l.model(name)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("ledger: epoch %d: receipts of unknown model %s", e, name)
+		}
+		t, _ := l.tier(m.Tier)
+		ms.Issuer, ms.Tier, ms.CostPerMTok = m.Issuer, m.Tier, t.CostPerMTok
+		split, err := econ.SplitModel(paid, t.CostPerMTok, l.gen.Params)
+		if err != nil {
+			return err
+		}
+		escKey := pEscrow + ek + "/" + name
+		esc, err := l.s.getU64(escKey)
+		if err != nil {
+			return err
+		}
+		if esc != split.Gross {
+			return fmt.Errorf("ledger: epoch %d model %s: escrow %d != gross %d", e, name, esc, split.Gross)
+		}
+		l.s.del(escKey)
+		ms.Split = split
+		for _, p := range split.NodeCosts {
+			if err := l.creditInternal(p.Node, p.Amount); err != nil {
+				return err
+			}
+		}
+		for _, p := range split.RoutingFees {
+			if err := l.creditInternal(p.Node, p.Amount); err != nil {
+				return err
+			}
+		}
+		if err := l.creditInternal(m.Issuer, split.Issuer); err != nil {
+			return err
+		}
+		mtk := pMTRes + name
+		mt, err := l.s.getU64(mtk)
+		if err != nil {
+			return err
+		}
+		l.s.putU64(mtk, mt+split.MTBuyback)
+		flockRes += split.FlockBuyback
+		treasury += split.Treasury
+		st.Receipts += split.Receipts + ms.Unpaid
+		st.Paid += split.Receipts
+		st.Unpaid += ms.Unpaid
+		st.Gross += split.Gross
+		st.Cost += split.Cost
+		st.RoutingFee += split.RoutingFee
+		st.Net += split.Net
+		st.MTBuyback += split.MTBuyback
+		st.FlockBuyback += split.FlockBuyback
+		st.Treasury += split.Treasury
+		st.Issuer += split.Issuer
+		st.Models = append(st.Models, ms)
+	}
+	// Any escrow left without receipts would be a bug; sweep it to the
+	// treasury so value is never stranded, and log it.
+	rest, err := l.s.scan(pEscrow + ek + "/")
+	if err != nil {
+		return err
+	}
+	for _, en := range rest {
+		v, err := l.s.getU64(en.key)
+		if err != nil {
+			return err
+		}
+		l.log.Error("escrow without receipts", "epoch", e, "key", en.key, "amount", v)
+		treasury += v
+		st.Treasury += v
+		l.s.del(en.key)
+	}
+	fr, err := l.s.getU64(kFlockRes)
+	if err != nil {
+		return err
+	}
+	l.s.putU64(kFlockRes, fr+flockRes)
+	if err := l.addTreasury(DenomUSD, treasury); err != nil {
+		return err
+	}
+	// §9.4–9.7 hooks run here once implemented (buybacks, emissions,
+	// rewards); today they spend nothing.
+	root := MerkleRoot(ids)
+	st.ReceiptsRoot = hex.EncodeToString(root[:])
+	l.s.putJSON(pEpoch+ek, st)
+	l.log.Debug("epoch closed", "epoch", e, "receipts", st.Receipts, "gross", st.Gross)
+	return nil
+}
+
+// creditInternal credits an epoch payout; a payout that would overflow the
+// recipient's balance goes to the treasury instead, so closing never fails.
+func (l *Ledger) creditInternal(id string, amount uint64) error {
+	err := l.credit(id, DenomUSD, amount)
+	var te *txErr
+	if errors.As(err, &te) {
+		return l.addTreasury(DenomUSD, amount)
+	}
+	return err
+}
+
+func (l *Ledger) addTreasury(denom string, v uint64) error {
+	if v == 0 {
+		return nil
+	}
+	m := map[string]uint64{}
+	if err := l.s.getJSON(kTreasury, &m); err != nil && !errors.Is(err, errNotFound) {
+		return err
+	}
+	n, ok := addOK(m[denom], v)
+	if !ok {
+		return fmt.Errorf("ledger: treasury %s overflows", denom)
+	}
+	m[denom] = n
+	l.s.putJSON(kTreasury, m)
+	return nil
+}

@@ -1,0 +1,306 @@
+package ledger
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	ds "github.com/ipfs/go-datastore"
+	dsq "github.com/ipfs/go-datastore/query"
+)
+
+// Namespace is the datastore prefix of every ledger key.
+const Namespace = "/fomo/ledger"
+
+// Key layout (all under Namespace; epochs are 20-digit zero-padded decimals
+// so that key order is numeric order):
+//
+//	/meta/apphash                  the 32-byte app hash of the last block
+//	/meta/genesis                  Genesis
+//	/meta/head                     head{height, time_ms, next_epoch}
+//	/meta/supply                   Supply (genesis, deposits, withdrawals, burned per denom)
+//	/acct/<account>                Account
+//	/key/<account>/<key>           SessionKey
+//	/node/<node>                   Node
+//	/model/<name>                  Model
+//	/escrow/<epoch>/<model>        uint64 usd held for the epoch
+//	/erc/<epoch>/<model>/<id hex>  receiptRecord, deleted at epoch close
+//	/rcpt/<id hex>                 receiptIndex (settles each id once)
+//	/reserve/flock                 uint64 usd of the FLOCK buyback reserve
+//	/reserve/mt/<model>            uint64 usd of the model's MT buyback reserve
+//	/treasury                      map denom → amount
+//	/epoch/<epoch>                 EpochSettlement
+const (
+	kAppHash   = "/meta/apphash"
+	kGenesis   = "/meta/genesis"
+	kHead      = "/meta/head"
+	kSupply    = "/meta/supply"
+	kTreasury  = "/treasury"
+	kFlockRes  = "/reserve/flock"
+	pAcct      = "/acct/"
+	pKey       = "/key/"
+	pNode      = "/node/"
+	pModel     = "/model/"
+	pEscrow    = "/escrow/"
+	pEpochRcpt = "/erc/"
+	pRcpt      = "/rcpt/"
+	pMTRes     = "/reserve/mt/"
+	pEpoch     = "/epoch/"
+)
+
+func epochKey(e uint64) string { return fmt.Sprintf("%020d", e) }
+
+// errNotFound is returned by the typed getters when a key is absent.
+var errNotFound = errors.New("ledger: not found")
+
+// kv is a write overlay over the datastore: block-level pending writes and
+// a transaction-level layer on top, so that a failing tx is discarded whole.
+type kv struct {
+	ctx   context.Context
+	d     ds.Datastore
+	block map[string][]byte // nil value = delete
+	tx    map[string][]byte
+}
+
+func (s *kv) get(k string) ([]byte, bool, error) {
+	if v, ok := s.tx[k]; ok {
+		return v, v != nil, nil
+	}
+	if v, ok := s.block[k]; ok {
+		return v, v != nil, nil
+	}
+	v, err := s.d.Get(s.ctx, ds.NewKey(Namespace+k))
+	if errors.Is(err, ds.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return v, true, nil
+}
+
+func (s *kv) put(k string, v []byte) {
+	if v == nil {
+		v = []byte{}
+	}
+	s.tx[k] = v
+}
+
+func (s *kv) del(k string) { s.tx[k] = nil }
+
+func (s *kv) commitTx() {
+	for k, v := range s.tx {
+		s.block[k] = v
+	}
+	clear(s.tx)
+}
+
+func (s *kv) discardTx() { clear(s.tx) }
+
+// writeSetDigest is sha256 over a block's writes in ascending key order,
+// each as len(key) ‖ key ‖ op ‖ len(value) ‖ value (op 0 = put, 1 = delete;
+// lengths 8-byte big-endian).
+func writeSetDigest(keys []string, m map[string][]byte) [32]byte {
+	h := sha256.New()
+	var n [8]byte
+	for _, k := range keys {
+		v := m[k]
+		binary.BigEndian.PutUint64(n[:], uint64(len(k)))
+		h.Write(n[:])
+		h.Write([]byte(k))
+		if v == nil {
+			h.Write([]byte{1})
+		} else {
+			h.Write([]byte{0})
+		}
+		binary.BigEndian.PutUint64(n[:], uint64(len(v)))
+		h.Write(n[:])
+		h.Write(v)
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// flush writes the block's pending writes to the datastore in key order,
+// together with the app hash that finish derives from their digest, in one
+// batch where the datastore supports batches.
+func (s *kv) flush(finish func(digest [32]byte) [32]byte) error {
+	s.commitTx()
+	keys := make([]string, 0, len(s.block))
+	for k := range s.block {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	app := finish(writeSetDigest(keys, s.block))
+	s.block[kAppHash] = app[:]
+	keys = append(keys, kAppHash)
+	var w interface {
+		Put(context.Context, ds.Key, []byte) error
+		Delete(context.Context, ds.Key) error
+	} = s.d
+	var b ds.Batch
+	if bd, ok := s.d.(ds.Batching); ok {
+		var err error
+		if b, err = bd.Batch(s.ctx); err != nil {
+			return err
+		}
+		w = b
+	}
+	for _, k := range keys {
+		v := s.block[k]
+		var err error
+		if v == nil {
+			err = w.Delete(s.ctx, ds.NewKey(Namespace+k))
+		} else {
+			err = w.Put(s.ctx, ds.NewKey(Namespace+k), v)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if b != nil {
+		if err := b.Commit(s.ctx); err != nil {
+			return err
+		}
+	}
+	clear(s.block)
+	return nil
+}
+
+// scan returns the entries under prefix in key order, merging pending writes.
+func (s *kv) scan(prefix string) ([]entry, error) {
+	res, err := s.d.Query(s.ctx, dsq.Query{Prefix: Namespace + prefix, Orders: []dsq.Order{dsq.OrderByKey{}}})
+	if err != nil {
+		return nil, err
+	}
+	var out []entry
+	for {
+		r, ok := res.NextSync()
+		if !ok {
+			break
+		}
+		if r.Error != nil {
+			res.Close()
+			return nil, r.Error
+		}
+		out = append(out, entry{strings.TrimPrefix(r.Key, Namespace), r.Value})
+	}
+	if err := res.Close(); err != nil {
+		return nil, err
+	}
+	var over map[string][]byte
+	for _, layer := range []map[string][]byte{s.block, s.tx} {
+		for k, v := range layer {
+			if strings.HasPrefix(k, prefix) {
+				if over == nil {
+					over = map[string][]byte{}
+				}
+				over[k] = v
+			}
+		}
+	}
+	if over == nil {
+		return out, nil // already in key order
+	}
+	m := make(map[string][]byte, len(out)+len(over))
+	for _, e := range out {
+		m[e.key] = e.val
+	}
+	for k, v := range over {
+		if v == nil {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+	}
+	out = out[:0]
+	for k, v := range m {
+		out = append(out, entry{k, v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
+	return out, nil
+}
+
+type entry struct {
+	key string
+	val []byte
+}
+
+func (s *kv) getJSON(k string, v any) error {
+	b, ok, err := s.get(k)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errNotFound
+	}
+	return json.Unmarshal(b, v)
+}
+
+func (s *kv) putJSON(k string, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only plain structs, maps with string keys and integers are stored.
+		panic(fmt.Sprintf("ledger: marshal %s: %v", k, err))
+	}
+	s.put(k, b)
+}
+
+func (s *kv) getU64(k string) (uint64, error) {
+	b, ok, err := s.get(k)
+	if err != nil || !ok {
+		return 0, err
+	}
+	if len(b) != 8 {
+		return 0, fmt.Errorf("ledger: %s: bad uint64 value", k)
+	}
+	return binary.BigEndian.Uint64(b), nil
+}
+
+func (s *kv) putU64(k string, v uint64) {
+	if v == 0 {
+		s.del(k)
+		return
+	}
+	s.put(k, binary.BigEndian.AppendUint64(nil, v))
+}
+
+// hashState returns sha256 over the committed state: for every key under
+// Namespace in ascending order except /meta/apphash, len(key) ‖ key ‖
+// len(value) ‖ value, lengths as 8-byte big-endian integers.
+func hashState(ctx context.Context, d ds.Datastore) ([32]byte, error) {
+	res, err := d.Query(ctx, dsq.Query{Prefix: Namespace, Orders: []dsq.Order{dsq.OrderByKey{}}})
+	if err != nil {
+		return [32]byte{}, err
+	}
+	defer res.Close()
+	h := sha256.New()
+	var n [8]byte
+	for {
+		r, ok := res.NextSync()
+		if !ok {
+			break
+		}
+		if r.Error != nil {
+			return [32]byte{}, r.Error
+		}
+		if r.Key == Namespace+kAppHash {
+			continue
+		}
+		binary.BigEndian.PutUint64(n[:], uint64(len(r.Key)))
+		h.Write(n[:])
+		h.Write([]byte(r.Key))
+		binary.BigEndian.PutUint64(n[:], uint64(len(r.Value)))
+		h.Write(n[:])
+		h.Write(r.Value)
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out, nil
+}

@@ -1,0 +1,152 @@
+// Package ledger is the deterministic state machine of the fomo settlement
+// chain (DESIGN §8, §9.1–9.3): accounts and balances per denom, session keys,
+// the node and model registries, per-model epoch escrow, buyback reserves,
+// the treasury and the epoch close that runs the §9.3 revenue split.
+//
+// The ledger is driven by blocks ([Ledger.ApplyBlock]) and keeps its state in
+// an injected go-datastore under the /fomo/ledger namespace. It uses no wall
+// clock, goroutines, floats or randomness, and never lets map iteration order
+// reach state or output: two ledgers fed the same genesis and blocks hold the
+// same state and report the same [Ledger.AppHash] (an incremental hash of
+// every block's write set) and [Ledger.StateHash] (a hash of the whole state).
+//
+// Ordering rules: transactions apply in block order; the receipts of one
+// SubmitReceipts transaction apply in ascending receipt id order, whatever
+// order they were listed in; epoch close walks receipts by (model, id).
+//
+// Signatures are not checked here: the chain layer opens and verifies the
+// signed tx and receipt envelopes and hands the ledger plain structs.
+package ledger
+
+import (
+	"encoding/hex"
+	"strings"
+
+	"github.com/fomonet/fomo/settle/econ"
+)
+
+// Denominations.
+const (
+	DenomUSD   = "usd"
+	DenomFlock = "flock"
+	// DenomMTPrefix prefixes the per-model token denom: "mt:<model>".
+	DenomMTPrefix = "mt:"
+)
+
+// MTDenom returns the denom of a model's token.
+func MTDenom(model string) string { return DenomMTPrefix + model }
+
+// Tier is one entry of the genesis tier catalogue (DESIGN §9.1).
+type Tier struct {
+	Name           string `json:"name"`
+	CostPerMTok    uint64 `json:"cost_per_mtok"`
+	MinInputPrice  uint64 `json:"min_input_price"`
+	MinOutputPrice uint64 `json:"min_output_price"`
+	RaiseMin       uint64 `json:"raise_min"`
+	RaiseMax       uint64 `json:"raise_max"`
+}
+
+// GenesisAccount is an account funded at genesis.
+type GenesisAccount struct {
+	ID       string            `json:"id"`
+	Balances map[string]uint64 `json:"balances"`
+}
+
+// Genesis is the initial state and the fixed parameters of a network.
+type Genesis struct {
+	GenesisTimeMs int64            `json:"genesis_time_ms"`
+	EpochMs       int64            `json:"epoch_ms"`
+	GraceMs       int64            `json:"grace_ms"`
+	ProtocolKey   string           `json:"protocol_key"`
+	Params        econ.Params      `json:"params"`
+	Tiers         []Tier           `json:"tiers"`
+	Accounts      []GenesisAccount `json:"accounts"`
+	// MaxReceiptsPerTx bounds a SubmitReceipts batch (default 1,000).
+	MaxReceiptsPerTx int `json:"max_receipts_per_tx"`
+	// PowerUnit is the bond (flock base units) per unit of voting power and
+	// MaxValidators the size of the validator set (see [Ledger.Validators]).
+	PowerUnit     uint64 `json:"power_unit,omitempty"`
+	MaxValidators int    `json:"max_validators,omitempty"`
+}
+
+// Account is the state of one account.
+type Account struct {
+	Balances map[string]uint64 `json:"balances,omitempty"`
+	// Nonce is the number of transactions the account has had applied; the
+	// next transaction must carry Nonce+1.
+	Nonce uint64 `json:"nonce"`
+	// Overdrawn is set when a receipt of the account could not be paid and
+	// cleared when the account is credited.
+	Overdrawn bool `json:"overdrawn,omitempty"`
+	// UnpaidUSD is the total of receipts recorded unpaid.
+	UnpaidUSD uint64 `json:"unpaid_usd,omitempty"`
+}
+
+// SessionKey is a key an account authorized to sign on its behalf.
+type SessionKey struct {
+	Key         string `json:"key"`
+	SpendLimit  uint64 `json:"spend_limit"`
+	Spent       uint64 `json:"spent"`
+	ExpiresAtMs int64  `json:"expires_at_ms"`
+}
+
+// Node is a registered node; its id is its account.
+type Node struct {
+	ID   string `json:"id"`
+	Bond uint64 `json:"bond"`
+}
+
+// Model is a registered model.
+type Model struct {
+	Name           string   `json:"name"`
+	Issuer         string   `json:"issuer"`
+	ManifestSHA256 string   `json:"manifest_sha256"`
+	Tier           string   `json:"tier"`
+	InputPrice     uint64   `json:"input_price"`
+	OutputPrice    uint64   `json:"output_price"`
+	Nodes          []string `json:"nodes,omitempty"`
+}
+
+// Receipt is what the ledger needs of one verified receipt.
+type Receipt struct {
+	ID [32]byte `json:"-"`
+	// Account pays; Signer is the account itself or one of its session keys.
+	Account      string `json:"account"`
+	Signer       string `json:"signer"`
+	Model        string `json:"model"`
+	Node         string `json:"node"`
+	EntryNode    string `json:"entry_node,omitempty"`
+	IssuedAtMs   int64  `json:"issued_at_ms"`
+	InputTokens  uint64 `json:"input_tokens"`
+	OutputTokens uint64 `json:"output_tokens"`
+	InputPrice   uint64 `json:"input_price"`
+	OutputPrice  uint64 `json:"output_price"`
+	Charge       uint64 `json:"charge"`
+}
+
+// IDHex returns the receipt id in lower-case hex.
+func (r *Receipt) IDHex() string { return hex.EncodeToString(r.ID[:]) }
+
+// validName reports whether s is a usable registry/account name: 1–128
+// characters of [A-Za-z0-9._-] starting with a letter or digit (so that no
+// name is a datastore path element such as "..").
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 128 || strings.IndexByte("._-", s[0]) >= 0 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("._-", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// validDenom reports whether d is usd, flock or mt:<name>.
+func validDenom(d string) bool {
+	if d == DenomUSD || d == DenomFlock {
+		return true
+	}
+	return strings.HasPrefix(d, DenomMTPrefix) && validName(d[len(DenomMTPrefix):])
+}
