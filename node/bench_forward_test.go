@@ -14,25 +14,40 @@ import (
 	"github.com/fomonet/fomo/runtime/runtimetest"
 )
 
-// BenchmarkForwardingOverhead streams the same completion (256 tokens from
-// the upstream stand-in behind node A) (a) at the serving node A, (b)
-// through node B, which forwards it over the libp2p inference protocol,
-// (c) through a gateway (a node with no runtime, DHT client), and (d)
-// through nginx as a plain HTTP reverse proxy in front of A, when an nginx
-// binary is installed. Requests alternate between the targets so all see
-// the same machine load.
+// BenchmarkForwardingOverhead streams the same completion (a) at the
+// serving node A, (b) through node B, which forwards it over the libp2p
+// inference protocol, (c) through a gateway (a node with no runtime, DHT
+// client), and (d) through nginx as a plain HTTP reverse proxy in front of
+// A, when an nginx binary is installed. Requests alternate between the
+// targets so all see the same machine load. The engine variant serves 128
+// tokens of a tiny synthetic model from the built-in engine; the stand-in
+// variant 256 tokens from the OpenAI-compatible upstream stand-in, which
+// costs almost nothing per token and so shows the relay's own cost.
 //
 //	go test -run '^$' -bench ForwardingOverhead -benchtime 200x ./node/
 func BenchmarkForwardingOverhead(b *testing.B) {
-	up := runtimetest.NewUpstream(runtimetest.WithModels("m"), runtimetest.WithTokens(256))
-	srv := httptest.NewServer(up)
-	defer srv.Close()
-	defer up.Close()
+	b.Run("engine", func(b *testing.B) {
+		model := synthModel(b)
+		benchForwarding(b, configs.Runtime{Name: "m", Kind: configs.KindEngine, Model: model, Threads: 1},
+			`{"model":"m","stream":true,"stream_options":{"include_usage":true},"max_tokens":128,"seed":1,"messages":[{"role":"user","content":"benchmark"}]}`)
+	})
+	b.Run("standin", func(b *testing.B) {
+		up := runtimetest.NewUpstream(runtimetest.WithModels("m"), runtimetest.WithTokens(256))
+		srv := httptest.NewServer(up)
+		defer srv.Close()
+		defer up.Close()
+		benchForwarding(b, configs.Runtime{Name: "u", Kind: configs.KindOpenAI, URL: srv.URL},
+			`{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"benchmark"}]}`)
+	})
+}
+
+func benchForwarding(b *testing.B, rc configs.Runtime, reqBody string) {
 
 	start := func(cfg configs.Config) *Node {
 		cfg.Node.LogLevel = "error"
 		cfg.P2P.AdvertInterval = configs.Duration(200 * time.Millisecond)
-		cfg.P2P.RequireManifest = false // the stand-in upstream has no weights file to check
+		cfg.P2P.RequireManifest = false // no issuer in the benchmark
+		cfg.API.ModelRefresh = configs.Duration(300 * time.Millisecond)
 		n, err := New(cfg, b.TempDir())
 		if err != nil {
 			b.Fatal(err)
@@ -44,7 +59,7 @@ func BenchmarkForwardingOverhead(b *testing.B) {
 		return n
 	}
 	cfgA := testConfig()
-	cfgA.Runtime = []configs.Runtime{{Name: "u", Kind: configs.KindOpenAI, URL: srv.URL}}
+	cfgA.Runtime = []configs.Runtime{rc}
 	a := start(cfgA)
 	cfgB := testConfig()
 	cfgB.P2P.Bootstrap = []string{a.host.ListenAddrs()[0]}
@@ -65,7 +80,7 @@ func BenchmarkForwardingOverhead(b *testing.B) {
 	} else {
 		b.Log("nginx not installed; the reverse-proxy reference is skipped")
 	}
-	body := []byte(`{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"benchmark"}]}`)
+	body := []byte(reqBody)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 	// Warm up: wait until forwarding works (adverts and provider records spread).
 	deadline := time.Now().Add(30 * time.Second)

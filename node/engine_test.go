@@ -14,7 +14,7 @@ import (
 	goopenai "github.com/sashabaranov/go-openai"
 )
 
-func synthModel(t *testing.T) string {
+func synthModel(t testing.TB) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "tiny.gguf")
 	f, err := os.Create(p)
