@@ -47,7 +47,6 @@ func benchForwarding(b *testing.B, rc configs.Runtime, reqBody string) {
 		cfg.Node.LogLevel = "error"
 		cfg.P2P.AdvertInterval = configs.Duration(200 * time.Millisecond)
 		cfg.P2P.RequireManifest = false // no issuer in the benchmark
-		cfg.API.ModelRefresh = configs.Duration(300 * time.Millisecond)
 		n, err := New(cfg, b.TempDir())
 		if err != nil {
 			b.Fatal(err)

@@ -27,7 +27,6 @@ func TestForwardingToProvider(t *testing.T) {
 	for i := range 3 {
 		cfg := testConfig()
 		cfg.P2P.AdvertInterval = configs.Duration(200 * time.Millisecond)
-		cfg.API.ModelRefresh = configs.Duration(300 * time.Millisecond) // pick up the manifest soon
 		if i == 0 {
 			cfg.Runtime = []configs.Runtime{{Name: "tiny", Kind: configs.KindEngine, Model: model, Threads: 1}}
 		} else {

@@ -71,16 +71,28 @@ func (n *Node) startNetwork(ctx context.Context, bg context.Context) error {
 	nw.combined = infer.NewCombined(local, nw.router, capSvc)
 	n.net = nw
 
-	n.provideModels(ctx)
+	pending := n.provideModels(ctx)
 	n.wg.Go(func() {
-		t := time.NewTicker(n.cfg.API.ModelRefresh.D())
-		defer t.Stop()
+		// Models not announced yet (no peers to store the record on, no
+		// manifest yet) are retried with backoff from 1 s up to
+		// api.model_refresh; announced ones are revisited every refresh.
+		refresh := n.cfg.API.ModelRefresh.D()
+		retry := min(time.Second, refresh)
 		for {
+			wait := refresh
+			if pending {
+				wait = retry
+				retry = min(2*retry, refresh)
+			} else {
+				retry = min(time.Second, refresh)
+			}
+			t := time.NewTimer(wait)
 			select {
 			case <-bg.Done():
+				t.Stop()
 				return
 			case <-t.C:
-				n.provideModels(bg)
+				pending = n.provideModels(bg)
 			}
 		}
 	})
@@ -89,8 +101,9 @@ func (n *Node) startNetwork(ctx context.Context, bg context.Context) error {
 
 // provideModels announces in the DHT every model this node serves that it
 // has not announced yet, and stops announcing models it no longer serves.
-// The models service re-provides them every 12 h.
-func (n *Node) provideModels(ctx context.Context) {
+// The models service re-provides them every 12 h. It reports whether some
+// served model is still not announced.
+func (n *Node) provideModels(ctx context.Context) (pending bool) {
 	nw := n.net
 	served := map[string]bool{}
 	for _, m := range n.models.Models() {
@@ -109,6 +122,7 @@ func (n *Node) provideModels(ctx context.Context) {
 				n.log.Warn("serving model locally only; not announcing it to the network", "model", m.ID, "reason", err)
 			}
 			nw.mu.Unlock()
+			pending = true
 			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -116,6 +130,7 @@ func (n *Node) provideModels(ctx context.Context) {
 		cancel()
 		if err != nil {
 			n.log.Warn("announcing model in the DHT failed; will retry", "model", m.ID, "err", err)
+			pending = true
 			continue
 		}
 		nw.mu.Lock()
@@ -135,6 +150,7 @@ func (n *Node) provideModels(ctx context.Context) {
 			delete(nw.provided, name)
 		}
 	}
+	return pending
 }
 
 // advertContent is this node's capacity: its models with queue depth and

@@ -130,7 +130,6 @@ func runDevnet(ctx context.Context, out io.Writer, f *devnetFlags) error {
 		n := &devnode{name: fmt.Sprintf("node%d", i), home: filepath.Join(dir, fmt.Sprintf("node%d", i))}
 		sets := []string{
 			"api.listen=127.0.0.1:0",
-			"api.model_refresh=2s",
 			"p2p.listen=/ip4/127.0.0.1/tcp/0,/ip4/127.0.0.1/udp/0/quic-v1",
 		}
 		if bootstrap != "" {
