@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 )
 
 // envelope is the part of an OpenAI request body the node itself reads.
@@ -56,7 +57,7 @@ func jsonErrorDetail(body []byte, err error) string {
 	var syn *json.SyntaxError
 	if errors.As(err, &syn) {
 		line, col := position(body, syn.Offset)
-		return syn.Error() + " at line " + itoa(line) + ", column " + itoa(col)
+		return syn.Error() + " at line " + strconv.Itoa(line) + ", column " + strconv.Itoa(col)
 	}
 	var typ *json.UnmarshalTypeError
 	if errors.As(err, &typ) {
@@ -91,9 +92,4 @@ func position(b []byte, off int64) (line, col int) {
 		}
 	}
 	return line, col
-}
-
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -238,7 +237,10 @@ func (n *devnode) waitReady(ctx context.Context, ttl time.Duration) error {
 					ID string `json:"id"`
 				} `json:"models"`
 			}
-			if err := getJSON(ctx, n.api+"/api/v1/status", &st); err == nil {
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := apiDo(sctx, http.MethodGet, n.api+"/api/v1/status", nil, &st)
+			cancel()
+			if err == nil {
 				n.peer, n.addrs = st.PeerID, st.ListenAddrs
 				for _, m := range st.Models {
 					n.models = append(n.models, m.ID)
@@ -275,24 +277,6 @@ func (n *devnode) stop(timeout time.Duration) {
 		_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
 		<-n.exited
 	}
-}
-
-func getJSON(ctx context.Context, url string, v any) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	return json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(v)
 }
 
 func tailFile(path string, n int) string {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/fomonet/fomo/gpu"
 	gpunvml "github.com/fomonet/fomo/gpu/nvml"
@@ -32,8 +30,8 @@ an NVIDIA driver has no GPUs; that is not an error.`,
 			var statuses []gpu.Status
 			driver := ""
 			if apiURL != "" {
-				var err error
-				if statuses, err = fetchGPUs(cmd.Context(), apiURL); err != nil {
+				err := apiDo(cmd.Context(), http.MethodGet, strings.TrimRight(apiURL, "/")+"/api/v1/gpus", nil, &statuses)
+				if err != nil {
 					return err
 				}
 			} else {
@@ -60,29 +58,6 @@ an NVIDIA driver has no GPUs; that is not an error.`,
 	cmd.Flags().StringVar(&apiURL, "api", "", "ask the node at this URL instead of reading NVML")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
-}
-
-func fetchGPUs(ctx context.Context, base string) ([]gpu.Status, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/api/v1/gpus", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s answered %s: %s", base, resp.Status, strings.TrimSpace(string(body)))
-	}
-	var out []gpu.Status
-	if err := json.Unmarshal(body, &out); err != nil {
-		return nil, fmt.Errorf("%s: bad /api/v1/gpus answer: %w", base, err)
-	}
-	return out, nil
 }
 
 func printGPUs(w io.Writer, driver string, st []gpu.Status) {

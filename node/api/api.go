@@ -113,7 +113,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mux.ServeHTTP(rec, r)
 	elapsed := s.now().Sub(start)
-	_, pattern := s.mux.Handler(r)
+	pattern := r.Pattern // set by the mux while routing
 	if pattern == "" || pattern == "/" {
 		pattern = "other"
 	}

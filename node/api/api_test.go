@@ -292,14 +292,16 @@ func TestClientDisconnectCancels(t *testing.T) {
 
 func TestModelsAndGPUs(t *testing.T) {
 	srv, _ := newServer(t, &scripted{failAt: -1})
-	for path, want := range map[string]string{
-		"/v1/models":       `"id": "m"`,
-		"/v1/models/m":     `"object": "model"`,
-		"/api/v1/gpus":     `"uuid": "GPU-1"`,
-		"/api/v1/status":   `"peer_id": "12D3KooWtest"`,
-		"/v1/models/other": `model_not_found`,
-		"/metrics":         `fomo_http_requests_total`,
+	// In order: /metrics last, so the requests before it have been counted.
+	for _, c := range []struct{ path, want string }{
+		{"/v1/models", `"id": "m"`},
+		{"/v1/models/m", `"object": "model"`},
+		{"/api/v1/gpus", `"uuid": "GPU-1"`},
+		{"/api/v1/status", `"peer_id": "12D3KooWtest"`},
+		{"/v1/models/other", `model_not_found`},
+		{"/metrics", `fomo_http_requests_total`},
 	} {
+		path, want := c.path, c.want
 		resp, err := http.Get(srv.URL + path)
 		if err != nil {
 			t.Fatal(err)

@@ -113,9 +113,13 @@ func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, req *runtim
 	}
 }
 
+// writeEvent writes one server-sent event. The ResponseWriter buffers, so
+// three writes cost no more than one and need no copy of the payload.
 func writeEvent(w io.Writer, data []byte) error {
-	buf := make([]byte, 0, len(sseData)+len(data)+len(sseEnd))
-	buf = append(append(append(buf, sseData...), data...), sseEnd...)
-	_, err := w.Write(buf)
-	return err
+	for _, part := range [][]byte{sseData, data, sseEnd} {
+		if _, err := w.Write(part); err != nil {
+			return err
+		}
+	}
+	return nil
 }
