@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"time"
@@ -36,7 +37,7 @@ func (n *Node) startGPU(ctx context.Context, _ context.Context) error {
 		return err
 	}
 	n.onStop("gpu", func(context.Context) error {
-		return errorsJoin(n.monitor.Close(), n.gpus.Close())
+		return errors.Join(n.monitor.Close(), n.gpus.Close())
 	})
 	return nil
 }

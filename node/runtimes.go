@@ -1,7 +1,6 @@
 package node
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -11,8 +10,6 @@ import (
 	"github.com/fomonet/fomo/runtime/openai"
 	"github.com/fomonet/fomo/runtime/supervise"
 )
-
-var errorsJoin = errors.Join
 
 // buildRuntime turns one [[runtime]] block into a Runtime. Zero durations
 // take each runtime package's defaults.
