@@ -24,6 +24,7 @@ type Config struct {
 	Version int       `toml:"version"`
 	Node    Node      `toml:"node"`
 	API     API       `toml:"api"`
+	Auth    Auth      `toml:"auth"`
 	P2P     P2P       `toml:"p2p"`
 	GPU     GPU       `toml:"gpu"`
 	Store   Store     `toml:"store"`
@@ -58,6 +59,26 @@ type API struct {
 	ReadHeaderTimeout Duration `toml:"read_header_timeout"`
 	// ModelRefresh is how often the served-model list is re-read from the runtimes.
 	ModelRefresh Duration `toml:"model_refresh"`
+}
+
+// Auth configures who may use the node's inference API and how requests are
+// paid for: every request carries an authorization signed for a paying
+// account, and the node returns a signed receipt for it.
+type Auth struct {
+	// Accounts is the local account registry (accounts with their credit
+	// and session keys), relative to the data dir; empty means none. It is
+	// read again when it changes.
+	Accounts string `toml:"accounts"`
+	// OpenAccessKey is a session key (fomo_sk_…) that pays for requests
+	// that carry no API key. Empty (the default) answers them 401. Only for
+	// development networks: whoever reaches the API spends its credit.
+	OpenAccessKey string `toml:"open_access_key"`
+	// DefaultMaxTokens caps the output of a request that sets no max_tokens;
+	// it bounds the authorization's max_output_tokens and max_charge.
+	DefaultMaxTokens int `toml:"default_max_tokens"`
+	// AuthorizationTTL is how long an authorization the node signs stays
+	// valid (at most 10m).
+	AuthorizationTTL Duration `toml:"authorization_ttl"`
 }
 
 // P2P configures the libp2p host.
@@ -184,6 +205,7 @@ func Default() Config {
 			ReadHeaderTimeout: Duration(10e9),
 			ModelRefresh:      Duration(30e9),
 		},
+		Auth: Auth{DefaultMaxTokens: 4096, AuthorizationTTL: Duration(5 * 60e9)},
 		P2P: P2P{
 			Network:         "devnet",
 			Listen:          []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"},
@@ -250,6 +272,15 @@ func (c *Config) Validate() error {
 	}
 	add(positive("api.read_header_timeout", c.API.ReadHeaderTimeout))
 	add(positive("api.model_refresh", c.API.ModelRefresh))
+	if c.Auth.DefaultMaxTokens < 1 {
+		add(fieldErr("auth.default_max_tokens", "must be at least 1, got %d", c.Auth.DefaultMaxTokens))
+	}
+	if ttl := c.Auth.AuthorizationTTL.D(); ttl < 1e9 || ttl > 10*60e9 {
+		add(fieldErr("auth.authorization_ttl", "must be between 1s and 10m, got %s", ttl))
+	}
+	if k := c.Auth.OpenAccessKey; k != "" && !strings.HasPrefix(k, "fomo_sk_") {
+		add(fieldErr("auth.open_access_key", "must be a session key (fomo_sk_…)"))
+	}
 	for i, a := range c.P2P.Listen {
 		if _, err := multiaddr.NewMultiaddr(a); err != nil {
 			add(fieldErr(fmt.Sprintf("p2p.listen[%d]", i), "not a multiaddr: %v", err))

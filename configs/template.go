@@ -31,6 +31,22 @@ read_header_timeout = "10s"
 # How often the list of served models is re-read from the runtimes.
 model_refresh = "30s"
 
+[auth]
+# Every inference request is paid for by an account: clients send
+# "Authorization: Bearer fomo_sk_…" (a session key of their account) and get
+# a signed receipt back. Requests without a key get 401.
+#
+# Local account registry (accounts, credit, session keys), relative to
+# data_dir; empty means none.
+accounts = ""
+# A session key that pays for requests without an API key. Development
+# networks only: anyone who reaches the API spends its credit.
+open_access_key = ""
+# Output cap of requests that set no max_tokens.
+default_max_tokens = 4096
+# How long an authorization this node signs stays valid (at most 10m).
+authorization_ttl = "5m"
+
 [p2p]
 # The network to join: "devnet" (built in) or the path of a genesis file.
 network = "devnet"

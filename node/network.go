@@ -12,6 +12,7 @@ import (
 	"github.com/fomonet/fomo/p2p/models"
 	"github.com/fomonet/fomo/runtime"
 	"github.com/fomonet/fomo/runtime/engine"
+	"github.com/fomonet/fomo/settle/pool"
 )
 
 // network is the node's part in the peer-to-peer network: model provider
@@ -26,6 +27,8 @@ type network struct {
 	combined *infer.Combined
 
 	meter *capacity.Meter
+	paid  *meter
+	pool  *pool.Pool
 
 	mu       sync.Mutex
 	provided map[string]bool
@@ -46,9 +49,13 @@ func (n *Node) startNetwork(ctx context.Context, bg context.Context) error {
 	h := n.host
 	nw := &network{provided: map[string]bool{}, held: map[string]string{}, prices: map[string][2]uint64{},
 		meter: capacity.NewMeter(n.opts.now)}
-	local := meteredLocal{Registry: n.models, metered: nw.meter.Wrap(n.models)}
 	nw.models = models.NewService(h.DHT(), models.Options{Logger: n.sub("models")})
 	n.onStop("model records", func(context.Context) error { return nw.models.Close() })
+	paid, err := n.startMetering(nw)
+	if err != nil {
+		return err
+	}
+	local := meteredLocal{Registry: n.models, metered: meteredBackend{m: paid, inner: nw.meter.Wrap(n.models)}}
 
 	capSvc, err := capacity.New(h, h.PubSub(), h.Topic("capacity"), capacity.SourceFunc(func() capacity.AdvertContent { return n.advertContent(nw) }),
 		capacity.WithInterval(n.cfg.P2P.AdvertInterval.D()), capacity.WithKey(n.key),
@@ -67,7 +74,7 @@ func (n *Node) startNetwork(ctx context.Context, bg context.Context) error {
 		entry = ""
 	}
 	nw.router = infer.NewRouter(h, proto, infer.ProvidersFrom(h, nw.models.FindProviders), capSvc,
-		infer.WithEntryNode(entry), infer.WithRouterLogger(n.sub("router")))
+		infer.WithEntryNode(entry), infer.WithRouterLogger(n.sub("router")), infer.WithAuthorizer(paid.authorizeForward))
 	nw.combined = infer.NewCombined(local, nw.router, capSvc)
 	n.net = nw
 

@@ -318,7 +318,12 @@ func loadNetwork(name, dataDir string) (*networks.Genesis, error) {
 func (n *Node) sub(name string) *slog.Logger { return n.log.With("subsystem", name) }
 
 func (n *Node) startAPI(_ context.Context, bg context.Context) error {
+	var meter api.Meter
+	if n.net != nil {
+		meter = n.net.paid
+	}
 	srv := api.New(api.Options{
+		Meter:        meter,
 		NodeID:       n.id.String(),
 		MaxBodyBytes: int64(n.cfg.API.MaxBodyBytes),
 		Backend:      n.backend(),
@@ -329,6 +334,7 @@ func (n *Node) startAPI(_ context.Context, bg context.Context) error {
 		Routes: func(mux *http.ServeMux) {
 			if n.net != nil {
 				n.manifestRoutes(mux)
+				n.receiptRoutes(mux)
 			}
 		},
 	})

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/rand"
 	"io"
 	"net/http"
 	"os"
@@ -11,11 +12,60 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/configs"
+	"github.com/fomonet/fomo/settle/receipt"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// testConfig is a config that listens only on free loopback ports.
+// testUser is the account the test nodes' open-access key pays for.
+var (
+	testUserKey, testUserSession = mustKey(), mustKey()
+	testAccounts                 string // registry file, written by TestMain
+)
+
+func mustKey() crypto.PrivKey {
+	sk, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	return sk
+}
+
+func keyID(sk crypto.PrivKey) peer.ID {
+	id, err := peer.IDFromPrivateKey(sk)
+	if err != nil {
+		panic(err)
+	}
+	return id
+}
+
+// writeTestAccounts writes a registry in dir in which the test user has
+// ample credit and testUserSession is its session key.
+func writeTestAccounts(dir string) string {
+	f := AccountsFile{Account: []RegistryAccount{{
+		ID: keyID(testUserKey).String(), Credit: 1e15, SessionKeys: []string{keyID(testUserSession).String()},
+	}}}
+	b, err := f.Encode()
+	if err != nil {
+		panic(err)
+	}
+	p := filepath.Join(dir, "accounts.toml")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// testConfig is a config that listens only on free loopback ports and
+// lets requests without an API key be paid by the test user.
 func testConfig() configs.Config {
 	cfg := configs.Default()
+	cfg.Auth.Accounts = testAccounts
+	sk, err := receipt.EncodeSessionKey(testUserSession)
+	if err != nil {
+		panic(err)
+	}
+	cfg.Auth.OpenAccessKey = sk
 	cfg.API.Listen = "127.0.0.1:0"
 	cfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
 	cfg.GPU.Enabled = false

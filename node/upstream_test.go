@@ -12,6 +12,7 @@ import (
 
 	"github.com/fomonet/fomo/configs"
 	"github.com/fomonet/fomo/runtime/runtimetest"
+	"github.com/fomonet/fomo/settle/receipt"
 	goopenai "github.com/sashabaranov/go-openai"
 )
 
@@ -33,7 +34,11 @@ func upstreamNode(t *testing.T, ups map[string]*runtimetest.Upstream) (*Node, ma
 }
 
 func client(base string) *goopenai.Client {
-	c := goopenai.DefaultConfig("unused")
+	key, err := receipt.EncodeSessionKey(testUserSession)
+	if err != nil {
+		panic(err)
+	}
+	c := goopenai.DefaultConfig(key)
 	c.BaseURL = base + "/v1"
 	return goopenai.NewClientWithConfig(c)
 }
@@ -233,10 +238,11 @@ func TestUnknownModelThroughNode(t *testing.T) {
 	n, _ := upstreamNode(t, map[string]*runtimetest.Upstream{"u": up})
 	_, err := client("http://"+n.APIAddr()).CreateChatCompletion(context.Background(), chatRequest("other", false))
 	var apiErr *goopenai.APIError
-	// A model no local runtime serves is looked up in the network; with no
-	// provider the answer is 503 naming the model and the reason.
-	if !errors.As(err, &apiErr) || apiErr.HTTPStatusCode != http.StatusServiceUnavailable ||
-		!strings.Contains(apiErr.Message, "other") || !strings.Contains(apiErr.Message, "no DHT providers") {
+	// A model no local runtime serves is looked up in the network: without
+	// a signed manifest there is no price to authorize, and the model does
+	// not exist (404 naming it).
+	if !errors.As(err, &apiErr) || apiErr.HTTPStatusCode != http.StatusNotFound ||
+		!strings.Contains(apiErr.Message, `"other"`) || !strings.Contains(apiErr.Message, "no signed manifest") {
 		t.Fatalf("unknown model: %v", err)
 	}
 }

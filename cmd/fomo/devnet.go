@@ -20,6 +20,7 @@ import (
 	"github.com/fomonet/fomo/node/identity"
 	"github.com/fomonet/fomo/p2p/models"
 	"github.com/fomonet/fomo/runtime/engine/synth"
+	"github.com/fomonet/fomo/settle/receipt"
 	"github.com/spf13/cobra"
 )
 
@@ -114,6 +115,11 @@ func runDevnet(ctx context.Context, out io.Writer, f *devnetFlags) error {
 		}
 	}
 
+	user, err := devnetAccounts(out, dir)
+	if err != nil {
+		return err
+	}
+
 	var nodes []*devnode
 	stopAll := func() {
 		var wg sync.WaitGroup
@@ -130,6 +136,8 @@ func runDevnet(ctx context.Context, out io.Writer, f *devnetFlags) error {
 		sets := []string{
 			"api.listen=127.0.0.1:0",
 			"p2p.listen=/ip4/127.0.0.1/tcp/0,/ip4/127.0.0.1/udp/0/quic-v1",
+			"auth.accounts=" + user.registry,
+			"auth.open_access_key=" + user.apiKey,
 		}
 		if bootstrap != "" {
 			sets = append(sets, "p2p.bootstrap="+bootstrap)
@@ -328,6 +336,7 @@ func devnetAnnounce(ctx context.Context, out io.Writer, dir, api, name, path, pr
 	env, err := models.Sign(models.Manifest{
 		Name: name, Seq: 1, Architecture: "llama", Quantization: strings.TrimPrefix(name, "synth-"+preset+"-"),
 		ContextLength: uint64(max(p.Context, 1)), Tier: "small", ChatTemplate: "chatml",
+		InputPrice: devnetInputPrice, OutputPrice: devnetOutputPrice,
 		Weights:     models.Weights{SHA256: sum, Size: size},
 		Description: "synthetic " + preset + " model for the devnet: random weights, real tokenizer",
 	}, issuer)
@@ -347,4 +356,47 @@ func devnetAnnounce(ctx context.Context, out io.Writer, dir, api, name, path, pr
 		}
 		time.Sleep(200 * time.Millisecond) // until node0's DHT has peers
 	}
+}
+
+// Prices of the devnet model, usd base units per 1M tokens (0.10 and 0.40 usd).
+const (
+	devnetInputPrice  = 100_000
+	devnetOutputPrice = 400_000
+)
+
+// devnetUser is the devnet's funded demo account.
+type devnetUser struct {
+	registry string // the local account registry every node reads
+	apiKey   string // the session key, as an API key
+}
+
+// devnetAccounts creates the demo user's key (DIR/keys/user.key) and a
+// session key for it (DIR/keys/user-session.key), and writes the local
+// account registry (DIR/accounts.toml) that gives the user 1,000 usd of
+// credit. Every node lets requests without an API key spend it.
+func devnetAccounts(out io.Writer, dir string) (devnetUser, error) {
+	userKey, _, err := identity.LoadOrCreate(filepath.Join(dir, "keys", "user.key"))
+	if err != nil {
+		return devnetUser{}, err
+	}
+	sessKey, _, err := identity.LoadOrCreate(filepath.Join(dir, "keys", "user-session.key"))
+	if err != nil {
+		return devnetUser{}, err
+	}
+	apiKey, err := receipt.EncodeSessionKey(sessKey)
+	if err != nil {
+		return devnetUser{}, err
+	}
+	user, sess := identity.PeerID(userKey), identity.PeerID(sessKey)
+	f := node.AccountsFile{Account: []node.RegistryAccount{{ID: user.String(), Credit: 1000e6, SessionKeys: []string{sess.String()}}}}
+	b, err := f.Encode()
+	if err != nil {
+		return devnetUser{}, err
+	}
+	reg := filepath.Join(dir, "accounts.toml")
+	if err := os.WriteFile(reg, b, 0o600); err != nil {
+		return devnetUser{}, err
+	}
+	fmt.Fprintf(out, "devnet: demo user %s with 1000 usd of credit; API key %s (requests without a key are paid from it too)\n", user, apiKey)
+	return devnetUser{registry: reg, apiKey: apiKey}, nil
 }

@@ -21,6 +21,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fomonet/fomo/node"
+	"github.com/fomonet/fomo/node/identity"
+	"github.com/fomonet/fomo/settle/receipt"
+	"github.com/libp2p/go-libp2p/core/crypto"
 )
 
 var fomoBin string
@@ -52,6 +57,31 @@ func fomo(t *testing.T, args ...string) (string, error) {
 	cmd.Env = append(os.Environ(), "FOMO_HOME=")
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// openAccess writes a local account registry in dir with one funded
+// account and returns the flags that let requests without an API key spend
+// it.
+func openAccess(t *testing.T, dir string) []string {
+	t.Helper()
+	sk, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := node.AccountsFile{Account: []node.RegistryAccount{{ID: identity.PeerID(sk).String(), Credit: 1e9}}}
+	b, err := f.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "accounts.toml")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, err := receipt.EncodeSessionKey(sk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{"--set", "auth.accounts=" + path, "--set", "auth.open_access_key=" + key}
 }
 
 // testSets make a node listen only on free loopback ports.
@@ -266,7 +296,7 @@ func TestGPUCommandWithoutDriver(t *testing.T) {
 
 func TestHelpOnEveryCommand(t *testing.T) {
 	for _, args := range [][]string{{}, {"node"}, {"init"}, {"config"}, {"config", "show"}, {"config", "validate"},
-		{"key"}, {"key", "new"}, {"key", "show"}, {"gpu"}, {"devnet"}, {"version"}, {"gateway"}, {"model"}, {"model", "synth"}, {"model", "announce"}, {"model", "show"}, {"model", "providers"}} {
+		{"key"}, {"key", "new"}, {"key", "show"}, {"gpu"}, {"devnet"}, {"version"}, {"gateway"}, {"model"}, {"model", "synth"}, {"model", "announce"}, {"model", "show"}, {"model", "providers"}, {"chat"}, {"receipts"}, {"receipts", "list"}, {"receipts", "show"}, {"receipts", "verify"}} {
 		out, err := fomo(t, append(args, "--help")...)
 		if err != nil || !strings.Contains(out, "Usage:") {
 			t.Errorf("fomo %s --help: %v\n%s", strings.Join(args, " "), err, out)
@@ -301,6 +331,16 @@ func TestDevnetAndGateway(t *testing.T) {
 	if len(apis) != 3 {
 		t.Fatalf("devnet did not print three node lines:\n%s", p.out)
 	}
+	for !strings.Contains(p.out.String(), "devnet running") { // the model is announced, at its prices
+		select {
+		case <-p.exited:
+			t.Fatalf("devnet exited: %v\n%s", p.err, p.out)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("devnet did not finish starting:\n%s", p.out)
+		}
+	}
 	provider := peerOf(p.out.String(), "0")
 
 	var st struct {
@@ -310,13 +350,14 @@ func TestDevnetAndGateway(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &st); err != nil || len(st.ListenAddrs) == 0 {
 		t.Fatalf("node0 status: %v %s", err, body)
 	}
-	gwHome := t.TempDir()
-	gw := start(t, "gateway", "--home", gwHome, "--bootstrap", st.ListenAddrs[0],
+	// The gateway signs as the devnet's demo user (DIR/keys/user.key).
+	gw := start(t, "gateway", "--home", dir, "--key-name", "user", "--bootstrap", st.ListenAddrs[0],
 		"--set", "api.listen=127.0.0.1:0", "--set", "node.log_level=warn")
-	gwAPI := "http://" + waitFile(t, gw, filepath.Join(gwHome, "api.addr"))
+	gwAPI := "http://" + waitFile(t, gw, filepath.Join(dir, "api.addr"))
 
 	chat := `{"model":"synth-tiny-q8_0","messages":[{"role":"user","content":"hello"}],"max_tokens":8,"seed":1}`
 	var want string
+	var receipts []string
 	for _, entry := range []struct{ name, api string }{
 		{"node0", apis["0"]}, {"node1", apis["1"]}, {"node2", apis["2"]}, {"gateway", gwAPI},
 	} {
@@ -342,12 +383,25 @@ func TestDevnetAndGateway(t *testing.T) {
 			Usage struct {
 				CompletionTokens int `json:"completion_tokens"`
 			} `json:"usage"`
+			Fomo *struct {
+				ReceiptID    string `json:"receipt_id"`
+				Charge       uint64 `json:"charge"`
+				OutputTokens int    `json:"output_tokens"`
+				Receipt      string `json:"receipt"`
+			} `json:"fomo"`
 		}
 		err = json.NewDecoder(resp.Body).Decode(&out)
 		resp.Body.Close()
 		if err != nil || len(out.Choices) != 1 || out.Usage.CompletionTokens == 0 {
 			t.Fatalf("%s: bad answer %v %+v", entry.name, err, out)
 		}
+		// Every answer carries its signed receipt: the header names it
+		// before the body, the fomo object holds it.
+		if out.Fomo == nil || out.Fomo.ReceiptID != resp.Header.Get("X-Fomo-Receipt") ||
+			out.Fomo.OutputTokens != out.Usage.CompletionTokens || out.Fomo.Charge == 0 || out.Fomo.Receipt == "" {
+			t.Fatalf("%s: receipt missing or wrong: header %q fomo %+v", entry.name, resp.Header.Get("X-Fomo-Receipt"), out.Fomo)
+		}
+		receipts = append(receipts, out.Fomo.ReceiptID)
 		if got := resp.Header.Get("X-Fomo-Node"); got != provider {
 			t.Fatalf("%s: X-Fomo-Node %q, want node0 %s", entry.name, got, provider)
 		}
@@ -358,8 +412,53 @@ func TestDevnetAndGateway(t *testing.T) {
 		}
 	}
 
+	// Receipts spread by gossip: every node holds each one, and anyone can
+	// verify them.
+	for _, id := range receipts {
+		for i := range 3 {
+			api := apis[fmt.Sprint(i)]
+			var out string
+			var err error
+			for time.Now().Before(deadline) {
+				if out, err = fomo(t, "receipts", "show", id, "--api", api); err == nil {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if err != nil || !strings.Contains(out, `"node": "`+provider+`"`) {
+				t.Fatalf("node%d: receipts show %s: %v\n%s", i, id, err, out)
+			}
+		}
+		if out, err := fomo(t, "receipts", "verify", id, "--api", apis["2"]); err != nil || !strings.Contains(out, "valid") {
+			t.Fatalf("receipts verify: %v\n%s", err, out)
+		}
+	}
+	if out, err := fomo(t, "receipts", "list", "--model", "synth-tiny-q8_0", "--api", apis["1"]); err != nil ||
+		strings.Count(out, "synth-tiny-q8_0") != len(receipts) {
+		t.Fatalf("receipts list: %v\n%s", err, out)
+	}
+	// fomo chat signs its own authorization with the user's key, through
+	// node2, and verifies and stores the receipt.
+	out, err := fomo(t, "chat", "hello", "--model", "synth-tiny-q8_0", "--max-tokens", "8", "--home", dir, "--key-name", "user", "--api", apis["2"])
+	if err != nil || !strings.Contains(out, "verified") {
+		t.Fatalf("fomo chat: %v\n%s", err, out)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "receipts", "*.receipt")); len(files) != 1 {
+		t.Fatalf("fomo chat stored %d receipts", len(files))
+	} else if out, err := fomo(t, "receipts", "verify", files[0]); err != nil || !strings.Contains(out, "valid") {
+		t.Fatalf("receipts verify %s: %v\n%s", files[0], err, out)
+	}
+	// A request with a key that is not a session key is refused with 401.
+	req, _ := http.NewRequest(http.MethodPost, apis["1"]+"/v1/chat/completions", strings.NewReader(chat))
+	req.Header.Set("Authorization", "Bearer sk-not-ours")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("foreign API key: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
 	// The manifest devnet announced resolves from any node.
-	out, err := fomo(t, "model", "show", "synth-tiny-q8_0", "--api", apis["2"])
+	out, err = fomo(t, "model", "show", "synth-tiny-q8_0", "--api", apis["2"])
 	if err != nil || !strings.Contains(out, `"name": "synth-tiny-q8_0"`) || !strings.Contains(out, `"sha256"`) {
 		t.Fatalf("model show: %v\n%s", err, out)
 	}
@@ -414,7 +513,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	home := t.TempDir()
 	cfg := fmt.Sprintf("version = 1\n[node]\nstream_grace = \"5m\"\n[[runtime]]\nname = \"hang\"\nkind = \"openai\"\nurl = \"http://%s\"\nmodels = [\"hang\"]\n", ln.Addr())
 	os.WriteFile(filepath.Join(home, "config.toml"), []byte(cfg), 0o600)
-	p := start(t, append([]string{"node", "--home", home}, testSets...)...)
+	p := start(t, append(append([]string{"node", "--home", home}, testSets...), openAccess(t, home)...)...)
 	api := "http://" + waitFile(t, p, filepath.Join(home, "api.addr"))
 	go http.Post(api+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"hang","messages":[]}`))
 	deadline := time.Now().Add(10 * time.Second)

@@ -46,6 +46,8 @@ Start with:
 		newDevnetCmd(),
 		newModelCmd(rf),
 		newGatewayCmd(rf),
+		newChatCmd(rf),
+		newReceiptsCmd(rf),
 		newVersionCmd(),
 	)
 	return root

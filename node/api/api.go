@@ -57,6 +57,30 @@ type Options struct {
 	Now func() time.Time
 	// Routes adds further admin routes (under /api/v1/) to the server's mux.
 	Routes func(mux *http.ServeMux)
+	// Meter authenticates, admits and meters inference requests; nil
+	// serves them without authentication or receipts.
+	Meter Meter
+}
+
+// Meter authenticates and meters inference requests.
+type Meter interface {
+	// Begin checks the request's credentials and authorizes its payment.
+	// It returns the context to run the request under and the request's
+	// ticket; an error (401, 402, …) is sent to the client as is.
+	Begin(r *http.Request, req *runtime.Request) (context.Context, Ticket, *runtime.Error)
+}
+
+// Ticket is one metered request.
+type Ticket interface {
+	// ReceiptID is the id of the request's receipt, known before the
+	// response starts (the X-Fomo-Receipt header).
+	ReceiptID() string
+	// Finish is called once the response's last event was read, before
+	// the end is sent. It checks the receipt of the stream and returns
+	// the fomo object to add to the response (nil when there is none).
+	Finish(ctx context.Context, s runtime.Stream) (json.RawMessage, error)
+	// Close releases what Begin held; it is called once, at the end.
+	Close()
 }
 
 // Server is the HTTP handler of the node.

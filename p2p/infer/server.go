@@ -37,6 +37,23 @@ type Incoming struct {
 	EntryNode string
 }
 
+type incomingKey struct{}
+
+// IncomingFromContext returns the protocol request a backend call serves:
+// the server puts it in the context it passes to Backend.Do, so that the
+// backend can read the authorization and the entry node.
+func IncomingFromContext(ctx context.Context) (*Incoming, bool) {
+	in, ok := ctx.Value(incomingKey{}).(*Incoming)
+	return in, ok
+}
+
+// Receipter is implemented by backend streams that produce their own
+// receipt once they are closed; the server sends it in the Final instead of
+// calling the Finalizer.
+type Receipter interface {
+	Receipt() []byte
+}
+
 // Admit decides whether a request may run. A non-nil error ends the stream
 // with a Final carrying it (an *runtime.Error keeps its status; anything
 // else becomes a 500). It runs before the backend is called.
@@ -293,7 +310,7 @@ func (s *Server) handle(st network.Stream) {
 		}
 	}
 
-	rs, err := s.backend.Do(ctx, in.Request)
+	rs, err := s.backend.Do(context.WithValue(ctx, incomingKey{}, in), in.Request)
 	if err != nil {
 		switch {
 		case gone.Load():
@@ -338,7 +355,7 @@ func (s *Server) handle(st network.Stream) {
 		if finish != runtime.FinishError {
 			finish = runtime.FinishCancelled
 		}
-		s.finalize(context.WithoutCancel(ctx), log, in, usage, finish, false)
+		s.finalize(context.WithoutCancel(ctx), log, in, rs, usage, finish, false)
 		_ = st.Reset()
 		return
 	}
@@ -354,7 +371,7 @@ func (s *Server) handle(st network.Stream) {
 		finish = runtime.FinishStop
 	}
 	final.Finish = string(finish)
-	final.Receipt = s.finalize(context.WithoutCancel(ctx), log, in, usage, finish, true)
+	final.Receipt = s.finalize(context.WithoutCancel(ctx), log, in, rs, usage, finish, true)
 	s.sendFinal(st, fw, final)
 }
 
@@ -363,7 +380,10 @@ func (s *Server) timeoutError() *runtime.Error {
 		"the request ran past the provider's stream deadline of %s", s.cfg.timeout)
 }
 
-func (s *Server) finalize(ctx context.Context, log *slog.Logger, in *Incoming, usage runtime.Usage, finish runtime.FinishReason, delivered bool) []byte {
+func (s *Server) finalize(ctx context.Context, log *slog.Logger, in *Incoming, rs runtime.Stream, usage runtime.Usage, finish runtime.FinishReason, delivered bool) []byte {
+	if r, ok := rs.(Receipter); ok {
+		return r.Receipt()
+	}
 	if s.cfg.finalize == nil {
 		return nil
 	}

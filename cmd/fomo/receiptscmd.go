@@ -1,0 +1,365 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fomonet/fomo/node"
+	"github.com/fomonet/fomo/node/identity"
+	"github.com/fomonet/fomo/settle/receipt"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/spf13/cobra"
+)
+
+func newReceiptsCmd(rf *rootFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "receipts",
+		Short: "List, show and verify signed usage receipts",
+	}
+	cmd.AddCommand(newReceiptsListCmd(), newReceiptsShowCmd(), newReceiptsVerifyCmd(rf))
+	return cmd
+}
+
+func newReceiptsListCmd() *cobra.Command {
+	var apiURL, account, nodeID, model, epoch, after string
+	var limit int
+	cmd := &cobra.Command{
+		Use:     "list",
+		Short:   "List the receipts a node holds, filtered and paged",
+		Example: "  fomo receipts list --account 12D3KooW... --limit 20 --api http://127.0.0.1:8080",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			q := url.Values{}
+			for k, v := range map[string]string{"account": account, "node": nodeID, "model": model, "epoch": epoch, "after": after} {
+				if v != "" {
+					q.Set(k, v)
+				}
+			}
+			if limit > 0 {
+				q.Set("limit", fmt.Sprint(limit))
+			}
+			var page struct {
+				Receipts []node.ReceiptView `json:"receipts"`
+				Next     string             `json:"next"`
+			}
+			if err := apiDo(cmd.Context(), http.MethodGet, apiURL+"/api/v1/receipts?"+q.Encode(), nil, &page); err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "%-16s  %-5s  %-24s  %-14s  %7s  %7s  %-9s  %s\n", "ID", "EPOCH", "MODEL", "NODE", "IN", "OUT", "FINISH", "CHARGE")
+			for _, r := range page.Receipts {
+				fmt.Fprintf(w, "%-16s  %-5d  %-24s  %-14s  %7d  %7d  %-9s  %s\n", r.ID[:16], r.Epoch, r.Model,
+					shortID(r.Node), r.InputTokens, r.OutputTokens, r.Finish, usdString(r.Charge))
+			}
+			if page.Next != "" {
+				fmt.Fprintf(w, "more: --after %s\n", page.Next)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&apiURL, "api", defaultAPI, "node to ask")
+	cmd.Flags().StringVar(&account, "account", "", "only receipts paid by this account")
+	cmd.Flags().StringVar(&nodeID, "node", "", "only receipts signed by this node")
+	cmd.Flags().StringVar(&model, "model", "", "only receipts of this model")
+	cmd.Flags().StringVar(&epoch, "epoch", "", "only receipts of this epoch")
+	cmd.Flags().StringVar(&after, "after", "", "the cursor a previous page printed")
+	cmd.Flags().IntVar(&limit, "limit", 0, "page size (default 100, at most 1000)")
+	return cmd
+}
+
+func newReceiptsShowCmd() *cobra.Command {
+	var apiURL string
+	cmd := &cobra.Command{
+		Use:     "show ID",
+		Short:   "Show one receipt held by a node",
+		Example: "  fomo receipts show 3f1c… --api http://127.0.0.1:8080",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var v node.ReceiptView
+			if err := apiDo(cmd.Context(), http.MethodGet, apiURL+"/api/v1/receipts/"+url.PathEscape(args[0]), nil, &v); err != nil {
+				return err
+			}
+			return printJSON(cmd.OutOrStdout(), v)
+		},
+	}
+	cmd.Flags().StringVar(&apiURL, "api", defaultAPI, "node to ask")
+	return cmd
+}
+
+func newReceiptsVerifyCmd(rf *rootFlags) *cobra.Command {
+	var apiURL, network string
+	cmd := &cobra.Command{
+		Use:   "verify FILE|ID",
+		Short: "Check a receipt's signatures, caps and charge",
+		Long: `verify checks a receipt without trusting the node that holds it: the client's
+and the serving node's signatures, the network, the output cap, the
+deterministic charge and max_charge, and the validity window. The receipt is a
+file (as fomo chat stores them under HOME/receipts, raw or base64) or an id
+fetched from --api.`,
+		Example: "  fomo receipts verify ~/.fomo/receipts/3f1c….receipt\n  fomo receipts verify 3f1c… --api http://127.0.0.1:8080",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			env, err := readReceipt(cmd.Context(), rf.home, args[0], apiURL)
+			if err != nil {
+				return err
+			}
+			sr, err := receipt.Verify(cmd.Context(), env, receipt.Checker{NetworkID: network})
+			if err != nil {
+				return fmt.Errorf("receipt is invalid (%s): %w", receipt.ReasonOf(err), err)
+			}
+			describeReceipt(cmd.OutOrStdout(), sr)
+			fmt.Fprintln(cmd.OutOrStdout(), "valid: both signatures verify; the charge is the deterministic charge and within max_charge")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&apiURL, "api", defaultAPI, "node to fetch an id from")
+	cmd.Flags().StringVar(&network, "network-id", "", "require this network id")
+	return cmd
+}
+
+// readReceipt reads a receipt envelope from a file (raw or base64) or, for
+// a 64-hex-digit id without such a file, from a node.
+func readReceipt(ctx context.Context, home, arg, apiURL string) ([]byte, error) {
+	b, err := os.ReadFile(arg)
+	if err != nil {
+		if _, herr := hex.DecodeString(arg); herr != nil || len(arg) != 64 {
+			return nil, err
+		}
+		if b, err = os.ReadFile(filepath.Join(home, "receipts", arg+".receipt")); err == nil {
+			return b, nil
+		}
+		var v node.ReceiptView
+		if err := apiDo(ctx, http.MethodGet, apiURL+"/api/v1/receipts/"+arg, nil, &v); err != nil {
+			return nil, err
+		}
+		return base64.StdEncoding.DecodeString(v.Envelope)
+	}
+	if d, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b))); err == nil {
+		return d, nil
+	}
+	return b, nil
+}
+
+func describeReceipt(w io.Writer, sr *receipt.SignedReceipt) {
+	a, r := &sr.Authorization.Authorization, &sr.Receipt
+	id := sr.ID()
+	fmt.Fprintf(w, "receipt   %s\nnetwork   %s\nmodel     %s\naccount   %s\nnode      %s\n", hex.EncodeToString(id[:]), a.NetworkID, a.Model, a.Account, r.Node)
+	fmt.Fprintf(w, "tokens    %d in, %d out (cap %d), finish %s\n", r.InputTokens, r.OutputTokens, a.MaxOutputTokens, r.Finish)
+	fmt.Fprintf(w, "charge    %s (max %s) at %d/%d per 1M tokens\n", usdString(r.Charge), usdString(a.MaxCharge), a.InputPrice, a.OutputPrice)
+}
+
+func usdString(v uint64) string { return fmt.Sprintf("%d.%06d usd", v/1e6, v%1e6) }
+
+func shortID(id string) string {
+	if len(id) > 14 {
+		return id[:6] + "…" + id[len(id)-6:]
+	}
+	return id
+}
+
+func newChatCmd(rf *rootFlags) *cobra.Command {
+	var apiURL, model, keyName, keyFile, system string
+	var maxTokens uint64
+	cmd := &cobra.Command{
+		Use:   "chat [PROMPT]",
+		Short: "Ask a model through any node, paying with your own signed authorization",
+		Long: `chat sends one chat message (PROMPT, or standard input) to a node and streams
+the answer. It signs the request's authorization with your key (--key-name,
+HOME/keys/NAME.key): the model's prices as the node quotes them, a cap on
+output tokens and the maximum charge. At the end it verifies the serving
+node's receipt — both signatures, the counts against the usage the response
+reported, the charge — prints it, and stores it in HOME/receipts/ID.receipt.`,
+		Example: `  fomo chat "What is a GPU?" --model synth-small-q8_0 --key-name user --api http://127.0.0.1:8080`,
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			prompt := ""
+			if len(args) == 1 {
+				prompt = args[0]
+			} else {
+				b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 1<<20))
+				if err != nil {
+					return err
+				}
+				prompt = string(b)
+			}
+			if keyFile == "" {
+				keyFile = filepath.Join(rf.home, "keys", keyName+".key")
+			}
+			sk, err := identity.Load(keyFile)
+			if err != nil {
+				return err
+			}
+			return chat(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), chatArgs{
+				api: apiURL, model: model, prompt: prompt, system: system, maxTokens: maxTokens, key: sk, home: rf.home})
+		},
+	}
+	cmd.Flags().StringVar(&apiURL, "api", defaultAPI, "node to send the request to")
+	cmd.Flags().StringVar(&model, "model", "", "model name (required)")
+	cmd.Flags().StringVar(&keyName, "key-name", "user", "your key: HOME/keys/NAME.key")
+	cmd.Flags().StringVar(&keyFile, "key", "", "your key file (overrides --key-name)")
+	cmd.Flags().StringVar(&system, "system", "", "system message")
+	cmd.Flags().Uint64Var(&maxTokens, "max-tokens", 256, "most output tokens to pay for")
+	_ = cmd.MarkFlagRequired("model")
+	return cmd
+}
+
+type chatArgs struct {
+	api, model, prompt, system, home string
+	maxTokens                        uint64
+	key                              crypto.PrivKey
+}
+
+func chat(ctx context.Context, out, errOut io.Writer, a chatArgs) error {
+	sk := a.key
+	var q struct {
+		NetworkID   string `json:"network_id"`
+		Node        string `json:"node"`
+		InputPrice  uint64 `json:"input_price"`
+		OutputPrice uint64 `json:"output_price"`
+	}
+	if err := apiDo(ctx, http.MethodGet, a.api+"/api/v1/prices/"+url.PathEscape(a.model), nil, &q); err != nil {
+		return err
+	}
+	type msg struct {
+		Role    string `json:"role"`
+		Content string `json:"content"`
+	}
+	msgs := []msg{}
+	if a.system != "" {
+		msgs = append(msgs, msg{"system", a.system})
+	}
+	msgs = append(msgs, msg{"user", a.prompt})
+	body, err := json.Marshal(map[string]any{
+		"model": a.model, "messages": msgs, "max_tokens": a.maxTokens, "stream": true,
+		"stream_options": map[string]bool{"include_usage": true},
+	})
+	if err != nil {
+		return err
+	}
+	auth := receipt.NewAuthorization(q.NetworkID, "", a.model, time.Now(), 5*time.Minute)
+	if entry, err := peer.Decode(q.Node); err == nil {
+		auth.EntryNode = entry
+	}
+	auth.MaxOutputTokens = a.maxTokens
+	if auth.MaxCharge, err = receipt.Charge(uint64(len(body)), a.maxTokens, q.InputPrice, q.OutputPrice); err != nil {
+		return err
+	}
+	auth.InputPrice, auth.OutputPrice = q.InputPrice, q.OutputPrice
+	auth.RequestSHA256 = sha256.Sum256(body)
+	env, err := receipt.SignAuthorization(auth, sk)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.api+"/v1/chat/completions", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(node.AuthorizationHeader, base64.StdEncoding.EncodeToString(env))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return fmt.Errorf("%s: %s", resp.Status, errorMessage(b))
+	}
+	var usage struct{ PromptTokens, CompletionTokens uint64 }
+	var fomo *node.Fomo
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok || line == "[DONE]" {
+			continue
+		}
+		var ch struct {
+			Choices []struct {
+				Delta struct{ Content string } `json:"delta"`
+			} `json:"choices"`
+			Usage *struct {
+				PromptTokens     uint64 `json:"prompt_tokens"`
+				CompletionTokens uint64 `json:"completion_tokens"`
+			} `json:"usage"`
+			Fomo  *node.Fomo      `json:"fomo"`
+			Error json.RawMessage `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(line), &ch); err != nil {
+			return fmt.Errorf("bad event from the node: %v", err)
+		}
+		if len(ch.Error) > 0 {
+			return fmt.Errorf("the stream failed: %s", errorMessage([]byte(line)))
+		}
+		for _, c := range ch.Choices {
+			fmt.Fprint(out, c.Delta.Content)
+		}
+		if ch.Usage != nil {
+			usage.PromptTokens, usage.CompletionTokens = ch.Usage.PromptTokens, ch.Usage.CompletionTokens
+		}
+		if ch.Fomo != nil {
+			fomo = ch.Fomo
+		}
+	}
+	fmt.Fprintln(out)
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	if fomo == nil {
+		return errors.New("the node returned no receipt")
+	}
+	renv, err := base64.StdEncoding.DecodeString(fomo.Receipt)
+	if err != nil {
+		return fmt.Errorf("receipt: %v", err)
+	}
+	sr, err := receipt.Verify(ctx, renv, receipt.Checker{NetworkID: q.NetworkID})
+	if err != nil {
+		return fmt.Errorf("the node's receipt is invalid (%s): %w", receipt.ReasonOf(err), err)
+	}
+	if !bytes.Equal(sr.Authorization.Envelope, env) {
+		return errors.New("the receipt is for another authorization than the one sent")
+	}
+	if sr.Receipt.InputTokens != usage.PromptTokens || sr.Receipt.OutputTokens != usage.CompletionTokens {
+		return fmt.Errorf("the receipt counts %d/%d tokens, the response reported %d/%d",
+			sr.Receipt.InputTokens, sr.Receipt.OutputTokens, usage.PromptTokens, usage.CompletionTokens)
+	}
+	id := sr.ID()
+	dir := filepath.Join(a.home, "receipts")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	path := filepath.Join(dir, hex.EncodeToString(id[:])+".receipt")
+	if err := os.WriteFile(path, renv, 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(errOut, "receipt %s verified: node %s, %d in / %d out tokens, %s; saved to %s\n",
+		hex.EncodeToString(id[:]), sr.Receipt.Node, sr.Receipt.InputTokens, sr.Receipt.OutputTokens, usdString(sr.Receipt.Charge), path)
+	return nil
+}
+
+func errorMessage(b []byte) string {
+	var e struct {
+		Error struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(b, &e) == nil && e.Error.Message != "" {
+		return e.Error.Message
+	}
+	return strings.TrimSpace(string(b))
+}

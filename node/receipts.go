@@ -1,0 +1,283 @@
+package node
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/fomonet/fomo/node/api"
+	"github.com/fomonet/fomo/p2p"
+	"github.com/fomonet/fomo/p2p/models"
+	"github.com/fomonet/fomo/runtime"
+	"github.com/fomonet/fomo/settle/pool"
+	"github.com/fomonet/fomo/settle/receipt"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// startMetering opens the receipt pool and builds the meter: the node's
+// payers (the local account registry), its keys and its price sources.
+func (n *Node) startMetering(nw *network) (*meter, error) {
+	g := n.genesis
+	genesisMs, epochMs := uint64(g.GenesisTime.UnixMilli()), uint64(g.EpochLength.D().Milliseconds())
+	m := &meter{
+		log: n.sub("metering"), netID: g.ID(), self: n.id, key: n.key, entry: !n.opts.gateway,
+		ttl: n.cfg.Auth.AuthorizationTTL.D(), maxTok: uint64(n.cfg.Auth.DefaultMaxTokens), now: n.opts.now,
+		inFlight: map[[32]byte]bool{},
+	}
+	if n.opts.gateway {
+		m.userKey = n.key
+	}
+	if p := n.cfg.Auth.Accounts; p != "" {
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(n.dataDir, p)
+		}
+		reg, err := openRegistry(p, n.opts.now)
+		if err != nil {
+			return nil, err
+		}
+		m.payers = reg
+	}
+	if k := n.cfg.Auth.OpenAccessKey; k != "" {
+		sk, err := receipt.DecodeSessionKey(k)
+		if err != nil {
+			return nil, &fieldError{"auth.open_access_key", err}
+		}
+		m.openKey = sk
+	}
+	m.local = func(model string) (uint64, uint64, bool) {
+		if _, ok := n.models.Lookup(model); !ok {
+			return 0, 0, false
+		}
+		nw.mu.Lock()
+		defer nw.mu.Unlock()
+		p := nw.prices[model] // zero for a model served without a manifest
+		return p[0], p[1], true
+	}
+	m.quote = newPriceCache(nw.models, m.local, n.opts.now).quote
+
+	pl, err := pool.New(pool.Config{
+		Datastore: n.store,
+		Host:      n.host,
+		Verify:    pool.ReceiptVerifier(receipt.Checker{NetworkID: m.netID, Signers: m.signers()}),
+		EpochOf: func(issuedAtMs uint64) uint64 {
+			if issuedAtMs < genesisMs || epochMs == 0 {
+				return 0
+			}
+			return (issuedAtMs - genesisMs) / epochMs
+		},
+		Now:              n.opts.now,
+		Logger:           n.sub("receipts"),
+		TopicScoreParams: p2p.TopicScoreParams(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.onStop("receipt pool", func(context.Context) error { return pl.Close() })
+	m.pool = pl
+	nw.paid, nw.pool = m, pl
+	return m, nil
+}
+
+type fieldError struct {
+	key string
+	err error
+}
+
+func (e *fieldError) Error() string { return e.key + ": " + e.err.Error() }
+
+// priceCache quotes a model's prices: a model served here at its own
+// prices, any other at its signed manifest's, looked up in the DHT and
+// kept for a minute.
+type priceCache struct {
+	models *models.Service
+	local  func(string) (uint64, uint64, bool)
+	now    func() time.Time
+
+	mu    sync.Mutex
+	known map[string]quoted
+}
+
+type quoted struct {
+	in, out uint64
+	at      time.Time
+}
+
+func newPriceCache(ms *models.Service, local func(string) (uint64, uint64, bool), now func() time.Time) *priceCache {
+	return &priceCache{models: ms, local: local, now: now, known: map[string]quoted{}}
+}
+
+func (c *priceCache) quote(ctx context.Context, model string) (uint64, uint64, error) {
+	if in, out, ok := c.local(model); ok {
+		return in, out, nil
+	}
+	c.mu.Lock()
+	q, ok := c.known[model]
+	c.mu.Unlock()
+	if ok && c.now().Sub(q.at) < time.Minute {
+		return q.in, q.out, nil
+	}
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	signed, err := c.models.Get(lctx, model)
+	if err != nil {
+		if errors.Is(err, models.ErrNotFound) {
+			return 0, 0, runtime.Errorf(http.StatusNotFound, runtime.ErrTypeNotFound, "model",
+				"the model %q does not exist on this network: no node serves it here and it has no signed manifest", model).WithCode("model_not_found")
+		}
+		return 0, 0, runtime.Errorf(http.StatusServiceUnavailable, runtime.ErrTypeUnavailable, "",
+			"looking up the prices of %q failed: %v", model, err).WithCode("no_manifest")
+	}
+	q = quoted{in: signed.Manifest.InputPrice, out: signed.Manifest.OutputPrice, at: c.now()}
+	c.mu.Lock()
+	c.known[model] = q
+	c.mu.Unlock()
+	return q.in, q.out, nil
+}
+
+// ReceiptView is a receipt as the admin API shows it.
+type ReceiptView struct {
+	ID              string `json:"id"`
+	Account         string `json:"account"`
+	Signer          string `json:"signer"`
+	Node            string `json:"node"`
+	EntryNode       string `json:"entry_node,omitempty"`
+	Model           string `json:"model"`
+	Epoch           uint64 `json:"epoch"`
+	InputTokens     uint64 `json:"input_tokens"`
+	OutputTokens    uint64 `json:"output_tokens"`
+	Finish          string `json:"finish"`
+	Charge          uint64 `json:"charge"`
+	InputPrice      uint64 `json:"input_price"`
+	OutputPrice     uint64 `json:"output_price"`
+	MaxCharge       uint64 `json:"max_charge"`
+	MaxOutputTokens uint64 `json:"max_output_tokens"`
+	IssuedAt        string `json:"issued_at"`
+	StartedAt       string `json:"started_at"`
+	CompletedAt     string `json:"completed_at"`
+	SeenAt          string `json:"seen_at"`
+	Local           bool   `json:"local"`
+	Settled         bool   `json:"settled"`
+	// Envelope is the signed receipt (fomo/receipt/v1), base64.
+	Envelope string `json:"envelope"`
+}
+
+func msTime(ms uint64) string { return time.UnixMilli(int64(ms)).UTC().Format(time.RFC3339Nano) }
+
+func receiptView(e pool.Entry) (ReceiptView, error) {
+	sr, err := receipt.OpenReceipt(e.Envelope)
+	if err != nil {
+		return ReceiptView{}, err
+	}
+	a, r := &sr.Authorization.Authorization, &sr.Receipt
+	v := ReceiptView{
+		ID: e.ID.String(), Account: a.Account.String(), Signer: a.Signer.String(), Node: r.Node.String(),
+		Model: a.Model, Epoch: e.Epoch, InputTokens: r.InputTokens, OutputTokens: r.OutputTokens,
+		Finish: string(r.Finish), Charge: r.Charge, InputPrice: a.InputPrice, OutputPrice: a.OutputPrice,
+		MaxCharge: a.MaxCharge, MaxOutputTokens: a.MaxOutputTokens, IssuedAt: msTime(a.IssuedAtMs),
+		StartedAt: msTime(r.StartedAtMs), CompletedAt: msTime(r.CompletedAtMs), SeenAt: msTime(uint64(e.SeenAtMs)),
+		Local: e.Local, Settled: e.Settled, Envelope: base64.StdEncoding.EncodeToString(e.Envelope),
+	}
+	if a.EntryNode != "" {
+		v.EntryNode = a.EntryNode.String()
+	}
+	return v, nil
+}
+
+// receiptRoutes serves GET /api/v1/receipts/{id} and the paged list
+// GET /api/v1/receipts?account=&node=&model=&epoch=&after=&limit=.
+func (n *Node) receiptRoutes(mux *http.ServeMux) {
+	bad := func(w http.ResponseWriter, param, format string, args ...any) {
+		api.WriteError(w, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, param, format, args...))
+	}
+	mux.HandleFunc("GET /api/v1/receipts/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id, err := pool.ParseID(r.PathValue("id"))
+		if err != nil {
+			bad(w, "id", "receipt id: %v", err)
+			return
+		}
+		e, ok, err := n.net.pool.Get(r.Context(), id)
+		if err != nil {
+			api.WriteError(w, runtime.AsError(err))
+			return
+		}
+		if !ok {
+			api.WriteError(w, runtime.Errorf(http.StatusNotFound, runtime.ErrTypeNotFound, "id",
+				"this node holds no receipt %s", id).WithCode("receipt_not_found"))
+			return
+		}
+		v, err := receiptView(e)
+		if err != nil {
+			api.WriteError(w, runtime.AsError(err))
+			return
+		}
+		api.WriteJSON(w, http.StatusOK, v)
+	})
+	mux.HandleFunc("GET /api/v1/receipts", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		var f pool.Filter
+		for _, p := range []struct {
+			name string
+			dst  *peer.ID
+		}{{"account", &f.Account}, {"node", &f.Node}} {
+			if s := q.Get(p.name); s != "" {
+				id, err := peer.Decode(s)
+				if err != nil {
+					bad(w, p.name, "%s: not a peer ID: %v", p.name, err)
+					return
+				}
+				*p.dst = id
+			}
+		}
+		f.Model, f.After = q.Get("model"), q.Get("after")
+		if s := q.Get("epoch"); s != "" {
+			e, err := strconv.ParseUint(s, 10, 64)
+			if err != nil {
+				bad(w, "epoch", "epoch: not a number: %q", s)
+				return
+			}
+			f.Epoch = &e
+		}
+		if s := q.Get("limit"); s != "" {
+			l, err := strconv.Atoi(s)
+			if err != nil || l < 1 || l > pool.MaxLimit {
+				bad(w, "limit", "limit: must be 1–%d, got %q", pool.MaxLimit, s)
+				return
+			}
+			f.Limit = l
+		}
+		entries, next, err := n.net.pool.List(r.Context(), f)
+		if err != nil {
+			api.WriteError(w, runtime.AsError(err))
+			return
+		}
+		out := struct {
+			Receipts []ReceiptView `json:"receipts"`
+			Next     string        `json:"next,omitempty"`
+		}{Receipts: []ReceiptView{}, Next: next}
+		for _, e := range entries {
+			v, err := receiptView(e)
+			if err != nil {
+				api.WriteError(w, runtime.AsError(err))
+				return
+			}
+			out.Receipts = append(out.Receipts, v)
+		}
+		api.WriteJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("GET /api/v1/prices/{model}", func(w http.ResponseWriter, r *http.Request) {
+		in, out, err := n.net.paid.quote(r.Context(), r.PathValue("model"))
+		if err != nil {
+			api.WriteError(w, runtime.AsError(err))
+			return
+		}
+		api.WriteJSON(w, http.StatusOK, map[string]any{
+			"model": r.PathValue("model"), "input_price": in, "output_price": out,
+			"network_id": n.genesis.ID(), "node": n.id.String(),
+		})
+	})
+}
