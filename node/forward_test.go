@@ -107,6 +107,13 @@ func TestForwardingToProvider(t *testing.T) {
 // and publishes it through n's API, as `fomo model announce` does.
 func announce(t *testing.T, n *Node, name, path string) {
 	t.Helper()
+	announceAt(t, n, name, path, 100, 200)
+}
+
+// announceAt announces a manifest for the model at path with the given
+// prices (usd base units per 1M tokens).
+func announceAt(t *testing.T, n *Node, name, path string, inPrice, outPrice uint64) {
+	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +125,7 @@ func announce(t *testing.T, n *Node, name, path string) {
 	}
 	env, err := models.Sign(models.Manifest{
 		Name: name, Seq: 1, Architecture: "llama", Quantization: "q8_0", ContextLength: 512, Tier: "small",
-		InputPrice: 100, OutputPrice: 200,
+		InputPrice: inPrice, OutputPrice: outPrice,
 		Weights: models.Weights{SHA256: hex.EncodeToString(sum[:]), Size: uint64(len(b))},
 	}, issuer)
 	if err != nil {

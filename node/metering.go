@@ -400,7 +400,7 @@ func (b meteredBackend) Do(ctx context.Context, req *runtime.Request) (runtime.S
 		done()
 		return nil, err
 	}
-	return &meteredStream{Stream: s, m: m, env: env, auth: sa, started: started, h: sha256.New(), done: done}, nil
+	return &meteredStream{Stream: s, ctx: ctx, m: m, env: env, auth: sa, started: started, h: sha256.New(), done: done}, nil
 }
 
 type pricesFunc func(model string) (in, out uint64, ok bool)
@@ -411,6 +411,7 @@ func (f pricesFunc) Prices(model string) (uint64, uint64, bool) { return f(model
 // persists and publishes the receipt.
 type meteredStream struct {
 	runtime.Stream
+	ctx     context.Context // the request's: cancelled when the client leaves
 	m       *meter
 	env     []byte
 	auth    *receipt.SignedAuthorization
@@ -477,6 +478,8 @@ func (s *meteredStream) sign() ([]byte, error) {
 	u := s.Stream.Usage()
 	finish := receipt.Finish(s.Stream.Finish())
 	switch {
+	case !s.ended && s.ctx.Err() != nil:
+		finish = receipt.FinishCancelled // the client left
 	case s.failed:
 		finish = receipt.FinishError
 	case !s.ended && finish != receipt.FinishError:
