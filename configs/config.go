@@ -26,6 +26,7 @@ type Config struct {
 	API     API       `toml:"api"`
 	Auth    Auth      `toml:"auth"`
 	P2P     P2P       `toml:"p2p"`
+	Chain   Chain     `toml:"chain"`
 	GPU     GPU       `toml:"gpu"`
 	Store   Store     `toml:"store"`
 	Runtime []Runtime `toml:"runtime"`
@@ -113,6 +114,31 @@ type P2P struct {
 	RequireManifest bool `toml:"require_manifest"`
 	// AdvertInterval is how often the node publishes its signed capacity advert.
 	AdvertInterval Duration `toml:"advert_interval"`
+}
+
+// Chain configures the node's part in the settlement chain: an embedded
+// CometBFT node, a validator when the chain's validator set names this
+// node's key, a full node otherwise.
+type Chain struct {
+	// Enabled runs the settlement chain. The network's genesis must name
+	// its validators. Without it the node reads accounts and credit from
+	// auth.accounts.
+	Enabled bool `toml:"enabled"`
+	// Dir holds CometBFT's configuration and block store, relative to the
+	// data dir.
+	Dir string `toml:"dir"`
+	// Listen is CometBFT's peer-to-peer address, tcp://host:port (port 0
+	// picks a free one).
+	Listen string `toml:"listen"`
+	// ExternalAddress is the host:port other nodes dial; empty advertises
+	// the listen address (other nodes substitute the address they reach
+	// this node's libp2p host at for an unspecified host).
+	ExternalAddress string `toml:"external_address"`
+	// Peers are CometBFT peers ("<node id>@host:port"); more are learned
+	// from the libp2p network.
+	Peers []string `toml:"peers"`
+	// BlockInterval is the pause after each committed block.
+	BlockInterval Duration `toml:"block_interval"`
 }
 
 // GPU configures GPU monitoring.
@@ -220,6 +246,7 @@ func Default() Config {
 			AdvertInterval:  Duration(5e9),
 			RequireManifest: true,
 		},
+		Chain: Chain{Dir: "chain", Listen: "tcp://0.0.0.0:26656", Peers: []string{}, BlockInterval: Duration(1e9)},
 		GPU:   GPU{Enabled: true, SampleInterval: Duration(5e9)},
 		Store: Store{Backend: "pebble", Path: "datastore"},
 	}
@@ -319,6 +346,26 @@ func (c *Config) Validate() error {
 	}
 	if c.P2P.AdvertInterval.D() < 100e6 {
 		add(fieldErr("p2p.advert_interval", "must be at least 100ms, got %s", c.P2P.AdvertInterval.D()))
+	}
+	if c.Chain.Enabled {
+		if c.Chain.Dir == "" {
+			add(fieldErr("chain.dir", "must not be empty"))
+		}
+		if h, ok := strings.CutPrefix(c.Chain.Listen, "tcp://"); !ok {
+			add(fieldErr("chain.listen", "must be tcp://host:port, got %q", c.Chain.Listen))
+		} else if _, _, err := net.SplitHostPort(h); err != nil {
+			add(fieldErr("chain.listen", "must be tcp://host:port, got %q", c.Chain.Listen))
+		}
+		for i, p := range c.Chain.Peers {
+			if id, addr, ok := strings.Cut(p, "@"); !ok || len(id) != 40 {
+				add(fieldErr(fmt.Sprintf("chain.peers[%d]", i), "must be <node id>@host:port, got %q", p))
+			} else if _, _, err := net.SplitHostPort(addr); err != nil {
+				add(fieldErr(fmt.Sprintf("chain.peers[%d]", i), "must be <node id>@host:port, got %q", p))
+			}
+		}
+		if c.Chain.BlockInterval.D() < 10e6 {
+			add(fieldErr("chain.block_interval", "must be at least 10ms, got %s", c.Chain.BlockInterval.D()))
+		}
 	}
 	if c.GPU.SampleInterval.D() < 100e6 {
 		add(fieldErr("gpu.sample_interval", "must be at least 100ms, got %s", c.GPU.SampleInterval.D()))

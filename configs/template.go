@@ -78,6 +78,22 @@ require_manifest = true
 # How often this node publishes its signed capacity advert.
 advert_interval = "5s"
 
+[chain]
+# The settlement chain: an embedded CometBFT node (a validator when the
+# chain's validator set names this node's key). Off, accounts and credit
+# come from auth.accounts. The network's genesis must name validators.
+enabled = false
+# CometBFT's configuration and block store, relative to data_dir.
+dir = "chain"
+# CometBFT's peer-to-peer address.
+listen = "tcp://0.0.0.0:26656"
+# The host:port other nodes dial; empty advertises the listen address.
+external_address = ""
+# CometBFT peers, "<node id>@host:port"; more are learned from the network.
+peers = []
+# Pause after each committed block.
+block_interval = "1s"
+
 [gpu]
 # Watch NVIDIA GPUs through NVML. Without a driver the node logs one warning
 # and serves on CPU.

@@ -100,8 +100,32 @@ type Genesis struct {
 	Tiers []Tier `toml:"tiers"`
 	// Balances are the initial account balances.
 	Balances []Balance `toml:"balances"`
-	// Validators are the initial validators.
+	// Validators are the initial validators. Each is also a registered
+	// node whose bond is its power × chain.power_unit.
 	Validators []Validator `toml:"validators"`
+	// SessionKeys are session keys authorized at genesis.
+	SessionKeys []SessionKey `toml:"session_keys"`
+	// Models are models registered at genesis.
+	Models []Model `toml:"models"`
+}
+
+// SessionKey is a session key an account authorized at genesis.
+type SessionKey struct {
+	Account    string    `toml:"account"`
+	Key        string    `toml:"key"`
+	SpendLimit uint64    `toml:"spend_limit"`
+	ExpiresAt  time.Time `toml:"expires_at"`
+}
+
+// Model is a model registered at genesis, with the nodes serving it.
+type Model struct {
+	Name           string   `toml:"name"`
+	Issuer         string   `toml:"issuer"`
+	ManifestSHA256 string   `toml:"manifest_sha256"`
+	Tier           string   `toml:"tier"`
+	InputPrice     uint64   `toml:"input_price"`
+	OutputPrice    uint64   `toml:"output_price"`
+	Nodes          []string `toml:"nodes"`
 }
 
 // Chain holds settlement chain parameters.
@@ -114,10 +138,19 @@ type Chain struct {
 	EpochGrace Duration `toml:"epoch_grace"`
 }
 
-// Economics holds economic parameters.
+// Economics holds economic parameters. Zero split parameters mean the
+// defaults of DESIGN §9.3 (2% routing fee; 40/20/10/30).
 type Economics struct {
 	// UnbondingEpochs is how many epochs an unstake takes.
 	UnbondingEpochs uint32 `toml:"unbonding_epochs"`
+	// GatewayBps is the routing fee, bps of (charge − cost), to entry nodes.
+	GatewayBps uint32 `toml:"gateway_bps"`
+	// MTBuybackBps, FlockBuybackBps, TreasuryBps and IssuerBps split each
+	// model's net revenue; set, they sum to 10,000.
+	MTBuybackBps    uint32 `toml:"mt_buyback_bps"`
+	FlockBuybackBps uint32 `toml:"flock_buyback_bps"`
+	TreasuryBps     uint32 `toml:"treasury_bps"`
+	IssuerBps       uint32 `toml:"issuer_bps"`
 }
 
 // Tier is one entry of the tier catalogue.
@@ -237,6 +270,34 @@ func (g *Genesis) Validate() error {
 		if v.Power == 0 {
 			add(fmt.Sprintf("validators[%d].power", i), "must be positive")
 		}
+	}
+	for i, k := range g.SessionKeys {
+		if _, err := peer.Decode(k.Account); err != nil {
+			add(fmt.Sprintf("session_keys[%d].account", i), "must be a peer ID: %v", err)
+		}
+		if _, err := peer.Decode(k.Key); err != nil {
+			add(fmt.Sprintf("session_keys[%d].key", i), "must be a peer ID: %v", err)
+		}
+	}
+	for i, m := range g.Models {
+		if m.Name == "" {
+			add(fmt.Sprintf("models[%d].name", i), "required")
+		}
+		if _, err := peer.Decode(m.Issuer); err != nil {
+			add(fmt.Sprintf("models[%d].issuer", i), "must be a peer ID: %v", err)
+		}
+		for j, n := range m.Nodes {
+			if _, err := peer.Decode(n); err != nil {
+				add(fmt.Sprintf("models[%d].nodes[%d]", i, j), "must be a peer ID: %v", err)
+			}
+		}
+	}
+	if e := g.Economics; e.MTBuybackBps+e.FlockBuybackBps+e.TreasuryBps+e.IssuerBps != 0 &&
+		e.MTBuybackBps+e.FlockBuybackBps+e.TreasuryBps+e.IssuerBps != 10_000 {
+		add("economics", "mt_buyback_bps + flock_buyback_bps + treasury_bps + issuer_bps must be 10000")
+	}
+	if g.Economics.GatewayBps > 10_000 {
+		add("economics.gateway_bps", "must be at most 10000")
 	}
 	seen := map[string]bool{}
 	for i, t := range g.Tiers {
@@ -361,3 +422,14 @@ func ProtocolID(net, name, version string) string {
 
 // Topic returns the GossipSub topic fomo/<net>/<name>/1.
 func Topic(net, name string) string { return "fomo/" + net + "/" + name + "/1" }
+
+// Encode writes g as a genesis TOML document that Parse reads back to the
+// same network id.
+func (g *Genesis) Encode() ([]byte, error) {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# fomo genesis of network %q (network_id %s).\n\n", g.Name, g.ID())
+	if err := toml.NewEncoder(&b).Encode(g); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -157,4 +158,23 @@ func FuzzParseGenesis(f *testing.F) {
 			t.Fatalf("unstable: %v", err)
 		}
 	})
+}
+
+func TestEncodeRoundTrip(t *testing.T) {
+	g := Devnet()
+	g.Name = "roundtrip"
+	g.Validators = []Validator{{PeerID: g.ProtocolKey, Power: 3}}
+	g.SessionKeys = []SessionKey{{Account: g.ProtocolKey, Key: g.ProtocolKey, SpendLimit: 5, ExpiresAt: g.GenesisTime.Add(time.Hour)}}
+	g.Models = []Model{{Name: "m", Issuer: g.ProtocolKey, Tier: "small", InputPrice: 1, OutputPrice: 2, Nodes: []string{g.ProtocolKey}}}
+	b, err := g.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse(b)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	if back.ID() != g.ID() {
+		t.Fatalf("id %s after round trip, want %s\n%s", back.ID(), g.ID(), b)
+	}
 }
