@@ -12,7 +12,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -67,6 +69,9 @@ type GPUSummary struct {
 type AdvertContent struct {
 	Models []ModelCapacity `json:"models"`
 	GPU    GPUSummary      `json:"gpu"`
+	// ChainAddr is the node's CometBFT peer address ("<node id>@host:port"),
+	// empty when it runs no settlement chain.
+	ChainAddr string `json:"chain_addr,omitempty"`
 }
 
 // Advert is one node's signed capacity at one moment.
@@ -176,6 +181,7 @@ func toPB(a Advert) *pb.Advert {
 	out := &pb.Advert{
 		PeerId:      []byte(a.Peer),
 		TimestampMs: a.Time.UnixMilli(),
+		ChainAddr:   a.ChainAddr,
 		Gpu: &pb.GPUSummary{
 			Count: a.GPU.Count, Name: a.GPU.Name, MemoryTotalBytes: a.GPU.MemoryTotalBytes,
 			MemoryFreeBytes: a.GPU.MemoryFreeBytes, UtilizationPercent: a.GPU.UtilizationPercent,
@@ -196,6 +202,7 @@ func fromPB(m *pb.Advert) (Advert, error) {
 		return Advert{}, fmt.Errorf("%w: peer id: %v", ErrMalformed, err)
 	}
 	a := Advert{Peer: id, Time: time.UnixMilli(m.GetTimestampMs())}
+	a.ChainAddr = m.GetChainAddr()
 	g := m.GetGpu()
 	a.GPU = GPUSummary{Count: g.GetCount(), Name: g.GetName(), MemoryTotalBytes: g.GetMemoryTotalBytes(),
 		MemoryFreeBytes: g.GetMemoryFreeBytes(), UtilizationPercent: g.GetUtilizationPercent()}
@@ -232,6 +239,12 @@ func check(a Advert) error {
 	}
 	if err := checkName(a.GPU.Name, true); err != nil {
 		return fmt.Errorf("%w: gpu: %v", ErrMalformed, err)
+	}
+	if a.ChainAddr != "" {
+		id, hostport, ok := strings.Cut(a.ChainAddr, "@")
+		if _, _, err := net.SplitHostPort(hostport); !ok || len(id) != 40 || strings.Trim(id, "0123456789abcdef") != "" || err != nil || len(a.ChainAddr) > 128 {
+			return fmt.Errorf("%w: chain address %.128q is not <node id>@host:port", ErrMalformed, a.ChainAddr)
+		}
 	}
 	if a.GPU.UtilizationPercent > 100 {
 		return fmt.Errorf("%w: gpu utilization %d%%", ErrMalformed, a.GPU.UtilizationPercent)

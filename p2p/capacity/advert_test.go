@@ -38,6 +38,7 @@ func sampleContent() AdvertContent {
 func TestSignDecodeRoundTrip(t *testing.T) {
 	sk, id := newKey(t)
 	in := Advert{Peer: id, AdvertContent: sampleContent(), Time: time.UnixMilli(1_790_000_000_123)}
+	in.ChainAddr = "0123456789abcdef0123456789abcdef01234567@0.0.0.0:26656"
 	data, err := Sign(in, sk)
 	if err != nil {
 		t.Fatal(err)
@@ -112,6 +113,8 @@ func TestSignChecksContent(t *testing.T) {
 		{"long name", Advert{Peer: id, Time: now, AdvertContent: AdvertContent{Models: []ModelCapacity{{Name: strings.Repeat("x", MaxNameLen+1)}}}}, "limit"},
 		{"control character", Advert{Peer: id, Time: now, AdvertContent: AdvertContent{Models: []ModelCapacity{{Name: "a\nb"}}}}, "control"},
 		{"utilization", Advert{Peer: id, Time: now, AdvertContent: AdvertContent{GPU: GPUSummary{UtilizationPercent: 101}}}, "utilization"},
+		{"chain address without node id", Advert{Peer: id, Time: now, AdvertContent: AdvertContent{ChainAddr: "127.0.0.1:26656"}}, "chain address"},
+		{"chain address without port", Advert{Peer: id, Time: now, AdvertContent: AdvertContent{ChainAddr: "0123456789abcdef0123456789abcdef01234567@host"}}, "chain address"},
 		{"free over total", Advert{Peer: id, Time: now, AdvertContent: AdvertContent{GPU: GPUSummary{MemoryFreeBytes: 2, MemoryTotalBytes: 1}}}, "free memory"},
 	}
 	for _, tt := range tests {

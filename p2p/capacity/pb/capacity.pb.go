@@ -193,7 +193,11 @@ type Advert struct {
 	Models []*ModelCapacity `protobuf:"bytes,2,rep,name=models,proto3" json:"models,omitempty"`
 	Gpu    *GPUSummary      `protobuf:"bytes,3,opt,name=gpu,proto3" json:"gpu,omitempty"`
 	// Unix time in milliseconds when the advert was made.
-	TimestampMs   int64 `protobuf:"varint,4,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
+	TimestampMs int64 `protobuf:"varint,4,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
+	// The node's settlement-chain (CometBFT) peer address, "<node id>@host:port";
+	// empty when it runs no chain. A host of 0.0.0.0 or :: means "the address
+	// you reach me at".
+	ChainAddr     string `protobuf:"bytes,5,opt,name=chain_addr,json=chainAddr,proto3" json:"chain_addr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -256,6 +260,13 @@ func (x *Advert) GetTimestampMs() int64 {
 	return 0
 }
 
+func (x *Advert) GetChainAddr() string {
+	if x != nil {
+		return x.ChainAddr
+	}
+	return ""
+}
+
 var File_capacity_proto protoreflect.FileDescriptor
 
 const file_capacity_proto_rawDesc = "" +
@@ -275,12 +286,14 @@ const file_capacity_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12,\n" +
 	"\x12memory_total_bytes\x18\x03 \x01(\x04R\x10memoryTotalBytes\x12*\n" +
 	"\x11memory_free_bytes\x18\x04 \x01(\x04R\x0fmemoryFreeBytes\x12/\n" +
-	"\x13utilization_percent\x18\x05 \x01(\rR\x12utilizationPercent\"\xad\x01\n" +
+	"\x13utilization_percent\x18\x05 \x01(\rR\x12utilizationPercent\"\xcc\x01\n" +
 	"\x06Advert\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\fR\x06peerId\x127\n" +
 	"\x06models\x18\x02 \x03(\v2\x1f.fomo.capacity.v1.ModelCapacityR\x06models\x12.\n" +
 	"\x03gpu\x18\x03 \x01(\v2\x1c.fomo.capacity.v1.GPUSummaryR\x03gpu\x12!\n" +
-	"\ftimestamp_ms\x18\x04 \x01(\x03R\vtimestampMsB)Z'github.com/fomonet/fomo/p2p/capacity/pbb\x06proto3"
+	"\ftimestamp_ms\x18\x04 \x01(\x03R\vtimestampMs\x12\x1d\n" +
+	"\n" +
+	"chain_addr\x18\x05 \x01(\tR\tchainAddrB)Z'github.com/fomonet/fomo/p2p/capacity/pbb\x06proto3"
 
 var (
 	file_capacity_proto_rawDescOnce sync.Once
