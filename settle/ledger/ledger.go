@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/bits"
+	"slices"
 	"sort"
 
 	ds "github.com/ipfs/go-datastore"
@@ -128,6 +129,49 @@ func (g *Genesis) Validate() error {
 	if g.MaxReceiptsPerTx < 0 {
 		return errors.New("ledger: genesis: max_receipts_per_tx < 0")
 	}
+	nodes := map[string]bool{}
+	for i, n := range g.Nodes {
+		if !validName(n.ID) || nodes[n.ID] || n.Bond == 0 {
+			return fmt.Errorf("ledger: genesis: nodes[%d]: bad or duplicate id %q, or zero bond", i, n.ID)
+		}
+		nodes[n.ID] = true
+	}
+	models := map[string]bool{}
+	for i, m := range g.Models {
+		if !validName(m.Name) || models[m.Name] || !validName(m.Issuer) || !isSHA256Hex(m.ManifestSHA256) {
+			return fmt.Errorf("ledger: genesis: models[%d] %q: bad or duplicate name, bad issuer or manifest_sha256", i, m.Name)
+		}
+		models[m.Name] = true
+		var t *Tier
+		for j := range g.Tiers {
+			if g.Tiers[j].Name == m.Tier {
+				t = &g.Tiers[j]
+			}
+		}
+		if t == nil {
+			return fmt.Errorf("ledger: genesis: models[%d] %q: unknown tier %q", i, m.Name, m.Tier)
+		}
+		if m.InputPrice < t.MinInputPrice || m.OutputPrice < t.MinOutputPrice {
+			return fmt.Errorf("ledger: genesis: models[%d] %q: prices below the floors of tier %q", i, m.Name, m.Tier)
+		}
+	}
+	for i, n := range g.Nodes {
+		for _, m := range n.Serves {
+			if !models[m] {
+				return fmt.Errorf("ledger: genesis: nodes[%d] serves %q, which is not a genesis model", i, m)
+			}
+		}
+	}
+	owners := map[string]string{}
+	for i, k := range g.SessionKeys {
+		if !validName(k.Account) || !validName(k.Key) || k.Key == k.Account {
+			return fmt.Errorf("ledger: genesis: session_keys[%d]: bad account or key", i)
+		}
+		if o, ok := owners[k.Key]; ok && o != k.Account {
+			return fmt.Errorf("ledger: genesis: session_keys[%d]: key %s belongs to two accounts", i, k.Key)
+		}
+		owners[k.Key] = k.Account
+	}
 	return nil
 }
 
@@ -155,6 +199,28 @@ func (l *Ledger) initChain(ctx context.Context, g Genesis) error {
 			}
 		}
 		l.s.putJSON(pAcct+a.ID, acct)
+	}
+	for _, n := range g.Nodes {
+		var ok bool
+		if sup.Genesis[DenomFlock], ok = addOK(sup.Genesis[DenomFlock], n.Bond); !ok {
+			return errors.New("ledger: genesis: flock supply overflows")
+		}
+		l.s.putJSON(pNode+n.ID, Node{ID: n.ID, Bond: n.Bond})
+	}
+	for _, m := range g.Models {
+		var nodes []string
+		for _, n := range g.Nodes {
+			if slices.Contains(n.Serves, m.Name) {
+				nodes = append(nodes, n.ID)
+			}
+		}
+		sort.Strings(nodes)
+		l.s.putJSON(pModel+m.Name, Model{Name: m.Name, Issuer: m.Issuer, ManifestSHA256: m.ManifestSHA256, Tier: m.Tier,
+			InputPrice: m.InputPrice, OutputPrice: m.OutputPrice, Nodes: nodes})
+	}
+	for _, k := range g.SessionKeys {
+		l.s.putJSON(pKey+k.Account+"/"+k.Key, SessionKey{Key: k.Key, SpendLimit: k.SpendLimit, ExpiresAtMs: k.ExpiresAtMs})
+		l.s.put(pKeyOwner+k.Key, []byte(k.Account))
 	}
 	l.s.putJSON(kGenesis, g)
 	l.s.putJSON(kSupply, sup)
@@ -523,7 +589,13 @@ func (l *Ledger) authorizeKey(from string, k AuthorizeKey, b Block) error {
 	} else if ok {
 		return fail(CodeKeyExists, "key %s already authorized", k.Key)
 	}
+	if owner, ok, err := l.s.get(pKeyOwner + k.Key); err != nil {
+		return err
+	} else if ok && string(owner) != from {
+		return fail(CodeKeyExists, "key %s is a session key of another account", k.Key)
+	}
 	l.s.putJSON(pKey+from+"/"+k.Key, SessionKey{Key: k.Key, SpendLimit: k.SpendLimit, ExpiresAtMs: k.ExpiresAtMs})
+	l.s.put(pKeyOwner+k.Key, []byte(from))
 	return nil
 }
 
@@ -537,6 +609,7 @@ func (l *Ledger) revokeKey(from string, k RevokeKey) error {
 		return fail(CodeKeyUnknown, "key %s not authorized", k.Key)
 	}
 	l.s.del(pKey + from + "/" + k.Key)
+	l.s.del(pKeyOwner + k.Key)
 	return nil
 }
 

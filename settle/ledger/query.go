@@ -36,6 +36,12 @@ func (l *Ledger) SessionKey(ctx context.Context, account, key string) (SessionKe
 	return getOpt[SessionKey](ctx, l, pKey+account+"/"+key)
 }
 
+// KeyOwner returns the account a session key signs for.
+func (l *Ledger) KeyOwner(ctx context.Context, key string) (string, bool, error) {
+	b, ok, err := l.reader(ctx).get(pKeyOwner + key)
+	return string(b), ok, err
+}
+
 // Node returns a registered node.
 func (l *Ledger) Node(ctx context.Context, id string) (Node, bool, error) {
 	return getOpt[Node](ctx, l, pNode+id)

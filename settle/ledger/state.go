@@ -44,6 +44,7 @@ const (
 	kFlockRes  = "/reserve/flock"
 	pAcct      = "/acct/"
 	pKey       = "/key/"
+	pKeyOwner  = "/keyowner/"
 	pNode      = "/node/"
 	pModel     = "/model/"
 	pEscrow    = "/escrow/"

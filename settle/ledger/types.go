@@ -67,6 +67,40 @@ type Genesis struct {
 	// MaxValidators the size of the validator set (see [Ledger.Validators]).
 	PowerUnit     uint64 `json:"power_unit,omitempty"`
 	MaxValidators int    `json:"max_validators,omitempty"`
+	// Nodes are registered at genesis with their bonds (flock that enters
+	// the supply as bonded) and the genesis models they serve; the genesis
+	// validators must be among them, or the first epoch close would leave
+	// the chain without validators.
+	Nodes []GenesisNode `json:"nodes,omitempty"`
+	// SessionKeys are authorized at genesis.
+	SessionKeys []GenesisSessionKey `json:"session_keys,omitempty"`
+	// Models are registered at genesis.
+	Models []GenesisModel `json:"models,omitempty"`
+}
+
+// GenesisNode is a node registered at genesis.
+type GenesisNode struct {
+	ID     string   `json:"id"`
+	Bond   uint64   `json:"bond"`
+	Serves []string `json:"serves,omitempty"`
+}
+
+// GenesisSessionKey is a session key authorized at genesis.
+type GenesisSessionKey struct {
+	Account     string `json:"account"`
+	Key         string `json:"key"`
+	SpendLimit  uint64 `json:"spend_limit"`
+	ExpiresAtMs int64  `json:"expires_at_ms"`
+}
+
+// GenesisModel is a model registered at genesis.
+type GenesisModel struct {
+	Name           string `json:"name"`
+	Issuer         string `json:"issuer"`
+	ManifestSHA256 string `json:"manifest_sha256"`
+	Tier           string `json:"tier"`
+	InputPrice     uint64 `json:"input_price"`
+	OutputPrice    uint64 `json:"output_price"`
 }
 
 // Account is the state of one account.
