@@ -1,0 +1,610 @@
+// Package chain is the settlement chain's ABCI 2.0 application: it opens
+// and verifies signed transactions (package tx) and the receipts they
+// carry, drives the deterministic ledger (settle/ledger) block by block,
+// turns the validator set of bonded nodes into CometBFT validator updates
+// at each epoch close, and answers queries on the ledger's state. The
+// CometBFT node that drives it is in settle/chain/consensus.
+//
+// Everything FinalizeBlock does is a function of the block: receipts are
+// checked with the ledger's state and their own times, never the clock.
+package chain
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	abcitypes "github.com/cometbft/cometbft/abci/types"
+	cmted25519 "github.com/cometbft/cometbft/crypto/ed25519"
+	"github.com/fomonet/fomo/settle/chain/tx"
+	"github.com/fomonet/fomo/settle/ledger"
+	"github.com/fomonet/fomo/settle/receipt"
+	ds "github.com/ipfs/go-datastore"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Codespace names fomo's codes in CometBFT results.
+const Codespace = "fomo"
+
+// codes numbers the ledger's reason codes for CometBFT results: the code
+// of c is its index here plus one (0 is OK). Append only; never reorder.
+var codes = []ledger.Code{
+	ledger.CodeBadTx, ledger.CodeBadNonce, ledger.CodeBadAmount, ledger.CodeBadDenom, ledger.CodeBadName,
+	ledger.CodeNotProtocol, ledger.CodeInsufficient, ledger.CodeOverflow, ledger.CodeSelfTransfer,
+	ledger.CodeKeyExists, ledger.CodeKeyUnknown, ledger.CodeKeyExpired, ledger.CodeKeySpendLimit,
+	ledger.CodeNodeUnknown, ledger.CodeModelExists, ledger.CodeModelUnknown, ledger.CodeTierUnknown,
+	ledger.CodePriceBelowTier, ledger.CodeAlreadyServing, ledger.CodeTooManyRcpts, ledger.CodeEmptyBatch,
+	CodeRateLimited, CodeBadSignature,
+}
+
+// App-level codes, beside the ledger's.
+const (
+	// CodeRateLimited: the account has too many transactions waiting in
+	// the mempool.
+	CodeRateLimited ledger.Code = "rate_limited"
+	// CodeBadSignature: the transaction does not open (tx.Open).
+	CodeBadSignature ledger.Code = "bad_tx_signature"
+)
+
+// Code returns the numeric CometBFT code of a reason code.
+func Code(c ledger.Code) uint32 {
+	if c == ledger.OK {
+		return 0
+	}
+	if i := slices.Index(codes, c); i >= 0 {
+		return uint32(i + 1)
+	}
+	return 1
+}
+
+// ReceiptCode is the per-receipt code of a receipt that fails
+// verification: "invalid_" and the receipt rule it breaks.
+func ReceiptCode(r receipt.Reason) ledger.Code { return ledger.Code("invalid_" + string(r)) }
+
+// BlockInfo is what a committed block did, for the node.
+type BlockInfo struct {
+	Height       int64
+	TimeMs       int64
+	AppHash      [32]byte
+	ClosedEpochs []uint64
+	// Included are the ids of the receipts this block included, paid or
+	// unpaid; Refused maps the others (failed or duplicate) to their code.
+	Included [][32]byte
+	Refused  map[[32]byte]ledger.Code
+}
+
+// Option configures an App.
+type Option func(*App)
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(a *App) { a.log = l } }
+
+// WithNetworkID makes receipts of other networks fail.
+func WithNetworkID(id string) Option { return func(a *App) { a.netID = id } }
+
+// WithOnBlock sets a function called after each committed block; it must
+// not block.
+func WithOnBlock(f func(BlockInfo)) Option { return func(a *App) { a.onBlock = f } }
+
+// WithMaxPendingPerAccount bounds an account's transactions in the mempool
+// (default 64).
+func WithMaxPendingPerAccount(n int) Option { return func(a *App) { a.maxPending = n } }
+
+// App is the ABCI application. It is safe for concurrent use: CometBFT's
+// connections and the node's queries share one lock.
+type App struct {
+	abcitypes.BaseApplication
+
+	d          ds.Batching
+	log        *slog.Logger
+	netID      string
+	onBlock    func(BlockInfo)
+	maxPending int
+
+	mu   sync.RWMutex
+	l    *ledger.Ledger // nil until InitChain
+	vals map[string]int64
+	// check state: next nonce and pending count per account
+	next    map[string]uint64
+	pending map[string]int
+	// the block being finalized, reported on Commit
+	block *BlockInfo
+}
+
+const valsKey = "/app/validators"
+
+// NewApp returns the application over d: the ledger it holds, or, on a
+// fresh datastore, none until InitChain.
+func NewApp(d ds.Batching, opts ...Option) (*App, error) {
+	a := &App{d: d, log: slog.New(slog.DiscardHandler), maxPending: 64, next: map[string]uint64{}, pending: map[string]int{}}
+	for _, o := range opts {
+		o(a)
+	}
+	l, err := ledger.Open(context.Background(), d, ledger.WithLogger(a.log))
+	switch {
+	case errors.Is(err, ledger.ErrNoGenesis):
+	case err != nil:
+		return nil, err
+	default:
+		a.l = l
+		b, err := d.Get(context.Background(), ds.NewKey(valsKey))
+		if err != nil {
+			return nil, fmt.Errorf("chain: validator set: %w", err)
+		}
+		if err := json.Unmarshal(b, &a.vals); err != nil {
+			return nil, fmt.Errorf("chain: validator set: %w", err)
+		}
+	}
+	return a, nil
+}
+
+// Info implements abcitypes.Application.
+func (a *App) Info(ctx context.Context, _ *abcitypes.InfoRequest) (*abcitypes.InfoResponse, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.l == nil {
+		return &abcitypes.InfoResponse{Data: "fomo", Version: "1"}, nil
+	}
+	h, err := a.l.AppHash(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var hash []byte
+	if a.l.Height() > 0 {
+		hash = h[:]
+	}
+	return &abcitypes.InfoResponse{Data: "fomo", Version: "1", LastBlockHeight: a.l.Height(), LastBlockAppHash: hash}, nil
+}
+
+// InitChain creates the ledger from the genesis app state (the JSON of a
+// ledger.Genesis) and records the genesis validators.
+func (a *App) InitChain(ctx context.Context, req *abcitypes.InitChainRequest) (*abcitypes.InitChainResponse, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.l != nil {
+		return nil, errors.New("chain: InitChain on a datastore that already holds a ledger")
+	}
+	var g ledger.Genesis
+	if err := json.Unmarshal(req.AppStateBytes, &g); err != nil {
+		return nil, fmt.Errorf("chain: genesis app state: %w", err)
+	}
+	vals := map[string]int64{}
+	for i, v := range req.Validators {
+		id, err := nodeOf(v.PubKeyBytes)
+		if err != nil {
+			return nil, fmt.Errorf("chain: genesis validator %d: %w", i, err)
+		}
+		vals[id] = v.Power
+	}
+	l, err := ledger.New(ctx, a.d, g, ledger.WithLogger(a.log))
+	if err != nil {
+		return nil, err
+	}
+	if err := a.saveVals(ctx, vals); err != nil {
+		return nil, err
+	}
+	a.l, a.vals = l, vals
+	h, _ := l.AppHash(ctx)
+	return &abcitypes.InitChainResponse{AppHash: h[:]}, nil
+}
+
+func (a *App) saveVals(ctx context.Context, vals map[string]int64) error {
+	b, err := json.Marshal(vals) // map keys are sorted by encoding/json
+	if err != nil {
+		return err
+	}
+	return a.d.Put(ctx, ds.NewKey(valsKey), b)
+}
+
+// nodeOf returns the peer ID of a raw Ed25519 public key.
+func nodeOf(raw []byte) (string, error) {
+	pub, err := crypto.UnmarshalEd25519PublicKey(raw)
+	if err != nil {
+		return "", err
+	}
+	id, err := peer.IDFromPublicKey(pub)
+	return id.String(), err
+}
+
+func checkResp(c ledger.Code, format string, args ...any) *abcitypes.CheckTxResponse {
+	return &abcitypes.CheckTxResponse{Code: Code(c), Codespace: Codespace, Log: string(c) + ": " + fmt.Sprintf(format, args...), Info: string(c)}
+}
+
+// CheckTx admits a transaction to the mempool: it opens, its nonce follows
+// the account's last committed or pending one, the account has fewer than
+// the maximum waiting, and the ledger would apply it now.
+func (a *App) CheckTx(ctx context.Context, req *abcitypes.CheckTxRequest) (*abcitypes.CheckTxResponse, error) {
+	s, err := tx.Open(req.Tx)
+	if err != nil {
+		return checkResp(CodeBadSignature, "%v", err), nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.l == nil {
+		return checkResp(ledger.CodeBadTx, "the chain has not started"), nil
+	}
+	acct, err := a.l.Account(ctx, s.Account)
+	if err != nil {
+		return nil, err
+	}
+	want := acct.Nonce + 1
+	if n, ok := a.next[s.Account]; ok && n > want {
+		want = n
+	}
+	if s.Nonce != want {
+		return checkResp(ledger.CodeBadNonce, "nonce %d, want %d", s.Nonce, want), nil
+	}
+	if a.pending[s.Account] >= a.maxPending {
+		return checkResp(CodeRateLimited, "%d transactions of %s are waiting", a.pending[s.Account], s.Account), nil
+	}
+	lt, _ := a.toLedger(ctx, s, false)
+	lt.Nonce = acct.Nonce + 1 // checked against committed state
+	if want == acct.Nonce+1 {
+		r, err := a.l.CheckTx(ctx, lt)
+		if err != nil {
+			return nil, err
+		}
+		if r.Code != ledger.OK {
+			return checkResp(r.Code, "%s", r.Log), nil
+		}
+	}
+	a.next[s.Account] = s.Nonce + 1
+	a.pending[s.Account]++
+	return &abcitypes.CheckTxResponse{Code: 0}, nil
+}
+
+// toLedger converts an opened tx; the receipts of a SubmitReceipts are
+// verified (signatures and the rules that need no state) and those that
+// fail are returned with their code instead. verify false only decodes.
+func (a *App) toLedger(ctx context.Context, s *tx.Signed, verify bool) (ledger.Tx, map[[32]byte]ledger.Code) {
+	sub, ok := s.Body.(tx.SubmitReceipts)
+	if !ok {
+		return s.Ledger(), nil
+	}
+	failed := map[[32]byte]ledger.Code{}
+	var rs []ledger.Receipt
+	for _, env := range sub.Envelopes {
+		var sr *receipt.SignedReceipt
+		var err error
+		if verify {
+			sr, err = receipt.Verify(ctx, env, receipt.Checker{NetworkID: a.netID})
+		} else {
+			sr, err = receipt.OpenReceipt(env)
+		}
+		if err != nil {
+			r := receipt.ReasonOf(err)
+			if r == "" {
+				r = receipt.ReasonMalformed
+			}
+			failed[receipt.ID(authOf(env))] = ReceiptCode(r)
+			continue
+		}
+		au := &sr.Authorization.Authorization
+		lr := ledger.Receipt{
+			ID: sr.ID(), Account: au.Account.String(), Signer: au.Signer.String(), Model: au.Model,
+			Node: sr.Receipt.Node.String(), IssuedAtMs: int64(au.IssuedAtMs), InputTokens: sr.Receipt.InputTokens,
+			OutputTokens: sr.Receipt.OutputTokens, InputPrice: au.InputPrice, OutputPrice: au.OutputPrice, Charge: sr.Receipt.Charge,
+		}
+		if au.EntryNode != "" {
+			lr.EntryNode = au.EntryNode.String()
+		}
+		rs = append(rs, lr)
+	}
+	return ledger.Tx{Account: s.Account, Nonce: s.Nonce, Body: ledger.SubmitReceipts{Receipts: rs}}, failed
+}
+
+// authOf returns the authorization bytes of a receipt envelope that did
+// not verify, when it can be read, for the receipt's id; otherwise the
+// envelope itself stands in.
+func authOf(env []byte) []byte {
+	if sr, err := receipt.OpenReceipt(env); err == nil {
+		return sr.Receipt.Authorization
+	}
+	return env
+}
+
+// PrepareProposal keeps the mempool's transactions that open, in order,
+// within the block's byte limit.
+func (a *App) PrepareProposal(_ context.Context, req *abcitypes.PrepareProposalRequest) (*abcitypes.PrepareProposalResponse, error) {
+	var out [][]byte
+	var size int64
+	for _, b := range req.Txs {
+		if _, err := tx.Open(b); err != nil {
+			continue
+		}
+		if size+int64(len(b)) > req.MaxTxBytes {
+			break
+		}
+		size += int64(len(b))
+		out = append(out, b)
+	}
+	return &abcitypes.PrepareProposalResponse{Txs: out}, nil
+}
+
+// ProcessProposal rejects a block with a transaction that does not open: a
+// correct proposer never includes one.
+func (a *App) ProcessProposal(_ context.Context, req *abcitypes.ProcessProposalRequest) (*abcitypes.ProcessProposalResponse, error) {
+	for _, b := range req.Txs {
+		if _, err := tx.Open(b); err != nil {
+			return &abcitypes.ProcessProposalResponse{Status: abcitypes.PROCESS_PROPOSAL_STATUS_REJECT}, nil
+		}
+	}
+	return &abcitypes.ProcessProposalResponse{Status: abcitypes.PROCESS_PROPOSAL_STATUS_ACCEPT}, nil
+}
+
+// TxData is the Data of a transaction's result: the ledger's result with
+// every receipt of a SubmitReceipts in the order it was listed.
+type TxData = ledger.TxResult
+
+// FinalizeBlock applies the block to the ledger.
+func (a *App) FinalizeBlock(ctx context.Context, req *abcitypes.FinalizeBlockRequest) (*abcitypes.FinalizeBlockResponse, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.l == nil {
+		return nil, errors.New("chain: FinalizeBlock before InitChain")
+	}
+	blk := ledger.Block{Height: req.Height, TimeMs: req.Time.UnixMilli()}
+	type slot struct {
+		ok     bool
+		order  [][32]byte // receipt ids in listed order
+		failed map[[32]byte]ledger.Code
+		log    string
+	}
+	slots := make([]slot, len(req.Txs))
+	for i, b := range req.Txs {
+		s, err := tx.Open(b)
+		if err != nil {
+			slots[i].log = err.Error()
+			continue
+		}
+		lt, failed := a.toLedger(ctx, s, true)
+		slots[i] = slot{ok: true, failed: failed}
+		if sub, ok := s.Body.(tx.SubmitReceipts); ok {
+			for _, env := range sub.Envelopes {
+				slots[i].order = append(slots[i].order, receipt.ID(authOf(env)))
+			}
+		}
+		blk.Txs = append(blk.Txs, lt)
+	}
+	res, err := a.l.ApplyBlock(ctx, blk)
+	if err != nil {
+		return nil, err
+	}
+	info := &BlockInfo{Height: req.Height, TimeMs: blk.TimeMs, AppHash: res.AppHash, ClosedEpochs: res.ClosedEpochs,
+		Refused: map[[32]byte]ledger.Code{}}
+	out := &abcitypes.FinalizeBlockResponse{AppHash: res.AppHash[:]}
+	j := 0
+	for i := range slots {
+		if !slots[i].ok {
+			out.TxResults = append(out.TxResults, &abcitypes.ExecTxResult{Code: Code(CodeBadSignature), Codespace: Codespace,
+				Log: string(CodeBadSignature) + ": " + slots[i].log})
+			continue
+		}
+		r := res.Txs[j]
+		j++
+		if slots[i].order != nil {
+			r = a.mergeReceipts(r, slots[i].order, slots[i].failed, info)
+		}
+		data, _ := json.Marshal(r)
+		er := &abcitypes.ExecTxResult{Code: Code(r.Code), Data: data}
+		if r.Code != ledger.OK {
+			er.Codespace, er.Log = Codespace, string(r.Code)+": "+r.Log
+		}
+		out.TxResults = append(out.TxResults, er)
+	}
+	if len(res.ClosedEpochs) > 0 {
+		ups, err := a.validatorUpdates(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out.ValidatorUpdates = ups
+	}
+	a.block = info
+	return out, nil
+}
+
+// mergeReceipts lists a batch's receipt results in the order the receipts
+// were listed: the ledger's results for those it applied, the verification
+// failures for the others, and notes which were included.
+func (a *App) mergeReceipts(r ledger.TxResult, order [][32]byte, failed map[[32]byte]ledger.Code, info *BlockInfo) ledger.TxResult {
+	// The ledger applied the receipts in id order; a receipt listed twice
+	// has two results, the first its own.
+	byID := map[string][]ledger.Code{}
+	for _, rr := range r.Receipts {
+		byID[rr.ID] = append(byID[rr.ID], rr.Code)
+	}
+	var merged []ledger.ReceiptResult
+	for _, id := range order {
+		h := hex.EncodeToString(id[:])
+		c, ok := failed[id]
+		if !ok && len(byID[h]) > 0 {
+			c, ok = byID[h][0], true
+			byID[h] = byID[h][1:]
+		}
+		if !ok {
+			c = ledger.CodeBadTx
+		}
+		merged = append(merged, ledger.ReceiptResult{ID: h, Code: c})
+		if r.Code == ledger.OK && (c == ledger.OK || c == ledger.CodeUnpaid) {
+			info.Included = append(info.Included, id)
+		} else {
+			info.Refused[id] = c
+		}
+	}
+	r.Receipts = merged
+	return r
+}
+
+// validatorUpdates moves the CometBFT validator set to the ledger's (top
+// bonded nodes) and never to an empty set.
+func (a *App) validatorUpdates(ctx context.Context) ([]abcitypes.ValidatorUpdate, error) {
+	vs, err := a.l.Validators(ctx)
+	if err != nil {
+		return nil, err
+	}
+	next := map[string]int64{}
+	for _, v := range vs {
+		if v.Power > 0 {
+			next[v.Node] = int64(min(v.Power, 1<<40))
+		}
+	}
+	if len(next) == 0 {
+		a.log.Warn("no bonded node has voting power; keeping the validator set")
+		return nil, nil
+	}
+	ids := make([]string, 0, len(next)+len(a.vals))
+	for id := range next {
+		ids = append(ids, id)
+	}
+	for id := range a.vals {
+		if _, ok := next[id]; !ok {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	var ups []abcitypes.ValidatorUpdate
+	for _, id := range ids {
+		if next[id] == a.vals[id] {
+			continue
+		}
+		p, err := peer.Decode(id)
+		if err != nil {
+			return nil, err
+		}
+		pub, err := p.ExtractPublicKey()
+		if err != nil {
+			return nil, err
+		}
+		raw, err := pub.Raw()
+		if err != nil || len(raw) != cmted25519.PubKeySize {
+			return nil, fmt.Errorf("chain: validator %s has no Ed25519 key", id)
+		}
+		ups = append(ups, abcitypes.NewValidatorUpdate(cmted25519.PubKey(raw), next[id]))
+	}
+	if err := a.saveVals(ctx, next); err != nil {
+		return nil, err
+	}
+	a.vals = next
+	return ups, nil
+}
+
+// Commit reports the block to the node and resets the mempool's view of
+// nonces (CometBFT rechecks what is left). The ledger wrote the block's
+// state in FinalizeBlock; Info reports it after a restart.
+func (a *App) Commit(context.Context, *abcitypes.CommitRequest) (*abcitypes.CommitResponse, error) {
+	a.mu.Lock()
+	info := a.block
+	a.block = nil
+	clear(a.next)
+	clear(a.pending)
+	a.mu.Unlock()
+	if info != nil && a.onBlock != nil {
+		a.onBlock(*info)
+	}
+	return &abcitypes.CommitResponse{}, nil
+}
+
+// Ledger access for the node, safe while blocks are applied.
+
+// Height returns the last applied height.
+func (a *App) Height() int64 {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.l == nil {
+		return 0
+	}
+	return a.l.Height()
+}
+
+// Account returns an account's state.
+func (a *App) Account(ctx context.Context, id string) (ledger.Account, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.l == nil {
+		return ledger.Account{}, nil
+	}
+	return a.l.Account(ctx, id)
+}
+
+// AccountOfKey returns the account a session key signs for.
+func (a *App) AccountOfKey(ctx context.Context, key string) (string, bool) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.l == nil {
+		return "", false
+	}
+	acct, ok, err := a.l.KeyOwner(ctx, key)
+	return acct, ok && err == nil
+}
+
+// SessionKey returns a session key of an account.
+func (a *App) SessionKey(ctx context.Context, account, key string) (ledger.SessionKey, bool, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.l == nil {
+		return ledger.SessionKey{}, false, nil
+	}
+	return a.l.SessionKey(ctx, account, key)
+}
+
+// Model returns a registered model.
+func (a *App) Model(ctx context.Context, name string) (ledger.Model, bool, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.l == nil {
+		return ledger.Model{}, false, nil
+	}
+	return a.l.Model(ctx, name)
+}
+
+// ReceiptIncluded reports whether the chain has included a receipt.
+func (a *App) ReceiptIncluded(ctx context.Context, id [32]byte) bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.l == nil {
+		return false
+	}
+	_, ok, err := a.l.Receipt(ctx, hex.EncodeToString(id[:]))
+	return ok && err == nil
+}
+
+// EpochOpen reports whether receipts issued at issuedAtMs can still be
+// included: their epoch has not closed.
+func (a *App) EpochOpen(issuedAtMs uint64) bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.l == nil {
+		return true
+	}
+	e, ok := a.l.EpochOf(int64(issuedAtMs))
+	return ok && e >= a.l.NextEpoch()
+}
+
+// EpochOf returns the epoch of a time (ms).
+func (a *App) EpochOf(ms uint64) uint64 {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.l == nil {
+		return 0
+	}
+	e, _ := a.l.EpochOf(int64(ms))
+	return e
+}
+
+var _ abcitypes.Application = (*App)(nil)
+
+// trimPath splits a query path "/kind/arg?query".
+func trimPath(p string) (kind, arg, query string) {
+	p, query, _ = strings.Cut(p, "?")
+	p = strings.TrimPrefix(p, "/")
+	kind, arg, _ = strings.Cut(p, "/")
+	return kind, arg, query
+}

@@ -1,0 +1,134 @@
+package chain
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+
+	abcitypes "github.com/cometbft/cometbft/abci/types"
+	"github.com/fomonet/fomo/settle/ledger"
+)
+
+// Query codes.
+const (
+	QueryOK       = 0
+	QueryBad      = 1
+	QueryNotFound = 2
+)
+
+// ChainState is the answer to /chain.
+type ChainState struct {
+	Height    int64          `json:"height"`
+	AppHash   string         `json:"app_hash"`
+	NextEpoch uint64         `json:"next_epoch"`
+	Genesis   ledger.Genesis `json:"genesis"`
+	Supply    ledger.Supply  `json:"supply"`
+}
+
+// AccountView is the answer to /account/<id>.
+type AccountView struct {
+	ID string `json:"id"`
+	ledger.Account
+	Node *ledger.Node `json:"node,omitempty"`
+}
+
+// MaxEpochsPerQuery bounds an /epochs page.
+const MaxEpochsPerQuery = 100
+
+// Query answers, in JSON: /chain, /account/<id>, /node/<id>,
+// /model/<name>, /epoch/<n>, /epochs?after=&limit=, /receipt/<id hex> and
+// /validators. A missing item answers QueryNotFound.
+func (a *App) Query(ctx context.Context, req *abcitypes.QueryRequest) (*abcitypes.QueryResponse, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.l == nil {
+		return &abcitypes.QueryResponse{Code: QueryNotFound, Log: "the chain has not started"}, nil
+	}
+	v, found, err := a.query(ctx, req.Path)
+	switch {
+	case err != nil:
+		return &abcitypes.QueryResponse{Code: QueryBad, Log: err.Error(), Codespace: Codespace}, nil
+	case !found:
+		return &abcitypes.QueryResponse{Code: QueryNotFound, Log: "not found: " + req.Path, Codespace: Codespace}, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return &abcitypes.QueryResponse{Value: b, Height: a.l.Height()}, nil
+}
+
+func (a *App) query(ctx context.Context, path string) (any, bool, error) {
+	kind, arg, q := trimPath(path)
+	l := a.l
+	switch kind {
+	case "chain":
+		h, _ := l.AppHash(ctx)
+		sup, err := l.Supply(ctx)
+		return ChainState{Height: l.Height(), AppHash: hex.EncodeToString(h[:]), NextEpoch: l.NextEpoch(), Genesis: l.Genesis(), Supply: sup}, true, err
+	case "account":
+		acct, err := l.Account(ctx, arg)
+		if err != nil {
+			return nil, false, err
+		}
+		v := AccountView{ID: arg, Account: acct}
+		if n, ok, err := l.Node(ctx, arg); err != nil {
+			return nil, false, err
+		} else if ok {
+			v.Node = &n
+		}
+		return v, acct.Nonce > 0 || len(acct.Balances) > 0 || v.Node != nil, nil
+	case "node":
+		return ok3(l.Node(ctx, arg))
+	case "model":
+		return ok3(l.Model(ctx, arg))
+	case "receipt":
+		return ok3(l.Receipt(ctx, arg))
+	case "epoch":
+		e, err := strconv.ParseUint(arg, 10, 64)
+		if err != nil {
+			return nil, false, fmt.Errorf("epoch %q is not a number", arg)
+		}
+		return ok3(l.Epoch(ctx, e))
+	case "epochs":
+		vals, err := url.ParseQuery(q)
+		if err != nil {
+			return nil, false, err
+		}
+		after, limit := uint64(0), uint64(MaxEpochsPerQuery)
+		if s := vals.Get("after"); s != "" {
+			if after, err = strconv.ParseUint(s, 10, 64); err != nil {
+				return nil, false, fmt.Errorf("after %q is not a number", s)
+			}
+		}
+		if s := vals.Get("limit"); s != "" {
+			if limit, err = strconv.ParseUint(s, 10, 64); err != nil || limit == 0 {
+				return nil, false, fmt.Errorf("limit %q is not a positive number", s)
+			}
+			limit = min(limit, MaxEpochsPerQuery)
+		}
+		out := struct {
+			Epochs    []ledger.EpochSettlement `json:"epochs"`
+			NextEpoch uint64                   `json:"next_epoch"`
+		}{Epochs: []ledger.EpochSettlement{}, NextEpoch: l.NextEpoch()}
+		for e := after; e < l.NextEpoch() && uint64(len(out.Epochs)) < limit; e++ {
+			s, ok, err := l.Epoch(ctx, e)
+			if err != nil {
+				return nil, false, err
+			}
+			if ok {
+				out.Epochs = append(out.Epochs, s)
+			}
+		}
+		return out, true, nil
+	case "validators":
+		vs, err := l.Validators(ctx)
+		return vs, true, err
+	}
+	return nil, false, fmt.Errorf("unknown query path %q", path)
+}
+
+func ok3[T any](v T, ok bool, err error) (any, bool, error) { return v, ok, err }
