@@ -77,6 +77,9 @@ func (n *Node) startNetwork(ctx context.Context, bg context.Context) error {
 		infer.WithEntryNode(entry), infer.WithRouterLogger(n.sub("router")), infer.WithAuthorizer(paid.authorizeForward))
 	nw.combined = infer.NewCombined(local, nw.router, capSvc)
 	n.net = nw
+	if n.chain != nil {
+		n.wg.Go(func() { n.runSubmitter(bg) })
+	}
 
 	pending := n.provideModels(ctx)
 	n.wg.Go(func() {
@@ -164,6 +167,7 @@ func (n *Node) provideModels(ctx context.Context) (pending bool) {
 // measured speed, and a GPU summary.
 func (n *Node) advertContent(nw *network) capacity.AdvertContent {
 	var c capacity.AdvertContent
+	c.ChainAddr = n.chainAddr()
 	byName := map[string]runtime.Runtime{}
 	for _, rt := range n.models.Runtimes() {
 		byName[rt.Name()] = rt

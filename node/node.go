@@ -57,6 +57,7 @@ type Node struct {
 	host    *p2p.Host
 	genesis *networks.Genesis
 	net     *network
+	chain   *settlement // nil without chain.enabled
 	gpus    gpu.Source
 	monitor *gpu.Monitor
 	models  *runtime.Registry
@@ -156,6 +157,7 @@ func (n *Node) Start(ctx context.Context) error {
 		{"datastore", n.startStore},
 		{"gpu", n.startGPU},
 		{"p2p", n.startP2P},
+		{"chain", n.startChain},
 		{"runtimes", n.startRuntimes},
 		{"network", n.startNetwork},
 		{"api", n.startAPI},
@@ -335,6 +337,9 @@ func (n *Node) startAPI(_ context.Context, bg context.Context) error {
 			if n.net != nil {
 				n.manifestRoutes(mux)
 				n.receiptRoutes(mux)
+			}
+			if n.chain != nil {
+				n.chainRoutes(mux)
 			}
 		},
 	})

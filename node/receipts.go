@@ -32,7 +32,9 @@ func (n *Node) startMetering(nw *network) (*meter, error) {
 	if n.opts.gateway {
 		m.userKey = n.key
 	}
-	if p := n.cfg.Auth.Accounts; p != "" {
+	if n.chain != nil {
+		m.payers = chainPayers{app: n.chain.app}
+	} else if p := n.cfg.Auth.Accounts; p != "" {
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(n.dataDir, p)
 		}
@@ -53,12 +55,32 @@ func (n *Node) startMetering(nw *network) (*meter, error) {
 		if _, ok := n.models.Lookup(model); !ok {
 			return 0, 0, false
 		}
+		if n.chain != nil { // the chain's registry sets the prices
+			if rm, ok, err := n.chain.app.Model(context.Background(), model); err == nil && ok {
+				return rm.InputPrice, rm.OutputPrice, true
+			}
+		}
 		nw.mu.Lock()
 		defer nw.mu.Unlock()
 		p := nw.prices[model] // zero for a model served without a manifest
 		return p[0], p[1], true
 	}
-	m.quote = newPriceCache(nw.models, m.local, n.opts.now).quote
+	pc := newPriceCache(nw.models, m.local, n.opts.now)
+	if n.chain != nil {
+		app := n.chain.app
+		pc.registry = func(model string) (uint64, uint64, bool) {
+			rm, ok, err := app.Model(context.Background(), model)
+			return rm.InputPrice, rm.OutputPrice, ok && err == nil
+		}
+	}
+	m.quote = pc.quote
+	var open func(uint64) bool
+	var onAccept func(pool.Entry)
+	if n.chain != nil {
+		app := n.chain.app
+		open = func(e uint64) bool { return e >= app.NextEpoch() }
+		onAccept = n.onReceipt
+	}
 
 	pl, err := pool.New(pool.Config{
 		Datastore: n.store,
@@ -70,6 +92,8 @@ func (n *Node) startMetering(nw *network) (*meter, error) {
 			}
 			return (issuedAtMs - genesisMs) / epochMs
 		},
+		Open:             open,
+		OnAccept:         onAccept,
 		Now:              n.opts.now,
 		Logger:           n.sub("receipts"),
 		TopicScoreParams: p2p.TopicScoreParams(),
@@ -96,7 +120,10 @@ func (e *fieldError) Error() string { return e.key + ": " + e.err.Error() }
 type priceCache struct {
 	models *models.Service
 	local  func(string) (uint64, uint64, bool)
-	now    func() time.Time
+	// registry, when set, is the chain's model registry, consulted before
+	// the DHT.
+	registry func(string) (uint64, uint64, bool)
+	now      func() time.Time
 
 	mu    sync.Mutex
 	known map[string]quoted
@@ -114,6 +141,11 @@ func newPriceCache(ms *models.Service, local func(string) (uint64, uint64, bool)
 func (c *priceCache) quote(ctx context.Context, model string) (uint64, uint64, error) {
 	if in, out, ok := c.local(model); ok {
 		return in, out, nil
+	}
+	if c.registry != nil {
+		if in, out, ok := c.registry(model); ok {
+			return in, out, nil
+		}
 	}
 	c.mu.Lock()
 	q, ok := c.known[model]

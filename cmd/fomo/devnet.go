@@ -21,6 +21,7 @@ import (
 	"github.com/fomonet/fomo/p2p/models"
 	"github.com/fomonet/fomo/runtime/engine/synth"
 	"github.com/fomonet/fomo/settle/receipt"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
 )
 
@@ -33,6 +34,10 @@ type devnetFlags struct {
 	noModel     bool
 	modelPreset string
 	modelType   string
+	noChain     bool
+	epoch       time.Duration
+	traffic     time.Duration
+	block       time.Duration
 }
 
 func newDevnetCmd() *cobra.Command {
@@ -67,6 +72,10 @@ Each node logs to DIR/node<i>/node.log. Interrupt (Ctrl-C) stops every node.`,
 	cmd.Flags().BoolVar(&f.noModel, "no-model", false, "serve no model")
 	cmd.Flags().StringVar(&f.modelPreset, "model-preset", "small", "synthetic model shape for the built-in engine")
 	cmd.Flags().StringVar(&f.modelType, "model-type", "q8_0", "synthetic model weight type")
+	cmd.Flags().BoolVar(&f.noChain, "no-chain", false, "run no settlement chain: accounts come from DIR/accounts.toml")
+	cmd.Flags().DurationVar(&f.epoch, "epoch", 20*time.Second, "settlement epoch length")
+	cmd.Flags().DurationVar(&f.block, "block-interval", 500*time.Millisecond, "pause after each block")
+	cmd.Flags().DurationVar(&f.traffic, "traffic", 2*time.Second, "send a request through the nodes in turn this often (0: none)")
 	return cmd
 }
 
@@ -115,9 +124,36 @@ func runDevnet(ctx context.Context, out io.Writer, f *devnetFlags) error {
 		}
 	}
 
-	user, err := devnetAccounts(out, dir)
+	user, err := devnetAccounts(out, dir, !f.noChain)
 	if err != nil {
 		return err
+	}
+	var manifest []byte
+	if modelName != "" {
+		if manifest, err = devnetManifest(dir, modelName, modelPath, f.modelPreset); err != nil {
+			return err
+		}
+	}
+	var chainSets []string
+	if !f.noChain {
+		ids, err := devnetNodeKeys(dir, f.nodes)
+		if err != nil {
+			return err
+		}
+		c := devnetChain{epoch: f.epoch, nodes: ids, user: user.id, session: user.session, issuer: user.issuer}
+		if modelName != "" {
+			c.model, c.manifest = modelName, manifest
+			for i := range serveOn {
+				c.serving = append(c.serving, ids[i].String())
+			}
+		}
+		path, g, err := writeDevnetGenesis(dir, c)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "devnet: network %s (genesis %s), %d validators, epochs of %s\n", g.ID(), path, len(ids), f.epoch)
+		chainSets = []string{"p2p.network=" + path, "chain.enabled=true", "chain.listen=tcp://127.0.0.1:0",
+			"chain.block_interval=" + f.block.String()}
 	}
 
 	var nodes []*devnode
@@ -131,16 +167,23 @@ func runDevnet(ctx context.Context, out io.Writer, f *devnetFlags) error {
 	defer stopAll()
 
 	var bootstrap string
+	var chainPeers []string
 	for i := range f.nodes {
 		n := &devnode{name: fmt.Sprintf("node%d", i), home: filepath.Join(dir, fmt.Sprintf("node%d", i))}
 		sets := []string{
 			"api.listen=127.0.0.1:0",
 			"p2p.listen=/ip4/127.0.0.1/tcp/0,/ip4/127.0.0.1/udp/0/quic-v1",
-			"auth.accounts=" + user.registry,
 			"auth.open_access_key=" + user.apiKey,
 		}
+		if f.noChain {
+			sets = append(sets, "auth.accounts="+user.registry)
+		}
+		sets = append(sets, chainSets...)
 		if bootstrap != "" {
 			sets = append(sets, "p2p.bootstrap="+bootstrap)
+		}
+		if len(chainPeers) > 0 {
+			sets = append(sets, "chain.peers="+strings.Join(chainPeers, ","))
 		}
 		sets = append(sets, f.set...)
 		block := ""
@@ -157,6 +200,15 @@ func runDevnet(ctx context.Context, out io.Writer, f *devnetFlags) error {
 		if i == 0 && len(n.addrs) > 0 {
 			bootstrap = n.addrs[0]
 		}
+		if !f.noChain {
+			var st struct {
+				P2PAddress string `json:"p2p_address"`
+			}
+			if err := apiDo(ctx, http.MethodGet, n.api+"/api/v1/chain", nil, &st); err != nil {
+				return fmt.Errorf("%s: %w", n.name, err)
+			}
+			chainPeers = append(chainPeers, st.P2PAddress)
+		}
 		fmt.Fprintf(out, "%s api=%s peer=%s\n", n.name, n.api, n.peer)
 		if len(n.models) > 0 {
 			fmt.Fprintf(out, "%s serves %s\n", n.name, strings.Join(n.models, ", "))
@@ -165,12 +217,25 @@ func runDevnet(ctx context.Context, out io.Writer, f *devnetFlags) error {
 				n.name, filepath.Join(n.home, ConfigFile))
 		}
 	}
-	if modelName != "" && len(nodes) > 1 {
-		if err := devnetAnnounce(ctx, out, dir, nodes[0].api, modelName, modelPath, f.modelPreset); err != nil {
+	if modelName != "" && (len(nodes) > 1 || !f.noChain) {
+		if err := devnetAnnounce(ctx, out, nodes[0].api, modelName, manifest); err != nil {
 			return err
 		}
 	}
 	fmt.Fprintf(out, "devnet running; logs in %s/node*/node.log; press Ctrl-C to stop\n", dir)
+	bg, stopBg := context.WithCancel(ctx)
+	var bgWG sync.WaitGroup
+	defer func() { stopBg(); bgWG.Wait() }()
+	if modelName != "" && f.traffic > 0 {
+		var apis []string
+		for _, n := range nodes {
+			apis = append(apis, n.api)
+		}
+		bgWG.Go(func() { sendTraffic(bg, apis, user.apiKey, modelName, f.traffic) })
+	}
+	if !f.noChain {
+		bgWG.Go(func() { printEpochs(bg, out, nodes[0].api) })
+	}
 
 	exited := make(chan *devnode, len(nodes))
 	for _, n := range nodes {
@@ -320,29 +385,30 @@ func devnetModel(out io.Writer, dir, preset, typ string) (block, name, path stri
 	return block, name, path, nil
 }
 
-// devnetAnnounce publishes the devnet model's manifest, signed by the
-// devnet's issuer key (DIR/keys/issuer.key), through node0, as an issuer
-// would with `fomo model announce`.
-func devnetAnnounce(ctx context.Context, out io.Writer, dir, api, name, path, preset string) error {
+// devnetManifest signs the manifest of the devnet's model with the
+// devnet's issuer key (DIR/keys/issuer.key).
+func devnetManifest(dir, name, path, preset string) ([]byte, error) {
 	issuer, _, err := identity.LoadOrCreate(filepath.Join(dir, "keys", "issuer.key"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sum, size, err := fileSHA256(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p := synth.Presets[preset]
-	env, err := models.Sign(models.Manifest{
+	return models.Sign(models.Manifest{
 		Name: name, Seq: 1, Architecture: "llama", Quantization: strings.TrimPrefix(name, "synth-"+preset+"-"),
 		ContextLength: uint64(max(p.Context, 1)), Tier: "small", ChatTemplate: "chatml",
 		InputPrice: devnetInputPrice, OutputPrice: devnetOutputPrice,
 		Weights:     models.Weights{SHA256: sum, Size: size},
 		Description: "synthetic " + preset + " model for the devnet: random weights, real tokenizer",
 	}, issuer)
-	if err != nil {
-		return err
-	}
+}
+
+// devnetAnnounce publishes the model's manifest through node0, as an
+// issuer would with `fomo model announce`.
+func devnetAnnounce(ctx context.Context, out io.Writer, api, name string, env []byte) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var info node.ManifestInfo
@@ -358,23 +424,26 @@ func devnetAnnounce(ctx context.Context, out io.Writer, dir, api, name, path, pr
 	}
 }
 
-// Prices of the devnet model, usd base units per 1M tokens (0.10 and 0.40 usd).
+// Prices of the devnet model, usd base units per 1M tokens (5 and 15 usd).
 const (
-	devnetInputPrice  = 100_000
-	devnetOutputPrice = 400_000
+	devnetInputPrice  = 5_000_000
+	devnetOutputPrice = 15_000_000
 )
 
 // devnetUser is the devnet's funded demo account.
 type devnetUser struct {
-	registry string // the local account registry every node reads
+	registry string // the local account registry (without a chain)
 	apiKey   string // the session key, as an API key
+	id       peer.ID
+	session  peer.ID
+	issuer   peer.ID
 }
 
 // devnetAccounts creates the demo user's key (DIR/keys/user.key) and a
 // session key for it (DIR/keys/user-session.key), and writes the local
 // account registry (DIR/accounts.toml) that gives the user 1,000 usd of
 // credit. Every node lets requests without an API key spend it.
-func devnetAccounts(out io.Writer, dir string) (devnetUser, error) {
+func devnetAccounts(out io.Writer, dir string, onChain bool) (devnetUser, error) {
 	userKey, _, err := identity.LoadOrCreate(filepath.Join(dir, "keys", "user.key"))
 	if err != nil {
 		return devnetUser{}, err
@@ -387,16 +456,26 @@ func devnetAccounts(out io.Writer, dir string) (devnetUser, error) {
 	if err != nil {
 		return devnetUser{}, err
 	}
+	issuerKey, _, err := identity.LoadOrCreate(filepath.Join(dir, "keys", "issuer.key"))
+	if err != nil {
+		return devnetUser{}, err
+	}
 	user, sess := identity.PeerID(userKey), identity.PeerID(sessKey)
+	u := devnetUser{apiKey: apiKey, id: user, session: sess, issuer: identity.PeerID(issuerKey)}
+	where := "the chain's genesis"
+	if !onChain {
+		where = "DIR/accounts.toml"
+	}
 	f := node.AccountsFile{Account: []node.RegistryAccount{{ID: user.String(), Credit: 1000e6, SessionKeys: []string{sess.String()}}}}
 	b, err := f.Encode()
 	if err != nil {
 		return devnetUser{}, err
 	}
-	reg := filepath.Join(dir, "accounts.toml")
-	if err := os.WriteFile(reg, b, 0o600); err != nil {
+	u.registry = filepath.Join(dir, "accounts.toml")
+	if err := os.WriteFile(u.registry, b, 0o600); err != nil {
 		return devnetUser{}, err
 	}
-	fmt.Fprintf(out, "devnet: demo user %s with 1000 usd of credit; API key %s (requests without a key are paid from it too)\n", user, apiKey)
-	return devnetUser{registry: reg, apiKey: apiKey}, nil
+	fmt.Fprintf(out, "devnet: demo user %s with 1000 usd of credit in %s; API key %s (requests without a key are paid from it too)\n",
+		user, where, apiKey)
+	return u, nil
 }

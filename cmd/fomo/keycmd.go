@@ -67,5 +67,6 @@ Keys live in HOME/keys/NAME.key with mode 0600; the node's own key is "node".`,
 		c.Flags().StringVar(&file, "file", "", "key file path (overrides --name)")
 	}
 	cmd.AddCommand(newCmd, showCmd)
+	cmd.AddCommand(newKeyChainCmds(rf)...)
 	return cmd
 }

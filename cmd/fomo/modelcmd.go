@@ -27,6 +27,7 @@ func newModelCmd(rf *rootFlags) *cobra.Command {
 		Short: "Announce, inspect and generate models",
 	}
 	cmd.AddCommand(newModelSynthCmd(), newModelAnnounceCmd(rf), newModelShowCmd(), newModelProvidersCmd())
+	cmd.AddCommand(newModelChainCmds(rf)...)
 	return cmd
 }
 

@@ -68,5 +68,6 @@ second exits at once.`,
 		},
 	}
 	cf.register(cmd)
+	cmd.AddCommand(newNodeChainCmds(rf)...)
 	return cmd
 }

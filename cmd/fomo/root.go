@@ -48,6 +48,11 @@ Start with:
 		newGatewayCmd(rf),
 		newChatCmd(rf),
 		newReceiptsCmd(rf),
+		newDepositCmd(rf),
+		newWithdrawCmd(rf),
+		newTransferCmd(rf),
+		newEpochCmd(),
+		newAccountCmd(rf),
 		newVersionCmd(),
 	)
 	return root

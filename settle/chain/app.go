@@ -588,6 +588,16 @@ func (a *App) EpochOpen(issuedAtMs uint64) bool {
 	return ok && e >= a.l.NextEpoch()
 }
 
+// NextEpoch returns the first epoch not yet closed.
+func (a *App) NextEpoch() uint64 {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.l == nil {
+		return 0
+	}
+	return a.l.NextEpoch()
+}
+
 // EpochOf returns the epoch of a time (ms).
 func (a *App) EpochOf(ms uint64) uint64 {
 	a.mu.RLock()

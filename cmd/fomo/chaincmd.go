@@ -1,0 +1,414 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fomonet/fomo/node"
+	"github.com/fomonet/fomo/node/identity"
+	"github.com/fomonet/fomo/settle/chain/tx"
+	"github.com/fomonet/fomo/settle/ledger"
+	"github.com/fomonet/fomo/settle/receipt"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/spf13/cobra"
+)
+
+// txFlags are the flags of every command that sends a transaction.
+type txFlags struct {
+	keyName, keyFile, api string
+}
+
+func (f *txFlags) register(cmd *cobra.Command, defaultKey string) {
+	cmd.Flags().StringVar(&f.keyName, "key-name", defaultKey, "signing key: HOME/keys/NAME.key")
+	cmd.Flags().StringVar(&f.keyFile, "key", "", "signing key file (overrides --key-name)")
+	cmd.Flags().StringVar(&f.api, "api", defaultAPI, "node to send the transaction through")
+}
+
+func (f *txFlags) key(home string) (crypto.PrivKey, error) {
+	p := f.keyFile
+	if p == "" {
+		p = filepath.Join(home, "keys", f.keyName+".key")
+	}
+	return identity.Load(p)
+}
+
+// sendTx signs body as the key's account at its next nonce, sends it
+// through a node and waits until it is in a block. A tx the chain refused
+// is an error naming the reason.
+func sendTx(ctx context.Context, out io.Writer, api string, sk crypto.PrivKey, body any) (node.TxResult, error) {
+	account := identity.PeerID(sk).String()
+	var acct struct {
+		Nonce uint64 `json:"nonce"`
+	}
+	if err := apiDo(ctx, http.MethodGet, api+"/api/v1/accounts/"+account, nil, &acct); err != nil && !strings.Contains(err.Error(), "404") {
+		return node.TxResult{}, err
+	}
+	b, err := tx.Sign(tx.Tx{Account: account, Nonce: acct.Nonce + 1, Body: body}, sk)
+	if err != nil {
+		return node.TxResult{}, err
+	}
+	var res node.TxResult
+	if err := apiDo(ctx, http.MethodPost, api+"/api/v1/txs", b, &res); err != nil {
+		return res, err
+	}
+	if res.Code != 0 {
+		return res, fmt.Errorf("the chain refused the transaction: %s", res.Log)
+	}
+	fmt.Fprintf(out, "included at height %d (tx %s)\n", res.Height, res.Hash)
+	return res, nil
+}
+
+// parseAmount reads "12.5" or "12500000" as base units of a 6-decimal denom:
+// a number with a decimal point is in whole units.
+func parseAmount(s string) (uint64, error) {
+	whole, frac, dot := strings.Cut(s, ".")
+	if !dot {
+		return strconv.ParseUint(s, 10, 64)
+	}
+	if len(frac) > 6 {
+		return 0, fmt.Errorf("amount %q has more than 6 decimals", s)
+	}
+	w, err := strconv.ParseUint(whole, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("amount %q: %v", s, err)
+	}
+	f, err := strconv.ParseUint(frac+strings.Repeat("0", 6-len(frac)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("amount %q: %v", s, err)
+	}
+	if w > (1<<64-1-f)/1e6 {
+		return 0, fmt.Errorf("amount %q is too large", s)
+	}
+	return w*1e6 + f, nil
+}
+
+func newDepositCmd(rf *rootFlags) *cobra.Command {
+	var f txFlags
+	var to, amount, denom string
+	cmd := &cobra.Command{
+		Use:     "deposit",
+		Short:   "Credit an account (the protocol key only: fiat or USDC received off chain)",
+		Example: "  fomo deposit --to 12D3KooW... --amount 25.00 --key-name protocol",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			sk, err := f.key(rf.home)
+			if err != nil {
+				return err
+			}
+			v, err := parseAmount(amount)
+			if err != nil {
+				return err
+			}
+			_, err = sendTx(cmd.Context(), cmd.OutOrStdout(), f.api, sk, ledger.Deposit{To: to, Denom: denom, Amount: v})
+			return err
+		},
+	}
+	f.register(cmd, "protocol")
+	cmd.Flags().StringVar(&to, "to", "", "account to credit (required)")
+	cmd.Flags().StringVar(&amount, "amount", "", "amount: base units, or whole units with a decimal point (required)")
+	cmd.Flags().StringVar(&denom, "denom", ledger.DenomUSD, "denomination")
+	_ = cmd.MarkFlagRequired("to")
+	_ = cmd.MarkFlagRequired("amount")
+	return cmd
+}
+
+func newWithdrawCmd(rf *rootFlags) *cobra.Command {
+	var f txFlags
+	var amount, denom string
+	cmd := &cobra.Command{
+		Use:     "withdraw",
+		Short:   "Withdraw from your account",
+		Example: "  fomo withdraw --amount 10.0 --key-name alice",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			sk, err := f.key(rf.home)
+			if err != nil {
+				return err
+			}
+			v, err := parseAmount(amount)
+			if err != nil {
+				return err
+			}
+			_, err = sendTx(cmd.Context(), cmd.OutOrStdout(), f.api, sk, ledger.Withdraw{Denom: denom, Amount: v})
+			return err
+		},
+	}
+	f.register(cmd, "user")
+	cmd.Flags().StringVar(&amount, "amount", "", "amount (required)")
+	cmd.Flags().StringVar(&denom, "denom", ledger.DenomUSD, "denomination")
+	_ = cmd.MarkFlagRequired("amount")
+	return cmd
+}
+
+func newTransferCmd(rf *rootFlags) *cobra.Command {
+	var f txFlags
+	var to, amount, denom string
+	cmd := &cobra.Command{
+		Use:     "transfer",
+		Short:   "Move an amount from your account to another",
+		Example: "  fomo transfer --to 12D3KooW... --amount 1.5 --key-name alice",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			sk, err := f.key(rf.home)
+			if err != nil {
+				return err
+			}
+			v, err := parseAmount(amount)
+			if err != nil {
+				return err
+			}
+			_, err = sendTx(cmd.Context(), cmd.OutOrStdout(), f.api, sk, ledger.Transfer{To: to, Denom: denom, Amount: v})
+			return err
+		},
+	}
+	f.register(cmd, "user")
+	cmd.Flags().StringVar(&to, "to", "", "account to pay (required)")
+	cmd.Flags().StringVar(&amount, "amount", "", "amount (required)")
+	cmd.Flags().StringVar(&denom, "denom", ledger.DenomUSD, "denomination")
+	_ = cmd.MarkFlagRequired("to")
+	_ = cmd.MarkFlagRequired("amount")
+	return cmd
+}
+
+// newKeyChainCmds are `fomo key authorize` and `fomo key revoke`.
+func newKeyChainCmds(rf *rootFlags) []*cobra.Command {
+	var f txFlags
+	var session, spend string
+	var ttl time.Duration
+	authorize := &cobra.Command{
+		Use:   "authorize",
+		Short: "Authorize a session key to sign for your account, and print it as an API key",
+		Long: `authorize records on chain that the session key HOME/keys/SESSION.key (created
+if missing) may sign authorizations for your account, up to --spend-limit and
+until --expires. It prints the key as an API key (fomo_sk_…) to give a node:
+Authorization: Bearer fomo_sk_….`,
+		Example: "  fomo key authorize --session laptop --spend-limit 20.0 --expires 720h --key-name alice",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			sk, err := f.key(rf.home)
+			if err != nil {
+				return err
+			}
+			sess, _, err := identity.LoadOrCreate(filepath.Join(rf.home, "keys", session+".key"))
+			if err != nil {
+				return err
+			}
+			limit, err := parseAmount(spend)
+			if err != nil {
+				return err
+			}
+			body := ledger.AuthorizeKey{Key: identity.PeerID(sess).String(), SpendLimit: limit, ExpiresAtMs: time.Now().Add(ttl).UnixMilli()}
+			if _, err := sendTx(cmd.Context(), cmd.OutOrStdout(), f.api, sk, body); err != nil {
+				return err
+			}
+			apiKey, err := receipt.EncodeSessionKey(sess)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "session key %s may sign for %s\nAPI key: %s\n", identity.PeerID(sess), identity.PeerID(sk), apiKey)
+			return nil
+		},
+	}
+	f.register(authorize, "user")
+	authorize.Flags().StringVar(&session, "session", "session", "session key name: HOME/keys/NAME.key")
+	authorize.Flags().StringVar(&spend, "spend-limit", "100.0", "most the key may spend")
+	authorize.Flags().DurationVar(&ttl, "expires", 30*24*time.Hour, "how long the key stays valid")
+
+	var rf2 txFlags
+	revoke := &cobra.Command{
+		Use:     "revoke SESSION_KEY_ID",
+		Short:   "Revoke a session key of your account",
+		Example: "  fomo key revoke 12D3KooW... --key-name alice",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sk, err := rf2.key(rf.home)
+			if err != nil {
+				return err
+			}
+			_, err = sendTx(cmd.Context(), cmd.OutOrStdout(), rf2.api, sk, ledger.RevokeKey{Key: args[0]})
+			return err
+		},
+	}
+	rf2.register(revoke, "user")
+	return []*cobra.Command{authorize, revoke}
+}
+
+// newNodeChainCmds are `fomo node register` and `fomo node unbond`, signed
+// with the node's key.
+func newNodeChainCmds(rf *rootFlags) []*cobra.Command {
+	var f, g txFlags
+	var bond string
+	register := &cobra.Command{
+		Use:     "register",
+		Short:   "Register this node on chain, bonding FLOCK (adds to an existing bond)",
+		Example: "  fomo node register --bond 10.0",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			sk, err := f.key(rf.home)
+			if err != nil {
+				return err
+			}
+			v, err := parseAmount(bond)
+			if err != nil {
+				return err
+			}
+			_, err = sendTx(cmd.Context(), cmd.OutOrStdout(), f.api, sk, ledger.RegisterNode{Bond: v})
+			return err
+		},
+	}
+	f.register(register, "node")
+	register.Flags().StringVar(&bond, "bond", "", "FLOCK to bond (required)")
+	_ = register.MarkFlagRequired("bond")
+	unbond := &cobra.Command{
+		Use:   "unbond",
+		Short: "Return this node's bond; it stops being paid for serving",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			sk, err := g.key(rf.home)
+			if err != nil {
+				return err
+			}
+			_, err = sendTx(cmd.Context(), cmd.OutOrStdout(), g.api, sk, ledger.UnbondNode{})
+			return err
+		},
+	}
+	g.register(unbond, "node")
+	return []*cobra.Command{register, unbond}
+}
+
+// newModelChainCmds are `fomo model register` (issuer) and `fomo model
+// serve` (node).
+func newModelChainCmds(rf *rootFlags) []*cobra.Command {
+	var f, g txFlags
+	register := &cobra.Command{
+		Use:   "register NAME",
+		Short: "Register an announced model on chain, binding its name to the manifest's hash, tier and prices",
+		Long: `register reads the model's signed manifest from the DHT through --api and sends
+RegisterModel with its hash, tier and prices, signed by the issuer key.`,
+		Example: "  fomo model register llama-3.1-8b.q4 --key-name issuer",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sk, err := f.key(rf.home)
+			if err != nil {
+				return err
+			}
+			var info node.ManifestInfo
+			if err := apiDo(cmd.Context(), http.MethodGet, f.api+"/api/v1/manifests/"+args[0], nil, &info); err != nil {
+				return err
+			}
+			if info.Manifest.Issuer != identity.PeerID(sk) {
+				return fmt.Errorf("the manifest of %s is signed by %s, not by this key (%s)", args[0], info.Manifest.Issuer, identity.PeerID(sk))
+			}
+			m := info.Manifest
+			_, err = sendTx(cmd.Context(), cmd.OutOrStdout(), f.api, sk, ledger.RegisterModel{Name: m.Name, ManifestSHA256: info.SHA256,
+				Tier: m.Tier, InputPrice: m.InputPrice, OutputPrice: m.OutputPrice})
+			return err
+		},
+	}
+	f.register(register, "issuer")
+	serve := &cobra.Command{
+		Use:     "serve NAME",
+		Short:   "Declare on chain that this node serves a registered model (needed to be paid for it)",
+		Example: "  fomo model serve llama-3.1-8b.q4",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sk, err := g.key(rf.home)
+			if err != nil {
+				return err
+			}
+			_, err = sendTx(cmd.Context(), cmd.OutOrStdout(), g.api, sk, ledger.ServeModel{Model: args[0]})
+			return err
+		},
+	}
+	g.register(serve, "node")
+	return []*cobra.Command{register, serve}
+}
+
+func newEpochCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "epoch", Short: "Show closed settlement epochs"}
+	var api string
+	var after, limit int
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List closed epochs with their settlement tables",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var page struct {
+				Epochs []ledger.EpochSettlement `json:"epochs"`
+			}
+			url := fmt.Sprintf("%s/api/v1/epochs?after=%d", api, after)
+			if limit > 0 {
+				url += fmt.Sprintf("&limit=%d", limit)
+			}
+			if err := apiDo(cmd.Context(), http.MethodGet, url, nil, &page); err != nil {
+				return err
+			}
+			for _, e := range page.Epochs {
+				writeSettlement(cmd.OutOrStdout(), e)
+			}
+			if len(page.Epochs) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "no closed epoch yet")
+			}
+			return nil
+		},
+	}
+	list.Flags().StringVar(&api, "api", defaultAPI, "node to ask")
+	list.Flags().IntVar(&after, "after", 0, "first epoch to list")
+	list.Flags().IntVar(&limit, "limit", 0, "most epochs to list")
+	var api2 string
+	show := &cobra.Command{
+		Use:   "show N",
+		Short: "Show one closed epoch's settlement record",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var e json.RawMessage
+			if err := apiDo(cmd.Context(), http.MethodGet, api2+"/api/v1/epochs/"+args[0], nil, &e); err != nil {
+				return err
+			}
+			return printJSON(cmd.OutOrStdout(), e)
+		},
+	}
+	show.Flags().StringVar(&api2, "api", defaultAPI, "node to ask")
+	cmd.AddCommand(list, show)
+	return cmd
+}
+
+func newAccountCmd(rf *rootFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "account", Short: "Show accounts on the settlement chain"}
+	var api, keyName string
+	show := &cobra.Command{
+		Use:     "show [ACCOUNT]",
+		Short:   "Show an account's balances, nonce and session keys (default: your key's)",
+		Example: "  fomo account show --key-name alice\n  fomo account show 12D3KooW...",
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id := ""
+			if len(args) == 1 {
+				id = args[0]
+			} else {
+				sk, err := identity.Load(filepath.Join(rf.home, "keys", keyName+".key"))
+				if err != nil {
+					return errors.Join(err, errors.New("name an account or a key (--key-name)"))
+				}
+				id = identity.PeerID(sk).String()
+			}
+			var a json.RawMessage
+			if err := apiDo(cmd.Context(), http.MethodGet, api+"/api/v1/accounts/"+id, nil, &a); err != nil {
+				return err
+			}
+			return printJSON(cmd.OutOrStdout(), a)
+		},
+	}
+	show.Flags().StringVar(&api, "api", defaultAPI, "node to ask")
+	show.Flags().StringVar(&keyName, "key-name", "user", "your key: HOME/keys/NAME.key")
+	cmd.AddCommand(show)
+	return cmd
+}

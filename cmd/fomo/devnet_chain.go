@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fomonet/fomo/configs"
+	"github.com/fomonet/fomo/configs/networks"
+	"github.com/fomonet/fomo/node/identity"
+	"github.com/fomonet/fomo/p2p/models"
+	"github.com/fomonet/fomo/settle/ledger"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// The devnet's economics: one tier, the model priced above its floors.
+const (
+	devnetTier         = "small"
+	devnetCostPerMTok  = 2_000_000
+	devnetMinInput     = 3_000_000
+	devnetMinOutput    = 6_000_000
+	devnetValidatorPow = 10
+	devnetUserCredit   = 1000e6 // usd base units
+)
+
+// devnetChain is what devnet puts in a fresh genesis.
+type devnetChain struct {
+	epoch    time.Duration
+	nodes    []peer.ID // validators, in order
+	user     peer.ID
+	session  peer.ID
+	model    string   // registered and served model, or ""
+	manifest []byte   // its signed manifest envelope
+	serving  []string // nodes serving it
+	issuer   peer.ID
+}
+
+// writeDevnetGenesis writes DIR/genesis.toml: a new network whose
+// validators are the devnet's nodes, with a funded demo user and its
+// session key, the devnet tier and, when one is served, the synthetic model
+// registered at its manifest's prices.
+func writeDevnetGenesis(dir string, c devnetChain) (string, *networks.Genesis, error) {
+	g := networks.Devnet()
+	g.GenesisTime = time.Now().UTC().Truncate(time.Second)
+	g.EpochLength = networks.Duration(c.epoch)
+	g.Chain.EpochGrace = networks.Duration(min(c.epoch/4, 5*time.Second))
+	g.Tiers = []networks.Tier{{Name: devnetTier, CostPerMtok: devnetCostPerMTok, MinInputPrice: devnetMinInput,
+		MinOutputPrice: devnetMinOutput, RaiseMin: 10_000e6, RaiseMax: 1_000_000e6}}
+	g.Balances = []networks.Balance{{Account: c.user.String(), USD: devnetUserCredit}}
+	for _, id := range c.nodes {
+		g.Validators = append(g.Validators, networks.Validator{PeerID: id.String(), Power: devnetValidatorPow})
+	}
+	g.SessionKeys = []networks.SessionKey{{Account: c.user.String(), Key: c.session.String(),
+		SpendLimit: devnetUserCredit, ExpiresAt: g.GenesisTime.AddDate(1, 0, 0)}}
+	if c.model != "" {
+		signed, err := models.Open(c.manifest)
+		if err != nil {
+			return "", nil, err
+		}
+		sum := sha256.Sum256(signed.Payload) // what the registry binds
+		g.Models = []networks.Model{{Name: c.model, Issuer: c.issuer.String(), ManifestSHA256: hex.EncodeToString(sum[:]),
+			Tier: devnetTier, InputPrice: devnetInputPrice, OutputPrice: devnetOutputPrice, Nodes: c.serving}}
+	}
+	if err := g.Validate(); err != nil {
+		return "", nil, err
+	}
+	b, err := g.Encode()
+	if err != nil {
+		return "", nil, err
+	}
+	path := filepath.Join(dir, "genesis.toml")
+	return path, g, os.WriteFile(path, b, 0o644)
+}
+
+// devnetNodeKeys creates (or reads) each node's key before the nodes
+// start, so that the genesis can name them as validators.
+func devnetNodeKeys(dir string, n int) ([]peer.ID, error) {
+	var ids []peer.ID
+	for i := range n {
+		sk, _, err := identity.LoadOrCreate(filepath.Join(dir, fmt.Sprintf("node%d", i), configs.Default().Node.KeyFile))
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, identity.PeerID(sk))
+	}
+	return ids, nil
+}
+
+// sendTraffic sends a short chat request through each node in turn, every
+// interval, paid with the demo user's API key, until ctx ends.
+func sendTraffic(ctx context.Context, apis []string, apiKey, model string, interval time.Duration) {
+	prompts := []string{"What is a GPU?", "Name three colours.", "Count to five.", "Say hello in French."}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for i := 0; ; i++ {
+		body := fmt.Sprintf(`{"model":%q,"messages":[{"role":"user","content":%q}],"max_tokens":16}`, model, prompts[i%len(prompts)])
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, apis[i%len(apis)]+"/v1/chat/completions", strings.NewReader(body))
+		if err == nil {
+			req.Header.Set("Authorization", "Bearer "+apiKey)
+			req.Header.Set("Content-Type", "application/json")
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// printEpochs prints the settlement table of every epoch the chain closes,
+// as node api reports them, until ctx ends.
+func printEpochs(ctx context.Context, out io.Writer, api string) {
+	next := uint64(0)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		var page struct {
+			Epochs []ledger.EpochSettlement `json:"epochs"`
+		}
+		if err := apiDo(ctx, http.MethodGet, fmt.Sprintf("%s/api/v1/epochs?after=%d", api, next), nil, &page); err == nil {
+			for _, e := range page.Epochs {
+				if e.Epoch < next {
+					continue
+				}
+				writeSettlement(out, e)
+				next = e.Epoch + 1
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// writeSettlement writes one epoch's settlement as a table, one row per
+// model and a total.
+func writeSettlement(out io.Writer, e ledger.EpochSettlement) {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "epoch %d closed at height %d: %d receipts (%d unpaid), root %s\n",
+		e.Epoch, e.ClosedHeight, e.Receipts, e.Unpaid, shortHex(e.ReceiptsRoot))
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "model\trequests\ttokens\tgross\tnode pay\trouting\tMT buyback\tFLOCK buyback\ttreasury\tissuer\t")
+	for _, m := range e.Models {
+		s := m.Split
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", m.Model, s.Receipts, s.Tokens, usdCell(s.Gross),
+			usdCell(s.Cost), usdCell(s.RoutingFee), usdCell(s.MTBuyback), usdCell(s.FlockBuyback), usdCell(s.Treasury), usdCell(s.Issuer))
+	}
+	if len(e.Models) != 1 {
+		fmt.Fprintf(tw, "total\t%d\t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", e.Paid, usdCell(e.Gross), usdCell(e.Cost),
+			usdCell(e.RoutingFee), usdCell(e.MTBuyback), usdCell(e.FlockBuyback), usdCell(e.Treasury), usdCell(e.Issuer))
+	}
+	tw.Flush()
+	_, _ = out.Write(b.Bytes())
+}
+
+func usdCell(v uint64) string { return fmt.Sprintf("%d.%06d", v/1e6, v%1e6) }
+
+func shortHex(s string) string {
+	if len(s) > 16 {
+		return s[:16] + "…"
+	}
+	return s
+}
