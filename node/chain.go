@@ -251,14 +251,20 @@ func (n *Node) runSubmitter(ctx context.Context) {
 	s := n.chain
 	p := n.net.pool
 	var nonce uint64
+	// Peers are learned from adverts on a timer too: a chain that has not
+	// yet got enough validators makes no blocks.
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
 	for {
 		var b chain.BlockInfo
 		select {
 		case <-ctx.Done():
 			return
+		case <-tick.C:
+			n.learnChainPeers()
+			continue
 		case b = <-s.blocks:
 		}
-		n.learnChainPeers()
 		var settled []pool.ID
 		for _, r := range b.Included {
 			settled = append(settled, pool.ID(r))

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/fomonet/fomo/node/api"
@@ -63,6 +64,20 @@ func (n *Node) chainRoutes(mux *http.ServeMux) {
 		out.State, _ = s.cons.Query(ctx, "/chain", nil)
 		out.Validators, _ = s.cons.Query(ctx, "/validators", nil)
 		api.WriteJSON(w, http.StatusOK, out)
+	})
+	mux.HandleFunc("GET /api/v1/chain/blocks/{height}", func(w http.ResponseWriter, r *http.Request) {
+		h, err := strconv.ParseInt(r.PathValue("height"), 10, 64)
+		if err != nil || h < 1 {
+			api.WriteError(w, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "height", "height %q is not a positive number", r.PathValue("height")))
+			return
+		}
+		hash, at, err := s.cons.AppHashAfter(r.Context(), h)
+		if err != nil {
+			api.WriteError(w, runtime.Errorf(http.StatusNotFound, runtime.ErrTypeNotFound, "height",
+				"block %d and the next are not both committed here: %v", h, err))
+			return
+		}
+		api.WriteJSON(w, http.StatusOK, map[string]any{"height": h, "time": at, "app_hash": hex.EncodeToString(hash)})
 	})
 	mux.HandleFunc("GET /api/v1/accounts/{id}", func(w http.ResponseWriter, r *http.Request) {
 		query(w, r, "/account/"+url.PathEscape(r.PathValue("id")))

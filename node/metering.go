@@ -371,6 +371,15 @@ func (b meteredBackend) Do(ctx context.Context, req *runtime.Request) (runtime.S
 		return nil, unauthorized("the authorization quotes %d/%d per 1M tokens; model %s costs %d/%d here",
 			sa.Authorization.InputPrice, sa.Authorization.OutputPrice, req.Model, in, out)
 	}
+	// A prompt that alone could cost more than max_charge could not be
+	// billed: refuse it before running it. The body's length bounds its
+	// tokens.
+	if c, err := receipt.Charge(uint64(len(req.Body)), 0, sa.Authorization.InputPrice, sa.Authorization.OutputPrice); err != nil || c > sa.Authorization.MaxCharge {
+		release()
+		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "",
+			"the authorization's max_charge %d does not cover this request's %d bytes of input at %d per 1M tokens",
+			sa.Authorization.MaxCharge, len(req.Body), sa.Authorization.InputPrice).WithCode("max_charge_too_low")
+	}
 	if held, err := m.pool.Has(ctx, pool.ID(id)); err != nil || held {
 		release()
 		if err != nil {

@@ -180,14 +180,15 @@ func TestPendingSpendAcrossNodes(t *testing.T) {
 	t.Cleanup(srv.Close)
 	payer := mustKey()
 	// Prices 1 and 2 base units per token: a 3-word prompt and 8 output
-	// tokens cost 3 + 16 = 19. Credit 4×19−1 covers three requests with
-	// max_charge 19 each, not a fourth.
-	const charge = 19
+	// tokens cost 3 + 16 = 19. The authorization's max_charge must cover
+	// the body's 78 bytes as input: 78 + 16 = 94. Credit 3×19 + 94 − 1
+	// covers three requests, not a fourth.
+	const charge, maxCharge = 19, 94
 	dir := t.TempDir()
 	reg := filepath.Join(dir, "accounts.toml")
 	f := AccountsFile{Account: []RegistryAccount{
 		{ID: keyID(testUserKey).String(), Credit: 1e15, SessionKeys: []string{keyID(testUserSession).String()}},
-		{ID: keyID(payer).String(), Credit: 4*charge - 1},
+		{ID: keyID(payer).String(), Credit: 3*charge + maxCharge - 1},
 	}}
 	b, _ := f.Encode()
 	if err := os.WriteFile(reg, b, 0o600); err != nil {
@@ -212,7 +213,7 @@ func TestPendingSpendAcrossNodes(t *testing.T) {
 		body := []byte(`{"model":"paid","messages":[{"role":"user","content":"a b c"}],"max_tokens":8}`)
 		a := receipt.NewAuthorization(netID, "", "paid", time.Now(), time.Minute)
 		a.EntryNode = entry.ID()
-		a.MaxOutputTokens, a.MaxCharge = 8, charge
+		a.MaxOutputTokens, a.MaxCharge = 8, maxCharge
 		a.InputPrice, a.OutputPrice = 1e6, 2e6
 		a.RequestSHA256 = sha256.Sum256(body)
 		env, err := receipt.SignAuthorization(a, payer)

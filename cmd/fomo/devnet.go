@@ -38,6 +38,7 @@ type devnetFlags struct {
 	epoch       time.Duration
 	traffic     time.Duration
 	block       time.Duration
+	keepGoing   bool
 }
 
 func newDevnetCmd() *cobra.Command {
@@ -50,7 +51,7 @@ DIR/node<i> (a temporary directory when --dir is not given). Node 0 is the
 bootstrap peer of the others. Every node's API and libp2p listen on free
 loopback ports; devnet prints one line per node:
 
-  node<i> api=http://127.0.0.1:<port> peer=<peer id>
+  node<i> api=http://127.0.0.1:<port> peer=<peer id> pid=<process id>
 
 Unless --no-model is given, devnet generates a synthetic GGUF model (random
 weights, real tokenizer) into DIR/models on first use and serves it with the
@@ -75,6 +76,7 @@ Each node logs to DIR/node<i>/node.log. Interrupt (Ctrl-C) stops every node.`,
 	cmd.Flags().BoolVar(&f.noChain, "no-chain", false, "run no settlement chain: accounts come from DIR/accounts.toml")
 	cmd.Flags().DurationVar(&f.epoch, "epoch", 20*time.Second, "settlement epoch length")
 	cmd.Flags().DurationVar(&f.block, "block-interval", 500*time.Millisecond, "pause after each block")
+	cmd.Flags().BoolVar(&f.keepGoing, "keep-going", false, "keep running when a node exits (it can be restarted by hand)")
 	cmd.Flags().DurationVar(&f.traffic, "traffic", 2*time.Second, "send a request through the nodes in turn this often (0: none)")
 	return cmd
 }
@@ -209,7 +211,7 @@ func runDevnet(ctx context.Context, out io.Writer, f *devnetFlags) error {
 			}
 			chainPeers = append(chainPeers, st.P2PAddress)
 		}
-		fmt.Fprintf(out, "%s api=%s peer=%s\n", n.name, n.api, n.peer)
+		fmt.Fprintf(out, "%s api=%s peer=%s pid=%d\n", n.name, n.api, n.peer, n.cmd.Process.Pid)
 		if len(n.models) > 0 {
 			fmt.Fprintf(out, "%s serves %s\n", n.name, strings.Join(n.models, ", "))
 		} else if runtimeBlock == "" && i == 0 {
@@ -241,13 +243,18 @@ func runDevnet(ctx context.Context, out io.Writer, f *devnetFlags) error {
 	for _, n := range nodes {
 		go func() { <-n.exited; exited <- n }()
 	}
-	select {
-	case <-ctx.Done():
-		fmt.Fprintln(out, "devnet: stopping nodes")
-		stopAll()
-		return nil
-	case n := <-exited:
-		return fmt.Errorf("%s exited unexpectedly (%v); last log lines:\n%s", n.name, n.err, tailFile(filepath.Join(n.home, "node.log"), 20))
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(out, "devnet: stopping nodes")
+			stopAll()
+			return nil
+		case n := <-exited:
+			if !f.keepGoing {
+				return fmt.Errorf("%s exited unexpectedly (%v); last log lines:\n%s", n.name, n.err, tailFile(filepath.Join(n.home, "node.log"), 20))
+			}
+			fmt.Fprintf(out, "devnet: %s exited (%v); the others keep going\n", n.name, n.err)
+		}
 	}
 }
 

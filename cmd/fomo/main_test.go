@@ -312,7 +312,7 @@ func TestDevnetAndGateway(t *testing.T) {
 	dir := t.TempDir()
 	p := start(t, "devnet", "--nodes", "3", "--dir", dir, "--set", "gpu.enabled=false",
 		"--set", "p2p.advert_interval=500ms", "--serve-on", "1", "--model-preset", "tiny", "--model-type", "q8_0")
-	lineRE := regexp.MustCompile(`^node(\d) api=(http://127\.0\.0\.1:\d+) peer=(12D3KooW\w+)$`)
+	lineRE := regexp.MustCompile(`^node(\d) api=(http://127\.0\.0\.1:\d+) peer=(12D3KooW\w+) pid=\d+$`)
 	apis := map[string]string{}
 	deadline := time.Now().Add(90 * time.Second)
 	for len(apis) < 3 && time.Now().Before(deadline) {
@@ -544,7 +544,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 
 // peerOf returns node<i>'s peer ID from devnet's output.
 func peerOf(out, i string) string {
-	m := regexp.MustCompile(`(?m)^node` + i + ` api=\S+ peer=(\S+)$`).FindStringSubmatch(out)
+	m := regexp.MustCompile(`(?m)^node` + i + ` api=\S+ peer=(\S+) pid=\d+$`).FindStringSubmatch(out)
 	if m == nil {
 		return ""
 	}

@@ -103,7 +103,7 @@ func WithMaxPendingPerAccount(n int) Option { return func(a *App) { a.maxPending
 type App struct {
 	abcitypes.BaseApplication
 
-	d          ds.Batching
+	d          *staged
 	log        *slog.Logger
 	netID      string
 	onBlock    func(BlockInfo)
@@ -124,11 +124,11 @@ const valsKey = "/app/validators"
 // NewApp returns the application over d: the ledger it holds, or, on a
 // fresh datastore, none until InitChain.
 func NewApp(d ds.Batching, opts ...Option) (*App, error) {
-	a := &App{d: d, log: slog.New(slog.DiscardHandler), maxPending: 64, next: map[string]uint64{}, pending: map[string]int{}}
+	a := &App{d: &staged{Batching: d}, log: slog.New(slog.DiscardHandler), maxPending: 64, next: map[string]uint64{}, pending: map[string]int{}}
 	for _, o := range opts {
 		o(a)
 	}
-	l, err := ledger.Open(context.Background(), d, ledger.WithLogger(a.log))
+	l, err := ledger.Open(context.Background(), a.d, ledger.WithLogger(a.log))
 	switch {
 	case errors.Is(err, ledger.ErrNoGenesis):
 	case err != nil:
@@ -189,6 +189,9 @@ func (a *App) InitChain(ctx context.Context, req *abcitypes.InitChainRequest) (*
 		return nil, err
 	}
 	if err := a.saveVals(ctx, vals); err != nil {
+		return nil, err
+	}
+	if err := a.d.flush(ctx); err != nil { // InitChain has no Commit
 		return nil, err
 	}
 	a.l, a.vals = l, vals
@@ -496,11 +499,15 @@ func (a *App) validatorUpdates(ctx context.Context) ([]abcitypes.ValidatorUpdate
 	return ups, nil
 }
 
-// Commit reports the block to the node and resets the mempool's view of
-// nonces (CometBFT rechecks what is left). The ledger wrote the block's
-// state in FinalizeBlock; Info reports it after a restart.
-func (a *App) Commit(context.Context, *abcitypes.CommitRequest) (*abcitypes.CommitResponse, error) {
+// Commit makes the block's state durable, reports the block to the node
+// and resets the mempool's view of nonces (CometBFT rechecks what is
+// left).
+func (a *App) Commit(ctx context.Context, _ *abcitypes.CommitRequest) (*abcitypes.CommitResponse, error) {
 	a.mu.Lock()
+	if err := a.d.flush(ctx); err != nil {
+		a.mu.Unlock()
+		return nil, fmt.Errorf("chain: committing the block's state: %w", err)
+	}
 	info := a.block
 	a.block = nil
 	clear(a.next)

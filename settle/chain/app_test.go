@@ -312,3 +312,26 @@ func TestQuery(t *testing.T) {
 		t.Fatalf("epochs: %s %v", r.Value, err)
 	}
 }
+
+// TestCrashBeforeCommit: a block finalized but not committed leaves no
+// trace in the datastore, so CometBFT can replay it after a restart.
+func TestCrashBeforeCommit(t *testing.T) {
+	w := newWorld(t)
+	d := store.NewMemory()
+	a := w.app(d, nil)
+	w.initChain(a)
+	finalize(t, a, 1, t0+1000)
+	if _, err := a.FinalizeBlock(context.Background(), &abcitypes.FinalizeBlockRequest{Height: 2, Time: time.UnixMilli(t0 + 2000),
+		Txs: [][]byte{signTx(t, w.v2, 1, ledger.RegisterNode{Bond: econ.Unit})}}); err != nil {
+		t.Fatal(err)
+	}
+	re := w.app(d, nil) // the process died here
+	info, err := re.Info(context.Background(), &abcitypes.InfoRequest{})
+	if err != nil || info.LastBlockHeight != 1 {
+		t.Fatalf("after a crash before Commit: %+v %v", info, err)
+	}
+	res := finalize(t, re, 2, t0+2000, signTx(t, w.v2, 1, ledger.RegisterNode{Bond: econ.Unit}))
+	if res.TxResults[0].Code != 0 {
+		t.Fatalf("replayed block: %+v", res.TxResults[0])
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,4 +127,22 @@ func appHashAt(t *testing.T, n *Node, h int64) []byte {
 		t.Fatal(err)
 	}
 	return b.Block.AppHash
+}
+
+// TestHomeOfAnotherChain: a home initialised for one chain refuses
+// another genesis, and accepts its own again.
+func TestHomeOfAnotherChain(t *testing.T) {
+	ks := keys(t, 1)
+	home := t.TempDir()
+	g := genesis(ks)
+	n := start(t, home, ks[0], g, kvstore.NewInMemoryApplication(), nil)
+	if err := n.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	other := g
+	other.ChainID = "fomo-other"
+	if _, err := Start(context.Background(), Config{Home: home, Key: ks[0], Genesis: other, ListenAddr: "tcp://127.0.0.1:0",
+		App: kvstore.NewInMemoryApplication()}); err == nil || !strings.Contains(err.Error(), "another network") {
+		t.Fatalf("another chain's genesis: %v", err)
+	}
 }

@@ -1,0 +1,325 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fomonet/fomo/node"
+	"github.com/fomonet/fomo/node/identity"
+	"github.com/fomonet/fomo/settle/receipt"
+)
+
+type devnetNode struct {
+	api, peer string
+	pid       int
+}
+
+// waitDevnet waits for devnet to print n node lines and "devnet running".
+func waitDevnet(t *testing.T, p *proc, n int, within time.Duration) []devnetNode {
+	t.Helper()
+	lineRE := regexp.MustCompile(`(?m)^node(\d) api=(\S+) peer=(\S+) pid=(\d+)$`)
+	deadline := time.Now().Add(within)
+	for !strings.Contains(p.out.String(), "devnet running") {
+		select {
+		case <-p.exited:
+			t.Fatalf("devnet exited: %v\n%s", p.err, p.out)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("devnet did not start within %s:\n%s", within, p.out)
+		}
+	}
+	nodes := make([]devnetNode, n)
+	for _, m := range lineRE.FindAllStringSubmatch(p.out.String(), -1) {
+		i, _ := strconv.Atoi(m[1])
+		pid, _ := strconv.Atoi(m[4])
+		nodes[i] = devnetNode{api: m[2], peer: m[3], pid: pid}
+	}
+	return nodes
+}
+
+type chainStatus struct {
+	Height  int64  `json:"height"`
+	AppHash string `json:"app_hash"`
+}
+
+// chainOf returns a node's chain status; a node that does not answer is at
+// height -1.
+func chainOf(t *testing.T, api string) chainStatus {
+	t.Helper()
+	st := chainStatus{Height: -1}
+	_ = apiDo(t.Context(), http.MethodGet, api+"/api/v1/chain", nil, &st)
+	return st
+}
+
+// waitFor polls cond every 100 ms until it holds or within passes.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func appHashAt(api string, h int64) string {
+	var b struct {
+		AppHash string `json:"app_hash"`
+	}
+	if err := apiDo(context.Background(), http.MethodGet, fmt.Sprintf("%s/api/v1/chain/blocks/%d", api, h), nil, &b); err != nil {
+		return ""
+	}
+	return b.AppHash
+}
+
+// TestChainFourValidators runs four validators as processes on loopback
+// (the model on two of them) with traffic through all four: every node
+// reports the same app hash at each height; a validator killed with
+// SIGKILL does not stop the chain and, restarted, catches up to the same
+// app hash; the receipt of a serving node killed right after answering is
+// still included; and a client that overspends by racing requests at
+// several nodes gets unpaid receipts, no negative balance, and 402 after.
+func TestChainFourValidators(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs four nodes with the chain")
+	}
+	dir := t.TempDir()
+	p := start(t, "devnet", "--nodes", "4", "--serve-on", "2", "--dir", dir, "--keep-going", "--epoch", "6s",
+		"--block-interval", "200ms", "--traffic", "300ms", "--model-preset", "tiny", "--model-type", "q8_0",
+		"--set", "gpu.enabled=false", "--set", "p2p.advert_interval=500ms")
+	nodes := waitDevnet(t, p, 4, 2*time.Minute)
+
+	// The chain makes blocks, and all four agree on each app hash.
+	waitFor(t, time.Minute, "height 5 on node0", func() bool { return chainOf(t, nodes[0].api).Height >= 5 })
+	checkAgreement := func(from int, h int64, which []int) {
+		t.Helper()
+		want := appHashAt(nodes[from].api, h)
+		for _, i := range which {
+			var got string
+			waitFor(t, time.Minute, fmt.Sprintf("node%d at height %d", i, h+1), func() bool {
+				got = appHashAt(nodes[i].api, h)
+				return got != ""
+			})
+			if want == "" || got != want {
+				t.Fatalf("app hash after height %d: node%d %s, node%d %s", h, from, want, i, got)
+			}
+		}
+	}
+	for h := int64(1); h <= 4; h++ {
+		checkAgreement(0, h, []int{1, 2, 3})
+	}
+
+	// kill -9 validator 3 (serves nothing): the other three go on.
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", nodes[3].pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+	if err := syscall.Kill(nodes[3].pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	h0 := chainOf(t, nodes[0].api).Height
+	waitFor(t, time.Minute, "blocks without validator 3", func() bool { return chainOf(t, nodes[1].api).Height >= h0+5 })
+
+	// Restarted over its home, it catches up to the same app hash.
+	home := args[slicesIndex(args, "--home")+1]
+	os.Remove(filepath.Join(home, node.APIAddrFile)) // left behind by the kill
+	re := start(t, args[1:]...)
+	defer func() {
+		if t.Failed() {
+			t.Logf("restarted node3:\n%s", re.out)
+		}
+	}()
+	waitFor(t, time.Minute, "node3 back", func() bool {
+		b, err := os.ReadFile(filepath.Join(home, node.APIAddrFile))
+		if err == nil {
+			nodes[3].api = "http://" + strings.TrimSpace(string(b))
+		}
+		return err == nil
+	})
+	target := chainOf(t, nodes[0].api).Height
+	waitFor(t, 2*time.Minute, "node3 catching up", func() bool { return chainOf(t, nodes[3].api).Height > target })
+	checkAgreement(0, target, []int{3})
+
+	// An account with credit for one request races requests at the two
+	// serving nodes: each admits it, the chain records the receipt it
+	// cannot pay as unpaid, the balance never goes negative, and it is
+	// refused from then on.
+	if out, err := fomo(t, "key", "new", "--home", dir, "--name", "spender"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	spender, err := identity.Load(filepath.Join(dir, "keys", "spender.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spenderID := identity.PeerID(spender).String()
+	if out, err := fomo(t, "transfer", "--to", spenderID, "--amount", "1500", "--home", dir, "--key-name", "user", "--api", nodes[2].api); err != nil {
+		t.Fatalf("transfer: %v\n%s", err, out)
+	}
+	var netID string
+	var prices struct {
+		NetworkID   string `json:"network_id"`
+		InputPrice  uint64 `json:"input_price"`
+		OutputPrice uint64 `json:"output_price"`
+	}
+	if err := apiDo(t.Context(), http.MethodGet, nodes[2].api+"/api/v1/prices/synth-tiny-q8_0", nil, &prices); err != nil {
+		t.Fatal(err)
+	}
+	netID = prices.NetworkID
+	signed := func(body []byte) map[string]string {
+		a := receipt.NewAuthorization(netID, "", "synth-tiny-q8_0", time.Now(), time.Minute)
+		a.MaxOutputTokens = 64
+		a.InputPrice, a.OutputPrice = prices.InputPrice, prices.OutputPrice
+		a.MaxCharge, _ = receipt.Charge(uint64(len(body)), 64, a.InputPrice, a.OutputPrice)
+		a.RequestSHA256 = sha256.Sum256(body)
+		env, err := receipt.SignAuthorization(a, spender)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return map[string]string{node.AuthorizationHeader: base64.StdEncoding.EncodeToString(env)}
+	}
+	// Both serving nodes know the credit before the race. With seed 1 the
+	// synthetic model answers "race b" and "race c" with all 64 tokens.
+	for _, n := range nodes[:2] {
+		waitFor(t, 30*time.Second, "the transfer seen by "+n.api, func() bool {
+			var a struct{ Balances map[string]uint64 }
+			return apiDo(t.Context(), http.MethodGet, n.api+"/api/v1/accounts/"+spenderID, nil, &a) == nil && a.Balances["usd"] == 1500
+		})
+	}
+	tags := map[string]string{nodes[0].peer: "b", nodes[1].peer: "c"}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	served := 0
+	for _, n := range nodes[:2] {
+		wg.Go(func() {
+			body := raceBody(tags[n.peer])
+			resp, b := chatAt(t, n.api, signed(body), body)
+			t.Logf("racing request at %s: %d %.300s", n.api, resp.StatusCode, b)
+			if resp.StatusCode == 200 {
+				mu.Lock()
+				served++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if served != 2 {
+		t.Fatalf("only %d racing requests were served; the race did not happen", served)
+	}
+	var acct struct {
+		Balances  map[string]uint64 `json:"balances"`
+		Overdrawn bool              `json:"overdrawn"`
+		UnpaidUSD uint64            `json:"unpaid_usd"`
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("account %s: %+v", spenderID, acct)
+		}
+	}()
+	waitFor(t, time.Minute, "the unpaid receipts recorded", func() bool {
+		err := apiDo(t.Context(), http.MethodGet, nodes[3].api+"/api/v1/accounts/"+spenderID, nil, &acct)
+		return err == nil && acct.Overdrawn
+	})
+	if acct.UnpaidUSD == 0 || acct.Balances["usd"] >= 1500 {
+		t.Fatalf("overspent account: %+v", acct)
+	}
+	body := raceBody("more")
+	if resp, b := chatAt(t, nodes[2].api, signed(body), body); resp.StatusCode != http.StatusPaymentRequired {
+		t.Fatalf("an overdrawn account was served: %d %s", resp.StatusCode, b)
+	}
+
+	// The serving node is killed right after it answers: its receipt still
+	// makes it on chain, submitted by the nodes that hold it.
+	resp, body := chatAt(t, nodes[2].api, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("request at node2: %d %s", resp.StatusCode, body)
+	}
+	id := receiptIDOf(t, body)
+	alive := []devnetNode{nodes[2], nodes[3]}
+	for i := range 2 {
+		if resp.Header.Get("X-Fomo-Node") == nodes[i].peer {
+			_ = syscall.Kill(nodes[i].pid, syscall.SIGKILL)
+			alive = append(alive, nodes[1-i])
+		}
+	}
+	if len(alive) != 3 {
+		t.Fatalf("request served by %s, not by node0 or node1", resp.Header.Get("X-Fomo-Node"))
+	}
+	waitFor(t, 90*time.Second, "the dead node's receipt included", func() bool {
+		var v node.ReceiptView
+		err := apiDo(t.Context(), http.MethodGet, alive[0].api+"/api/v1/receipts/"+id, nil, &v)
+		return err == nil && v.Settled
+	})
+
+	// Epochs close with settlement tables.
+	if out, err := fomo(t, "epoch", "list", "--api", alive[1].api); err != nil || !strings.Contains(out, "synth-tiny-q8_0") {
+		t.Fatalf("epoch list: %v\n%s", err, out)
+	}
+	p.signal(t, syscall.SIGINT, time.Minute)
+}
+
+func slicesIndex(s []string, v string) int {
+	for i, x := range s {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}
+
+// raceBody asks for 64 tokens, which cost more than half of the request's
+// maximum charge.
+func raceBody(tag string) []byte {
+	return []byte(fmt.Sprintf(`{"model":"synth-tiny-q8_0","messages":[{"role":"user","content":"race %s"}],"max_tokens":64,"seed":1}`, tag))
+}
+
+func chatBody(prompt string) []byte {
+	return []byte(fmt.Sprintf(`{"model":"synth-tiny-q8_0","messages":[{"role":"user","content":%q}],"max_tokens":8}`, prompt))
+}
+
+// chatAt posts a chat request (a default one without body) to api.
+func chatAt(t *testing.T, api string, header map[string]string, body ...[]byte) (*http.Response, []byte) {
+	t.Helper()
+	b := chatBody("hello chain")
+	if len(body) > 0 {
+		b = body[0]
+	}
+	req, _ := http.NewRequest(http.MethodPost, api+"/v1/chat/completions", bytes.NewReader(b))
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return &http.Response{StatusCode: 599}, []byte(err.Error())
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(bufio.NewReader(resp.Body))
+	return resp, out
+}
+
+func receiptIDOf(t *testing.T, body []byte) string {
+	t.Helper()
+	var out struct{ Fomo *node.Fomo }
+	if err := json.Unmarshal(body, &out); err != nil || out.Fomo == nil {
+		t.Fatalf("no receipt in %s", body)
+	}
+	return out.Fomo.ReceiptID
+}
