@@ -11,6 +11,7 @@ package chain
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -117,14 +118,25 @@ type App struct {
 	pending map[string]int
 	// the block being finalized, reported on Commit
 	block *BlockInfo
+
+	// verified holds receipts CheckTx verified, by envelope digest, so that
+	// FinalizeBlock does not check their signatures again. Verification is
+	// a pure function of the bytes, so using a cached verdict changes no
+	// result.
+	vmu      sync.Mutex
+	verified map[[32]byte]ledger.Receipt
 }
+
+// maxVerified bounds the verified-receipt cache.
+const maxVerified = 200_000
 
 const valsKey = "/app/validators"
 
 // NewApp returns the application over d: the ledger it holds, or, on a
 // fresh datastore, none until InitChain.
 func NewApp(d ds.Batching, opts ...Option) (*App, error) {
-	a := &App{d: &staged{Batching: d}, log: slog.New(slog.DiscardHandler), maxPending: 64, next: map[string]uint64{}, pending: map[string]int{}}
+	a := &App{d: &staged{Batching: d}, log: slog.New(slog.DiscardHandler), maxPending: 64, next: map[string]uint64{}, pending: map[string]int{},
+		verified: map[[32]byte]ledger.Receipt{}}
 	for _, o := range opts {
 		o(a)
 	}
@@ -248,7 +260,7 @@ func (a *App) CheckTx(ctx context.Context, req *abcitypes.CheckTxRequest) (*abci
 	if a.pending[s.Account] >= a.maxPending {
 		return checkResp(CodeRateLimited, "%d transactions of %s are waiting", a.pending[s.Account], s.Account), nil
 	}
-	lt, _ := a.toLedger(ctx, s, false)
+	lt, _ := a.toLedger(ctx, s, true)
 	lt.Nonce = acct.Nonce + 1 // checked against committed state
 	if want == acct.Nonce+1 {
 		r, err := a.l.CheckTx(ctx, lt)
@@ -266,8 +278,10 @@ func (a *App) CheckTx(ctx context.Context, req *abcitypes.CheckTxRequest) (*abci
 
 // toLedger converts an opened tx; the receipts of a SubmitReceipts are
 // verified (signatures and the rules that need no state) and those that
-// fail are returned with their code instead. verify false only decodes.
-func (a *App) toLedger(ctx context.Context, s *tx.Signed, verify bool) (ledger.Tx, map[[32]byte]ledger.Code) {
+// fail are returned with their code instead. remember keeps the verified
+// receipts for FinalizeBlock (CheckTx); otherwise cached verdicts are
+// used up.
+func (a *App) toLedger(ctx context.Context, s *tx.Signed, remember bool) (ledger.Tx, map[[32]byte]ledger.Code) {
 	sub, ok := s.Body.(tx.SubmitReceipts)
 	if !ok {
 		return s.Ledger(), nil
@@ -275,13 +289,18 @@ func (a *App) toLedger(ctx context.Context, s *tx.Signed, verify bool) (ledger.T
 	failed := map[[32]byte]ledger.Code{}
 	var rs []ledger.Receipt
 	for _, env := range sub.Envelopes {
-		var sr *receipt.SignedReceipt
-		var err error
-		if verify {
-			sr, err = receipt.Verify(ctx, env, receipt.Checker{NetworkID: a.netID})
-		} else {
-			sr, err = receipt.OpenReceipt(env)
+		digest := sha256.Sum256(env)
+		a.vmu.Lock()
+		cached, ok := a.verified[digest]
+		if ok && !remember {
+			delete(a.verified, digest)
 		}
+		a.vmu.Unlock()
+		if ok {
+			rs = append(rs, cached)
+			continue
+		}
+		sr, err := receipt.Verify(ctx, env, receipt.Checker{NetworkID: a.netID})
 		if err != nil {
 			r := receipt.ReasonOf(err)
 			if r == "" {
@@ -300,6 +319,14 @@ func (a *App) toLedger(ctx context.Context, s *tx.Signed, verify bool) (ledger.T
 			lr.EntryNode = au.EntryNode.String()
 		}
 		rs = append(rs, lr)
+		if remember {
+			a.vmu.Lock()
+			if len(a.verified) >= maxVerified {
+				clear(a.verified)
+			}
+			a.verified[digest] = lr
+			a.vmu.Unlock()
+		}
 	}
 	return ledger.Tx{Account: s.Account, Nonce: s.Nonce, Body: ledger.SubmitReceipts{Receipts: rs}}, failed
 }
@@ -368,7 +395,7 @@ func (a *App) FinalizeBlock(ctx context.Context, req *abcitypes.FinalizeBlockReq
 			slots[i].log = err.Error()
 			continue
 		}
-		lt, failed := a.toLedger(ctx, s, true)
+		lt, failed := a.toLedger(ctx, s, false)
 		slots[i] = slot{ok: true, failed: failed}
 		if sub, ok := s.Body.(tx.SubmitReceipts); ok {
 			for _, env := range sub.Envelopes {

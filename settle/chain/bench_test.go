@@ -1,0 +1,141 @@
+package chain_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fomonet/fomo/settle/chain"
+	"github.com/fomonet/fomo/settle/chain/consensus"
+	"github.com/fomonet/fomo/settle/chain/tx"
+	"github.com/fomonet/fomo/settle/econ"
+	"github.com/fomonet/fomo/settle/ledger"
+	"github.com/fomonet/fomo/settle/receipt"
+	"github.com/fomonet/fomo/store"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// BenchmarkReceiptsThroughChain submits signed receipts in SubmitReceipts
+// txs of 1,000 to one of four in-process validators on loopback (each with
+// its own application and in-memory ledger, 200 ms block interval) and
+// measures receipts included per second, from the first broadcast to the
+// block that includes the last receipt. Every validator checks each tx
+// (CheckTx) and verifies every receipt again in FinalizeBlock.
+func BenchmarkReceiptsThroughChain(b *testing.B) {
+	const total, batch = 20_000, 1000
+	mk := func() (crypto.PrivKey, peer.ID) {
+		sk, _, _ := crypto.GenerateEd25519Key(nil)
+		id, _ := peer.IDFromPrivateKey(sk)
+		return sk, id
+	}
+	userSK, user := mk()
+	protoSK, protocol := mk()
+	_ = protoSK
+	var vals []crypto.PrivKey
+	var valIDs []peer.ID
+	for range 4 {
+		sk, id := mk()
+		vals, valIDs = append(vals, sk), append(valIDs, id)
+	}
+	now := time.Now()
+	g := ledger.Genesis{
+		GenesisTimeMs: now.Add(-time.Minute).UnixMilli(), EpochMs: int64(time.Hour / time.Millisecond), GraceMs: 60_000,
+		ProtocolKey: protocol.String(), Params: econ.DefaultParams(), PowerUnit: econ.Unit, MaxValidators: 10,
+		Tiers:    []ledger.Tier{{Name: "small", CostPerMTok: 100_000, MinInputPrice: 150_000, MinOutputPrice: 300_000}},
+		Accounts: []ledger.GenesisAccount{{ID: user.String(), Balances: map[string]uint64{ledger.DenomUSD: 1_000_000 * econ.Unit}}},
+		Models: []ledger.GenesisModel{{Name: "m1", Issuer: protocol.String(), Tier: "small", InputPrice: 200_000, OutputPrice: 600_000,
+			ManifestSHA256: "aa00000000000000000000000000000000000000000000000000000000000000"}},
+	}
+	for _, id := range valIDs {
+		g.Nodes = append(g.Nodes, ledger.GenesisNode{ID: id.String(), Bond: 10 * econ.Unit, Serves: []string{"m1"}})
+	}
+	state, _ := json.Marshal(g)
+	cg := consensus.Genesis{ChainID: "fomo-bench", GenesisTime: now.Add(-time.Second), InitialHeight: 1, AppState: state}
+	for _, sk := range vals {
+		cg.Validators = append(cg.Validators, consensus.Validator{PubKey: sk.GetPublic(), Power: 10})
+	}
+
+	// The receipts, made before the clock starts.
+	var txs [][]byte
+	var envs [][]byte
+	for i := range total {
+		a := receipt.NewAuthorization("bench", user, "m1", now, 5*time.Minute)
+		a.MaxOutputTokens, a.MaxCharge = 1000, econ.Unit
+		a.InputPrice, a.OutputPrice = 200_000, 600_000
+		a.RequestSHA256 = sha256.Sum256(fmt.Appendf(nil, "req %d", i))
+		auth, err := receipt.SignAuthorization(a, userSK)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c, _ := receipt.Charge(100, 50, 200_000, 600_000)
+		env, err := receipt.SignReceipt(receipt.Receipt{Authorization: auth, InputTokens: 100, OutputTokens: 50, Finish: receipt.FinishStop,
+			StartedAtMs: uint64(now.UnixMilli()), CompletedAtMs: uint64(now.UnixMilli() + 1), Charge: c}, vals[0])
+		if err != nil {
+			b.Fatal(err)
+		}
+		envs = append(envs, env)
+		if len(envs) == batch {
+			t, err := tx.Sign(tx.Tx{Nonce: uint64(len(txs) + 1), Body: tx.SubmitReceipts{Envelopes: envs}}, vals[0])
+			if err != nil {
+				b.Fatal(err)
+			}
+			txs, envs = append(txs, t), nil
+		}
+	}
+
+	var included atomic.Int64
+	done := make(chan struct{})
+	dir := b.TempDir()
+	var nodes []*consensus.Node
+	var peers []string
+	for i, sk := range vals {
+		opts := []chain.Option{chain.WithNetworkID("bench"), chain.WithMaxPendingPerAccount(1000)}
+		if i == 0 {
+			opts = append(opts, chain.WithOnBlock(func(bi chain.BlockInfo) {
+				if included.Add(int64(len(bi.Included))) == total {
+					close(done)
+				}
+			}))
+		}
+		app, err := chain.NewApp(store.NewMemory(), opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := consensus.Start(context.Background(), consensus.Config{Home: filepath.Join(dir, fmt.Sprint(i)), Key: sk, Genesis: cg,
+			ListenAddr: "tcp://127.0.0.1:0", Peers: peers, BlockInterval: 200 * time.Millisecond, App: app})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer n.Stop()
+		nodes, peers = append(nodes, n), append(peers, n.P2PAddress())
+	}
+	for _, n := range nodes {
+		n.AddPeers(peers...)
+	}
+	for nodes[0].Status().Height < 2 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.ResetTimer()
+	start := time.Now()
+	for _, t := range txs {
+		r, err := nodes[0].BroadcastTx(context.Background(), t)
+		if err != nil || r.Code != 0 {
+			b.Fatalf("broadcast: %+v %v", r, err)
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		b.Fatalf("%d of %d receipts included after 5 minutes", included.Load(), total)
+	}
+	el := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(total)/el.Seconds(), "receipts/s")
+	b.ReportMetric(el.Seconds(), "s/total")
+}
