@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
 )
@@ -133,12 +134,19 @@ func OpenPebble(path string, opts ...Option) (*Pebble, error) {
 	}
 	cache := pebble.NewCache(o.cacheSize)
 	defer cache.Unref() // the DB holds its own reference
-	db, err := pebble.Open(path, &pebble.Options{
+	po := &pebble.Options{
 		Cache:            cache,
 		Logger:           pebbleLogger{o.logger},
 		ReadOnly:         o.readOnly,
 		ErrorIfNotExists: o.readOnly,
-	})
+	}
+	// Bloom filters on every level: most point lookups here are for keys
+	// that do not exist (is this receipt new?), which a filter answers
+	// without reading data blocks.
+	for i := range po.Levels {
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(path, po)
 	if err != nil {
 		return nil, fmt.Errorf("store: open pebble at %s: %w", path, err)
 	}

@@ -2,7 +2,11 @@ package pool
 
 import (
 	"context"
+	"fmt"
 	"testing"
+
+	"github.com/fomonet/fomo/settle/receipt"
+	voied25519 "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 
 	"github.com/fomonet/fomo/store"
 	ds "github.com/ipfs/go-datastore"
@@ -79,6 +83,59 @@ func benchValidate(b *testing.B, db ds.Batching) {
 	for i := range b.N {
 		if got := p.validate(ctx, from, msgs[i]); got != pubsub.ValidationAccept {
 			b.Fatalf("verdict %v", got)
+		}
+	}
+}
+
+// BenchmarkAdmitBatch is BenchmarkValidate for receipts admitted n at a
+// time with AddBatch: the signatures of the batch checked together
+// (receipt.VerifyBatch), then de-duplication and one group commit on
+// pebble.
+func BenchmarkAdmitBatch(b *testing.B) {
+	for _, n := range []int{64, 256} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			db := openPebble(b, b.TempDir())
+			b.Cleanup(func() { db.Close() })
+			p := newLocalPool(b, Config{Datastore: db, VerifyBatch: ReceiptBatchVerifier(receipt.Checker{})})
+			acctKey, _ := newKey(b)
+			nodeKey, _ := newKey(b)
+			batches := make([][][]byte, b.N)
+			seq := uint64(0)
+			for i := range batches {
+				for range n {
+					seq++
+					batches[i] = append(batches[i], signReceipt(b, signAuth(b, acctKey, "m", seq, 10), nodeKey, 1, 1))
+				}
+			}
+			ctx := context.Background()
+			b.ResetTimer()
+			for i := range b.N {
+				_, errs := p.AddBatch(ctx, batches[i])
+				for _, err := range errs {
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "receipts/s")
+		})
+	}
+}
+
+// BenchmarkEd25519VerifyZIP215 is one raw signature check with the
+// verifier receipts use (curve25519-voi, ZIP-215 rules).
+func BenchmarkEd25519VerifyZIP215(b *testing.B) {
+	sk, _ := newKey(b)
+	msg := []byte("fomo receipt benchmark message of some length, like a payload")
+	sig, err := sk.Sign(msg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, _ := sk.GetPublic().Raw()
+	opts := &voied25519.Options{Verify: voied25519.VerifyOptionsZIP_215}
+	for b.Loop() {
+		if !voied25519.VerifyWithOptions(raw, msg, sig, opts) {
+			b.Fatal("verify failed")
 		}
 	}
 }

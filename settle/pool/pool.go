@@ -78,6 +78,9 @@ type Config struct {
 	Host Host
 	// Verify checks receipt envelopes.
 	Verify Verifier
+	// VerifyBatch, when set, checks the envelopes of AddBatch together;
+	// otherwise AddBatch uses Verify on each.
+	VerifyBatch BatchVerifier
 	// EpochOf maps an authorization's issue time (Unix ms) to its epoch;
 	// nil puts every receipt in epoch 0.
 	EpochOf func(issuedAtMs uint64) uint64
@@ -128,7 +131,12 @@ type Pool struct {
 	// flightDigests holds the digests of the envelopes in flight,
 	// receipts and evidence.
 	flightDigests map[[32]byte]struct{}
-	writes        chan write
+	// knownDigests and knownIDs hold every digest and id the datastore may
+	// hold (a superset: pruned ones stay), so that the common question "is
+	// this receipt new?" is answered without reading the datastore.
+	knownDigests map[[32]byte]struct{}
+	knownIDs     map[ID]struct{}
+	writes       chan write
 	stopWriter    chan struct{}
 	writerDone    chan struct{}
 
@@ -169,9 +177,14 @@ func New(cfg Config) (*Pool, error) {
 		cfg: cfg, store: cfg.Datastore, keys: keys{ds.NewKey(cfg.Prefix).String()}, log: cfg.Logger,
 		ctx: ctx, cancel: cancel, pending: map[peer.ID]uint64{}, reserved: map[peer.ID]uint64{}, stats: newStats(),
 		flight: map[ID]Entry{}, flightDigests: map[[32]byte]struct{}{}, writes: make(chan write, 4096),
+		knownDigests: map[[32]byte]struct{}{}, knownIDs: map[ID]struct{}{},
 		stopWriter: make(chan struct{}), writerDone: make(chan struct{}),
 	}
 	if err := p.loadPending(ctx); err != nil {
+		cancel()
+		return nil, err
+	}
+	if err := p.loadKnown(ctx); err != nil {
 		cancel()
 		return nil, err
 	}
@@ -261,7 +274,7 @@ func (p *Pool) Add(ctx context.Context, env []byte) (Entry, error) {
 	if err != nil {
 		return Entry{}, err
 	}
-	e, done, err := p.put(ctx, r, env, sha256.Sum256(env), true)
+	e, done, err := p.put(ctx, r, env, sha256.Sum256(env), true, true)
 	if err == nil || errors.Is(err, ErrConflict) {
 		if werr := wait(ctx, done); werr != nil {
 			return Entry{}, werr
@@ -283,6 +296,63 @@ func (p *Pool) Add(ctx context.Context, env []byte) (Entry, error) {
 		}
 	}
 	return e, nil
+}
+
+// AddBatch admits many receipts learned at once (from a peer or a block,
+// not served here): it verifies them together (Config.VerifyBatch), stores
+// the new ones in one group commit and returns one result per envelope, as
+// Add would, without publishing them.
+func (p *Pool) AddBatch(ctx context.Context, envs [][]byte) ([]Entry, []error) {
+	out := make([]Entry, len(envs))
+	errs := make([]error, len(envs))
+	if p.closed.Load() {
+		for i := range errs {
+			errs[i] = ErrClosed
+		}
+		return out, errs
+	}
+	var rs []Receipt
+	var verrs []error
+	if p.cfg.VerifyBatch != nil {
+		rs, verrs = p.cfg.VerifyBatch(ctx, envs)
+	} else {
+		rs, verrs = make([]Receipt, len(envs)), make([]error, len(envs))
+		for i, env := range envs {
+			rs[i], verrs[i] = p.cfg.Verify(ctx, env)
+		}
+	}
+	dones := make([]chan error, len(envs))
+	for i, env := range envs {
+		if verrs[i] != nil {
+			errs[i] = verrs[i]
+			continue
+		}
+		digest := sha256.Sum256(env)
+		if seen, err := p.seenDigest(ctx, digest); err != nil || seen {
+			if err == nil {
+				e, _, _ := p.get(ctx, rs[i].ID)
+				err = &DuplicateError{Entry: e}
+			}
+			errs[i] = err
+			continue
+		}
+		out[i], dones[i], errs[i] = p.put(ctx, rs[i], env, digest, false, true)
+	}
+	for i, done := range dones {
+		if done != nil {
+			if err := wait(ctx, done); err != nil {
+				errs[i] = err
+			}
+		}
+		var ce *ConflictError
+		switch {
+		case errs[i] == nil:
+			p.notify(out[i])
+		case errors.As(errs[i], &ce):
+			p.evidence(ce.Conflict)
+		}
+	}
+	return out, errs
 }
 
 func (p *Pool) evidence(e Entry) {
@@ -325,7 +395,7 @@ func (p *Pool) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pu
 		p.log.Debug("could not verify gossiped receipt", "from", from, "err", err)
 		return p.stats.ignore(ReasonVerifyFailed)
 	}
-	e, _, err := p.put(ctx, r, data, digest, false)
+	e, _, err := p.put(ctx, r, data, digest, false, false)
 	var ce *ConflictError
 	switch {
 	case err == nil:
@@ -351,8 +421,9 @@ func (p *Pool) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pu
 // put decides on a verified receipt: refused if its epoch is closed or it
 // is held already; a different receipt for a held id is kept as evidence;
 // otherwise it is accepted and counted. What it keeps is queued for the
-// writer; when local is true, the returned channel reports the commit.
-func (p *Pool) put(ctx context.Context, r Receipt, env []byte, digest [32]byte, local bool) (Entry, chan error, error) {
+// writer; local marks receipts served here; when waits is true, the returned
+// channel reports the commit.
+func (p *Pool) put(ctx context.Context, r Receipt, env []byte, digest [32]byte, local, waits bool) (Entry, chan error, error) {
 	epoch := p.cfg.EpochOf(r.IssuedAtMs)
 	if !p.cfg.Open(epoch) {
 		return Entry{}, nil, &EpochClosedError{Epoch: epoch}
@@ -362,7 +433,7 @@ func (p *Pool) put(ctx context.Context, r Receipt, env []byte, digest [32]byte, 
 		Envelope: append([]byte(nil), env...),
 	}
 	var done chan error
-	if local {
+	if waits {
 		done = make(chan error, 1)
 	}
 	p.mu.Lock()
@@ -387,6 +458,7 @@ func (p *Pool) put(ctx context.Context, r Receipt, env []byte, digest [32]byte, 
 		}
 		p.flightMu.Lock()
 		p.flightDigests[digest] = struct{}{}
+		p.knownDigests[digest] = struct{}{}
 		p.flightMu.Unlock()
 		p.enqueue(write{kvs: []kv{
 			{p.keys.evidence(e.ID, e.Digest), encodeEntry(e)},
@@ -401,6 +473,8 @@ func (p *Pool) put(ctx context.Context, r Receipt, env []byte, digest [32]byte, 
 	p.flightMu.Lock()
 	p.flight[e.ID] = e
 	p.flightDigests[digest] = struct{}{}
+	p.knownDigests[digest] = struct{}{}
+	p.knownIDs[e.ID] = struct{}{}
 	p.flightMu.Unlock()
 	p.enqueue(w)
 	p.pending[e.Account] = satAdd(p.pending[e.Account], e.Charge)

@@ -25,9 +25,13 @@ const (
 func (p *Pool) get(ctx context.Context, id ID) (Entry, bool, error) {
 	p.flightMu.Lock()
 	e, ok := p.flight[id]
+	_, known := p.knownIDs[id]
 	p.flightMu.Unlock()
 	if ok {
 		return e, true, nil
+	}
+	if !known {
+		return Entry{}, false, nil
 	}
 	where, err := p.store.Get(ctx, p.keys.where(id))
 	if errors.Is(err, ds.ErrNotFound) {

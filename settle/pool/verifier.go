@@ -31,21 +31,43 @@ var ignorable = map[receipt.Reason]bool{
 func ReceiptVerifier(chk receipt.Checker) Verifier {
 	return func(ctx context.Context, env []byte) (Receipt, error) {
 		sr, err := receipt.Verify(ctx, env, chk)
-		if err != nil {
-			var inv *receipt.Invalid
-			if errors.As(err, &inv) {
-				return Receipt{}, &VerifyError{Reason: string(inv.Reason), Ignore: ignorable[inv.Reason], Err: err}
-			}
-			return Receipt{}, err
-		}
-		a := &sr.Authorization.Authorization
-		return Receipt{
-			ID:         sr.ID(),
-			Account:    a.Account,
-			Node:       sr.Receipt.Node,
-			Model:      a.Model,
-			IssuedAtMs: a.IssuedAtMs,
-			Charge:     sr.Receipt.Charge,
-		}, nil
+		return fromVerified(sr, err)
 	}
+}
+
+// BatchVerifier checks many receipt envelopes at once, one result per
+// envelope.
+type BatchVerifier func(ctx context.Context, envs [][]byte) ([]Receipt, []error)
+
+// ReceiptBatchVerifier is ReceiptVerifier over receipt.VerifyBatch: the
+// signatures of the whole batch are checked together, with the verdicts
+// of one-by-one checks.
+func ReceiptBatchVerifier(chk receipt.Checker) BatchVerifier {
+	return func(ctx context.Context, envs [][]byte) ([]Receipt, []error) {
+		srs, errs := receipt.VerifyBatch(ctx, envs, chk)
+		out := make([]Receipt, len(envs))
+		for i := range envs {
+			out[i], errs[i] = fromVerified(srs[i], errs[i])
+		}
+		return out, errs
+	}
+}
+
+func fromVerified(sr *receipt.SignedReceipt, err error) (Receipt, error) {
+	if err != nil {
+		var inv *receipt.Invalid
+		if errors.As(err, &inv) {
+			return Receipt{}, &VerifyError{Reason: string(inv.Reason), Ignore: ignorable[inv.Reason], Err: err}
+		}
+		return Receipt{}, err
+	}
+	a := &sr.Authorization.Authorization
+	return Receipt{
+		ID:         sr.ID(),
+		Account:    a.Account,
+		Node:       sr.Receipt.Node,
+		Model:      a.Model,
+		IssuedAtMs: a.IssuedAtMs,
+		Charge:     sr.Receipt.Charge,
+	}, nil
 }

@@ -2,9 +2,12 @@ package pool
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
+	"path"
 
 	ds "github.com/ipfs/go-datastore"
+	dsq "github.com/ipfs/go-datastore/query"
 )
 
 // maxBatchKeys bounds the keys of one group commit.
@@ -140,9 +143,13 @@ func (p *Pool) flush(ctx context.Context) error {
 func (p *Pool) seenDigest(ctx context.Context, d [32]byte) (bool, error) {
 	p.flightMu.Lock()
 	_, ok := p.flightDigests[d]
+	_, known := p.knownDigests[d]
 	p.flightMu.Unlock()
 	if ok {
 		return true, nil
+	}
+	if !known {
+		return false, nil
 	}
 	ok, err := p.store.Has(ctx, p.keys.digest(d))
 	if err != nil {
@@ -159,4 +166,31 @@ func wait(ctx context.Context, done chan error) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// loadKnown fills the sets of known digests and ids from the datastore.
+func (p *Pool) loadKnown(ctx context.Context) error {
+	for _, kind := range []string{"h", "i"} {
+		res, err := p.store.Query(ctx, dsq.Query{Prefix: p.keys.prefix + "/" + kind, KeysOnly: true})
+		if err != nil {
+			return fmt.Errorf("pool: %w", err)
+		}
+		for r := range res.Next() {
+			if r.Error != nil {
+				res.Close()
+				return fmt.Errorf("pool: %w", r.Error)
+			}
+			b, err := hex.DecodeString(path.Base(r.Key))
+			if err != nil || len(b) != 32 {
+				continue
+			}
+			if kind == "h" {
+				p.knownDigests[[32]byte(b)] = struct{}{}
+			} else {
+				p.knownIDs[ID(b)] = struct{}{}
+			}
+		}
+		res.Close()
+	}
+	return nil
 }

@@ -36,6 +36,7 @@ import (
 	cryptopb "github.com/libp2p/go-libp2p/core/crypto/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/record"
+	recordpb "github.com/libp2p/go-libp2p/core/record/pb"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -417,35 +418,51 @@ func (s *SignedAuthorization) ID() [32]byte { return ID(s.Envelope) }
 
 // open decodes an envelope of rec's type: it is at most limit bytes, in
 // canonical encoding, signed by an Ed25519 key under rec's domain, with
-// rec's payload type. badSig is the reason given to a signature that does
-// not verify. It returns the signer.
-func open(envelope []byte, rec *payloadRecord, limit int, badSig Reason) (peer.ID, *Invalid) {
+// rec's payload type. check verifies the signature (see sigcheck.go);
+// badSig is the reason given to a signature that does not verify. It
+// returns the signer.
+func open(envelope []byte, rec *payloadRecord, limit int, badSig Reason, check sigCheck) (peer.ID, *Invalid) {
 	if len(envelope) > limit {
 		return "", invalid(ReasonMalformed, "envelope is %d bytes, more than %d", len(envelope), limit)
 	}
-	env, err := record.ConsumeTypedEnvelope(envelope, rec)
-	if err != nil {
-		if errors.Is(err, record.ErrInvalidSignature) {
-			return "", invalid(badSig, "signature does not verify under domain %s", rec.domain)
-		}
+	var env recordpb.Envelope
+	if err := proto.Unmarshal(envelope, &env); err != nil {
 		return "", invalid(ReasonMalformed, "envelope: %v", err)
 	}
-	if env.PublicKey.Type() != cryptopb.KeyType_Ed25519 {
-		return "", invalid(ReasonMalformed, "signed with a %s key, want Ed25519", env.PublicKey.Type())
+	pk := env.GetPublicKey()
+	if pk == nil {
+		return "", invalid(ReasonMalformed, "envelope has no public key")
 	}
-	if !bytes.Equal(env.PayloadType, rec.codec) {
-		return "", invalid(ReasonMalformed, "payload type %q, want %q", env.PayloadType, rec.codec)
+	if pk.GetType() != cryptopb.KeyType_Ed25519 {
+		return "", invalid(ReasonMalformed, "signed with a %s key, want Ed25519", pk.GetType())
+	}
+	if len(pk.GetData()) != ed25519PublicKeySize {
+		return "", invalid(ReasonMalformed, "Ed25519 public key of %d bytes", len(pk.GetData()))
+	}
+	if !check(sigTuple{pub: pk.GetData(), msg: signedBytes(rec.domain, env.GetPayloadType(), env.GetPayload()), sig: env.GetSignature()}) {
+		return "", invalid(badSig, "signature does not verify under domain %s", rec.domain)
+	}
+	if !bytes.Equal(env.GetPayloadType(), rec.codec) {
+		return "", invalid(ReasonMalformed, "payload type %q, want %q", env.GetPayloadType(), rec.codec)
 	}
 	// One object, one encoding: reject re-encodings of a signed envelope
 	// (unknown, repeated or reordered fields) so that equal objects have
 	// equal bytes and equal ids.
-	if canon, err := env.Marshal(); err != nil || !bytes.Equal(canon, envelope) {
+	if len(env.ProtoReflect().GetUnknown()) > 0 {
+		return "", invalid(ReasonMalformed, "envelope has unknown fields")
+	}
+	if canon, err := deterministic.Marshal(&env); err != nil || !bytes.Equal(canon, envelope) {
 		return "", invalid(ReasonMalformed, "envelope is not in canonical encoding")
 	}
-	signer, err := peer.IDFromPublicKey(env.PublicKey)
+	pub, err := crypto.UnmarshalEd25519PublicKey(pk.GetData())
 	if err != nil {
 		return "", invalid(ReasonMalformed, "signer key: %v", err)
 	}
+	signer, err := peer.IDFromPublicKey(pub)
+	if err != nil {
+		return "", invalid(ReasonMalformed, "signer key: %v", err)
+	}
+	rec.payload = bytes.Clone(env.GetPayload())
 	return signer, nil
 }
 
@@ -473,16 +490,16 @@ func decodePayload(payload []byte, m proto.Message) *Invalid {
 // reason malformed or bad_client_signature. The result keeps the received
 // bytes.
 func OpenAuthorization(envelope []byte) (*SignedAuthorization, error) {
-	sa, err := openAuthorization(envelope)
+	sa, err := openAuthorization(envelope, verifyOne)
 	if err != nil {
 		return nil, err
 	}
 	return sa, nil
 }
 
-func openAuthorization(envelope []byte) (*SignedAuthorization, *Invalid) {
+func openAuthorization(envelope []byte, check sigCheck) (*SignedAuthorization, *Invalid) {
 	rec := authRecord(nil)
-	signer, bad := open(envelope, rec, MaxAuthorizationSize, ReasonBadClientSignature)
+	signer, bad := open(envelope, rec, MaxAuthorizationSize, ReasonBadClientSignature, check)
 	if bad != nil {
 		return nil, bad
 	}
@@ -570,7 +587,7 @@ func SignReceipt(r Receipt, sk crypto.PrivKey) ([]byte, error) {
 	if r.CompletedAtMs < r.StartedAtMs {
 		return nil, fmt.Errorf("receipt: completed_at_ms %d is before started_at_ms %d", r.CompletedAtMs, r.StartedAtMs)
 	}
-	if _, bad := openAuthorization(r.Authorization); bad != nil {
+	if _, bad := openAuthorization(r.Authorization, verifyOne); bad != nil {
 		return nil, fmt.Errorf("receipt: %w", bad)
 	}
 	b, err := seal(r.toPB(), receiptRecord(nil), sk, MaxReceiptSize)
@@ -607,16 +624,16 @@ func (s *SignedReceipt) ID() [32]byte { return ID(s.Receipt.Authorization) }
 // bad_client_signature. The result keeps the received bytes; the
 // authorization is never re-encoded.
 func OpenReceipt(envelope []byte) (*SignedReceipt, error) {
-	sr, err := openReceipt(envelope)
+	sr, err := openReceipt(envelope, verifyOne)
 	if err != nil {
 		return nil, err
 	}
 	return sr, nil
 }
 
-func openReceipt(envelope []byte) (*SignedReceipt, *Invalid) {
+func openReceipt(envelope []byte, check sigCheck) (*SignedReceipt, *Invalid) {
 	rec := receiptRecord(nil)
-	signer, bad := open(envelope, rec, MaxReceiptSize, ReasonBadNodeSignature)
+	signer, bad := open(envelope, rec, MaxReceiptSize, ReasonBadNodeSignature, check)
 	if bad != nil {
 		return nil, bad
 	}
@@ -631,7 +648,7 @@ func openReceipt(envelope []byte) (*SignedReceipt, *Invalid) {
 	if signer != r.Node {
 		return nil, invalid(ReasonBadNodeSignature, "signed by %s but the node is %s", signer, r.Node)
 	}
-	sa, bad := openAuthorization(r.Authorization)
+	sa, bad := openAuthorization(r.Authorization, check)
 	if bad != nil {
 		bad.Detail = "authorization: " + bad.Detail
 		return nil, bad

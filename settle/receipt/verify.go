@@ -181,10 +181,15 @@ func Verify(ctx context.Context, envelope []byte, chk Checker) (*SignedReceipt, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	sr, bad := openReceipt(envelope)
+	sr, bad := openReceipt(envelope, verifyOne)
 	if bad != nil {
 		return nil, bad
 	}
+	return checkAll(ctx, sr, chk)
+}
+
+// checkAll applies the rules of Verify to an opened receipt.
+func checkAll(ctx context.Context, sr *SignedReceipt, chk Checker) (*SignedReceipt, error) {
 	a := &sr.Authorization.Authorization
 	if bad := checkAuthorization(a, chk.NetworkID); bad != nil {
 		return nil, bad
@@ -211,7 +216,7 @@ func VerifyAuthorization(ctx context.Context, envelope []byte, chk Checker) (*Si
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	sa, bad := openAuthorization(envelope)
+	sa, bad := openAuthorization(envelope, verifyOne)
 	if bad != nil {
 		return nil, bad
 	}
