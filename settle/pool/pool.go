@@ -137,8 +137,8 @@ type Pool struct {
 	knownDigests map[[32]byte]struct{}
 	knownIDs     map[ID]struct{}
 	writes       chan write
-	stopWriter    chan struct{}
-	writerDone    chan struct{}
+	stopWriter   chan struct{}
+	writerDone   chan struct{}
 
 	stats *stats
 
