@@ -269,9 +269,36 @@ func TestChainFourValidators(t *testing.T) {
 		return err == nil && v.Settled
 	})
 
+	// Topped up by the protocol (a deposit clears the overdrawn mark), it
+	// is served again; the CLI shows the account and authorizes a session
+	// key for it.
+	if out, err := fomo(t, "deposit", "--to", spenderID, "--amount", "1.0", "--home", dir, "--key-name", "protocol", "--api", alive[0].api); err != nil {
+		t.Fatalf("deposit: %v\n%s", err, out)
+	}
+	out, err := fomo(t, "account", "show", "--home", dir, "--key-name", "spender", "--api", alive[0].api)
+	if err != nil || strings.Contains(out, `"overdrawn": true`) || !strings.Contains(out, spenderID) {
+		t.Fatalf("account show after the deposit: %v\n%s", err, out)
+	}
+	out, err = fomo(t, "key", "authorize", "--session", "spender-laptop", "--spend-limit", "0.5", "--home", dir, "--key-name", "spender", "--api", alive[0].api)
+	apiKey := regexp.MustCompile(`fomo_sk_\S+`).FindString(out)
+	if err != nil || apiKey == "" {
+		t.Fatalf("key authorize: %v\n%s", err, out)
+	}
+	waitFor(t, 30*time.Second, "a request paid with the new session key", func() bool {
+		resp, _ := chatAt(t, alive[2].api, map[string]string{"Authorization": "Bearer " + apiKey})
+		return resp.StatusCode == 200
+	})
+	sess, _ := identity.Load(filepath.Join(dir, "keys", "spender-laptop.key"))
+	if out, err := fomo(t, "key", "revoke", identity.PeerID(sess).String(), "--home", dir, "--key-name", "spender", "--api", alive[0].api); err != nil {
+		t.Fatalf("key revoke: %v\n%s", err, out)
+	}
+
 	// Epochs close with settlement tables.
 	if out, err := fomo(t, "epoch", "list", "--api", alive[1].api); err != nil || !strings.Contains(out, "synth-tiny-q8_0") {
 		t.Fatalf("epoch list: %v\n%s", err, out)
+	}
+	if out, err := fomo(t, "epoch", "show", "0", "--api", alive[1].api); err != nil || !strings.Contains(out, `"receipts_root"`) {
+		t.Fatalf("epoch show: %v\n%s", err, out)
 	}
 	p.signal(t, syscall.SIGINT, time.Minute)
 }

@@ -78,7 +78,18 @@ func writeDevnetGenesis(dir string, c devnetChain) (string, *networks.Genesis, e
 		return "", nil, err
 	}
 	path := filepath.Join(dir, "genesis.toml")
-	return path, g, os.WriteFile(path, b, 0o644)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return "", nil, err
+	}
+	// The devnet's protocol key (public seed) signs deposits: fomo deposit
+	// --key-name protocol --home DIR.
+	pk := filepath.Join(dir, "keys", "protocol.key")
+	if _, err := os.Stat(pk); os.IsNotExist(err) {
+		if err := identity.Save(pk, networks.DevnetProtocolKey()); err != nil {
+			return "", nil, err
+		}
+	}
+	return path, g, nil
 }
 
 // devnetNodeKeys creates (or reads) each node's key before the nodes
