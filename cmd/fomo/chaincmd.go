@@ -90,14 +90,18 @@ func parseAmount(s string) (uint64, error) {
 	return w*1e6 + f, nil
 }
 
-func newDepositCmd(rf *rootFlags) *cobra.Command {
+// amountCmd is a command that sends one amount of a denom, to an account
+// when toHelp is set: deposit, withdraw, transfer.
+type amountCmd struct {
+	use, short, example, defaultKey, toHelp string
+	body                                    func(to, denom string, amount uint64) any
+}
+
+func (a amountCmd) build(rf *rootFlags) *cobra.Command {
 	var f txFlags
 	var to, amount, denom string
 	cmd := &cobra.Command{
-		Use:     "deposit",
-		Short:   "Credit an account (the protocol key only: fiat or USDC received off chain)",
-		Example: "  fomo deposit --to 12D3KooW... --amount 25.00 --key-name protocol",
-		Args:    cobra.NoArgs,
+		Use: a.use, Short: a.short, Example: a.example, Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			sk, err := f.key(rf.home)
 			if err != nil {
@@ -107,75 +111,37 @@ func newDepositCmd(rf *rootFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, err = sendTx(cmd.Context(), cmd.OutOrStdout(), f.api, sk, ledger.Deposit{To: to, Denom: denom, Amount: v})
+			_, err = sendTx(cmd.Context(), cmd.OutOrStdout(), f.api, sk, a.body(to, denom, v))
 			return err
 		},
 	}
-	f.register(cmd, "protocol")
-	cmd.Flags().StringVar(&to, "to", "", "account to credit (required)")
+	f.register(cmd, a.defaultKey)
+	if a.toHelp != "" {
+		cmd.Flags().StringVar(&to, "to", "", a.toHelp+" (required)")
+		_ = cmd.MarkFlagRequired("to")
+	}
 	cmd.Flags().StringVar(&amount, "amount", "", "amount: base units, or whole units with a decimal point (required)")
 	cmd.Flags().StringVar(&denom, "denom", ledger.DenomUSD, "denomination")
-	_ = cmd.MarkFlagRequired("to")
 	_ = cmd.MarkFlagRequired("amount")
 	return cmd
+}
+
+func newDepositCmd(rf *rootFlags) *cobra.Command {
+	return amountCmd{use: "deposit", short: "Credit an account (the protocol key only: fiat or USDC received off chain)",
+		example: "  fomo deposit --to 12D3KooW... --amount 25.00 --key-name protocol", defaultKey: "protocol", toHelp: "account to credit",
+		body: func(to, denom string, v uint64) any { return ledger.Deposit{To: to, Denom: denom, Amount: v} }}.build(rf)
 }
 
 func newWithdrawCmd(rf *rootFlags) *cobra.Command {
-	var f txFlags
-	var amount, denom string
-	cmd := &cobra.Command{
-		Use:     "withdraw",
-		Short:   "Withdraw from your account",
-		Example: "  fomo withdraw --amount 10.0 --key-name alice",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			sk, err := f.key(rf.home)
-			if err != nil {
-				return err
-			}
-			v, err := parseAmount(amount)
-			if err != nil {
-				return err
-			}
-			_, err = sendTx(cmd.Context(), cmd.OutOrStdout(), f.api, sk, ledger.Withdraw{Denom: denom, Amount: v})
-			return err
-		},
-	}
-	f.register(cmd, "user")
-	cmd.Flags().StringVar(&amount, "amount", "", "amount (required)")
-	cmd.Flags().StringVar(&denom, "denom", ledger.DenomUSD, "denomination")
-	_ = cmd.MarkFlagRequired("amount")
-	return cmd
+	return amountCmd{use: "withdraw", short: "Withdraw from your account",
+		example: "  fomo withdraw --amount 10.0 --key-name alice", defaultKey: "user",
+		body: func(_, denom string, v uint64) any { return ledger.Withdraw{Denom: denom, Amount: v} }}.build(rf)
 }
 
 func newTransferCmd(rf *rootFlags) *cobra.Command {
-	var f txFlags
-	var to, amount, denom string
-	cmd := &cobra.Command{
-		Use:     "transfer",
-		Short:   "Move an amount from your account to another",
-		Example: "  fomo transfer --to 12D3KooW... --amount 1.5 --key-name alice",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			sk, err := f.key(rf.home)
-			if err != nil {
-				return err
-			}
-			v, err := parseAmount(amount)
-			if err != nil {
-				return err
-			}
-			_, err = sendTx(cmd.Context(), cmd.OutOrStdout(), f.api, sk, ledger.Transfer{To: to, Denom: denom, Amount: v})
-			return err
-		},
-	}
-	f.register(cmd, "user")
-	cmd.Flags().StringVar(&to, "to", "", "account to pay (required)")
-	cmd.Flags().StringVar(&amount, "amount", "", "amount (required)")
-	cmd.Flags().StringVar(&denom, "denom", ledger.DenomUSD, "denomination")
-	_ = cmd.MarkFlagRequired("to")
-	_ = cmd.MarkFlagRequired("amount")
-	return cmd
+	return amountCmd{use: "transfer", short: "Move an amount from your account to another",
+		example: "  fomo transfer --to 12D3KooW... --amount 1.5 --key-name alice", defaultKey: "user", toHelp: "account to pay",
+		body: func(to, denom string, v uint64) any { return ledger.Transfer{To: to, Denom: denom, Amount: v} }}.build(rf)
 }
 
 // newKeyChainCmds are `fomo key authorize` and `fomo key revoke`.
