@@ -265,8 +265,15 @@ func (n *Node) runSubmitter(ctx context.Context) {
 			continue
 		case b = <-s.blocks:
 		}
+		// Included receipts are settled; refused ones never will be
+		// charged: neither counts as pending spend any more, and neither
+		// is submitted again.
 		var settled []pool.ID
 		for _, r := range b.Included {
+			settled = append(settled, pool.ID(r))
+		}
+		for r, code := range b.Refused {
+			s.log.Debug("receipt refused by the chain", "receipt_id", pool.ID(r).String(), "code", code)
 			settled = append(settled, pool.ID(r))
 		}
 		if len(settled) > 0 {

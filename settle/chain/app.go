@@ -77,7 +77,9 @@ type BlockInfo struct {
 	AppHash      [32]byte
 	ClosedEpochs []uint64
 	// Included are the ids of the receipts this block included, paid or
-	// unpaid; Refused maps the others (failed or duplicate) to their code.
+	// unpaid; Refused maps those it judged and refused (invalid, of a
+	// closed epoch, already included) to their code. Receipts of a tx that
+	// failed as a whole are in neither.
 	Included [][32]byte
 	Refused  map[[32]byte]ledger.Code
 }
@@ -463,9 +465,13 @@ func (a *App) mergeReceipts(r ledger.TxResult, order [][32]byte, failed map[[32]
 			c = ledger.CodeBadTx
 		}
 		merged = append(merged, ledger.ReceiptResult{ID: h, Code: c})
-		if r.Code == ledger.OK && (c == ledger.OK || c == ledger.CodeUnpaid) {
+		switch {
+		case r.Code != ledger.OK:
+			// The tx failed as a whole (its nonce, say): the receipt was
+			// not judged and may be submitted again.
+		case c == ledger.OK || c == ledger.CodeUnpaid:
 			info.Included = append(info.Included, id)
-		} else {
+		default:
 			info.Refused[id] = c
 		}
 	}
