@@ -121,5 +121,19 @@ func (n *Node) servable(ctx context.Context, m runtime.Model) (*models.Signed, e
 			return nil, fmt.Errorf("local weights of %q do not match its manifest: %w", m.ID, err)
 		}
 	}
+	if n.chain != nil {
+		// The chain's registry binds the name to one manifest (DESIGN §4):
+		// serve only that one.
+		reg, ok, err := n.chain.app.Model(ctx, m.ID)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("%q is not registered on the settlement chain (its issuer registers it with `fomo model register`)", m.ID)
+		}
+		if sum := signed.Hash(); hex.EncodeToString(sum[:]) != reg.ManifestSHA256 {
+			return nil, fmt.Errorf("the manifest of %q in the DHT (sha256 %x) is not the one registered on chain (%s)", m.ID, sum, reg.ManifestSHA256)
+		}
+	}
 	return signed, nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -66,7 +65,7 @@ func writeDevnetGenesis(dir string, c devnetChain) (string, *networks.Genesis, e
 		if err != nil {
 			return "", nil, err
 		}
-		sum := sha256.Sum256(signed.Payload) // what the registry binds
+		sum := signed.Hash() // what the registry binds
 		g.Models = []networks.Model{{Name: c.model, Issuer: c.issuer.String(), ManifestSHA256: hex.EncodeToString(sum[:]),
 			Tier: devnetTier, InputPrice: devnetInputPrice, OutputPrice: devnetOutputPrice, Nodes: c.serving}}
 	}
