@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -101,6 +102,16 @@ func WithOnBlock(f func(BlockInfo)) Option { return func(a *App) { a.onBlock = f
 // (default 64).
 func WithMaxPendingPerAccount(n int) Option { return func(a *App) { a.maxPending = n } }
 
+// WithMaxTxBytes bounds the size of a transaction the mempool admits
+// (default and at most tx.MaxTxSize).
+func WithMaxTxBytes(n int) Option {
+	return func(a *App) {
+		if n > 0 && n < tx.MaxTxSize {
+			a.maxTxBytes = n
+		}
+	}
+}
+
 // App is the ABCI application. It is safe for concurrent use: CometBFT's
 // connections and the node's queries share one lock.
 type App struct {
@@ -111,6 +122,7 @@ type App struct {
 	netID      string
 	onBlock    func(BlockInfo)
 	maxPending int
+	maxTxBytes int
 
 	mu   sync.RWMutex
 	l    *ledger.Ledger // nil until InitChain
@@ -137,7 +149,7 @@ const valsKey = "/app/validators"
 // NewApp returns the application over d: the ledger it holds, or, on a
 // fresh datastore, none until InitChain.
 func NewApp(d ds.Batching, opts ...Option) (*App, error) {
-	a := &App{d: &staged{Batching: d}, log: slog.New(slog.DiscardHandler), maxPending: 64, next: map[string]uint64{}, pending: map[string]int{},
+	a := &App{d: &staged{Batching: d}, log: slog.New(slog.DiscardHandler), maxPending: 64, maxTxBytes: tx.MaxTxSize, next: map[string]uint64{}, pending: map[string]int{},
 		verified: map[[32]byte]ledger.Receipt{}}
 	for _, o := range opts {
 		o(a)
@@ -179,15 +191,17 @@ func (a *App) Info(ctx context.Context, _ *abcitypes.InfoRequest) (*abcitypes.In
 }
 
 // InitChain creates the ledger from the genesis app state (the JSON of a
-// ledger.Genesis) and records the genesis validators.
+// ledger.Genesis) and records the genesis validators. It takes CometBFT's
+// validators as they are and returns none of its own; the genesis should
+// bond the same nodes (Genesis.Nodes) so that the first epoch close, which
+// sets the validators from the bonds, keeps them. On a datastore that
+// already holds the ledger at height 0 it succeeds only with the same
+// genesis and validators.
 func (a *App) InitChain(ctx context.Context, req *abcitypes.InitChainRequest) (*abcitypes.InitChainResponse, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.l != nil {
-		return nil, errors.New("chain: InitChain on a datastore that already holds a ledger")
-	}
-	var g ledger.Genesis
-	if err := json.Unmarshal(req.AppStateBytes, &g); err != nil {
+	g, err := ledger.ParseGenesis(req.AppStateBytes)
+	if err != nil {
 		return nil, fmt.Errorf("chain: genesis app state: %w", err)
 	}
 	vals := map[string]int64{}
@@ -197,6 +211,9 @@ func (a *App) InitChain(ctx context.Context, req *abcitypes.InitChainRequest) (*
 			return nil, fmt.Errorf("chain: genesis validator %d: %w", i, err)
 		}
 		vals[id] = v.Power
+	}
+	if a.l != nil {
+		return a.initChainAgain(ctx, g, vals)
 	}
 	l, err := ledger.New(ctx, a.d, g, ledger.WithLogger(a.log))
 	if err != nil {
@@ -211,6 +228,32 @@ func (a *App) InitChain(ctx context.Context, req *abcitypes.InitChainRequest) (*
 	a.l, a.vals = l, vals
 	h, _ := l.AppHash(ctx)
 	return &abcitypes.InitChainResponse{AppHash: h[:]}, nil
+}
+
+// initChainAgain answers an InitChain on a datastore that already holds
+// the ledger: CometBFT sends one whenever the application reports height
+// 0, so a node that stopped after InitChain and before its first block
+// gets another. It succeeds, changing nothing, when the genesis and the
+// validators are those the ledger was created with.
+func (a *App) initChainAgain(ctx context.Context, g ledger.Genesis, vals map[string]int64) (*abcitypes.InitChainResponse, error) {
+	if h := a.l.Height(); h > 0 {
+		return nil, fmt.Errorf("chain: InitChain on a ledger at height %d", h)
+	}
+	// The genesis app hash commits to the whole genesis state: build it
+	// again aside and compare.
+	fresh, err := ledger.New(ctx, ds.NewMapDatastore(), g)
+	if err != nil {
+		return nil, err
+	}
+	want, _ := fresh.AppHash(ctx)
+	have, _ := a.l.AppHash(ctx)
+	if want != have {
+		return nil, errors.New("chain: InitChain with another genesis than the ledger's")
+	}
+	if !maps.Equal(vals, a.vals) {
+		return nil, errors.New("chain: InitChain with other validators than the ledger's genesis")
+	}
+	return &abcitypes.InitChainResponse{AppHash: have[:]}, nil
 }
 
 func (a *App) saveVals(ctx context.Context, vals map[string]int64) error {
@@ -239,6 +282,9 @@ func checkResp(c ledger.Code, format string, args ...any) *abcitypes.CheckTxResp
 // the account's last committed or pending one, the account has fewer than
 // the maximum waiting, and the ledger would apply it now.
 func (a *App) CheckTx(ctx context.Context, req *abcitypes.CheckTxRequest) (*abcitypes.CheckTxResponse, error) {
+	if len(req.Tx) > a.maxTxBytes {
+		return checkResp(ledger.CodeBadTx, "%d bytes, more than %d", len(req.Tx), a.maxTxBytes), nil
+	}
 	s, err := tx.Open(req.Tx)
 	if err != nil {
 		return checkResp(CodeBadSignature, "%v", err), nil
