@@ -5,7 +5,7 @@ BIN       ?= bin/fomo
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/fomonet/fomo/node.Version=$(VERSION)
 DEVNET    ?= .devnet
-NODES     ?= 3
+NODES     ?= 4
 TESTFLAGS ?=
 
 .PHONY: help build run test test-race test-gpu bench lint generate tidy-check clean
@@ -18,7 +18,7 @@ help:
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/fomo
 
-#? run: build and run a local devnet of NODES (3) nodes with the settlement chain until Ctrl-C
+#? run: build and run a local devnet of NODES (4) nodes with the settlement chain until Ctrl-C
 run: build
 	./$(BIN) devnet --nodes $(NODES) --dir $(DEVNET)
 

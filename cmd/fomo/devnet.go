@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,8 +23,10 @@ import (
 	"github.com/fomonet/fomo/node/identity"
 	"github.com/fomonet/fomo/p2p/models"
 	"github.com/fomonet/fomo/runtime/engine/synth"
+	"github.com/fomonet/fomo/settle/chain/consensus"
 	"github.com/fomonet/fomo/settle/receipt"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multiaddr"
 	"github.com/spf13/cobra"
 )
 
@@ -47,25 +52,34 @@ func newDevnetCmd() *cobra.Command {
 		Use:   "devnet",
 		Short: "Run a local network of nodes, one process each, until interrupted",
 		Long: `devnet starts N "fomo node" processes on this machine, each with its home in
-DIR/node<i> (a temporary directory when --dir is not given). Node 0 is the
-bootstrap peer of the others. Every node's API and libp2p listen on free
-loopback ports; devnet prints one line per node:
+DIR/node<i> (a temporary directory when --dir is not given). With the chain,
+the nodes are its validators: the default of 4 keeps making blocks with one
+of them down (more than 2/3 of the voting power), 3 do not.
+
+On a node's first start devnet picks free loopback ports for its API,
+libp2p and CometBFT and keeps them in DIR/node<i>/config.toml, with every
+other node as a libp2p bootstrap peer and CometBFT persistent peer, so that
+a node restarted by hand (fomo node --home DIR/node<i>) or by another run
+listens where its peers look for it. devnet prints one line per node:
 
   node<i> api=http://127.0.0.1:<port> peer=<peer id> pid=<process id>
 
 Unless --no-model is given, devnet generates a synthetic GGUF model (random
 weights, real tokenizer) into DIR/models on first use and serves it with the
 built-in engine on the first --serve-on nodes. devnet rewrites each node's
-config.toml on every run.
+config.toml on every run, keeping its ports while they are free. A run over
+an existing DIR reuses its network (DIR/genesis.toml, the keys and the
+chain) when the flags describe the same genesis; otherwise it writes a new
+genesis and clears the nodes' chain state, and says so.
 
 Each node logs to DIR/node<i>/node.log. Interrupt (Ctrl-C) stops every node.`,
-		Example: "  fomo devnet --nodes 3\n  fomo devnet --nodes 2 --dir ./.devnet",
+		Example: "  fomo devnet\n  fomo devnet --nodes 2 --dir ./.devnet",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDevnet(cmd.Context(), cmd.OutOrStdout(), f)
 		},
 	}
-	cmd.Flags().IntVar(&f.nodes, "nodes", 1, "number of nodes")
+	cmd.Flags().IntVar(&f.nodes, "nodes", 4, "number of nodes (4 validators survive one fault)")
 	cmd.Flags().StringVar(&f.dir, "dir", "", "directory for the nodes' homes (default: a new temporary directory)")
 	cmd.Flags().DurationVar(&f.startTTL, "start-timeout", 60*time.Second, "how long each node may take to start")
 	cmd.Flags().StringArrayVar(&f.set, "set", nil, "config override passed to every node (repeatable)")
@@ -136,12 +150,20 @@ func runDevnet(ctx context.Context, out io.Writer, f *devnetFlags) error {
 			return err
 		}
 	}
-	var chainSets []string
+	ids, err := devnetNodeKeys(dir, f.nodes)
+	if err != nil {
+		return err
+	}
+	homes := make([]string, f.nodes)
+	for i := range homes {
+		homes[i] = filepath.Join(dir, fmt.Sprintf("node%d", i))
+	}
+	ports, err := devnetAssignPorts(out, homes)
+	if err != nil {
+		return err
+	}
+	nc := devnetNodeConfig{user: user, runtime: runtimeBlock, serveOn: serveOn, ids: ids, ports: ports, set: f.set}
 	if !f.noChain {
-		ids, err := devnetNodeKeys(dir, f.nodes)
-		if err != nil {
-			return err
-		}
 		c := devnetChain{epoch: f.epoch, nodes: ids, user: user.id, session: user.session, issuer: user.issuer}
 		if modelName != "" {
 			c.model, c.manifest = modelName, manifest
@@ -149,13 +171,19 @@ func runDevnet(ctx context.Context, out io.Writer, f *devnetFlags) error {
 				c.serving = append(c.serving, ids[i].String())
 			}
 		}
-		path, g, err := writeDevnetGenesis(dir, c)
+		path, g, reused, err := writeDevnetGenesis(dir, c)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "devnet: network %s (genesis %s), %d validators, epochs of %s\n", g.ID(), path, len(ids), f.epoch)
-		chainSets = []string{"p2p.network=" + path, "chain.enabled=true", "chain.listen=tcp://127.0.0.1:0",
-			"chain.block_interval=" + f.block.String()}
+		if reused {
+			fmt.Fprintf(out, "devnet: reusing network %s (genesis %s): %d validators, epochs of %s\n", g.ID(), path, len(ids), f.epoch)
+		} else {
+			fmt.Fprintf(out, "devnet: network %s (genesis %s), %d validators, epochs of %s\n", g.ID(), path, len(ids), f.epoch)
+			if err := clearDevnetChain(out, homes); err != nil {
+				return err
+			}
+		}
+		nc.genesis, nc.block = path, f.block
 	}
 
 	var nodes []*devnode
@@ -168,48 +196,18 @@ func runDevnet(ctx context.Context, out io.Writer, f *devnetFlags) error {
 	}
 	defer stopAll()
 
-	var bootstrap string
-	var chainPeers []string
 	for i := range f.nodes {
-		n := &devnode{name: fmt.Sprintf("node%d", i), home: filepath.Join(dir, fmt.Sprintf("node%d", i))}
-		sets := []string{
-			"api.listen=127.0.0.1:0",
-			"p2p.listen=/ip4/127.0.0.1/tcp/0,/ip4/127.0.0.1/udp/0/quic-v1",
-			"auth.open_access_key=" + user.apiKey,
+		n := &devnode{name: fmt.Sprintf("node%d", i), home: homes[i]}
+		cfg, err := nc.build(i)
+		if err != nil {
+			return fmt.Errorf("%s: %w", n.name, err)
 		}
-		if f.noChain {
-			sets = append(sets, "auth.accounts="+user.registry)
-		}
-		sets = append(sets, chainSets...)
-		if bootstrap != "" {
-			sets = append(sets, "p2p.bootstrap="+bootstrap)
-		}
-		if len(chainPeers) > 0 {
-			sets = append(sets, "chain.peers="+strings.Join(chainPeers, ","))
-		}
-		sets = append(sets, f.set...)
-		block := ""
-		if i < serveOn {
-			block = runtimeBlock
-		}
-		if err := n.start(ctx, self, sets, block); err != nil {
+		if err := n.start(ctx, self, cfg); err != nil {
 			return err
 		}
 		nodes = append(nodes, n)
 		if err := n.waitReady(ctx, f.startTTL); err != nil {
 			return err
-		}
-		if i == 0 && len(n.addrs) > 0 {
-			bootstrap = n.addrs[0]
-		}
-		if !f.noChain {
-			var st struct {
-				P2PAddress string `json:"p2p_address"`
-			}
-			if err := apiDo(ctx, http.MethodGet, n.api+"/api/v1/chain", nil, &st); err != nil {
-				return fmt.Errorf("%s: %w", n.name, err)
-			}
-			chainPeers = append(chainPeers, st.P2PAddress)
 		}
 		fmt.Fprintf(out, "%s api=%s peer=%s pid=%d\n", n.name, n.api, n.peer, n.cmd.Process.Pid)
 		if len(n.models) > 0 {
@@ -258,12 +256,14 @@ func runDevnet(ctx context.Context, out io.Writer, f *devnetFlags) error {
 	}
 }
 
-func (n *devnode) start(ctx context.Context, self string, sets []string, runtimeBlock string) error {
+// start writes the node's config.toml and starts "fomo node --home HOME",
+// which reads everything from it: the same command restarts the node by hand.
+func (n *devnode) start(ctx context.Context, self string, cfg []byte) error {
 	if err := os.MkdirAll(n.home, 0o700); err != nil {
 		return err
 	}
 	cfgPath := filepath.Join(n.home, ConfigFile)
-	if err := os.WriteFile(cfgPath, []byte(configs.Template+runtimeBlock), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
 		return err
 	}
 	os.Remove(filepath.Join(n.home, node.APIAddrFile))
@@ -271,11 +271,7 @@ func (n *devnode) start(ctx context.Context, self string, sets []string, runtime
 	if err != nil {
 		return err
 	}
-	args := []string{"node", "--home", n.home}
-	for _, s := range sets {
-		args = append(args, "--set", s)
-	}
-	n.cmd = exec.Command(self, args...)
+	n.cmd = exec.Command(self, "node", "--home", n.home)
 	n.cmd.Stdout, n.cmd.Stderr = logf, logf
 	n.cmd.Env = withoutFomoHome(os.Environ())
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -485,4 +481,240 @@ func devnetAccounts(out io.Writer, dir string, onChain bool) (devnetUser, error)
 	fmt.Fprintf(out, "devnet: demo user %s with 1000 usd of credit in %s; API key %s (requests without a key are paid from it too)\n",
 		user, where, apiKey)
 	return u, nil
+}
+
+// devnetPorts are the loopback ports a devnet node listens on: its API, its
+// libp2p TCP and QUIC (one number, TCP and UDP) and CometBFT's peer port.
+// devnet picks them on the node's first start and keeps them in its
+// config.toml, so that the node, restarted by another run or by hand
+// (fomo node --home DIR/node<i>), listens where its peers' bootstrap and
+// chain peer addresses point.
+type devnetPorts struct {
+	API, P2P, Chain int
+}
+
+// devnetPortsOf reads the ports in the config.toml of home; a port it
+// does not find is 0.
+func devnetPortsOf(home string) devnetPorts {
+	var p devnetPorts
+	b, err := os.ReadFile(filepath.Join(home, ConfigFile))
+	if err != nil {
+		return p
+	}
+	cfg, err := configs.Decode(b)
+	if err != nil {
+		return p
+	}
+	port := func(hostport string) int {
+		_, s, err := net.SplitHostPort(hostport)
+		if err != nil {
+			return 0
+		}
+		n, _ := strconv.Atoi(s)
+		return n
+	}
+	p.API = port(cfg.API.Listen)
+	p.Chain = port(strings.TrimPrefix(cfg.Chain.Listen, "tcp://"))
+	for _, a := range cfg.P2P.Listen {
+		if m, err := multiaddr.NewMultiaddr(a); err == nil {
+			if v, err := m.ValueForProtocol(multiaddr.P_TCP); err == nil {
+				p.P2P, _ = strconv.Atoi(v)
+				break
+			}
+		}
+	}
+	return p
+}
+
+// devnetAssignPorts gives each node the ports its config.toml already
+// holds while they are free, and free ones otherwise, and says which.
+func devnetAssignPorts(out io.Writer, homes []string) ([]devnetPorts, error) {
+	taken := map[int]bool{}
+	ports := make([]devnetPorts, len(homes))
+	var kept, picked []string
+	for i, home := range homes {
+		old := devnetPortsOf(home)
+		p := old
+		changed := false
+		for _, f := range []struct {
+			port *int
+			udp  bool
+		}{{&p.API, false}, {&p.P2P, true}, {&p.Chain, false}} {
+			if *f.port > 0 && !taken[*f.port] && portFree(*f.port, f.udp) {
+				taken[*f.port] = true
+				continue
+			}
+			n, err := pickFreePort(taken, f.udp)
+			if err != nil {
+				return nil, err
+			}
+			*f.port, changed = n, true
+		}
+		ports[i] = p
+		name := filepath.Base(home)
+		switch {
+		case !changed:
+			kept = append(kept, name)
+		case old != devnetPorts{}:
+			picked = append(picked, fmt.Sprintf("%s (its ports %d/%d/%d were busy)", name, old.API, old.P2P, old.Chain))
+		default:
+			picked = append(picked, name)
+		}
+	}
+	if len(kept) > 0 {
+		fmt.Fprintf(out, "devnet: %s keep their ports from config.toml\n", strings.Join(kept, ", "))
+	}
+	if len(picked) > 0 {
+		fmt.Fprintf(out, "devnet: new ports, kept in config.toml for restarts: %s\n", strings.Join(picked, ", "))
+	}
+	return ports, nil
+}
+
+// pickFreePort returns a loopback port free for TCP (and UDP too with udp)
+// that is not in taken, and adds it there. It draws below the kernel's
+// ephemeral range when it can, where no outgoing connection takes the port
+// while its node is down; otherwise it asks the kernel for one.
+func pickFreePort(taken map[int]bool, udp bool) (int, error) {
+	const low = 10000
+	if high := ephemeralLow(); high-low >= 1000 {
+		for range 200 {
+			p := low + rand.IntN(high-low)
+			if !taken[p] && portFree(p, udp) {
+				taken[p] = true
+				return p, nil
+			}
+		}
+	}
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		p := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if !taken[p] && (!udp || portFree(p, true)) {
+			taken[p] = true
+			return p, nil
+		}
+	}
+	return 0, errors.New("devnet: no free loopback port")
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return n
+}
+
+// portFree reports whether the loopback TCP port (and UDP port, with udp)
+// can be bound now.
+func portFree(p int, udp bool) bool {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	if udp {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return false
+		}
+		pc.Close()
+	}
+	return true
+}
+
+// devnetNodeConfig is what goes into every devnet node's config.toml.
+type devnetNodeConfig struct {
+	user    devnetUser
+	runtime string // [[runtime]] block of the serving nodes
+	serveOn int
+	ids     []peer.ID
+	ports   []devnetPorts
+	genesis string        // the network's genesis file; "" without the chain
+	block   time.Duration // chain.block_interval
+	set     []string      // --set overrides, applied last
+}
+
+// build returns node i's config.toml: the defaults, its fixed ports, every
+// other node as a libp2p bootstrap peer and CometBFT persistent peer, the
+// devnet's account settings and network, the runtime block on serving
+// nodes, then the --set overrides. The file holds the whole effective
+// config, so "fomo node --home DIR/node<i>" runs the node as devnet does.
+func (c devnetNodeConfig) build(i int) ([]byte, error) {
+	tmpl := configs.Template
+	if i < c.serveOn {
+		tmpl += c.runtime
+	}
+	cfg, err := configs.Decode([]byte(tmpl))
+	if err != nil {
+		return nil, err
+	}
+	p := c.ports[i]
+	cfg.API.Listen = fmt.Sprintf("127.0.0.1:%d", p.API)
+	cfg.P2P.Listen = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", p.P2P), fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", p.P2P)}
+	cfg.Auth.OpenAccessKey = c.user.apiKey
+	if c.genesis == "" {
+		cfg.Auth.Accounts = c.user.registry
+	} else {
+		cfg.P2P.Network = c.genesis
+		cfg.Chain.Enabled = true
+		cfg.Chain.Listen = fmt.Sprintf("tcp://127.0.0.1:%d", p.Chain)
+		cfg.Chain.BlockInterval = configs.Duration(c.block)
+	}
+	for j, id := range c.ids {
+		if j == i {
+			continue
+		}
+		q := c.ports[j]
+		cfg.P2P.Bootstrap = append(cfg.P2P.Bootstrap, fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", q.P2P, id))
+		if c.genesis != "" {
+			pub, err := id.ExtractPublicKey()
+			if err != nil {
+				return nil, err
+			}
+			nid, err := consensus.NodeID(pub)
+			if err != nil {
+				return nil, err
+			}
+			cfg.Chain.Peers = append(cfg.Chain.Peers, fmt.Sprintf("%s@127.0.0.1:%d", nid, q.Chain))
+		}
+	}
+	for _, kv := range c.set {
+		key, val, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, fmt.Errorf("--set %q: want key=value", kv)
+		}
+		if err := configs.SetKey(&cfg, strings.TrimSpace(key), val); err != nil {
+			return nil, fmt.Errorf("--set: %w", err)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	b, err := configs.Encode(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	buf.WriteString("# Written by fomo devnet, which rewrites it on every run (keeping the ports\n" +
+		"# while they are free). The whole effective config: restart this node alone\n" +
+		"# with fomo node --home <this directory>.\n\n")
+	buf.Write(b)
+	if k := strings.Index(configs.Template, "# Model runtimes."); k >= 0 {
+		buf.WriteString("\n" + configs.Template[k:])
+	}
+	return buf.Bytes(), nil
 }

@@ -46,10 +46,41 @@ type devnetChain struct {
 // writeDevnetGenesis writes DIR/genesis.toml: a new network whose
 // validators are the devnet's nodes, with a funded demo user and its
 // session key, the devnet tier and, when one is served, the synthetic model
-// registered at its manifest's prices.
-func writeDevnetGenesis(dir string, c devnetChain) (string, *networks.Genesis, error) {
+// registered at its manifest's prices. When DIR/genesis.toml already holds
+// that same network (built again with its genesis time), it is kept and
+// reused is true: the nodes' chain goes on where it stopped.
+func writeDevnetGenesis(dir string, c devnetChain) (path string, g *networks.Genesis, reused bool, err error) {
+	path = filepath.Join(dir, "genesis.toml")
+	if old, err := networks.Load(path); err == nil {
+		if g, err := devnetGenesis(c, old.GenesisTime); err == nil && g.ID() == old.ID() {
+			return path, g, true, nil
+		}
+	}
+	if g, err = devnetGenesis(c, time.Now().UTC().Truncate(time.Second)); err != nil {
+		return "", nil, false, err
+	}
+	b, err := g.Encode()
+	if err != nil {
+		return "", nil, false, err
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return "", nil, false, err
+	}
+	// The devnet's protocol key (public seed) signs deposits: fomo deposit
+	// --key-name protocol --home DIR.
+	pk := filepath.Join(dir, "keys", "protocol.key")
+	if _, err := os.Stat(pk); os.IsNotExist(err) {
+		if err := identity.Save(pk, networks.DevnetProtocolKey()); err != nil {
+			return "", nil, false, err
+		}
+	}
+	return path, g, false, nil
+}
+
+// devnetGenesis builds the devnet's genesis starting at start.
+func devnetGenesis(c devnetChain, start time.Time) (*networks.Genesis, error) {
 	g := networks.Devnet()
-	g.GenesisTime = time.Now().UTC().Truncate(time.Second)
+	g.GenesisTime = start
 	g.EpochLength = networks.Duration(c.epoch)
 	g.Chain.EpochGrace = networks.Duration(min(c.epoch/4, 5*time.Second))
 	g.Tiers = []networks.Tier{{Name: devnetTier, CostPerMtok: devnetCostPerMTok, MinInputPrice: devnetMinInput,
@@ -63,32 +94,43 @@ func writeDevnetGenesis(dir string, c devnetChain) (string, *networks.Genesis, e
 	if c.model != "" {
 		signed, err := models.Open(c.manifest)
 		if err != nil {
-			return "", nil, err
+			return nil, err
 		}
 		sum := signed.Hash() // what the registry binds
 		g.Models = []networks.Model{{Name: c.model, Issuer: c.issuer.String(), ManifestSHA256: hex.EncodeToString(sum[:]),
 			Tier: devnetTier, InputPrice: devnetInputPrice, OutputPrice: devnetOutputPrice, Nodes: c.serving}}
 	}
 	if err := g.Validate(); err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	b, err := g.Encode()
-	if err != nil {
-		return "", nil, err
-	}
-	path := filepath.Join(dir, "genesis.toml")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		return "", nil, err
-	}
-	// The devnet's protocol key (public seed) signs deposits: fomo deposit
-	// --key-name protocol --home DIR.
-	pk := filepath.Join(dir, "keys", "protocol.key")
-	if _, err := os.Stat(pk); os.IsNotExist(err) {
-		if err := identity.Save(pk, networks.DevnetProtocolKey()); err != nil {
-			return "", nil, err
+	return g, nil
+}
+
+// clearDevnetChain removes the chain state of the nodes in homes (their
+// CometBFT directory and their datastore, which holds the ledger), so that
+// they start the new network's chain from its genesis.
+func clearDevnetChain(out io.Writer, homes []string) error {
+	var cleared []string
+	for _, home := range homes {
+		found := false
+		for _, d := range []string{configs.Default().Chain.Dir, configs.Default().Store.Path} {
+			p := filepath.Join(home, d)
+			if _, err := os.Stat(p); err != nil {
+				continue
+			}
+			if err := os.RemoveAll(p); err != nil {
+				return err
+			}
+			found = true
+		}
+		if found {
+			cleared = append(cleared, filepath.Base(home))
 		}
 	}
-	return path, g, nil
+	if len(cleared) > 0 {
+		fmt.Fprintf(out, "devnet: a new network: cleared the chain state of %s (their old chain's genesis differs)\n", strings.Join(cleared, ", "))
+	}
+	return nil
 }
 
 // devnetNodeKeys creates (or reads) each node's key before the nodes
