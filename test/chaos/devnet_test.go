@@ -1,0 +1,351 @@
+package chaos
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fomonet/fomo/node"
+)
+
+// The devnet's model and its shape: every node serves it.
+const (
+	model      = "synth-tiny-q8_0"
+	validators = 4
+)
+
+// buildFomo builds the fomo binary into a temporary directory.
+func buildFomo(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "fomo")
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/fomo")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building fomo: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// syncBuffer collects a process's output.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// devnet is a running `fomo devnet` and its nodes. Nodes that the campaign
+// restarts are children of the test, not of devnet.
+type devnet struct {
+	t     *testing.T
+	bin   string
+	dir   string
+	proc  *exec.Cmd
+	out   *syncBuffer
+	done  chan struct{}
+	nodes []*devNode
+}
+
+// devNode is one node process. mu guards the fields that a restart
+// changes.
+type devNode struct {
+	i    int
+	peer string
+	home string
+	args []string // the node's command line, without the binary
+
+	mu   sync.Mutex
+	pid  int
+	api  string
+	cmd  *exec.Cmd // set once the test restarted the node
+	done chan struct{}
+}
+
+func (n *devNode) API() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.api
+}
+
+func (n *devNode) PID() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.pid
+}
+
+// startDevnet runs fomo devnet with four validators, every one serving the
+// synthetic model, short epochs and no built-in traffic, and waits until it
+// has announced the model.
+func startDevnet(t *testing.T, bin string, epoch time.Duration) *devnet {
+	t.Helper()
+	dir := t.TempDir()
+	d := &devnet{t: t, bin: bin, dir: dir, out: &syncBuffer{}, done: make(chan struct{})}
+	d.proc = exec.Command(bin, "devnet", "--nodes", strconv.Itoa(validators), "--dir", dir, "--keep-going",
+		"--epoch", epoch.String(), "--block-interval", "200ms", "--traffic", "0",
+		"--model-preset", "tiny", "--model-type", "q8_0",
+		"--set", "gpu.enabled=false", "--set", "p2p.advert_interval=500ms")
+	d.proc.Stdout, d.proc.Stderr = d.out, d.out
+	d.proc.Env = append(os.Environ(), "FOMO_HOME=")
+	if err := d.proc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = d.proc.Wait(); close(d.done) }()
+	t.Cleanup(d.stop)
+
+	deadline := time.Now().Add(3 * time.Minute)
+	for !strings.Contains(d.out.String(), "devnet running") {
+		select {
+		case <-d.done:
+			t.Fatalf("devnet exited:\n%s", d.out)
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("devnet did not start within 3m:\n%s", d.out)
+		}
+	}
+	lineRE := regexp.MustCompile(`(?m)^node(\d+) api=(\S+) peer=(\S+) pid=(\d+)$`)
+	d.nodes = make([]*devNode, validators)
+	for _, m := range lineRE.FindAllStringSubmatch(d.out.String(), -1) {
+		i, _ := strconv.Atoi(m[1])
+		pid, _ := strconv.Atoi(m[4])
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
+			t.Fatalf("node%d: %v", i, err)
+		}
+		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")[1:]
+		d.nodes[i] = &devNode{i: i, peer: m[3], pid: pid, api: m[2], args: args,
+			home: filepath.Join(dir, fmt.Sprintf("node%d", i))}
+	}
+	for i, n := range d.nodes {
+		if n == nil {
+			t.Fatalf("devnet printed no line for node%d:\n%s", i, d.out)
+		}
+	}
+	return d
+}
+
+// stop stops devnet (and with it the nodes it started) and every node the
+// test restarted, gracefully, then by SIGKILL.
+func (d *devnet) stop() {
+	for _, n := range d.nodes {
+		if n != nil {
+			_ = syscall.Kill(n.PID(), syscall.SIGCONT)
+		}
+	}
+	var wg sync.WaitGroup
+	for _, n := range d.nodes {
+		if n == nil {
+			continue
+		}
+		n.mu.Lock()
+		cmd, done := n.cmd, n.done
+		n.mu.Unlock()
+		if cmd == nil {
+			continue
+		}
+		wg.Go(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
+		})
+	}
+	select {
+	case <-d.done:
+	default:
+		_ = d.proc.Process.Signal(syscall.SIGINT)
+		select {
+		case <-d.done:
+		case <-time.After(45 * time.Second):
+			_ = d.proc.Process.Kill()
+			<-d.done
+		}
+	}
+	wg.Wait()
+}
+
+// kill sends SIGKILL to a node and waits until its process is gone.
+func (d *devnet) kill(n *devNode) {
+	pid := n.PID()
+	_ = syscall.Kill(pid, syscall.SIGCONT)
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	n.mu.Lock()
+	done := n.done
+	n.mu.Unlock()
+	if done != nil {
+		<-done
+		return
+	}
+	// A child of devnet: devnet reaps it.
+	for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// restart starts a node again over its home with its own command line and
+// waits until its API answers.
+func (d *devnet) restart(n *devNode, within time.Duration) error {
+	os.Remove(filepath.Join(n.home, node.APIAddrFile)) // left behind by the kill
+	logf, err := os.OpenFile(filepath.Join(n.home, "node.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(d.bin, n.args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), "FOMO_HOME=")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return err
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
+	n.mu.Lock()
+	n.cmd, n.done, n.pid = cmd, done, cmd.Process.Pid
+	n.mu.Unlock()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		select {
+		case <-done:
+			return fmt.Errorf("node%d exited during restart", n.i)
+		case <-time.After(100 * time.Millisecond):
+		}
+		b, err := os.ReadFile(filepath.Join(n.home, node.APIAddrFile))
+		if err != nil {
+			continue
+		}
+		api := "http://" + strings.TrimSpace(string(b))
+		var st struct {
+			PeerID string `json:"peer_id"`
+		}
+		if getJSON(context.Background(), api+"/api/v1/status", &st, 2*time.Second) == nil {
+			n.mu.Lock()
+			n.api = api
+			n.mu.Unlock()
+			return nil
+		}
+	}
+	return fmt.Errorf("node%d did not answer within %s of its restart", n.i, within)
+}
+
+// getJSON GETs url and decodes a 200 answer.
+func getJSON(ctx context.Context, url string, out any, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	return json.Unmarshal(b, out)
+}
+
+// chainState is the part of /api/v1/chain the campaign reads.
+type chainState struct {
+	Height  int64  `json:"height"`
+	AppHash string `json:"app_hash"`
+	State   struct {
+		NextEpoch uint64 `json:"next_epoch"`
+	} `json:"state"`
+}
+
+// height returns a node's chain height, -1 when it does not answer.
+func height(api string, timeout time.Duration) int64 {
+	var st chainState
+	if getJSON(context.Background(), api+"/api/v1/chain", &st, timeout) != nil {
+		return -1
+	}
+	return st.Height
+}
+
+// appHashAt returns the app hash after block h on a node, "" if unknown.
+func appHashAt(api string, h int64) string {
+	var b struct {
+		AppHash string `json:"app_hash"`
+	}
+	if getJSON(context.Background(), fmt.Sprintf("%s/api/v1/chain/blocks/%d", api, h), &b, 5*time.Second) != nil {
+		return ""
+	}
+	return b.AppHash
+}
+
+// metrics reads the Prometheus gauges named in want from a node's /metrics.
+func metrics(api string, want ...string) (map[string]float64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, api+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		for _, w := range want {
+			if v, ok := strings.CutPrefix(line, w+" "); ok {
+				f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				if err == nil {
+					out[w] = f
+				}
+			}
+		}
+	}
+	return out, sc.Err()
+}
+
+// dirSize is the total size of the regular files under dir.
+func dirSize(dir string) int64 {
+	var total int64
+	_ = filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			total += fi.Size()
+		}
+		return nil
+	})
+	return total
+}
