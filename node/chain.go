@@ -35,7 +35,13 @@ type settlement struct {
 	gen  ledger.Genesis
 	log  *slog.Logger
 
-	blocks chan chain.BlockInfo // from the app, for the submitter
+	// blocks are the app's block events not yet handled by the submitter,
+	// queued without bound (a node catching up makes many blocks at once,
+	// and an event lost would leave its receipts pending for ever); kick
+	// wakes the submitter.
+	blocksMu sync.Mutex
+	blocks   []chain.BlockInfo
+	kick     chan struct{}
 
 	mu      sync.Mutex
 	peers   map[string]bool    // CometBFT addresses already dialled
@@ -125,16 +131,10 @@ func (n *Node) startChain(ctx context.Context, bg context.Context) error {
 	if err != nil {
 		return err
 	}
-	s := &settlement{gen: lg, log: n.sub("chain"), blocks: make(chan chain.BlockInfo, 64),
+	s := &settlement{gen: lg, log: n.sub("chain"), kick: make(chan struct{}, 1),
 		peers: map[string]bool{}, waiting: map[pool.ID]int64{}, mine: map[pool.ID][]byte{}}
 	app, err := chain.NewApp(namespace.Wrap(n.store, ds.NewKey("/chain")), chain.WithLogger(n.sub("ledger")),
-		chain.WithNetworkID(n.genesis.ID()), chain.WithOnBlock(func(b chain.BlockInfo) {
-			select {
-			case s.blocks <- b:
-			default:
-				s.log.Warn("block events are not being consumed; dropping one", "height", b.Height)
-			}
-		}))
+		chain.WithNetworkID(n.genesis.ID()), chain.WithOnBlock(s.onBlock))
 	if err != nil {
 		return err
 	}
@@ -243,51 +243,64 @@ func (c chainPayers) Authorized(account, signer peer.ID, atMs uint64) error {
 	return nil
 }
 
+// onBlock queues a block event for the submitter; it never blocks the
+// chain and never drops an event.
+func (s *settlement) onBlock(b chain.BlockInfo) {
+	s.blocksMu.Lock()
+	s.blocks = append(s.blocks, b)
+	s.blocksMu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// takeBlocks returns the queued block events, oldest first.
+func (s *settlement) takeBlocks() []chain.BlockInfo {
+	s.blocksMu.Lock()
+	defer s.blocksMu.Unlock()
+	b := s.blocks
+	s.blocks = nil
+	return b
+}
+
+// maxSubmitPerBlock bounds the receipts submitted after one block; the
+// rest wait for the next.
+const maxSubmitPerBlock = 10_000
+
 // runSubmitter batches receipts into SubmitReceipts txs: this node's own
 // receipts every block, and any receipt it holds that is still not
 // included three blocks after it saw it (its serving node may be gone).
-// It marks included receipts settled in the pool.
+// It marks included and refused receipts settled in the pool. At start it
+// takes up every receipt the pool holds unsettled, so that a node that
+// stopped, however abruptly, still submits the receipts its clients hold.
 func (n *Node) runSubmitter(ctx context.Context) {
 	s := n.chain
-	p := n.net.pool
+	if err := n.recoverReceipts(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("reading the pool's unsettled receipts failed; they wait for another node to submit them", "err", err)
+	}
 	var nonce uint64
 	// Peers are learned from adverts on a timer too: a chain that has not
 	// yet got enough validators makes no blocks.
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	for {
-		var b chain.BlockInfo
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 			n.learnChainPeers()
 			continue
-		case b = <-s.blocks:
+		case <-s.kick:
 		}
-		// Included receipts are settled; refused ones never will be
-		// charged: neither counts as pending spend any more, and neither
-		// is submitted again.
-		var settled []pool.ID
-		for _, r := range b.Included {
-			settled = append(settled, pool.ID(r))
+		blocks := s.takeBlocks()
+		if len(blocks) == 0 {
+			continue
 		}
-		for r, code := range b.Refused {
-			s.log.Debug("receipt refused by the chain", "receipt_id", pool.ID(r).String(), "code", code)
-			settled = append(settled, pool.ID(r))
+		for _, b := range blocks {
+			n.settleBlock(ctx, b)
 		}
-		if len(settled) > 0 {
-			if err := p.MarkSettled(ctx, settled); err != nil {
-				s.log.Warn("marking receipts settled failed", "err", err)
-			}
-			s.mu.Lock()
-			for _, id := range settled {
-				delete(s.waiting, id)
-				delete(s.mine, id)
-			}
-			s.mu.Unlock()
-		}
-		batch := n.dueReceipts(ctx, b.Height)
+		batch := n.dueReceipts(ctx, blocks[len(blocks)-1].Height)
 		for len(batch) > 0 {
 			k := min(len(batch), 1000)
 			if err := n.submit(ctx, &nonce, batch[:k]); err != nil {
@@ -297,6 +310,61 @@ func (n *Node) runSubmitter(ctx context.Context) {
 			batch = batch[k:]
 		}
 	}
+}
+
+// settleBlock marks the receipts a block included or refused settled in
+// the pool: neither counts as pending spend any more, and neither is
+// submitted again.
+func (n *Node) settleBlock(ctx context.Context, b chain.BlockInfo) {
+	s := n.chain
+	var settled []pool.ID
+	for _, r := range b.Included {
+		settled = append(settled, pool.ID(r))
+	}
+	for r, code := range b.Refused {
+		s.log.Debug("receipt refused by the chain", "receipt_id", pool.ID(r).String(), "code", code)
+		settled = append(settled, pool.ID(r))
+	}
+	n.markSettled(ctx, settled)
+}
+
+func (n *Node) markSettled(ctx context.Context, ids []pool.ID) {
+	if len(ids) == 0 {
+		return
+	}
+	s := n.chain
+	if err := n.net.pool.MarkSettled(ctx, ids); err != nil {
+		s.log.Warn("marking receipts settled failed", "err", err)
+		return
+	}
+	s.mu.Lock()
+	for _, id := range ids {
+		delete(s.waiting, id)
+		delete(s.mine, id)
+	}
+	s.mu.Unlock()
+}
+
+// recoverReceipts queues every unsettled receipt of the pool for
+// submission with the next block: the submit queues live in memory, the
+// pool on disk.
+func (n *Node) recoverReceipts(ctx context.Context) error {
+	s := n.chain
+	due := s.app.Height() - 3
+	count := 0
+	err := n.net.pool.Unsettled(ctx, func(e pool.Entry) bool {
+		s.mu.Lock()
+		if _, ok := s.waiting[e.ID]; !ok {
+			s.waiting[e.ID] = due
+			count++
+		}
+		s.mu.Unlock()
+		return true
+	})
+	if count > 0 {
+		s.log.Info("submitting the receipts the pool held unsettled at start", "receipts", count)
+	}
+	return err
 }
 
 // dueReceipts returns the envelopes to submit at height h.
@@ -315,12 +383,16 @@ func (n *Node) dueReceipts(ctx context.Context, h int64) [][]byte {
 		delete(s.mine, id)
 		s.waiting[id] = h // resubmitted like any other if it is not included
 	}
+	var included []pool.ID
 	for id, seen := range s.waiting {
+		if len(out) >= maxSubmitPerBlock {
+			break
+		}
 		if h-seen < 3 {
 			continue
 		}
 		if s.app.ReceiptIncluded(ctx, id) {
-			delete(s.waiting, id)
+			included = append(included, id) // its block event was missed
 			continue
 		}
 		e, ok, err := n.net.pool.Get(ctx, id)
@@ -330,6 +402,11 @@ func (n *Node) dueReceipts(ctx context.Context, h int64) [][]byte {
 		}
 		out = append(out, e.Envelope)
 		s.waiting[id] = h
+	}
+	if len(included) > 0 {
+		s.mu.Unlock()
+		n.markSettled(ctx, included)
+		s.mu.Lock()
 	}
 	return out
 }

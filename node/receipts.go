@@ -78,7 +78,12 @@ func (n *Node) startMetering(nw *network) (*meter, error) {
 	var onAccept func(pool.Entry)
 	if n.chain != nil {
 		app := n.chain.app
-		open = func(e uint64) bool { return e >= app.NextEpoch() }
+		start, epoch, late := n.chain.gen.GenesisTimeMs, n.chain.gen.EpochMs, n.chain.gen.LateWindowMs()
+		open = func(e uint64) bool {
+			// A closed epoch's receipts are still charged, in the oldest
+			// open epoch, until the late window after they were issued.
+			return e >= app.NextEpoch() || n.opts.now().UnixMilli() < start+int64(e+1)*epoch+late
+		}
 		onAccept = n.onReceipt
 	}
 
@@ -97,6 +102,7 @@ func (n *Node) startMetering(nw *network) (*meter, error) {
 		Now:              n.opts.now,
 		Logger:           n.sub("receipts"),
 		TopicScoreParams: p2p.TopicScoreParams(),
+		Admission:        n.gossipAdmission(),
 	})
 	if err != nil {
 		return nil, err

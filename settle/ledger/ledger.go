@@ -95,6 +95,9 @@ func newLedger(d ds.Datastore, opts []Option) *Ledger {
 
 // Validate checks a genesis.
 func (g *Genesis) Validate() error {
+	if g.LateReceiptMs < 0 {
+		return errors.New("ledger: genesis: late_receipt_ms < 0")
+	}
 	if g.EpochMs <= 0 || g.GraceMs < 0 {
 		return errors.New("ledger: genesis: epoch_ms must be > 0 and grace_ms ≥ 0")
 	}

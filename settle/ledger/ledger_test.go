@@ -116,12 +116,31 @@ func TestReceiptReasonCodes(t *testing.T) {
 			}
 		})
 	}
-	// A receipt of a closed epoch is rejected.
+	// A receipt of a closed epoch is charged in the oldest open epoch,
+	// recording the epoch it was issued in.
 	c.block(epochMs + graceMs)
 	late := rcpt("late", "alice", "alice", "n1", "", now, 1, 1)
 	r := c.block(1, c.tx("n1", SubmitReceipts{Receipts: []Receipt{late}})).Txs[0]
-	if r.Receipts[0].Code != CodeEpochClosed {
+	if r.Receipts[0].Code != OK {
 		t.Fatalf("late receipt: %+v", r)
+	}
+	st, found, err := c.l.Receipt(context.Background(), late.IDHex())
+	if err != nil || !found || st.Epoch != c.l.NextEpoch() || st.Epoch == 0 || st.IssuedEpoch == nil || *st.IssuedEpoch != 0 {
+		t.Fatalf("late receipt state = %+v (found %v, err %v), next epoch %d", st, found, err, c.l.NextEpoch())
+	}
+	// Past the late window (a day by default) it is refused.
+	c.block(DefaultLateReceiptMs)
+	tooLate := rcpt("too-late", "alice", "alice", "n1", "", now, 1, 1)
+	r = c.block(1, c.tx("n1", SubmitReceipts{Receipts: []Receipt{tooLate}})).Txs[0]
+	if r.Receipts[0].Code != CodeTooLate {
+		t.Fatalf("receipt a day late: %+v", r)
+	}
+	// One issued by a clock slightly ahead of the block time is charged in
+	// the block's epoch.
+	ahead := rcpt("ahead", "alice", "alice", "n1", "", c.now+ClockSkewMs-1, 1, 1)
+	r = c.block(1, c.tx("n1", SubmitReceipts{Receipts: []Receipt{ahead}})).Txs[0]
+	if r.Receipts[0].Code != OK {
+		t.Fatalf("receipt from a clock ahead: %+v", r)
 	}
 	bob, _ := c.l.Account(context.Background(), "bob")
 	if !bob.Overdrawn || bob.UnpaidUSD == 0 || bob.Balances[DenomUSD] != 0 {

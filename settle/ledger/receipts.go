@@ -18,12 +18,17 @@ func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 // ReceiptState is the ledger's record of an included receipt, kept under
 // /rcpt/<id> so that each id settles once.
 type ReceiptState struct {
-	Epoch   uint64 `json:"epoch"`
-	Model   string `json:"model"`
-	Account string `json:"account"`
-	Charge  uint64 `json:"charge"`
-	Paid    bool   `json:"paid"`
-	Height  int64  `json:"height"`
+	// Epoch is the epoch the receipt is charged in: its issue epoch, or the
+	// oldest open epoch when it arrived after its issue epoch closed (or,
+	// within the clock skew, before its issue epoch began).
+	Epoch uint64 `json:"epoch"`
+	// IssuedEpoch is the authorization's epoch when it differs from Epoch.
+	IssuedEpoch *uint64 `json:"issued_epoch,omitempty"`
+	Model       string  `json:"model"`
+	Account     string  `json:"account"`
+	Charge      uint64  `json:"charge"`
+	Paid        bool    `json:"paid"`
+	Height      int64   `json:"height"`
 }
 
 // receiptRecord is a receipt awaiting its epoch's close (/erc/...).
@@ -35,6 +40,24 @@ type receiptRecord struct {
 	OutputTokens uint64 `json:"o"`
 	Charge       uint64 `json:"c"`
 	Paid         bool   `json:"p,omitempty"`
+}
+
+// DefaultLateReceiptMs is the default of Genesis.LateReceiptMs: a day.
+const DefaultLateReceiptMs = 24 * 60 * 60 * 1000
+
+// ClockSkewMs is how far ahead of the block time an authorization may be
+// issued (the client's clock against the validators').
+const ClockSkewMs = 30_000
+
+func (l *Ledger) lateReceiptMs() int64 { return l.gen.LateWindowMs() }
+
+// LateWindowMs is LateReceiptMs with its default applied: receipts are
+// charged until this long after their authorization was issued.
+func (g *Genesis) LateWindowMs() int64 {
+	if g.LateReceiptMs > 0 {
+		return g.LateReceiptMs
+	}
+	return DefaultLateReceiptMs
 }
 
 func (l *Ledger) submitReceipts(s SubmitReceipts, b Block) ([]ReceiptResult, error) {
@@ -75,12 +98,21 @@ func (l *Ledger) includeReceipt(r *Receipt, b Block) (Code, error) {
 	} else if ok {
 		return CodeDuplicate, nil
 	}
-	e, ok := l.EpochOf(r.IssuedAtMs)
-	if !ok || e < l.hd.NextEpoch {
-		return CodeEpochClosed, nil
-	}
-	if cur, _ := l.EpochOf(b.TimeMs); e > cur {
+	issued, ok := l.EpochOf(r.IssuedAtMs)
+	switch {
+	case !ok:
+		return CodeEpochClosed, nil // before genesis
+	case r.IssuedAtMs > b.TimeMs+ClockSkewMs:
 		return CodeEpochFuture, nil
+	case r.IssuedAtMs+l.lateReceiptMs() < b.TimeMs:
+		return CodeTooLate, nil
+	}
+	// A receipt whose epoch closed while it travelled is charged in the
+	// oldest open epoch; one issued by a clock slightly ahead, in the
+	// block's epoch.
+	e := max(issued, l.hd.NextEpoch)
+	if cur, _ := l.EpochOf(b.TimeMs); e > cur {
+		e = cur
 	}
 	m, ok, err := l.model(r.Model)
 	if err != nil {
@@ -150,7 +182,11 @@ func (l *Ledger) includeReceipt(r *Receipt, b Block) (Code, error) {
 	}
 	l.putAccount(r.Account, a)
 	l.s.putJSON(pEpochRcpt+epochKey(e)+"/"+r.Model+"/"+id, rec)
-	l.s.putJSON(pRcpt+id, ReceiptState{Epoch: e, Model: r.Model, Account: r.Account, Charge: charge, Paid: rec.Paid, Height: b.Height})
+	st := ReceiptState{Epoch: e, Model: r.Model, Account: r.Account, Charge: charge, Paid: rec.Paid, Height: b.Height}
+	if e != issued {
+		st.IssuedEpoch = &issued
+	}
+	l.s.putJSON(pRcpt+id, st)
 	return code, nil
 }
 

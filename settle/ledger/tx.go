@@ -127,6 +127,7 @@ const (
 	CodeDuplicate     Code = "duplicate_receipt"
 	CodeEpochClosed   Code = "epoch_closed"
 	CodeEpochFuture   Code = "epoch_future"
+	CodeTooLate       Code = "too_late"
 	CodeNotServing    Code = "node_not_serving"
 	CodePriceMismatch Code = "price_mismatch"
 	CodeBadCharge     Code = "bad_charge"

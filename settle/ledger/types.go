@@ -63,6 +63,12 @@ type Genesis struct {
 	Accounts      []GenesisAccount `json:"accounts"`
 	// MaxReceiptsPerTx bounds a SubmitReceipts batch (default 1,000).
 	MaxReceiptsPerTx int `json:"max_receipts_per_tx"`
+	// LateReceiptMs is how long after its authorization was issued a
+	// receipt is still charged when its own epoch has closed: it is then
+	// charged in the oldest open epoch (default DefaultLateReceiptMs). A
+	// receipt a client holds must not become free because its serving node
+	// crashed or the chain was slow.
+	LateReceiptMs int64 `json:"late_receipt_ms,omitempty"`
 	// PowerUnit is the bond (flock base units) per unit of voting power and
 	// MaxValidators the size of the validator set (see [Ledger.Validators]).
 	PowerUnit     uint64 `json:"power_unit,omitempty"`

@@ -42,6 +42,9 @@ type Receipt struct {
 	IssuedAtMs uint64
 	// Charge is the receipt's charge in usd base units.
 	Charge uint64
+	// Signer is the session key that signed the authorization for the
+	// account; empty when the account signed it itself.
+	Signer peer.ID
 }
 
 // Entry is a receipt as the pool holds it.
@@ -79,6 +82,7 @@ const (
 	fLocal      protowire.Number = 10
 	fSettled    protowire.Number = 11
 	fEnvelope   protowire.Number = 12
+	fSigner     protowire.Number = 13
 )
 
 // maxModelLen bounds the model name of a stored entry.
@@ -112,6 +116,10 @@ func encodeEntry(e Entry) []byte {
 	}
 	b = protowire.AppendTag(b, fEnvelope, protowire.BytesType)
 	b = protowire.AppendBytes(b, e.Envelope)
+	if e.Signer != "" {
+		b = protowire.AppendTag(b, fSigner, protowire.BytesType)
+		b = protowire.AppendBytes(b, []byte(e.Signer))
+	}
 	return b
 }
 
@@ -165,6 +173,11 @@ func decodeEntry(b []byte) (Entry, error) {
 			var v []byte
 			if v, b, err = consumeBytes(b); err == nil {
 				e.Node, err = peer.IDFromBytes(v)
+			}
+		case num == fSigner && typ == protowire.BytesType:
+			var v []byte
+			if v, b, err = consumeBytes(b); err == nil {
+				e.Signer, err = peer.IDFromBytes(v)
 			}
 		case num == fModel && typ == protowire.BytesType:
 			var v []byte

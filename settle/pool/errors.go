@@ -126,3 +126,23 @@ func (e *QuotaError) Error() string {
 
 // Is makes errors.Is(err, ErrInsufficientQuota) true.
 func (e *QuotaError) Is(target error) bool { return target == ErrInsufficientQuota }
+
+// KeyLimitError is returned by Reserve when a session key's spend limit
+// cannot cover a request: left − pending − max_charge would be negative,
+// pending counting the key's receipts not yet settled and its requests in
+// progress.
+type KeyLimitError struct {
+	Key       peer.ID
+	Left      uint64
+	Pending   uint64
+	MaxCharge uint64
+}
+
+// Error implements error.
+func (e *KeyLimitError) Error() string {
+	return fmt.Sprintf("pool: session key %s has %d left of its spend limit, %d pending, max charge %d",
+		e.Key, e.Left, e.Pending, e.MaxCharge)
+}
+
+// Is makes errors.Is(err, ErrInsufficientQuota) true.
+func (e *KeyLimitError) Is(target error) bool { return target == ErrInsufficientQuota }

@@ -102,6 +102,10 @@ type Config struct {
 	// TopicScoreParams, when set, are the topic's GossipSub score
 	// parameters (the host's pubsub must score peers).
 	TopicScoreParams *pubsub.TopicScoreParams
+	// Admission, when set, is the rule gossiped receipts must pass before
+	// they are verified: a per-peer rate limit and the chain's registry
+	// (see Admission). Nil admits what the Verifier accepts.
+	Admission *Admission
 }
 
 // Pool is the receipt pool. It is safe for concurrent use.
@@ -123,6 +127,10 @@ type Pool struct {
 	mu       sync.Mutex
 	pending  map[peer.ID]uint64
 	reserved map[peer.ID]uint64
+	// keyPending and keyReserved are the same per session key, against
+	// the key's spend limit.
+	keyPending  map[peer.ID]uint64
+	keyReserved map[peer.ID]uint64
 
 	// flight holds the receipts accepted but not yet committed by the
 	// writer (it never takes mu).
@@ -175,7 +183,8 @@ func New(cfg Config) (*Pool, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Pool{
 		cfg: cfg, store: cfg.Datastore, keys: keys{ds.NewKey(cfg.Prefix).String()}, log: cfg.Logger,
-		ctx: ctx, cancel: cancel, pending: map[peer.ID]uint64{}, reserved: map[peer.ID]uint64{}, stats: newStats(),
+		ctx: ctx, cancel: cancel, pending: map[peer.ID]uint64{}, reserved: map[peer.ID]uint64{},
+		keyPending: map[peer.ID]uint64{}, keyReserved: map[peer.ID]uint64{}, stats: newStats(),
 		flight: map[ID]Entry{}, flightDigests: map[[32]byte]struct{}{}, writes: make(chan write, 4096),
 		knownDigests: map[[32]byte]struct{}{}, knownIDs: map[ID]struct{}{},
 		stopWriter: make(chan struct{}), writerDone: make(chan struct{}),
@@ -290,6 +299,17 @@ func (p *Pool) Add(ctx context.Context, env []byte) (Entry, error) {
 		return e, err
 	}
 	p.notify(e)
+	if a := p.cfg.Admission; a != nil {
+		// Kept (the client holds it) but not published: peers would
+		// reject it and penalise this node.
+		if v, reason, err := a.registered(ctx, env); v == rejected {
+			p.log.Error("this node's receipt breaks the chain's registry: kept, not gossiped; register the node as serving the model at its registered price",
+				"receipt_id", e.ID.String(), "model", e.Model, "reason", reason)
+			return e, nil
+		} else if err != nil {
+			p.log.Warn("checking this node's receipt against the registry failed", "receipt_id", e.ID.String(), "err", err)
+		}
+	}
 	if p.topic != nil {
 		if err := p.topic.Publish(p.ctx, env); err != nil {
 			p.log.Warn("publishing receipt failed", "receipt_id", e.ID.String(), "err", err)
@@ -381,6 +401,15 @@ func (p *Pool) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pu
 		return p.stats.accept()
 	case seen:
 		return p.stats.ignore(ReasonDuplicate)
+	}
+	if a := p.cfg.Admission; a != nil && from != p.self {
+		if v, reason, err := a.gossip(ctx, from, data); v != admitted {
+			p.log.Debug("refusing gossiped receipt", "from", from, "reason", reason, "err", err)
+			if v == rejected {
+				return p.stats.reject(reason)
+			}
+			return p.stats.ignore(reason)
+		}
 	}
 	r, err := p.cfg.Verify(ctx, data)
 	if err != nil {
@@ -477,7 +506,7 @@ func (p *Pool) put(ctx context.Context, r Receipt, env []byte, digest [32]byte, 
 	p.knownIDs[e.ID] = struct{}{}
 	p.flightMu.Unlock()
 	p.enqueue(w)
-	p.pending[e.Account] = satAdd(p.pending[e.Account], e.Charge)
+	p.pend(e)
 	return e, done, nil
 }
 
@@ -515,30 +544,65 @@ func (p *Pool) admitLocked(account peer.ID, balance, maxCharge uint64) error {
 	return nil
 }
 
+// KeyLimit is what a session key may still spend under its spend limit
+// (the limit less what the chain has charged it), for [Pool.Reserve].
+type KeyLimit struct {
+	Key  peer.ID
+	Left uint64
+}
+
 // Reserve is Admit that, on success, also holds maxCharge against the
 // account until release is called, so that concurrent requests of one
-// account cannot together overspend it. The node calls release once the
-// request's receipt is added (or the request failed without one). release
-// is idempotent.
-func (p *Pool) Reserve(account peer.ID, balance, maxCharge uint64) (release func(), err error) {
+// account cannot together overspend it. With a KeyLimit it also holds
+// maxCharge against the session key that signs, refusing with a
+// *KeyLimitError when left − the key's pending and reserved spend −
+// maxCharge < 0. The node calls release once the request's receipt is
+// added (or the request failed without one). release is idempotent.
+func (p *Pool) Reserve(account peer.ID, balance, maxCharge uint64, limits ...KeyLimit) (release func(), err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.admitLocked(account, balance, maxCharge); err != nil {
 		return nil, err
 	}
+	for _, l := range limits {
+		used := satAdd(p.keyPending[l.Key], p.keyReserved[l.Key])
+		if maxCharge > l.Left || used > l.Left-maxCharge {
+			return nil, &KeyLimitError{Key: l.Key, Left: l.Left, Pending: used, MaxCharge: maxCharge}
+		}
+	}
 	p.reserved[account] = satAdd(p.reserved[account], maxCharge)
+	for _, l := range limits {
+		p.keyReserved[l.Key] = satAdd(p.keyReserved[l.Key], maxCharge)
+	}
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			p.mu.Lock()
 			defer p.mu.Unlock()
-			if v := p.reserved[account]; v > maxCharge {
-				p.reserved[account] = v - maxCharge
-			} else {
-				delete(p.reserved, account)
+			subtract(p.reserved, account, maxCharge)
+			for _, l := range limits {
+				subtract(p.keyReserved, l.Key, maxCharge)
 			}
 		})
 	}, nil
+}
+
+// subtract takes v from m[k], deleting the entry when nothing is left.
+func subtract(m map[peer.ID]uint64, k peer.ID, v uint64) {
+	if have := m[k]; have > v {
+		m[k] = have - v
+	} else {
+		delete(m, k)
+	}
+}
+
+// pend counts e's charge as pending spend of its account and signing key;
+// p.mu is held.
+func (p *Pool) pend(e Entry) {
+	p.pending[e.Account] = satAdd(p.pending[e.Account], e.Charge)
+	if e.Signer != "" {
+		p.keyPending[e.Signer] = satAdd(p.keyPending[e.Signer], e.Charge)
+	}
 }
 
 // MarkSettled records that the chain settled the receipts ids: they stop
@@ -587,10 +651,9 @@ func (p *Pool) MarkSettled(ctx context.Context, ids []ID) error {
 
 // unpend removes e's charge from its account's pending spend; p.mu is held.
 func (p *Pool) unpend(e Entry) {
-	if v := p.pending[e.Account]; v > e.Charge {
-		p.pending[e.Account] = v - e.Charge
-	} else {
-		delete(p.pending, e.Account)
+	subtract(p.pending, e.Account, e.Charge)
+	if e.Signer != "" {
+		subtract(p.keyPending, e.Signer, e.Charge)
 	}
 }
 

@@ -277,6 +277,33 @@ func (p *Pool) Prune(ctx context.Context, before uint64) (int, error) {
 	return len(gone), nil
 }
 
+// Unsettled calls fn with every receipt the pool holds that the chain has
+// not settled, in key order, until fn returns false. A node calls it at
+// start to submit again what it held when it stopped.
+func (p *Pool) Unsettled(ctx context.Context, fn func(Entry) bool) error {
+	if err := p.flush(ctx); err != nil {
+		return err
+	}
+	res, err := p.store.Query(ctx, dsq.Query{Prefix: p.keys.entries()})
+	if err != nil {
+		return fmt.Errorf("pool: reading receipts: %w", err)
+	}
+	defer res.Close()
+	for r := range res.Next() {
+		if r.Error != nil {
+			return fmt.Errorf("pool: reading receipts: %w", r.Error)
+		}
+		e, err := decodeEntry(r.Value)
+		if err != nil || e.Settled {
+			continue
+		}
+		if !fn(e) {
+			return nil
+		}
+	}
+	return nil
+}
+
 // loadPending sums the unsettled charges per account from the datastore.
 func (p *Pool) loadPending(ctx context.Context) error {
 	res, err := p.store.Query(ctx, dsq.Query{Prefix: p.keys.entries()})
@@ -294,7 +321,7 @@ func (p *Pool) loadPending(ctx context.Context) error {
 			continue
 		}
 		if !e.Settled {
-			p.pending[e.Account] = satAdd(p.pending[e.Account], e.Charge)
+			p.pend(e)
 		}
 	}
 	return nil

@@ -62,12 +62,16 @@ func fromVerified(sr *receipt.SignedReceipt, err error) (Receipt, error) {
 		return Receipt{}, err
 	}
 	a := &sr.Authorization.Authorization
-	return Receipt{
+	r := Receipt{
 		ID:         sr.ID(),
 		Account:    a.Account,
 		Node:       sr.Receipt.Node,
 		Model:      a.Model,
 		IssuedAtMs: a.IssuedAtMs,
 		Charge:     sr.Receipt.Charge,
-	}, nil
+	}
+	if a.Signer != a.Account {
+		r.Signer = a.Signer
+	}
+	return r, nil
 }
