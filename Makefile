@@ -7,8 +7,14 @@ LDFLAGS   := -s -w -X github.com/fomonet/fomo/node.Version=$(VERSION)
 DEVNET    ?= .devnet
 NODES     ?= 4
 TESTFLAGS ?=
+CHAOS_DURATION ?= 5m
+CHAOS_SEED     ?= 1
+CHAOS_FAULTS   ?= 1000
+CHAOS_OUT      ?= bin/chaos.md
+DURATION       ?= 30m
+SOAK_OUT       ?= bin/soak
 
-.PHONY: help build run test test-race test-gpu bench lint generate tidy-check clean
+.PHONY: help build run test test-race test-gpu chaos soak bench lint generate tidy-check clean
 
 #? help: list the targets
 help:
@@ -33,6 +39,18 @@ test-race:
 #? test-gpu: run the tests that need an NVIDIA GPU and driver
 test-gpu:
 	$(GO) test -count=1 -tags gpu -v -run GPU ./gpu/...
+
+#? chaos: fault campaign on a 4-node devnet: kill -9, pause, partition; CHAOS_DURATION, CHAOS_SEED, CHAOS_FAULTS
+chaos:
+	@mkdir -p $(dir $(CHAOS_OUT))
+	CHAOS_DURATION=$(CHAOS_DURATION) CHAOS_SEED=$(CHAOS_SEED) CHAOS_FAULTS=$(CHAOS_FAULTS) CHAOS_OUT=$(abspath $(CHAOS_OUT)) \
+		$(GO) test -count=1 -v -timeout 90m -run '^TestChaos$$' ./test/chaos
+
+#? soak: steady traffic through a 4-node devnet for DURATION (30m); writes SOAK_OUT/soak.{csv,md}
+soak:
+	@mkdir -p $(SOAK_OUT)
+	SOAK_DURATION=$(DURATION) SOAK_OUT=$(abspath $(SOAK_OUT)) \
+		$(GO) test -count=1 -v -timeout 0 -run '^TestSoak$$' ./test/chaos
 
 #? bench: run the benchmarks
 bench:

@@ -69,6 +69,14 @@ func (c *client) record(o outcome) {
 	c.mu.Unlock()
 }
 
+// since returns the outcomes recorded after the first k, in the order they
+// were recorded, and how many there are in all.
+func (c *client) since(k int) ([]outcome, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]outcome(nil), c.out[k:]...), len(c.out)
+}
+
 func (c *client) outcomes() []outcome {
 	c.mu.Lock()
 	defer c.mu.Unlock()
