@@ -58,6 +58,15 @@ type API struct {
 	MaxBodyBytes ByteSize `toml:"max_body_bytes"`
 	// ReadHeaderTimeout bounds reading request headers.
 	ReadHeaderTimeout Duration `toml:"read_header_timeout"`
+	// ReadTimeout bounds reading a whole request, headers and body. It does
+	// not bound the response: streams may run longer.
+	ReadTimeout Duration `toml:"read_timeout"`
+	// IdleTimeout is how long a keep-alive connection may wait for its
+	// next request.
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// MaxConns bounds the connections open at once; more wait to be
+	// accepted.
+	MaxConns int `toml:"max_conns"`
 	// ModelRefresh is how often the served-model list is re-read from the runtimes.
 	ModelRefresh Duration `toml:"model_refresh"`
 }
@@ -229,6 +238,9 @@ func Default() Config {
 			Listen:            "127.0.0.1:8080",
 			MaxBodyBytes:      4 << 20,
 			ReadHeaderTimeout: Duration(10e9),
+			ReadTimeout:       Duration(60e9),
+			IdleTimeout:       Duration(120e9),
+			MaxConns:          1024,
 			ModelRefresh:      Duration(30e9),
 		},
 		Auth: Auth{DefaultMaxTokens: 4096, AuthorizationTTL: Duration(5 * 60e9)},
@@ -298,6 +310,11 @@ func (c *Config) Validate() error {
 		add(fieldErr("api.max_body_bytes", "must be at least 1KiB, got %d", c.API.MaxBodyBytes))
 	}
 	add(positive("api.read_header_timeout", c.API.ReadHeaderTimeout))
+	add(positive("api.read_timeout", c.API.ReadTimeout))
+	add(positive("api.idle_timeout", c.API.IdleTimeout))
+	if c.API.MaxConns < 1 {
+		add(fieldErr("api.max_conns", "must be at least 1, got %d", c.API.MaxConns))
+	}
 	add(positive("api.model_refresh", c.API.ModelRefresh))
 	if c.Auth.DefaultMaxTokens < 1 {
 		add(fieldErr("auth.default_max_tokens", "must be at least 1, got %d", c.Auth.DefaultMaxTokens))

@@ -27,7 +27,14 @@ stream_grace = "10s"
 listen = "127.0.0.1:8080"
 # Larger request bodies get 413.
 max_body_bytes = "4MiB"
+# A client gets read_header_timeout to send a request's headers and
+# read_timeout to send the whole request; responses (streams) are not cut.
 read_header_timeout = "10s"
+read_timeout = "1m"
+# An idle keep-alive connection is closed after this long.
+idle_timeout = "2m"
+# At most this many connections at once; more wait to be accepted.
+max_conns = 1024
 # How often the list of served models is re-read from the runtimes.
 model_refresh = "30s"
 

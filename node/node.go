@@ -347,10 +347,16 @@ func (n *Node) startAPI(_ context.Context, bg context.Context) error {
 	if err != nil {
 		return fmt.Errorf("api.listen %s: %w", n.cfg.API.Listen, err)
 	}
+	ln = api.LimitListener(ln, n.cfg.API.MaxConns)
 	reqCtx, cancelReqs := context.WithCancel(bg)
+	// ReadTimeout bounds reading the request, headers and body; the
+	// server lifts it once the body is read, so it does not cut a long
+	// response. No WriteTimeout: it would cut streams.
 	n.httpSrv = &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: n.cfg.API.ReadHeaderTimeout.D(),
+		ReadTimeout:       n.cfg.API.ReadTimeout.D(),
+		IdleTimeout:       n.cfg.API.IdleTimeout.D(),
 		BaseContext:       func(net.Listener) context.Context { return reqCtx },
 		ErrorLog:          slog.NewLogLogger(n.sub("api").Handler(), slog.LevelWarn),
 	}
