@@ -57,12 +57,13 @@ const (
 
 // faultRow is one injected fault.
 type faultRow struct {
-	N         int
-	At        time.Duration
-	Kind      string
-	Node      int
-	Held      time.Duration
-	Recovered string // time from heal to caught up, or why not
+	N          int
+	At         time.Duration
+	Kind       string
+	Node       int
+	Held       time.Duration
+	Recovered  string // time from heal to caught up, or why not
+	BeforeHeal string // the node's height against the others' just before the heal
 }
 
 // sample is the chain as the monitor saw it.
@@ -250,16 +251,32 @@ func TestChaos(t *testing.T) {
 		n := d.nodes[i]
 		row := faultRow{N: k + 1, At: time.Since(c.start).Round(time.Second), Kind: kind, Node: i, Held: hold.Round(100 * time.Millisecond)}
 		c.set(i, kind)
+		beforeHeal := func() {
+			hs := c.heights(1500 * time.Millisecond)
+			var top int64
+			for j, h := range hs {
+				if j != i {
+					top = max(top, h)
+				}
+			}
+			if hs[i] < 0 {
+				row.BeforeHeal = fmt.Sprintf("no answer; others at %d", top)
+			} else {
+				row.BeforeHeal = fmt.Sprintf("%d; others at %d", hs[i], top)
+			}
+		}
 		switch kind {
 		case stateKilled:
 			d.kill(n)
 			time.Sleep(hold)
+			beforeHeal()
 			if err := d.restart(n, time.Minute); err != nil {
 				row.Recovered = "restart failed: " + err.Error()
 			}
 		case statePaused:
 			_ = syscall.Kill(n.PID(), syscall.SIGSTOP)
 			time.Sleep(hold)
+			beforeHeal()
 			_ = syscall.Kill(n.PID(), syscall.SIGCONT)
 		case statePartitioned:
 			u, _ := url.Parse(n.API())
@@ -268,6 +285,7 @@ func TestChaos(t *testing.T) {
 				row.Recovered = "partition failed: " + err.Error()
 			}
 			time.Sleep(hold)
+			beforeHeal()
 			part.heal(i, n.PID())
 		}
 		c.set(i, stateRecovering)

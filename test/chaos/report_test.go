@@ -458,9 +458,9 @@ func (r *report) markdown() string {
 	} else {
 		fmt.Fprintf(&b, "| partition | not possible here: %s |\n", r.partition.reason)
 	}
-	fmt.Fprintf(&b, "\n| # | at | fault | node | held | caught up after heal |\n|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "\n| # | at | fault | node | held | height before heal | caught up after heal |\n|---|---|---|---|---|---|---|\n")
 	for _, f := range r.faults {
-		fmt.Fprintf(&b, "| %d | %s | %s | node%d | %s | %s |\n", f.N, f.At, f.Kind, f.Node, f.Held, f.Recovered)
+		fmt.Fprintf(&b, "| %d | %s | %s | node%d | %s | %s | %s |\n", f.N, f.At, f.Kind, f.Node, f.Held, f.BeforeHeal, f.Recovered)
 	}
 	fmt.Fprintf(&b, "\n| invariant | held | evidence |\n|---|---|---|\n")
 	for _, inv := range r.invariants {
