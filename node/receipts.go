@@ -45,6 +45,11 @@ func (n *Node) startMetering(nw *network) (*meter, error) {
 		m.payers = reg
 	}
 	if k := n.cfg.Auth.OpenAccessKey; k != "" {
+		if !g.Development {
+			// Whoever reaches the API would spend the key's credit.
+			return nil, &fieldError{"auth.open_access_key", errors.New("only allowed on a development network: network " +
+				strconv.Quote(g.Name) + " (" + g.ID() + ") does not set development = true in its genesis")}
+		}
 		sk, err := receipt.DecodeSessionKey(k)
 		if err != nil {
 			return nil, &fieldError{"auth.open_access_key", err}

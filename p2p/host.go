@@ -46,7 +46,7 @@ import (
 
 // DefaultNetworkID is the devnet's network_id, used when Config.NetworkID
 // is empty. It equals configs/networks.Devnet().ID() (checked by a test).
-const DefaultNetworkID = "fb234f0e02cc0c7a"
+const DefaultNetworkID = "6e69c31a8a390cc0"
 
 // DHT modes for Config.DHTMode.
 const (

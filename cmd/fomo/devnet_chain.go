@@ -80,6 +80,7 @@ func writeDevnetGenesis(dir string, c devnetChain) (path string, g *networks.Gen
 // devnetGenesis builds the devnet's genesis starting at start.
 func devnetGenesis(c devnetChain, start time.Time) (*networks.Genesis, error) {
 	g := networks.Devnet()
+	g.Development = true // its nodes pay for keyless requests (auth.open_access_key)
 	g.GenesisTime = start
 	g.EpochLength = networks.Duration(c.epoch)
 	g.Chain.EpochGrace = networks.Duration(min(c.epoch/4, 5*time.Second))

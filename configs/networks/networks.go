@@ -84,6 +84,10 @@ type Duration = configs.Duration
 type Genesis struct {
 	// Name is the network's human name, [a-z0-9-]{1,32}.
 	Name string `toml:"name"`
+	// Development marks a network for development only: nodes accept
+	// settings that are unsafe where credit has value, such as
+	// auth.open_access_key. Like every value, it is part of the network id.
+	Development bool `toml:"development"`
 	// GenesisTime is the start of epoch 0.
 	GenesisTime time.Time `toml:"genesis_time"`
 	// ProtocolKey is the protocol account's peer ID.

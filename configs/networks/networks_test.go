@@ -12,14 +12,14 @@ import (
 
 // devnetID is the golden network_id of the embedded devnet genesis. It
 // changes only when a devnet parameter changes.
-const devnetID = "fb234f0e02cc0c7a"
+const devnetID = "6e69c31a8a390cc0"
 
 func TestDevnetGoldenID(t *testing.T) {
 	g := Devnet()
 	if got := g.ID(); got != devnetID {
 		t.Fatalf("devnet network_id = %s, want %s\ncanonical: %s", got, devnetID, g.Canonical())
 	}
-	want := `{"chain":{"epoch_grace":"1m0s","max_validators":10,"power_unit":1000000},"economics":{"unbonding_epochs":24},` +
+	want := `{"chain":{"epoch_grace":"1m0s","max_validators":10,"power_unit":1000000},"development":true,"economics":{"unbonding_epochs":24},` +
 		`"epoch_length":"1h0m0s","genesis_time":"2026-11-01T00:00:00Z","name":"devnet",` +
 		`"protocol_key":"12D3KooWKJmkTBcXNxTsBCX7qjgyphSRoGJEjJFm4XaMzsQxJTQY"}`
 	if got := string(g.Canonical()); got != want {
@@ -52,6 +52,7 @@ epoch_grace   = "60s"
 max_validators= 10
 `
 	head := `epoch_length = "60m"
+development = true
 protocol_key = "12D3KooWKJmkTBcXNxTsBCX7qjgyphSRoGJEjJFm4XaMzsQxJTQY"
 genesis_time = 2026-11-01T01:00:00+01:00
 name = "devnet"
@@ -68,6 +69,7 @@ bootstrap = []
 		{"name", `name = "devnet"`, `name = "devnet2"`},
 		{"epoch", `epoch_length = "60m"`, `epoch_length = "2h"`},
 		{"time", `01:00:00+01:00`, `01:00:01+01:00`},
+		{"development", "development = true", "development = false"},
 	} {
 		g, err := Parse([]byte(strings.Replace(head, tc.from, tc.to, 1) + same))
 		if err != nil {
