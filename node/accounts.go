@@ -26,6 +26,10 @@ type payers interface {
 	Balance(ctx context.Context, account peer.ID) uint64
 	// Authorized implements receipt.Signers.
 	Authorized(account, signer peer.ID, atMs uint64) error
+	// SpendLeft returns what session key signer may still spend for
+	// account under its spend limit; limited is false for a key without
+	// a limit.
+	SpendLeft(ctx context.Context, account, signer peer.ID) (left uint64, limited bool)
 }
 
 // AccountsFile is the TOML document of the local account registry
@@ -161,3 +165,6 @@ func (r *registry) Authorized(account, signer peer.ID, _ uint64) error {
 	}
 	return fmt.Errorf("key %s does not sign for %s: %w", signer, account, receipt.ErrUnknownSigner)
 }
+
+// SpendLeft implements payers: the local registry sets no spend limits.
+func (r *registry) SpendLeft(context.Context, peer.ID, peer.ID) (uint64, bool) { return 0, false }

@@ -237,7 +237,7 @@ func (c chainPayers) Authorized(account, signer peer.ID, atMs uint64) error {
 	if k.ExpiresAtMs != 0 && int64(atMs) > k.ExpiresAtMs {
 		return fmt.Errorf("session key %s of %s expired", signer, account)
 	}
-	if k.SpendLimit != 0 && k.Spent >= k.SpendLimit {
+	if k.Spent >= k.SpendLimit {
 		return fmt.Errorf("session key %s of %s has spent its limit", signer, account)
 	}
 	return nil
@@ -267,6 +267,16 @@ func (s *settlement) takeBlocks() []chain.BlockInfo {
 // maxSubmitPerBlock bounds the receipts submitted after one block; the
 // rest wait for the next.
 const maxSubmitPerBlock = 10_000
+
+// SpendLeft implements payers: the key's spend limit less what the chain
+// has charged it (a key the chain does not know may spend nothing).
+func (c chainPayers) SpendLeft(ctx context.Context, account, signer peer.ID) (uint64, bool) {
+	k, ok, err := c.app.SessionKey(ctx, account.String(), signer.String())
+	if err != nil || !ok || k.Spent >= k.SpendLimit {
+		return 0, true
+	}
+	return k.SpendLimit - k.Spent, true
+}
 
 // runSubmitter batches receipts into SubmitReceipts txs: this node's own
 // receipts every block, and any receipt it holds that is still not

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -58,12 +59,51 @@ type meter struct {
 }
 
 // grant is a request's authorization as the entry node made or received it.
+// An authorization the node signs for its client (with the client's
+// session key, the open-access key or a gateway's user key) names the one
+// node that serves it, so it is signed only once that node is known: here
+// or the provider the router picked. A client-signed one names its payee
+// already.
 type grant struct {
-	env      []byte
-	auth     *receipt.SignedAuthorization
-	id       [32]byte
 	release  func() // releases the entry node's reservation
 	reserved bool
+
+	sk   crypto.PrivKey        // the client's key; nil when the client signed
+	base receipt.Authorization // what sk signs, without its payee
+
+	mu   sync.Mutex
+	env  []byte
+	auth *receipt.SignedAuthorization
+	id   [32]byte
+}
+
+// forNode returns the authorization naming node as its payee: the client's
+// own, or one signed now with the client's key.
+func (g *grant) forNode(node peer.ID) ([]byte, *receipt.SignedAuthorization, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.sk == nil || g.auth != nil && g.auth.Authorization.Node == node {
+		return g.env, g.auth, nil
+	}
+	a := g.base
+	a.Node = node
+	env, err := receipt.SignAuthorization(a, g.sk)
+	if err != nil {
+		return nil, nil, fmt.Errorf("signing the authorization: %w", err)
+	}
+	sa, err := receipt.OpenAuthorization(env)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening the authorization: %w", err)
+	}
+	g.env, g.auth, g.id = env, sa, receipt.ID(env)
+	return env, sa, nil
+}
+
+// receiptID is the id of the authorization last made for a payee, or zero.
+func (g *grant) receiptID() [32]byte {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.id
 }
 
 type grantKey struct{}
@@ -140,8 +180,8 @@ func (m *meter) signFor(ctx context.Context, header string, req *runtime.Request
 	if err != nil {
 		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "max_tokens", "the request's maximum charge overflows")
 	}
-	g := &grant{}
-	if rerr := m.reserve(ctx, g, account, maxCharge); rerr != nil {
+	g := &grant{sk: sk}
+	if rerr := m.reserve(ctx, g, account, signer, maxCharge); rerr != nil {
 		return nil, rerr
 	}
 	a := receipt.NewAuthorization(m.netID, account, req.Model, m.now(), m.ttl)
@@ -152,17 +192,7 @@ func (m *meter) signFor(ctx context.Context, header string, req *runtime.Request
 	a.MaxOutputTokens, a.MaxCharge = maxOut, maxCharge
 	a.InputPrice, a.OutputPrice = in, out
 	a.RequestSHA256 = sha256.Sum256(req.Body)
-	env, err := receipt.SignAuthorization(a, sk)
-	if err != nil {
-		g.release()
-		return nil, runtime.Errorf(http.StatusInternalServerError, runtime.ErrTypeAPI, "", "signing the authorization: %v", err)
-	}
-	sa, err := receipt.OpenAuthorization(env)
-	if err != nil {
-		g.release()
-		return nil, runtime.Errorf(http.StatusInternalServerError, runtime.ErrTypeAPI, "", "opening the authorization: %v", err)
-	}
-	g.env, g.auth, g.id = env, sa, receipt.ID(env)
+	g.base = a
 	return g, nil
 }
 
@@ -179,8 +209,15 @@ func (m *meter) clientSigned(ctx context.Context, h string, req *runtime.Request
 	if rerr := m.matches(sa, req); rerr != nil {
 		return nil, rerr
 	}
+	// One authorization, one serving node: sent to several nodes at once,
+	// only its payee serves it (the others forward it there).
+	if sa.Authorization.Node == "" {
+		return nil, unauthorized("%s names no node: a client-signed authorization must name the node that serves it "+
+			"(its payee; GET /api/v1/prices/%s answers with one)", AuthorizationHeader, req.Model)
+	}
+	req.Payee = sa.Authorization.Node.String()
 	g := &grant{env: env, auth: sa, id: receipt.ID(env)}
-	if rerr := m.reserve(ctx, g, sa.Authorization.Account, sa.Authorization.MaxCharge); rerr != nil {
+	if rerr := m.reserve(ctx, g, sa.Authorization.Account, sa.Authorization.Signer, sa.Authorization.MaxCharge); rerr != nil {
 		return nil, rerr
 	}
 	return g, nil
@@ -214,19 +251,34 @@ func (m *meter) matches(sa *receipt.SignedAuthorization, req *runtime.Request) *
 }
 
 // reserve holds maxCharge against the account's credit until the request
-// ends (402 insufficient_quota when balance − pending − max_charge < 0).
-func (m *meter) reserve(ctx context.Context, g *grant, account peer.ID, maxCharge uint64) *runtime.Error {
+// ends (402 insufficient_quota when balance − pending − max_charge < 0),
+// and, when a session key signs, against what the key may still spend
+// under its spend limit, counting its receipts not yet settled and its
+// requests in progress.
+func (m *meter) reserve(ctx context.Context, g *grant, account, signer peer.ID, maxCharge uint64) *runtime.Error {
 	g.release = func() {}
 	if m.payers == nil {
 		return nil
 	}
-	release, err := m.pool.Reserve(account, m.payers.Balance(ctx, account), maxCharge)
+	var limits []pool.KeyLimit
+	if signer != "" && signer != account {
+		if left, limited := m.payers.SpendLeft(ctx, account, signer); limited {
+			limits = append(limits, pool.KeyLimit{Key: signer, Left: left})
+		}
+	}
+	release, err := m.pool.Reserve(account, m.payers.Balance(ctx, account), maxCharge, limits...)
 	if err != nil {
 		var q *pool.QuotaError
 		if errors.As(err, &q) {
 			return runtime.Errorf(http.StatusPaymentRequired, "insufficient_quota", "",
 				"account %s cannot cover this request: balance %s, pending %s, maximum charge %s",
 				account, usd(q.Balance), usd(q.Pending), usd(q.MaxCharge)).WithCode("insufficient_quota")
+		}
+		var kl *pool.KeyLimitError
+		if errors.As(err, &kl) {
+			return runtime.Errorf(http.StatusPaymentRequired, "insufficient_quota", "",
+				"session key %s cannot cover this request: %s left of its spend limit, pending %s, maximum charge %s",
+				kl.Key, usd(kl.Left), usd(kl.Pending), usd(kl.MaxCharge)).WithCode("insufficient_quota")
 		}
 		return runtime.AsError(err)
 	}
@@ -254,10 +306,11 @@ func requestMaxTokens(body []byte, def uint64) uint64 {
 }
 
 // authorizeForward is the router's authorizer: a forwarded request carries
-// the authorization its entry node made.
-func (m *meter) authorizeForward(ctx context.Context, _ *runtime.Request, _ peer.ID) ([]byte, error) {
+// the authorization its entry node made, naming the provider as payee.
+func (m *meter) authorizeForward(ctx context.Context, _ *runtime.Request, p peer.ID) ([]byte, error) {
 	if g, ok := grantFrom(ctx); ok {
-		return g.env, nil
+		env, _, err := g.forNode(p)
+		return env, err
 	}
 	return nil, nil
 }
@@ -269,7 +322,10 @@ type ticket struct {
 	once sync.Once
 }
 
-func (t *ticket) ReceiptID() string { return hex.EncodeToString(t.g.id[:]) }
+func (t *ticket) ReceiptID() string {
+	id := t.g.receiptID()
+	return hex.EncodeToString(id[:])
+}
 
 func (t *ticket) Close() { t.once.Do(t.g.release) }
 
@@ -289,7 +345,7 @@ func (t *ticket) Finish(ctx context.Context, s runtime.Stream) (json.RawMessage,
 	if err != nil {
 		return nil, fmt.Errorf("the serving node's receipt: %w", err)
 	}
-	if sr.ID() != t.g.id {
+	if sr.ID() != t.g.receiptID() {
 		return nil, errors.New("the serving node's receipt is for another authorization")
 	}
 	u := s.Usage()
@@ -340,45 +396,65 @@ func (b meteredBackend) Do(ctx context.Context, req *runtime.Request) (runtime.S
 	var sa *receipt.SignedAuthorization
 	release := func() {}
 	if g, ok := grantFrom(ctx); ok {
-		env, sa = g.env, g.auth
+		var err error
+		if env, sa, err = g.forNode(m.self); err != nil {
+			return nil, runtime.Errorf(http.StatusInternalServerError, runtime.ErrTypeAPI, "", "%v", err)
+		}
+		if n := sa.Authorization.Node; n != m.self {
+			return nil, runtime.Errorf(http.StatusMisdirectedRequest, runtime.ErrTypeInvalidRequest, "",
+				"the authorization names node %s as its payee: send the request there", n).WithCode("wrong_payee")
+		}
+		if in, out, ok := m.local(req.Model); ok && (in != sa.Authorization.InputPrice || out != sa.Authorization.OutputPrice) {
+			return nil, unauthorized("the authorization quotes %d/%d per 1M tokens; model %s costs %d/%d here",
+				sa.Authorization.InputPrice, sa.Authorization.OutputPrice, req.Model, in, out)
+		}
 	} else if in, ok := infer.IncomingFromContext(ctx); ok && len(in.Authorization) > 0 {
-		env = in.Authorization
-	} else {
-		return nil, unauthorized("the request carries no authorization")
-	}
-	id := receipt.ID(env)
-	if sa == nil || sa.Authorization.Node != "" && sa.Authorization.Node != m.self {
 		// A provider verifies what it is asked to serve, with the prices
 		// of its own models, and holds the charge against the account.
+		env = in.Authorization
 		var err error
 		sa, err = receipt.VerifyAuthorization(ctx, env, receipt.Checker{
 			NetworkID: m.netID, Signers: m.signers(), Prices: pricesFunc(m.local)})
 		if err != nil {
 			return nil, unauthorized("authorization refused: %v", err)
 		}
-		if n := sa.Authorization.Node; n != "" && n != m.self {
+		// Only the payee serves an authorization: one sent to several
+		// nodes at once is paid for once and served once.
+		if n := sa.Authorization.Node; n != m.self {
+			if n == "" {
+				return nil, unauthorized("the authorization names no payee; this node serves only authorizations naming it")
+			}
 			return nil, unauthorized("the authorization names node %s as its payee, not this node", n)
 		}
 		if rerr := m.matches(sa, req); rerr != nil {
 			return nil, rerr
 		}
 		g := &grant{}
-		if rerr := m.reserve(ctx, g, sa.Authorization.Account, sa.Authorization.MaxCharge); rerr != nil {
+		if rerr := m.reserve(ctx, g, sa.Authorization.Account, sa.Authorization.Signer, sa.Authorization.MaxCharge); rerr != nil {
 			return nil, rerr
 		}
 		release = g.release
-	} else if in, out, ok := m.local(req.Model); ok && (in != sa.Authorization.InputPrice || out != sa.Authorization.OutputPrice) {
-		return nil, unauthorized("the authorization quotes %d/%d per 1M tokens; model %s costs %d/%d here",
-			sa.Authorization.InputPrice, sa.Authorization.OutputPrice, req.Model, in, out)
+	} else {
+		return nil, unauthorized("the request carries no authorization")
 	}
+	id := receipt.ID(env)
+	a := &sa.Authorization
 	// A prompt that alone could cost more than max_charge could not be
 	// billed: refuse it before running it. The body's length bounds its
 	// tokens.
-	if c, err := receipt.Charge(uint64(len(req.Body)), 0, sa.Authorization.InputPrice, sa.Authorization.OutputPrice); err != nil || c > sa.Authorization.MaxCharge {
+	if c, err := receipt.Charge(uint64(len(req.Body)), 0, a.InputPrice, a.OutputPrice); err != nil || c > a.MaxCharge {
 		release()
 		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "",
 			"the authorization's max_charge %d does not cover this request's %d bytes of input at %d per 1M tokens",
-			sa.Authorization.MaxCharge, len(req.Body), sa.Authorization.InputPrice).WithCode("max_charge_too_low")
+			a.MaxCharge, len(req.Body), a.InputPrice).WithCode("max_charge_too_low")
+	}
+	// The runtime generates no more than the authorization pays for: the
+	// request it runs has max_tokens clamped to the output budget left
+	// after the largest input the body can hold.
+	run, rerr := clampRequest(req, a)
+	if rerr != nil {
+		release()
+		return nil, rerr
 	}
 	if held, err := m.pool.Has(ctx, pool.ID(id)); err != nil || held {
 		release()
@@ -404,12 +480,56 @@ func (b meteredBackend) Do(ctx context.Context, req *runtime.Request) (runtime.S
 		m.mu.Unlock()
 	}
 	started := m.now()
-	s, err := b.inner.Do(ctx, req)
+	s, err := b.inner.Do(ctx, run)
 	if err != nil {
 		done()
 		return nil, err
 	}
 	return &meteredStream{Stream: s, ctx: ctx, m: m, env: env, auth: sa, started: started, h: sha256.New(), done: done}, nil
+}
+
+// clampRequest returns req with its output capped at what a pays for:
+// max_tokens (and max_completion_tokens, where the client set it) at most
+// a.MaxOutputTokens and the output budget of a.MaxCharge after an input
+// as long as the body. Embeddings produce no output and pass unchanged.
+func clampRequest(req *runtime.Request, a *receipt.Authorization) (*runtime.Request, *runtime.Error) {
+	if req.API == runtime.APIEmbedding {
+		return req, nil
+	}
+	budget, _ := a.OutputBudget(uint64(len(req.Body)))
+	if budget == 0 {
+		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "max_tokens",
+			"the authorization leaves no output tokens for this request (max_output_tokens %d, max_charge %d)",
+			a.MaxOutputTokens, a.MaxCharge).WithCode("max_charge_too_low")
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(req.Body, &fields); err != nil {
+		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "", "the request body is not a JSON object: %v", err)
+	}
+	capped := false
+	for _, k := range []string{"max_tokens", "max_completion_tokens"} {
+		raw, ok := fields[k]
+		if !ok || string(raw) == "null" {
+			continue
+		}
+		var v uint64
+		if json.Unmarshal(raw, &v) == nil && v > 0 && v <= budget {
+			capped = true
+			continue
+		}
+		fields[k] = json.RawMessage(strconv.FormatUint(budget, 10))
+		capped = true
+	}
+	if !capped {
+		fields["max_tokens"] = json.RawMessage(strconv.FormatUint(budget, 10))
+	}
+	body, err := json.Marshal(fields)
+	if err != nil {
+		return nil, runtime.Errorf(http.StatusInternalServerError, runtime.ErrTypeAPI, "", "re-encoding the request: %v", err)
+	}
+	run := *req
+	run.Body = body
+	return &run, nil
 }
 
 type pricesFunc func(model string) (in, out uint64, ok bool)

@@ -181,14 +181,14 @@ func TestPendingSpendAcrossNodes(t *testing.T) {
 	payer := mustKey()
 	// Prices 1 and 2 base units per token: a 3-word prompt and 8 output
 	// tokens cost 3 + 16 = 19. The authorization's max_charge must cover
-	// the body's 78 bytes as input: 78 + 16 = 94. Credit 3×19 + 94 − 1
-	// covers three requests, not a fourth.
+	// the body's 78 bytes as input: 78 + 16 = 94. Credit 4×19 + 94 − 1
+	// covers four requests, not a fifth.
 	const charge, maxCharge = 19, 94
 	dir := t.TempDir()
 	reg := filepath.Join(dir, "accounts.toml")
 	f := AccountsFile{Account: []RegistryAccount{
 		{ID: keyID(testUserKey).String(), Credit: 1e15, SessionKeys: []string{keyID(testUserSession).String()}},
-		{ID: keyID(payer).String(), Credit: 3*charge + maxCharge - 1},
+		{ID: keyID(payer).String(), Credit: 4*charge + maxCharge - 1},
 	}}
 	b, _ := f.Encode()
 	if err := os.WriteFile(reg, b, 0o600); err != nil {
@@ -212,7 +212,7 @@ func TestPendingSpendAcrossNodes(t *testing.T) {
 	request := func(entry *Node) (*http.Response, []byte) {
 		body := []byte(`{"model":"paid","messages":[{"role":"user","content":"a b c"}],"max_tokens":8}`)
 		a := receipt.NewAuthorization(netID, "", "paid", time.Now(), time.Minute)
-		a.EntryNode = entry.ID()
+		a.EntryNode, a.Node = entry.ID(), nodes[0].ID()
 		a.MaxOutputTokens, a.MaxCharge = 8, maxCharge
 		a.InputPrice, a.OutputPrice = 1e6, 2e6
 		a.RequestSHA256 = sha256.Sum256(body)
@@ -231,6 +231,44 @@ func TestPendingSpendAcrossNodes(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	sameAuthorizationEverywhere := func(t *testing.T, nodes []*Node) (*http.Response, []byte) {
+		body := []byte(`{"model":"paid","messages":[{"role":"user","content":"a b c"}],"max_tokens":8}`)
+		a := receipt.NewAuthorization(netID, "", "paid", time.Now(), time.Minute)
+		a.Node = nodes[0].ID()
+		a.MaxOutputTokens, a.MaxCharge = 8, maxCharge
+		a.InputPrice, a.OutputPrice = 1e6, 2e6
+		a.RequestSHA256 = sha256.Sum256(body)
+		env, err := receipt.SignAuthorization(a, payer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := map[string]string{AuthorizationHeader: base64.StdEncoding.EncodeToString(env)}
+		type result struct {
+			resp *http.Response
+			body []byte
+		}
+		results := make(chan result, len(nodes))
+		for _, n := range nodes {
+			go func() {
+				resp, b := post(t, n.APIAddr(), body, h)
+				results <- result{resp, b}
+			}()
+		}
+		var ok *result
+		for range nodes {
+			r := <-results
+			if r.resp.StatusCode == 200 {
+				if ok != nil {
+					t.Fatalf("one authorization served twice: %s and %s", ok.body, r.body)
+				}
+				ok = &r
+			}
+		}
+		if ok == nil {
+			t.Fatal("the authorization was served nowhere")
+		}
+		return ok.resp, ok.body
+	}
 	for i, entry := range []*Node{nodes[0], nodes[1], nodes[2]} {
 		resp, b := request(entry)
 		var out struct{ Fomo *Fomo }
@@ -238,16 +276,21 @@ func TestPendingSpendAcrossNodes(t *testing.T) {
 			t.Fatalf("request %d at node%d: %d %s", i+1, i, resp.StatusCode, b)
 		}
 	}
-	// Every node learns the three receipts by gossip; the fourth request
+	// One authorization sent to the three nodes at once (all of them can
+	// forward by now) is served once: by its payee, node0.
+	if resp, b := sameAuthorizationEverywhere(t, nodes); !strings.Contains(string(b), `"charge":19`) {
+		t.Fatalf("request 4 at all nodes: %d %s", resp.StatusCode, b)
+	}
+	// Every node learns the four receipts by gossip; the fifth request
 	// is refused wherever it enters.
 	for i, n := range nodes {
-		waitReceipts(t, n, keyID(payer), 3)
+		waitReceipts(t, n, keyID(payer), 4)
 		resp, b := request(n)
 		var e struct {
 			Error struct{ Type, Code, Message string }
 		}
 		if resp.StatusCode != http.StatusPaymentRequired || json.Unmarshal(b, &e) != nil || e.Error.Type != "insufficient_quota" {
-			t.Fatalf("fourth request at node%d: %d %s", i, resp.StatusCode, b)
+			t.Fatalf("fifth request at node%d: %d %s", i, resp.StatusCode, b)
 		}
 	}
 }
@@ -261,11 +304,25 @@ func TestAuthorizationServedOnce(t *testing.T) {
 	a := receipt.NewAuthorization(n.genesis.ID(), "", "m", time.Now(), time.Minute)
 	a.MaxOutputTokens, a.MaxCharge = 4, 0
 	a.RequestSHA256 = sha256.Sum256(body)
-	env, err := receipt.SignAuthorization(a, testUserKey)
-	if err != nil {
-		t.Fatal(err)
+	sign := func(a receipt.Authorization) map[string]string {
+		env, err := receipt.SignAuthorization(a, testUserKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return map[string]string{AuthorizationHeader: base64.StdEncoding.EncodeToString(env)}
 	}
-	h := map[string]string{AuthorizationHeader: base64.StdEncoding.EncodeToString(env)}
+	// It must name the node that serves it: one authorization sent to
+	// several nodes at once is served by its payee only.
+	if resp, b := post(t, n.APIAddr(), body, sign(a)); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), "names no node") {
+		t.Fatalf("no payee: %d %s", resp.StatusCode, b)
+	}
+	other := a
+	other.Node = keyID(mustKey())
+	if resp, b := post(t, n.APIAddr(), body, sign(other)); resp.StatusCode == 200 {
+		t.Fatalf("another node's authorization was served here: %d %s", resp.StatusCode, b)
+	}
+	a.Node = n.ID()
+	h := sign(a)
 	if resp, b := post(t, n.APIAddr(), body, h); resp.StatusCode != 200 {
 		t.Fatalf("first use: %d %s", resp.StatusCode, b)
 	}

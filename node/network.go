@@ -75,7 +75,7 @@ func (n *Node) startNetwork(ctx context.Context, bg context.Context) error {
 	}
 	nw.router = infer.NewRouter(h, proto, infer.ProvidersFrom(h, nw.models.FindProviders), capSvc,
 		infer.WithEntryNode(entry), infer.WithRouterLogger(n.sub("router")), infer.WithAuthorizer(paid.authorizeForward))
-	nw.combined = infer.NewCombined(local, nw.router, capSvc)
+	nw.combined = infer.NewCombined(local, nw.router, capSvc, infer.WithSelf(n.id.String()))
 	n.net = nw
 	if n.chain != nil {
 		n.wg.Go(func() { n.runSubmitter(bg) })

@@ -318,9 +318,19 @@ func (n *Node) receiptRoutes(mux *http.ServeMux) {
 			api.WriteError(w, runtime.AsError(err))
 			return
 		}
+		// payee is the node a client-signed authorization should name: this
+		// node when it serves the model, else the provider it would pick.
+		model := r.PathValue("model")
+		payee := n.id
+		if _, ok := n.models.Lookup(model); !ok {
+			if payee, err = n.net.router.Choose(r.Context(), model); err != nil {
+				api.WriteError(w, runtime.AsError(err))
+				return
+			}
+		}
 		api.WriteJSON(w, http.StatusOK, map[string]any{
-			"model": r.PathValue("model"), "input_price": in, "output_price": out,
-			"network_id": n.genesis.ID(), "node": n.id.String(),
+			"model": model, "input_price": in, "output_price": out,
+			"network_id": n.genesis.ID(), "node": n.id.String(), "payee": payee.String(),
 		})
 	})
 }

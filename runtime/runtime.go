@@ -51,6 +51,9 @@ type Request struct {
 	Stream bool
 	// Body is the client's OpenAI JSON request body, unmodified.
 	Body []byte
+	// Payee, when set, is the peer ID of the only node that may serve the
+	// request: the payee its authorization names. Empty: any node.
+	Payee string
 }
 
 // Event is one unit of a response. For a streaming request it is the JSON

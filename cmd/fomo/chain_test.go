@@ -23,6 +23,7 @@ import (
 	"github.com/fomonet/fomo/node"
 	"github.com/fomonet/fomo/node/identity"
 	"github.com/fomonet/fomo/settle/receipt"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 type devnetNode struct {
@@ -184,8 +185,13 @@ func TestChainFourValidators(t *testing.T) {
 		t.Fatal(err)
 	}
 	netID = prices.NetworkID
-	signed := func(body []byte) map[string]string {
+	signed := func(payee string, body []byte) map[string]string {
 		a := receipt.NewAuthorization(netID, "", "synth-tiny-q8_0", time.Now(), time.Minute)
+		p, err := peer.Decode(payee)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Node = p
 		a.MaxOutputTokens = 64
 		a.InputPrice, a.OutputPrice = prices.InputPrice, prices.OutputPrice
 		a.MaxCharge, _ = receipt.Charge(uint64(len(body)), 64, a.InputPrice, a.OutputPrice)
@@ -211,7 +217,7 @@ func TestChainFourValidators(t *testing.T) {
 	for _, n := range nodes[:2] {
 		wg.Go(func() {
 			body := raceBody(tags[n.peer])
-			resp, b := chatAt(t, n.api, signed(body), body)
+			resp, b := chatAt(t, n.api, signed(n.peer, body), body)
 			t.Logf("racing request at %s: %d %.300s", n.api, resp.StatusCode, b)
 			if resp.StatusCode == 200 {
 				mu.Lock()
@@ -242,7 +248,7 @@ func TestChainFourValidators(t *testing.T) {
 		t.Fatalf("overspent account: %+v", acct)
 	}
 	body := raceBody("more")
-	if resp, b := chatAt(t, nodes[2].api, signed(body), body); resp.StatusCode != http.StatusPaymentRequired {
+	if resp, b := chatAt(t, nodes[2].api, signed(nodes[2].peer, body), body); resp.StatusCode != http.StatusPaymentRequired {
 		t.Fatalf("an overdrawn account was served: %d %s", resp.StatusCode, b)
 	}
 

@@ -229,6 +229,7 @@ func chat(ctx context.Context, out, errOut io.Writer, a chatArgs) error {
 	var q struct {
 		NetworkID   string `json:"network_id"`
 		Node        string `json:"node"`
+		Payee       string `json:"payee"`
 		InputPrice  uint64 `json:"input_price"`
 		OutputPrice uint64 `json:"output_price"`
 	}
@@ -254,6 +255,10 @@ func chat(ctx context.Context, out, errOut io.Writer, a chatArgs) error {
 	auth := receipt.NewAuthorization(q.NetworkID, "", a.model, time.Now(), 5*time.Minute)
 	if entry, err := peer.Decode(q.Node); err == nil {
 		auth.EntryNode = entry
+	}
+	// The authorization pays one node: the one the entry node names.
+	if auth.Node, err = peer.Decode(q.Payee); err != nil {
+		return fmt.Errorf("the node names no payee for %s: %w", a.model, err)
 	}
 	auth.MaxOutputTokens = a.maxTokens
 	if auth.MaxCharge, err = receipt.Charge(uint64(len(body)), a.maxTokens, q.InputPrice, q.OutputPrice); err != nil {

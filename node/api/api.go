@@ -72,8 +72,9 @@ type Meter interface {
 
 // Ticket is one metered request.
 type Ticket interface {
-	// ReceiptID is the id of the request's receipt, known before the
-	// response starts (the X-Fomo-Receipt header).
+	// ReceiptID is the id of the request's receipt, known once the
+	// backend accepted the request (its authorization names the serving
+	// node) and before the response starts (the X-Fomo-Receipt header).
 	ReceiptID() string
 	// Finish is called once the response's last event was read, before
 	// the end is sent. It checks the receipt of the stream and returns

@@ -34,7 +34,6 @@ func (s *Server) inference(api runtime.API) http.HandlerFunc {
 				return
 			}
 			defer ticket.Close()
-			w.Header().Set("X-Fomo-Receipt", ticket.ReceiptID())
 		}
 
 		stream, err := s.opts.Backend.Do(ctx, req)
@@ -44,6 +43,10 @@ func (s *Server) inference(api runtime.API) http.HandlerFunc {
 			return
 		}
 		defer stream.Close()
+		if ticket != nil {
+			// Known once the serving node is: the authorization names it.
+			w.Header().Set("X-Fomo-Receipt", ticket.ReceiptID())
+		}
 		if sb, ok := stream.(interface{ ServedBy() string }); ok && sb.ServedBy() != "" {
 			w.Header().Set("X-Fomo-Node", sb.ServedBy())
 		}

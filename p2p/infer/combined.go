@@ -37,17 +37,33 @@ type Combined struct {
 	local   Local
 	remote  Remote
 	catalog Catalog
+	self    string
 }
 
+// CombinedOption configures a Combined.
+type CombinedOption func(*Combined)
+
+// WithSelf names the node the local runtimes serve for (its peer ID): a
+// request whose Payee is another node is forwarded even when a local
+// runtime serves its model.
+func WithSelf(id string) CombinedOption { return func(c *Combined) { c.self = id } }
+
 // NewCombined returns a Combined backend.
-func NewCombined(local Local, remote Remote, catalog Catalog) *Combined {
-	return &Combined{local: local, remote: remote, catalog: catalog}
+func NewCombined(local Local, remote Remote, catalog Catalog, opts ...CombinedOption) *Combined {
+	c := &Combined{local: local, remote: remote, catalog: catalog}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
 }
 
 // Do serves req locally when a local runtime serves its model, and
-// forwards it otherwise. Forwarded streams have a ServedBy method naming
-// the provider.
+// forwards it otherwise, or when it must be served by another node (its
+// Payee). Forwarded streams have a ServedBy method naming the provider.
 func (c *Combined) Do(ctx context.Context, req *runtime.Request) (runtime.Stream, error) {
+	if req.Payee != "" && c.self != "" && req.Payee != c.self && c.remote != nil {
+		return c.remote.Do(ctx, req)
+	}
 	if c.local != nil {
 		if _, ok := c.local.Lookup(req.Model); ok || c.remote == nil {
 			return c.local.Do(ctx, req)

@@ -224,6 +224,14 @@ func (r *Router) Do(ctx context.Context, req *runtime.Request) (runtime.Stream, 
 	if rerr != nil {
 		return nil, rerr
 	}
+	if req.Payee != "" {
+		// Its authorization pays one node only: that node or none.
+		cands = slices.DeleteFunc(cands, func(c candidate) bool { return c.peer.String() != req.Payee })
+		if len(cands) == 0 {
+			return nil, noProvider(req.Model, "its authorization names node %s as payee, which is not among its providers "+
+				"with a fresh capacity advert that did not fail recently", req.Payee)
+		}
+	}
 	var lastErr error
 	for attempt := 0; attempt < 2 && len(cands) > 0; attempt++ {
 		c := r.pick(cands)
@@ -249,6 +257,16 @@ func (r *Router) Do(ctx context.Context, req *runtime.Request) (runtime.Stream, 
 			"attempt", attempt+1, "err", err)
 	}
 	return nil, lastErr
+}
+
+// Choose returns the provider the router would send a request for model to
+// now, for a client that names its payee before sending.
+func (r *Router) Choose(ctx context.Context, model string) (peer.ID, error) {
+	cands, err := r.candidates(ctx, model)
+	if err != nil {
+		return "", err
+	}
+	return r.pick(cands).peer, nil
 }
 
 // attemptError carries whether a failed attempt's error came from the
