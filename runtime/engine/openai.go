@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/fomonet/fomo/runtime"
@@ -77,11 +78,62 @@ func decodeJSON(body []byte, v any) error {
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return badRequest(te.Field, "invalid type for %q: expected %s, got JSON %s", te.Field, te.Type, te.Value)
+			field := jsonPath(reflect.TypeOf(v), te.Field)
+			return badRequest(field, "invalid type for %q: expected %s, got JSON %s", field, jsonTypeName(te.Type), te.Value)
 		}
 		return badRequest("", "could not parse the request body as JSON: %v", err)
 	}
 	return nil
+}
+
+// jsonPath turns the Field of a json.UnmarshalTypeError on a value of type
+// t into the path the client wrote: encoding/json names an embedded
+// struct's fields through the Go name of the struct
+// ("samplingFields.max_tokens"), which is not in the JSON.
+func jsonPath(t reflect.Type, field string) string {
+	var out []string
+	for _, part := range strings.Split(field, ".") {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() == reflect.Struct {
+			if f, ok := t.FieldByName(part); ok && f.Anonymous && f.Tag.Get("json") == "" {
+				t = f.Type // inlined: its fields are the parent's keys
+				continue
+			}
+			for _, f := range reflect.VisibleFields(t) {
+				if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name == part || name == "" && strings.EqualFold(f.Name, part) {
+					t = f.Type
+					break
+				}
+			}
+		}
+		out = append(out, part)
+	}
+	return strings.Join(out, ".")
+}
+
+// jsonTypeName names a Go type as the JSON a client should send.
+func jsonTypeName(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "integer"
+	case reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.String:
+		return "string"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Struct, reflect.Map:
+		return "object"
+	}
+	return t.String()
 }
 
 // params validates the sampling fields.
