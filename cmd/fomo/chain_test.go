@@ -172,7 +172,7 @@ func TestChainFourValidators(t *testing.T) {
 		t.Fatal(err)
 	}
 	spenderID := identity.PeerID(spender).String()
-	if out, err := fomo(t, "transfer", "--to", spenderID, "--amount", "1500", "--home", dir, "--key-name", "user", "--api", nodes[2].api); err != nil {
+	if out, err := fomo(t, "transfer", "--to", spenderID, "--amount", "0.0015", "--home", dir, "--key-name", "user", "--api", nodes[2].api); err != nil {
 		t.Fatalf("transfer: %v\n%s", err, out)
 	}
 	var netID string

@@ -66,12 +66,13 @@ func sendTx(ctx context.Context, out io.Writer, api string, sk crypto.PrivKey, b
 	return res, nil
 }
 
-// parseAmount reads "12.5" or "12500000" as base units of a 6-decimal denom:
-// a number with a decimal point is in whole units.
+// parseAmount reads an amount in whole units of a 6-decimal denom ("12",
+// "12.5", "0.000001") and returns it in base units: "100" is 100 usd, as a
+// person means it, never 100 base units.
 func parseAmount(s string) (uint64, error) {
 	whole, frac, dot := strings.Cut(s, ".")
-	if !dot {
-		return strconv.ParseUint(s, 10, 64)
+	if dot && frac == "" {
+		return 0, fmt.Errorf("amount %q: no digits after the decimal point", s)
 	}
 	if len(frac) > 6 {
 		return 0, fmt.Errorf("amount %q has more than 6 decimals", s)
@@ -120,7 +121,7 @@ func (a amountCmd) build(rf *rootFlags) *cobra.Command {
 		cmd.Flags().StringVar(&to, "to", "", a.toHelp+" (required)")
 		_ = cmd.MarkFlagRequired("to")
 	}
-	cmd.Flags().StringVar(&amount, "amount", "", "amount: base units, or whole units with a decimal point (required)")
+	cmd.Flags().StringVar(&amount, "amount", "", "amount in whole units, up to 6 decimals: 25, 1.5, 0.000001 (required)")
 	cmd.Flags().StringVar(&denom, "denom", ledger.DenomUSD, "denomination")
 	_ = cmd.MarkFlagRequired("amount")
 	return cmd
