@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"path/filepath"
 	"testing"
 
 	ds "github.com/ipfs/go-datastore"
@@ -107,4 +108,48 @@ func BenchmarkPebbleQueryPrefix(b *testing.B) {
 		}
 		res.Close()
 	}
+}
+
+// BenchmarkPebbleOpen opens and closes a store of 1e5 distinct
+// receipt-sized values held in sstables: the node's start-up cost of the
+// store.
+func BenchmarkPebbleOpen(b *testing.B) {
+	const n = 100000
+	dir := filepath.Join(b.TempDir(), "db")
+	s, err := OpenPebble(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := 0; i < n; i += 1000 {
+		bt, err := s.Batch(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for j := i; j < i+1000; j++ {
+			if err := bt.Put(ctx, benchKey(j), benchValue()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := bt.Commit(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.db.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	usage, _ := s.DiskUsage(ctx)
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		s, err := OpenPebble(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(usage)/(1<<20), "MiB")
 }

@@ -30,6 +30,7 @@ type options struct {
 	cacheSize  int64
 	logger     *slog.Logger
 	readOnly   bool
+	verify     bool
 }
 
 // defaultOptions holds every default of [OpenPebble] in one place.
@@ -39,6 +40,7 @@ func defaultOptions() options {
 		cacheSize:  defaultCacheSize,
 		logger:     slog.New(slog.DiscardHandler),
 		readOnly:   false,
+		verify:     true,
 	}
 }
 
@@ -90,6 +92,20 @@ func WithReadOnly() Option {
 	}
 }
 
+// WithVerifyTables sets whether OpenPebble reads every table of the
+// database to check its block checksums before returning (default true),
+// so that a damaged store refuses to open instead of failing, or
+// misbehaving, later. The check reads the whole store once: about 10 ms
+// for 1e5 receipts. Turning it off leaves only the checks pebble makes on
+// its own: the manifest and the write-ahead log at open, a table's blocks
+// when they are read.
+func WithVerifyTables(verify bool) Option {
+	return func(o *options) error {
+		o.verify = verify
+		return nil
+	}
+}
+
 // Pebble is a go-datastore backed by a pebble database. It is safe for
 // concurrent use. Every method, and every batch, transaction and query
 // result it handed out, returns [ErrClosed] once Close has been called.
@@ -122,6 +138,13 @@ type releaser interface {
 }
 
 // OpenPebble opens, or creates, the pebble database in the directory path.
+//
+// A damaged database is refused with a [*CorruptionError] (wrapping
+// [ErrCorrupt]) that names the directory and the damaged file: a table
+// whose block checksums do not match (see [WithVerifyTables]), or a
+// write-ahead log corrupted before its end. A log whose last record is
+// torn, as a crash or kill in the middle of a write leaves it, is not
+// damage: the database opens without that last, unacknowledged, write.
 func OpenPebble(path string, opts ...Option) (*Pebble, error) {
 	o := defaultOptions()
 	for _, opt := range opts {
@@ -150,9 +173,37 @@ func OpenPebble(path string, opts ...Option) (*Pebble, error) {
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
+	// The format whose write-ahead log chunks record how far the log was
+	// synced (FormatWALSyncChunks), so that a damaged record followed by
+	// records synced after it is reported as corruption at open, not taken
+	// for the torn tail a crash leaves; its tables carry a footer checksum.
+	// An older store is upgraded on its first writable open.
+	if !o.readOnly {
+		po.FormatMajorVersion = pebble.FormatTableFormatV6
+	}
+	// Pebble's default answer to a corrupt block it reads is Fatalf, which
+	// here would panic in whichever goroutine read it (a query, or one of
+	// pebble's own: table statistics are loaded in the background right
+	// after open). The read itself fails with the corruption error, so log
+	// it and let that error reach the caller; a store damaged at open is
+	// refused by verifyTables.
+	log := o.logger
+	po.EventListener = &pebble.EventListener{
+		DataCorruption: func(info pebble.DataCorruptionInfo) {
+			log.Error("datastore corruption", slog.String("component", "pebble"),
+				slog.String("file", info.Path), slog.Any("err", info.Details))
+		},
+	}
+	po.EnsureDefaults()
 	db, err := pebble.Open(path, po)
 	if err != nil {
-		return nil, fmt.Errorf("store: open pebble at %s: %w", path, err)
+		return nil, openError(path, err)
+	}
+	if o.verify {
+		if err := verifyTables(db, path, po.MakeReaderOptions()); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
 	}
 	writeOpts := pebble.NoSync
 	if o.syncWrites {
