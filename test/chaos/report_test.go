@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -323,7 +324,7 @@ func (r *report) evaluate() {
 		s, found := l0.receipts[id]
 		for i := range r.ledgers {
 			if r.ledgers[i].err == nil {
-				if s2, f2 := r.ledgers[i].receipts[id]; f2 != found || s2 != s {
+				if s2, f2 := r.ledgers[i].receipts[id]; f2 != found || !reflect.DeepEqual(s2, s) {
 					disagree++
 					break
 				}
