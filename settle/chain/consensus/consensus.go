@@ -244,7 +244,7 @@ func Start(ctx context.Context, c Config) (*Node, error) {
 			sum := sha256Sum(b)
 			return nm.ChecksummedGenesisDoc{GenesisDoc: doc, Sha256Checksum: sum[:]}, nil
 		},
-		cfg.DefaultDBProvider, nm.DefaultMetricsProvider(conf.Instrumentation), logger)
+		(&dbGroup{log: c.Logger}).provider, nm.DefaultMetricsProvider(conf.Instrumentation), logger)
 	if err != nil {
 		return nil, fmt.Errorf("consensus: %w", err)
 	}
