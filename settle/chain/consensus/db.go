@@ -232,9 +232,9 @@ func (droppedBatch) Close() error                { return nil }
 type emptyIterator struct{ start, end []byte }
 
 func (it emptyIterator) Domain() ([]byte, []byte) { return it.start, it.end }
-func (emptyIterator) Valid() bool                { return false }
-func (emptyIterator) Next()                      { panic("consensus: Next on an exhausted iterator") }
-func (emptyIterator) Key() []byte                { panic("consensus: Key on an exhausted iterator") }
-func (emptyIterator) Value() []byte              { panic("consensus: Value on an exhausted iterator") }
-func (emptyIterator) Error() error               { return nil }
-func (emptyIterator) Close() error               { return nil }
+func (emptyIterator) Valid() bool                 { return false }
+func (emptyIterator) Next()                       { panic("consensus: Next on an exhausted iterator") }
+func (emptyIterator) Key() []byte                 { panic("consensus: Key on an exhausted iterator") }
+func (emptyIterator) Value() []byte               { panic("consensus: Value on an exhausted iterator") }
+func (emptyIterator) Error() error                { return nil }
+func (emptyIterator) Close() error                { return nil }
