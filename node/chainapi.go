@@ -5,16 +5,21 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/cometbft/cometbft/mempool"
 
 	"github.com/fomonet/fomo/node/api"
 	"github.com/fomonet/fomo/runtime"
 	"github.com/fomonet/fomo/settle/chain/consensus"
 	"github.com/fomonet/fomo/settle/chain/tx"
+	"github.com/fomonet/fomo/settle/receipt"
 )
 
 // MaxTxBytes bounds a transaction posted to /api/v1/txs.
@@ -103,10 +108,15 @@ func (n *Node) chainRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/txs", func(w http.ResponseWriter, r *http.Request) {
 		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxTxBytes))
 		if err != nil {
-			api.WriteError(w, runtime.Errorf(http.StatusRequestEntityTooLarge, runtime.ErrTypeInvalidRequest, "", "tx larger than %d bytes", MaxTxBytes))
+			if _, big := errors.AsType[*http.MaxBytesError](err); big {
+				api.WriteError(w, runtime.Errorf(http.StatusRequestEntityTooLarge, runtime.ErrTypeInvalidRequest, "", "tx larger than %d bytes", MaxTxBytes))
+			} else {
+				api.WriteError(w, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "", "reading the tx: %v", err))
+			}
 			return
 		}
-		if _, err := tx.Open(b); err != nil {
+		signed, err := tx.Open(b)
+		if err != nil {
 			api.WriteError(w, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "", "invalid tx: %v", err))
 			return
 		}
@@ -114,9 +124,64 @@ func (n *Node) chainRoutes(mux *http.ServeMux) {
 		defer cancel()
 		res, err := s.cons.SubmitTx(ctx, b)
 		if err != nil {
-			api.WriteError(w, runtime.Errorf(http.StatusServiceUnavailable, runtime.ErrTypeUnavailable, "", "%v", err))
+			api.WriteError(w, n.submitError(r.Context(), signed, err))
 			return
 		}
 		api.WriteJSON(w, http.StatusOK, res)
 	})
+}
+
+// submitError is the answer to a tx the chain did not take: 400 when the
+// chain refused it (CheckTx), naming the reason and, for receipts, which
+// receipts fail verification and why; 409 when it is already known; 413
+// when too large; 503 only when the chain cannot take transactions now.
+func (n *Node) submitError(ctx context.Context, s *tx.Signed, err error) *runtime.Error {
+	if inv, ok := errors.AsType[mempool.ErrInvalidTx](err); ok {
+		reason, _, _ := strings.Cut(inv.Log, ": ")
+		msg := "the chain refused the tx: " + inv.Log
+		param := ""
+		if bad := n.badReceipts(ctx, s); len(bad) > 0 {
+			msg += "; " + strings.Join(bad, "; ")
+			param, _, _ = strings.Cut(bad[0], " ")
+		}
+		e := runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, param, "%s", msg)
+		if reason != "" {
+			e.Code = &reason
+		}
+		return e
+	}
+	if _, ok := errors.AsType[mempool.ErrTxTooLarge](err); ok {
+		return runtime.Errorf(http.StatusRequestEntityTooLarge, runtime.ErrTypeInvalidRequest, "", "%v", err)
+	}
+	if _, ok := errors.AsType[mempool.ErrPreCheck](err); ok {
+		return runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "", "the chain refused the tx: %v", err)
+	}
+	if errors.Is(err, mempool.ErrTxInCache) || errors.Is(err, mempool.ErrTxInMempool) {
+		return runtime.Errorf(http.StatusConflict, runtime.ErrTypeInvalidRequest, "", "the tx was already submitted: %v", err)
+	}
+	return runtime.Errorf(http.StatusServiceUnavailable, runtime.ErrTypeUnavailable, "", "%v", err)
+}
+
+// badReceipts lists the receipts of a SubmitReceipts that fail
+// verification, each as "receipts[i] (id …): error"; the chain
+// leaves them out of the tx it checks.
+func (n *Node) badReceipts(ctx context.Context, s *tx.Signed) []string {
+	sub, ok := s.Body.(tx.SubmitReceipts)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for i, env := range sub.Envelopes {
+		_, err := receipt.Verify(ctx, env, receipt.Checker{NetworkID: n.genesis.ID()})
+		if err == nil {
+			continue
+		}
+		id := "unreadable"
+		if sr, err := receipt.OpenReceipt(env); err == nil {
+			h := receipt.ID(sr.Receipt.Authorization)
+			id = hex.EncodeToString(h[:])
+		}
+		out = append(out, fmt.Sprintf("receipts[%d] (id %s): %v", i, id, err))
+	}
+	return out
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 
 	abcitypes "github.com/cometbft/cometbft/abci/types"
 	"github.com/fomonet/fomo/settle/ledger"
@@ -40,7 +41,8 @@ const MaxEpochsPerQuery = 100
 
 // Query answers, in JSON: /chain, /account/<id>, /node/<id>,
 // /model/<name>, /epoch/<n>, /epochs?after=&limit=, /receipt/<id hex> and
-// /validators. A missing item answers QueryNotFound.
+// /validators. A missing item answers QueryNotFound with the item ("epoch
+// 7", "model m") as its log.
 func (a *App) Query(ctx context.Context, req *abcitypes.QueryRequest) (*abcitypes.QueryResponse, error) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
@@ -52,7 +54,9 @@ func (a *App) Query(ctx context.Context, req *abcitypes.QueryRequest) (*abcitype
 	case err != nil:
 		return &abcitypes.QueryResponse{Code: QueryBad, Log: err.Error(), Codespace: Codespace}, nil
 	case !found:
-		return &abcitypes.QueryResponse{Code: QueryNotFound, Log: "not found: " + req.Path, Codespace: Codespace}, nil
+		// The code says "not found"; the log says what ("epoch 7").
+		kind, arg, _ := trimPath(req.Path)
+		return &abcitypes.QueryResponse{Code: QueryNotFound, Log: strings.TrimSpace(kind + " " + arg), Codespace: Codespace}, nil
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
