@@ -662,16 +662,14 @@ func (a *App) ReceiptIncluded(ctx context.Context, id [32]byte) bool {
 	return ok && err == nil
 }
 
-// EpochOpen reports whether receipts issued at issuedAtMs can still be
-// included: their epoch has not closed.
-func (a *App) EpochOpen(issuedAtMs uint64) bool {
+// Receipt returns the chain's record of an included receipt.
+func (a *App) Receipt(ctx context.Context, id [32]byte) (ledger.ReceiptState, bool, error) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	if a.l == nil {
-		return true
+		return ledger.ReceiptState{}, false, nil
 	}
-	e, ok := a.l.EpochOf(int64(issuedAtMs))
-	return ok && e >= a.l.NextEpoch()
+	return a.l.Receipt(ctx, hex.EncodeToString(id[:]))
 }
 
 // NextEpoch returns the first epoch not yet closed.
