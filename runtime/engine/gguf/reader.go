@@ -124,7 +124,7 @@ func Parse(data []byte) (*File, error) {
 		return nil, d.errf("bad magic %q, want %q", data[:4], Magic)
 	}
 	d.off = 4
-	version, err := d.u32("version")
+	version, err := d.u32(func() string { return "version" })
 	if err != nil {
 		return nil, err
 	}
@@ -137,11 +137,11 @@ func Parse(data []byte) (*File, error) {
 	default:
 		return nil, &FormatError{4, fmt.Sprintf("unsupported version %d (only versions 2 and 3 are supported)", version)}
 	}
-	nTensors, err := d.u64("tensor count")
+	nTensors, err := d.u64(func() string { return "tensor count" })
 	if err != nil {
 		return nil, err
 	}
-	nKV, err := d.u64("metadata count")
+	nKV, err := d.u64(func() string { return "metadata count" })
 	if err != nil {
 		return nil, err
 	}
@@ -163,14 +163,14 @@ func Parse(data []byte) (*File, error) {
 	}
 	for i := uint64(0); i < nKV; i++ {
 		start := d.off
-		key, err := d.str(fmt.Sprintf("key of metadata entry %d", i))
+		key, err := d.str(func() string { return fmt.Sprintf("key of metadata entry %d", i) })
 		if err != nil {
 			return nil, err
 		}
 		if _, dup := f.kvIndex[key]; dup {
 			return nil, &FormatError{int64(start), fmt.Sprintf("duplicate metadata key %q", key)}
 		}
-		vt, err := d.u32(fmt.Sprintf("value type of key %q", key))
+		vt, err := d.u32(func() string { return fmt.Sprintf("value type of key %q", key) })
 		if err != nil {
 			return nil, err
 		}
@@ -191,14 +191,14 @@ func Parse(data []byte) (*File, error) {
 
 	for i := uint64(0); i < nTensors; i++ {
 		start := d.off
-		name, err := d.str(fmt.Sprintf("name of tensor %d", i))
+		name, err := d.str(func() string { return fmt.Sprintf("name of tensor %d", i) })
 		if err != nil {
 			return nil, err
 		}
 		if _, dup := f.tensorIndex[name]; dup {
 			return nil, &FormatError{int64(start), fmt.Sprintf("duplicate tensor name %q", name)}
 		}
-		nDims, err := d.u32(fmt.Sprintf("dimension count of tensor %q", name))
+		nDims, err := d.u32(func() string { return fmt.Sprintf("dimension count of tensor %q", name) })
 		if err != nil {
 			return nil, err
 		}
@@ -207,15 +207,15 @@ func Parse(data []byte) (*File, error) {
 		}
 		dims := make([]uint64, nDims)
 		for j := range dims {
-			if dims[j], err = d.u64(fmt.Sprintf("dimension %d of tensor %q", j, name)); err != nil {
+			if dims[j], err = d.u64(func() string { return fmt.Sprintf("dimension %d of tensor %q", j, name) }); err != nil {
 				return nil, err
 			}
 		}
-		typ, err := d.u32(fmt.Sprintf("type of tensor %q", name))
+		typ, err := d.u32(func() string { return fmt.Sprintf("type of tensor %q", name) })
 		if err != nil {
 			return nil, err
 		}
-		offset, err := d.u64(fmt.Sprintf("data offset of tensor %q", name))
+		offset, err := d.u64(func() string { return fmt.Sprintf("data offset of tensor %q", name) })
 		if err != nil {
 			return nil, err
 		}
@@ -260,7 +260,9 @@ func Parse(data []byte) (*File, error) {
 	return f, nil
 }
 
-// decoder reads little-endian values from data with bounds checks.
+// decoder reads little-endian values from data with bounds checks. Its
+// readers take what they read as a func, called only to describe an error:
+// formatting it for every field read was most of the cost of Parse.
 type decoder struct {
 	data []byte
 	off  int
@@ -272,16 +274,16 @@ func (d *decoder) errf(format string, args ...any) error {
 	return &FormatError{Offset: int64(d.off), Msg: fmt.Sprintf(format, args...)}
 }
 
-func (d *decoder) take(n int, what string) ([]byte, error) {
+func (d *decoder) take(n int, what func() string) ([]byte, error) {
 	if n > d.remaining() {
-		return nil, d.errf("%s needs %d bytes, only %d remain", what, n, d.remaining())
+		return nil, d.errf("%s needs %d bytes, only %d remain", what(), n, d.remaining())
 	}
 	b := d.data[d.off : d.off+n]
 	d.off += n
 	return b, nil
 }
 
-func (d *decoder) u32(what string) (uint32, error) {
+func (d *decoder) u32(what func() string) (uint32, error) {
 	b, err := d.take(4, what)
 	if err != nil {
 		return 0, err
@@ -289,7 +291,7 @@ func (d *decoder) u32(what string) (uint32, error) {
 	return binary.LittleEndian.Uint32(b), nil
 }
 
-func (d *decoder) u64(what string) (uint64, error) {
+func (d *decoder) u64(what func() string) (uint64, error) {
 	b, err := d.take(8, what)
 	if err != nil {
 		return 0, err
@@ -297,7 +299,7 @@ func (d *decoder) u64(what string) (uint64, error) {
 	return binary.LittleEndian.Uint64(b), nil
 }
 
-func (d *decoder) str(what string) (string, error) {
+func (d *decoder) str(what func() string) (string, error) {
 	if s, ok := d.tryStr(); ok {
 		return s, nil
 	}
@@ -319,18 +321,18 @@ func (d *decoder) tryStr() (string, bool) {
 }
 
 // strErr describes why tryStr failed at the current offset.
-func (d *decoder) strErr(what string) error {
+func (d *decoder) strErr(what func() string) error {
 	if d.remaining() < 8 {
-		return d.errf("length of %s needs 8 bytes, only %d remain", what, d.remaining())
+		return d.errf("length of %s needs 8 bytes, only %d remain", what(), d.remaining())
 	}
 	n := binary.LittleEndian.Uint64(d.data[d.off:])
-	return d.errf("length %d of %s exceeds the %d bytes that follow", n, what, d.remaining()-8)
+	return d.errf("length %d of %s exceeds the %d bytes that follow", n, what(), d.remaining()-8)
 }
 
 // value decodes one metadata value of type vt belonging to key.
 func (d *decoder) value(vt ValueType, key string, depth int) (any, error) {
 	if sz := vt.size(); sz > 0 {
-		b, err := d.take(sz, fmt.Sprintf("%s value of key %q", vt, key))
+		b, err := d.take(sz, func() string { return fmt.Sprintf("%s value of key %q", vt, key) })
 		if err != nil {
 			return nil, err
 		}
@@ -338,7 +340,7 @@ func (d *decoder) value(vt ValueType, key string, depth int) (any, error) {
 	}
 	switch vt {
 	case ValueString:
-		return d.str(fmt.Sprintf("string value of key %q", key))
+		return d.str(func() string { return fmt.Sprintf("string value of key %q", key) })
 	case ValueArray:
 		return d.array(key, depth+1)
 	}
@@ -407,7 +409,7 @@ func (d *decoder) array(key string, depth int) (any, error) {
 	}
 	count := int(n)
 	if sz := vt.size(); sz > 0 {
-		b, _ := d.take(count*sz, "")
+		b, _ := d.take(count*sz, nil) // the count was checked above
 		return fixedArray(vt, b, count, d.off-count*sz, key)
 	}
 	if vt == ValueString {
@@ -415,7 +417,7 @@ func (d *decoder) array(key string, depth int) (any, error) {
 		for i := range out {
 			var ok bool
 			if out[i], ok = d.tryStr(); !ok {
-				return nil, d.strErr(fmt.Sprintf("element %d of key %q", i, key))
+				return nil, d.strErr(func() string { return fmt.Sprintf("element %d of key %q", i, key) })
 			}
 		}
 		return out, nil
