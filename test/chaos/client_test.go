@@ -111,8 +111,8 @@ func (c *client) run(ctx context.Context, id int, rng *rand.Rand, pause time.Dur
 }
 
 // send sends one chat request to n.
-func (c *client) send(ctx context.Context, n *devNode, maxTok uint64, stream bool, prompt string) outcome {
-	o := outcome{Node: n.i, Stream: stream}
+func (c *client) send(ctx context.Context, n *devNode, maxTok uint64, stream bool, prompt string) (o outcome) {
+	o = outcome{Node: n.i, Stream: stream}
 	req := map[string]any{"model": model, "max_tokens": maxTok,
 		"messages": []map[string]string{{"role": "user", "content": prompt}}}
 	if stream {
