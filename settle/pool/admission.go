@@ -48,13 +48,16 @@ const (
 )
 
 // ErrRegistryBehind is what a Registry returns (wrapped) while its view of
-// the chain is known to be behind: the admission rule then Ignores the
-// receipt instead of rejecting it.
+// the chain is known to be behind (no block yet, catching up): the
+// admission rule then skips the registry rules and admits what the
+// Verifier accepts. Ignoring would lose, at this node, honest receipts
+// that gossip never delivers again, and rejecting would penalise honest
+// peers; the chain refuses what the registry would have.
 var ErrRegistryBehind = errors.New("pool: the model registry is catching up")
 
 // Registry is what the gossip admission rule asks of the chain's model
-// registry. An error means the registry could not answer (see
-// ErrRegistryBehind); the receipt is then Ignored, never Rejected.
+// registry. An error means the registry could not answer: the receipt is
+// then Ignored, never Rejected, or, for ErrRegistryBehind, admitted.
 type Registry interface {
 	// Prices returns the list prices the registry holds for model, usd
 	// base units per 1M tokens; ok is false when the model is not
@@ -231,6 +234,8 @@ func (a *Admission) registered(ctx context.Context, env []byte) (verdict, string
 	}
 	in, out, ok, err := a.Registry.Prices(ctx, q.Model)
 	switch {
+	case errors.Is(err, ErrRegistryBehind):
+		return admitted, "", nil // see ErrRegistryBehind
 	case err != nil:
 		return ignored, ReasonRegistryUnavailable, err
 	case !ok:
@@ -239,6 +244,8 @@ func (a *Admission) registered(ctx context.Context, env []byte) (verdict, string
 	q.ListInput, q.ListOutput = in, out
 	serves, err := a.Registry.Serves(ctx, q.Node, q.Model)
 	switch {
+	case errors.Is(err, ErrRegistryBehind):
+		return admitted, "", nil // see ErrRegistryBehind
 	case err != nil:
 		return ignored, ReasonRegistryUnavailable, err
 	case !serves:
@@ -250,6 +257,8 @@ func (a *Admission) registered(ctx context.Context, env []byte) (verdict, string
 	}
 	allowed, err := rule.Allowed(ctx, q)
 	switch {
+	case errors.Is(err, ErrRegistryBehind):
+		return admitted, "", nil // see ErrRegistryBehind
 	case err != nil:
 		return ignored, ReasonRegistryUnavailable, err
 	case !allowed:

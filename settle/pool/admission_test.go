@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -128,7 +129,8 @@ func TestAdmissionRegistry(t *testing.T) {
 		{"registered node at another price", receiptOf("dear", true), nil, pubsub.ValidationReject, ReasonPriceNotAllowed},
 		{"forged signature of a registered node", tamper(receiptOf("m", true)), nil, pubsub.ValidationReject, "bad_node_signature"},
 		{"garbage", []byte("not an envelope"), nil, pubsub.ValidationReject, ReasonMalformed},
-		{"registry behind", receiptOf("m", false), fmt.Errorf("syncing: %w", ErrRegistryBehind), pubsub.ValidationIgnore, ReasonRegistryUnavailable},
+		{"registry behind", receiptOf("m", false), fmt.Errorf("syncing: %w", ErrRegistryBehind), pubsub.ValidationAccept, ""},
+		{"registry unreadable", receiptOf("m", false), errors.New("read failed"), pubsub.ValidationIgnore, ReasonRegistryUnavailable},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
