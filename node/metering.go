@@ -491,7 +491,8 @@ func (b meteredBackend) Do(ctx context.Context, req *runtime.Request) (runtime.S
 // clampRequest returns req with its output capped at what a pays for:
 // max_tokens (and max_completion_tokens, where the client set it) at most
 // a.MaxOutputTokens and the output budget of a.MaxCharge after an input
-// as long as the body. Embeddings produce no output and pass unchanged.
+// as long as the body, shared among the choices asked for. Embeddings
+// produce no output and pass unchanged.
 func clampRequest(req *runtime.Request, a *receipt.Authorization) (*runtime.Request, *runtime.Error) {
 	if req.API == runtime.APIEmbedding {
 		return req, nil
@@ -505,6 +506,18 @@ func clampRequest(req *runtime.Request, a *receipt.Authorization) (*runtime.Requ
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(req.Body, &fields); err != nil {
 		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "", "the request body is not a JSON object: %v", err)
+	}
+	// Several choices (n, best_of) each generate up to max_tokens: the
+	// budget is shared among them.
+	for _, k := range []string{"n", "best_of"} {
+		var v uint64
+		if raw, ok := fields[k]; ok && json.Unmarshal(raw, &v) == nil && v > 1 {
+			budget /= v
+		}
+	}
+	if budget == 0 {
+		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "n",
+			"the authorization's output budget cannot give one token to each of the choices asked for").WithCode("max_charge_too_low")
 	}
 	capped := false
 	for _, k := range []string{"max_tokens", "max_completion_tokens"} {
