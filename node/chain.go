@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"github.com/fomonet/fomo/configs/networks"
 	"github.com/fomonet/fomo/settle/chain"
 	"github.com/fomonet/fomo/settle/chain/consensus"
-	"github.com/fomonet/fomo/settle/chain/tx"
 	"github.com/fomonet/fomo/settle/econ"
 	"github.com/fomonet/fomo/settle/ledger"
 	"github.com/fomonet/fomo/settle/pool"
@@ -27,26 +25,17 @@ import (
 )
 
 // settlement is the node's part in the settlement chain: the ledger
-// application, the embedded CometBFT node, and the loop that submits the
-// receipts of the pool until they are included.
+// application, the embedded CometBFT node, and the submitter that puts
+// the pool's receipts on chain until they are included.
 type settlement struct {
 	app  *chain.App
 	cons *consensus.Node
+	sub  *chain.Submitter
 	gen  ledger.Genesis
 	log  *slog.Logger
 
-	// blocks are the app's block events not yet handled by the submitter,
-	// queued without bound (a node catching up makes many blocks at once,
-	// and an event lost would leave its receipts pending for ever); kick
-	// wakes the submitter.
-	blocksMu sync.Mutex
-	blocks   []chain.BlockInfo
-	kick     chan struct{}
-
-	mu      sync.Mutex
-	peers   map[string]bool    // CometBFT addresses already dialled
-	waiting map[pool.ID]int64  // receipt → height at which it was first seen
-	mine    map[pool.ID][]byte // this node's receipts not yet submitted
+	mu    sync.Mutex
+	peers map[string]bool // CometBFT addresses already dialled
 }
 
 // LedgerGenesis converts a network genesis into the ledger's: balances,
@@ -131,14 +120,18 @@ func (n *Node) startChain(ctx context.Context, bg context.Context) error {
 	if err != nil {
 		return err
 	}
-	s := &settlement{gen: lg, log: n.sub("chain"), kick: make(chan struct{}, 1),
-		peers: map[string]bool{}, waiting: map[pool.ID]int64{}, mine: map[pool.ID][]byte{}}
+	s := &settlement{gen: lg, log: n.sub("chain"), peers: map[string]bool{}}
+	// Block events reach the submitter from the first block CometBFT
+	// replays: it exists before consensus starts.
 	app, err := chain.NewApp(namespace.Wrap(n.store, ds.NewKey("/chain")), chain.WithLogger(n.sub("ledger")),
-		chain.WithNetworkID(n.genesis.ID()), chain.WithOnBlock(s.onBlock))
+		chain.WithNetworkID(n.genesis.ID()), chain.WithOnBlock(func(b chain.BlockInfo) { s.sub.OnBlock(b) }))
 	if err != nil {
 		return err
 	}
 	s.app = app
+	if s.sub, err = chain.NewSubmitter(app, broadcaster{s}, n.key, n.sub("submitter")); err != nil {
+		return err
+	}
 	home := n.cfg.Chain.Dir
 	if !filepath.IsAbs(home) {
 		home = filepath.Join(n.dataDir, home)
@@ -243,31 +236,6 @@ func (c chainPayers) Authorized(account, signer peer.ID, atMs uint64) error {
 	return nil
 }
 
-// onBlock queues a block event for the submitter; it never blocks the
-// chain and never drops an event.
-func (s *settlement) onBlock(b chain.BlockInfo) {
-	s.blocksMu.Lock()
-	s.blocks = append(s.blocks, b)
-	s.blocksMu.Unlock()
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
-}
-
-// takeBlocks returns the queued block events, oldest first.
-func (s *settlement) takeBlocks() []chain.BlockInfo {
-	s.blocksMu.Lock()
-	defer s.blocksMu.Unlock()
-	b := s.blocks
-	s.blocks = nil
-	return b
-}
-
-// maxSubmitPerBlock bounds the receipts submitted after one block; the
-// rest wait for the next.
-const maxSubmitPerBlock = 10_000
-
 // SpendLeft implements payers: the key's spend limit less what the chain
 // has charged it (a key the chain does not know may spend nothing).
 func (c chainPayers) SpendLeft(ctx context.Context, account, signer peer.ID) (uint64, bool) {
@@ -278,20 +246,13 @@ func (c chainPayers) SpendLeft(ctx context.Context, account, signer peer.ID) (ui
 	return k.SpendLimit - k.Spent, true
 }
 
-// runSubmitter batches receipts into SubmitReceipts txs: this node's own
-// receipts every block, and any receipt it holds that is still not
-// included three blocks after it saw it (its serving node may be gone).
-// It marks included and refused receipts settled in the pool. At start it
-// takes up every receipt the pool holds unsettled, so that a node that
-// stopped, however abruptly, still submits the receipts its clients hold.
+// runSubmitter runs the receipt submitter over the node's pool, and
+// learns CometBFT peers from the capacity adverts on a timer (a chain that
+// has not yet got enough validators makes no blocks).
 func (n *Node) runSubmitter(ctx context.Context) {
-	s := n.chain
-	if err := n.recoverReceipts(ctx); err != nil && ctx.Err() == nil {
-		s.log.Error("reading the pool's unsettled receipts failed; they wait for another node to submit them", "err", err)
-	}
-	var nonce uint64
-	// Peers are learned from adverts on a timer too: a chain that has not
-	// yet got enough validators makes no blocks.
+	var wg sync.WaitGroup
+	wg.Go(func() { n.chain.sub.Run(ctx, poolStore{n.net.pool}) })
+	defer wg.Wait()
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	for {
@@ -300,175 +261,42 @@ func (n *Node) runSubmitter(ctx context.Context) {
 			return
 		case <-tick.C:
 			n.learnChainPeers()
-			continue
-		case <-s.kick:
-		}
-		blocks := s.takeBlocks()
-		if len(blocks) == 0 {
-			continue
-		}
-		for _, b := range blocks {
-			n.settleBlock(ctx, b)
-		}
-		batch := n.dueReceipts(ctx, blocks[len(blocks)-1].Height)
-		for len(batch) > 0 {
-			k := min(len(batch), 1000)
-			if err := n.submit(ctx, &nonce, batch[:k]); err != nil {
-				s.log.Warn("submitting receipts failed; will retry", "receipts", k, "err", err)
-				break
-			}
-			batch = batch[k:]
 		}
 	}
 }
 
-// settleBlock marks the receipts a block included or refused settled in
-// the pool: neither counts as pending spend any more, and neither is
-// submitted again.
-func (n *Node) settleBlock(ctx context.Context, b chain.BlockInfo) {
-	s := n.chain
-	var settled []pool.ID
-	for _, r := range b.Included {
-		settled = append(settled, pool.ID(r))
-	}
-	for r, code := range b.Refused {
-		s.log.Debug("receipt refused by the chain", "receipt_id", pool.ID(r).String(), "code", code)
-		settled = append(settled, pool.ID(r))
-	}
-	n.markSettled(ctx, settled)
-}
-
-func (n *Node) markSettled(ctx context.Context, ids []pool.ID) {
-	if len(ids) == 0 {
-		return
-	}
-	s := n.chain
-	if err := n.net.pool.MarkSettled(ctx, ids); err != nil {
-		s.log.Warn("marking receipts settled failed", "err", err)
-		return
-	}
-	s.mu.Lock()
-	for _, id := range ids {
-		delete(s.waiting, id)
-		delete(s.mine, id)
-	}
-	s.mu.Unlock()
-}
-
-// recoverReceipts queues every unsettled receipt of the pool for
-// submission with the next block: the submit queues live in memory, the
-// pool on disk.
-func (n *Node) recoverReceipts(ctx context.Context) error {
-	s := n.chain
-	due := s.app.Height() - 3
-	count := 0
-	err := n.net.pool.Unsettled(ctx, func(e pool.Entry) bool {
-		s.mu.Lock()
-		if _, ok := s.waiting[e.ID]; !ok {
-			s.waiting[e.ID] = due
-			count++
-		}
-		s.mu.Unlock()
-		return true
-	})
-	if count > 0 {
-		s.log.Info("submitting the receipts the pool held unsettled at start", "receipts", count)
-	}
-	return err
-}
-
-// dueReceipts returns the envelopes to submit at height h.
-func (n *Node) dueReceipts(ctx context.Context, h int64) [][]byte {
-	s := n.chain
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out [][]byte
-	ids := make([]pool.ID, 0, len(s.mine))
-	for id := range s.mine {
-		ids = append(ids, id)
-	}
-	slices.SortFunc(ids, func(a, b pool.ID) int { return strings.Compare(string(a[:]), string(b[:])) })
-	for _, id := range ids {
-		out = append(out, s.mine[id])
-		delete(s.mine, id)
-		s.waiting[id] = h // resubmitted like any other if it is not included
-	}
-	var included []pool.ID
-	for id, seen := range s.waiting {
-		if len(out) >= maxSubmitPerBlock {
-			break
-		}
-		if h-seen < 3 {
-			continue
-		}
-		if s.app.ReceiptIncluded(ctx, id) {
-			included = append(included, id) // its block event was missed
-			continue
-		}
-		e, ok, err := n.net.pool.Get(ctx, id)
-		if err != nil || !ok || e.Settled {
-			delete(s.waiting, id)
-			continue
-		}
-		out = append(out, e.Envelope)
-		s.waiting[id] = h
-	}
-	if len(included) > 0 {
-		s.mu.Unlock()
-		n.markSettled(ctx, included)
-		s.mu.Lock()
-	}
-	return out
-}
-
-// onReceipt is the pool's OnAccept: remember every receipt until it is
-// included; this node's own go out with the next block.
+// onReceipt is the pool's OnAccept: the submitter remembers every receipt
+// until it is included; this node's own go out with the next block.
 func (n *Node) onReceipt(e pool.Entry) {
-	s := n.chain
-	if s == nil {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if e.Local {
-		s.mine[e.ID] = e.Envelope
-		return
-	}
-	if _, ok := s.waiting[e.ID]; !ok {
-		s.waiting[e.ID] = s.app.Height()
+	if n.chain != nil {
+		n.chain.sub.Add(e.ID, e.Envelope, e.Local)
 	}
 }
 
-// submit signs and broadcasts one SubmitReceipts tx with the node's key.
-func (n *Node) submit(ctx context.Context, nonce *uint64, envs [][]byte) error {
-	return n.sendTx(ctx, nonce, tx.SubmitReceipts{Envelopes: envs})
+// broadcaster is the submitter's way into the mempool.
+type broadcaster struct{ s *settlement }
+
+func (b broadcaster) BroadcastTx(ctx context.Context, tx []byte) (uint32, string, error) {
+	res, err := b.s.cons.BroadcastTx(ctx, tx)
+	return res.Code, res.Log, err
 }
 
-// sendTx signs body with the node's key at the next nonce and broadcasts
-// it. The nonce is re-read from the chain when CheckTx refuses it.
-func (n *Node) sendTx(ctx context.Context, nonce *uint64, body any) error {
-	s := n.chain
-	if *nonce == 0 {
-		a, err := s.app.Account(ctx, n.id.String())
-		if err != nil {
-			return err
-		}
-		*nonce = a.Nonce
+// poolStore is the receipt pool as the submitter's receipt store.
+type poolStore struct{ p *pool.Pool }
+
+func (s poolStore) Envelope(ctx context.Context, id [32]byte) ([]byte, bool, bool, error) {
+	e, ok, err := s.p.Get(ctx, pool.ID(id))
+	return e.Envelope, e.Settled, ok, err
+}
+
+func (s poolStore) MarkSettled(ctx context.Context, ids [][32]byte) error {
+	pids := make([]pool.ID, len(ids))
+	for i, id := range ids {
+		pids[i] = pool.ID(id)
 	}
-	b, err := tx.Sign(tx.Tx{Account: n.id.String(), Nonce: *nonce + 1, Body: body}, n.key)
-	if err != nil {
-		return err
-	}
-	bctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	res, err := s.cons.BroadcastTx(bctx, b)
-	if err != nil {
-		return err
-	}
-	if res.Code != 0 {
-		*nonce = 0 // re-read next time
-		return fmt.Errorf("tx refused: %s", res.Log)
-	}
-	*nonce++
-	return nil
+	return s.p.MarkSettled(ctx, pids)
+}
+
+func (s poolStore) Unsettled(ctx context.Context, fn func([32]byte) bool) error {
+	return s.p.Unsettled(ctx, func(e pool.Entry) bool { return fn(e.ID) })
 }

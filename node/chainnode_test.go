@@ -18,7 +18,6 @@ import (
 	"github.com/fomonet/fomo/configs/networks"
 	"github.com/fomonet/fomo/node/identity"
 	"github.com/fomonet/fomo/runtime/runtimetest"
-	"github.com/fomonet/fomo/settle/chain"
 	"github.com/fomonet/fomo/settle/pool"
 	"github.com/fomonet/fomo/settle/receipt"
 	"github.com/fomonet/fomo/store"
@@ -270,27 +269,5 @@ func TestSessionKeySpendLimitBeforeWork(t *testing.T) {
 	}
 	if total > chainSessionSpendLimit {
 		t.Fatalf("charged %d to the session key, past its limit %d", total, chainSessionSpendLimit)
-	}
-}
-
-// TestBlockEventsNeverDropped: block events queue without bound while the
-// submitter is busy (a node catching up makes many blocks at once), and
-// come out in order.
-func TestBlockEventsNeverDropped(t *testing.T) {
-	s := &settlement{kick: make(chan struct{}, 1)}
-	for h := int64(1); h <= 1000; h++ {
-		s.onBlock(chain.BlockInfo{Height: h})
-	}
-	select {
-	case <-s.kick:
-	default:
-		t.Fatal("no wake-up for the submitter")
-	}
-	got := s.takeBlocks()
-	if len(got) != 1000 || got[0].Height != 1 || got[999].Height != 1000 {
-		t.Fatalf("%d events, first %d", len(got), got[0].Height)
-	}
-	if len(s.takeBlocks()) != 0 {
-		t.Fatal("events handed out twice")
 	}
 }

@@ -135,7 +135,7 @@ func (s *Submitter) Add(id [32]byte, env []byte, local bool) {
 // Run takes up the store's unsettled receipts, then handles block events
 // until ctx ends.
 func (s *Submitter) Run(ctx context.Context, store ReceiptStore) {
-	if err := s.recover(ctx, store); err != nil && ctx.Err() == nil {
+	if err := s.takeUp(ctx, store); err != nil && ctx.Err() == nil {
 		s.log.Error("reading the unsettled receipts failed; they wait for another node to submit them", "err", err)
 	}
 	for {
@@ -163,8 +163,8 @@ func (s *Submitter) Run(ctx context.Context, store ReceiptStore) {
 	}
 }
 
-// recover queues every unsettled receipt of the store as due now.
-func (s *Submitter) recover(ctx context.Context, store ReceiptStore) error {
+// takeUp queues every unsettled receipt of the store as due now.
+func (s *Submitter) takeUp(ctx context.Context, store ReceiptStore) error {
 	due := s.view.Height() - ResubmitAfter
 	count := 0
 	err := store.Unsettled(ctx, func(id [32]byte) bool {
