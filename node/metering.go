@@ -20,6 +20,7 @@ import (
 	"github.com/fomonet/fomo/node/api"
 	"github.com/fomonet/fomo/p2p/infer"
 	"github.com/fomonet/fomo/runtime"
+	"github.com/fomonet/fomo/settle/econ"
 	"github.com/fomonet/fomo/settle/pool"
 	"github.com/fomonet/fomo/settle/receipt"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -271,23 +272,20 @@ func (m *meter) reserve(ctx context.Context, g *grant, account, signer peer.ID, 
 		var q *pool.QuotaError
 		if errors.As(err, &q) {
 			return runtime.Errorf(http.StatusPaymentRequired, "insufficient_quota", "",
-				"account %s cannot cover this request: balance %s, pending %s, maximum charge %s",
-				account, usd(q.Balance), usd(q.Pending), usd(q.MaxCharge)).WithCode("insufficient_quota")
+				"account %s cannot cover this request: balance %s usd, pending %s usd, maximum charge %s usd",
+				account, econ.FormatAmount(q.Balance), econ.FormatAmount(q.Pending), econ.FormatAmount(q.MaxCharge)).WithCode("insufficient_quota")
 		}
 		var kl *pool.KeyLimitError
 		if errors.As(err, &kl) {
 			return runtime.Errorf(http.StatusPaymentRequired, "insufficient_quota", "",
-				"session key %s cannot cover this request: %s left of its spend limit, pending %s, maximum charge %s",
-				kl.Key, usd(kl.Left), usd(kl.Pending), usd(kl.MaxCharge)).WithCode("insufficient_quota")
+				"session key %s cannot cover this request: %s usd left of its spend limit, pending %s usd, maximum charge %s usd",
+				kl.Key, econ.FormatAmount(kl.Left), econ.FormatAmount(kl.Pending), econ.FormatAmount(kl.MaxCharge)).WithCode("insufficient_quota")
 		}
 		return runtime.AsError(err)
 	}
 	g.release, g.reserved = release, true
 	return nil
 }
-
-// usd formats usd base units (6 decimals).
-func usd(v uint64) string { return fmt.Sprintf("%d.%06d usd", v/1e6, v%1e6) }
 
 // requestMaxTokens returns the request's max_completion_tokens or
 // max_tokens, capped at def, or def when it sets neither.

@@ -8,13 +8,13 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/fomonet/fomo/node"
 	"github.com/fomonet/fomo/node/identity"
 	"github.com/fomonet/fomo/settle/chain/tx"
+	"github.com/fomonet/fomo/settle/econ"
 	"github.com/fomonet/fomo/settle/ledger"
 	"github.com/fomonet/fomo/settle/receipt"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -66,31 +66,6 @@ func sendTx(ctx context.Context, out io.Writer, api string, sk crypto.PrivKey, b
 	return res, nil
 }
 
-// parseAmount reads an amount in whole units of a 6-decimal denom ("12",
-// "12.5", "0.000001") and returns it in base units: "100" is 100 usd, as a
-// person means it, never 100 base units.
-func parseAmount(s string) (uint64, error) {
-	whole, frac, dot := strings.Cut(s, ".")
-	if dot && frac == "" {
-		return 0, fmt.Errorf("amount %q: no digits after the decimal point", s)
-	}
-	if len(frac) > 6 {
-		return 0, fmt.Errorf("amount %q has more than 6 decimals", s)
-	}
-	w, err := strconv.ParseUint(whole, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("amount %q: %v", s, err)
-	}
-	f, err := strconv.ParseUint(frac+strings.Repeat("0", 6-len(frac)), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("amount %q: %v", s, err)
-	}
-	if w > (1<<64-1-f)/1e6 {
-		return 0, fmt.Errorf("amount %q is too large", s)
-	}
-	return w*1e6 + f, nil
-}
-
 // amountCmd is a command that sends one amount of a denom, to an account
 // when toHelp is set: deposit, withdraw, transfer.
 type amountCmd struct {
@@ -108,7 +83,7 @@ func (a amountCmd) build(rf *rootFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v, err := parseAmount(amount)
+			v, err := econ.ParseAmount(amount)
 			if err != nil {
 				return err
 			}
@@ -168,7 +143,7 @@ Authorization: Bearer fomo_sk_….`,
 			if err != nil {
 				return err
 			}
-			limit, err := parseAmount(spend)
+			limit, err := econ.ParseAmount(spend)
 			if err != nil {
 				return err
 			}
@@ -223,7 +198,7 @@ func newNodeChainCmds(rf *rootFlags) []*cobra.Command {
 			if err != nil {
 				return err
 			}
-			v, err := parseAmount(bond)
+			v, err := econ.ParseAmount(bond)
 			if err != nil {
 				return err
 			}

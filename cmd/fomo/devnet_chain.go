@@ -17,6 +17,7 @@ import (
 	"github.com/fomonet/fomo/configs/networks"
 	"github.com/fomonet/fomo/node/identity"
 	"github.com/fomonet/fomo/p2p/models"
+	"github.com/fomonet/fomo/settle/econ"
 	"github.com/fomonet/fomo/settle/ledger"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -210,18 +211,16 @@ func writeSettlement(out io.Writer, e ledger.EpochSettlement) {
 	fmt.Fprintln(tw, "model\trequests\ttokens\tgross\tnode pay\trouting\tMT buyback\tFLOCK buyback\ttreasury\tissuer\t")
 	for _, m := range e.Models {
 		s := m.Split
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", m.Model, s.Receipts, s.Tokens, usdCell(s.Gross),
-			usdCell(s.Cost), usdCell(s.RoutingFee), usdCell(s.MTBuyback), usdCell(s.FlockBuyback), usdCell(s.Treasury), usdCell(s.Issuer))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", m.Model, s.Receipts, s.Tokens, econ.FormatAmount(s.Gross),
+			econ.FormatAmount(s.Cost), econ.FormatAmount(s.RoutingFee), econ.FormatAmount(s.MTBuyback), econ.FormatAmount(s.FlockBuyback), econ.FormatAmount(s.Treasury), econ.FormatAmount(s.Issuer))
 	}
 	if len(e.Models) != 1 {
-		fmt.Fprintf(tw, "total\t%d\t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", e.Paid, usdCell(e.Gross), usdCell(e.Cost),
-			usdCell(e.RoutingFee), usdCell(e.MTBuyback), usdCell(e.FlockBuyback), usdCell(e.Treasury), usdCell(e.Issuer))
+		fmt.Fprintf(tw, "total\t%d\t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", e.Paid, econ.FormatAmount(e.Gross), econ.FormatAmount(e.Cost),
+			econ.FormatAmount(e.RoutingFee), econ.FormatAmount(e.MTBuyback), econ.FormatAmount(e.FlockBuyback), econ.FormatAmount(e.Treasury), econ.FormatAmount(e.Issuer))
 	}
 	tw.Flush()
 	_, _ = out.Write(b.Bytes())
 }
-
-func usdCell(v uint64) string { return fmt.Sprintf("%d.%06d", v/1e6, v%1e6) }
 
 func shortHex(s string) string {
 	if len(s) > 16 {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/fomonet/fomo/node"
 	"github.com/fomonet/fomo/node/identity"
+	"github.com/fomonet/fomo/settle/econ"
 	"github.com/fomonet/fomo/settle/receipt"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -64,7 +65,7 @@ func newReceiptsListCmd() *cobra.Command {
 			fmt.Fprintf(w, "%-16s  %-5s  %-24s  %-14s  %7s  %7s  %-9s  %s\n", "ID", "EPOCH", "MODEL", "NODE", "IN", "OUT", "FINISH", "CHARGE")
 			for _, r := range page.Receipts {
 				fmt.Fprintf(w, "%-16s  %-5d  %-24s  %-14s  %7d  %7d  %-9s  %s\n", r.ID[:16], r.Epoch, r.Model,
-					shortID(r.Node), r.InputTokens, r.OutputTokens, r.Finish, usdString(r.Charge))
+					shortID(r.Node), r.InputTokens, r.OutputTokens, r.Finish, econ.FormatAmount(r.Charge)+" usd")
 			}
 			if page.Next != "" {
 				fmt.Fprintf(w, "more: --after %s\n", page.Next)
@@ -160,10 +161,8 @@ func describeReceipt(w io.Writer, sr *receipt.SignedReceipt) {
 	id := sr.ID()
 	fmt.Fprintf(w, "receipt   %s\nnetwork   %s\nmodel     %s\naccount   %s\nnode      %s\n", hex.EncodeToString(id[:]), a.NetworkID, a.Model, a.Account, r.Node)
 	fmt.Fprintf(w, "tokens    %d in, %d out (cap %d), finish %s\n", r.InputTokens, r.OutputTokens, a.MaxOutputTokens, r.Finish)
-	fmt.Fprintf(w, "charge    %s (max %s) at %d/%d per 1M tokens\n", usdString(r.Charge), usdString(a.MaxCharge), a.InputPrice, a.OutputPrice)
+	fmt.Fprintf(w, "charge    %s usd (max %s usd) at %d/%d per 1M tokens\n", econ.FormatAmount(r.Charge), econ.FormatAmount(a.MaxCharge), a.InputPrice, a.OutputPrice)
 }
-
-func usdString(v uint64) string { return fmt.Sprintf("%d.%06d usd", v/1e6, v%1e6) }
 
 func shortID(id string) string {
 	if len(id) > 14 {
@@ -353,7 +352,7 @@ func chat(ctx context.Context, out, errOut io.Writer, a chatArgs) error {
 		return err
 	}
 	fmt.Fprintf(errOut, "receipt %s verified: node %s, %d in / %d out tokens, %s; saved to %s\n",
-		hex.EncodeToString(id[:]), sr.Receipt.Node, sr.Receipt.InputTokens, sr.Receipt.OutputTokens, usdString(sr.Receipt.Charge), path)
+		hex.EncodeToString(id[:]), sr.Receipt.Node, sr.Receipt.InputTokens, sr.Receipt.OutputTokens, econ.FormatAmount(sr.Receipt.Charge)+" usd", path)
 	return nil
 }
 
