@@ -385,7 +385,7 @@ func fomoObject(sr *receipt.SignedReceipt, env []byte) (json.RawMessage, error) 
 // request over the inference protocol.
 type meteredBackend struct {
 	m     *meter
-	inner infer.Backend
+	inner runtime.Backend
 }
 
 func (b meteredBackend) Do(ctx context.Context, req *runtime.Request) (runtime.Stream, error) {

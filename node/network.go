@@ -218,7 +218,7 @@ func (n *Node) advertContent(nw *network) capacity.AdvertContent {
 // capacity meter (requests in flight, measured tokens/s per model).
 type meteredLocal struct {
 	*runtime.Registry
-	metered capacity.Backend
+	metered runtime.Backend
 }
 
 func (m meteredLocal) Do(ctx context.Context, req *runtime.Request) (runtime.Stream, error) {

@@ -56,6 +56,13 @@ type Request struct {
 	Payee string
 }
 
+// Backend serves inference requests: a runtime registry, a node's local
+// and network backends, and the metering and routing layers around them.
+// It is declared once, here, for every package that takes or wraps one.
+type Backend interface {
+	Do(ctx context.Context, req *Request) (Stream, error)
+}
+
 // Event is one unit of a response. For a streaming request it is the JSON
 // payload of one server-sent event (without the "data: " prefix); for a
 // non-streaming request the stream carries exactly one Event holding the whole

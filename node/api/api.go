@@ -20,7 +20,7 @@ import (
 
 // Backend serves inference requests; the node's runtime registry is one.
 type Backend interface {
-	Do(ctx context.Context, req *runtime.Request) (runtime.Stream, error)
+	runtime.Backend
 	Models() []runtime.Model
 	Model(id string) (runtime.Model, bool)
 }

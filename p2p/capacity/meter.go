@@ -40,11 +40,6 @@ func SummarizeGPUs(statuses []gpu.Status) GPUSummary {
 	return s
 }
 
-// Backend runs inference requests (the node's runtime registry).
-type Backend interface {
-	Do(ctx context.Context, req *runtime.Request) (runtime.Stream, error)
-}
-
 // Meter measures, per model, the requests in flight (the advert's queue
 // depth) and the generation rate (tokens per second, an exponentially
 // weighted mean over completed requests of completion tokens divided by
@@ -74,7 +69,7 @@ func NewMeter(now func() time.Time) *Meter {
 }
 
 // Wrap returns a Backend that meters every request b serves.
-func (m *Meter) Wrap(b Backend) Backend { return meteredBackend{m: m, b: b} }
+func (m *Meter) Wrap(b runtime.Backend) runtime.Backend { return meteredBackend{m: m, b: b} }
 
 // Capacity returns the requests in flight for model and its measured rate
 // in thousandths of a token per second (0: not measured yet).
@@ -133,7 +128,7 @@ func (m *Meter) finish(model string, tokens int64, elapsed time.Duration) {
 
 type meteredBackend struct {
 	m *Meter
-	b Backend
+	b runtime.Backend
 }
 
 func (mb meteredBackend) Do(ctx context.Context, req *runtime.Request) (runtime.Stream, error) {

@@ -10,15 +10,10 @@ import (
 
 // Local is the node's own runtimes; *runtime.Registry is one.
 type Local interface {
+	runtime.Backend
 	Lookup(model string) (runtime.Runtime, bool)
-	Do(ctx context.Context, req *runtime.Request) (runtime.Stream, error)
 	Models() []runtime.Model
 	Model(id string) (runtime.Model, bool)
-}
-
-// Remote serves requests elsewhere in the network; *Router is one.
-type Remote interface {
-	Do(ctx context.Context, req *runtime.Request) (runtime.Stream, error)
 }
 
 // Catalog lists the models other nodes advertise; *capacity.Service is one.
@@ -35,7 +30,7 @@ const NetworkRuntime = "network"
 // Local, a node without networking no Remote or Catalog.
 type Combined struct {
 	local   Local
-	remote  Remote
+	remote  runtime.Backend // elsewhere in the network; *Router is one
 	catalog Catalog
 	self    string
 }
@@ -49,7 +44,7 @@ type CombinedOption func(*Combined)
 func WithSelf(id string) CombinedOption { return func(c *Combined) { c.self = id } }
 
 // NewCombined returns a Combined backend.
-func NewCombined(local Local, remote Remote, catalog Catalog, opts ...CombinedOption) *Combined {
+func NewCombined(local Local, remote runtime.Backend, catalog Catalog, opts ...CombinedOption) *Combined {
 	c := &Combined{local: local, remote: remote, catalog: catalog}
 	for _, o := range opts {
 		o(c)

@@ -60,7 +60,7 @@ func connect(t testing.TB, a, b host.Host) {
 
 // pair returns a client and a provider host, connected, with a Server on
 // the provider serving backend.
-func pair(t testing.TB, backend Backend, opts ...ServerOption) (client, provider host.Host, srv *Server) {
+func pair(t testing.TB, backend runtime.Backend, opts ...ServerOption) (client, provider host.Host, srv *Server) {
 	t.Helper()
 	client, provider = newHost(t), newHost(t)
 	connect(t, client, provider)

@@ -86,7 +86,7 @@ type cluster struct {
 	ads       *staticAdverts
 }
 
-func newCluster(t *testing.T, backends ...Backend) *cluster {
+func newCluster(t *testing.T, backends ...runtime.Backend) *cluster {
 	t.Helper()
 	c := &cluster{entry: newHost(t), dht: &staticProviders{peers: map[string][]peer.ID{}}, ads: &staticAdverts{}}
 	for _, b := range backends {
@@ -114,7 +114,7 @@ func TestRouterForwardsAndRetries(t *testing.T) {
 	tests := []struct {
 		name string
 		// first is the preferred provider's backend; nil runs no server.
-		first     Backend
+		first     runtime.Backend
 		killFirst bool
 		wantRetry bool
 	}{

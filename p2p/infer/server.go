@@ -20,11 +20,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 )
 
-// Backend runs inference requests; the node's runtime registry is one.
-type Backend interface {
-	Do(ctx context.Context, req *runtime.Request) (runtime.Stream, error)
-}
-
 // Incoming is a request received over the protocol.
 type Incoming struct {
 	// Peer is the peer that opened the stream.
@@ -133,7 +128,7 @@ func WithServiceName(name string) ServerOption { return func(c *serverConfig) { 
 type Server struct {
 	h       host.Host
 	proto   protocol.ID
-	backend Backend
+	backend runtime.Backend
 	cfg     serverConfig
 	slots   chan struct{}
 
@@ -146,7 +141,7 @@ type Server struct {
 
 // NewServer registers the protocol handler for protoID on h. Close removes
 // it and cancels the requests in flight.
-func NewServer(h host.Host, protoID protocol.ID, backend Backend, opts ...ServerOption) *Server {
+func NewServer(h host.Host, protoID protocol.ID, backend runtime.Backend, opts ...ServerOption) *Server {
 	cfg := serverConfig{
 		maxFrame:    DefaultMaxFrameSize,
 		maxBody:     DefaultMaxBodySize,
