@@ -197,20 +197,7 @@ func (n *Node) advertContent(nw *network) capacity.AdvertContent {
 		}
 		c.Models = append(c.Models, mc)
 	}
-	for _, st := range n.monitor.Latest() {
-		c.GPU.Count++
-		if c.GPU.Name == "" {
-			c.GPU.Name = st.Name
-		}
-		c.GPU.MemoryTotalBytes += st.MemoryTotalBytes
-		if st.Sample != nil {
-			c.GPU.MemoryFreeBytes += st.Sample.MemoryFreeBytes
-			c.GPU.UtilizationPercent += st.Sample.UtilizationPercent
-		}
-	}
-	if c.GPU.Count > 0 {
-		c.GPU.UtilizationPercent /= c.GPU.Count
-	}
+	c.GPU = capacity.SummarizeGPUs(n.monitor.Latest())
 	return c
 }
 
