@@ -11,7 +11,6 @@ import (
 	"github.com/fomonet/fomo/p2p/infer"
 	"github.com/fomonet/fomo/p2p/models"
 	"github.com/fomonet/fomo/runtime"
-	"github.com/fomonet/fomo/runtime/engine"
 	"github.com/fomonet/fomo/settle/pool"
 )
 
@@ -184,9 +183,9 @@ func (n *Node) advertContent(nw *network) capacity.AdvertContent {
 			mc.InputPrice, mc.OutputPrice = prices[0], prices[1]
 			mc.QueueDepth, mc.TokensPerSecondMilli = nw.meter.Capacity(m.ID)
 		}
-		if rt, ok := byName[m.Runtime].(*engine.Runtime); ok {
-			// The engine knows its pure decode speed and its queue exactly.
-			st := rt.Stats()
+		if lr, ok := byName[m.Runtime].(runtime.LoadReporter); ok {
+			// The runtime knows its pure decode speed and its queue exactly.
+			st := lr.Load()
 			mc.QueueDepth = uint32(st.Queued)
 			if st.Running {
 				mc.QueueDepth++

@@ -63,6 +63,21 @@ type Backend interface {
 	Do(ctx context.Context, req *Request) (Stream, error)
 }
 
+// Load is what a runtime knows exactly of its own work: the requests
+// waiting and running, and its decode speed (0 until measured).
+type Load struct {
+	Queued                int
+	Running               bool
+	DecodeTokensPerSecond float64
+}
+
+// LoadReporter is implemented by runtimes that know their Load (the
+// built-in engine); a node's capacity advert prefers it to what it
+// measures from outside.
+type LoadReporter interface {
+	Load() Load
+}
+
 // Event is one unit of a response. For a streaming request it is the JSON
 // payload of one server-sent event (without the "data: " prefix); for a
 // non-streaming request the stream carries exactly one Event holding the whole

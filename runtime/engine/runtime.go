@@ -333,6 +333,12 @@ type Stats struct {
 	DecodeTokensPerSecond float64
 }
 
+// Load implements runtime.LoadReporter.
+func (r *Runtime) Load() runtime.Load {
+	st := r.Stats()
+	return runtime.Load{Queued: st.Queued, Running: st.Running, DecodeTokensPerSecond: st.DecodeTokensPerSecond}
+}
+
 // Stats returns the runtime's totals.
 func (r *Runtime) Stats() Stats {
 	r.mu.Lock()

@@ -426,3 +426,6 @@ func TestQueue(t *testing.T) {
 		t.Errorf("QueueDepth = %d after draining", d)
 	}
 }
+
+// The engine reports its load to the node's capacity advert.
+var _ runtime.LoadReporter = (*Runtime)(nil)
