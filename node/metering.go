@@ -174,10 +174,7 @@ func (m *meter) signFor(ctx context.Context, header string, req *runtime.Request
 		return nil, runtime.AsError(err)
 	}
 	maxOut := requestMaxTokens(req.Body, m.maxTok)
-	// The body's length bounds its tokens (every tokenizer here makes at
-	// most one token per byte; a chat template's tokens are fewer than
-	// the JSON around each message).
-	maxCharge, err := receipt.Charge(uint64(len(req.Body)), maxOut, in, out)
+	maxCharge, err := receipt.MaxCharge(req.Body, maxOut, in, out)
 	if err != nil {
 		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "max_tokens", "the request's maximum charge overflows")
 	}
@@ -440,7 +437,7 @@ func (b meteredBackend) Do(ctx context.Context, req *runtime.Request) (runtime.S
 	// A prompt that alone could cost more than max_charge could not be
 	// billed: refuse it before running it. The body's length bounds its
 	// tokens.
-	if c, err := receipt.Charge(uint64(len(req.Body)), 0, a.InputPrice, a.OutputPrice); err != nil || c > a.MaxCharge {
+	if c, err := receipt.MaxCharge(req.Body, 0, a.InputPrice, a.OutputPrice); err != nil || c > a.MaxCharge {
 		release()
 		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "",
 			"the authorization's max_charge %d does not cover this request's %d bytes of input at %d per 1M tokens",

@@ -260,7 +260,7 @@ func chat(ctx context.Context, out, errOut io.Writer, a chatArgs) error {
 		return fmt.Errorf("the node names no payee for %s: %w", a.model, err)
 	}
 	auth.MaxOutputTokens = a.maxTokens
-	if auth.MaxCharge, err = receipt.Charge(uint64(len(body)), a.maxTokens, q.InputPrice, q.OutputPrice); err != nil {
+	if auth.MaxCharge, err = receipt.MaxCharge(body, a.maxTokens, q.InputPrice, q.OutputPrice); err != nil {
 		return err
 	}
 	auth.InputPrice, auth.OutputPrice = q.InputPrice, q.OutputPrice

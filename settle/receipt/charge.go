@@ -30,6 +30,15 @@ func Charge(inputTokens, outputTokens, inPrice, outPrice uint64) (uint64, error)
 	return q, nil
 }
 
+// MaxCharge is the most a request with this body can cost for up to
+// maxOutput output tokens: its input is bounded by the body's length (every
+// tokenizer makes at most one token per byte, and a chat template's tokens
+// are fewer than the JSON around each message). An authorization whose
+// max_charge is below it may not pay for the request's input.
+func MaxCharge(body []byte, maxOutput, inPrice, outPrice uint64) (uint64, error) {
+	return Charge(uint64(len(body)), maxOutput, inPrice, outPrice)
+}
+
 // OutputBudget returns the most output tokens a valid receipt for a
 // request of inputTokens may carry under a: at most a.MaxOutputTokens, and
 // few enough that the charge stays within a.MaxCharge. ok is false when
