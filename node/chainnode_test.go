@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -214,6 +215,25 @@ func TestUnsettledReceiptsSubmittedAfterRestart(t *testing.T) {
 	}
 	n, _ = c.start(t)
 	waitIncluded(t, n, ids...)
+	// An operator sees it in the metrics.
+	waitFor := func(what string, cond func(string) bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			_, body := httpGet(t, "http://"+n.APIAddr()+"/metrics")
+			if cond(body) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("metrics never showed %s:\n%s", what, grep(body, "fomo_"))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitFor("the receipts taken up at start", func(b string) bool {
+		return strings.Contains(b, `fomo_submitter_receipts_total{kind="resubmitted"} 5`) &&
+			strings.Contains(b, "fomo_chain_receipts_included_total 5") && strings.Contains(b, "fomo_chain_height ")
+	})
 	// Settled in the pool: they no longer count as pending spend.
 	deadline := time.Now().Add(10 * time.Second)
 	for n.net.pool.Pending(keyID(testUserKey)) != 0 {

@@ -14,6 +14,7 @@ import (
 	"github.com/fomonet/fomo/p2p"
 	"github.com/fomonet/fomo/p2p/models"
 	"github.com/fomonet/fomo/runtime"
+	"github.com/fomonet/fomo/settle/chain"
 	"github.com/fomonet/fomo/settle/pool"
 	"github.com/fomonet/fomo/settle/receipt"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -113,6 +114,13 @@ func (n *Node) startMetering(nw *network) (*meter, error) {
 		return nil, err
 	}
 	n.onStop("receipt pool", func(context.Context) error { return pl.Close() })
+	var sub *chain.Submitter
+	if n.chain != nil {
+		sub = n.chain.sub
+	}
+	if err := n.reg.Register(newSettleCollector(pl, sub, n.opts.now)); err != nil {
+		return nil, err
+	}
 	m.pool = pl
 	nw.paid, nw.pool = m, pl
 	return m, nil

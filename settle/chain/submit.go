@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -80,6 +81,34 @@ type Submitter struct {
 	waiting map[[32]byte]int64  // receipt → height at which it was last submitted or seen
 	mine    map[[32]byte][]byte // this node's receipts not yet submitted
 	nonce   uint64              // last nonce used; 0: read it from the chain
+	stats   SubmitterStats
+}
+
+// SubmitterStats counts what a submitter did since it started.
+type SubmitterStats struct {
+	// TxsSent and TxsFailed count SubmitReceipts transactions the mempool
+	// took and those it refused or that could not be sent.
+	TxsSent, TxsFailed uint64
+	// Submitted counts this node's own receipts sent the first time;
+	// Resubmitted, receipts sent again, taken up at start, or sent on
+	// behalf of a node that did not include them.
+	Submitted, Resubmitted uint64
+	// Included counts receipts the chain included; Refused, those it
+	// refused, by reason code.
+	Included uint64
+	Refused  map[ledger.Code]uint64
+	// Height and TimeMs are the last block's.
+	Height int64
+	TimeMs int64
+}
+
+// Stats returns the submitter's counts.
+func (s *Submitter) Stats() SubmitterStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.Refused = maps.Clone(s.stats.Refused)
+	return st
 }
 
 // NewSubmitter returns a submitter that reads the chain through view,
@@ -154,7 +183,15 @@ func (s *Submitter) Run(ctx context.Context, store ReceiptStore) {
 		batch := s.due(ctx, store, blocks[len(blocks)-1].Height)
 		for len(batch) > 0 {
 			k := min(len(batch), receiptsPerTx)
-			if err := s.send(ctx, tx.SubmitReceipts{Envelopes: batch[:k]}); err != nil {
+			err := s.send(ctx, tx.SubmitReceipts{Envelopes: batch[:k]})
+			s.mu.Lock()
+			if err != nil {
+				s.stats.TxsFailed++
+			} else {
+				s.stats.TxsSent++
+			}
+			s.mu.Unlock()
+			if err != nil {
 				s.log.Warn("submitting receipts failed; will retry", "receipts", k, "err", err)
 				break
 			}
@@ -186,10 +223,18 @@ func (s *Submitter) takeUp(ctx context.Context, store ReceiptStore) error {
 // neither counts as pending spend any more, and neither is submitted again.
 func (s *Submitter) settleBlock(ctx context.Context, store ReceiptStore, b BlockInfo) {
 	settled := slices.Clone(b.Included)
+	s.mu.Lock()
+	s.stats.Included += uint64(len(b.Included))
+	s.stats.Height, s.stats.TimeMs = b.Height, b.TimeMs
 	for id, code := range b.Refused {
 		s.log.Debug("receipt refused by the chain", "receipt_id", hex.EncodeToString(id[:]), "code", code)
 		settled = append(settled, id)
+		if s.stats.Refused == nil {
+			s.stats.Refused = map[ledger.Code]uint64{}
+		}
+		s.stats.Refused[code]++
 	}
+	s.mu.Unlock()
 	s.markSettled(ctx, store, settled)
 }
 
@@ -224,6 +269,7 @@ func (s *Submitter) due(ctx context.Context, store ReceiptStore, h int64) [][]by
 		delete(s.mine, id)
 		s.waiting[id] = h // resubmitted like any other if it is not included
 	}
+	s.stats.Submitted += uint64(len(ids))
 	var included, gone [][32]byte
 	var overdue [][32]byte
 	for id, seen := range s.waiting {
@@ -249,6 +295,7 @@ func (s *Submitter) due(ctx context.Context, store ReceiptStore, h int64) [][]by
 		out = append(out, env)
 		s.mu.Lock()
 		s.waiting[id] = h
+		s.stats.Resubmitted++
 		s.mu.Unlock()
 	}
 	s.mu.Lock()

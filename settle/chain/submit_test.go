@@ -186,11 +186,15 @@ func TestSubmitterOwnReceiptsNextBlock(t *testing.T) {
 	c.block(s)
 	c.block(s)
 	c.block(s)
+	waitUntil(t, "block 6 handled", func() bool { return s.Stats().Height == 6 })
 	if got := c.sentEnvelopes(); len(got) != 2 {
 		t.Fatalf("submitted %d envelopes, want 2 once", len(got))
 	}
 	if c.nonces[0] != 8 {
 		t.Fatalf("first nonce %d, want 8", c.nonces[0])
+	}
+	if st := s.Stats(); st.Submitted != 2 || st.Resubmitted != 0 || st.TxsSent != 1 || st.Included != 2 || st.Height != 6 {
+		t.Fatalf("stats %+v", st)
 	}
 }
 
@@ -255,6 +259,9 @@ func TestSubmitterEventsInOrder(t *testing.T) {
 	waitUntil(t, "every refused receipt settled", func() bool {
 		return !slices.ContainsFunc(ids, func(id [32]byte) bool { return !store.isSettled(id) })
 	})
+	if st := s.Stats(); st.Refused[ledger.CodeBadCharge] != 500 || st.Height != 500 {
+		t.Fatalf("stats %+v", st)
+	}
 }
 
 // TestSubmitterRereadsNonceAfterRefusal: a tx refused in CheckTx makes the
