@@ -278,34 +278,27 @@ func (p *Pool) Prune(ctx context.Context, before uint64) (int, error) {
 }
 
 // Unsettled calls fn with every receipt the pool holds that the chain has
-// not settled, in key order, until fn returns false. A node calls it at
+// not settled, until fn returns false. A node calls it at
 // start to submit again what it held when it stopped.
 func (p *Pool) Unsettled(ctx context.Context, fn func(Entry) bool) error {
 	if err := p.flush(ctx); err != nil {
 		return err
 	}
-	res, err := p.store.Query(ctx, dsq.Query{Prefix: p.keys.entries()})
-	if err != nil {
-		return fmt.Errorf("pool: reading receipts: %w", err)
-	}
-	defer res.Close()
-	for r := range res.Next() {
-		if r.Error != nil {
-			return fmt.Errorf("pool: reading receipts: %w", r.Error)
-		}
-		e, err := decodeEntry(r.Value)
-		if err != nil || e.Settled {
-			continue
-		}
-		if !fn(e) {
-			return nil
-		}
-	}
-	return nil
+	return p.scanUnsettled(ctx, fn)
 }
 
-// loadPending sums the unsettled charges per account from the datastore.
+// loadPending sums the unsettled charges per account and session key from
+// the datastore.
 func (p *Pool) loadPending(ctx context.Context) error {
+	return p.scanUnsettled(ctx, func(e Entry) bool {
+		p.pend(e)
+		return true
+	})
+}
+
+// scanUnsettled reads the stored unsettled receipts until fn
+// returns false, skipping (and logging) corrupt entries.
+func (p *Pool) scanUnsettled(ctx context.Context, fn func(Entry) bool) error {
 	res, err := p.store.Query(ctx, dsq.Query{Prefix: p.keys.entries()})
 	if err != nil {
 		return fmt.Errorf("pool: reading receipts: %w", err)
@@ -320,8 +313,8 @@ func (p *Pool) loadPending(ctx context.Context) error {
 			p.log.Warn("skipping corrupt receipt entry", "key", r.Key, "err", err)
 			continue
 		}
-		if !e.Settled {
-			p.pend(e)
+		if !e.Settled && !fn(e) {
+			return nil
 		}
 	}
 	return nil
