@@ -35,6 +35,10 @@ const (
 	chainSessionSpendLimit = 2_000 // 0.002 usd
 )
 
+// shortSession is a session key of the test user that the chain network's
+// genesis lets expire a second after genesis.
+var shortSession = mustKey()
+
 // chainNet is a one-validator network run in-process: the node is its
 // validator and serves chainModel from a stand-in upstream; the test user
 // (testUserKey) is funded and testUserSession is its session key with a
@@ -62,7 +66,9 @@ func newChainNet(t *testing.T) *chainNet {
 	g.Balances = []networks.Balance{{Account: keyID(testUserKey).String(), USD: chainUserCredit}}
 	g.Validators = []networks.Validator{{PeerID: self, Power: 10}}
 	g.SessionKeys = []networks.SessionKey{{Account: keyID(testUserKey).String(), Key: keyID(testUserSession).String(),
-		SpendLimit: chainSessionSpendLimit, ExpiresAt: g.GenesisTime.AddDate(1, 0, 0)}}
+		SpendLimit: chainSessionSpendLimit, ExpiresAt: g.GenesisTime.AddDate(1, 0, 0)},
+		{Account: keyID(testUserKey).String(), Key: keyID(shortSession).String(),
+			SpendLimit: chainSessionSpendLimit, ExpiresAt: g.GenesisTime.Add(time.Second)}}
 	sum := sha256.Sum256([]byte("manifest"))
 	g.Models = []networks.Model{{Name: chainModel, Issuer: self, ManifestSHA256: hex.EncodeToString(sum[:]), Tier: "small",
 		InputPrice: chainIn, OutputPrice: chainOut, Nodes: []string{self}}}
@@ -289,5 +295,26 @@ func TestSessionKeySpendLimitBeforeWork(t *testing.T) {
 	}
 	if total > chainSessionSpendLimit {
 		t.Fatalf("charged %d to the session key, past its limit %d", total, chainSessionSpendLimit)
+	}
+}
+
+// TestExpiredSessionKeyRefusedBeforeWork: a node serving a request itself
+// with a session key the chain holds expired refuses it before the runtime
+// runs: the chain would refuse its receipt, so the answer would be free.
+func TestExpiredSessionKeyRefusedBeforeWork(t *testing.T) {
+	c := newChainNet(t)
+	n, _ := c.start(t)
+	key, _ := receipt.EncodeSessionKey(shortSession)
+	body := []byte(`{"model":"m","messages":[{"role":"user","content":"late key"}],"max_tokens":16}`)
+	expires := n.chain.gen.GenesisTimeMs + 1000
+	for time.Now().UnixMilli() <= expires {
+		time.Sleep(50 * time.Millisecond)
+	}
+	resp, b := post(t, n.APIAddr(), body, map[string]string{"Authorization": "Bearer " + key})
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), "expired") {
+		t.Fatalf("%d %s", resp.StatusCode, b)
+	}
+	if got := len(receiptsOf(t, n, keyID(testUserKey))); got != 0 {
+		t.Fatalf("%d receipts for a refused request", got)
 	}
 }

@@ -168,6 +168,14 @@ func (m *meter) signFor(ctx context.Context, header string, req *runtime.Request
 			return nil, unauthorized("API key %s is not a session key of any account this node knows", signer)
 		}
 		account = a
+		// A session key must still sign for its account (not expired, not
+		// revoked) when the node serves the request itself: no provider
+		// checks it after this node.
+		if signer != account {
+			if err := m.payers.Authorized(account, signer, uint64(m.now().UnixMilli())); err != nil {
+				return nil, unauthorized("API key %s: %v", signer, err)
+			}
+		}
 	}
 	in, out, err := m.quote(ctx, req.Model)
 	if err != nil {
