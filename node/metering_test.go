@@ -209,10 +209,11 @@ func TestPendingSpendAcrossNodes(t *testing.T) {
 	announceAt(t, nodes[1], "paid", reg, 1e6, 2e6)
 	netID := nodes[0].genesis.ID()
 
-	request := func(entry *Node) (*http.Response, []byte) {
-		body := []byte(`{"model":"paid","messages":[{"role":"user","content":"a b c"}],"max_tokens":8}`)
+	body := []byte(`{"model":"paid","messages":[{"role":"user","content":"a b c"}],"max_tokens":8}`)
+	// authorize signs the payer's authorization for body, paying node0.
+	authorize := func(entry peer.ID) map[string]string {
 		a := receipt.NewAuthorization(netID, "", "paid", time.Now(), time.Minute)
-		a.EntryNode, a.Node = entry.ID(), nodes[0].ID()
+		a.EntryNode, a.Node = entry, nodes[0].ID()
 		a.MaxOutputTokens, a.MaxCharge = 8, maxCharge
 		a.InputPrice, a.OutputPrice = 1e6, 2e6
 		a.RequestSHA256 = sha256.Sum256(body)
@@ -220,7 +221,10 @@ func TestPendingSpendAcrossNodes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h := map[string]string{AuthorizationHeader: base64.StdEncoding.EncodeToString(env)}
+		return map[string]string{AuthorizationHeader: base64.StdEncoding.EncodeToString(env)}
+	}
+	request := func(entry *Node) (*http.Response, []byte) {
+		h := authorize(entry.ID())
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			resp, b := post(t, entry.APIAddr(), body, h)
@@ -232,17 +236,7 @@ func TestPendingSpendAcrossNodes(t *testing.T) {
 		}
 	}
 	sameAuthorizationEverywhere := func(t *testing.T, nodes []*Node) (*http.Response, []byte) {
-		body := []byte(`{"model":"paid","messages":[{"role":"user","content":"a b c"}],"max_tokens":8}`)
-		a := receipt.NewAuthorization(netID, "", "paid", time.Now(), time.Minute)
-		a.Node = nodes[0].ID()
-		a.MaxOutputTokens, a.MaxCharge = 8, maxCharge
-		a.InputPrice, a.OutputPrice = 1e6, 2e6
-		a.RequestSHA256 = sha256.Sum256(body)
-		env, err := receipt.SignAuthorization(a, payer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := map[string]string{AuthorizationHeader: base64.StdEncoding.EncodeToString(env)}
+		h := authorize("")
 		type result struct {
 			resp *http.Response
 			body []byte
