@@ -522,22 +522,26 @@ func clampRequest(req *runtime.Request, a *receipt.Authorization) (*runtime.Requ
 		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "n",
 			"the authorization's output budget cannot give one token to each of the choices asked for").WithCode("max_charge_too_low")
 	}
-	capped := false
+	capped, changed := false, false
 	for _, k := range []string{"max_tokens", "max_completion_tokens"} {
 		raw, ok := fields[k]
 		if !ok || string(raw) == "null" {
 			continue
 		}
+		capped = true
 		var v uint64
 		if json.Unmarshal(raw, &v) == nil && v > 0 && v <= budget {
-			capped = true
 			continue
 		}
 		fields[k] = json.RawMessage(strconv.FormatUint(budget, 10))
-		capped = true
+		changed = true
 	}
 	if !capped {
 		fields["max_tokens"] = json.RawMessage(strconv.FormatUint(budget, 10))
+		changed = true
+	}
+	if !changed {
+		return req, nil // within the budget already: run the body as sent
 	}
 	body, err := json.Marshal(fields)
 	if err != nil {

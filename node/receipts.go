@@ -84,11 +84,11 @@ func (n *Node) startMetering(nw *network) (*meter, error) {
 	var onAccept func(pool.Entry)
 	if n.chain != nil {
 		app := n.chain.app
-		start, epoch, late := n.chain.gen.GenesisTimeMs, n.chain.gen.EpochMs, n.chain.gen.LateWindowMs()
+		gen := &n.chain.gen
 		open = func(e uint64) bool {
 			// A closed epoch's receipts are still charged, in the oldest
 			// open epoch, until the late window after they were issued.
-			return e >= app.NextEpoch() || n.opts.now().UnixMilli() < start+int64(e+1)*epoch+late
+			return e >= app.NextEpoch() || n.opts.now().UnixMilli() < gen.EpochEnd(e)+gen.LateWindowMs()
 		}
 		onAccept = n.onReceipt
 	}

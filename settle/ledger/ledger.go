@@ -254,9 +254,10 @@ func (l *Ledger) EpochOf(t int64) (uint64, bool) {
 }
 
 // EpochEnd returns the end (exclusive, ms) of epoch e.
-func (l *Ledger) EpochEnd(e uint64) int64 {
-	return l.gen.GenesisTimeMs + int64(e+1)*l.gen.EpochMs
-}
+func (l *Ledger) EpochEnd(e uint64) int64 { return l.gen.EpochEnd(e) }
+
+// EpochEnd returns the end (exclusive, ms) of epoch e.
+func (g *Genesis) EpochEnd(e uint64) int64 { return g.GenesisTimeMs + int64(e+1)*g.EpochMs }
 
 // ApplyBlock applies a block: it first closes every epoch e with
 // end(e) + grace ≤ block time, then applies the transactions in order, then

@@ -537,8 +537,7 @@ func (p *Pool) Admit(account peer.ID, balance, maxCharge uint64) error {
 
 func (p *Pool) admitLocked(account peer.ID, balance, maxCharge uint64) error {
 	pending := satAdd(p.pending[account], p.reserved[account])
-	// balance < pending + maxCharge, without overflow.
-	if maxCharge > balance || pending > balance-maxCharge {
+	if !covers(balance, pending, maxCharge) {
 		return &QuotaError{Account: account, Balance: balance, Pending: pending, MaxCharge: maxCharge}
 	}
 	return nil
@@ -566,7 +565,7 @@ func (p *Pool) Reserve(account peer.ID, balance, maxCharge uint64, limits ...Key
 	}
 	for _, l := range limits {
 		used := satAdd(p.keyPending[l.Key], p.keyReserved[l.Key])
-		if maxCharge > l.Left || used > l.Left-maxCharge {
+		if !covers(l.Left, used, maxCharge) {
 			return nil, &KeyLimitError{Key: l.Key, Left: l.Left, Pending: used, MaxCharge: maxCharge}
 		}
 	}
@@ -586,6 +585,9 @@ func (p *Pool) Reserve(account peer.ID, balance, maxCharge uint64, limits ...Key
 		})
 	}, nil
 }
+
+// covers reports whether have pays for used + want, without overflow.
+func covers(have, used, want uint64) bool { return want <= have && used <= have-want }
 
 // subtract takes v from m[k], deleting the entry when nothing is left.
 func subtract(m map[peer.ID]uint64, k peer.ID, v uint64) {
