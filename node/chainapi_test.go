@@ -1,18 +1,12 @@
 package node
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/fomonet/fomo/configs"
-	"github.com/fomonet/fomo/configs/networks"
 	"github.com/fomonet/fomo/settle/chain/tx"
 	"github.com/fomonet/fomo/settle/ledger"
 )
@@ -20,38 +14,7 @@ import (
 // startChainNode starts a node that is the only validator of a new chain.
 func startChainNode(t *testing.T) *Node {
 	t.Helper()
-	cfg := testConfig()
-	cfg.Auth.OpenAccessKey, cfg.Auth.Accounts = "", ""
-	cfg.Chain.Enabled = true
-	cfg.Chain.Listen = "tcp://127.0.0.1:0"
-	cfg.Chain.BlockInterval = configs.Duration(50 * time.Millisecond)
-	dir := t.TempDir()
-	n, err := New(cfg, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := networks.Devnet()
-	g.Name, g.GenesisTime = "chaintest", time.Now().UTC().Truncate(time.Second)
-	g.Validators = []networks.Validator{{PeerID: n.id.String(), Power: 1}}
-	b, err := g.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "genesis.toml")
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	n.cfg.P2P.Network = p
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := n.Stop(ctx); err != nil {
-			t.Errorf("Stop: %v", err)
-		}
-	})
+	n, _ := newChainNet(t).start(t)
 	return n
 }
 
