@@ -18,7 +18,6 @@ import (
 	"github.com/fomonet/fomo/settle/econ"
 	"github.com/fomonet/fomo/settle/ledger"
 	"github.com/fomonet/fomo/settle/pool"
-	"github.com/fomonet/fomo/settle/receipt"
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/namespace"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -198,52 +197,6 @@ func (n *Node) learnChainPeers() {
 		s.log.Debug("dialling settlement-chain peers learned from the network", "peers", len(add))
 		s.cons.AddPeers(add...)
 	}
-}
-
-// chainPayers reads who may pay, and how much, from the chain's state.
-type chainPayers struct{ app *chain.App }
-
-func (c chainPayers) AccountOf(ctx context.Context, signer peer.ID) (peer.ID, bool) {
-	if a, ok := c.app.AccountOfKey(ctx, signer.String()); ok {
-		id, err := peer.Decode(a)
-		return id, err == nil
-	}
-	return signer, true // an account signs for itself
-}
-
-func (c chainPayers) Balance(ctx context.Context, account peer.ID) uint64 {
-	a, err := c.app.Account(ctx, account.String())
-	if err != nil || a.Overdrawn {
-		return 0 // an overdrawn account is refused until topped up
-	}
-	return a.Balances[ledger.DenomUSD]
-}
-
-func (c chainPayers) Authorized(account, signer peer.ID, atMs uint64) error {
-	k, ok, err := c.app.SessionKey(context.Background(), account.String(), signer.String())
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return fmt.Errorf("key %s is not a session key of %s on chain: %w", signer, account, receipt.ErrUnknownSigner)
-	}
-	if k.ExpiresAtMs != 0 && int64(atMs) > k.ExpiresAtMs {
-		return fmt.Errorf("session key %s of %s expired", signer, account)
-	}
-	if k.Spent >= k.SpendLimit {
-		return fmt.Errorf("session key %s of %s has spent its limit", signer, account)
-	}
-	return nil
-}
-
-// SpendLeft implements payers: the key's spend limit less what the chain
-// has charged it (a key the chain does not know may spend nothing).
-func (c chainPayers) SpendLeft(ctx context.Context, account, signer peer.ID) (uint64, bool) {
-	k, ok, err := c.app.SessionKey(ctx, account.String(), signer.String())
-	if err != nil || !ok || k.Spent >= k.SpendLimit {
-		return 0, true
-	}
-	return k.SpendLimit - k.Spent, true
 }
 
 // runSubmitter runs the receipt submitter over the node's pool, and

@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/configs"
+	"github.com/fomonet/fomo/node/api"
 	"github.com/fomonet/fomo/runtime/runtimetest"
+	"github.com/fomonet/fomo/settle/meter"
 	"github.com/fomonet/fomo/settle/receipt"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -115,7 +117,7 @@ func TestRequestsNeedAKey(t *testing.T) {
 			PromptTokens     uint64 `json:"prompt_tokens"`
 			CompletionTokens uint64 `json:"completion_tokens"`
 		} `json:"usage"`
-		Fomo *Fomo `json:"fomo"`
+		Fomo *api.Fomo `json:"fomo"`
 	}
 	if resp.StatusCode != 200 || json.Unmarshal(b, &out) != nil || out.Fomo == nil {
 		t.Fatalf("%d %s", resp.StatusCode, b)
@@ -186,7 +188,7 @@ func TestPendingSpendAcrossNodes(t *testing.T) {
 	const charge, maxCharge = 19, 94
 	dir := t.TempDir()
 	reg := filepath.Join(dir, "accounts.toml")
-	f := AccountsFile{Account: []RegistryAccount{
+	f := meter.AccountsFile{Account: []meter.RegistryAccount{
 		{ID: keyID(testUserKey).String(), Credit: 1e15, SessionKeys: []string{keyID(testUserSession).String()}},
 		{ID: keyID(payer).String(), Credit: 4*charge + maxCharge - 1},
 	}}
@@ -221,7 +223,7 @@ func TestPendingSpendAcrossNodes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return map[string]string{AuthorizationHeader: base64.StdEncoding.EncodeToString(env)}
+		return map[string]string{receipt.AuthorizationHeader: base64.StdEncoding.EncodeToString(env)}
 	}
 	request := func(entry *Node) (*http.Response, []byte) {
 		h := authorize(entry.ID())
@@ -265,7 +267,7 @@ func TestPendingSpendAcrossNodes(t *testing.T) {
 	}
 	for i, entry := range []*Node{nodes[0], nodes[1], nodes[2]} {
 		resp, b := request(entry)
-		var out struct{ Fomo *Fomo }
+		var out struct{ Fomo *api.Fomo }
 		if resp.StatusCode != 200 || json.Unmarshal(b, &out) != nil || out.Fomo == nil || out.Fomo.Charge != charge {
 			t.Fatalf("request %d at node%d: %d %s", i+1, i, resp.StatusCode, b)
 		}
@@ -303,7 +305,7 @@ func TestAuthorizationServedOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return map[string]string{AuthorizationHeader: base64.StdEncoding.EncodeToString(env)}
+		return map[string]string{receipt.AuthorizationHeader: base64.StdEncoding.EncodeToString(env)}
 	}
 	// It must name the node that serves it: one authorization sent to
 	// several nodes at once is served by its payee only.
@@ -354,7 +356,7 @@ func TestStreamCarriesReceipt(t *testing.T) {
 				Usage   *struct {
 					CompletionTokens uint64 `json:"completion_tokens"`
 				} `json:"usage"`
-				Fomo *Fomo `json:"fomo"`
+				Fomo *api.Fomo `json:"fomo"`
 			}
 			if err := json.Unmarshal([]byte(strings.TrimPrefix(events[len(events)-2], "data: ")), &last); err != nil {
 				t.Fatal(err)

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/configs"
-	"github.com/fomonet/fomo/runtime"
+	"github.com/fomonet/fomo/node/api"
 	"github.com/fomonet/fomo/runtime/runtimetest"
 	"github.com/fomonet/fomo/settle/receipt"
 )
@@ -31,7 +31,7 @@ func TestGenerationCappedByAuthorization(t *testing.T) {
 		Usage struct {
 			CompletionTokens uint64 `json:"completion_tokens"`
 		} `json:"usage"`
-		Fomo *Fomo `json:"fomo"`
+		Fomo *api.Fomo `json:"fomo"`
 	}
 	ask := func(body []byte, h map[string]string) answer {
 		t.Helper()
@@ -54,7 +54,7 @@ func TestGenerationCappedByAuthorization(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return map[string]string{AuthorizationHeader: base64.StdEncoding.EncodeToString(env)}
+		return map[string]string{receipt.AuthorizationHeader: base64.StdEncoding.EncodeToString(env)}
 	}
 	for _, tc := range []struct {
 		name   string
@@ -79,31 +79,5 @@ func TestGenerationCappedByAuthorization(t *testing.T) {
 	body := []byte(`{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":60}`)
 	if got := ask(body, map[string]string{"Authorization": "Bearer " + key}).Usage.CompletionTokens; got != 5 {
 		t.Fatalf("bearer: got %d tokens, want auth.default_max_tokens 5", got)
-	}
-}
-
-// TestClampRequest: the body the runtime runs asks for no more output
-// than the authorization pays for, shared among several choices.
-func TestClampRequest(t *testing.T) {
-	a := &receipt.Authorization{MaxOutputTokens: 12, MaxCharge: 1 << 40}
-	for _, tc := range []struct{ body, want string }{
-		{`{"max_tokens":60}`, `{"max_tokens":12}`},
-		{`{"max_tokens":5}`, `{"max_tokens":5}`},
-		{`{"max_tokens":0}`, `{"max_tokens":12}`},
-		{`{"max_tokens":-3}`, `{"max_tokens":12}`},
-		{`{"max_tokens":"x"}`, `{"max_tokens":12}`},
-		{`{}`, `{"max_tokens":12}`},
-		{`{"max_tokens":null}`, `{"max_tokens":12}`},
-		{`{"max_completion_tokens":99}`, `{"max_completion_tokens":12}`},
-		{`{"max_tokens":99,"n":3}`, `{"max_tokens":4,"n":3}`},
-		{`{"max_tokens":99,"best_of":4}`, `{"best_of":4,"max_tokens":3}`},
-	} {
-		run, rerr := clampRequest(&runtime.Request{API: runtime.APIChat, Body: []byte(tc.body)}, a)
-		if rerr != nil || string(run.Body) != tc.want {
-			t.Errorf("%s: %s, %v; want %s", tc.body, run.Body, rerr, tc.want)
-		}
-	}
-	if _, rerr := clampRequest(&runtime.Request{API: runtime.APIChat, Body: []byte(`{"n":13}`)}, a); rerr == nil {
-		t.Error("13 choices of a 12-token budget were not refused")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/fomonet/fomo/p2p/infer"
 	"github.com/fomonet/fomo/p2p/models"
 	"github.com/fomonet/fomo/runtime"
+	"github.com/fomonet/fomo/settle/meter"
 	"github.com/fomonet/fomo/settle/pool"
 )
 
@@ -26,7 +27,7 @@ type network struct {
 	combined *infer.Combined
 
 	meter *capacity.Meter
-	paid  *meter
+	paid  *meter.Meter
 	pool  *pool.Pool
 
 	mu       sync.Mutex
@@ -54,7 +55,7 @@ func (n *Node) startNetwork(ctx context.Context, bg context.Context) error {
 	if err != nil {
 		return err
 	}
-	local := meteredLocal{Registry: n.models, metered: meteredBackend{m: paid, inner: nw.meter.Wrap(n.models)}}
+	local := paidLocal{Registry: n.models, paid: paid.Wrap(nw.meter.Wrap(n.models))}
 
 	capSvc, err := capacity.New(h, h.PubSub(), h.Topic("capacity"), capacity.SourceFunc(func() capacity.AdvertContent { return n.advertContent(nw) }),
 		capacity.WithInterval(n.cfg.P2P.AdvertInterval.D()), capacity.WithKey(n.key),
@@ -73,7 +74,7 @@ func (n *Node) startNetwork(ctx context.Context, bg context.Context) error {
 		entry = ""
 	}
 	nw.router = infer.NewRouter(h, proto, infer.ProvidersFrom(h, nw.models.FindProviders), capSvc,
-		infer.WithEntryNode(entry), infer.WithRouterLogger(n.sub("router")), infer.WithAuthorizer(paid.authorizeForward))
+		infer.WithEntryNode(entry), infer.WithRouterLogger(n.sub("router")))
 	nw.combined = infer.NewCombined(local, nw.router, capSvc, infer.WithSelf(n.id.String()))
 	n.net = nw
 	if n.chain != nil {
@@ -200,13 +201,14 @@ func (n *Node) advertContent(nw *network) capacity.AdvertContent {
 	return c
 }
 
-// meteredLocal is the node's runtime registry with requests counted by the
-// capacity meter (requests in flight, measured tokens/s per model).
-type meteredLocal struct {
+// paidLocal is the node's runtime registry serving paid requests only,
+// counted by the capacity meter (requests in flight, measured tokens/s per
+// model).
+type paidLocal struct {
 	*runtime.Registry
-	metered runtime.Backend
+	paid runtime.Backend
 }
 
-func (m meteredLocal) Do(ctx context.Context, req *runtime.Request) (runtime.Stream, error) {
-	return m.metered.Do(ctx, req)
+func (l paidLocal) Do(ctx context.Context, req *runtime.Request) (runtime.Stream, error) {
+	return l.paid.Do(ctx, req)
 }

@@ -322,7 +322,7 @@ func (n *Node) sub(name string) *slog.Logger { return n.log.With("subsystem", na
 func (n *Node) startAPI(_ context.Context, bg context.Context) error {
 	var meter api.Meter
 	if n.net != nil {
-		meter = n.net.paid
+		meter = apiMeter{n.net.paid}
 	}
 	srv := api.New(api.Options{
 		Meter:        meter,

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/configs"
+	"github.com/fomonet/fomo/settle/meter"
 	"github.com/fomonet/fomo/settle/receipt"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -42,7 +43,7 @@ func keyID(sk crypto.PrivKey) peer.ID {
 // writeTestAccounts writes a registry in dir in which the test user has
 // ample credit and testUserSession is its session key.
 func writeTestAccounts(dir string) string {
-	f := AccountsFile{Account: []RegistryAccount{{
+	f := meter.AccountsFile{Account: []meter.RegistryAccount{{
 		ID: keyID(testUserKey).String(), Credit: 1e15, SessionKeys: []string{keyID(testUserSession).String()},
 	}}}
 	b, err := f.Encode()

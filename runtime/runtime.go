@@ -54,6 +54,26 @@ type Request struct {
 	// Payee, when set, is the peer ID of the only node that may serve the
 	// request: the payee its authorization names. Empty: any node.
 	Payee string
+	// Payment pays for the request: its authorization for the node that
+	// serves it, and the receipt that node signs. Nil: nobody pays (a
+	// node without metering).
+	Payment Payment
+}
+
+// Payment is what pays for one request as it travels from the node that
+// took it to the node that serves it. The entry node's metering sets it
+// (an authorization it signs once the serving node is known, or the one
+// the client signed), as does the inference protocol's server (the
+// authorization that came with the request); the router asks it for the
+// provider's authorization, and the serving node's metering hands it the
+// receipt.
+type Payment interface {
+	// For returns the authorization envelope that pays node (a peer ID)
+	// for the request.
+	For(node string) ([]byte, error)
+	// Paid records the receipt envelope the serving node signed at the
+	// end of the request.
+	Paid(receipt []byte)
 }
 
 // Backend serves inference requests: a runtime registry, a node's local

@@ -24,6 +24,7 @@ import (
 	"github.com/fomonet/fomo/p2p/models"
 	"github.com/fomonet/fomo/runtime/engine/synth"
 	"github.com/fomonet/fomo/settle/chain/consensus"
+	"github.com/fomonet/fomo/settle/meter"
 	"github.com/fomonet/fomo/settle/receipt"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
@@ -469,7 +470,7 @@ func devnetAccounts(out io.Writer, dir string, onChain bool) (devnetUser, error)
 	if !onChain {
 		where = "DIR/accounts.toml"
 	}
-	f := node.AccountsFile{Account: []node.RegistryAccount{{ID: user.String(), Credit: 1000e6, SessionKeys: []string{sess.String()}}}}
+	f := meter.AccountsFile{Account: []meter.RegistryAccount{{ID: user.String(), Credit: 1000e6, SessionKeys: []string{sess.String()}}}}
 	b, err := f.Encode()
 	if err != nil {
 		return devnetUser{}, err

@@ -22,8 +22,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fomonet/fomo/node"
 	"github.com/fomonet/fomo/node/identity"
+	"github.com/fomonet/fomo/settle/meter"
 	"github.com/fomonet/fomo/settle/receipt"
 	"github.com/libp2p/go-libp2p/core/crypto"
 )
@@ -68,7 +68,7 @@ func openAccess(t *testing.T, dir string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := node.AccountsFile{Account: []node.RegistryAccount{{ID: identity.PeerID(sk).String(), Credit: 1e9}}}
+	f := meter.AccountsFile{Account: []meter.RegistryAccount{{ID: identity.PeerID(sk).String(), Credit: 1e9}}}
 	b, err := f.Encode()
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/node"
+	"github.com/fomonet/fomo/node/api"
 	"github.com/fomonet/fomo/node/identity"
 	"github.com/fomonet/fomo/settle/econ"
 	"github.com/fomonet/fomo/settle/receipt"
@@ -274,7 +275,7 @@ func chat(ctx context.Context, out, errOut io.Writer, a chatArgs) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(node.AuthorizationHeader, base64.StdEncoding.EncodeToString(env))
+	req.Header.Set(receipt.AuthorizationHeader, base64.StdEncoding.EncodeToString(env))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
@@ -285,7 +286,7 @@ func chat(ctx context.Context, out, errOut io.Writer, a chatArgs) error {
 		return fmt.Errorf("%s: %s", resp.Status, errorMessage(b))
 	}
 	var usage struct{ PromptTokens, CompletionTokens uint64 }
-	var fomo *node.Fomo
+	var fomo *api.Fomo
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	for sc.Scan() {
@@ -301,7 +302,7 @@ func chat(ctx context.Context, out, errOut io.Writer, a chatArgs) error {
 				PromptTokens     uint64 `json:"prompt_tokens"`
 				CompletionTokens uint64 `json:"completion_tokens"`
 			} `json:"usage"`
-			Fomo  *node.Fomo      `json:"fomo"`
+			Fomo  *api.Fomo       `json:"fomo"`
 			Error json.RawMessage `json:"error"`
 		}
 		if err := json.Unmarshal([]byte(line), &ch); err != nil {

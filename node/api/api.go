@@ -7,6 +7,8 @@ package api
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/fomonet/fomo/gpu"
 	"github.com/fomonet/fomo/runtime"
+	"github.com/fomonet/fomo/settle/receipt"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -64,10 +67,9 @@ type Options struct {
 
 // Meter authenticates and meters inference requests.
 type Meter interface {
-	// Begin checks the request's credentials and authorizes its payment.
-	// It returns the context to run the request under and the request's
-	// ticket; an error (401, 402, …) is sent to the client as is.
-	Begin(r *http.Request, req *runtime.Request) (context.Context, Ticket, *runtime.Error)
+	// Begin checks the request's credentials and makes its payment
+	// (req.Payment). An error (401, 402, …) is sent to the client as is.
+	Begin(r *http.Request, req *runtime.Request) (Ticket, *runtime.Error)
 }
 
 // Ticket is one metered request.
@@ -77,11 +79,34 @@ type Ticket interface {
 	// node) and before the response starts (the X-Fomo-Receipt header).
 	ReceiptID() string
 	// Finish is called once the response's last event was read, before
-	// the end is sent. It checks the receipt of the stream and returns
-	// the fomo object to add to the response (nil when there is none).
-	Finish(ctx context.Context, s runtime.Stream) (json.RawMessage, error)
+	// the end is sent. It returns the request's receipt, checked and
+	// stored, for the fomo object of the response (nil when there is
+	// none).
+	Finish(ctx context.Context, s runtime.Stream) (*receipt.SignedReceipt, error)
 	// Close releases what Begin held; it is called once, at the end.
 	Close()
+}
+
+// Fomo is the fomo object of a response: the request's receipt.
+type Fomo struct {
+	ReceiptID    string `json:"receipt_id"`
+	Node         string `json:"node"`
+	Charge       uint64 `json:"charge"`
+	InputTokens  uint64 `json:"input_tokens"`
+	OutputTokens uint64 `json:"output_tokens"`
+	Finish       string `json:"finish"`
+	// Receipt is the receipt envelope (fomo/receipt/v1), base64.
+	Receipt string `json:"receipt"`
+}
+
+// FomoOf returns the fomo object of a receipt.
+func FomoOf(sr *receipt.SignedReceipt) Fomo {
+	id := sr.ID()
+	return Fomo{
+		ReceiptID: hex.EncodeToString(id[:]), Node: sr.Receipt.Node.String(), Charge: sr.Receipt.Charge,
+		InputTokens: sr.Receipt.InputTokens, OutputTokens: sr.Receipt.OutputTokens,
+		Finish: string(sr.Receipt.Finish), Receipt: base64.StdEncoding.EncodeToString(sr.Envelope),
+	}
 }
 
 // Server is the HTTP handler of the node.

@@ -23,11 +23,10 @@ func (s *Server) inference(api runtime.API) http.HandlerFunc {
 		s.metrics.inFlight.Inc()
 		defer s.metrics.inFlight.Dec()
 
-		ctx := r.Context()
 		var ticket Ticket
 		if s.opts.Meter != nil {
 			var merr *runtime.Error
-			ctx, ticket, merr = s.opts.Meter.Begin(r, req)
+			ticket, merr = s.opts.Meter.Begin(r, req)
 			if merr != nil {
 				s.metrics.countRequest(req, runtime.FinishError)
 				writeError(w, merr)
@@ -36,7 +35,7 @@ func (s *Server) inference(api runtime.API) http.HandlerFunc {
 			defer ticket.Close()
 		}
 
-		stream, err := s.opts.Backend.Do(ctx, req)
+		stream, err := s.opts.Backend.Do(r.Context(), req)
 		if err != nil {
 			s.metrics.countRequest(req, runtime.FinishError)
 			writeError(w, runtime.AsError(err))
@@ -101,12 +100,16 @@ func (s *Server) relayOne(w http.ResponseWriter, r *http.Request, req *runtime.R
 // withFomo adds the ticket's fomo object to a JSON object; a failure is
 // logged and the object is returned unchanged.
 func (s *Server) withFomo(r *http.Request, req *runtime.Request, obj []byte, stream runtime.Stream, t Ticket) []byte {
-	fomo, err := t.Finish(r.Context(), stream)
+	sr, err := t.Finish(r.Context(), stream)
 	if err != nil {
 		s.log.Warn("receipt check failed", "model", req.Model, "receipt_id", t.ReceiptID(), "err", err)
 		return obj
 	}
-	if fomo == nil {
+	if sr == nil {
+		return obj
+	}
+	fomo, err := json.Marshal(FomoOf(sr))
+	if err != nil {
 		return obj
 	}
 	return AddField(obj, "fomo", fomo)

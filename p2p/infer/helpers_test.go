@@ -101,7 +101,7 @@ func (b *fakeBackend) Do(ctx context.Context, req *runtime.Request) (runtime.Str
 	if b.doErr != nil {
 		return nil, b.doErr
 	}
-	s := &fakeStream{b: b, ctx: ctx, done: make(chan struct{})}
+	s := &fakeStream{b: b, ctx: ctx, req: req, done: make(chan struct{})}
 	b.mu.Lock()
 	b.streams = append(b.streams, s)
 	b.mu.Unlock()
@@ -122,6 +122,7 @@ func eventData(i int) []byte { return fmt.Appendf(nil, `{"choices":[{"delta":{"c
 type fakeStream struct {
 	b        *fakeBackend
 	ctx      context.Context
+	req      *runtime.Request
 	produced atomic.Int64
 	closed   atomic.Bool
 	// done is closed when the stream ends: its last event was taken, it
@@ -132,13 +133,49 @@ type fakeStream struct {
 	mu       sync.Mutex
 }
 
+// end records how the stream ended; one that ran to its end pays with a
+// receipt naming the model and the authorization it was given, as a
+// serving node's metering would.
 func (s *fakeStream) end(f runtime.FinishReason) {
 	s.doneOnce.Do(func() {
 		s.mu.Lock()
 		s.finish = f
 		s.mu.Unlock()
+		if pay := s.req.Payment; pay != nil && f == runtime.FinishStop {
+			auth, _ := pay.For("")
+			pay.Paid([]byte("receipt:" + s.req.Model + ":" + string(auth)))
+		}
 		close(s.done)
 	})
+}
+
+// testPayment is a request's payment as an entry node's metering makes it:
+// an authorization per payee, and the receipt it is paid with.
+type testPayment struct {
+	err error // returned by For
+
+	mu      sync.Mutex
+	payees  []string
+	receipt []byte
+}
+
+func (p *testPayment) For(node string) ([]byte, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.payees = append(p.payees, node)
+	return []byte("auth:" + node), p.err
+}
+
+func (p *testPayment) Paid(receipt []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.receipt = receipt
+}
+
+func (p *testPayment) paidWith() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.receipt
 }
 
 func (s *fakeStream) Recv() (runtime.Event, error) {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,21 +30,8 @@ func TestRoundTrip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var mu sync.Mutex
-			var got []*Incoming
-			var gotUsage runtime.Usage
-			var gotFinish runtime.FinishReason
-			fin := func(_ context.Context, in *Incoming, u runtime.Usage, f runtime.FinishReason, delivered bool) ([]byte, error) {
-				mu.Lock()
-				defer mu.Unlock()
-				got, gotUsage, gotFinish = append(got, in), u, f
-				if !delivered {
-					t.Error("finalizer says the Final was not delivered")
-				}
-				return []byte("receipt:" + in.Request.Model), nil
-			}
 			b := &fakeBackend{chunks: tt.chunks}
-			client, provider, _ := pair(t, b, WithFinalizer(fin))
+			client, provider, _ := pair(t, b)
 			req := chatRequest("m1", tt.stream)
 			req.API = tt.api
 			s, err := Dial(context.Background(), client, provider.ID(), testProto, req, []byte("auth"), "entry-1")
@@ -69,7 +55,7 @@ func TestRoundTrip(t *testing.T) {
 			if s.Usage() != want || s.Finish() != runtime.FinishStop {
 				t.Fatalf("usage %+v finish %q, want %+v stop", s.Usage(), s.Finish(), want)
 			}
-			if string(s.Receipt()) != "receipt:m1" {
+			if string(s.Receipt()) != "receipt:m1:auth" {
 				t.Fatalf("receipt %q", s.Receipt())
 			}
 			if s.ServedBy() != provider.ID().String() {
@@ -78,15 +64,13 @@ func TestRoundTrip(t *testing.T) {
 			if _, err := s.Recv(); err != io.EOF {
 				t.Fatalf("Recv after the end = %v, want io.EOF", err)
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			if len(got) != 1 || got[0].Peer != client.ID() || string(got[0].Authorization) != "auth" ||
-				got[0].EntryNode != "entry-1" || got[0].Request.API != tt.api || got[0].Request.Stream != tt.stream ||
-				!bytes.Equal(got[0].Request.Body, req.Body) {
-				t.Fatalf("finalizer saw %+v", got)
+			got := b.requests()
+			if len(got) != 1 || got[0].Payment == nil || got[0].API != tt.api || got[0].Stream != tt.stream ||
+				!bytes.Equal(got[0].Body, req.Body) {
+				t.Fatalf("backend saw %+v", got)
 			}
-			if gotUsage != want || gotFinish != runtime.FinishStop {
-				t.Fatalf("finalizer saw usage %+v finish %q", gotUsage, gotFinish)
+			if auth, err := got[0].Payment.For(""); err != nil || string(auth) != "auth" {
+				t.Fatalf("backend's authorization %q, %v", auth, err)
 			}
 		})
 	}
@@ -121,10 +105,8 @@ func TestProviderErrors(t *testing.T) {
 			wantStatus: 400, wantType: runtime.ErrTypeInvalidRequest, wantMsg: "cannot be streamed"},
 		{name: "event over the frame limit", backend: &fakeBackend{chunks: 1, data: bytes.Repeat([]byte("y"), 2048)},
 			opts: []ServerOption{WithServerMaxFrameSize(1024)}, wantStatus: 502, wantType: runtime.ErrTypeAPI, wantMsg: "frame limit"},
-		{name: "admission refused", backend: &fakeBackend{chunks: 1},
-			opts: []ServerOption{WithAdmit(func(context.Context, *Incoming) error {
-				return runtime.Errorf(402, runtime.ErrTypeInsufficientQuota, "", "no funds")
-			})}, wantStatus: 402, wantType: runtime.ErrTypeInsufficientQuota, wantMsg: "no funds"},
+		{name: "payment refused", backend: &fakeBackend{doErr: runtime.Errorf(402, runtime.ErrTypeInsufficientQuota, "", "no funds")},
+			wantStatus: 402, wantType: runtime.ErrTypeInsufficientQuota, wantMsg: "no funds"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -328,18 +310,7 @@ func TestClientCancelStopsProvider(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			b := &fakeBackend{chunks: 1000, gate: make(chan struct{})}
 			b.started = make(chan *fakeStream, 1)
-			var finMu sync.Mutex
-			var finDelivered = true
-			var finFinish runtime.FinishReason
-			finDone := make(chan struct{})
-			fin := func(_ context.Context, _ *Incoming, _ runtime.Usage, f runtime.FinishReason, delivered bool) ([]byte, error) {
-				finMu.Lock()
-				finDelivered, finFinish = delivered, f
-				finMu.Unlock()
-				close(finDone)
-				return nil, nil
-			}
-			client, provider, srv := pair(t, b, WithFinalizer(fin))
+			client, provider, srv := pair(t, b)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			s, err := Dial(ctx, client, provider.ID(), testProto, chatRequest("m1", true), nil, "")
@@ -365,12 +336,9 @@ func TestClientCancelStopsProvider(t *testing.T) {
 			if !fs.closed.Load() {
 				waitFor(t, "runtime stream closed", 5*time.Second, fs.closed.Load)
 			}
-			<-finDone
-			finMu.Lock()
-			if finDelivered || finFinish != runtime.FinishCancelled {
-				t.Errorf("finalizer: delivered %v finish %q", finDelivered, finFinish)
+			if f := fs.Finish(); f != runtime.FinishCancelled {
+				t.Errorf("provider's runtime finished %q, want cancelled", f)
 			}
-			finMu.Unlock()
 			waitFor(t, "server slot released", 5*time.Second, func() bool { return srv.InFlight() == 0 })
 			if _, err := s.Recv(); err == nil {
 				t.Fatal("Recv after cancel returned no error")

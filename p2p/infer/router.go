@@ -65,10 +65,6 @@ type Adverts interface {
 	Fresh(model string) []capacity.Advert
 }
 
-// Authorizer returns the authorization envelope sent with a request to
-// provider p; nil sends none.
-type Authorizer func(ctx context.Context, req *runtime.Request, p peer.ID) ([]byte, error)
-
 // Router defaults.
 const (
 	// DefaultFailureTTL is how long a provider that failed is skipped.
@@ -101,7 +97,6 @@ type routerConfig struct {
 	cacheTTL         time.Duration
 	lookupTimeout    time.Duration
 	dialOpts         []DialOption
-	authorize        Authorizer
 	entryNode        *string
 	log              *slog.Logger
 }
@@ -145,9 +140,6 @@ func WithLookupTimeout(d time.Duration) RouterOption {
 func WithDialOptions(opts ...DialOption) RouterOption {
 	return func(c *routerConfig) { c.dialOpts = opts }
 }
-
-// WithAuthorizer sets the hook that makes each request's authorization.
-func WithAuthorizer(a Authorizer) RouterOption { return func(c *routerConfig) { c.authorize = a } }
 
 // WithEntryNode sets the entry_node sent with forwarded requests (default:
 // the host's peer ID; a light client that is no node passes "").
@@ -245,7 +237,7 @@ func (r *Router) Do(ctx context.Context, req *runtime.Request) (runtime.Stream, 
 		}
 		ae, ok := err.(*attemptError)
 		if !ok {
-			return nil, err // the authorizer failed: no provider is at fault
+			return nil, err // the request's payment failed: no provider is at fault
 		}
 		err = ae.err
 		lastErr = err
@@ -296,9 +288,10 @@ func retriable(err error, fromProvider bool) bool {
 }
 
 func (r *Router) try(ctx context.Context, c candidate, req *runtime.Request) (runtime.Stream, error) {
+	// The request's payment names the provider as its payee.
 	var auth []byte
-	if r.cfg.authorize != nil {
-		a, err := r.cfg.authorize(ctx, req, c.peer)
+	if req.Payment != nil {
+		a, err := req.Payment.For(c.peer.String())
 		if err != nil {
 			return nil, err
 		}
@@ -315,21 +308,26 @@ func (r *Router) try(ctx context.Context, c candidate, req *runtime.Request) (ru
 	ev, err := s.Recv()
 	switch {
 	case err == nil:
-		return &forwarded{Stream: s, r: r, first: ev, pending: true}, nil
+		return &forwarded{Stream: s, r: r, pay: req.Payment, first: ev, pending: true}, nil
 	case errors.Is(err, io.EOF):
-		return &forwarded{Stream: s, r: r}, nil
+		f := &forwarded{Stream: s, r: r, pay: req.Payment}
+		f.ended()
+		return f, nil
 	}
 	fromProvider := s.FromProvider()
 	_ = s.Close()
 	return nil, &attemptError{err: err, fromProvider: fromProvider}
 }
 
-// forwarded is a provider's stream with its first event read ahead.
+// forwarded is a provider's stream with its first event read ahead. At its
+// end the provider's receipt goes to the request's payment.
 type forwarded struct {
 	*Stream
 	r       *Router
+	pay     runtime.Payment
 	first   runtime.Event
 	pending bool
+	paid    bool
 }
 
 // Recv returns the read-ahead event first. A provider whose stream breaks
@@ -340,10 +338,25 @@ func (f *forwarded) Recv() (runtime.Event, error) {
 		return f.first, nil
 	}
 	ev, err := f.Stream.Recv()
-	if err != nil && !errors.Is(err, io.EOF) && !f.FromProvider() && f.ctx.Err() == nil && !errors.Is(err, runtime.ErrClosed) {
-		f.r.markFailed(f.Peer())
+	if err != nil {
+		if !errors.Is(err, io.EOF) && !f.FromProvider() && f.ctx.Err() == nil && !errors.Is(err, runtime.ErrClosed) {
+			f.r.markFailed(f.Peer())
+		}
+		f.ended()
 	}
 	return ev, err
+}
+
+// ended hands the provider's receipt, if its Final carried one, to the
+// request's payment.
+func (f *forwarded) ended() {
+	if f.paid || f.pay == nil {
+		return
+	}
+	f.paid = true
+	if rc := f.Stream.Receipt(); rc != nil {
+		f.pay.Paid(rc)
+	}
 }
 
 func (r *Router) markFailed(p peer.ID) {

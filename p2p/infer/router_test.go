@@ -512,63 +512,67 @@ func (l *localRuntime) Embed(ctx context.Context, req *runtime.Request) (runtime
 }
 func (l *localRuntime) Health(context.Context) runtime.Health { return runtime.Health{OK: true} }
 
-func TestRouterSendsEntryNodeAndAuthorization(t *testing.T) {
+func TestRouterPaysTheProvider(t *testing.T) {
 	tests := []struct {
-		name      string
-		opts      []RouterOption
-		wantEntry func(c *cluster) string
-		wantAuth  string
+		name string
+		pay  *testPayment
 	}{
-		{"node", nil, func(c *cluster) string { return c.entry.ID().String() }, ""},
-		{"light client with authorization", []RouterOption{WithEntryNode(""), WithAuthorizer(
-			func(_ context.Context, req *runtime.Request, p peer.ID) ([]byte, error) {
-				return []byte("auth:" + req.Model + ":" + p.String()), nil
-			})}, func(*cluster) string { return "" }, "auth:m:"},
+		{"unpaid request", nil},
+		{"paid request", &testPayment{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newCluster(t, nil)
-			p1 := c.providers[0]
-			got := make(chan *Incoming, 1)
-			srv := NewServer(p1, testProto, &fakeBackend{chunks: 1}, WithAdmit(func(_ context.Context, in *Incoming) error {
-				got <- in
-				return nil
-			}))
-			defer srv.Close()
-			c.dht.peers["m"] = []peer.ID{p1.ID()}
-			c.ads.set("m", advert(p1.ID(), "m", 0, 1, 1))
-			s, err := c.router(tt.opts...).Do(context.Background(), chatRequest("m", true))
+			b := &fakeBackend{chunks: 1}
+			c := newCluster(t, b)
+			p1 := c.providers[0].ID()
+			c.dht.peers["m"] = []peer.ID{p1}
+			c.ads.set("m", advert(p1, "m", 0, 1, 1))
+			req := chatRequest("m", true)
+			if tt.pay != nil {
+				req.Payment = tt.pay
+			}
+			s, err := c.router().Do(context.Background(), req)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			in := <-got
-			if in.EntryNode != tt.wantEntry(c) || in.Peer != c.entry.ID() {
-				t.Fatalf("entry node %q peer %s", in.EntryNode, in.Peer)
+			if _, err := drain(s); err != nil {
+				t.Fatal(err)
 			}
-			want := ""
-			if tt.wantAuth != "" {
-				want = tt.wantAuth + p1.ID().String()
+			got := b.requests()
+			if len(got) != 1 {
+				t.Fatalf("provider served %d requests", len(got))
 			}
-			if string(in.Authorization) != want {
-				t.Fatalf("authorization %q, want %q", in.Authorization, want)
+			if tt.pay == nil {
+				if got[0].Payment != nil {
+					t.Fatal("an unpaid request reached the provider with a payment")
+				}
+				return
+			}
+			// The provider receives the authorization naming it, and its
+			// receipt comes back to the request's payment.
+			if auth, _ := got[0].Payment.For(""); string(auth) != "auth:"+p1.String() {
+				t.Fatalf("provider got authorization %q", auth)
+			}
+			if want := "receipt:m:auth:" + p1.String(); string(tt.pay.paidWith()) != want {
+				t.Fatalf("payment got receipt %q, want %q", tt.pay.paidWith(), want)
 			}
 		})
 	}
 }
 
-func TestRouterAuthorizerFailure(t *testing.T) {
+func TestRouterPaymentFailure(t *testing.T) {
 	c := newCluster(t, &fakeBackend{chunks: 1})
 	p1 := c.providers[0].ID()
 	c.dht.peers["m"] = []peer.ID{p1}
 	c.ads.set("m", advert(p1, "m", 0, 1, 1))
-	r := c.router(WithAuthorizer(func(context.Context, *runtime.Request, peer.ID) ([]byte, error) {
-		return nil, runtime.Errorf(http.StatusPaymentRequired, runtime.ErrTypeInsufficientQuota, "", "spend limit reached")
-	}))
-	_, err := r.Do(context.Background(), chatRequest("m", true))
+	r := c.router()
+	req := chatRequest("m", true)
+	req.Payment = &testPayment{err: runtime.Errorf(http.StatusPaymentRequired, runtime.ErrTypeInsufficientQuota, "", "spend limit reached")}
+	_, err := r.Do(context.Background(), req)
 	var re *runtime.Error
 	if !errors.As(err, &re) || re.Status != http.StatusPaymentRequired {
-		t.Fatalf("got %v, want the authorizer's 402", err)
+		t.Fatalf("got %v, want the payment's 402", err)
 	}
 	if r.Failed(p1) {
 		t.Fatal("an authorization failure was blamed on the provider")

@@ -16,50 +16,38 @@ import (
 	"github.com/fomonet/fomo/runtime"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 )
 
-// Incoming is a request received over the protocol.
-type Incoming struct {
-	// Peer is the peer that opened the stream.
-	Peer peer.ID
-	// Request is the parsed request handed to the backend.
-	Request *runtime.Request
-	// Authorization is the client's authorization envelope, as sent.
-	Authorization []byte
-	// EntryNode is the peer ID of the node that forwarded the request, if any.
-	EntryNode string
+// received is the payment of a request received over the protocol: the
+// authorization that came with it, and the receipt the backend's metering
+// signs for it, sent back in the Final.
+type received struct {
+	auth []byte
+
+	mu      sync.Mutex
+	receipt []byte
 }
 
-type incomingKey struct{}
+// For returns the authorization as the client sent it: it names its payee
+// already, which the serving node's metering checks.
+func (p *received) For(string) ([]byte, error) { return p.auth, nil }
 
-// IncomingFromContext returns the protocol request a backend call serves:
-// the server puts it in the context it passes to Backend.Do, so that the
-// backend can read the authorization and the entry node.
-func IncomingFromContext(ctx context.Context) (*Incoming, bool) {
-	in, ok := ctx.Value(incomingKey{}).(*Incoming)
-	return in, ok
+// Paid implements runtime.Payment.
+func (p *received) Paid(receipt []byte) {
+	p.mu.Lock()
+	p.receipt = receipt
+	p.mu.Unlock()
 }
 
-// Receipter is implemented by backend streams that produce their own
-// receipt once they are closed; the server sends it in the Final instead of
-// calling the Finalizer.
-type Receipter interface {
-	Receipt() []byte
+func (p *received) signed() []byte {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.receipt
 }
-
-// Admit decides whether a request may run. A non-nil error ends the stream
-// with a Final carrying it (an *runtime.Error keeps its status; anything
-// else becomes a 500). It runs before the backend is called.
-type Admit func(ctx context.Context, in *Incoming) error
-
-// Finalizer is called once for every request the backend accepted, after
-// its last event, with what was delivered. The bytes it returns are sent as
-// the Final's receipt. It is called also when the client went away before
-// the end (delivered is false then, and no Final can be sent); an error is
-// logged and the Final carries no receipt.
-type Finalizer func(ctx context.Context, in *Incoming, usage runtime.Usage, finish runtime.FinishReason, delivered bool) ([]byte, error)
 
 // Default stream deadlines.
 const (
@@ -80,8 +68,6 @@ type serverConfig struct {
 	timeout     time.Duration
 	idle        time.Duration
 	maxStreams  int
-	admit       Admit
-	finalize    Finalizer
 	log         *slog.Logger
 	serviceName string
 }
@@ -111,12 +97,6 @@ func WithServerTimeouts(overall, idle time.Duration) ServerOption {
 // WithMaxStreams bounds the requests served at once; more are answered
 // with a 503 service_unavailable_error (code provider_busy).
 func WithMaxStreams(n int) ServerOption { return func(c *serverConfig) { c.maxStreams = n } }
-
-// WithAdmit sets the admission check run before the backend.
-func WithAdmit(a Admit) ServerOption { return func(c *serverConfig) { c.admit = a } }
-
-// WithFinalizer sets the hook that produces each Final's receipt.
-func WithFinalizer(f Finalizer) ServerOption { return func(c *serverConfig) { c.finalize = f } }
 
 // WithServerLogger sets the logger.
 func WithServerLogger(l *slog.Logger) ServerOption { return func(c *serverConfig) { c.log = l } }
@@ -249,12 +229,12 @@ func (s *Server) handle(st network.Stream) {
 		_ = st.Reset()
 		return
 	}
-	in, rerr := s.parse(remote, preq)
+	req, pay, rerr := s.parse(preq)
 	if rerr != nil {
 		s.sendFinal(st, fw, &pb.Final{Error: errorToPB(rerr), Finish: string(runtime.FinishError)})
 		return
 	}
-	log = log.With("model", in.Request.Model)
+	log = log.With("model", req.Model)
 
 	select {
 	case s.slots <- struct{}{}:
@@ -298,14 +278,7 @@ func (s *Server) handle(st network.Stream) {
 		watcher.Wait()
 	}()
 
-	if s.cfg.admit != nil {
-		if err := s.cfg.admit(ctx, in); err != nil {
-			s.sendFinal(st, fw, &pb.Final{Error: errorToPB(runtime.AsError(err)), Finish: string(runtime.FinishError)})
-			return
-		}
-	}
-
-	rs, err := s.backend.Do(context.WithValue(ctx, incomingKey{}, in), in.Request)
+	rs, err := s.backend.Do(ctx, req)
 	if err != nil {
 		switch {
 		case gone.Load():
@@ -346,11 +319,8 @@ func (s *Server) handle(st network.Stream) {
 	usage, finish := rs.Usage(), rs.Finish()
 
 	if gone.Load() {
-		// The client went away: nobody reads a Final.
-		if finish != runtime.FinishError {
-			finish = runtime.FinishCancelled
-		}
-		s.finalize(context.WithoutCancel(ctx), log, in, rs, usage, finish, false)
+		// The client went away: nobody reads a Final. The backend's
+		// metering keeps the receipt of what was delivered.
 		_ = st.Reset()
 		return
 	}
@@ -366,28 +336,13 @@ func (s *Server) handle(st network.Stream) {
 		finish = runtime.FinishStop
 	}
 	final.Finish = string(finish)
-	final.Receipt = s.finalize(context.WithoutCancel(ctx), log, in, rs, usage, finish, true)
+	final.Receipt = pay.signed()
 	s.sendFinal(st, fw, final)
 }
 
 func (s *Server) timeoutError() *runtime.Error {
 	return runtime.Errorf(http.StatusGatewayTimeout, runtime.ErrTypeTimeout, "",
 		"the request ran past the provider's stream deadline of %s", s.cfg.timeout)
-}
-
-func (s *Server) finalize(ctx context.Context, log *slog.Logger, in *Incoming, rs runtime.Stream, usage runtime.Usage, finish runtime.FinishReason, delivered bool) []byte {
-	if r, ok := rs.(Receipter); ok {
-		return r.Receipt()
-	}
-	if s.cfg.finalize == nil {
-		return nil
-	}
-	receipt, err := s.cfg.finalize(ctx, in, usage, finish, delivered)
-	if err != nil {
-		log.Warn("finalizing request failed", "err", err)
-		return nil
-	}
-	return receipt
 }
 
 // sendFinal writes the Final and closes the stream; it resets the stream if
@@ -402,17 +357,24 @@ func (s *Server) sendFinal(st network.Stream, fw *FrameWriter, f *pb.Final) {
 	_ = st.Close()
 }
 
-func (s *Server) parse(remote peer.ID, r *pb.InferRequest) (*Incoming, *runtime.Error) {
+// parse checks a received request and returns it with its payment (nil
+// when it carries no authorization).
+func (s *Server) parse(r *pb.InferRequest) (*runtime.Request, *received, *runtime.Error) {
 	api, ok := apiFromPB(r.GetApi())
 	if !ok {
-		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "",
+		return nil, nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "",
 			"unsupported API %d", int32(r.GetApi()))
 	}
 	req, rerr := ParseRequest(api, r.GetBody(), s.cfg.maxBody)
 	if rerr != nil {
-		return nil, rerr
+		return nil, nil, rerr
 	}
-	return &Incoming{Peer: remote, Request: req, Authorization: r.GetAuthorization(), EntryNode: r.GetEntryNode()}, nil
+	var pay *received
+	if auth := r.GetAuthorization(); len(auth) > 0 {
+		pay = &received{auth: auth}
+		req.Payment = pay
+	}
+	return req, pay, nil
 }
 
 // ParseRequest checks an OpenAI request body the way the HTTP API does (a

@@ -37,6 +37,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fomonet/fomo/settle/receipt"
 	ds "github.com/ipfs/go-datastore"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -283,6 +284,26 @@ func (p *Pool) Add(ctx context.Context, env []byte) (Entry, error) {
 	if err != nil {
 		return Entry{}, err
 	}
+	return p.add(ctx, r, env)
+}
+
+// AddVerified is Add for a receipt this node has checked already: one it
+// signed itself as the serving node, or one it verified on arrival. It is
+// not verified again.
+func (p *Pool) AddVerified(ctx context.Context, sr *receipt.SignedReceipt) (Entry, error) {
+	if p.closed.Load() {
+		return Entry{}, ErrClosed
+	}
+	r, err := fromVerified(sr, nil)
+	if err != nil {
+		return Entry{}, err
+	}
+	return p.add(ctx, r, sr.Envelope)
+}
+
+// add stores a verified receipt, waits for it to be durable and publishes
+// it.
+func (p *Pool) add(ctx context.Context, r Receipt, env []byte) (Entry, error) {
 	e, done, err := p.put(ctx, r, env, sha256.Sum256(env), true, true)
 	if err == nil || errors.Is(err, ErrConflict) {
 		if werr := wait(ctx, done); werr != nil {

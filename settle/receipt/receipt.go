@@ -40,6 +40,11 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
+// AuthorizationHeader is the HTTP header that carries an authorization
+// the client signed itself (base64 of its fomo/auth/v1 envelope), as
+// `fomo chat` sends it.
+const AuthorizationHeader = "X-Fomo-Authorization"
+
 const (
 	// AuthDomain is the signature domain of authorization envelopes.
 	AuthDomain = "fomo/auth/v1"
@@ -595,6 +600,39 @@ func SignReceipt(r Receipt, sk crypto.PrivKey) ([]byte, error) {
 		return nil, fmt.Errorf("receipt: %w", err)
 	}
 	return b, nil
+}
+
+// SignOpened signs a receipt for an authorization the signer has opened
+// and checked already (sa; r.Authorization must be its envelope), and
+// returns it opened, as Verify would: the serving node's own receipt
+// needs no second check of the authorization's signature. The rules that
+// relate the receipt to its authorization (finish, payee, times, output
+// cap, charge) are checked before signing.
+func SignOpened(r Receipt, sa *SignedAuthorization, sk crypto.PrivKey) (*SignedReceipt, error) {
+	id, err := signerID(sk)
+	if err != nil {
+		return nil, fmt.Errorf("receipt: %w", err)
+	}
+	if r.Node == "" {
+		r.Node = id
+	}
+	if r.Node != id {
+		return nil, fmt.Errorf("receipt: node is %s but the signing key is %s", r.Node, id)
+	}
+	if sa == nil || !bytes.Equal(r.Authorization, sa.Envelope) {
+		return nil, errors.New("receipt: the authorization is not the opened one")
+	}
+	sr := &SignedReceipt{Receipt: r, Authorization: sa}
+	if bad := checkReceipt(sr); bad != nil {
+		return nil, fmt.Errorf("receipt: %w", bad)
+	}
+	rec := receiptRecord(nil)
+	sr.Envelope, err = seal(r.toPB(), rec, sk, MaxReceiptSize)
+	if err != nil {
+		return nil, fmt.Errorf("receipt: %w", err)
+	}
+	sr.Payload = rec.payload
+	return sr, nil
 }
 
 // SignedReceipt is an opened receipt envelope whose node signature and

@@ -1,4 +1,4 @@
-package node
+package meter
 
 import (
 	"bytes"
@@ -14,11 +14,11 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// payers is where a node learns who may pay for requests: which account a
+// Payers is where a node learns who may pay for requests: which account a
 // signing key pays for, the account's credit, and whether a key may sign
-// for an account. The local account registry file is one source; the
-// settlement chain is the other.
-type payers interface {
+// for an account. The local account registry file ([Registry]) is one
+// source; the settlement chain's state is the other.
+type Payers interface {
 	// AccountOf returns the account that signer (an account's own key or
 	// one of its session keys) signs for.
 	AccountOf(ctx context.Context, signer peer.ID) (peer.ID, bool)
@@ -65,9 +65,10 @@ type registryState struct {
 	owner    map[peer.ID]peer.ID // session key → account
 }
 
-// registry is the local account registry file, read again when its
-// modification time changes (checked at most once a second).
-type registry struct {
+// Registry is the local account registry file, read again when its
+// modification time changes (checked at most once a second). It is the
+// Payers of a node without a settlement chain.
+type Registry struct {
 	path string
 	now  func() time.Time
 
@@ -77,8 +78,13 @@ type registry struct {
 	checked time.Time
 }
 
-func openRegistry(path string, now func() time.Time) (*registry, error) {
-	r := &registry{path: path, now: now}
+// OpenRegistry reads the registry file at path (auth.accounts); now is the
+// clock that paces re-reading it (time.Now when nil).
+func OpenRegistry(path string, now func() time.Time) (*Registry, error) {
+	if now == nil {
+		now = time.Now
+	}
+	r := &Registry{path: path, now: now}
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("auth.accounts: %w", err)
@@ -126,7 +132,7 @@ func loadRegistry(path string) (registryState, error) {
 
 // state returns the registry, re-reading the file if it changed. A file
 // that became unreadable or invalid keeps the last good state.
-func (r *registry) state() registryState {
+func (r *Registry) state() registryState {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()
@@ -142,7 +148,8 @@ func (r *registry) state() registryState {
 	return r.st
 }
 
-func (r *registry) AccountOf(_ context.Context, signer peer.ID) (peer.ID, bool) {
+// AccountOf implements Payers.
+func (r *Registry) AccountOf(_ context.Context, signer peer.ID) (peer.ID, bool) {
 	st := r.state()
 	if _, ok := st.accounts[signer]; ok {
 		return signer, true
@@ -151,11 +158,13 @@ func (r *registry) AccountOf(_ context.Context, signer peer.ID) (peer.ID, bool) 
 	return a, ok
 }
 
-func (r *registry) Balance(_ context.Context, account peer.ID) uint64 {
+// Balance implements Payers: the account's credit in the file.
+func (r *Registry) Balance(_ context.Context, account peer.ID) uint64 {
 	return r.state().accounts[account].Credit
 }
 
-func (r *registry) Authorized(account, signer peer.ID, _ uint64) error {
+// Authorized implements Payers and receipt.Signers.
+func (r *Registry) Authorized(account, signer peer.ID, _ uint64) error {
 	st := r.state()
 	if _, ok := st.accounts[account]; !ok {
 		return fmt.Errorf("account %s is not in this node's registry: %w", account, receipt.ErrUnknownSigner)
@@ -166,5 +175,5 @@ func (r *registry) Authorized(account, signer peer.ID, _ uint64) error {
 	return fmt.Errorf("key %s does not sign for %s: %w", signer, account, receipt.ErrUnknownSigner)
 }
 
-// SpendLeft implements payers: the local registry sets no spend limits.
-func (r *registry) SpendLeft(context.Context, peer.ID, peer.ID) (uint64, bool) { return 0, false }
+// SpendLeft implements Payers: the local registry sets no spend limits.
+func (r *Registry) SpendLeft(context.Context, peer.ID, peer.ID) (uint64, bool) { return 0, false }
