@@ -350,7 +350,7 @@ type admittedNode struct {
 func TestNetworkAdmission(t *testing.T) {
 	const n = 4
 	ctx := context.Background()
-	hosts := p2ptest.NewHosts(t, n, p2ptest.Options{Topology: p2ptest.FullMesh})
+	hosts := p2ptest.NewHosts(t, n, p2ptest.WithTopology(p2ptest.FullMesh))
 	reg := newFakeRegistry()
 	ids := make([]peer.ID, n)
 	for i, h := range hosts {

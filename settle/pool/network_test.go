@@ -108,7 +108,7 @@ func waitTopicPeers(t *testing.T, hosts []*p2p.Host, want int) {
 func TestNetwork(t *testing.T) {
 	const n = 10
 	ctx := context.Background()
-	hosts := p2ptest.NewHosts(t, n, p2ptest.Options{Topology: p2ptest.FullMesh})
+	hosts := p2ptest.NewHosts(t, n, p2ptest.WithTopology(p2ptest.FullMesh))
 	nodes := make([]*testNode, n)
 	for i, h := range hosts {
 		nodes[i] = &testNode{h: h, key: h.Peerstore().PrivKey(h.ID()), dir: t.TempDir()}
