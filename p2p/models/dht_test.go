@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/p2p"
 	"github.com/fomonet/fomo/p2p/models"
 	"github.com/fomonet/fomo/p2p/p2ptest"
@@ -32,14 +33,6 @@ func manifest(name string, seq uint64, issuer peer.ID) models.Manifest {
 		Weights: models.Weights{SHA256: hex.EncodeToString(sum[:]), Size: 42},
 		Tier:    "small", InputPrice: 1, OutputPrice: 2,
 	}
-}
-
-func key(t testing.TB) crypto.PrivKey {
-	sk, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sk
 }
 
 func sign(t testing.TB, m models.Manifest, sk crypto.PrivKey) []byte {
@@ -89,7 +82,7 @@ func getAll(ctx context.Context, svcs []*models.Service, name string) ([]*models
 func TestManifestResolvedOnAllNodes(t *testing.T) {
 	_, svcs := network(t, 10)
 	ctx := ctxT(t, 60*time.Second)
-	issuer := key(t)
+	issuer, _ := testkeys.New(t)
 	env := sign(t, manifest("llama", 1, ""), issuer)
 	if _, err := svcs[3].Put(ctx, env); err != nil {
 		t.Fatal(err)
@@ -150,7 +143,8 @@ func TestForgedManifestsRejectedOverDHT(t *testing.T) {
 		t.Cleanup(func() { svcs[i].Close() })
 	}
 	ctx := ctxT(t, 60*time.Second)
-	issuer, mallory := key(t), key(t)
+	issuer, _ := testkeys.New(t)
+	mallory, _ := testkeys.New(t)
 	valid := sign(t, manifest("llama", 5, ""), issuer)
 	if _, err := svcs[1].Put(ctx, valid); err != nil {
 		t.Fatal(err)
@@ -288,7 +282,8 @@ func TestNetworksDoNotMix(t *testing.T) {
 	defer sa.Close()
 	sb := models.NewService(b.DHT())
 	defer sb.Close()
-	if _, err := sa.Put(ctx, sign(t, manifest("llama", 1, ""), key(t))); err != nil {
+	issuer, _ := testkeys.New(t)
+	if _, err := sa.Put(ctx, sign(t, manifest("llama", 1, ""), issuer)); err != nil {
 		t.Fatal(err)
 	}
 	if err := sa.Provide(ctx, "llama"); err != nil {
@@ -353,7 +348,8 @@ func TestRepublishLoop(t *testing.T) {
 	cr := &countingRouting{Routing: hosts[0].DHT(), seen: make(chan struct{}, 1)}
 	s := models.NewService(cr, models.WithInterval(20*time.Millisecond))
 	ctx := ctxT(t, 60*time.Second)
-	if _, err := s.Put(ctx, sign(t, manifest("llama", 1, ""), key(t))); err != nil {
+	issuer, _ := testkeys.New(t)
+	if _, err := s.Put(ctx, sign(t, manifest("llama", 1, ""), issuer)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Provide(ctx, "llama"); err != nil {

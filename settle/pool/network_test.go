@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/p2p"
 	"github.com/fomonet/fomo/p2p/p2ptest"
 	"github.com/fomonet/fomo/store"
@@ -116,7 +117,7 @@ func TestNetwork(t *testing.T) {
 	}
 	waitTopicPeers(t, hosts, n-1)
 
-	acctKey, acct := newKey(t)
+	acctKey, acct := testkeys.New(t)
 
 	var first Entry
 	t.Run("gossip", func(t *testing.T) {
