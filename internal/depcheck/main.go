@@ -24,6 +24,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 )
 
@@ -48,7 +49,11 @@ func main() {
 
 // run checks the module in dir against the table in dir/tablePath.
 func run(dir, tablePath string) (problems []string, summary string, err error) {
-	f, err := os.Open(dir + "/" + tablePath)
+	path := tablePath
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(dir, path)
+	}
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, "", err
 	}
