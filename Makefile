@@ -14,7 +14,7 @@ CHAOS_OUT      ?= bin/chaos.md
 DURATION       ?= 30m
 SOAK_OUT       ?= bin/soak
 
-.PHONY: help build run test test-race test-gpu chaos soak bench lint generate tidy-check clean
+.PHONY: help build run test test-race test-gpu chaos soak bench lint check-deps generate tidy-check clean
 
 #? help: list the targets
 help:
@@ -61,6 +61,10 @@ lint:
 	$(GO) vet ./...
 	$(GO) vet -tags gpu ./gpu/...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+#? check-deps: fail on an import between packages that docs/architecture.md's table does not allow
+check-deps:
+	$(GO) run ./internal/depcheck
 
 #? generate: regenerate protobuf code (needs protoc; the result is committed)
 generate:

@@ -49,7 +49,7 @@ func (n *Node) startNetwork(ctx context.Context, bg context.Context) error {
 	h := n.host
 	nw := &network{provided: map[string]bool{}, held: map[string]string{}, prices: map[string][2]uint64{},
 		meter: capacity.NewMeter(n.opts.now)}
-	nw.models = models.NewService(h.DHT(), models.Options{Logger: n.sub("models")})
+	nw.models = models.NewService(h.DHT(), models.WithLogger(n.sub("models")))
 	n.onStop("model records", func(context.Context) error { return nw.models.Close() })
 	paid, err := n.startMetering(nw)
 	if err != nil {

@@ -196,7 +196,7 @@ func TestNATOptionsAndRelay(t *testing.T) {
 
 // TestServiceScope: a handler attaches its stream to a fomo service.
 func TestServiceScope(t *testing.T) {
-	hosts := p2ptest.NewHosts(t, 2, p2ptest.Options{})
+	hosts := p2ptest.NewHosts(t, 2)
 	pid := hosts[1].ProtocolID("echo", "1.0.0")
 	got := make(chan string, 1)
 	hosts[1].SetStreamHandler(pid, func(s network.Stream) {
@@ -235,7 +235,7 @@ func TestServiceScope(t *testing.T) {
 // same payload published again by another host is one message (content
 // id), and a validator's Reject stops a message.
 func TestGossipSub(t *testing.T) {
-	hosts := p2ptest.NewHosts(t, 10, p2ptest.Options{})
+	hosts := p2ptest.NewHosts(t, 10)
 	ctx := ctxT(t, 60*time.Second)
 	subs := make([]*pubsub.Subscription, len(hosts))
 	for i, h := range hosts {

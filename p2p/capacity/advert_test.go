@@ -1,29 +1,14 @@
 package capacity
 
 import (
-	"crypto/rand"
 	"errors"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/fomonet/fomo/internal/testkeys"
 )
-
-func newKey(t testing.TB) (crypto.PrivKey, peer.ID) {
-	t.Helper()
-	sk, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPrivateKey(sk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sk, id
-}
 
 func sampleContent() AdvertContent {
 	return AdvertContent{
@@ -36,7 +21,7 @@ func sampleContent() AdvertContent {
 }
 
 func TestSignDecodeRoundTrip(t *testing.T) {
-	sk, id := newKey(t)
+	sk, id := testkeys.New(t)
 	in := Advert{Peer: id, AdvertContent: sampleContent(), Time: time.UnixMilli(1_790_000_000_123)}
 	in.ChainAddr = "0123456789abcdef0123456789abcdef01234567@0.0.0.0:26656"
 	data, err := Sign(in, sk)
@@ -60,8 +45,8 @@ func TestSignDecodeRoundTrip(t *testing.T) {
 }
 
 func TestDecodeRejects(t *testing.T) {
-	sk, id := newKey(t)
-	other, otherID := newKey(t)
+	sk, id := testkeys.New(t)
+	other, otherID := testkeys.New(t)
 	good := Advert{Peer: id, AdvertContent: sampleContent(), Time: time.UnixMilli(1_790_000_000_000)}
 	data, err := Sign(good, sk)
 	if err != nil {
@@ -98,8 +83,8 @@ func TestDecodeRejects(t *testing.T) {
 }
 
 func TestSignChecksContent(t *testing.T) {
-	sk, id := newKey(t)
-	_, otherID := newKey(t)
+	sk, id := testkeys.New(t)
+	_, otherID := testkeys.New(t)
 	now := time.UnixMilli(1_790_000_000_000)
 	tests := []struct {
 		name   string
@@ -128,7 +113,7 @@ func TestSignChecksContent(t *testing.T) {
 }
 
 func FuzzAdvert(f *testing.F) {
-	sk, id := newKey(f)
+	sk, id := testkeys.New(f)
 	good, err := Sign(Advert{Peer: id, AdvertContent: sampleContent(), Time: time.UnixMilli(1_790_000_000_000)}, sk)
 	if err != nil {
 		f.Fatal(err)

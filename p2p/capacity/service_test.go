@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/testkeys"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -264,8 +265,8 @@ func TestFreshnessAndPruning(t *testing.T) {
 	hosts, pss := network(t, 1)
 	clk := newClock()
 	s := startServices(t, hosts, pss, WithInterval(0), WithClock(clk.now))[0]
-	_, p1 := newKey(t)
-	_, p2 := newKey(t)
+	_, p1 := testkeys.New(t)
+	_, p2 := testkeys.New(t)
 	m := []ModelCapacity{{Name: "m"}}
 	base := clk.now()
 	s.put(Advert{Peer: p1, AdvertContent: AdvertContent{Models: m}, Time: base.Add(-10 * time.Second)})
@@ -295,7 +296,7 @@ func TestFreshnessAndPruning(t *testing.T) {
 
 func TestNewChecksKey(t *testing.T) {
 	hosts, pss := network(t, 1)
-	sk, _ := newKey(t)
+	sk, _ := testkeys.New(t)
 	if _, err := New(hosts[0], pss[0], testTopic, SourceFunc(func() AdvertContent { return AdvertContent{} }), WithKey(sk)); err == nil {
 		t.Fatal("New accepted a key that is not the host's")
 	}

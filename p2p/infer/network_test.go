@@ -52,11 +52,11 @@ func (c *skewClock) advance(d time.Duration) {
 // the queue depth serving gives.
 func newNetwork(t *testing.T, n int, serving map[int]uint32, chunks int) []*netNode {
 	t.Helper()
-	hosts := p2ptest.NewHosts(t, n, p2ptest.Options{Timeout: 40 * time.Second})
+	hosts := p2ptest.NewHosts(t, n, p2ptest.WithTimeout(40*time.Second))
 	nodes := make([]*netNode, n)
 	for i, h := range hosts {
 		nd := &netNode{host: h, clock: &skewClock{}}
-		nd.models = models.NewService(h.DHT(), models.Options{})
+		nd.models = models.NewService(h.DHT())
 		t.Cleanup(func() { _ = nd.models.Close() })
 		proto := h.ProtocolID("infer", "1.0.0")
 		var content capacity.AdvertContent

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/p2p"
 	"github.com/fomonet/fomo/p2p/models"
 	"github.com/fomonet/fomo/p2p/p2ptest"
@@ -34,14 +35,6 @@ func manifest(name string, seq uint64, issuer peer.ID) models.Manifest {
 	}
 }
 
-func key(t testing.TB) crypto.PrivKey {
-	sk, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sk
-}
-
 func sign(t testing.TB, m models.Manifest, sk crypto.PrivKey) []byte {
 	t.Helper()
 	b, err := models.Sign(m, sk)
@@ -59,10 +52,10 @@ func withValidator(_ int, cfg *p2p.Config) {
 // Service on each.
 func network(t *testing.T, n int) ([]*p2p.Host, []*models.Service) {
 	t.Helper()
-	hosts := p2ptest.NewHosts(t, n, p2ptest.Options{Config: withValidator})
+	hosts := p2ptest.NewHosts(t, n, p2ptest.WithConfig(withValidator))
 	svcs := make([]*models.Service, n)
 	for i, h := range hosts {
-		svcs[i] = models.NewService(h.DHT(), models.Options{})
+		svcs[i] = models.NewService(h.DHT())
 		t.Cleanup(func() { svcs[i].Close() })
 	}
 	return hosts, svcs
@@ -89,7 +82,7 @@ func getAll(ctx context.Context, svcs []*models.Service, name string) ([]*models
 func TestManifestResolvedOnAllNodes(t *testing.T) {
 	_, svcs := network(t, 10)
 	ctx := ctxT(t, 60*time.Second)
-	issuer := key(t)
+	issuer, _ := testkeys.New(t)
 	env := sign(t, manifest("llama", 1, ""), issuer)
 	if _, err := svcs[3].Put(ctx, env); err != nil {
 		t.Fatal(err)
@@ -137,20 +130,21 @@ func (acceptAll) Select(string, [][]byte) (int, error) { return 0, nil }
 // anything pushes forged, mis-signed, misnamed and lower-seq manifests; the
 // honest nodes refuse to store them and keep resolving the valid one.
 func TestForgedManifestsRejectedOverDHT(t *testing.T) {
-	hosts := p2ptest.NewHosts(t, 10, p2ptest.Options{Config: func(i int, cfg *p2p.Config) {
+	hosts := p2ptest.NewHosts(t, 10, p2ptest.WithConfig(func(i int, cfg *p2p.Config) {
 		if i == 0 {
 			cfg.Validators = map[string]record.Validator{models.Namespace: acceptAll{}}
 			return
 		}
 		withValidator(i, cfg)
-	}})
+	}))
 	svcs := make([]*models.Service, len(hosts))
 	for i, h := range hosts {
-		svcs[i] = models.NewService(h.DHT(), models.Options{})
+		svcs[i] = models.NewService(h.DHT())
 		t.Cleanup(func() { svcs[i].Close() })
 	}
 	ctx := ctxT(t, 60*time.Second)
-	issuer, mallory := key(t), key(t)
+	issuer, _ := testkeys.New(t)
+	mallory, _ := testkeys.New(t)
 	valid := sign(t, manifest("llama", 5, ""), issuer)
 	if _, err := svcs[1].Put(ctx, valid); err != nil {
 		t.Fatal(err)
@@ -250,7 +244,7 @@ func TestProvideFindFromAll(t *testing.T) {
 // TestNetworksDoNotMix: a node of network B connected to every node of
 // network A gets no DHT peers, answers and is answered nothing.
 func TestNetworksDoNotMix(t *testing.T) {
-	a := p2ptest.NewHosts(t, 4, p2ptest.Options{NetworkID: "aaaaaaaaaaaaaaaa", Config: withValidator})
+	a := p2ptest.NewHosts(t, 4, p2ptest.WithNetworkID("aaaaaaaaaaaaaaaa"), p2ptest.WithConfig(withValidator))
 	bcfg := p2ptest.Config("bbbbbbbbbbbbbbbb")
 	withValidator(0, &bcfg)
 	b := p2ptest.NewHost(t, bcfg, nil)
@@ -284,11 +278,12 @@ func TestNetworksDoNotMix(t *testing.T) {
 		}
 	}
 
-	sa := models.NewService(a[0].DHT(), models.Options{})
+	sa := models.NewService(a[0].DHT())
 	defer sa.Close()
-	sb := models.NewService(b.DHT(), models.Options{})
+	sb := models.NewService(b.DHT())
 	defer sb.Close()
-	if _, err := sa.Put(ctx, sign(t, manifest("llama", 1, ""), key(t))); err != nil {
+	issuer, _ := testkeys.New(t)
+	if _, err := sa.Put(ctx, sign(t, manifest("llama", 1, ""), issuer)); err != nil {
 		t.Fatal(err)
 	}
 	if err := sa.Provide(ctx, "llama"); err != nil {
@@ -349,11 +344,12 @@ func (c *countingRouting) signal() {
 }
 
 func TestRepublishLoop(t *testing.T) {
-	hosts := p2ptest.NewHosts(t, 3, p2ptest.Options{Config: withValidator})
+	hosts := p2ptest.NewHosts(t, 3, p2ptest.WithConfig(withValidator))
 	cr := &countingRouting{Routing: hosts[0].DHT(), seen: make(chan struct{}, 1)}
-	s := models.NewService(cr, models.Options{Interval: 20 * time.Millisecond})
+	s := models.NewService(cr, models.WithInterval(20*time.Millisecond))
 	ctx := ctxT(t, 60*time.Second)
-	if _, err := s.Put(ctx, sign(t, manifest("llama", 1, ""), key(t))); err != nil {
+	issuer, _ := testkeys.New(t)
+	if _, err := s.Put(ctx, sign(t, manifest("llama", 1, ""), issuer)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Provide(ctx, "llama"); err != nil {
@@ -374,7 +370,7 @@ func TestRepublishLoop(t *testing.T) {
 		t.Fatal("service kept republishing after Close")
 	}
 	// The other nodes see the manifest and provider.
-	other := models.NewService(hosts[2].DHT(), models.Options{})
+	other := models.NewService(hosts[2].DHT())
 	defer other.Close()
 	if _, err := other.Get(ctx, "llama"); err != nil {
 		t.Fatal(err)

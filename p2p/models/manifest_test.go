@@ -10,22 +10,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/record"
 	recpb "github.com/libp2p/go-libp2p/core/record/pb"
 	"google.golang.org/protobuf/proto"
 )
-
-func newKey(t testing.TB) (crypto.PrivKey, peer.ID) {
-	t.Helper()
-	sk, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, _ := peer.IDFromPrivateKey(sk)
-	return sk, id
-}
 
 func testManifest(name string, seq uint64, issuer peer.ID) Manifest {
 	sum := sha256.Sum256([]byte("weights of " + name))
@@ -83,7 +74,7 @@ type otherDomain struct{ manifestRecord }
 func (*otherDomain) Domain() string { return "fomo/capacity/v1" }
 
 func TestSignOpenRoundTrip(t *testing.T) {
-	sk, id := newKey(t)
+	sk, id := testkeys.New(t)
 	m := testManifest("llama", 3, id)
 	env := mustSign(t, m, sk)
 	s, err := Open(env)
@@ -109,7 +100,7 @@ func TestSignOpenRoundTrip(t *testing.T) {
 	if s, err := Open(mustSign(t, m, sk)); err != nil || s.Manifest.Issuer != id {
 		t.Fatalf("empty issuer: %v %v", s, err)
 	}
-	_, other := newKey(t)
+	_, other := testkeys.New(t)
 	m.Issuer = other
 	if _, err := Sign(m, sk); err == nil {
 		t.Fatal("Sign accepted an issuer that is not the key")
@@ -130,8 +121,8 @@ func equalManifest(a, b Manifest) bool {
 // issuer, name mismatch, bad fields, non-canonical encodings, registry
 // binding.
 func TestValidate(t *testing.T) {
-	sk, id := newKey(t)
-	sk2, id2 := newKey(t)
+	sk, id := testkeys.New(t)
+	sk2, id2 := testkeys.New(t)
 	good := mustSign(t, testManifest("llama", 1, id), sk)
 	goodPayload := func() []byte {
 		s, err := Open(good)
@@ -205,8 +196,8 @@ func TestValidate(t *testing.T) {
 }
 
 func TestSelect(t *testing.T) {
-	sk, id := newKey(t)
-	sk2, id2 := newKey(t)
+	sk, id := testkeys.New(t)
+	sk2, id2 := testkeys.New(t)
 	s1 := mustSign(t, testManifest("llama", 1, id), sk)
 	s2 := mustSign(t, testManifest("llama", 2, id), sk)
 	s2b := mustSign(t, testManifest("llama", 2, id2), sk2)
@@ -254,7 +245,7 @@ func TestParseTOML(t *testing.T) {
 	if m.Name != "llama-3.1-8b-instruct.q4" || m.Weights.Size != 4920739232 || m.OutputPrice != 200000 || m.Issuer != "" {
 		t.Fatalf("parsed %+v", m)
 	}
-	sk, id := newKey(t)
+	sk, id := testkeys.New(t)
 	s, err := Open(mustSign(t, m, sk))
 	if err != nil || s.Manifest.Issuer != id {
 		t.Fatalf("sign example: %v", err)
@@ -327,7 +318,7 @@ func TestCID(t *testing.T) {
 }
 
 func FuzzOpenManifest(f *testing.F) {
-	sk, id := newKey(f)
+	sk, id := testkeys.New(f)
 	good := mustSign(f, testManifest("llama", 1, id), sk)
 	f.Add(good)
 	f.Add(editEnvelope(f, good, func(e *recpb.Envelope) { e.Signature[0] ^= 1 }))
@@ -363,7 +354,7 @@ func FuzzManifestTOML(f *testing.F) {
 	f.Add(example)
 	f.Add([]byte("name = \"x\"\n[weights]\nsize = 1"))
 	f.Add([]byte("seq = -1"))
-	sk, _ := newKey(f)
+	sk, _ := testkeys.New(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := ParseTOML(b)
 		if err != nil {

@@ -26,19 +26,56 @@ type Routing interface {
 	FindProvidersAsync(ctx context.Context, c cid.Cid, count int) <-chan peer.AddrInfo
 }
 
-// Options configures a Service.
-type Options struct {
-	// Interval between republish/re-provide rounds; 0 means DefaultInterval.
-	Interval time.Duration
-	// Timeout bounds each put or provide of a round; 0 means one minute.
-	Timeout time.Duration
-	// Logger receives republish failures; nil discards.
-	Logger *slog.Logger
+// Option configures a Service.
+type Option func(*options)
+
+type options struct {
+	interval time.Duration
+	timeout  time.Duration
+	log      *slog.Logger
+}
+
+func defaultOptions() options {
+	return options{
+		interval: DefaultInterval,
+		timeout:  time.Minute,
+		log:      slog.New(slog.DiscardHandler),
+	}
+}
+
+// WithInterval sets the time between republish/re-provide rounds (default
+// DefaultInterval); d <= 0 keeps the default.
+func WithInterval(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.interval = d
+		}
+	}
+}
+
+// WithTimeout bounds each put or provide of a round (default one minute);
+// d <= 0 keeps the default.
+func WithTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.timeout = d
+		}
+	}
+}
+
+// WithLogger sets the logger that receives republish failures (default:
+// discard); nil keeps the default.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) {
+		if l != nil {
+			o.log = l
+		}
+	}
 }
 
 // Service publishes and resolves manifests and provider records. It keeps
 // the manifests it put and the models it provides and republishes them every
-// Interval until Close.
+// republish interval (WithInterval) until Close.
 type Service struct {
 	r        Routing
 	interval time.Duration
@@ -55,19 +92,14 @@ type Service struct {
 }
 
 // NewService starts a Service over r.
-func NewService(r Routing, opts Options) *Service {
-	if opts.Interval <= 0 {
-		opts.Interval = DefaultInterval
-	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = time.Minute
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
+func NewService(r Routing, opts ...Option) *Service {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{
-		r: r, interval: opts.Interval, timeout: opts.Timeout, log: opts.Logger,
+		r: r, interval: o.interval, timeout: o.timeout, log: o.log,
 		published: map[string][]byte{}, provided: map[string]bool{}, cancel: cancel,
 	}
 	s.wg.Go(func() { s.loop(ctx) })
@@ -75,7 +107,7 @@ func NewService(r Routing, opts Options) *Service {
 }
 
 // Put verifies a signed manifest and stores it in the DHT under its name.
-// The Service republishes it every Interval.
+// The Service republishes it every republish interval.
 func (s *Service) Put(ctx context.Context, envelope []byte) (*Signed, error) {
 	sm, err := Open(envelope)
 	if err != nil {
@@ -117,7 +149,7 @@ func (s *Service) Get(ctx context.Context, name string) (*Signed, error) {
 }
 
 // Provide announces that this node serves the model named name, and keeps
-// re-providing it every Interval until StopProviding or Close.
+// re-providing it every republish interval until StopProviding or Close.
 func (s *Service) Provide(ctx context.Context, name string) error {
 	if !nameRE.MatchString(name) {
 		return fmt.Errorf("model name %q: must be 1-64 of [a-z0-9._-]", name)

@@ -31,20 +31,52 @@ const (
 	None
 )
 
-// Options configures NewHosts. The zero value is a full mesh on the
-// default network.
-type Options struct {
-	// Topology is how the hosts are connected.
-	Topology Topology
-	// NetworkID is the hosts' network; empty means p2p.DefaultNetworkID.
-	NetworkID string
-	// Config, when set, adjusts host i's configuration before it starts
-	// (validators, DHT mode, datastore…).
-	Config func(i int, cfg *p2p.Config)
-	// Keys, when set, gives host i the key Keys[i] (if present).
-	Keys []crypto.PrivKey
-	// Timeout bounds connecting and filling routing tables; 0 means 60 s.
-	Timeout time.Duration
+// Option configures NewHosts. Without options NewHosts builds a full mesh
+// on the default network.
+type Option func(*options)
+
+type options struct {
+	topology  Topology
+	networkID string
+	config    func(i int, cfg *p2p.Config)
+	keys      []crypto.PrivKey
+	timeout   time.Duration
+}
+
+func defaultOptions() options {
+	return options{topology: FullMesh, timeout: 60 * time.Second}
+}
+
+// WithTopology sets how the hosts are connected (default FullMesh).
+func WithTopology(top Topology) Option {
+	return func(o *options) { o.topology = top }
+}
+
+// WithNetworkID sets the hosts' network (default p2p.DefaultNetworkID).
+func WithNetworkID(id string) Option {
+	return func(o *options) { o.networkID = id }
+}
+
+// WithConfig adjusts host i's configuration before it starts (validators,
+// DHT mode, datastore…).
+func WithConfig(f func(i int, cfg *p2p.Config)) Option {
+	return func(o *options) { o.config = f }
+}
+
+// WithKeys gives host i the key keys[i] (if present); the others get a
+// fresh random key.
+func WithKeys(keys ...crypto.PrivKey) Option {
+	return func(o *options) { o.keys = keys }
+}
+
+// WithTimeout bounds connecting and filling routing tables (default 60 s);
+// d <= 0 keeps the default.
+func WithTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.timeout = d
+		}
+	}
 }
 
 // Config returns the test configuration of host i: loopback TCP on a free
@@ -78,22 +110,26 @@ func NewHost(t testing.TB, cfg p2p.Config, sk crypto.PrivKey) *p2p.Host {
 	return h
 }
 
-// NewHosts starts n hosts, connects them as opts.Topology says and waits
-// until every host's DHT routing table holds its direct neighbours. The
-// hosts are closed when the test ends.
-func NewHosts(t testing.TB, n int, opts Options) []*p2p.Host {
+// NewHosts starts n hosts, connects them in the topology WithTopology sets
+// and waits until every host's DHT routing table holds its direct
+// neighbours. The hosts are closed when the test ends.
+func NewHosts(t testing.TB, n int, opts ...Option) []*p2p.Host {
 	t.Helper()
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
 	hosts := make([]*p2p.Host, n)
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	for i := range n {
-		cfg := Config(opts.NetworkID)
-		if opts.Config != nil {
-			opts.Config(i, &cfg)
+		cfg := Config(o.networkID)
+		if o.config != nil {
+			o.config(i, &cfg)
 		}
 		var sk crypto.PrivKey
-		if i < len(opts.Keys) {
-			sk = opts.Keys[i]
+		if i < len(o.keys) {
+			sk = o.keys[i]
 		}
 		wg.Go(func() {
 			if sk == nil {
@@ -121,16 +157,12 @@ func NewHosts(t testing.TB, n int, opts Options) []*p2p.Host {
 			t.Fatalf("p2ptest: starting host %d: %v", i, err)
 		}
 	}
-	timeout := opts.Timeout
-	if timeout == 0 {
-		timeout = 60 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
-	if err := Connect(ctx, hosts, opts.Topology); err != nil {
+	if err := Connect(ctx, hosts, o.topology); err != nil {
 		t.Fatalf("p2ptest: %v", err)
 	}
-	if err := WaitRouting(ctx, hosts, opts.Topology); err != nil {
+	if err := WaitRouting(ctx, hosts, o.topology); err != nil {
 		t.Fatalf("p2ptest: %v", err)
 	}
 	return hosts

@@ -24,7 +24,7 @@ func TestNewHostsTopologies(t *testing.T) {
 		top  Topology
 	}{{"mesh", FullMesh}, {"ring", Ring}, {"star", Star}} {
 		t.Run(tc.name, func(t *testing.T) {
-			hosts := NewHosts(t, 10, Options{Topology: tc.top})
+			hosts := NewHosts(t, 10, WithTopology(tc.top))
 			for _, e := range Edges(10, tc.top) {
 				if len(hosts[e[0]].Network().ConnsToPeer(hosts[e[1]].ID())) == 0 {
 					t.Fatalf("host %d not connected to %d", e[0], e[1])

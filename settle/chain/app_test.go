@@ -8,6 +8,7 @@ import (
 	"time"
 
 	abcitypes "github.com/cometbft/cometbft/abci/types"
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/settle/chain/tx"
 	"github.com/fomonet/fomo/settle/econ"
 	"github.com/fomonet/fomo/settle/ledger"
@@ -31,11 +32,7 @@ type party struct {
 
 func newParty(t testing.TB) party {
 	t.Helper()
-	sk, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, _ := peer.IDFromPrivateKey(sk)
+	sk, id := testkeys.New(t)
 	return party{sk, id}
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/settle/chain"
 	"github.com/fomonet/fomo/settle/chain/consensus"
 	"github.com/fomonet/fomo/settle/chain/tx"
@@ -29,11 +30,7 @@ import (
 // (CheckTx) and verifies every receipt again in FinalizeBlock.
 func BenchmarkReceiptsThroughChain(b *testing.B) {
 	const total, batch = 20_000, 1000
-	mk := func() (crypto.PrivKey, peer.ID) {
-		sk, _, _ := crypto.GenerateEd25519Key(nil)
-		id, _ := peer.IDFromPrivateKey(sk)
-		return sk, id
-	}
+	mk := func() (crypto.PrivKey, peer.ID) { return testkeys.New(b) }
 	userSK, user := mk()
 	protoSK, protocol := mk()
 	_ = protoSK

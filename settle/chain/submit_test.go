@@ -2,7 +2,6 @@ package chain
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"slices"
@@ -10,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/settle/chain/tx"
 	"github.com/fomonet/fomo/settle/ledger"
-	"github.com/libp2p/go-libp2p/core/crypto"
 )
 
 // fakeChain is the chain as the submitter sees it: a height, the ids
@@ -131,10 +130,7 @@ func (m *memStore) isSettled(id [32]byte) bool {
 
 func newTestSubmitter(t *testing.T, c *fakeChain, store ReceiptStore) *Submitter {
 	t.Helper()
-	sk, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sk, _ := testkeys.New(t)
 	s, err := NewSubmitter(c, c, sk, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -243,7 +239,8 @@ func TestSubmitterTakesUpUnsettledAtStart(t *testing.T) {
 func TestSubmitterEventsInOrder(t *testing.T) {
 	c := &fakeChain{included: map[[32]byte]bool{}}
 	store := newMemStore()
-	s, err := NewSubmitter(c, c, mustKey(t), nil)
+	sk, _ := testkeys.New(t)
+	s, err := NewSubmitter(c, c, sk, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,13 +281,4 @@ func TestSubmitterRereadsNonceAfterRefusal(t *testing.T) {
 	if c.nonces[0] != 10 {
 		t.Fatalf("nonce %d after a refusal, want the chain's 9 + 1", c.nonces[0])
 	}
-}
-
-func mustKey(t *testing.T) crypto.PrivKey {
-	t.Helper()
-	sk, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sk
 }

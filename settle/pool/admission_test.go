@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/p2p"
 	"github.com/fomonet/fomo/p2p/p2ptest"
 	rpb "github.com/fomonet/fomo/settle/receipt/pb"
@@ -97,10 +98,10 @@ const testIn, testOut = 1_000_000, 0
 // gossiped receipt, and that a refused receipt is not stored.
 func TestAdmissionRegistry(t *testing.T) {
 	ctx := context.Background()
-	acctKey, _ := newKey(t)
-	nodeKey, node := newKey(t)
-	strangerKey, _ := newKey(t)
-	_, forwarder := newKey(t)
+	acctKey, _ := testkeys.New(t)
+	nodeKey, node := testkeys.New(t)
+	strangerKey, _ := testkeys.New(t)
+	_, forwarder := testkeys.New(t)
 
 	reg := newFakeRegistry()
 	reg.register("m", testIn, testOut, node)
@@ -187,9 +188,9 @@ func (f floorPrice) Allowed(_ context.Context, q Quote) (bool, error) {
 // admits a quote below the list price that the default rule rejects.
 func TestAdmissionPriceRule(t *testing.T) {
 	ctx := context.Background()
-	acctKey, _ := newKey(t)
-	nodeKey, node := newKey(t)
-	_, forwarder := newKey(t)
+	acctKey, _ := testkeys.New(t)
+	nodeKey, node := testkeys.New(t)
+	_, forwarder := testkeys.New(t)
 	reg := newFakeRegistry()
 	reg.register("m", 2*testIn, testOut, node)
 
@@ -213,10 +214,10 @@ func TestAdmissionPriceRule(t *testing.T) {
 // clock; duplicates and the node's own messages spend nothing.
 func TestAdmissionRateLimit(t *testing.T) {
 	ctx := context.Background()
-	acctKey, _ := newKey(t)
-	nodeKey, _ := newKey(t)
-	_, a := newKey(t)
-	_, b := newKey(t)
+	acctKey, _ := testkeys.New(t)
+	nodeKey, _ := testkeys.New(t)
+	_, a := testkeys.New(t)
+	_, b := testkeys.New(t)
 	clock := newFakeClock()
 	p := newLocalPool(t, Config{Admission: &Admission{Rate: 10, Burst: 5, Now: clock.Now}})
 
@@ -278,9 +279,9 @@ func TestAdmissionRateLimit(t *testing.T) {
 // default bound loses nothing.
 func TestAdmissionDefaultBurst(t *testing.T) {
 	ctx := context.Background()
-	acctKey, _ := newKey(t)
-	nodeKey, _ := newKey(t)
-	_, from := newKey(t)
+	acctKey, _ := testkeys.New(t)
+	nodeKey, _ := testkeys.New(t)
+	_, from := testkeys.New(t)
 	clock := newFakeClock()
 	p := newLocalPool(t, Config{Admission: &Admission{Now: clock.Now}})
 	for i := range 500 {
@@ -296,11 +297,11 @@ func TestAdmissionBucketsSwept(t *testing.T) {
 	clock := newFakeClock()
 	a := &Admission{Rate: 100, Burst: 10, Now: clock.Now}
 	for range 3 * sweepEvery {
-		_, id := newKey(t)
+		_, id := testkeys.New(t)
 		a.take(id)
 	}
 	clock.Advance(time.Second) // every bucket is full again
-	_, busy := newKey(t)
+	_, busy := testkeys.New(t)
 	for range sweepEvery {
 		a.take(busy)
 	}
@@ -316,8 +317,8 @@ func TestAdmissionBucketsSwept(t *testing.T) {
 // is kept (the client holds it), logged as an error, and not refused.
 func TestAdmissionLocalAdd(t *testing.T) {
 	ctx := context.Background()
-	acctKey, _ := newKey(t)
-	nodeKey, _ := newKey(t)
+	acctKey, _ := testkeys.New(t)
+	nodeKey, _ := testkeys.New(t)
 	var logs bytes.Buffer
 	p := newLocalPool(t, Config{
 		Admission: &Admission{Registry: newFakeRegistry()},
@@ -350,7 +351,7 @@ type admittedNode struct {
 func TestNetworkAdmission(t *testing.T) {
 	const n = 4
 	ctx := context.Background()
-	hosts := p2ptest.NewHosts(t, n, p2ptest.Options{Topology: p2ptest.FullMesh})
+	hosts := p2ptest.NewHosts(t, n, p2ptest.WithTopology(p2ptest.FullMesh))
 	reg := newFakeRegistry()
 	ids := make([]peer.ID, n)
 	for i, h := range hosts {
@@ -369,7 +370,7 @@ func TestNetworkAdmission(t *testing.T) {
 		nodes[i] = &admittedNode{h: h, pool: p, accepted: acc}
 	}
 	waitTopicPeers(t, hosts, n-1)
-	acctKey, _ := newKey(t)
+	acctKey, _ := testkeys.New(t)
 	issued := uint64(0)
 	honest := func(i int) Entry {
 		t.Helper()

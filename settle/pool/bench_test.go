@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/settle/receipt"
 	voied25519 "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 
@@ -35,7 +36,7 @@ func BenchmarkValidate(b *testing.B) {
 // receipts bring them, not one signature checked again and again.
 func sigSet(b *testing.B) (pubs [][]byte, msgs, sigs [][]byte) {
 	for i := range 1024 {
-		sk, _ := newKey(b)
+		sk, _ := testkeys.New(b)
 		msg := fmt.Appendf(nil, "fomo receipt benchmark message %04d, about the size of a signed receipt payload", i)
 		msg = append(msg, make([]byte, 300)...)
 		sig, err := sk.Sign(msg)
@@ -66,9 +67,9 @@ func BenchmarkEd25519Verify(b *testing.B) {
 func benchValidateParallel(b *testing.B, db ds.Batching) {
 	ctx := context.Background()
 	p := newLocalPool(b, Config{Datastore: db})
-	acctKey, _ := newKey(b)
-	nodeKey, _ := newKey(b)
-	_, from := newKey(b)
+	acctKey, _ := testkeys.New(b)
+	nodeKey, _ := testkeys.New(b)
+	_, from := testkeys.New(b)
 	msgs := make(chan *pubsub.Message, b.N)
 	for i := range b.N {
 		msgs <- gossip(signReceipt(b, signAuth(b, acctKey, "m", uint64(i+1), 10), nodeKey, 1, 1))
@@ -87,9 +88,9 @@ func benchValidateParallel(b *testing.B, db ds.Batching) {
 func benchValidate(b *testing.B, db ds.Batching) {
 	ctx := context.Background()
 	p := newLocalPool(b, Config{Datastore: db})
-	acctKey, _ := newKey(b)
-	nodeKey, _ := newKey(b)
-	_, from := newKey(b)
+	acctKey, _ := testkeys.New(b)
+	nodeKey, _ := testkeys.New(b)
+	_, from := testkeys.New(b)
 	msgs := make([]*pubsub.Message, b.N)
 	for i := range msgs {
 		msgs[i] = gossip(signReceipt(b, signAuth(b, acctKey, "m", uint64(i+1), 10), nodeKey, 1, 1))
@@ -112,8 +113,8 @@ func BenchmarkAdmitBatch(b *testing.B) {
 			db := openPebble(b, b.TempDir())
 			b.Cleanup(func() { db.Close() })
 			p := newLocalPool(b, Config{Datastore: db, VerifyBatch: ReceiptBatchVerifier(receipt.Checker{})})
-			acctKey, _ := newKey(b)
-			nodeKey, _ := newKey(b)
+			acctKey, _ := testkeys.New(b)
+			nodeKey, _ := testkeys.New(b)
 			batches := make([][][]byte, b.N)
 			seq := uint64(0)
 			for i := range batches {

@@ -6,7 +6,6 @@ import (
 
 	"github.com/fomonet/fomo/settle/receipt"
 	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // The tests sign receipts in the network's format (package receipt) and
@@ -17,19 +16,6 @@ const testNet = "testnet"
 
 // testVerify is the tests' Verifier.
 var testVerify = ReceiptVerifier(receipt.Checker{NetworkID: testNet})
-
-func newKey(t testing.TB) (crypto.PrivKey, peer.ID) {
-	t.Helper()
-	sk, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPrivateKey(sk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sk, id
-}
 
 // signAuth returns an authorization envelope of the account whose key is
 // sk, with a fresh nonce.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/settle/receipt"
 	"github.com/fomonet/fomo/store"
 )
@@ -15,9 +16,9 @@ import (
 // so that parallel requests cannot together spend past it.
 func TestReserveKeyLimit(t *testing.T) {
 	ctx := context.Background()
-	_, acct := newKey(t)
-	sessKey, sess := newKey(t)
-	nodeKey, _ := newKey(t)
+	_, acct := testkeys.New(t)
+	sessKey, sess := testkeys.New(t)
+	nodeKey, _ := testkeys.New(t)
 	d := store.NewMemory()
 	p := newLocalPool(t, Config{Datastore: d})
 	const left, maxCharge = 25, 10

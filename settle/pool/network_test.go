@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/p2p"
 	"github.com/fomonet/fomo/p2p/p2ptest"
 	"github.com/fomonet/fomo/store"
@@ -108,7 +109,7 @@ func waitTopicPeers(t *testing.T, hosts []*p2p.Host, want int) {
 func TestNetwork(t *testing.T) {
 	const n = 10
 	ctx := context.Background()
-	hosts := p2ptest.NewHosts(t, n, p2ptest.Options{Topology: p2ptest.FullMesh})
+	hosts := p2ptest.NewHosts(t, n, p2ptest.WithTopology(p2ptest.FullMesh))
 	nodes := make([]*testNode, n)
 	for i, h := range hosts {
 		nodes[i] = &testNode{h: h, key: h.Peerstore().PrivKey(h.ID()), dir: t.TempDir()}
@@ -116,7 +117,7 @@ func TestNetwork(t *testing.T) {
 	}
 	waitTopicPeers(t, hosts, n-1)
 
-	acctKey, acct := newKey(t)
+	acctKey, acct := testkeys.New(t)
 
 	var first Entry
 	t.Run("gossip", func(t *testing.T) {

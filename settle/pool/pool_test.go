@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/store"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
@@ -49,10 +50,10 @@ func gossip(data []byte) *pubsub.Message {
 // validator's verdict and the counter of its reason.
 func TestValidatorVerdicts(t *testing.T) {
 	ctx := context.Background()
-	acctKey, acct := newKey(t)
-	nodeKey, _ := newKey(t)
-	otherNode, _ := newKey(t)
-	_, forwarder := newKey(t)
+	acctKey, acct := testkeys.New(t)
+	nodeKey, _ := testkeys.New(t)
+	otherNode, _ := testkeys.New(t)
+	_, forwarder := testkeys.New(t)
 
 	const closedEpoch = 7
 	p := newLocalPool(t, Config{
@@ -130,9 +131,9 @@ func TestValidatorVerdicts(t *testing.T) {
 // TestAddErrors checks Add's typed errors.
 func TestAddErrors(t *testing.T) {
 	ctx := context.Background()
-	acctKey, acct := newKey(t)
-	nodeKey, _ := newKey(t)
-	otherKey, other := newKey(t)
+	acctKey, acct := testkeys.New(t)
+	nodeKey, _ := testkeys.New(t)
+	otherKey, other := testkeys.New(t)
 	var evidence []Entry
 	p := newLocalPool(t, Config{
 		Open:       func(e uint64) bool { return e == 0 },
@@ -178,13 +179,13 @@ func TestAddErrors(t *testing.T) {
 // its edges, overflow included.
 func TestAdmit(t *testing.T) {
 	ctx := context.Background()
-	acctKey, acct := newKey(t)
-	nodeKey, _ := newKey(t)
+	acctKey, acct := testkeys.New(t)
+	nodeKey, _ := testkeys.New(t)
 	p := newLocalPool(t, Config{})
 	if _, err := p.Add(ctx, signReceipt(t, signAuth(t, acctKey, "m", 1, 100), nodeKey, 30, 1)); err != nil {
 		t.Fatal(err)
 	}
-	_, stranger := newKey(t)
+	_, stranger := testkeys.New(t)
 	cases := []struct {
 		name               string
 		account            peer.ID
@@ -221,8 +222,8 @@ func TestSettleAndPrune(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	db := openPebble(t, dir)
-	acctKey, acct := newKey(t)
-	nodeKey, _ := newKey(t)
+	acctKey, acct := testkeys.New(t)
+	nodeKey, _ := testkeys.New(t)
 	cfg := Config{Datastore: db, EpochOf: func(ms uint64) uint64 { return ms / 1000 }}
 	p := newLocalPool(t, cfg)
 	var ids []ID
@@ -278,10 +279,10 @@ func TestList(t *testing.T) {
 	acctKeys := make([]crypto.PrivKey, 2)
 	nodeKeys := make([]crypto.PrivKey, 3)
 	for i := range acctKeys {
-		acctKeys[i], _ = newKey(t)
+		acctKeys[i], _ = testkeys.New(t)
 	}
 	for i := range nodeKeys {
-		nodeKeys[i], _ = newKey(t)
+		nodeKeys[i], _ = testkeys.New(t)
 	}
 	models := []string{"alpha", "beta"}
 	var all []Entry
@@ -360,8 +361,8 @@ func compareCursor(a, b string) int {
 // it must never panic, and what it accepts must encode back to bytes that
 // decode to the same entry.
 func FuzzDecodeEntry(f *testing.F) {
-	acctKey, acct := newKey(f)
-	_, node := newKey(f)
+	acctKey, acct := testkeys.New(f)
+	_, node := testkeys.New(f)
 	env := signReceipt(f, signAuth(f, acctKey, "m", 1, 1), acctKey, 1, 1)
 	e := Entry{Receipt: Receipt{ID: ID{1}, Account: acct, Node: node, Model: "m", IssuedAtMs: 5, Charge: 9},
 		Digest: [32]byte{2}, Epoch: 3, SeenAtMs: time.Now().UnixMilli(), Local: true, Settled: true, Envelope: env}
@@ -397,7 +398,7 @@ func TestVerifierFailure(t *testing.T) {
 	p := newLocalPool(t, Config{Verify: func(context.Context, []byte) (Receipt, error) {
 		return Receipt{}, context.DeadlineExceeded
 	}})
-	_, from := newKey(t)
+	_, from := testkeys.New(t)
 	if got := p.validate(context.Background(), from, gossip([]byte("x"))); got != pubsub.ValidationIgnore {
 		t.Fatalf("verdict %v", got)
 	}
@@ -410,8 +411,8 @@ func TestVerifierFailure(t *testing.T) {
 // against the account until released.
 func TestReserve(t *testing.T) {
 	ctx := context.Background()
-	acctKey, acct := newKey(t)
-	nodeKey, _ := newKey(t)
+	acctKey, acct := testkeys.New(t)
+	nodeKey, _ := testkeys.New(t)
 	p := newLocalPool(t, Config{})
 	const balance, maxCharge = 30, 10
 	var releases []func()

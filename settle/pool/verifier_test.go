@@ -6,6 +6,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/settle/receipt"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -56,10 +57,10 @@ func signRealReceipt(t *testing.T, authEnv []byte, node crypto.PrivKey, issuedMs
 // checks that each reason class gets its verdict.
 func TestReceiptVerifier(t *testing.T) {
 	ctx := context.Background()
-	client, acct := newKey(t)
-	node, nodeID := newKey(t)
-	other, otherID := newKey(t)
-	_, forwarder := newKey(t)
+	client, acct := testkeys.New(t)
+	node, nodeID := testkeys.New(t)
+	other, otherID := testkeys.New(t)
+	_, forwarder := testkeys.New(t)
 	const closeMs = 1_000_000
 	p := newLocalPool(t, Config{Verify: ReceiptVerifier(receipt.Checker{
 		NetworkID: "testnet",

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/settle/receipt/pb"
 )
 
@@ -106,7 +107,7 @@ func FuzzOpenAuthorization(f *testing.F) {
 
 func FuzzDecodeSessionKey(f *testing.F) {
 	for seed := range byte(3) {
-		sk, _ := key(f, seed)
+		sk, _ := testkeys.Seeded(f, seed)
 		s, err := EncodeSessionKey(sk)
 		if err != nil {
 			f.Fatal(err)

@@ -1,12 +1,11 @@
 package receipt
 
 import (
-	"bytes"
-	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
 	"testing"
 
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/settle/receipt/pb"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -21,20 +20,6 @@ const (
 	testOutPric = 600_000
 )
 
-// key returns a deterministic Ed25519 key.
-func key(tb testing.TB, seed byte) (crypto.PrivKey, peer.ID) {
-	tb.Helper()
-	sk, err := crypto.UnmarshalEd25519PrivateKey(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize)))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	id, err := peer.IDFromPrivateKey(sk)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return sk, id
-}
-
 // world holds the participants of a test.
 type world struct {
 	client, session, node, other         crypto.PrivKey
@@ -43,10 +28,10 @@ type world struct {
 
 func newWorld(tb testing.TB) *world {
 	w := &world{}
-	w.client, w.clientID = key(tb, 1)
-	w.session, w.sessionID = key(tb, 2)
-	w.node, w.nodeID = key(tb, 3)
-	w.other, w.otherID = key(tb, 4)
+	w.client, w.clientID = testkeys.Seeded(tb, 1)
+	w.session, w.sessionID = testkeys.Seeded(tb, 2)
+	w.node, w.nodeID = testkeys.Seeded(tb, 3)
+	w.other, w.otherID = testkeys.Seeded(tb, 4)
 	return w
 }
 

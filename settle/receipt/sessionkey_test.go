@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	cryptopb "github.com/libp2p/go-libp2p/core/crypto/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -14,7 +15,7 @@ import (
 
 func TestSessionKeyRoundTrip(t *testing.T) {
 	for seed := range byte(8) {
-		sk, id := key(t, seed)
+		sk, id := testkeys.Seeded(t, seed)
 		s, err := EncodeSessionKey(sk)
 		if err != nil {
 			t.Fatal(err)
@@ -63,7 +64,7 @@ func TestSessionKeySigns(t *testing.T) {
 }
 
 func TestSessionKeyErrors(t *testing.T) {
-	sk, _ := key(t, 9)
+	sk, _ := testkeys.Seeded(t, 9)
 	good, err := EncodeSessionKey(sk)
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cometbft/cometbft/abci/example/kvstore"
 	abcitypes "github.com/cometbft/cometbft/abci/types"
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/libp2p/go-libp2p/core/crypto"
 )
 
@@ -20,10 +21,7 @@ func keys(t *testing.T, n int) []crypto.PrivKey {
 	t.Helper()
 	var out []crypto.PrivKey
 	for range n {
-		sk, _, err := crypto.GenerateEd25519Key(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		sk, _ := testkeys.New(t)
 		out = append(out, sk)
 	}
 	return out

@@ -5,20 +5,9 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/settle/ledger"
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
 )
-
-func key(t testing.TB) (crypto.PrivKey, string) {
-	t.Helper()
-	sk, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, _ := peer.IDFromPrivateKey(sk)
-	return sk, id.String()
-}
 
 func bodies(other string) []any {
 	return []any{
@@ -36,8 +25,9 @@ func bodies(other string) []any {
 }
 
 func TestSignOpenEveryBody(t *testing.T) {
-	sk, id := key(t)
-	_, other := key(t)
+	sk, pid := testkeys.New(t)
+	_, otherPID := testkeys.New(t)
+	id, other := pid.String(), otherPID.String()
 	for _, b := range bodies(other) {
 		env, err := Sign(Tx{Nonce: 3, Body: b}, sk)
 		if err != nil {
@@ -57,8 +47,9 @@ func TestSignOpenEveryBody(t *testing.T) {
 }
 
 func TestOpenRejects(t *testing.T) {
-	sk, id := key(t)
-	other, otherID := key(t)
+	sk, pid := testkeys.New(t)
+	other, otherPID := testkeys.New(t)
+	id, otherID := pid.String(), otherPID.String()
 	good, err := Sign(Tx{Nonce: 1, Body: ledger.Withdraw{Denom: "usd", Amount: 1}}, sk)
 	if err != nil {
 		t.Fatal(err)
@@ -110,9 +101,9 @@ func TestOpenRejects(t *testing.T) {
 }
 
 func FuzzOpen(f *testing.F) {
-	sk, _ := key(f)
-	_, other := key(f)
-	for i, b := range bodies(other) {
+	sk, _ := testkeys.New(f)
+	_, other := testkeys.New(f)
+	for i, b := range bodies(other.String()) {
 		env, err := Sign(Tx{Nonce: uint64(i + 1), Body: b}, sk)
 		if err != nil {
 			f.Fatal(err)

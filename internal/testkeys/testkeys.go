@@ -1,0 +1,49 @@
+// Package testkeys makes Ed25519 identities for tests: a fresh random one
+// (New) or a deterministic one derived from a seed byte (Seeded), each as the
+// libp2p private key and the peer ID (account address) it belongs to.
+//
+// It is a leaf: it imports only the standard library and go-libp2p's core
+// crypto and peer packages, so any package's tests may use it.
+package testkeys
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// New returns a random Ed25519 key and its peer ID; it fails tb on error.
+func New(tb testing.TB) (crypto.PrivKey, peer.ID) {
+	tb.Helper()
+	sk, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		tb.Fatalf("testkeys: generating a key: %v", err)
+	}
+	return sk, id(tb, sk)
+}
+
+// Seeded returns the Ed25519 key whose 32-byte seed is seed repeated, and its
+// peer ID. The same seed always gives the same key, so golden vectors signed
+// with it stay stable.
+func Seeded(tb testing.TB, seed byte) (crypto.PrivKey, peer.ID) {
+	tb.Helper()
+	priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize))
+	sk, err := crypto.UnmarshalEd25519PrivateKey(priv)
+	if err != nil {
+		tb.Fatalf("testkeys: key from seed %d: %v", seed, err)
+	}
+	return sk, id(tb, sk)
+}
+
+func id(tb testing.TB, sk crypto.PrivKey) peer.ID {
+	tb.Helper()
+	pid, err := peer.IDFromPrivateKey(sk)
+	if err != nil {
+		tb.Fatalf("testkeys: peer ID: %v", err)
+	}
+	return pid
+}
