@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/fomonet/fomo/node/api"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -168,8 +169,8 @@ func TestLateAuthorizationIsCharged(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	env := userAuthorization(t, n.genesis.ID(), n.ID(), body, issued)
-	resp, b := post(t, n.APIAddr(), body, map[string]string{AuthorizationHeader: base64.StdEncoding.EncodeToString(env)})
-	var out struct{ Fomo *Fomo }
+	resp, b := post(t, n.APIAddr(), body, map[string]string{api.AuthorizationHeader: base64.StdEncoding.EncodeToString(env)})
+	var out struct{ Fomo *api.Fomo }
 	if resp.StatusCode != 200 || json.Unmarshal(b, &out) != nil || out.Fomo == nil || out.Fomo.Charge == 0 {
 		t.Fatalf("%d %s", resp.StatusCode, b)
 	}
@@ -268,7 +269,7 @@ func TestSessionKeySpendLimitBeforeWork(t *testing.T) {
 			resp, b := post(t, n.APIAddr(), body, map[string]string{"Authorization": "Bearer " + key})
 			mu.Lock()
 			defer mu.Unlock()
-			var out struct{ Fomo *Fomo }
+			var out struct{ Fomo *api.Fomo }
 			switch {
 			case resp.StatusCode == 200 && json.Unmarshal(b, &out) == nil && out.Fomo != nil:
 				id, _ := pool.ParseID(out.Fomo.ReceiptID)

@@ -27,10 +27,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// AuthorizationHeader carries an authorization the client signed itself
-// (base64 of the fomo/auth/v1 envelope), as `fomo chat` sends it.
-const AuthorizationHeader = "X-Fomo-Authorization"
-
 // meter is the node's part in metered usage (DESIGN §6–§7). At the HTTP
 // API it turns the client's credentials into a signed authorization and
 // reserves its maximum charge against the account; where the request is
@@ -123,7 +119,7 @@ func (m *meter) Begin(r *http.Request, req *runtime.Request) (context.Context, a
 	ctx := r.Context()
 	var g *grant
 	var rerr *runtime.Error
-	if h := r.Header.Get(AuthorizationHeader); h != "" {
+	if h := r.Header.Get(api.AuthorizationHeader); h != "" {
 		g, rerr = m.clientSigned(ctx, h, req)
 	} else {
 		g, rerr = m.signFor(ctx, r.Header.Get("Authorization"), req)
@@ -206,11 +202,11 @@ func (m *meter) signFor(ctx context.Context, header string, req *runtime.Request
 func (m *meter) clientSigned(ctx context.Context, h string, req *runtime.Request) (*grant, *runtime.Error) {
 	env, err := base64.StdEncoding.DecodeString(strings.TrimSpace(h))
 	if err != nil {
-		return nil, unauthorized("%s is not base64: %v", AuthorizationHeader, err)
+		return nil, unauthorized("%s is not base64: %v", api.AuthorizationHeader, err)
 	}
 	sa, err := receipt.VerifyAuthorization(ctx, env, receipt.Checker{NetworkID: m.netID, Signers: m.signers()})
 	if err != nil {
-		return nil, unauthorized("%s: %v", AuthorizationHeader, err)
+		return nil, unauthorized("%s: %v", api.AuthorizationHeader, err)
 	}
 	if rerr := m.matches(sa, req); rerr != nil {
 		return nil, rerr
@@ -219,7 +215,7 @@ func (m *meter) clientSigned(ctx context.Context, h string, req *runtime.Request
 	// only its payee serves it (the others forward it there).
 	if sa.Authorization.Node == "" {
 		return nil, unauthorized("%s names no node: a client-signed authorization must name the node that serves it "+
-			"(its payee; GET /api/v1/prices/%s answers with one)", AuthorizationHeader, req.Model)
+			"(its payee; GET /api/v1/prices/%s answers with one)", api.AuthorizationHeader, req.Model)
 	}
 	req.Payee = sa.Authorization.Node.String()
 	g := &grant{env: env, auth: sa, id: receipt.ID(env)}
@@ -364,21 +360,9 @@ func (t *ticket) Finish(ctx context.Context, s runtime.Stream) (json.RawMessage,
 	return fomoObject(sr, env)
 }
 
-// Fomo is the fomo object of a response: the request's receipt.
-type Fomo struct {
-	ReceiptID    string `json:"receipt_id"`
-	Node         string `json:"node"`
-	Charge       uint64 `json:"charge"`
-	InputTokens  uint64 `json:"input_tokens"`
-	OutputTokens uint64 `json:"output_tokens"`
-	Finish       string `json:"finish"`
-	// Receipt is the receipt envelope (fomo/receipt/v1), base64.
-	Receipt string `json:"receipt"`
-}
-
 func fomoObject(sr *receipt.SignedReceipt, env []byte) (json.RawMessage, error) {
 	id := sr.ID()
-	return json.Marshal(Fomo{
+	return json.Marshal(api.Fomo{
 		ReceiptID: hex.EncodeToString(id[:]), Node: sr.Receipt.Node.String(), Charge: sr.Receipt.Charge,
 		InputTokens: sr.Receipt.InputTokens, OutputTokens: sr.Receipt.OutputTokens,
 		Finish: string(sr.Receipt.Finish), Receipt: base64.StdEncoding.EncodeToString(env),

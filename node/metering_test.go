@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/fomonet/fomo/node/api"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -43,13 +44,13 @@ func post(t *testing.T, api string, body []byte, header map[string]string) (*htt
 }
 
 // receiptsOf lists the receipts a node holds for account.
-func receiptsOf(t *testing.T, n *Node, account peer.ID) []ReceiptView {
+func receiptsOf(t *testing.T, n *Node, account peer.ID) []api.ReceiptView {
 	t.Helper()
 	code, body := httpGet(t, "http://"+n.APIAddr()+"/api/v1/receipts?account="+account.String())
 	if code != 200 {
 		t.Fatalf("receipts: %d %s", code, body)
 	}
-	var page struct{ Receipts []ReceiptView }
+	var page struct{ Receipts []api.ReceiptView }
 	if err := json.Unmarshal([]byte(body), &page); err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func receiptsOf(t *testing.T, n *Node, account peer.ID) []ReceiptView {
 }
 
 // waitReceipts polls until the node holds want receipts of account.
-func waitReceipts(t *testing.T, n *Node, account peer.ID, want int) []ReceiptView {
+func waitReceipts(t *testing.T, n *Node, account peer.ID, want int) []api.ReceiptView {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -115,7 +116,7 @@ func TestRequestsNeedAKey(t *testing.T) {
 			PromptTokens     uint64 `json:"prompt_tokens"`
 			CompletionTokens uint64 `json:"completion_tokens"`
 		} `json:"usage"`
-		Fomo *Fomo `json:"fomo"`
+		Fomo *api.Fomo `json:"fomo"`
 	}
 	if resp.StatusCode != 200 || json.Unmarshal(b, &out) != nil || out.Fomo == nil {
 		t.Fatalf("%d %s", resp.StatusCode, b)
@@ -221,7 +222,7 @@ func TestPendingSpendAcrossNodes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return map[string]string{AuthorizationHeader: base64.StdEncoding.EncodeToString(env)}
+		return map[string]string{api.AuthorizationHeader: base64.StdEncoding.EncodeToString(env)}
 	}
 	request := func(entry *Node) (*http.Response, []byte) {
 		h := authorize(entry.ID())
@@ -265,7 +266,7 @@ func TestPendingSpendAcrossNodes(t *testing.T) {
 	}
 	for i, entry := range []*Node{nodes[0], nodes[1], nodes[2]} {
 		resp, b := request(entry)
-		var out struct{ Fomo *Fomo }
+		var out struct{ Fomo *api.Fomo }
 		if resp.StatusCode != 200 || json.Unmarshal(b, &out) != nil || out.Fomo == nil || out.Fomo.Charge != charge {
 			t.Fatalf("request %d at node%d: %d %s", i+1, i, resp.StatusCode, b)
 		}
@@ -303,7 +304,7 @@ func TestAuthorizationServedOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return map[string]string{AuthorizationHeader: base64.StdEncoding.EncodeToString(env)}
+		return map[string]string{api.AuthorizationHeader: base64.StdEncoding.EncodeToString(env)}
 	}
 	// It must name the node that serves it: one authorization sent to
 	// several nodes at once is served by its payee only.
@@ -354,7 +355,7 @@ func TestStreamCarriesReceipt(t *testing.T) {
 				Usage   *struct {
 					CompletionTokens uint64 `json:"completion_tokens"`
 				} `json:"usage"`
-				Fomo *Fomo `json:"fomo"`
+				Fomo *api.Fomo `json:"fomo"`
 			}
 			if err := json.Unmarshal([]byte(strings.TrimPrefix(events[len(events)-2], "data: ")), &last); err != nil {
 				t.Fatal(err)

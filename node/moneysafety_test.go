@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/fomonet/fomo/node/api"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -31,7 +32,7 @@ func TestGenerationCappedByAuthorization(t *testing.T) {
 		Usage struct {
 			CompletionTokens uint64 `json:"completion_tokens"`
 		} `json:"usage"`
-		Fomo *Fomo `json:"fomo"`
+		Fomo *api.Fomo `json:"fomo"`
 	}
 	ask := func(body []byte, h map[string]string) answer {
 		t.Helper()
@@ -54,7 +55,7 @@ func TestGenerationCappedByAuthorization(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return map[string]string{AuthorizationHeader: base64.StdEncoding.EncodeToString(env)}
+		return map[string]string{api.AuthorizationHeader: base64.StdEncoding.EncodeToString(env)}
 	}
 	for _, tc := range []struct {
 		name   string

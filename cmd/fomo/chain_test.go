@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/node"
+	"github.com/fomonet/fomo/node/api"
 	"github.com/fomonet/fomo/node/identity"
 	"github.com/fomonet/fomo/settle/receipt"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -200,7 +201,7 @@ func TestChainFourValidators(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return map[string]string{node.AuthorizationHeader: base64.StdEncoding.EncodeToString(env)}
+		return map[string]string{api.AuthorizationHeader: base64.StdEncoding.EncodeToString(env)}
 	}
 	// Both serving nodes know the credit before the race. With seed 1 the
 	// synthetic model answers "race b" and "race c" with all 64 tokens.
@@ -270,7 +271,7 @@ func TestChainFourValidators(t *testing.T) {
 		t.Fatalf("request served by %s, not by node0 or node1", resp.Header.Get("X-Fomo-Node"))
 	}
 	waitFor(t, 90*time.Second, "the dead node's receipt included", func() bool {
-		var v node.ReceiptView
+		var v api.ReceiptView
 		err := apiDo(t.Context(), http.MethodGet, alive[0].api+"/api/v1/receipts/"+id, nil, &v)
 		return err == nil && v.Settled
 	})
@@ -350,7 +351,7 @@ func chatAt(t *testing.T, api string, header map[string]string, body ...[]byte) 
 
 func receiptIDOf(t *testing.T, body []byte) string {
 	t.Helper()
-	var out struct{ Fomo *node.Fomo }
+	var out struct{ Fomo *api.Fomo }
 	if err := json.Unmarshal(body, &out); err != nil || out.Fomo == nil {
 		t.Fatalf("no receipt in %s", body)
 	}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/fomonet/fomo/gpu"
 	"github.com/fomonet/fomo/runtime"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -32,34 +31,11 @@ type GPUs interface {
 
 // Info supplies the node-level facts shown by /api/v1/status and /api/v1/peers.
 type Info interface {
-	Status() any
-	Peers() any
-}
-
-// Options configures a Server.
-type Options struct {
-	// NodeID is the node's peer ID, sent as X-Fomo-Node.
-	NodeID string
-	// MaxBodyBytes limits request bodies (default 4 MiB).
-	MaxBodyBytes int64
-	// Backend serves inference (required).
-	Backend Backend
-	// GPUs feeds /api/v1/gpus; nil means no GPUs.
-	GPUs GPUs
-	// Info feeds /api/v1/status and /api/v1/peers; nil answers with the node ID only.
-	Info Info
-	// Registry is where the API registers its metrics and what /metrics
-	// serves; nil creates a private registry.
-	Registry *prometheus.Registry
-	// Logger receives one line per request.
-	Logger *slog.Logger
-	// Now is the clock (default time.Now).
-	Now func() time.Time
-	// Routes adds further admin routes (under /api/v1/) to the server's mux.
-	Routes func(mux *http.ServeMux)
-	// Meter authenticates, admits and meters inference requests; nil
-	// serves them without authentication or receipts.
-	Meter Meter
+	// Status reports the node: identity, addresses, GPUs, models and
+	// the health of its runtimes.
+	Status(ctx context.Context) Status
+	// Peers lists the connected peers.
+	Peers() []PeerInfo
 }
 
 // Meter authenticates and meters inference requests.
@@ -86,29 +62,24 @@ type Ticket interface {
 
 // Server is the HTTP handler of the node.
 type Server struct {
-	opts    Options
+	opts    options
 	mux     *http.ServeMux
 	metrics *metrics
 	log     *slog.Logger
 	now     func() time.Time
 }
 
-// New builds the handler.
-func New(opts Options) *Server {
-	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = 4 << 20
+// New builds the handler over backend, which serves inference; the
+// options add the node's identity, its read models and the admin routes
+// that go with them.
+func New(backend Backend, opts ...Option) *Server {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
 	}
-	if opts.Registry == nil {
-		opts.Registry = prometheus.NewRegistry()
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	s := &Server{opts: opts, mux: http.NewServeMux(), log: opts.Logger, now: opts.Now}
-	s.metrics = newMetrics(opts.Registry)
+	o.Backend = backend
+	s := &Server{opts: o, mux: http.NewServeMux(), log: o.Logger, now: o.Now}
+	s.metrics = newMetrics(o.Registry)
 
 	s.mux.HandleFunc("POST /v1/chat/completions", s.inference(runtime.APIChat))
 	s.mux.HandleFunc("POST /v1/completions", s.inference(runtime.APICompletion))
@@ -118,9 +89,18 @@ func New(opts Options) *Server {
 	s.mux.HandleFunc("GET /api/v1/status", s.status)
 	s.mux.HandleFunc("GET /api/v1/gpus", s.gpus)
 	s.mux.HandleFunc("GET /api/v1/peers", s.peers)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry}))
-	if opts.Routes != nil {
-		opts.Routes(s.mux)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
+	if o.Manifests != nil {
+		s.manifestRoutes()
+	}
+	if o.Receipts != nil {
+		s.receiptRoutes()
+	}
+	if o.Prices != nil {
+		s.mux.HandleFunc("GET /api/v1/prices/{model}", s.price)
+	}
+	if o.Chain != nil {
+		s.chainRoutes()
 	}
 	for _, p := range []string{"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/api/v1/status", "/api/v1/gpus", "/api/v1/peers", "/metrics"} {
 		s.mux.HandleFunc(p, methodNotAllowed)

@@ -18,7 +18,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fomonet/fomo/node"
+	"github.com/fomonet/fomo/node/api"
 	"github.com/fomonet/fomo/settle/receipt"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -146,7 +146,7 @@ func (c *client) send(ctx context.Context, n *devNode, maxTok uint64, stream boo
 	defer cancel()
 	hreq, _ := http.NewRequestWithContext(rctx, http.MethodPost, n.API()+"/v1/chat/completions", bytes.NewReader(body))
 	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set(node.AuthorizationHeader, base64.StdEncoding.EncodeToString(env))
+	hreq.Header.Set(api.AuthorizationHeader, base64.StdEncoding.EncodeToString(env))
 	start := time.Now()
 	defer func() { o.Latency = time.Since(start) }()
 	resp, err := http.DefaultClient.Do(hreq)
@@ -161,7 +161,7 @@ func (c *client) send(ctx context.Context, n *devNode, maxTok uint64, stream boo
 		o.Err = strings.TrimSpace(string(b))
 		return o
 	}
-	var fomo *node.Fomo
+	var fomo *api.Fomo
 	if stream {
 		fomo, err = readStream(resp.Body, &o)
 	} else {
@@ -192,7 +192,7 @@ func (c *client) send(ctx context.Context, n *devNode, maxTok uint64, stream boo
 }
 
 // readWhole reads a non-streamed answer.
-func readWhole(r io.Reader, o *outcome) (*node.Fomo, error) {
+func readWhole(r io.Reader, o *outcome) (*api.Fomo, error) {
 	var v struct {
 		Choices []struct {
 			Message struct{ Content string } `json:"message"`
@@ -200,7 +200,7 @@ func readWhole(r io.Reader, o *outcome) (*node.Fomo, error) {
 		Usage struct {
 			CompletionTokens uint64 `json:"completion_tokens"`
 		} `json:"usage"`
-		Fomo *node.Fomo `json:"fomo"`
+		Fomo *api.Fomo `json:"fomo"`
 	}
 	if err := json.NewDecoder(r).Decode(&v); err != nil {
 		return nil, err
@@ -215,8 +215,8 @@ func readWhole(r io.Reader, o *outcome) (*node.Fomo, error) {
 
 // readStream reads server-sent events: content events count as tokens
 // until the usage event says how many there were.
-func readStream(r io.Reader, o *outcome) (*node.Fomo, error) {
-	var fomo *node.Fomo
+func readStream(r io.Reader, o *outcome) (*api.Fomo, error) {
+	var fomo *api.Fomo
 	var events, usage uint64
 	sawUsage := false
 	sc := bufio.NewScanner(r)
@@ -237,7 +237,7 @@ func readStream(r io.Reader, o *outcome) (*node.Fomo, error) {
 			Usage *struct {
 				CompletionTokens uint64 `json:"completion_tokens"`
 			} `json:"usage"`
-			Fomo  *node.Fomo      `json:"fomo"`
+			Fomo  *api.Fomo      `json:"fomo"`
 			Error json.RawMessage `json:"error"`
 		}
 		if err := json.Unmarshal([]byte(line), &ch); err != nil {

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fomonet/fomo/node"
+	"github.com/fomonet/fomo/node/api"
 	"github.com/fomonet/fomo/settle/ledger"
 	"github.com/fomonet/fomo/settle/receipt"
 	"github.com/fomonet/fomo/store"
@@ -126,7 +126,7 @@ func (r *report) collectPools(t *testing.T, d *devnet, user string) {
 				q.Set("after", after)
 			}
 			var page struct {
-				Receipts []node.ReceiptView `json:"receipts"`
+				Receipts []api.ReceiptView `json:"receipts"`
 				Next     string             `json:"next"`
 			}
 			if err := getJSON(t.Context(), n.API()+"/api/v1/receipts?"+q.Encode(), &page, 30*time.Second); err != nil {
