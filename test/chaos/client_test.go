@@ -237,7 +237,7 @@ func readStream(r io.Reader, o *outcome) (*api.Fomo, error) {
 			Usage *struct {
 				CompletionTokens uint64 `json:"completion_tokens"`
 			} `json:"usage"`
-			Fomo  *api.Fomo      `json:"fomo"`
+			Fomo  *api.Fomo       `json:"fomo"`
 			Error json.RawMessage `json:"error"`
 		}
 		if err := json.Unmarshal([]byte(line), &ch); err != nil {

@@ -127,7 +127,7 @@ func (r *report) collectPools(t *testing.T, d *devnet, user string) {
 			}
 			var page struct {
 				Receipts []api.ReceiptView `json:"receipts"`
-				Next     string             `json:"next"`
+				Next     string            `json:"next"`
 			}
 			if err := getJSON(t.Context(), n.API()+"/api/v1/receipts?"+q.Encode(), &page, 30*time.Second); err != nil {
 				r.poolErrors = append(r.poolErrors, fmt.Sprintf("node%d: %v", n.i, err))
