@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"github.com/fomonet/fomo/node/api"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/fomonet/fomo/configs"
 	"github.com/fomonet/fomo/configs/networks"
+	"github.com/fomonet/fomo/node/api"
 	"github.com/fomonet/fomo/node/identity"
 	"github.com/fomonet/fomo/runtime/runtimetest"
 	"github.com/fomonet/fomo/settle/pool"

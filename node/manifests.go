@@ -5,11 +5,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"time"
 
 	"github.com/fomonet/fomo/p2p/models"
 	"github.com/fomonet/fomo/runtime"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // manifestStore is the model-announcement read model of the API

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/fomonet/fomo/node/api"
 	"runtime/debug"
 	"time"
 
 	"github.com/fomonet/fomo/gpu"
 	"github.com/fomonet/fomo/gpu/gpumetrics"
 	gpunvml "github.com/fomonet/fomo/gpu/nvml"
+	"github.com/fomonet/fomo/node/api"
 	"github.com/fomonet/fomo/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 )
