@@ -2,7 +2,10 @@
 // inference endpoints (/v1/...), the admin API (/api/v1/...) and Prometheus
 // metrics (/metrics). Inference requests are checked (size, JSON, model) and
 // handed to a Backend as raw JSON; responses are relayed event by event, with
-// one flush per server-sent event.
+// one flush per server-sent event. The admin routes read through small
+// read-model interfaces (Info, GPUs, Receipts, Prices, Manifests, Chain)
+// that the node implements, and answer in this package's JSON types, which
+// node/api/client decodes.
 package api
 
 import (
@@ -171,12 +174,6 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 func statusClass(code int) string {
 	return string(rune('0'+code/100)) + "xx"
 }
-
-// WriteJSON writes v as indented JSON with the given status.
-func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }
-
-// WriteError writes an OpenAI error object with its status.
-func WriteError(w http.ResponseWriter, e *runtime.Error) { writeError(w, e) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

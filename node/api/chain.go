@@ -70,7 +70,12 @@ type TxError struct {
 	Err error
 }
 
-func (e *TxError) Error() string { return e.Err.Error() }
+func (e *TxError) Error() string {
+	if e.Err == nil {
+		return e.Log
+	}
+	return e.Err.Error()
+}
 
 func (e *TxError) Unwrap() error { return e.Err }
 
