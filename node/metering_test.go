@@ -45,13 +45,13 @@ func post(t *testing.T, api string, body []byte, header map[string]string) (*htt
 }
 
 // receiptsOf lists the receipts a node holds for account.
-func receiptsOf(t *testing.T, n *Node, account peer.ID) []ReceiptView {
+func receiptsOf(t *testing.T, n *Node, account peer.ID) []api.ReceiptView {
 	t.Helper()
 	code, body := httpGet(t, "http://"+n.APIAddr()+"/api/v1/receipts?account="+account.String())
 	if code != 200 {
 		t.Fatalf("receipts: %d %s", code, body)
 	}
-	var page struct{ Receipts []ReceiptView }
+	var page struct{ Receipts []api.ReceiptView }
 	if err := json.Unmarshal([]byte(body), &page); err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func receiptsOf(t *testing.T, n *Node, account peer.ID) []ReceiptView {
 }
 
 // waitReceipts polls until the node holds want receipts of account.
-func waitReceipts(t *testing.T, n *Node, account peer.ID, want int) []ReceiptView {
+func waitReceipts(t *testing.T, n *Node, account peer.ID, want int) []api.ReceiptView {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {

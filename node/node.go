@@ -320,29 +320,26 @@ func loadNetwork(name, dataDir string) (*networks.Genesis, error) {
 func (n *Node) sub(name string) *slog.Logger { return n.log.With("subsystem", name) }
 
 func (n *Node) startAPI(_ context.Context, bg context.Context) error {
-	var meter api.Meter
-	if n.net != nil {
-		meter = apiMeter{n.net.paid}
+	opts := []api.Option{
+		api.WithNodeID(n.id.String()),
+		api.WithNetworkID(n.genesis.ID()),
+		api.WithMaxBodyBytes(int64(n.cfg.API.MaxBodyBytes)),
+		api.WithGPUs(n.monitor),
+		api.WithInfo((*nodeInfo)(n)),
+		api.WithRegistry(n.reg),
+		api.WithLogger(n.sub("api")),
 	}
-	srv := api.New(api.Options{
-		Meter:        meter,
-		NodeID:       n.id.String(),
-		MaxBodyBytes: int64(n.cfg.API.MaxBodyBytes),
-		Backend:      n.backend(),
-		GPUs:         n.monitor,
-		Info:         (*nodeInfo)(n),
-		Registry:     n.reg,
-		Logger:       n.sub("api"),
-		Routes: func(mux *http.ServeMux) {
-			if n.net != nil {
-				n.manifestRoutes(mux)
-				n.receiptRoutes(mux)
-			}
-			if n.chain != nil {
-				n.chainRoutes(mux)
-			}
-		},
-	})
+	if n.net != nil {
+		opts = append(opts,
+			api.WithMeter(apiMeter{n.net.paid}),
+			api.WithManifests((*manifestStore)(n)),
+			api.WithReceipts(n.net.pool),
+			api.WithPrices((*prices)(n)))
+	}
+	if n.chain != nil {
+		opts = append(opts, api.WithChain(chainView{cons: n.chain.cons}))
+	}
+	srv := api.New(n.backend(), opts...)
 	ln, err := net.Listen("tcp", n.cfg.API.Listen)
 	if err != nil {
 		return fmt.Errorf("api.listen %s: %w", n.cfg.API.Listen, err)

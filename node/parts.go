@@ -10,7 +10,7 @@ import (
 	"github.com/fomonet/fomo/gpu"
 	"github.com/fomonet/fomo/gpu/gpumetrics"
 	gpunvml "github.com/fomonet/fomo/gpu/nvml"
-	"github.com/fomonet/fomo/p2p"
+	"github.com/fomonet/fomo/node/api"
 	"github.com/fomonet/fomo/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -98,35 +98,9 @@ type queuer interface{ QueueDepth() int }
 // nodeInfo answers /api/v1/status and /api/v1/peers.
 type nodeInfo Node
 
-// Status is the body of GET /api/v1/status.
-type Status struct {
-	PeerID        string          `json:"peer_id"`
-	Version       string          `json:"version"`
-	GoVersion     string          `json:"go_version"`
-	StartedAt     time.Time       `json:"started_at"`
-	UptimeSeconds int64           `json:"uptime_seconds"`
-	API           string          `json:"api"`
-	ListenAddrs   []string        `json:"listen_addrs"`
-	Peers         int             `json:"peers"`
-	NetworkID     string          `json:"network_id"`
-	P2P           p2p.Status      `json:"p2p"`
-	GPUDriver     string          `json:"gpu_driver"`
-	GPUs          int             `json:"gpus"`
-	Models        []runtime.Model `json:"models"`
-	Runtimes      []RuntimeHealth `json:"runtimes"`
-}
-
-// RuntimeHealth is one runtime's health in the status output.
-type RuntimeHealth struct {
-	Name string `json:"name"`
-	runtime.Health
-	// QueueDepth is set for runtimes that queue requests.
-	QueueDepth *int `json:"queue_depth,omitempty"`
-}
-
-func (ni *nodeInfo) Status() any {
+func (ni *nodeInfo) Status(ctx context.Context) api.Status {
 	n := (*Node)(ni)
-	st := Status{
+	st := api.Status{
 		PeerID:        n.id.String(),
 		Version:       Version,
 		StartedAt:     n.started.UTC(),
@@ -135,11 +109,11 @@ func (ni *nodeInfo) Status() any {
 		ListenAddrs:   n.host.ListenAddrs(),
 		Peers:         len(n.host.Network().Peers()),
 		NetworkID:     n.host.NetworkID(),
-		P2P:           n.host.Status(),
+		P2P:           api.P2PStatus(n.host.Status()),
 		GPUDriver:     n.gpus.Driver(),
 		GPUs:          len(n.gpus.Devices()),
 		Models:        n.models.Models(),
-		Runtimes:      []RuntimeHealth{},
+		Runtimes:      []api.RuntimeHealth{},
 	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		st.GoVersion = bi.GoVersion
@@ -147,10 +121,10 @@ func (ni *nodeInfo) Status() any {
 	if st.Models == nil {
 		st.Models = []runtime.Model{}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	for _, rt := range n.models.Runtimes() {
-		rh := RuntimeHealth{Name: rt.Name(), Health: rt.Health(ctx)}
+		rh := api.RuntimeHealth{Name: rt.Name(), Health: rt.Health(ctx)}
 		if q, ok := rt.(queuer); ok {
 			d := q.QueueDepth()
 			rh.QueueDepth = &d
@@ -160,10 +134,10 @@ func (ni *nodeInfo) Status() any {
 	return st
 }
 
-func (ni *nodeInfo) Peers() any {
-	out := (*Node)(ni).host.Peers()
-	if out == nil {
-		out = []p2p.PeerInfo{}
+func (ni *nodeInfo) Peers() []api.PeerInfo {
+	out := []api.PeerInfo{}
+	for _, p := range (*Node)(ni).host.Peers() {
+		out = append(out, api.PeerInfo(p))
 	}
 	return out
 }

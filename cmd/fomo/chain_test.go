@@ -271,7 +271,7 @@ func TestChainFourValidators(t *testing.T) {
 		t.Fatalf("request served by %s, not by node0 or node1", resp.Header.Get("X-Fomo-Node"))
 	}
 	waitFor(t, 90*time.Second, "the dead node's receipt included", func() bool {
-		var v node.ReceiptView
+		var v api.ReceiptView
 		err := apiDo(t.Context(), http.MethodGet, alive[0].api+"/api/v1/receipts/"+id, nil, &v)
 		return err == nil && v.Settled
 	})

@@ -1,44 +1,37 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"strings"
-	"time"
+	"net/url"
+
+	"github.com/fomonet/fomo/cmd/fomo/internal/cli"
+	"github.com/fomonet/fomo/node/api/client"
+	"github.com/fomonet/fomo/runtime/engine/synth"
 )
 
-// apiDo calls a node's admin API and decodes its JSON answer; an error
+// apiDo calls a node's API at rawURL (the node's address and the path)
+// through node/api/client and decodes its JSON answer into out; an error
 // answer becomes an error carrying the node's message.
-func apiDo(ctx context.Context, method, url string, body []byte, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+func apiDo(ctx context.Context, method, rawURL string, body []byte, out any) error {
+	u, err := url.Parse(rawURL)
 	if err != nil {
 		return err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/octet-stream")
+	if u.Scheme == "" || u.Host == "" {
+		return fmt.Errorf("%q is not a node URL", rawURL)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	c, err := client.New(u.Scheme + "://" + u.Host)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error struct {
-				Message string `json:"message"`
-			} `json:"error"`
-		}
-		if json.Unmarshal(b, &e) == nil && e.Error.Message != "" {
-			return fmt.Errorf("%s: %s", resp.Status, e.Error.Message)
-		}
-		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
-	}
-	return json.Unmarshal(b, out)
+	return c.Do(ctx, method, u.RequestURI(), "application/octet-stream", body, out)
 }
+
+// The devnet builds its model with the same helpers as `fomo model`.
+
+func fileSHA256(path string) (string, uint64, error) { return cli.FileSHA256(path) }
+
+func writeSynth(opts synth.Options, out string) error { return cli.WriteSynth(opts, out) }
+
+var parseGGUFType = cli.ParseGGUFType

@@ -19,7 +19,7 @@ func newConfigCmd(rf *rootFlags) *cobra.Command {
 		Short: "Print the effective config (defaults, file, FOMO_* env and --set applied)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, _, err := loadConfig(rf.home, cf.file, cf.set)
+			cfg, _, err := loadConfig(rf.Home, cf.file, cf.set)
 			if err != nil {
 				return err
 			}

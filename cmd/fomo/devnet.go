@@ -20,6 +20,7 @@ import (
 
 	"github.com/fomonet/fomo/configs"
 	"github.com/fomonet/fomo/node"
+	nodeapi "github.com/fomonet/fomo/node/api"
 	"github.com/fomonet/fomo/node/identity"
 	"github.com/fomonet/fomo/p2p/models"
 	"github.com/fomonet/fomo/runtime/engine/synth"
@@ -415,7 +416,7 @@ func devnetManifest(dir, name, path, preset string) ([]byte, error) {
 func devnetAnnounce(ctx context.Context, out io.Writer, api, name string, env []byte) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var info node.ManifestInfo
+		var info nodeapi.ManifestInfo
 		err := apiDo(ctx, http.MethodPost, api+"/api/v1/manifests", env, &info)
 		if err == nil {
 			fmt.Fprintf(out, "devnet: announced %s (issuer %s)\n", name, info.Manifest.Issuer)

@@ -41,7 +41,7 @@ first use. Peers to join come from p2p.bootstrap, the network's genesis, or
 			if len(bootstrap) > 0 {
 				sets = append(sets, "p2p.bootstrap="+strings.Join(bootstrap, ","))
 			}
-			cfg, _, err := loadConfig(rf.home, cf.file, append(sets, cf.set...))
+			cfg, _, err := loadConfig(rf.Home, cf.file, append(sets, cf.set...))
 			if err != nil {
 				return err
 			}
@@ -49,7 +49,7 @@ first use. Peers to join come from p2p.bootstrap, the network's genesis, or
 				return fmt.Errorf("the gateway runs no model runtime; remove the [[runtime]] blocks or use fomo node")
 			}
 			log := newLogger(os.Stderr, cfg.Node.LogLevel, cfg.Node.LogFormat).With("role", "gateway")
-			n, err := node.New(cfg, rf.home, node.WithLogger(log), node.AsGateway())
+			n, err := node.New(cfg, rf.Home, node.WithLogger(log), node.AsGateway())
 			if err != nil {
 				return err
 			}

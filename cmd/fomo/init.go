@@ -23,7 +23,7 @@ node's identity and account. An existing key is never overwritten.`,
 		Example: "  fomo init --home ~/.fomo",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			home := rf.home
+			home := rf.Home
 			if err := os.MkdirAll(home, 0o700); err != nil {
 				return err
 			}

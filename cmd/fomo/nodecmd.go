@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/fomonet/fomo/cmd/fomo/internal/cli"
 	"github.com/fomonet/fomo/node"
 	"github.com/spf13/cobra"
 )
@@ -36,7 +37,7 @@ second exits at once.`,
   fomo node --home ~/.fomo --set api.listen=0.0.0.0:8080 --set node.log_format=json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, file, err := loadConfig(rf.home, cf.file, cf.set)
+			cfg, file, err := loadConfig(rf.Home, cf.file, cf.set)
 			if err != nil {
 				return err
 			}
@@ -44,9 +45,9 @@ second exits at once.`,
 			if file != "" {
 				log.Info("config loaded", "file", file)
 			} else {
-				log.Info("no config file; using defaults", "home", rf.home)
+				log.Info("no config file; using defaults", "home", rf.Home)
 			}
-			n, err := node.New(cfg, rf.home, node.WithLogger(log))
+			n, err := node.New(cfg, rf.Home, node.WithLogger(log))
 			if err != nil {
 				return err
 			}
@@ -68,6 +69,6 @@ second exits at once.`,
 		},
 	}
 	cf.register(cmd)
-	cmd.AddCommand(newNodeChainCmds(rf)...)
+	cmd.AddCommand(cli.NodeCommands(rf)...)
 	return cmd
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/fomonet/fomo/cmd/fomo/internal/cli"
 	"github.com/fomonet/fomo/configs"
 	"github.com/fomonet/fomo/node"
 	"github.com/spf13/cobra"
@@ -16,9 +17,8 @@ import (
 // ConfigFile is the config file's name inside a home directory.
 const ConfigFile = "config.toml"
 
-type rootFlags struct {
-	home string
-}
+// rootFlags are the root command's persistent flags.
+type rootFlags = cli.Flags
 
 func newRootCmd() *cobra.Command {
 	rf := &rootFlags{}
@@ -36,25 +36,18 @@ Start with:
 		SilenceErrors: true,
 		Version:       node.Version,
 	}
-	root.PersistentFlags().StringVar(&rf.home, "home", defaultHome(), "home directory: config.toml, keys and data (env FOMO_HOME)")
+	root.PersistentFlags().StringVar(&rf.Home, "home", defaultHome(), "home directory: config.toml, keys and data (env FOMO_HOME)")
+	// The commands that run a node, or prepare its home, live here; the
+	// client commands come from package cli.
 	root.AddCommand(
 		newInitCmd(rf),
 		newNodeCmd(rf),
 		newConfigCmd(rf),
-		newKeyCmd(rf),
-		newGPUCmd(rf),
 		newDevnetCmd(),
-		newModelCmd(rf),
 		newGatewayCmd(rf),
-		newChatCmd(rf),
-		newReceiptsCmd(rf),
-		newDepositCmd(rf),
-		newWithdrawCmd(rf),
-		newTransferCmd(rf),
-		newEpochCmd(),
-		newAccountCmd(rf),
 		newVersionCmd(),
 	)
+	root.AddCommand(cli.Commands(rf)...)
 	return root
 }
 

@@ -8,14 +8,87 @@ import (
 	"github.com/fomonet/fomo/runtime"
 )
 
-type modelObject struct {
+// Status is the body of GET /api/v1/status.
+type Status struct {
+	PeerID        string          `json:"peer_id"`
+	Version       string          `json:"version"`
+	GoVersion     string          `json:"go_version"`
+	StartedAt     time.Time       `json:"started_at"`
+	UptimeSeconds int64           `json:"uptime_seconds"`
+	API           string          `json:"api"`
+	ListenAddrs   []string        `json:"listen_addrs"`
+	Peers         int             `json:"peers"`
+	NetworkID     string          `json:"network_id"`
+	P2P           P2PStatus       `json:"p2p"`
+	GPUDriver     string          `json:"gpu_driver"`
+	GPUs          int             `json:"gpus"`
+	Models        []runtime.Model `json:"models"`
+	Runtimes      []RuntimeHealth `json:"runtimes"`
+}
+
+// RuntimeHealth is one runtime's health in the status output.
+type RuntimeHealth struct {
+	Name string `json:"name"`
+	runtime.Health
+	// QueueDepth is set for runtimes that queue requests.
+	QueueDepth *int `json:"queue_depth,omitempty"`
+}
+
+// P2PStatus is the libp2p host's part of the status: reachability,
+// addresses and peer counts.
+type P2PStatus struct {
+	PeerID    string `json:"peer_id"`
+	NetworkID string `json:"network_id"`
+	// Reachability is unknown, public or private.
+	Reachability string `json:"reachability"`
+	// Listen are the local listen addresses (interfaces resolved).
+	Listen []string `json:"listen_addrs"`
+	// Advertised are the addresses the host announces, including
+	// addresses peers observed and relay addresses.
+	Advertised []string `json:"advertised_addrs"`
+	// Reachable, Unreachable and Unknown classify the advertised
+	// addresses by AutoNAT v2 (empty without it).
+	Reachable   []string `json:"reachable_addrs,omitempty"`
+	Unreachable []string `json:"unreachable_addrs,omitempty"`
+	Unknown     []string `json:"unknown_addrs,omitempty"`
+	// Relay are the circuit addresses reserved through static relays.
+	Relay []string `json:"relay_addrs,omitempty"`
+	// Peers is the number of connected peers.
+	Peers int `json:"peers"`
+	// DHTPeers is the size of the DHT routing table.
+	DHTPeers int `json:"dht_peers"`
+}
+
+// PeerInfo is one connected peer in GET /api/v1/peers.
+type PeerInfo struct {
+	ID    string   `json:"id"`
+	Addrs []string `json:"addrs"`
+	// Latency is the smoothed ping round trip ("" before the first ping).
+	Latency string `json:"latency,omitempty"`
+	// LatencyMS is Latency in milliseconds (0 before the first ping).
+	LatencyMS float64 `json:"latency_ms,omitempty"`
+	// Direction is inbound or outbound (of the first connection).
+	Direction string `json:"direction"`
+	// Transport is tcp, quic or relay (of the first connection).
+	Transport string `json:"transport"`
+}
+
+// ModelList is the body of GET /v1/models.
+type ModelList struct {
+	Data   []ModelObject `json:"data"`
+	Object string        `json:"object"`
+}
+
+// ModelObject is an OpenAI model object: an entry of GET /v1/models and
+// the body of GET /v1/models/{id}.
+type ModelObject struct {
 	ID      string `json:"id"`
 	Object  string `json:"object"`
 	Created int64  `json:"created"`
 	OwnedBy string `json:"owned_by"`
 }
 
-func toModelObject(m runtime.Model) modelObject {
+func toModelObject(m runtime.Model) ModelObject {
 	owner := m.OwnedBy
 	if owner == "" {
 		owner = "fomo"
@@ -24,15 +97,15 @@ func toModelObject(m runtime.Model) modelObject {
 	if created.IsZero() {
 		created = time.Unix(0, 0)
 	}
-	return modelObject{ID: m.ID, Object: "model", Created: created.Unix(), OwnedBy: owner}
+	return ModelObject{ID: m.ID, Object: "model", Created: created.Unix(), OwnedBy: owner}
 }
 
 func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
-	data := []modelObject{}
+	data := []ModelObject{}
 	for _, m := range s.opts.Backend.Models() {
 		data = append(data, toModelObject(m))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data})
+	writeJSON(w, http.StatusOK, ModelList{Data: data, Object: "list"})
 }
 
 func (s *Server) getModel(w http.ResponseWriter, r *http.Request) {
@@ -51,7 +124,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"peer_id": s.opts.NodeID})
 		return
 	}
-	writeJSON(w, http.StatusOK, s.opts.Info.Status())
+	writeJSON(w, http.StatusOK, s.opts.Info.Status(r.Context()))
 }
 
 func (s *Server) peers(w http.ResponseWriter, r *http.Request) {
@@ -59,7 +132,11 @@ func (s *Server) peers(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, []any{})
 		return
 	}
-	writeJSON(w, http.StatusOK, s.opts.Info.Peers())
+	out := s.opts.Info.Peers()
+	if out == nil {
+		out = []PeerInfo{}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) gpus(w http.ResponseWriter, r *http.Request) {

@@ -2,13 +2,14 @@
 // inference endpoints (/v1/...), the admin API (/api/v1/...) and Prometheus
 // metrics (/metrics). Inference requests are checked (size, JSON, model) and
 // handed to a Backend as raw JSON; responses are relayed event by event, with
-// one flush per server-sent event.
+// one flush per server-sent event. The admin routes read through small
+// read-model interfaces (Info, GPUs, Receipts, Prices, Manifests, Chain)
+// that the node implements, and answer in this package's JSON types, which
+// node/api/client decodes.
 package api
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -17,7 +18,6 @@ import (
 	"github.com/fomonet/fomo/gpu"
 	"github.com/fomonet/fomo/runtime"
 	"github.com/fomonet/fomo/settle/receipt"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -35,34 +35,11 @@ type GPUs interface {
 
 // Info supplies the node-level facts shown by /api/v1/status and /api/v1/peers.
 type Info interface {
-	Status() any
-	Peers() any
-}
-
-// Options configures a Server.
-type Options struct {
-	// NodeID is the node's peer ID, sent as X-Fomo-Node.
-	NodeID string
-	// MaxBodyBytes limits request bodies (default 4 MiB).
-	MaxBodyBytes int64
-	// Backend serves inference (required).
-	Backend Backend
-	// GPUs feeds /api/v1/gpus; nil means no GPUs.
-	GPUs GPUs
-	// Info feeds /api/v1/status and /api/v1/peers; nil answers with the node ID only.
-	Info Info
-	// Registry is where the API registers its metrics and what /metrics
-	// serves; nil creates a private registry.
-	Registry *prometheus.Registry
-	// Logger receives one line per request.
-	Logger *slog.Logger
-	// Now is the clock (default time.Now).
-	Now func() time.Time
-	// Routes adds further admin routes (under /api/v1/) to the server's mux.
-	Routes func(mux *http.ServeMux)
-	// Meter authenticates, admits and meters inference requests; nil
-	// serves them without authentication or receipts.
-	Meter Meter
+	// Status reports the node: identity, addresses, GPUs, models and
+	// the health of its runtimes.
+	Status(ctx context.Context) Status
+	// Peers lists the connected peers.
+	Peers() []PeerInfo
 }
 
 // Meter authenticates and meters inference requests.
@@ -87,53 +64,26 @@ type Ticket interface {
 	Close()
 }
 
-// Fomo is the fomo object of a response: the request's receipt.
-type Fomo struct {
-	ReceiptID    string `json:"receipt_id"`
-	Node         string `json:"node"`
-	Charge       uint64 `json:"charge"`
-	InputTokens  uint64 `json:"input_tokens"`
-	OutputTokens uint64 `json:"output_tokens"`
-	Finish       string `json:"finish"`
-	// Receipt is the receipt envelope (fomo/receipt/v1), base64.
-	Receipt string `json:"receipt"`
-}
-
-// FomoOf returns the fomo object of a receipt.
-func FomoOf(sr *receipt.SignedReceipt) Fomo {
-	id := sr.ID()
-	return Fomo{
-		ReceiptID: hex.EncodeToString(id[:]), Node: sr.Receipt.Node.String(), Charge: sr.Receipt.Charge,
-		InputTokens: sr.Receipt.InputTokens, OutputTokens: sr.Receipt.OutputTokens,
-		Finish: string(sr.Receipt.Finish), Receipt: base64.StdEncoding.EncodeToString(sr.Envelope),
-	}
-}
-
 // Server is the HTTP handler of the node.
 type Server struct {
-	opts    Options
+	opts    options
 	mux     *http.ServeMux
 	metrics *metrics
 	log     *slog.Logger
 	now     func() time.Time
 }
 
-// New builds the handler.
-func New(opts Options) *Server {
-	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = 4 << 20
+// New builds the handler over backend, which serves inference; the
+// options add the node's identity, its read models and the admin routes
+// that go with them.
+func New(backend Backend, opts ...Option) *Server {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
 	}
-	if opts.Registry == nil {
-		opts.Registry = prometheus.NewRegistry()
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	s := &Server{opts: opts, mux: http.NewServeMux(), log: opts.Logger, now: opts.Now}
-	s.metrics = newMetrics(opts.Registry)
+	o.Backend = backend
+	s := &Server{opts: o, mux: http.NewServeMux(), log: o.Logger, now: o.Now}
+	s.metrics = newMetrics(o.Registry)
 
 	s.mux.HandleFunc("POST /v1/chat/completions", s.inference(runtime.APIChat))
 	s.mux.HandleFunc("POST /v1/completions", s.inference(runtime.APICompletion))
@@ -143,9 +93,18 @@ func New(opts Options) *Server {
 	s.mux.HandleFunc("GET /api/v1/status", s.status)
 	s.mux.HandleFunc("GET /api/v1/gpus", s.gpus)
 	s.mux.HandleFunc("GET /api/v1/peers", s.peers)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry}))
-	if opts.Routes != nil {
-		opts.Routes(s.mux)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
+	if o.Manifests != nil {
+		s.manifestRoutes()
+	}
+	if o.Receipts != nil {
+		s.receiptRoutes()
+	}
+	if o.Prices != nil {
+		s.mux.HandleFunc("GET /api/v1/prices/{model}", s.price)
+	}
+	if o.Chain != nil {
+		s.chainRoutes()
 	}
 	for _, p := range []string{"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/api/v1/status", "/api/v1/gpus", "/api/v1/peers", "/metrics"} {
 		s.mux.HandleFunc(p, methodNotAllowed)
@@ -216,12 +175,6 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 func statusClass(code int) string {
 	return string(rune('0'+code/100)) + "xx"
 }
-
-// WriteJSON writes v as indented JSON with the given status.
-func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }
-
-// WriteError writes an OpenAI error object with its status.
-func WriteError(w http.ResponseWriter, e *runtime.Error) { writeError(w, e) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -98,8 +98,8 @@ func (g gpus) Latest() []gpu.Status { return g }
 
 func newServer(t *testing.T, b Backend) (*httptest.Server, *prometheus.Registry) {
 	reg := prometheus.NewRegistry()
-	s := New(Options{NodeID: "12D3KooWtest", MaxBodyBytes: 2048, Backend: b, Registry: reg,
-		GPUs: gpus{{Device: gpu.Device{Index: 0, UUID: "GPU-1", Name: "H100"}}}})
+	s := New(b, WithNodeID("12D3KooWtest"), WithMaxBodyBytes(2048), WithRegistry(reg),
+		WithGPUs(gpus{{Device: gpu.Device{Index: 0, UUID: "GPU-1", Name: "H100"}}}))
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	return srv, reg
@@ -324,7 +324,7 @@ func TestBackendError(t *testing.T) {
 
 func FuzzInferenceRequest(f *testing.F) {
 	reg := prometheus.NewRegistry()
-	s := New(Options{MaxBodyBytes: 4096, Backend: &scripted{failAt: -1, events: []string{"{}"}}, Registry: reg})
+	s := New(&scripted{failAt: -1, events: []string{"{}"}}, WithMaxBodyBytes(4096), WithRegistry(reg))
 	f.Add(`{"model":"m","stream":true}`)
 	f.Add(`{"model":"m"}`)
 	f.Add(`{"model":null,"stream":"yes"}`)

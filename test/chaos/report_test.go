@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fomonet/fomo/node"
+	"github.com/fomonet/fomo/node/api"
 	"github.com/fomonet/fomo/settle/ledger"
 	"github.com/fomonet/fomo/settle/receipt"
 	"github.com/fomonet/fomo/store"
@@ -126,8 +126,8 @@ func (r *report) collectPools(t *testing.T, d *devnet, user string) {
 				q.Set("after", after)
 			}
 			var page struct {
-				Receipts []node.ReceiptView `json:"receipts"`
-				Next     string             `json:"next"`
+				Receipts []api.ReceiptView `json:"receipts"`
+				Next     string            `json:"next"`
 			}
 			if err := getJSON(t.Context(), n.API()+"/api/v1/receipts?"+q.Encode(), &page, 30*time.Second); err != nil {
 				r.poolErrors = append(r.poolErrors, fmt.Sprintf("node%d: %v", n.i, err))

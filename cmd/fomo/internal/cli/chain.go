@@ -1,17 +1,16 @@
-package main
+package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"path/filepath"
-	"strings"
+	"strconv"
 	"time"
 
-	"github.com/fomonet/fomo/node"
+	"github.com/fomonet/fomo/node/api"
+	"github.com/fomonet/fomo/node/api/client"
 	"github.com/fomonet/fomo/node/identity"
 	"github.com/fomonet/fomo/settle/chain/tx"
 	"github.com/fomonet/fomo/settle/econ"
@@ -29,7 +28,7 @@ type txFlags struct {
 func (f *txFlags) register(cmd *cobra.Command, defaultKey string) {
 	cmd.Flags().StringVar(&f.keyName, "key-name", defaultKey, "signing key: HOME/keys/NAME.key")
 	cmd.Flags().StringVar(&f.keyFile, "key", "", "signing key file (overrides --key-name)")
-	cmd.Flags().StringVar(&f.api, "api", defaultAPI, "node to send the transaction through")
+	cmd.Flags().StringVar(&f.api, "api", DefaultAPI, "node to send the transaction through")
 }
 
 func (f *txFlags) key(home string) (crypto.PrivKey, error) {
@@ -43,27 +42,33 @@ func (f *txFlags) key(home string) (crypto.PrivKey, error) {
 // sendTx signs body as the key's account at its next nonce, sends it
 // through a node and waits until it is in a block. A tx the chain refused
 // is an error naming the reason.
-func sendTx(ctx context.Context, out io.Writer, api string, sk crypto.PrivKey, body any) (node.TxResult, error) {
-	account := identity.PeerID(sk).String()
-	var acct struct {
-		Nonce uint64 `json:"nonce"`
-	}
-	if err := apiDo(ctx, http.MethodGet, api+"/api/v1/accounts/"+account, nil, &acct); err != nil && !strings.Contains(err.Error(), "404") {
-		return node.TxResult{}, err
-	}
-	b, err := tx.Sign(tx.Tx{Account: account, Nonce: acct.Nonce + 1, Body: body}, sk)
+func sendTx(ctx context.Context, out io.Writer, apiURL string, sk crypto.PrivKey, body any) (api.TxResult, error) {
+	c, err := connect(apiURL)
 	if err != nil {
-		return node.TxResult{}, err
+		return api.TxResult{}, err
 	}
-	var res node.TxResult
-	if err := apiDo(ctx, http.MethodPost, api+"/api/v1/txs", b, &res); err != nil {
-		return res, err
+	account := identity.PeerID(sk).String()
+	var nonce uint64
+	acct, err := c.Account(ctx, account)
+	switch {
+	case err == nil:
+		nonce = acct.Nonce
+	case !client.IsNotFound(err): // an account the chain has never seen starts at nonce 0
+		return api.TxResult{}, err
+	}
+	b, err := tx.Sign(tx.Tx{Account: account, Nonce: nonce + 1, Body: body}, sk)
+	if err != nil {
+		return api.TxResult{}, err
+	}
+	res, err := c.SubmitTx(ctx, b)
+	if err != nil {
+		return api.TxResult{}, err
 	}
 	if res.Code != 0 {
-		return res, fmt.Errorf("the chain refused the transaction: %s", res.Log)
+		return *res, fmt.Errorf("the chain refused the transaction: %s", res.Log)
 	}
 	fmt.Fprintf(out, "included at height %d (tx %s)\n", res.Height, res.Hash)
-	return res, nil
+	return *res, nil
 }
 
 // amountCmd is a command that sends one amount of a denom, to an account
@@ -73,13 +78,13 @@ type amountCmd struct {
 	body                                    func(to, denom string, amount uint64) any
 }
 
-func (a amountCmd) build(rf *rootFlags) *cobra.Command {
+func (a amountCmd) build(rf *Flags) *cobra.Command {
 	var f txFlags
 	var to, amount, denom string
 	cmd := &cobra.Command{
 		Use: a.use, Short: a.short, Example: a.example, Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			sk, err := f.key(rf.home)
+			sk, err := f.key(rf.Home)
 			if err != nil {
 				return err
 			}
@@ -102,26 +107,26 @@ func (a amountCmd) build(rf *rootFlags) *cobra.Command {
 	return cmd
 }
 
-func newDepositCmd(rf *rootFlags) *cobra.Command {
+func newDepositCmd(rf *Flags) *cobra.Command {
 	return amountCmd{use: "deposit", short: "Credit an account (the protocol key only: fiat or USDC received off chain)",
 		example: "  fomo deposit --to 12D3KooW... --amount 25.00 --key-name protocol", defaultKey: "protocol", toHelp: "account to credit",
 		body: func(to, denom string, v uint64) any { return ledger.Deposit{To: to, Denom: denom, Amount: v} }}.build(rf)
 }
 
-func newWithdrawCmd(rf *rootFlags) *cobra.Command {
+func newWithdrawCmd(rf *Flags) *cobra.Command {
 	return amountCmd{use: "withdraw", short: "Withdraw from your account",
 		example: "  fomo withdraw --amount 10.0 --key-name alice", defaultKey: "user",
 		body: func(_, denom string, v uint64) any { return ledger.Withdraw{Denom: denom, Amount: v} }}.build(rf)
 }
 
-func newTransferCmd(rf *rootFlags) *cobra.Command {
+func newTransferCmd(rf *Flags) *cobra.Command {
 	return amountCmd{use: "transfer", short: "Move an amount from your account to another",
 		example: "  fomo transfer --to 12D3KooW... --amount 1.5 --key-name alice", defaultKey: "user", toHelp: "account to pay",
 		body: func(to, denom string, v uint64) any { return ledger.Transfer{To: to, Denom: denom, Amount: v} }}.build(rf)
 }
 
 // newKeyChainCmds are `fomo key authorize` and `fomo key revoke`.
-func newKeyChainCmds(rf *rootFlags) []*cobra.Command {
+func newKeyChainCmds(rf *Flags) []*cobra.Command {
 	var f txFlags
 	var session, spend string
 	var ttl time.Duration
@@ -135,11 +140,11 @@ Authorization: Bearer fomo_sk_….`,
 		Example: "  fomo key authorize --session laptop --spend-limit 20.0 --expires 720h --key-name alice",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			sk, err := f.key(rf.home)
+			sk, err := f.key(rf.Home)
 			if err != nil {
 				return err
 			}
-			sess, _, err := identity.LoadOrCreate(filepath.Join(rf.home, "keys", session+".key"))
+			sess, _, err := identity.LoadOrCreate(filepath.Join(rf.Home, "keys", session+".key"))
 			if err != nil {
 				return err
 			}
@@ -171,7 +176,7 @@ Authorization: Bearer fomo_sk_….`,
 		Example: "  fomo key revoke 12D3KooW... --key-name alice",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sk, err := rf2.key(rf.home)
+			sk, err := rf2.key(rf.Home)
 			if err != nil {
 				return err
 			}
@@ -185,7 +190,7 @@ Authorization: Bearer fomo_sk_….`,
 
 // newNodeChainCmds are `fomo node register` and `fomo node unbond`, signed
 // with the node's key.
-func newNodeChainCmds(rf *rootFlags) []*cobra.Command {
+func newNodeChainCmds(rf *Flags) []*cobra.Command {
 	var f, g txFlags
 	var bond string
 	register := &cobra.Command{
@@ -194,7 +199,7 @@ func newNodeChainCmds(rf *rootFlags) []*cobra.Command {
 		Example: "  fomo node register --bond 10.0",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			sk, err := f.key(rf.home)
+			sk, err := f.key(rf.Home)
 			if err != nil {
 				return err
 			}
@@ -214,7 +219,7 @@ func newNodeChainCmds(rf *rootFlags) []*cobra.Command {
 		Short: "Return this node's bond; it stops being paid for serving",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			sk, err := g.key(rf.home)
+			sk, err := g.key(rf.Home)
 			if err != nil {
 				return err
 			}
@@ -228,7 +233,7 @@ func newNodeChainCmds(rf *rootFlags) []*cobra.Command {
 
 // newModelChainCmds are `fomo model register` (issuer) and `fomo model
 // serve` (node).
-func newModelChainCmds(rf *rootFlags) []*cobra.Command {
+func newModelChainCmds(rf *Flags) []*cobra.Command {
 	var f, g txFlags
 	register := &cobra.Command{
 		Use:   "register NAME",
@@ -238,12 +243,16 @@ RegisterModel with its hash, tier and prices, signed by the issuer key.`,
 		Example: "  fomo model register llama-3.1-8b.q4 --key-name issuer",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sk, err := f.key(rf.home)
+			sk, err := f.key(rf.Home)
 			if err != nil {
 				return err
 			}
-			var info node.ManifestInfo
-			if err := apiDo(cmd.Context(), http.MethodGet, f.api+"/api/v1/manifests/"+args[0], nil, &info); err != nil {
+			c, err := connect(f.api)
+			if err != nil {
+				return err
+			}
+			info, err := c.Manifest(cmd.Context(), args[0])
+			if err != nil {
 				return err
 			}
 			if info.Manifest.Issuer != identity.PeerID(sk) {
@@ -262,7 +271,7 @@ RegisterModel with its hash, tier and prices, signed by the issuer key.`,
 		Example: "  fomo model serve llama-3.1-8b.q4",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sk, err := g.key(rf.home)
+			sk, err := g.key(rf.Home)
 			if err != nil {
 				return err
 			}
@@ -276,25 +285,24 @@ RegisterModel with its hash, tier and prices, signed by the issuer key.`,
 
 func newEpochCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "epoch", Short: "Show closed settlement epochs"}
-	var api string
-	var after, limit int
+	var apiURL string
+	var after uint64
+	var limit int
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List closed epochs with their settlement tables",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var page struct {
-				Epochs []ledger.EpochSettlement `json:"epochs"`
+			c, err := connect(apiURL)
+			if err != nil {
+				return err
 			}
-			url := fmt.Sprintf("%s/api/v1/epochs?after=%d", api, after)
-			if limit > 0 {
-				url += fmt.Sprintf("&limit=%d", limit)
-			}
-			if err := apiDo(cmd.Context(), http.MethodGet, url, nil, &page); err != nil {
+			page, err := c.Epochs(cmd.Context(), after, limit)
+			if err != nil {
 				return err
 			}
 			for _, e := range page.Epochs {
-				writeSettlement(cmd.OutOrStdout(), e)
+				WriteSettlement(cmd.OutOrStdout(), e)
 			}
 			if len(page.Epochs) == 0 {
 				fmt.Fprintln(cmd.OutOrStdout(), "no closed epoch yet")
@@ -302,8 +310,8 @@ func newEpochCmd() *cobra.Command {
 			return nil
 		},
 	}
-	list.Flags().StringVar(&api, "api", defaultAPI, "node to ask")
-	list.Flags().IntVar(&after, "after", 0, "first epoch to list")
+	list.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to ask")
+	list.Flags().Uint64Var(&after, "after", 0, "first epoch to list")
 	list.Flags().IntVar(&limit, "limit", 0, "most epochs to list")
 	var api2 string
 	show := &cobra.Command{
@@ -311,21 +319,29 @@ func newEpochCmd() *cobra.Command {
 		Short: "Show one closed epoch's settlement record",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var e json.RawMessage
-			if err := apiDo(cmd.Context(), http.MethodGet, api2+"/api/v1/epochs/"+args[0], nil, &e); err != nil {
+			n, err := strconv.ParseUint(args[0], 10, 64)
+			if err != nil {
+				return fmt.Errorf("epoch %q is not a number", args[0])
+			}
+			c, err := connect(api2)
+			if err != nil {
+				return err
+			}
+			e, err := c.Epoch(cmd.Context(), n)
+			if err != nil {
 				return err
 			}
 			return printJSON(cmd.OutOrStdout(), e)
 		},
 	}
-	show.Flags().StringVar(&api2, "api", defaultAPI, "node to ask")
+	show.Flags().StringVar(&api2, "api", DefaultAPI, "node to ask")
 	cmd.AddCommand(list, show)
 	return cmd
 }
 
-func newAccountCmd(rf *rootFlags) *cobra.Command {
+func newAccountCmd(rf *Flags) *cobra.Command {
 	cmd := &cobra.Command{Use: "account", Short: "Show accounts on the settlement chain"}
-	var api, keyName string
+	var apiURL, keyName string
 	show := &cobra.Command{
 		Use:     "show [ACCOUNT]",
 		Short:   "Show an account's balances, nonce and session keys (default: your key's)",
@@ -336,20 +352,24 @@ func newAccountCmd(rf *rootFlags) *cobra.Command {
 			if len(args) == 1 {
 				id = args[0]
 			} else {
-				sk, err := identity.Load(filepath.Join(rf.home, "keys", keyName+".key"))
+				sk, err := identity.Load(filepath.Join(rf.Home, "keys", keyName+".key"))
 				if err != nil {
 					return errors.Join(err, errors.New("name an account or a key (--key-name)"))
 				}
 				id = identity.PeerID(sk).String()
 			}
-			var a json.RawMessage
-			if err := apiDo(cmd.Context(), http.MethodGet, api+"/api/v1/accounts/"+id, nil, &a); err != nil {
+			c, err := connect(apiURL)
+			if err != nil {
+				return err
+			}
+			a, err := c.Account(cmd.Context(), id)
+			if err != nil {
 				return err
 			}
 			return printJSON(cmd.OutOrStdout(), a)
 		},
 	}
-	show.Flags().StringVar(&api, "api", defaultAPI, "node to ask")
+	show.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to ask")
 	show.Flags().StringVar(&keyName, "key-name", "user", "your key: HOME/keys/NAME.key")
 	cmd.AddCommand(show)
 	return cmd

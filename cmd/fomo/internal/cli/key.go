@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"encoding/hex"
@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newKeyCmd(rf *rootFlags) *cobra.Command {
+func newKeyCmd(rf *Flags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "key",
 		Short: "Create and show Ed25519 keys (node identities and accounts)",
@@ -21,7 +21,7 @@ Keys live in HOME/keys/NAME.key with mode 0600; the node's own key is "node".`,
 		if file != "" {
 			return file
 		}
-		return filepath.Join(rf.home, "keys", name+".key")
+		return filepath.Join(rf.Home, "keys", name+".key")
 	}
 	var name, file string
 	newCmd := &cobra.Command{

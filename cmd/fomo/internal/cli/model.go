@@ -1,27 +1,23 @@
-package main
+package cli
 
 import (
 	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/fomonet/fomo/node"
 	"github.com/fomonet/fomo/node/identity"
 	"github.com/fomonet/fomo/p2p/models"
-
 	"github.com/fomonet/fomo/runtime/engine/gguf"
 	"github.com/fomonet/fomo/runtime/engine/synth"
 	"github.com/spf13/cobra"
 )
 
-func newModelCmd(rf *rootFlags) *cobra.Command {
+func newModelCmd(rf *Flags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "model",
 		Short: "Announce, inspect and generate models",
@@ -31,9 +27,7 @@ func newModelCmd(rf *rootFlags) *cobra.Command {
 	return cmd
 }
 
-const defaultAPI = "http://127.0.0.1:8080"
-
-func newModelAnnounceCmd(rf *rootFlags) *cobra.Command {
+func newModelAnnounceCmd(rf *Flags) *cobra.Command {
 	var keyName, keyFile, apiURL, weights string
 	cmd := &cobra.Command{
 		Use:   "announce MANIFEST.toml",
@@ -51,7 +45,7 @@ seq replaces an earlier manifest of the same name.
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := models.LoadTOML(args[0])
 			if weights != "" {
-				sum, size, herr := fileSHA256(weights)
+				sum, size, herr := FileSHA256(weights)
 				if herr != nil {
 					return herr
 				}
@@ -65,7 +59,7 @@ seq replaces an earlier manifest of the same name.
 				return err
 			}
 			if keyFile == "" {
-				keyFile = filepath.Join(rf.home, "keys", keyName+".key")
+				keyFile = filepath.Join(rf.Home, "keys", keyName+".key")
 			}
 			sk, err := identity.Load(keyFile)
 			if err != nil {
@@ -75,8 +69,12 @@ seq replaces an earlier manifest of the same name.
 			if err != nil {
 				return err
 			}
-			var info node.ManifestInfo
-			if err := apiDo(cmd.Context(), http.MethodPost, apiURL+"/api/v1/manifests", env, &info); err != nil {
+			c, err := connect(apiURL)
+			if err != nil {
+				return err
+			}
+			info, err := c.AnnounceManifest(cmd.Context(), env)
+			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "announced %s seq %d by %s\nmanifest sha256 %s\n",
@@ -86,7 +84,7 @@ seq replaces an earlier manifest of the same name.
 	}
 	cmd.Flags().StringVar(&keyName, "key-name", "issuer", "issuer key: HOME/keys/NAME.key")
 	cmd.Flags().StringVar(&keyFile, "key", "", "issuer key file (overrides --key-name)")
-	cmd.Flags().StringVar(&apiURL, "api", defaultAPI, "node to publish through")
+	cmd.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to publish through")
 	cmd.Flags().StringVar(&weights, "weights", "", "fill weights.sha256 and weights.size from this file")
 	return cmd
 }
@@ -99,15 +97,19 @@ func newModelShowCmd() *cobra.Command {
 		Example: "  fomo model show synth-small-q8_0 --api http://127.0.0.1:8080",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var info node.ManifestInfo
-			if err := apiDo(cmd.Context(), http.MethodGet, apiURL+"/api/v1/manifests/"+args[0], nil, &info); err != nil {
+			c, err := connect(apiURL)
+			if err != nil {
+				return err
+			}
+			info, err := c.Manifest(cmd.Context(), args[0])
+			if err != nil {
 				return err
 			}
 			info.Envelope = ""
 			return printJSON(cmd.OutOrStdout(), info)
 		},
 	}
-	cmd.Flags().StringVar(&apiURL, "api", defaultAPI, "node to ask")
+	cmd.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to ask")
 	return cmd
 }
 
@@ -119,8 +121,12 @@ func newModelProvidersCmd() *cobra.Command {
 		Example: "  fomo model providers synth-small-q8_0",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var out []node.ProviderInfo
-			if err := apiDo(cmd.Context(), http.MethodGet, apiURL+"/api/v1/manifests/"+args[0]+"/providers", nil, &out); err != nil {
+			c, err := connect(apiURL)
+			if err != nil {
+				return err
+			}
+			out, err := c.Providers(cmd.Context(), args[0])
+			if err != nil {
 				return err
 			}
 			if len(out) == 0 {
@@ -133,11 +139,12 @@ func newModelProvidersCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&apiURL, "api", defaultAPI, "node to ask")
+	cmd.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to ask")
 	return cmd
 }
 
-func fileSHA256(path string) (string, uint64, error) {
+// FileSHA256 returns a file's SHA-256, in hex, and its size.
+func FileSHA256(path string) (string, uint64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", 0, err
@@ -164,15 +171,11 @@ func reparse(path, sum string, size uint64) (models.Manifest, error) {
 	return models.ParseTOML(append(b, extra...))
 }
 
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
 var synthTypes = []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K}
 
-func parseGGUFType(s string) (gguf.Type, error) {
+// ParseGGUFType parses a weight type name of `fomo model synth --type`
+// (f32, f16, bf16, q8_0, q4_0, q4_k, q6_k), in any case.
+func ParseGGUFType(s string) (gguf.Type, error) {
 	var names []string
 	for _, t := range synthTypes {
 		if strings.EqualFold(t.String(), s) {
@@ -201,7 +204,7 @@ generating is real. Presets: ` + presets + `.`,
 		Example: "  fomo model synth --preset tiny -o tiny.gguf\n  fomo model synth --arch qwen2 --preset small --type q8_0 --seed 7 -o small-q8.gguf",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := parseGGUFType(typ)
+			t, err := ParseGGUFType(typ)
 			if err != nil {
 				return err
 			}
@@ -209,7 +212,7 @@ generating is real. Presets: ` + presets + `.`,
 			if out == "" {
 				return fmt.Errorf("-o FILE is required")
 			}
-			return writeSynth(opts, out)
+			return WriteSynth(opts, out)
 		},
 	}
 	cmd.Flags().StringVar(&opts.Arch, "arch", "llama", "architecture: llama or qwen2")
@@ -221,9 +224,9 @@ generating is real. Presets: ` + presets + `.`,
 	return cmd
 }
 
-// writeSynth generates the model into a temporary file and renames it into
-// place, so a reader never sees a half-written model.
-func writeSynth(opts synth.Options, out string) error {
+// WriteSynth generates a synthetic model into a temporary file and
+// renames it to out, so a reader never sees a half-written model.
+func WriteSynth(opts synth.Options, out string) error {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}

@@ -1,11 +1,10 @@
-package main
+package cli
 
 import (
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -15,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newGPUCmd(rf *rootFlags) *cobra.Command {
+func newGPUCmd(rf *Flags) *cobra.Command {
 	var apiURL string
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -30,8 +29,11 @@ an NVIDIA driver has no GPUs; that is not an error.`,
 			var statuses []gpu.Status
 			driver := ""
 			if apiURL != "" {
-				err := apiDo(cmd.Context(), http.MethodGet, strings.TrimRight(apiURL, "/")+"/api/v1/gpus", nil, &statuses)
+				c, err := connect(apiURL)
 				if err != nil {
+					return err
+				}
+				if statuses, err = c.GPUs(cmd.Context()); err != nil {
 					return err
 				}
 			} else {

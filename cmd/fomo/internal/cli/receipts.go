@@ -1,7 +1,6 @@
-package main
+package cli
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -11,15 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/fomonet/fomo/node"
 	"github.com/fomonet/fomo/node/api"
+	"github.com/fomonet/fomo/node/api/client"
 	"github.com/fomonet/fomo/node/identity"
 	"github.com/fomonet/fomo/settle/econ"
 	"github.com/fomonet/fomo/settle/receipt"
@@ -28,7 +26,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newReceiptsCmd(rf *rootFlags) *cobra.Command {
+func newReceiptsCmd(rf *Flags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "receipts",
 		Short: "List, show and verify signed usage receipts",
@@ -46,20 +44,20 @@ func newReceiptsListCmd() *cobra.Command {
 		Example: "  fomo receipts list --account 12D3KooW... --limit 20 --api http://127.0.0.1:8080",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			q := url.Values{}
-			for k, v := range map[string]string{"account": account, "node": nodeID, "model": model, "epoch": epoch, "after": after} {
-				if v != "" {
-					q.Set(k, v)
+			q := client.ReceiptQuery{Account: account, Node: nodeID, Model: model, After: after, Limit: limit}
+			if epoch != "" {
+				e, err := strconv.ParseUint(epoch, 10, 64)
+				if err != nil {
+					return fmt.Errorf("--epoch: not a number: %q", epoch)
 				}
+				q.Epoch = &e
 			}
-			if limit > 0 {
-				q.Set("limit", fmt.Sprint(limit))
+			c, err := connect(apiURL)
+			if err != nil {
+				return err
 			}
-			var page struct {
-				Receipts []node.ReceiptView `json:"receipts"`
-				Next     string             `json:"next"`
-			}
-			if err := apiDo(cmd.Context(), http.MethodGet, apiURL+"/api/v1/receipts?"+q.Encode(), nil, &page); err != nil {
+			page, err := c.Receipts(cmd.Context(), q)
+			if err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
@@ -74,7 +72,7 @@ func newReceiptsListCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&apiURL, "api", defaultAPI, "node to ask")
+	cmd.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to ask")
 	cmd.Flags().StringVar(&account, "account", "", "only receipts paid by this account")
 	cmd.Flags().StringVar(&nodeID, "node", "", "only receipts signed by this node")
 	cmd.Flags().StringVar(&model, "model", "", "only receipts of this model")
@@ -92,18 +90,22 @@ func newReceiptsShowCmd() *cobra.Command {
 		Example: "  fomo receipts show 3f1c… --api http://127.0.0.1:8080",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var v node.ReceiptView
-			if err := apiDo(cmd.Context(), http.MethodGet, apiURL+"/api/v1/receipts/"+url.PathEscape(args[0]), nil, &v); err != nil {
+			c, err := connect(apiURL)
+			if err != nil {
+				return err
+			}
+			v, err := c.Receipt(cmd.Context(), args[0])
+			if err != nil {
 				return err
 			}
 			return printJSON(cmd.OutOrStdout(), v)
 		},
 	}
-	cmd.Flags().StringVar(&apiURL, "api", defaultAPI, "node to ask")
+	cmd.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to ask")
 	return cmd
 }
 
-func newReceiptsVerifyCmd(rf *rootFlags) *cobra.Command {
+func newReceiptsVerifyCmd(rf *Flags) *cobra.Command {
 	var apiURL, network string
 	cmd := &cobra.Command{
 		Use:   "verify FILE|ID",
@@ -116,7 +118,7 @@ fetched from --api.`,
 		Example: "  fomo receipts verify ~/.fomo/receipts/3f1c….receipt\n  fomo receipts verify 3f1c… --api http://127.0.0.1:8080",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			env, err := readReceipt(cmd.Context(), rf.home, args[0], apiURL)
+			env, err := readReceipt(cmd.Context(), rf.Home, args[0], apiURL)
 			if err != nil {
 				return err
 			}
@@ -129,7 +131,7 @@ fetched from --api.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&apiURL, "api", defaultAPI, "node to fetch an id from")
+	cmd.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to fetch an id from")
 	cmd.Flags().StringVar(&network, "network-id", "", "require this network id")
 	return cmd
 }
@@ -145,8 +147,12 @@ func readReceipt(ctx context.Context, home, arg, apiURL string) ([]byte, error) 
 		if b, err = os.ReadFile(filepath.Join(home, "receipts", arg+".receipt")); err == nil {
 			return b, nil
 		}
-		var v node.ReceiptView
-		if err := apiDo(ctx, http.MethodGet, apiURL+"/api/v1/receipts/"+arg, nil, &v); err != nil {
+		c, err := connect(apiURL)
+		if err != nil {
+			return nil, err
+		}
+		v, err := c.Receipt(ctx, arg)
+		if err != nil {
 			return nil, err
 		}
 		return base64.StdEncoding.DecodeString(v.Envelope)
@@ -172,7 +178,7 @@ func shortID(id string) string {
 	return id
 }
 
-func newChatCmd(rf *rootFlags) *cobra.Command {
+func newChatCmd(rf *Flags) *cobra.Command {
 	var apiURL, model, keyName, keyFile, system string
 	var maxTokens uint64
 	cmd := &cobra.Command{
@@ -198,17 +204,17 @@ reported, the charge — prints it, and stores it in HOME/receipts/ID.receipt.`,
 				prompt = string(b)
 			}
 			if keyFile == "" {
-				keyFile = filepath.Join(rf.home, "keys", keyName+".key")
+				keyFile = filepath.Join(rf.Home, "keys", keyName+".key")
 			}
 			sk, err := identity.Load(keyFile)
 			if err != nil {
 				return err
 			}
 			return chat(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), chatArgs{
-				api: apiURL, model: model, prompt: prompt, system: system, maxTokens: maxTokens, key: sk, home: rf.home})
+				api: apiURL, model: model, prompt: prompt, system: system, maxTokens: maxTokens, key: sk, home: rf.Home})
 		},
 	}
-	cmd.Flags().StringVar(&apiURL, "api", defaultAPI, "node to send the request to")
+	cmd.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to send the request to")
 	cmd.Flags().StringVar(&model, "model", "", "model name (required)")
 	cmd.Flags().StringVar(&keyName, "key-name", "user", "your key: HOME/keys/NAME.key")
 	cmd.Flags().StringVar(&keyFile, "key", "", "your key file (overrides --key-name)")
@@ -226,14 +232,12 @@ type chatArgs struct {
 
 func chat(ctx context.Context, out, errOut io.Writer, a chatArgs) error {
 	sk := a.key
-	var q struct {
-		NetworkID   string `json:"network_id"`
-		Node        string `json:"node"`
-		Payee       string `json:"payee"`
-		InputPrice  uint64 `json:"input_price"`
-		OutputPrice uint64 `json:"output_price"`
+	c, err := connect(a.api)
+	if err != nil {
+		return err
 	}
-	if err := apiDo(ctx, http.MethodGet, a.api+"/api/v1/prices/"+url.PathEscape(a.model), nil, &q); err != nil {
+	q, err := c.Price(ctx, a.model)
+	if err != nil {
 		return err
 	}
 	type msg struct {
@@ -270,61 +274,24 @@ func chat(ctx context.Context, out, errOut io.Writer, a chatArgs) error {
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.api+"/v1/chat/completions", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(receipt.AuthorizationHeader, base64.StdEncoding.EncodeToString(env))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		return fmt.Errorf("%s: %s", resp.Status, errorMessage(b))
-	}
-	var usage struct{ PromptTokens, CompletionTokens uint64 }
+	var usage client.Usage
 	var fomo *api.Fomo
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		line, ok := strings.CutPrefix(sc.Text(), "data: ")
-		if !ok || line == "[DONE]" {
-			continue
-		}
-		var ch struct {
-			Choices []struct {
-				Delta struct{ Content string } `json:"delta"`
-			} `json:"choices"`
-			Usage *struct {
-				PromptTokens     uint64 `json:"prompt_tokens"`
-				CompletionTokens uint64 `json:"completion_tokens"`
-			} `json:"usage"`
-			Fomo  *api.Fomo       `json:"fomo"`
-			Error json.RawMessage `json:"error"`
-		}
-		if err := json.Unmarshal([]byte(line), &ch); err != nil {
-			return fmt.Errorf("bad event from the node: %v", err)
-		}
-		if len(ch.Error) > 0 {
-			return fmt.Errorf("the stream failed: %s", errorMessage([]byte(line)))
-		}
+	err = c.ChatStream(ctx, client.ChatRequest{Body: body, Authorization: env}, func(ch client.ChatChunk) error {
 		for _, c := range ch.Choices {
 			fmt.Fprint(out, c.Delta.Content)
 		}
 		if ch.Usage != nil {
-			usage.PromptTokens, usage.CompletionTokens = ch.Usage.PromptTokens, ch.Usage.CompletionTokens
+			usage = *ch.Usage
 		}
 		if ch.Fomo != nil {
 			fomo = ch.Fomo
 		}
-	}
-	fmt.Fprintln(out)
-	if err := sc.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return err
 	}
+	fmt.Fprintln(out)
 	if fomo == nil {
 		return errors.New("the node returned no receipt")
 	}
@@ -355,16 +322,4 @@ func chat(ctx context.Context, out, errOut io.Writer, a chatArgs) error {
 	fmt.Fprintf(errOut, "receipt %s verified: node %s, %d in / %d out tokens, %s; saved to %s\n",
 		hex.EncodeToString(id[:]), sr.Receipt.Node, sr.Receipt.InputTokens, sr.Receipt.OutputTokens, econ.FormatAmount(sr.Receipt.Charge)+" usd", path)
 	return nil
-}
-
-func errorMessage(b []byte) string {
-	var e struct {
-		Error struct {
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if json.Unmarshal(b, &e) == nil && e.Error.Message != "" {
-		return e.Error.Message
-	}
-	return strings.TrimSpace(string(b))
 }

@@ -1,0 +1,182 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/fomonet/fomo/gpu"
+	"github.com/fomonet/fomo/node/api"
+	"github.com/fomonet/fomo/settle/ledger"
+)
+
+func get[T any](ctx context.Context, c *Client, path string) (*T, error) {
+	var v T
+	if err := c.Do(ctx, http.MethodGet, path, "", nil, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// Status returns the node's status (GET /api/v1/status).
+func (c *Client) Status(ctx context.Context) (*api.Status, error) {
+	return get[api.Status](ctx, c, "/api/v1/status")
+}
+
+// GPUs returns the node's GPUs with their latest samples (GET /api/v1/gpus).
+func (c *Client) GPUs(ctx context.Context) ([]gpu.Status, error) {
+	v, err := get[[]gpu.Status](ctx, c, "/api/v1/gpus")
+	if err != nil {
+		return nil, err
+	}
+	return *v, nil
+}
+
+// Peers lists the node's connected peers (GET /api/v1/peers).
+func (c *Client) Peers(ctx context.Context) ([]api.PeerInfo, error) {
+	v, err := get[[]api.PeerInfo](ctx, c, "/api/v1/peers")
+	if err != nil {
+		return nil, err
+	}
+	return *v, nil
+}
+
+// Models lists the models the node serves or reaches (GET /v1/models).
+func (c *Client) Models(ctx context.Context) ([]api.ModelObject, error) {
+	v, err := get[api.ModelList](ctx, c, "/v1/models")
+	if err != nil {
+		return nil, err
+	}
+	return v.Data, nil
+}
+
+// ReceiptQuery filters and pages GET /api/v1/receipts; zero fields do not
+// filter.
+type ReceiptQuery struct {
+	// Account and Node are peer IDs: the paying account, the serving node.
+	Account, Node string
+	Model         string
+	// Epoch, when set, keeps the receipts of that epoch.
+	Epoch *uint64
+	// After is the cursor a previous page returned as Next.
+	After string
+	// Limit is the page size (0: the node's default).
+	Limit int
+}
+
+func (q ReceiptQuery) values() url.Values {
+	v := url.Values{}
+	for k, s := range map[string]string{"account": q.Account, "node": q.Node, "model": q.Model, "after": q.After} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	if q.Epoch != nil {
+		v.Set("epoch", strconv.FormatUint(*q.Epoch, 10))
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	return v
+}
+
+// Receipts returns one page of the receipts the node holds (GET
+// /api/v1/receipts).
+func (c *Client) Receipts(ctx context.Context, q ReceiptQuery) (*api.ReceiptPage, error) {
+	return get[api.ReceiptPage](ctx, c, "/api/v1/receipts?"+q.values().Encode())
+}
+
+// Receipt returns one receipt the node holds, by its 64-hex-digit id (GET
+// /api/v1/receipts/{id}).
+func (c *Client) Receipt(ctx context.Context, id string) (*api.ReceiptView, error) {
+	return get[api.ReceiptView](ctx, c, "/api/v1/receipts/"+url.PathEscape(id))
+}
+
+// Price returns a model's prices and the node a client-signed
+// authorization for it pays (GET /api/v1/prices/{model}).
+func (c *Client) Price(ctx context.Context, model string) (*api.Price, error) {
+	return get[api.Price](ctx, c, "/api/v1/prices/"+url.PathEscape(model))
+}
+
+// AnnounceManifest publishes a signed manifest envelope in the network's
+// DHT through the node (POST /api/v1/manifests).
+func (c *Client) AnnounceManifest(ctx context.Context, envelope []byte) (*api.ManifestInfo, error) {
+	var v api.ManifestInfo
+	if err := c.Do(ctx, http.MethodPost, "/api/v1/manifests", "application/octet-stream", envelope, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// Manifest resolves a model's signed manifest from the DHT (GET
+// /api/v1/manifests/{name}).
+func (c *Client) Manifest(ctx context.Context, name string) (*api.ManifestInfo, error) {
+	return get[api.ManifestInfo](ctx, c, "/api/v1/manifests/"+url.PathEscape(name))
+}
+
+// Providers lists the nodes that serve a model, from the DHT (GET
+// /api/v1/manifests/{name}/providers).
+func (c *Client) Providers(ctx context.Context, name string) ([]api.ProviderInfo, error) {
+	v, err := get[[]api.ProviderInfo](ctx, c, "/api/v1/manifests/"+url.PathEscape(name)+"/providers")
+	if err != nil {
+		return nil, err
+	}
+	return *v, nil
+}
+
+// Chain returns the settlement chain's status (GET /api/v1/chain).
+func (c *Client) Chain(ctx context.Context) (*api.ChainStatus, error) {
+	return get[api.ChainStatus](ctx, c, "/api/v1/chain")
+}
+
+// Block returns the app hash after a block and the block's time (GET
+// /api/v1/chain/blocks/{height}).
+func (c *Client) Block(ctx context.Context, height int64) (*api.Block, error) {
+	return get[api.Block](ctx, c, "/api/v1/chain/blocks/"+strconv.FormatInt(height, 10))
+}
+
+// Account returns an account's state on chain (GET /api/v1/accounts/{id});
+// an account the chain has never seen is a 404 (see IsNotFound).
+func (c *Client) Account(ctx context.Context, id string) (*api.Account, error) {
+	return get[api.Account](ctx, c, "/api/v1/accounts/"+url.PathEscape(id))
+}
+
+// RegisteredModel returns a model's registration on chain (GET
+// /api/v1/models/{name}).
+func (c *Client) RegisteredModel(ctx context.Context, name string) (*ledger.Model, error) {
+	return get[ledger.Model](ctx, c, "/api/v1/models/"+url.PathEscape(name))
+}
+
+// RegisteredNode returns a node's registration on chain (GET
+// /api/v1/nodes/{id}).
+func (c *Client) RegisteredNode(ctx context.Context, id string) (*ledger.Node, error) {
+	return get[ledger.Node](ctx, c, "/api/v1/nodes/"+url.PathEscape(id))
+}
+
+// Epochs returns closed epochs' settlement records from epoch after on, at
+// most limit of them (0: the node's page size) (GET /api/v1/epochs).
+func (c *Client) Epochs(ctx context.Context, after uint64, limit int) (*api.EpochPage, error) {
+	q := url.Values{"after": {strconv.FormatUint(after, 10)}}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	return get[api.EpochPage](ctx, c, "/api/v1/epochs?"+q.Encode())
+}
+
+// Epoch returns one closed epoch's settlement record (GET
+// /api/v1/epochs/{n}).
+func (c *Client) Epoch(ctx context.Context, n uint64) (*ledger.EpochSettlement, error) {
+	return get[ledger.EpochSettlement](ctx, c, "/api/v1/epochs/"+strconv.FormatUint(n, 10))
+}
+
+// SubmitTx sends a signed transaction through the node and waits until it
+// is in a block (POST /api/v1/txs). A tx the chain refused is an *Error;
+// a tx included with a failing result has a non-zero Code.
+func (c *Client) SubmitTx(ctx context.Context, tx []byte) (*api.TxResult, error) {
+	var v api.TxResult
+	if err := c.Do(ctx, http.MethodPost, "/api/v1/txs", "application/octet-stream", tx, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
