@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"net/url"
 
-	"github.com/fomonet/fomo/cmd/fomo/internal/cli"
 	"github.com/fomonet/fomo/node/api/client"
-	"github.com/fomonet/fomo/runtime/engine/synth"
 )
 
 // apiDo calls a node's API at rawURL (the node's address and the path)
@@ -27,11 +25,3 @@ func apiDo(ctx context.Context, method, rawURL string, body []byte, out any) err
 	}
 	return c.Do(ctx, method, u.RequestURI(), "application/octet-stream", body, out)
 }
-
-// The devnet builds its model with the same helpers as `fomo model`.
-
-func fileSHA256(path string) (string, uint64, error) { return cli.FileSHA256(path) }
-
-func writeSynth(opts synth.Options, out string) error { return cli.WriteSynth(opts, out) }
-
-var parseGGUFType = cli.ParseGGUFType

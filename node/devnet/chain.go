@@ -1,4 +1,4 @@
-package main
+package devnet
 
 import (
 	"bytes"
@@ -24,16 +24,16 @@ import (
 
 // The devnet's economics: one tier, the model priced above its floors.
 const (
-	devnetTier         = "small"
-	devnetCostPerMTok  = 2_000_000
-	devnetMinInput     = 3_000_000
-	devnetMinOutput    = 6_000_000
-	devnetValidatorPow = 10
-	devnetUserCredit   = 1000e6 // usd base units
+	tier           = "small"
+	costPerMTok    = 2_000_000
+	minInputPrice  = 3_000_000
+	minOutputPrice = 6_000_000
+	validatorPower = 10
+	userCredit     = 1000e6 // usd base units
 )
 
-// devnetChain is what devnet puts in a fresh genesis.
-type devnetChain struct {
+// chainSpec is what devnet puts in a fresh genesis.
+type chainSpec struct {
 	epoch    time.Duration
 	nodes    []peer.ID // validators, in order
 	user     peer.ID
@@ -44,20 +44,20 @@ type devnetChain struct {
 	issuer   peer.ID
 }
 
-// writeDevnetGenesis writes DIR/genesis.toml: a new network whose
+// writeGenesis writes DIR/genesis.toml: a new network whose
 // validators are the devnet's nodes, with a funded demo user and its
 // session key, the devnet tier and, when one is served, the synthetic model
 // registered at its manifest's prices. When DIR/genesis.toml already holds
 // that same network (built again with its genesis time), it is kept and
 // reused is true: the nodes' chain goes on where it stopped.
-func writeDevnetGenesis(dir string, c devnetChain) (path string, g *networks.Genesis, reused bool, err error) {
+func writeGenesis(dir string, c chainSpec) (path string, g *networks.Genesis, reused bool, err error) {
 	path = filepath.Join(dir, "genesis.toml")
 	if old, err := networks.Load(path); err == nil {
-		if g, err := devnetGenesis(c, old.GenesisTime); err == nil && g.ID() == old.ID() {
+		if g, err := buildGenesis(c, old.GenesisTime); err == nil && g.ID() == old.ID() {
 			return path, g, true, nil
 		}
 	}
-	if g, err = devnetGenesis(c, time.Now().UTC().Truncate(time.Second)); err != nil {
+	if g, err = buildGenesis(c, time.Now().UTC().Truncate(time.Second)); err != nil {
 		return "", nil, false, err
 	}
 	b, err := g.Encode()
@@ -78,21 +78,21 @@ func writeDevnetGenesis(dir string, c devnetChain) (path string, g *networks.Gen
 	return path, g, false, nil
 }
 
-// devnetGenesis builds the devnet's genesis starting at start.
-func devnetGenesis(c devnetChain, start time.Time) (*networks.Genesis, error) {
+// buildGenesis builds the devnet's genesis starting at start.
+func buildGenesis(c chainSpec, start time.Time) (*networks.Genesis, error) {
 	g := networks.Devnet()
 	g.Development = true // its nodes pay for keyless requests (auth.open_access_key)
 	g.GenesisTime = start
 	g.EpochLength = networks.Duration(c.epoch)
 	g.Chain.EpochGrace = networks.Duration(min(c.epoch/4, 5*time.Second))
-	g.Tiers = []networks.Tier{{Name: devnetTier, CostPerMtok: devnetCostPerMTok, MinInputPrice: devnetMinInput,
-		MinOutputPrice: devnetMinOutput, RaiseMin: 10_000e6, RaiseMax: 1_000_000e6}}
-	g.Balances = []networks.Balance{{Account: c.user.String(), USD: devnetUserCredit}}
+	g.Tiers = []networks.Tier{{Name: tier, CostPerMtok: costPerMTok, MinInputPrice: minInputPrice,
+		MinOutputPrice: minOutputPrice, RaiseMin: 10_000e6, RaiseMax: 1_000_000e6}}
+	g.Balances = []networks.Balance{{Account: c.user.String(), USD: userCredit}}
 	for _, id := range c.nodes {
-		g.Validators = append(g.Validators, networks.Validator{PeerID: id.String(), Power: devnetValidatorPow})
+		g.Validators = append(g.Validators, networks.Validator{PeerID: id.String(), Power: validatorPower})
 	}
 	g.SessionKeys = []networks.SessionKey{{Account: c.user.String(), Key: c.session.String(),
-		SpendLimit: devnetUserCredit, ExpiresAt: g.GenesisTime.AddDate(1, 0, 0)}}
+		SpendLimit: userCredit, ExpiresAt: g.GenesisTime.AddDate(1, 0, 0)}}
 	if c.model != "" {
 		signed, err := models.Open(c.manifest)
 		if err != nil {
@@ -100,7 +100,7 @@ func devnetGenesis(c devnetChain, start time.Time) (*networks.Genesis, error) {
 		}
 		sum := signed.Hash() // what the registry binds
 		g.Models = []networks.Model{{Name: c.model, Issuer: c.issuer.String(), ManifestSHA256: hex.EncodeToString(sum[:]),
-			Tier: devnetTier, InputPrice: devnetInputPrice, OutputPrice: devnetOutputPrice, Nodes: c.serving}}
+			Tier: tier, InputPrice: inputPrice, OutputPrice: outputPrice, Nodes: c.serving}}
 	}
 	if err := g.Validate(); err != nil {
 		return nil, err
@@ -108,10 +108,10 @@ func devnetGenesis(c devnetChain, start time.Time) (*networks.Genesis, error) {
 	return g, nil
 }
 
-// clearDevnetChain removes the chain state of the nodes in homes (their
+// clearChain removes the chain state of the nodes in homes (their
 // CometBFT directory and their datastore, which holds the ledger), so that
 // they start the new network's chain from its genesis.
-func clearDevnetChain(out io.Writer, homes []string) error {
+func clearChain(out io.Writer, homes []string) error {
 	var cleared []string
 	for _, home := range homes {
 		found := false
@@ -135,9 +135,9 @@ func clearDevnetChain(out io.Writer, homes []string) error {
 	return nil
 }
 
-// devnetNodeKeys creates (or reads) each node's key before the nodes
+// nodeKeys creates (or reads) each node's key before the nodes
 // start, so that the genesis can name them as validators.
-func devnetNodeKeys(dir string, n int) ([]peer.ID, error) {
+func nodeKeys(dir string, n int) ([]peer.ID, error) {
 	var ids []peer.ID
 	for i := range n {
 		sk, _, err := identity.LoadOrCreate(filepath.Join(dir, fmt.Sprintf("node%d", i), configs.Default().Node.KeyFile))
@@ -189,7 +189,7 @@ func printEpochs(ctx context.Context, out io.Writer, api string) {
 				if e.Epoch < next {
 					continue
 				}
-				writeSettlement(out, e)
+				WriteSettlement(out, e)
 				next = e.Epoch + 1
 			}
 		}
@@ -201,9 +201,10 @@ func printEpochs(ctx context.Context, out io.Writer, api string) {
 	}
 }
 
-// writeSettlement writes one epoch's settlement as a table, one row per
-// model and a total.
-func writeSettlement(out io.Writer, e ledger.EpochSettlement) {
+// WriteSettlement writes one epoch's settlement as a table, one row per
+// model and a total: what the devnet prints when the chain closes an epoch
+// (and "fomo chain epochs" prints too).
+func WriteSettlement(out io.Writer, e ledger.EpochSettlement) {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "epoch %d closed at height %d: %d receipts (%d unpaid), root %s\n",
 		e.Epoch, e.ClosedHeight, e.Receipts, e.Unpaid, shortHex(e.ReceiptsRoot))

@@ -1,0 +1,30 @@
+// Package devnet runs a local network of fomo nodes on loopback, one child
+// process of the fomo binary ("fomo node --home DIR/node<i>") per node. It
+// is what "fomo devnet" (and "make run") runs.
+//
+// A devnet lives in a directory DIR (a new temporary directory unless one
+// is given):
+//
+//	DIR/node<i>/         each node's home: config.toml, keys, chain, node.log
+//	DIR/keys/            the demo user's key and session key, the issuer's
+//	                     key, and (with the chain) the devnet protocol key
+//	DIR/accounts.toml    the local account registry (used without the chain)
+//	DIR/genesis.toml     the network's genesis (with the chain)
+//	DIR/models/          the synthetic GGUF model the nodes serve
+//
+// On a node's first start the devnet picks free loopback ports for its API,
+// libp2p and CometBFT and keeps them in its config.toml, with every other
+// node as a bootstrap and chain peer, so that a node restarted by hand
+// listens where its peers look for it. A run over an existing DIR reuses its
+// network (genesis, keys, chain) when the options describe the same genesis;
+// otherwise it writes a new genesis and clears the nodes' chain state.
+//
+// Lifecycle:
+//
+//	New ──▶ Start (nodes up, model announced, traffic and epoch tables running)
+//	    ──▶ Wait (until ctx ends or, without KeepGoing, a node exits)
+//	    ──▶ Stop (SIGTERM to every node, SIGKILL to its process group after 30 s)
+//
+// Run does all of it. Progress goes to the writer given with WithOutput, in
+// the words "fomo devnet" prints.
+package devnet

@@ -1,0 +1,142 @@
+package devnet
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fomonet/fomo/node"
+)
+
+// devnode is one node process of the devnet.
+type devnode struct {
+	name   string
+	home   string
+	cmd    *exec.Cmd
+	exited chan struct{}
+	err    error
+	api    string
+	peer   string
+	addrs  []string
+	models []string // served by this node's own runtimes
+}
+
+// start writes the node's config.toml and starts "fomo node --home HOME",
+// which reads everything from it: the same command restarts the node by hand.
+func (n *devnode) start(self string, cfg []byte) error {
+	if err := os.MkdirAll(n.home, 0o700); err != nil {
+		return err
+	}
+	cfgPath := filepath.Join(n.home, configFile)
+	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
+		return err
+	}
+	os.Remove(filepath.Join(n.home, node.APIAddrFile))
+	logf, err := os.OpenFile(filepath.Join(n.home, "node.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	n.cmd = exec.Command(self, "node", "--home", n.home)
+	n.cmd.Stdout, n.cmd.Stderr = logf, logf
+	n.cmd.Env = withoutFomoHome(os.Environ())
+	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := n.cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("%s: %w", n.name, err)
+	}
+	n.exited = make(chan struct{})
+	go func() {
+		n.err = n.cmd.Wait()
+		logf.Close()
+		close(n.exited)
+	}()
+	return nil
+}
+
+func withoutFomoHome(env []string) []string {
+	out := env[:0:0]
+	for _, e := range env {
+		if !strings.HasPrefix(e, "FOMO_HOME=") {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// waitReady waits until the node has written its API address and answers
+// its status there, and keeps its peer ID, addresses and models.
+func (n *devnode) waitReady(ctx context.Context, ttl time.Duration) error {
+	deadline := time.NewTimer(ttl)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if b, err := os.ReadFile(filepath.Join(n.home, node.APIAddrFile)); err == nil {
+			n.api = "http://" + strings.TrimSpace(string(b))
+			var st struct {
+				PeerID      string   `json:"peer_id"`
+				ListenAddrs []string `json:"listen_addrs"`
+				Models      []struct {
+					ID string `json:"id"`
+				} `json:"models"`
+			}
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := apiDo(sctx, http.MethodGet, n.api+"/api/v1/status", nil, &st)
+			cancel()
+			if err == nil {
+				n.peer, n.addrs = st.PeerID, st.ListenAddrs
+				for _, m := range st.Models {
+					n.models = append(n.models, m.ID)
+				}
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.exited:
+			return fmt.Errorf("%s exited during start (%v); last log lines:\n%s", n.name, n.err, tailFile(filepath.Join(n.home, "node.log"), 20))
+		case <-deadline.C:
+			return fmt.Errorf("%s did not start within %s; last log lines:\n%s", n.name, ttl, tailFile(filepath.Join(n.home, "node.log"), 20))
+		case <-tick.C:
+		}
+	}
+}
+
+// stop sends SIGTERM and waits, then kills the process group.
+func (n *devnode) stop(timeout time.Duration) {
+	if n.cmd == nil || n.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-n.exited:
+		return
+	default:
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.exited:
+	case <-time.After(timeout):
+		_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
+		<-n.exited
+	}
+}
+
+func tailFile(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return string(bytes.Join(lines, []byte("\n")))
+}

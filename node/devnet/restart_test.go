@@ -1,0 +1,294 @@
+package devnet
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fomonet/fomo/node"
+)
+
+var (
+	binDir   string
+	binOnce  sync.Once
+	binPath  string
+	binErr   error
+	binBuild []byte
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// fomoBinary builds the fomo binary the devnet's nodes run, once per test
+// run, on first use.
+func fomoBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		if binDir, binErr = os.MkdirTemp("", "fomo-bin-"); binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "fomo")
+		binBuild, binErr = exec.Command("go", "build", "-o", binPath, "github.com/fomonet/fomo/cmd/fomo").CombinedOutput()
+	})
+	if binErr != nil {
+		t.Fatalf("building fomo: %v\n%s", binErr, binBuild)
+	}
+	return binPath
+}
+
+// syncBuffer is a devnet's output, written from its goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// running is a started devnet whose Wait runs in the background.
+type running struct {
+	d      *Devnet
+	out    *syncBuffer
+	cancel context.CancelFunc
+	waited chan error
+}
+
+func startDevnet(t *testing.T, n int, opts ...Option) *running {
+	t.Helper()
+	r := &running{out: &syncBuffer{}, waited: make(chan error, 1)}
+	d, err := New(n, append(opts, WithOutput(r.out))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.d = d
+	t.Cleanup(d.Stop)
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	t.Cleanup(cancel)
+	start, stop := context.WithTimeout(ctx, 90*time.Second)
+	defer stop()
+	if err := d.Start(start); err != nil {
+		t.Fatalf("devnet: %v\n%s", err, r.out)
+	}
+	go func() { r.waited <- d.Wait(ctx) }()
+	return r
+}
+
+// stop ends the devnet as Ctrl-C does: Wait stops the nodes and returns nil.
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	select {
+	case err := <-r.waited:
+		if err != nil {
+			t.Fatalf("devnet: %v\n%s", err, r.out)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("devnet did not stop within 60s:\n%s", r.out)
+	}
+	r.d.Stop()
+}
+
+// waitFor polls cond every 100 ms until it holds or within passes.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+type chainStatus struct {
+	Height  int64  `json:"height"`
+	AppHash string `json:"app_hash"`
+}
+
+// chainOf returns a node's chain status; a node that does not answer is at
+// height -1.
+func chainOf(t *testing.T, api string) chainStatus {
+	t.Helper()
+	st := chainStatus{Height: -1}
+	_ = apiDo(t.Context(), http.MethodGet, api+"/api/v1/chain", nil, &st)
+	return st
+}
+
+func appHashAt(api string, h int64) string {
+	var b struct {
+		AppHash string `json:"app_hash"`
+	}
+	if err := apiDo(context.Background(), http.MethodGet, fmt.Sprintf("%s/api/v1/chain/blocks/%d", api, h), nil, &b); err != nil {
+		return ""
+	}
+	return b.AppHash
+}
+
+// nodeAddrs is where a node listens, as its API reports it.
+type nodeAddrs struct {
+	api, chain string
+	p2p        []string
+}
+
+func addrsOf(t *testing.T, api string) (nodeAddrs, error) {
+	t.Helper()
+	var st struct {
+		ListenAddrs []string `json:"listen_addrs"`
+	}
+	if err := apiDo(t.Context(), http.MethodGet, api+"/api/v1/status", nil, &st); err != nil {
+		return nodeAddrs{}, err
+	}
+	var ch struct {
+		P2PAddress string `json:"p2p_address"`
+	}
+	if err := apiDo(t.Context(), http.MethodGet, api+"/api/v1/chain", nil, &ch); err != nil {
+		return nodeAddrs{}, err
+	}
+	slices.Sort(st.ListenAddrs)
+	return nodeAddrs{api: api, chain: ch.P2PAddress, p2p: st.ListenAddrs}, nil
+}
+
+// peersOf returns a node's libp2p and CometBFT peer counts (-1 when it
+// does not answer).
+func peersOf(t *testing.T, api string) (p2p, chain int) {
+	t.Helper()
+	var st, ch struct {
+		Peers int `json:"peers"`
+	}
+	st.Peers, ch.Peers = -1, -1
+	_ = apiDo(t.Context(), http.MethodGet, api+"/api/v1/status", nil, &st)
+	_ = apiDo(t.Context(), http.MethodGet, api+"/api/v1/chain", nil, &ch)
+	return st.Peers, ch.Peers
+}
+
+// TestDevnetValidatorRestart runs the default devnet (four validators, no
+// model): a validator killed with SIGKILL does not stop the chain; restarted
+// by hand from its home alone (fomo node --home DIR/node3), it listens on
+// the same API, libp2p and CometBFT addresses, finds its peers and catches
+// up. A second devnet over the same directory reuses the network, its ports
+// and its chain.
+func TestDevnetValidatorRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs four nodes with the chain")
+	}
+	bin := fomoBinary(t)
+	dir := t.TempDir()
+	opts := []Option{WithBinary(bin), WithDir(dir), WithoutModel(), KeepGoing(), WithEpoch(10 * time.Second),
+		WithBlockInterval(200 * time.Millisecond), WithConfigSet("gpu.enabled=false")}
+	p := startDevnet(t, DefaultNodes, opts...)
+	nodes := p.d.Nodes()
+	if len(nodes) != 4 || !strings.Contains(p.out.String(), "4 validators") {
+		t.Fatalf("the default devnet is not four validators:\n%s", p.out)
+	}
+	waitFor(t, 30*time.Second, "height 3 on node0", func() bool { return chainOf(t, nodes[0].API).Height >= 3 })
+	before, err := addrsOf(t, nodes[3].API)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// kill -9 validator 3: three of four are more than 2/3, blocks go on.
+	if err := syscall.Kill(nodes[3].PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "devnet to see node3 exit", func() bool { return strings.Contains(p.out.String(), "node3 exited") })
+	h0 := chainOf(t, nodes[0].API).Height
+	waitFor(t, 30*time.Second, "blocks without validator 3", func() bool { return chainOf(t, nodes[1].API).Height >= h0+5 })
+
+	// Restarted from its home alone: same addresses, peers, caught up.
+	home := filepath.Join(dir, "node3")
+	os.Remove(filepath.Join(home, node.APIAddrFile)) // left behind by the kill
+	re := byHand(t, bin, home)
+	defer func() {
+		if t.Failed() {
+			t.Logf("devnet:\n%s\nrestarted node3:\n%s", p.out, re.out)
+		}
+	}()
+	if err := re.waitReady(t.Context(), 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if re.api != nodes[3].API {
+		t.Fatalf("node3's API moved from %s to %s", nodes[3].API, re.api)
+	}
+	after, err := addrsOf(t, nodes[3].API)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.chain != before.chain || !slices.Equal(after.p2p, before.p2p) {
+		t.Fatalf("node3's addresses moved:\nbefore %+v\nafter  %+v", before, after)
+	}
+	waitFor(t, 30*time.Second, "node3 with libp2p and chain peers", func() bool {
+		p2p, chain := peersOf(t, nodes[3].API)
+		return p2p > 0 && chain > 0
+	})
+	target := chainOf(t, nodes[0].API).Height
+	waitFor(t, 60*time.Second, "node3 catching up", func() bool { return chainOf(t, nodes[3].API).Height > target })
+	if got, want := appHashAt(nodes[3].API, target), appHashAt(nodes[0].API, target); got == "" || got != want {
+		t.Fatalf("app hash after height %d: node3 %q, node0 %q", target, got, want)
+	}
+
+	// A second devnet over the same directory goes on with the same chain.
+	re.stop(30 * time.Second)
+	last := chainOf(t, nodes[0].API).Height
+	p.stop(t)
+	p2 := startDevnet(t, DefaultNodes, opts...)
+	again := p2.d.Nodes()
+	out := p2.out.String()
+	if !strings.Contains(out, "reusing network") || !strings.Contains(out, "node0, node1, node2, node3 keep their ports") {
+		t.Fatalf("the second devnet did not reuse the network and its ports:\n%s", out)
+	}
+	for i := range nodes {
+		if again[i].API != nodes[i].API || again[i].Peer != nodes[i].Peer {
+			t.Fatalf("node%d moved: %+v, then %+v", i, nodes[i], again[i])
+		}
+	}
+	waitFor(t, 30*time.Second, fmt.Sprintf("the chain past height %d", last), func() bool {
+		return chainOf(t, again[3].API).Height > last
+	})
+	p2.stop(t)
+}
+
+// handNode is a node started by hand: fomo node --home HOME.
+type handNode struct {
+	*devnode
+	out *syncBuffer
+}
+
+func byHand(t *testing.T, bin, home string) handNode {
+	t.Helper()
+	n := handNode{&devnode{name: "node3 (by hand)", home: home, exited: make(chan struct{})}, &syncBuffer{}}
+	n.cmd = exec.Command(bin, "node", "--home", home)
+	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
+	n.cmd.Env = withoutFomoHome(os.Environ())
+	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { n.err = n.cmd.Wait(); close(n.exited) }()
+	t.Cleanup(func() { n.stop(30 * time.Second) })
+	return n
+}
