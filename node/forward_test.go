@@ -101,6 +101,17 @@ func TestForwardingToProvider(t *testing.T) {
 		t.Fatalf("GET /v1/models/tiny at a non-serving node: %v %v", err, resp.Status)
 	}
 	resp.Body.Close()
+	// Operators see the forwarding and the peers on /metrics.
+	_, metrics := httpGet(t, "http://"+nodes[2].APIAddr()+"/metrics")
+	for _, want := range []string{"fomo_forward_attempts_total ", "fomo_forward_retries_total ",
+		`fomo_forward_failures_total{reason="broken"} 0`, `fomo_p2p_peers{transport="tcp"} 2`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics of node 2 lacks %q", want)
+		}
+	}
+	if strings.Contains(metrics, "fomo_forward_attempts_total 0\n") {
+		t.Error("node 2 forwarded requests but counts no attempt")
+	}
 }
 
 // announce signs a manifest for the weights at path with a new issuer key

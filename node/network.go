@@ -75,6 +75,9 @@ func (n *Node) startNetwork(ctx context.Context, bg context.Context) error {
 	}
 	nw.router = infer.NewRouter(h, proto, infer.ProvidersFrom(h, nw.models.FindProviders), capSvc,
 		infer.WithEntryNode(entry), infer.WithRouterLogger(n.sub("router")))
+	if err := n.reg.Register(newNetCollector(h, nw.router)); err != nil {
+		return err
+	}
 	nw.combined = infer.NewCombined(local, nw.router, capSvc, infer.WithSelf(n.id.String()))
 	n.net = nw
 	if n.chain != nil {

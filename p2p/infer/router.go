@@ -163,9 +163,63 @@ type Router struct {
 	cfg       routerConfig
 	entry     string
 
-	mu     sync.Mutex
-	failed map[peer.ID]time.Time
-	cache  map[string]cachedProviders
+	mu       sync.Mutex
+	failed   map[peer.ID]time.Time
+	cache    map[string]cachedProviders
+	attempts uint64
+	retries  uint64
+	failures map[string]uint64
+}
+
+// Failure reasons counted in RouterStats.Failures.
+const (
+	// FailNoProvider: no provider of the model was usable.
+	FailNoProvider = "no_provider"
+	// FailUnreachable: the provider could not be dialled, or its stream
+	// broke before the first chunk.
+	FailUnreachable = "unreachable"
+	// FailProvider: the provider answered with an error before the first
+	// chunk.
+	FailProvider = "provider_error"
+	// FailBroken: the provider's stream broke after the first chunk.
+	FailBroken = "broken"
+)
+
+// RouterStats counts the router's forwarding since it started.
+type RouterStats struct {
+	// Attempts is the providers tried, first tries and retries.
+	Attempts uint64
+	// Retries is the tries on a second provider after the first failed.
+	Retries uint64
+	// Failures counts failed tries and requests that found no provider,
+	// by reason (FailNoProvider, FailUnreachable, FailProvider,
+	// FailBroken).
+	Failures map[string]uint64
+}
+
+// Stats returns the router's counts.
+func (r *Router) Stats() RouterStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := RouterStats{Attempts: r.attempts, Retries: r.retries, Failures: make(map[string]uint64, len(r.failures))}
+	for k, v := range r.failures {
+		st.Failures[k] = v
+	}
+	return st
+}
+
+func (r *Router) count(attempt int, failure string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if attempt >= 0 {
+		r.attempts++
+		if attempt > 0 {
+			r.retries++
+		}
+	}
+	if failure != "" {
+		r.failures[failure]++
+	}
 }
 
 type cachedProviders struct {
@@ -197,7 +251,7 @@ func NewRouter(h host.Host, protoID protocol.ID, providers Providers, adverts Ad
 		entry = *cfg.entryNode
 	}
 	return &Router{h: h, proto: protoID, providers: providers, adverts: adverts, cfg: cfg, entry: entry,
-		failed: map[peer.ID]time.Time{}, cache: map[string]cachedProviders{}}
+		failed: map[peer.ID]time.Time{}, cache: map[string]cachedProviders{}, failures: map[string]uint64{}}
 }
 
 // candidate is a provider with its offer for the model.
@@ -214,12 +268,16 @@ type candidate struct {
 func (r *Router) Do(ctx context.Context, req *runtime.Request) (runtime.Stream, error) {
 	cands, rerr := r.candidates(ctx, req.Model)
 	if rerr != nil {
+		if ctx.Err() == nil {
+			r.count(-1, FailNoProvider)
+		}
 		return nil, rerr
 	}
 	if req.Payee != "" {
 		// Its authorization pays one node only: that node or none.
 		cands = slices.DeleteFunc(cands, func(c candidate) bool { return c.peer.String() != req.Payee })
 		if len(cands) == 0 {
+			r.count(-1, FailNoProvider)
 			return nil, noProvider(req.Model, "its authorization names node %s as payee, which is not among its providers "+
 				"with a fresh capacity advert that did not fail recently", req.Payee)
 		}
@@ -228,7 +286,7 @@ func (r *Router) Do(ctx context.Context, req *runtime.Request) (runtime.Stream, 
 	for attempt := 0; attempt < 2 && len(cands) > 0; attempt++ {
 		c := r.pick(cands)
 		cands = slices.DeleteFunc(cands, func(o candidate) bool { return o.peer == c.peer })
-		s, err := r.try(ctx, c, req)
+		s, err := r.try(ctx, c, req, attempt)
 		if err == nil {
 			return s, nil
 		}
@@ -238,6 +296,11 @@ func (r *Router) Do(ctx context.Context, req *runtime.Request) (runtime.Stream, 
 		ae, ok := err.(*attemptError)
 		if !ok {
 			return nil, err // the request's payment failed: no provider is at fault
+		}
+		if ae.fromProvider {
+			r.count(-1, FailProvider)
+		} else {
+			r.count(-1, FailUnreachable)
 		}
 		err = ae.err
 		lastErr = err
@@ -287,7 +350,7 @@ func retriable(err error, fromProvider bool) bool {
 	return re.Status >= 500 || re.Status == http.StatusTooManyRequests || re.Status == http.StatusNotFound
 }
 
-func (r *Router) try(ctx context.Context, c candidate, req *runtime.Request) (runtime.Stream, error) {
+func (r *Router) try(ctx context.Context, c candidate, req *runtime.Request, attempt int) (runtime.Stream, error) {
 	// The request's payment names the provider as its payee.
 	var auth []byte
 	if req.Payment != nil {
@@ -297,6 +360,7 @@ func (r *Router) try(ctx context.Context, c candidate, req *runtime.Request) (ru
 		}
 		auth = a
 	}
+	r.count(attempt, "")
 	s, err := Dial(ctx, r.h, c.peer, r.proto, req, auth, r.entry, r.cfg.dialOpts...)
 	if err != nil {
 		var re *runtime.Error
@@ -341,6 +405,7 @@ func (f *forwarded) Recv() (runtime.Event, error) {
 	if err != nil {
 		if !errors.Is(err, io.EOF) && !f.FromProvider() && f.ctx.Err() == nil && !errors.Is(err, runtime.ErrClosed) {
 			f.r.markFailed(f.Peer())
+			f.r.count(-1, FailBroken)
 		}
 		f.ended()
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -116,15 +117,16 @@ func TestRouterForwardsAndRetries(t *testing.T) {
 		// first is the preferred provider's backend; nil runs no server.
 		first     runtime.Backend
 		killFirst bool
-		wantRetry bool
+		// wantFail is the reason the first try failed; "" when it served.
+		wantFail string
 	}{
 		{name: "first provider serves", first: &fakeBackend{chunks: 4}},
-		{name: "first provider has no server", first: nil, wantRetry: true},
-		{name: "first provider busy", first: &fakeBackend{doErr: busy}, wantRetry: true},
-		{name: "first provider no longer serves the model", first: &fakeBackend{doErr: notServed}, wantRetry: true},
-		{name: "first provider fails", first: &fakeBackend{doErr: errors.New("engine crashed")}, wantRetry: true},
-		{name: "first provider is down", first: &fakeBackend{chunks: 4}, killFirst: true, wantRetry: true},
-		{name: "first provider breaks before its first chunk", first: &fakeBackend{chunks: 4, failAt: 1, failErr: runtime.Errorf(502, runtime.ErrTypeAPI, "", "upstream down")}, wantRetry: true},
+		{name: "first provider has no server", first: nil, wantFail: FailUnreachable},
+		{name: "first provider busy", first: &fakeBackend{doErr: busy}, wantFail: FailProvider},
+		{name: "first provider no longer serves the model", first: &fakeBackend{doErr: notServed}, wantFail: FailProvider},
+		{name: "first provider fails", first: &fakeBackend{doErr: errors.New("engine crashed")}, wantFail: FailProvider},
+		{name: "first provider is down", first: &fakeBackend{chunks: 4}, killFirst: true, wantFail: FailUnreachable},
+		{name: "first provider breaks before its first chunk", first: &fakeBackend{chunks: 4, failAt: 1, failErr: runtime.Errorf(502, runtime.ErrTypeAPI, "", "upstream down")}, wantFail: FailProvider},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,20 +149,28 @@ func TestRouterForwardsAndRetries(t *testing.T) {
 			if err != nil || len(data) != 4 {
 				t.Fatalf("got %d chunks, err %v", len(data), err)
 			}
+			wantRetry := tt.wantFail != ""
 			want := p1
-			if tt.wantRetry {
+			if wantRetry {
 				want = p2
 			}
 			if got := s.(interface{ ServedBy() string }).ServedBy(); got != want.String() {
 				t.Fatalf("served by %s, want %s", got, want)
 			}
-			if r.Failed(p1) != tt.wantRetry {
-				t.Fatalf("Failed(first) = %v, want %v", r.Failed(p1), tt.wantRetry)
+			if r.Failed(p1) != wantRetry {
+				t.Fatalf("Failed(first) = %v, want %v", r.Failed(p1), wantRetry)
+			}
+			wantStats := RouterStats{Attempts: 1, Failures: map[string]uint64{}}
+			if wantRetry {
+				wantStats = RouterStats{Attempts: 2, Retries: 1, Failures: map[string]uint64{tt.wantFail: 1}}
+			}
+			if st := r.Stats(); !reflect.DeepEqual(st, wantStats) {
+				t.Fatalf("stats %+v, want %+v", st, wantStats)
 			}
 			if s.Usage().CompletionTokens != 4 || s.Finish() != runtime.FinishStop {
 				t.Fatalf("usage %+v finish %q", s.Usage(), s.Finish())
 			}
-			if tt.wantRetry {
+			if wantRetry {
 				reqs := second.requests()
 				if len(reqs) != 1 {
 					t.Fatalf("second provider got %d requests", len(reqs))
@@ -244,6 +254,9 @@ func TestRouterNoProvider(t *testing.T) {
 			if !strings.HasPrefix(re.Message, "no provider serves model m: ") || !strings.Contains(re.Message, tt.want) {
 				t.Fatalf("message %q does not say %q", re.Message, tt.want)
 			}
+			if st := r.Stats(); st.Attempts != 0 || st.Failures[FailNoProvider] != 1 {
+				t.Fatalf("stats %+v, want one no_provider failure and no attempt", st)
+			}
 		})
 	}
 }
@@ -319,6 +332,9 @@ func TestRouterMidStreamFailure(t *testing.T) {
 	}
 	if !r.Failed(p1) {
 		t.Fatal("the provider that died mid-stream is not marked failed")
+	}
+	if st := r.Stats(); st.Failures[FailBroken] != 1 {
+		t.Fatalf("stats %+v, want one broken stream", st)
 	}
 	// The entry node is fine: the next request goes to the other provider.
 	s2, err := r.Do(context.Background(), chatRequest("m", true))
