@@ -53,7 +53,10 @@ func (c *clock) advance(d time.Duration) {
 // network starts n mocknet hosts, fully connected, each with GossipSub.
 func network(t *testing.T, n int) ([]host.Host, []*pubsub.PubSub) {
 	t.Helper()
-	mn, err := mocknet.FullMeshConnected(n)
+	// The routers start before the hosts connect, as on a node: a router
+	// that sees a connection before the peer's router exists opens no
+	// stream to it, and its messages to that peer are dropped.
+	mn, err := mocknet.FullMeshLinked(n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +71,9 @@ func network(t *testing.T, n int) ([]host.Host, []*pubsub.PubSub) {
 			t.Fatal(err)
 		}
 		pss[i] = ps
+	}
+	if err := mn.ConnectAllButSelf(); err != nil {
+		t.Fatal(err)
 	}
 	return hosts, pss
 }
