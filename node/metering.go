@@ -157,6 +157,18 @@ func (n *Node) openPool(signers receipt.Signers) (*pool.Pool, error) {
 	return pl, nil
 }
 
+// gossipAdmission is the receipt pool's gossip admission rule: the
+// per-peer rate limit always, and, with the chain, its model registry
+// (registered model, registered serving node, registry price).
+func (n *Node) gossipAdmission() *pool.Admission {
+	a := &pool.Admission{Now: n.opts.now}
+	if n.chain != nil {
+		cons := n.chain.cons
+		a.Registry = chain.NewRegistry(n.chain.app, func() bool { return cons.Status().CatchingUp }, n.opts.now)
+	}
+	return a
+}
+
 type fieldError struct {
 	key string
 	err error

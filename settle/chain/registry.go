@@ -1,4 +1,4 @@
-package node
+package chain
 
 import (
 	"context"
@@ -7,32 +7,19 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fomonet/fomo/settle/chain"
 	"github.com/fomonet/fomo/settle/ledger"
 	"github.com/fomonet/fomo/settle/pool"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// gossipAdmission is the receipt pool's gossip admission rule: the
-// per-peer rate limit always, and, with the chain, its model registry
-// (registered model, registered serving node, registry price).
-func (n *Node) gossipAdmission() *pool.Admission {
-	a := &pool.Admission{Now: n.opts.now}
-	if n.chain != nil {
-		cons := n.chain.cons
-		a.Registry = newChainRegistry(n.chain.app, func() bool { return cons.Status().CatchingUp }, n.opts.now)
-	}
-	return a
-}
-
-// chainRegistry answers the admission rule from the chain's model
-// registry. It caches each model's record for the height it was read at
+// Registry answers the receipt pool's admission rule (pool.Registry)
+// from the chain's model registry. It caches each model's record for the height it was read at
 // (a gossiped receipt is checked against the same few models again and
 // again), and reports ErrRegistryBehind while the chain has no block or
 // CometBFT is catching up: a node that is syncing must not penalise
 // honest peers for receipts of nodes it has not yet seen register.
-type chainRegistry struct {
-	app        *chain.App
+type Registry struct {
+	app        *App
 	catchingUp func() bool
 	now        func() time.Time
 
@@ -58,13 +45,15 @@ const (
 	syncCheckEvery = time.Second
 )
 
-func newChainRegistry(app *chain.App, catchingUp func() bool, now func() time.Time) *chainRegistry {
-	return &chainRegistry{app: app, catchingUp: catchingUp, now: now, models: map[string]registeredModel{}}
+// NewRegistry returns the Registry of app; catchingUp says whether
+// CometBFT is catching up, now is the clock.
+func NewRegistry(app *App, catchingUp func() bool, now func() time.Time) *Registry {
+	return &Registry{app: app, catchingUp: catchingUp, now: now, models: map[string]registeredModel{}}
 }
 
-var _ pool.Registry = (*chainRegistry)(nil)
+var _ pool.Registry = (*Registry)(nil)
 
-func (r *chainRegistry) model(ctx context.Context, name string) (ledger.Model, bool, error) {
+func (r *Registry) model(ctx context.Context, name string) (ledger.Model, bool, error) {
 	h := r.app.Height()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -94,14 +83,14 @@ func (r *chainRegistry) model(ctx context.Context, name string) (ledger.Model, b
 }
 
 // Prices implements pool.Registry.
-func (r *chainRegistry) Prices(ctx context.Context, model string) (uint64, uint64, bool, error) {
+func (r *Registry) Prices(ctx context.Context, model string) (uint64, uint64, bool, error) {
 	m, ok, err := r.model(ctx, model)
 	return m.InputPrice, m.OutputPrice, ok, err
 }
 
 // Serves implements pool.Registry: the ledger keeps a model's nodes
 // sorted.
-func (r *chainRegistry) Serves(ctx context.Context, node peer.ID, model string) (bool, error) {
+func (r *Registry) Serves(ctx context.Context, node peer.ID, model string) (bool, error) {
 	m, ok, err := r.model(ctx, model)
 	if err != nil || !ok {
 		return false, err

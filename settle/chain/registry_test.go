@@ -1,4 +1,4 @@
-package node
+package chain
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"time"
 
 	abcitypes "github.com/cometbft/cometbft/abci/types"
-	"github.com/fomonet/fomo/settle/chain"
 	"github.com/fomonet/fomo/settle/econ"
 	"github.com/fomonet/fomo/settle/ledger"
 	"github.com/fomonet/fomo/settle/pool"
@@ -44,13 +43,13 @@ func TestChainRegistry(t *testing.T) {
 			ManifestSHA256: "aa00000000000000000000000000000000000000000000000000000000000000"}},
 		PowerUnit: econ.Unit, MaxValidators: 10,
 	}
-	app, err := chain.NewApp(store.NewMemory())
+	app, err := NewApp(store.NewMemory())
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Unix(1_700_000_000, 0)
 	catchingUp := false
-	reg := newChainRegistry(app, func() bool { return catchingUp }, func() time.Time { return now })
+	reg := NewRegistry(app, func() bool { return catchingUp }, func() time.Time { return now })
 
 	if _, _, _, err := reg.Prices(ctx, "m1"); !errors.Is(err, pool.ErrRegistryBehind) {
 		t.Fatalf("before the chain starts: %v", err)
