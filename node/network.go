@@ -55,7 +55,9 @@ func (n *Node) startNetwork(ctx context.Context, bg context.Context) error {
 	if err != nil {
 		return err
 	}
-	local := paidLocal{Registry: n.models, paid: paid.Wrap(nw.meter.Wrap(n.models))}
+	// Local requests are paid (settle/meter), then counted for the
+	// capacity adverts (p2p/capacity), then run (runtime).
+	local := paid.Wrap(nw.meter.Wrap(n.models))
 
 	capSvc, err := capacity.New(h, h.PubSub(), h.Topic("capacity"), capacity.SourceFunc(func() capacity.AdvertContent { return n.advertContent(nw) }),
 		capacity.WithInterval(n.cfg.P2P.AdvertInterval.D()), capacity.WithKey(n.key),
@@ -78,7 +80,7 @@ func (n *Node) startNetwork(ctx context.Context, bg context.Context) error {
 	if err := n.reg.Register(newNetCollector(h, nw.router)); err != nil {
 		return err
 	}
-	nw.combined = infer.NewCombined(local, nw.router, capSvc, infer.WithSelf(n.id.String()))
+	nw.combined = infer.NewCombined(n.models, nw.router, capSvc, infer.WithSelf(n.id.String()), infer.WithLocalBackend(local))
 	n.net = nw
 	if n.chain != nil {
 		n.wg.Go(func() { n.runSubmitter(bg) })
@@ -202,16 +204,4 @@ func (n *Node) advertContent(nw *network) capacity.AdvertContent {
 	}
 	c.GPU = capacity.SummarizeGPUs(n.monitor.Latest())
 	return c
-}
-
-// paidLocal is the node's runtime registry serving paid requests only,
-// counted by the capacity meter (requests in flight, measured tokens/s per
-// model).
-type paidLocal struct {
-	*runtime.Registry
-	paid runtime.Backend
-}
-
-func (l paidLocal) Do(ctx context.Context, req *runtime.Request) (runtime.Stream, error) {
-	return l.paid.Do(ctx, req)
 }

@@ -30,6 +30,7 @@ const NetworkRuntime = "network"
 // Local, a node without networking no Remote or Catalog.
 type Combined struct {
 	local   Local
+	serve   runtime.Backend // serves local models: local, or what WithLocalBackend set
 	remote  runtime.Backend // elsewhere in the network; *Router is one
 	catalog Catalog
 	self    string
@@ -43,11 +44,18 @@ type CombinedOption func(*Combined)
 // runtime serves its model.
 func WithSelf(id string) CombinedOption { return func(c *Combined) { c.self = id } }
 
+// WithLocalBackend serves the requests for local models through b (the
+// local runtimes behind the node's metering) instead of Local's Do.
+func WithLocalBackend(b runtime.Backend) CombinedOption { return func(c *Combined) { c.serve = b } }
+
 // NewCombined returns a Combined backend.
 func NewCombined(local Local, remote runtime.Backend, catalog Catalog, opts ...CombinedOption) *Combined {
 	c := &Combined{local: local, remote: remote, catalog: catalog}
 	for _, o := range opts {
 		o(c)
+	}
+	if c.serve == nil && local != nil {
+		c.serve = local
 	}
 	return c
 }
@@ -61,7 +69,7 @@ func (c *Combined) Do(ctx context.Context, req *runtime.Request) (runtime.Stream
 	}
 	if c.local != nil {
 		if _, ok := c.local.Lookup(req.Model); ok || c.remote == nil {
-			return c.local.Do(ctx, req)
+			return c.serve.Do(ctx, req)
 		}
 	}
 	if c.remote == nil {

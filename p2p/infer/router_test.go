@@ -496,6 +496,17 @@ func TestCombined(t *testing.T) {
 	} else {
 		_ = s.Close()
 	}
+	// A node serves its local models through its metering: the local
+	// backend, not the registry's Do.
+	paid := &fakeBackend{chunks: 5}
+	metered := NewCombined(reg, c.router(), nil, WithLocalBackend(paid))
+	s, err = metered.Do(context.Background(), chatRequest("local-m", true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := drain(s); len(data) != 5 || len(paid.requests()) != 1 {
+		t.Fatalf("local model with a local backend: %d chunks, backend saw %d requests", len(data), len(paid.requests()))
+	}
 }
 
 type catalog []string
