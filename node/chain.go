@@ -218,14 +218,6 @@ func (n *Node) runSubmitter(ctx context.Context) {
 	}
 }
 
-// onReceipt is the pool's OnAccept: the submitter remembers every receipt
-// until it is included; this node's own go out with the next block.
-func (n *Node) onReceipt(e pool.Entry) {
-	if n.chain != nil {
-		n.chain.sub.Add(e.ID, e.Envelope, e.Local)
-	}
-}
-
 // broadcaster is the submitter's way into the mempool.
 type broadcaster struct{ s *settlement }
 

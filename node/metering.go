@@ -124,7 +124,7 @@ func (n *Node) openPool(signers receipt.Signers) (*pool.Pool, error) {
 			// open epoch, until the late window after they were issued.
 			return e >= app.NextEpoch() || n.opts.now().UnixMilli() < gen.EpochEnd(e)+gen.LateWindowMs()
 		}
-		onAccept = n.onReceipt
+		onAccept = n.chain.sub.Accept
 	}
 	pl, err := pool.New(pool.Config{
 		Datastore: n.store,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fomonet/fomo/settle/chain/tx"
 	"github.com/fomonet/fomo/settle/ledger"
+	"github.com/fomonet/fomo/settle/pool"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -146,9 +147,13 @@ func (s *Submitter) takeBlocks() []BlockInfo {
 	return b
 }
 
+// Accept is the receipt pool's accept hook (pool.Config.OnAccept): Add of
+// the accepted entry.
+func (s *Submitter) Accept(e pool.Entry) { s.Add(e.ID, e.Envelope, e.Local) }
+
 // Add remembers a receipt until it is included: this node's own (local)
-// go out with the next block, others once they are overdue. It is the
-// receipt pool's accept hook and does not block.
+// go out with the next block, others once they are overdue. It does not
+// block.
 func (s *Submitter) Add(id [32]byte, env []byte, local bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
