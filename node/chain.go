@@ -128,7 +128,7 @@ func (n *Node) startChain(ctx context.Context, bg context.Context) error {
 		return err
 	}
 	s.app = app
-	if s.sub, err = chain.NewSubmitter(app, broadcaster{s}, n.key, n.sub("submitter")); err != nil {
+	if s.sub, err = chain.NewSubmitter(app, broadcaster{s}, n.key, chain.WithSubmitterLogger(n.sub("submitter"))); err != nil {
 		return err
 	}
 	home := n.cfg.Chain.Dir

@@ -48,7 +48,7 @@ func (n *Node) backend() api.Backend {
 func (n *Node) startNetwork(ctx context.Context, bg context.Context) error {
 	h := n.host
 	nw := &network{provided: map[string]bool{}, held: map[string]string{}, prices: map[string][2]uint64{},
-		meter: capacity.NewMeter(n.opts.now)}
+		meter: capacity.NewMeter(capacity.WithMeterClock(n.opts.now))}
 	nw.models = models.NewService(h.DHT(), models.WithLogger(n.sub("models")))
 	n.onStop("model records", func(context.Context) error { return nw.models.Close() })
 	paid, err := n.startMetering(nw)

@@ -60,12 +60,19 @@ type modelStats struct {
 // meterWeight is the weight of the newest measurement in the mean.
 const meterWeight = 0.2
 
-// NewMeter returns a Meter; now is its clock (nil: time.Now).
-func NewMeter(now func() time.Time) *Meter {
-	if now == nil {
-		now = time.Now
+// MeterOption configures a Meter.
+type MeterOption func(*Meter)
+
+// WithMeterClock sets the meter's clock (default time.Now).
+func WithMeterClock(now func() time.Time) MeterOption { return func(m *Meter) { m.now = now } }
+
+// NewMeter returns a Meter.
+func NewMeter(opts ...MeterOption) *Meter {
+	m := &Meter{now: time.Now, models: map[string]*modelStats{}}
+	for _, o := range opts {
+		o(m)
 	}
-	return &Meter{now: now, models: map[string]*modelStats{}}
+	return m
 }
 
 // Wrap returns a Backend that meters every request b serves.

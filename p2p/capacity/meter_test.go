@@ -75,7 +75,7 @@ func (s *stepStream) Close() error                 { return nil }
 
 func TestMeter(t *testing.T) {
 	clk := newClock()
-	m := NewMeter(clk.now)
+	m := NewMeter(WithMeterClock(clk.now))
 	be := &stepBackend{clk: clk, n: 10, step: 100 * time.Millisecond} // 10 tokens/s
 	wrapped := m.Wrap(be)
 	req := &runtime.Request{API: runtime.APIChat, Model: "m"}

@@ -112,19 +112,25 @@ func (s *Submitter) Stats() SubmitterStats {
 	return st
 }
 
+// SubmitterOption configures a Submitter.
+type SubmitterOption func(*Submitter)
+
+// WithSubmitterLogger sets the submitter's logger (default: discarded).
+func WithSubmitterLogger(l *slog.Logger) SubmitterOption { return func(s *Submitter) { s.log = l } }
+
 // NewSubmitter returns a submitter that reads the chain through view,
 // broadcasts through bc and signs with key (the account is key's peer ID).
-// log may be nil.
-func NewSubmitter(view ChainView, bc Broadcaster, key crypto.PrivKey, log *slog.Logger) (*Submitter, error) {
+func NewSubmitter(view ChainView, bc Broadcaster, key crypto.PrivKey, opts ...SubmitterOption) (*Submitter, error) {
 	id, err := peer.IDFromPrivateKey(key)
 	if err != nil {
 		return nil, fmt.Errorf("chain: submitter key: %w", err)
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	s := &Submitter{view: view, bc: bc, key: key, account: id.String(), log: slog.New(slog.DiscardHandler), kick: make(chan struct{}, 1),
+		waiting: map[[32]byte]int64{}, mine: map[[32]byte][]byte{}}
+	for _, o := range opts {
+		o(s)
 	}
-	return &Submitter{view: view, bc: bc, key: key, account: id.String(), log: log, kick: make(chan struct{}, 1),
-		waiting: map[[32]byte]int64{}, mine: map[[32]byte][]byte{}}, nil
+	return s, nil
 }
 
 // OnBlock queues a block event (the app's WithOnBlock); it never blocks

@@ -131,7 +131,7 @@ func (m *memStore) isSettled(id [32]byte) bool {
 func newTestSubmitter(t *testing.T, c *fakeChain, store ReceiptStore) *Submitter {
 	t.Helper()
 	sk, _ := testkeys.New(t)
-	s, err := NewSubmitter(c, c, sk, nil)
+	s, err := NewSubmitter(c, c, sk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestSubmitterEventsInOrder(t *testing.T) {
 	c := &fakeChain{included: map[[32]byte]bool{}}
 	store := newMemStore()
 	sk, _ := testkeys.New(t)
-	s, err := NewSubmitter(c, c, sk, nil)
+	s, err := NewSubmitter(c, c, sk)
 	if err != nil {
 		t.Fatal(err)
 	}
