@@ -13,9 +13,9 @@ import (
 
 	"github.com/fomonet/fomo/configs"
 	"github.com/fomonet/fomo/configs/networks"
+	"github.com/fomonet/fomo/node/api/client"
 	"github.com/fomonet/fomo/node/identity"
 	"github.com/fomonet/fomo/p2p/models"
-	"github.com/fomonet/fomo/settle/ledger"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -174,14 +174,16 @@ func sendTraffic(ctx context.Context, apis []string, apiKey, model string, inter
 // printEpochs prints the settlement table of every epoch the chain closes,
 // as node api reports them, until ctx ends.
 func printEpochs(ctx context.Context, out io.Writer, api string) {
+	c, err := client.New(api)
+	if err != nil {
+		fmt.Fprintf(out, "devnet: not printing the epochs: %v\n", err)
+		return
+	}
 	next := uint64(0)
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
-		var page struct {
-			Epochs []ledger.EpochSettlement `json:"epochs"`
-		}
-		if err := apiDo(ctx, http.MethodGet, fmt.Sprintf("%s/api/v1/epochs?after=%d", api, next), nil, &page); err == nil {
+		if page, err := c.Epochs(ctx, next, 0); err == nil {
 			for _, e := range page.Epochs {
 				if e.Epoch < next {
 					continue

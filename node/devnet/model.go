@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/fomonet/fomo/node/api/client"
 	"github.com/fomonet/fomo/node/identity"
 	"github.com/fomonet/fomo/p2p/models"
 	"github.com/fomonet/fomo/runtime/engine/synth"
@@ -67,14 +67,13 @@ func signManifest(dir, name, path, preset string) ([]byte, error) {
 // announce publishes the model's manifest through node0, as an issuer
 // would with `fomo model announce`.
 func announce(ctx context.Context, out io.Writer, api, name string, env []byte) error {
+	c, err := client.New(api)
+	if err != nil {
+		return err
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var info struct {
-			Manifest struct {
-				Issuer string `json:"issuer"`
-			} `json:"manifest"`
-		}
-		err := apiDo(ctx, http.MethodPost, api+"/api/v1/manifests", env, &info)
+		info, err := c.AnnounceManifest(ctx, env)
 		if err == nil {
 			fmt.Fprintf(out, "devnet: announced %s (issuer %s)\n", name, info.Manifest.Issuer)
 			return nil
