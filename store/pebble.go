@@ -330,21 +330,17 @@ func (s *Pebble) GetSize(ctx context.Context, key ds.Key) (int, error) {
 // [WithSyncWrites], the write is not synced to disk before Put returns; call
 // Sync, or use a batch, where durability matters.
 func (s *Pebble) Put(ctx context.Context, key ds.Key, value []byte) error {
-	if err := s.rlock(); err != nil {
-		return err
-	}
-	defer s.mu.RUnlock()
-	if s.readOnly {
-		return ErrReadOnly
-	}
-	if err := s.db.Set(key.Bytes(), value, s.writeOpts); err != nil {
-		return mapErr("put", key, err)
-	}
-	return nil
+	return s.write("put", key, func(db *pebble.DB) error { return db.Set(key.Bytes(), value, s.writeOpts) })
 }
 
 // Delete removes key. Deleting an absent key is not an error.
 func (s *Pebble) Delete(ctx context.Context, key ds.Key) error {
+	return s.write("delete", key, func(db *pebble.DB) error { return db.Delete(key.Bytes(), s.writeOpts) })
+}
+
+// write runs op, the write called what of key, on the database of an open
+// store that is not read-only.
+func (s *Pebble) write(what string, key ds.Key, op func(*pebble.DB) error) error {
 	if err := s.rlock(); err != nil {
 		return err
 	}
@@ -352,8 +348,8 @@ func (s *Pebble) Delete(ctx context.Context, key ds.Key) error {
 	if s.readOnly {
 		return ErrReadOnly
 	}
-	if err := s.db.Delete(key.Bytes(), s.writeOpts); err != nil {
-		return mapErr("delete", key, err)
+	if err := op(s.db); err != nil {
+		return mapErr(what, key, err)
 	}
 	return nil
 }
