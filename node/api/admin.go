@@ -39,19 +39,9 @@ type RuntimeHealth struct {
 // addresses and peer counts, as the host reports them.
 type P2PStatus = p2p.Status
 
-// PeerInfo is one connected peer in GET /api/v1/peers.
-type PeerInfo struct {
-	ID    string   `json:"id"`
-	Addrs []string `json:"addrs"`
-	// Latency is the smoothed ping round trip ("" before the first ping).
-	Latency string `json:"latency,omitempty"`
-	// LatencyMS is Latency in milliseconds (0 before the first ping).
-	LatencyMS float64 `json:"latency_ms,omitempty"`
-	// Direction is inbound or outbound (of the first connection).
-	Direction string `json:"direction"`
-	// Transport is tcp, quic or relay (of the first connection).
-	Transport string `json:"transport"`
-}
+// PeerInfo is one connected peer in GET /api/v1/peers, as the host
+// reports it.
+type PeerInfo = p2p.PeerInfo
 
 // ModelList is the body of GET /v1/models.
 type ModelList struct {
