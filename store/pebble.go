@@ -454,19 +454,16 @@ type batch struct {
 }
 
 func (b *batch) Put(ctx context.Context, key ds.Key, value []byte) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.b == nil {
-		return ErrBatchDone
-	}
-	if err := b.s.rlock(); err != nil {
-		return err
-	}
-	defer b.s.mu.RUnlock()
-	return b.b.Set(key.Bytes(), value, nil)
+	return b.add(func(pb *pebble.Batch) error { return pb.Set(key.Bytes(), value, nil) })
 }
 
 func (b *batch) Delete(ctx context.Context, key ds.Key) error {
+	return b.add(func(pb *pebble.Batch) error { return pb.Delete(key.Bytes(), nil) })
+}
+
+// add runs op, which adds one write to the pebble batch, while the batch
+// is not committed and the store is open.
+func (b *batch) add(op func(*pebble.Batch) error) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.b == nil {
@@ -476,7 +473,7 @@ func (b *batch) Delete(ctx context.Context, key ds.Key) error {
 		return err
 	}
 	defer b.s.mu.RUnlock()
-	return b.b.Delete(key.Bytes(), nil)
+	return op(b.b)
 }
 
 func (b *batch) Commit(ctx context.Context) error {
