@@ -570,14 +570,24 @@ func inputTexts(raw json.RawMessage) ([]string, bool) {
 	return nil, false
 }
 
+// decodeRequest decodes body into req and checks that its model, which
+// model points to, is one of models. Otherwise it writes the error answer
+// and returns false.
+func decodeRequest(w http.ResponseWriter, body []byte, req any, model *string, models []string) bool {
+	if err := json.Unmarshal(body, req); err != nil {
+		writeError(w, http.StatusBadRequest, "BadRequestError", "", "invalid JSON body: "+err.Error())
+		return false
+	}
+	if !slices.Contains(models, *model) {
+		writeModelNotFound(w, *model)
+		return false
+	}
+	return true
+}
+
 func (u *Upstream) generate(w http.ResponseWriter, r *http.Request, body []byte, models []string, chat bool) {
 	var req genRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		writeError(w, http.StatusBadRequest, "BadRequestError", "", "invalid JSON body: "+err.Error())
-		return
-	}
-	if !slices.Contains(models, req.Model) {
-		writeModelNotFound(w, req.Model)
+	if !decodeRequest(w, body, &req, &req.Model, models) {
 		return
 	}
 	var prompt string
@@ -855,12 +865,7 @@ func Embedding(text string, dims int) []float32 {
 
 func (u *Upstream) embed(w http.ResponseWriter, r *http.Request, body []byte, models []string) {
 	var req embedRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		writeError(w, http.StatusBadRequest, "BadRequestError", "", "invalid JSON body: "+err.Error())
-		return
-	}
-	if !slices.Contains(models, req.Model) {
-		writeModelNotFound(w, req.Model)
+	if !decodeRequest(w, body, &req, &req.Model, models) {
 		return
 	}
 	texts, ok := inputTexts(req.Input)
