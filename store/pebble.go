@@ -454,29 +454,31 @@ type batch struct {
 }
 
 func (b *batch) Put(ctx context.Context, key ds.Key, value []byte) error {
-	return b.add(func(pb *pebble.Batch) error { return pb.Set(key.Bytes(), value, nil) })
+	return b.with(func() error { return b.b.Set(key.Bytes(), value, nil) })
 }
 
 func (b *batch) Delete(ctx context.Context, key ds.Key) error {
-	return b.add(func(pb *pebble.Batch) error { return pb.Delete(key.Bytes(), nil) })
-}
-
-// add runs op, which adds one write to the pebble batch, while the batch
-// is not committed and the store is open.
-func (b *batch) add(op func(*pebble.Batch) error) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.b == nil {
-		return ErrBatchDone
-	}
-	if err := b.s.rlock(); err != nil {
-		return err
-	}
-	defer b.s.mu.RUnlock()
-	return op(b.b)
+	return b.with(func() error { return b.b.Delete(key.Bytes(), nil) })
 }
 
 func (b *batch) Commit(ctx context.Context) error {
+	return b.with(func() error {
+		var err error
+		if !b.b.Empty() {
+			err = b.b.Commit(pebble.Sync)
+		}
+		cerr := b.b.Close()
+		b.b = nil
+		if err != nil {
+			return fmt.Errorf("store: commit batch: %w", err)
+		}
+		return cerr
+	})
+}
+
+// with runs op holding the batch's lock and the store's read lock, while
+// the batch is not committed and the store is open.
+func (b *batch) with(op func() error) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.b == nil {
@@ -486,16 +488,7 @@ func (b *batch) Commit(ctx context.Context) error {
 		return err
 	}
 	defer b.s.mu.RUnlock()
-	var err error
-	if !b.b.Empty() {
-		err = b.b.Commit(pebble.Sync)
-	}
-	cerr := b.b.Close()
-	b.b = nil
-	if err != nil {
-		return fmt.Errorf("store: commit batch: %w", err)
-	}
-	return cerr
+	return op()
 }
 
 // pebbleLogger routes pebble's logging to slog. Pebble's informational
