@@ -330,21 +330,17 @@ func (s *Pebble) GetSize(ctx context.Context, key ds.Key) (int, error) {
 // [WithSyncWrites], the write is not synced to disk before Put returns; call
 // Sync, or use a batch, where durability matters.
 func (s *Pebble) Put(ctx context.Context, key ds.Key, value []byte) error {
-	if err := s.rlock(); err != nil {
-		return err
-	}
-	defer s.mu.RUnlock()
-	if s.readOnly {
-		return ErrReadOnly
-	}
-	if err := s.db.Set(key.Bytes(), value, s.writeOpts); err != nil {
-		return mapErr("put", key, err)
-	}
-	return nil
+	return s.write("put", key, func(db *pebble.DB) error { return db.Set(key.Bytes(), value, s.writeOpts) })
 }
 
 // Delete removes key. Deleting an absent key is not an error.
 func (s *Pebble) Delete(ctx context.Context, key ds.Key) error {
+	return s.write("delete", key, func(db *pebble.DB) error { return db.Delete(key.Bytes(), s.writeOpts) })
+}
+
+// write runs op, the write called what of key, on the database of an open
+// store that is not read-only.
+func (s *Pebble) write(what string, key ds.Key, op func(*pebble.DB) error) error {
 	if err := s.rlock(); err != nil {
 		return err
 	}
@@ -352,8 +348,8 @@ func (s *Pebble) Delete(ctx context.Context, key ds.Key) error {
 	if s.readOnly {
 		return ErrReadOnly
 	}
-	if err := s.db.Delete(key.Bytes(), s.writeOpts); err != nil {
-		return mapErr("delete", key, err)
+	if err := op(s.db); err != nil {
+		return mapErr(what, key, err)
 	}
 	return nil
 }
@@ -458,32 +454,31 @@ type batch struct {
 }
 
 func (b *batch) Put(ctx context.Context, key ds.Key, value []byte) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.b == nil {
-		return ErrBatchDone
-	}
-	if err := b.s.rlock(); err != nil {
-		return err
-	}
-	defer b.s.mu.RUnlock()
-	return b.b.Set(key.Bytes(), value, nil)
+	return b.with(func() error { return b.b.Set(key.Bytes(), value, nil) })
 }
 
 func (b *batch) Delete(ctx context.Context, key ds.Key) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.b == nil {
-		return ErrBatchDone
-	}
-	if err := b.s.rlock(); err != nil {
-		return err
-	}
-	defer b.s.mu.RUnlock()
-	return b.b.Delete(key.Bytes(), nil)
+	return b.with(func() error { return b.b.Delete(key.Bytes(), nil) })
 }
 
 func (b *batch) Commit(ctx context.Context) error {
+	return b.with(func() error {
+		var err error
+		if !b.b.Empty() {
+			err = b.b.Commit(pebble.Sync)
+		}
+		cerr := b.b.Close()
+		b.b = nil
+		if err != nil {
+			return fmt.Errorf("store: commit batch: %w", err)
+		}
+		return cerr
+	})
+}
+
+// with runs op holding the batch's lock and the store's read lock, while
+// the batch is not committed and the store is open.
+func (b *batch) with(op func() error) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.b == nil {
@@ -493,16 +488,7 @@ func (b *batch) Commit(ctx context.Context) error {
 		return err
 	}
 	defer b.s.mu.RUnlock()
-	var err error
-	if !b.b.Empty() {
-		err = b.b.Commit(pebble.Sync)
-	}
-	cerr := b.b.Close()
-	b.b = nil
-	if err != nil {
-		return fmt.Errorf("store: commit batch: %w", err)
-	}
-	return cerr
+	return op()
 }
 
 // pebbleLogger routes pebble's logging to slog. Pebble's informational

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/gpu"
+	"github.com/fomonet/fomo/p2p"
 	"github.com/fomonet/fomo/runtime"
 )
 
@@ -35,43 +36,12 @@ type RuntimeHealth struct {
 }
 
 // P2PStatus is the libp2p host's part of the status: reachability,
-// addresses and peer counts.
-type P2PStatus struct {
-	PeerID    string `json:"peer_id"`
-	NetworkID string `json:"network_id"`
-	// Reachability is unknown, public or private.
-	Reachability string `json:"reachability"`
-	// Listen are the local listen addresses (interfaces resolved).
-	Listen []string `json:"listen_addrs"`
-	// Advertised are the addresses the host announces, including
-	// addresses peers observed and relay addresses.
-	Advertised []string `json:"advertised_addrs"`
-	// Reachable, Unreachable and Unknown classify the advertised
-	// addresses by AutoNAT v2 (empty without it).
-	Reachable   []string `json:"reachable_addrs,omitempty"`
-	Unreachable []string `json:"unreachable_addrs,omitempty"`
-	Unknown     []string `json:"unknown_addrs,omitempty"`
-	// Relay are the circuit addresses reserved through static relays.
-	Relay []string `json:"relay_addrs,omitempty"`
-	// Peers is the number of connected peers.
-	Peers int `json:"peers"`
-	// DHTPeers is the size of the DHT routing table.
-	DHTPeers int `json:"dht_peers"`
-}
+// addresses and peer counts, as the host reports them.
+type P2PStatus = p2p.Status
 
-// PeerInfo is one connected peer in GET /api/v1/peers.
-type PeerInfo struct {
-	ID    string   `json:"id"`
-	Addrs []string `json:"addrs"`
-	// Latency is the smoothed ping round trip ("" before the first ping).
-	Latency string `json:"latency,omitempty"`
-	// LatencyMS is Latency in milliseconds (0 before the first ping).
-	LatencyMS float64 `json:"latency_ms,omitempty"`
-	// Direction is inbound or outbound (of the first connection).
-	Direction string `json:"direction"`
-	// Transport is tcp, quic or relay (of the first connection).
-	Transport string `json:"transport"`
-}
+// PeerInfo is one connected peer in GET /api/v1/peers, as the host
+// reports it.
+type PeerInfo = p2p.PeerInfo
 
 // ModelList is the body of GET /v1/models.
 type ModelList struct {

@@ -75,9 +75,7 @@ func (s *Server) manifestRoutes() {
 		writeJSON(w, http.StatusOK, manifestInfo(signed))
 	})
 	s.mux.HandleFunc("GET /api/v1/manifests/{name}", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-		defer cancel()
-		signed, err := ms.Get(ctx, r.PathValue("name"))
+		signed, err := lookup(r, ms.Get)
 		if err != nil {
 			writeError(w, lookupError(r.PathValue("name"), err))
 			return
@@ -85,9 +83,7 @@ func (s *Server) manifestRoutes() {
 		writeJSON(w, http.StatusOK, manifestInfo(signed))
 	})
 	s.mux.HandleFunc("GET /api/v1/manifests/{name}/providers", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-		defer cancel()
-		infos, err := ms.FindProviders(ctx, r.PathValue("name"))
+		infos, err := lookup(r, ms.FindProviders)
 		if err != nil {
 			writeError(w, runtime.Errorf(http.StatusBadGateway, runtime.ErrTypeAPI, "", "finding providers: %v", err))
 			return
@@ -102,6 +98,14 @@ func (s *Server) manifestRoutes() {
 		}
 		writeJSON(w, http.StatusOK, out)
 	})
+}
+
+// lookup runs fn, a DHT lookup, for the model named in r's path, bounded
+// to 30 seconds.
+func lookup[T any](r *http.Request, fn func(ctx context.Context, name string) (T, error)) (T, error) {
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	return fn(ctx, r.PathValue("name"))
 }
 
 func lookupError(name string, err error) *runtime.Error {

@@ -1,7 +1,6 @@
 package devnet
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -10,15 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/fomonet/fomo/configs"
 	"github.com/fomonet/fomo/configs/networks"
+	"github.com/fomonet/fomo/node/api/client"
 	"github.com/fomonet/fomo/node/identity"
 	"github.com/fomonet/fomo/p2p/models"
-	"github.com/fomonet/fomo/settle/econ"
-	"github.com/fomonet/fomo/settle/ledger"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -177,19 +174,21 @@ func sendTraffic(ctx context.Context, apis []string, apiKey, model string, inter
 // printEpochs prints the settlement table of every epoch the chain closes,
 // as node api reports them, until ctx ends.
 func printEpochs(ctx context.Context, out io.Writer, api string) {
+	c, err := client.New(api)
+	if err != nil {
+		fmt.Fprintf(out, "devnet: not printing the epochs: %v\n", err)
+		return
+	}
 	next := uint64(0)
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
-		var page struct {
-			Epochs []ledger.EpochSettlement `json:"epochs"`
-		}
-		if err := apiDo(ctx, http.MethodGet, fmt.Sprintf("%s/api/v1/epochs?after=%d", api, next), nil, &page); err == nil {
+		if page, err := c.Epochs(ctx, next, 0); err == nil {
 			for _, e := range page.Epochs {
 				if e.Epoch < next {
 					continue
 				}
-				WriteSettlement(out, e)
+				e.WriteTable(out)
 				next = e.Epoch + 1
 			}
 		}
@@ -199,33 +198,4 @@ func printEpochs(ctx context.Context, out io.Writer, api string) {
 		case <-t.C:
 		}
 	}
-}
-
-// WriteSettlement writes one epoch's settlement as a table, one row per
-// model and a total: what the devnet prints when the chain closes an epoch
-// (and "fomo chain epochs" prints too).
-func WriteSettlement(out io.Writer, e ledger.EpochSettlement) {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "epoch %d closed at height %d: %d receipts (%d unpaid), root %s\n",
-		e.Epoch, e.ClosedHeight, e.Receipts, e.Unpaid, shortHex(e.ReceiptsRoot))
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "model\trequests\ttokens\tgross\tnode pay\trouting\tMT buyback\tFLOCK buyback\ttreasury\tissuer\t")
-	for _, m := range e.Models {
-		s := m.Split
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", m.Model, s.Receipts, s.Tokens, econ.FormatAmount(s.Gross),
-			econ.FormatAmount(s.Cost), econ.FormatAmount(s.RoutingFee), econ.FormatAmount(s.MTBuyback), econ.FormatAmount(s.FlockBuyback), econ.FormatAmount(s.Treasury), econ.FormatAmount(s.Issuer))
-	}
-	if len(e.Models) != 1 {
-		fmt.Fprintf(tw, "total\t%d\t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", e.Paid, econ.FormatAmount(e.Gross), econ.FormatAmount(e.Cost),
-			econ.FormatAmount(e.RoutingFee), econ.FormatAmount(e.MTBuyback), econ.FormatAmount(e.FlockBuyback), econ.FormatAmount(e.Treasury), econ.FormatAmount(e.Issuer))
-	}
-	tw.Flush()
-	_, _ = out.Write(b.Bytes())
-}
-
-func shortHex(s string) string {
-	if len(s) > 16 {
-		return s[:16] + "…"
-	}
-	return s
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/fomonet/fomo/configs"
 	"github.com/fomonet/fomo/configs/networks"
-	"github.com/fomonet/fomo/settle/ledger"
 )
 
 func TestNewOptions(t *testing.T) {
@@ -200,26 +199,5 @@ func TestClearChain(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "cleared the chain state of node1 (") {
 		t.Fatalf("output: %q", out.String())
-	}
-}
-
-func TestWriteSettlement(t *testing.T) {
-	var out bytes.Buffer
-	WriteSettlement(&out, ledger.EpochSettlement{Epoch: 3, ClosedHeight: 42, Receipts: 5, Unpaid: 1,
-		ReceiptsRoot: "0123456789abcdef0123"})
-	got := out.String()
-	for _, want := range []string{"epoch 3 closed at height 42: 5 receipts (1 unpaid), root 0123456789abcdef…", "model", "total"} {
-		if !strings.Contains(got, want) {
-			t.Fatalf("settlement table lacks %q:\n%s", want, got)
-		}
-	}
-}
-
-func TestParseType(t *testing.T) {
-	if ty, err := parseType("Q8_0"); err != nil || ty.String() != "Q8_0" {
-		t.Fatalf("q8_0: %v %v", ty, err)
-	}
-	if _, err := parseType("q3"); err == nil || !strings.Contains(err.Error(), "want one of") {
-		t.Fatalf("q3: %v", err)
 	}
 }

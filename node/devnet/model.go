@@ -1,22 +1,18 @@
 package devnet
 
 import (
-	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/fomonet/fomo/node/api/client"
 	"github.com/fomonet/fomo/node/identity"
 	"github.com/fomonet/fomo/p2p/models"
-	"github.com/fomonet/fomo/runtime/engine/gguf"
 	"github.com/fomonet/fomo/runtime/engine/synth"
 )
 
@@ -29,15 +25,15 @@ const (
 // makeModel generates the devnet's synthetic model if it is not there yet
 // and returns the [[runtime]] block that serves it, its name and its path.
 func makeModel(out io.Writer, dir, preset, typ string) (block, name, path string, err error) {
-	t, err := parseType(typ)
+	t, err := synth.ParseType(typ)
 	if err != nil {
-		return "", "", "", err
+		return "", "", "", fmt.Errorf("--type %w", err)
 	}
 	name = fmt.Sprintf("synth-%s-%s", preset, strings.ToLower(t.String()))
 	path = filepath.Join(dir, "models", name+".gguf")
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		fmt.Fprintf(out, "devnet: generating %s (synthetic weights, real tokenizer)\n", path)
-		if err := writeSynth(synth.Options{Preset: preset, Type: t, Seed: 1, Name: name}, path); err != nil {
+		if err := synth.WriteFile(synth.Options{Preset: preset, Type: t, Seed: 1, Name: name}, path); err != nil {
 			return "", "", "", fmt.Errorf("generating the devnet model: %w", err)
 		}
 	} else if err != nil {
@@ -47,46 +43,6 @@ func makeModel(out io.Writer, dir, preset, typ string) (block, name, path string
 	return block, name, path, nil
 }
 
-// synthTypes are the weight types the synthetic model can have.
-var synthTypes = []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K}
-
-func parseType(s string) (gguf.Type, error) {
-	var names []string
-	for _, t := range synthTypes {
-		if strings.EqualFold(t.String(), s) {
-			return t, nil
-		}
-		names = append(names, strings.ToLower(t.String()))
-	}
-	return 0, fmt.Errorf("--type %q: want one of %s", s, strings.Join(names, ", "))
-}
-
-// writeSynth generates a synthetic model into path, through a temporary
-// file in the same directory, so that path is whole or absent.
-func writeSynth(opts synth.Options, path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".synth-*.gguf")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := synth.Generate(opts, bw); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
 // signManifest signs the manifest of the devnet's model with the devnet's
 // issuer key (DIR/keys/issuer.key).
 func signManifest(dir, name, path, preset string) ([]byte, error) {
@@ -94,7 +50,7 @@ func signManifest(dir, name, path, preset string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	sum, size, err := fileSHA256(path)
+	w, err := models.FileWeights(path)
 	if err != nil {
 		return nil, err
 	}
@@ -103,36 +59,21 @@ func signManifest(dir, name, path, preset string) ([]byte, error) {
 		Name: name, Seq: 1, Architecture: "llama", Quantization: strings.TrimPrefix(name, "synth-"+preset+"-"),
 		ContextLength: uint64(max(p.Context, 1)), Tier: "small", ChatTemplate: "chatml",
 		InputPrice: inputPrice, OutputPrice: outputPrice,
-		Weights:     models.Weights{SHA256: sum, Size: size},
+		Weights:     w,
 		Description: "synthetic " + preset + " model for the devnet: random weights, real tokenizer",
 	}, issuer)
-}
-
-func fileSHA256(path string) (string, uint64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return "", 0, err
-	}
-	return hex.EncodeToString(h.Sum(nil)), uint64(n), nil
 }
 
 // announce publishes the model's manifest through node0, as an issuer
 // would with `fomo model announce`.
 func announce(ctx context.Context, out io.Writer, api, name string, env []byte) error {
+	c, err := client.New(api)
+	if err != nil {
+		return err
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var info struct {
-			Manifest struct {
-				Issuer string `json:"issuer"`
-			} `json:"manifest"`
-		}
-		err := apiDo(ctx, http.MethodPost, api+"/api/v1/manifests", env, &info)
+		info, err := c.AnnounceManifest(ctx, env)
 		if err == nil {
 			fmt.Fprintf(out, "devnet: announced %s (issuer %s)\n", name, info.Manifest.Issuer)
 			return nil

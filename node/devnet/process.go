@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/node"
+	"github.com/fomonet/fomo/node/api/client"
 )
 
 // devnode is one node process of the devnet.
@@ -79,23 +79,20 @@ func (n *devnode) waitReady(ctx context.Context, ttl time.Duration) error {
 	defer tick.Stop()
 	for {
 		if b, err := os.ReadFile(filepath.Join(n.home, node.APIAddrFile)); err == nil {
+			// The file may be half written: an address without a host is
+			// tried again, as is a node that does not answer yet.
 			n.api = "http://" + strings.TrimSpace(string(b))
-			var st struct {
-				PeerID      string   `json:"peer_id"`
-				ListenAddrs []string `json:"listen_addrs"`
-				Models      []struct {
-					ID string `json:"id"`
-				} `json:"models"`
-			}
-			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			err := apiDo(sctx, http.MethodGet, n.api+"/api/v1/status", nil, &st)
-			cancel()
-			if err == nil {
-				n.peer, n.addrs = st.PeerID, st.ListenAddrs
-				for _, m := range st.Models {
-					n.models = append(n.models, m.ID)
+			if c, err := client.New(n.api); err == nil {
+				sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				st, err := c.Status(sctx)
+				cancel()
+				if err == nil {
+					n.peer, n.addrs = st.PeerID, st.ListenAddrs
+					for _, m := range st.Models {
+						n.models = append(n.models, m.ID)
+					}
+					return nil
 				}
-				return nil
 			}
 		}
 		select {

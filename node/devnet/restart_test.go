@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/node"
+	"github.com/fomonet/fomo/node/api/client"
 )
 
 var (
@@ -125,6 +126,15 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 	}
 }
 
+// apiGet decodes the JSON answer of GET path from the node API at api.
+func apiGet(ctx context.Context, api, path string, out any) error {
+	c, err := client.New(api)
+	if err != nil {
+		return err
+	}
+	return c.Do(ctx, http.MethodGet, path, "", nil, out)
+}
+
 type chainStatus struct {
 	Height  int64  `json:"height"`
 	AppHash string `json:"app_hash"`
@@ -135,7 +145,7 @@ type chainStatus struct {
 func chainOf(t *testing.T, api string) chainStatus {
 	t.Helper()
 	st := chainStatus{Height: -1}
-	_ = apiDo(t.Context(), http.MethodGet, api+"/api/v1/chain", nil, &st)
+	_ = apiGet(t.Context(), api, "/api/v1/chain", &st)
 	return st
 }
 
@@ -143,7 +153,7 @@ func appHashAt(api string, h int64) string {
 	var b struct {
 		AppHash string `json:"app_hash"`
 	}
-	if err := apiDo(context.Background(), http.MethodGet, fmt.Sprintf("%s/api/v1/chain/blocks/%d", api, h), nil, &b); err != nil {
+	if err := apiGet(context.Background(), api, fmt.Sprintf("/api/v1/chain/blocks/%d", h), &b); err != nil {
 		return ""
 	}
 	return b.AppHash
@@ -160,13 +170,13 @@ func addrsOf(t *testing.T, api string) (nodeAddrs, error) {
 	var st struct {
 		ListenAddrs []string `json:"listen_addrs"`
 	}
-	if err := apiDo(t.Context(), http.MethodGet, api+"/api/v1/status", nil, &st); err != nil {
+	if err := apiGet(t.Context(), api, "/api/v1/status", &st); err != nil {
 		return nodeAddrs{}, err
 	}
 	var ch struct {
 		P2PAddress string `json:"p2p_address"`
 	}
-	if err := apiDo(t.Context(), http.MethodGet, api+"/api/v1/chain", nil, &ch); err != nil {
+	if err := apiGet(t.Context(), api, "/api/v1/chain", &ch); err != nil {
 		return nodeAddrs{}, err
 	}
 	slices.Sort(st.ListenAddrs)
@@ -181,8 +191,8 @@ func peersOf(t *testing.T, api string) (p2p, chain int) {
 		Peers int `json:"peers"`
 	}
 	st.Peers, ch.Peers = -1, -1
-	_ = apiDo(t.Context(), http.MethodGet, api+"/api/v1/status", nil, &st)
-	_ = apiDo(t.Context(), http.MethodGet, api+"/api/v1/chain", nil, &ch)
+	_ = apiGet(t.Context(), api, "/api/v1/status", &st)
+	_ = apiGet(t.Context(), api, "/api/v1/chain", &ch)
 	return st.Peers, ch.Peers
 }
 

@@ -22,10 +22,7 @@ import (
 const codeLocalLimit = "local_resource_limit"
 
 type dialConfig struct {
-	maxFrame int
-	maxBody  int
-	timeout  time.Duration
-	idle     time.Duration
+	streamLimits
 }
 
 // DialOption configures Dial.
@@ -40,28 +37,15 @@ func WithRequestBodyLimit(n int) DialOption { return func(c *dialConfig) { c.max
 // WithTimeouts sets the overall stream deadline and the idle deadline
 // between the provider's frames. Zero keeps a default.
 func WithTimeouts(overall, idle time.Duration) DialOption {
-	return func(c *dialConfig) {
-		if overall > 0 {
-			c.timeout = overall
-		}
-		if idle > 0 {
-			c.idle = idle
-		}
-	}
+	return func(c *dialConfig) { c.setTimeouts(overall, idle) }
 }
 
 func newDialConfig(opts []DialOption) dialConfig {
-	cfg := dialConfig{maxFrame: DefaultMaxFrameSize, maxBody: DefaultMaxBodySize,
-		timeout: DefaultStreamTimeout, idle: DefaultIdleTimeout}
+	cfg := dialConfig{defaultLimits()}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.maxFrame <= 0 {
-		cfg.maxFrame = DefaultMaxFrameSize
-	}
-	if cfg.maxBody <= 0 {
-		cfg.maxBody = DefaultMaxBodySize
-	}
+	cfg.fill()
 	return cfg
 }
 

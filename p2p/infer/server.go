@@ -63,13 +63,45 @@ const (
 )
 
 type serverConfig struct {
-	maxFrame    int
-	maxBody     int
-	timeout     time.Duration
-	idle        time.Duration
+	streamLimits
 	maxStreams  int
 	log         *slog.Logger
 	serviceName string
+}
+
+// streamLimits are the frame, body and time limits of one end of a stream,
+// the client's or the server's.
+type streamLimits struct {
+	maxFrame int
+	maxBody  int
+	timeout  time.Duration
+	idle     time.Duration
+}
+
+func defaultLimits() streamLimits {
+	return streamLimits{maxFrame: DefaultMaxFrameSize, maxBody: DefaultMaxBodySize,
+		timeout: DefaultStreamTimeout, idle: DefaultIdleTimeout}
+}
+
+// setTimeouts sets the overall stream deadline and the idle deadline; zero
+// keeps the one set.
+func (l *streamLimits) setTimeouts(overall, idle time.Duration) {
+	if overall > 0 {
+		l.timeout = overall
+	}
+	if idle > 0 {
+		l.idle = idle
+	}
+}
+
+// fill replaces sizes that are zero or less with the defaults.
+func (l *streamLimits) fill() {
+	if l.maxFrame <= 0 {
+		l.maxFrame = DefaultMaxFrameSize
+	}
+	if l.maxBody <= 0 {
+		l.maxBody = DefaultMaxBodySize
+	}
 }
 
 // ServerOption configures a Server.
@@ -84,14 +116,7 @@ func WithMaxBodySize(n int) ServerOption { return func(c *serverConfig) { c.maxB
 // WithServerTimeouts sets the overall stream deadline and the idle deadline
 // for reading the request and writing each frame. Zero keeps a default.
 func WithServerTimeouts(overall, idle time.Duration) ServerOption {
-	return func(c *serverConfig) {
-		if overall > 0 {
-			c.timeout = overall
-		}
-		if idle > 0 {
-			c.idle = idle
-		}
-	}
+	return func(c *serverConfig) { c.setTimeouts(overall, idle) }
 }
 
 // WithMaxStreams bounds the requests served at once; more are answered
@@ -123,22 +148,14 @@ type Server struct {
 // it and cancels the requests in flight.
 func NewServer(h host.Host, protoID protocol.ID, backend runtime.Backend, opts ...ServerOption) *Server {
 	cfg := serverConfig{
-		maxFrame:    DefaultMaxFrameSize,
-		maxBody:     DefaultMaxBodySize,
-		timeout:     DefaultStreamTimeout,
-		idle:        DefaultIdleTimeout,
-		maxStreams:  DefaultMaxStreams,
-		serviceName: ServiceName,
+		streamLimits: defaultLimits(),
+		maxStreams:   DefaultMaxStreams,
+		serviceName:  ServiceName,
 	}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.maxFrame <= 0 {
-		cfg.maxFrame = DefaultMaxFrameSize
-	}
-	if cfg.maxBody <= 0 {
-		cfg.maxBody = DefaultMaxBodySize
-	}
+	cfg.fill()
 	if cfg.maxStreams <= 0 {
 		cfg.maxStreams = DefaultMaxStreams
 	}

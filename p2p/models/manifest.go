@@ -396,12 +396,38 @@ func VerifyWeights(path string, m Manifest) error {
 	if uint64(st.Size()) != m.Weights.Size {
 		return fmt.Errorf("weights of %s: %s is %d bytes, the manifest says %d", m.Name, path, st.Size(), m.Weights.Size)
 	}
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	got, _, err := hashWeights(f)
+	if err != nil {
 		return fmt.Errorf("weights of %s: %w", m.Name, err)
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != m.Weights.SHA256 {
+	if got != m.Weights.SHA256 {
 		return fmt.Errorf("weights of %s: %s has sha256 %s, the manifest says %s", m.Name, path, got, m.Weights.SHA256)
 	}
 	return nil
+}
+
+// FileWeights returns the SHA-256, in lowercase hex, and the size of the
+// file at path: the Weights fields (URIs aside) a manifest names it by.
+func FileWeights(path string) (Weights, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Weights{}, err
+	}
+	defer f.Close()
+	sum, n, err := hashWeights(f)
+	if err != nil {
+		return Weights{}, err
+	}
+	return Weights{SHA256: sum, Size: n}, nil
+}
+
+// hashWeights reads r to its end and returns its SHA-256, in lowercase
+// hex, and how many bytes it had.
+func hashWeights(r io.Reader) (string, uint64, error) {
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), uint64(n), nil
 }

@@ -1,11 +1,13 @@
 package openai
 
 import (
-	"errors"
+	"cmp"
 	"fmt"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/fomonet/fomo/runtime"
 )
 
 // Defaults applied by DefaultConfig and, for zero fields, by New.
@@ -69,65 +71,43 @@ func DefaultConfig() Config {
 // withDefaults returns c with zero fields set to their defaults.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	if c.RequestTimeout == 0 {
-		c.RequestTimeout = d.RequestTimeout
-	}
-	if c.ConnectTimeout == 0 {
-		c.ConnectTimeout = d.ConnectTimeout
-	}
-	if c.FirstByteTimeout == 0 {
-		c.FirstByteTimeout = d.FirstByteTimeout
-	}
-	if c.IdleTimeout == 0 {
-		c.IdleTimeout = d.IdleTimeout
-	}
-	if c.MaxResponseBytes == 0 {
-		c.MaxResponseBytes = d.MaxResponseBytes
-	}
+	c.RequestTimeout = cmp.Or(c.RequestTimeout, d.RequestTimeout)
+	c.ConnectTimeout = cmp.Or(c.ConnectTimeout, d.ConnectTimeout)
+	c.FirstByteTimeout = cmp.Or(c.FirstByteTimeout, d.FirstByteTimeout)
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, d.IdleTimeout)
+	c.MaxResponseBytes = cmp.Or(c.MaxResponseBytes, d.MaxResponseBytes)
 	return c
 }
 
 // Validate checks c. Each error names the offending field by its TOML key.
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
-	}
+	var p runtime.ConfigProblems
 	if strings.TrimSpace(c.Name) == "" {
-		bad("name", "required")
+		p.Add("name", "required")
 	}
 	if c.URL == "" {
-		bad("url", "required")
+		p.Add("url", "required")
 	} else if _, err := baseURL(c.URL); err != nil {
-		bad("url", "%v", err)
+		p.Add("url", "%v", err)
 	}
 	seen := map[string]bool{}
 	for i, m := range c.Models {
 		switch {
 		case strings.TrimSpace(m) == "":
-			bad(fmt.Sprintf("models[%d]", i), "empty model name")
+			p.Add(fmt.Sprintf("models[%d]", i), "empty model name")
 		case seen[m]:
-			bad(fmt.Sprintf("models[%d]", i), "model %q listed twice", m)
+			p.Add(fmt.Sprintf("models[%d]", i), "model %q listed twice", m)
 		}
 		seen[m] = true
 	}
-	for _, d := range []struct {
-		field string
-		v     time.Duration
-	}{
-		{"request_timeout", c.RequestTimeout},
-		{"connect_timeout", c.ConnectTimeout},
-		{"first_byte_timeout", c.FirstByteTimeout},
-		{"idle_timeout", c.IdleTimeout},
-	} {
-		if d.v < 0 {
-			bad(d.field, "must not be negative, got %s", d.v)
-		}
-	}
+	p.NotNegative("request_timeout", c.RequestTimeout)
+	p.NotNegative("connect_timeout", c.ConnectTimeout)
+	p.NotNegative("first_byte_timeout", c.FirstByteTimeout)
+	p.NotNegative("idle_timeout", c.IdleTimeout)
 	if c.MaxResponseBytes < 0 {
-		bad("max_response_bytes", "must not be negative, got %d", c.MaxResponseBytes)
+		p.Add("max_response_bytes", "must not be negative, got %d", c.MaxResponseBytes)
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := p.Err(); err != nil {
 		if c.Name != "" {
 			return fmt.Errorf("openai runtime %q: %w", c.Name, err)
 		}

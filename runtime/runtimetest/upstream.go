@@ -186,7 +186,7 @@ func NewUpstream(opts ...Option) *Upstream {
 	u := &Upstream{
 		models:     []string{DefaultModel},
 		tokens:     DefaultTokens,
-		sleep:      sleepCtx,
+		sleep:      runtime.Sleep,
 		now:        time.Now,
 		dieAfter:   -1,
 		errAfter:   -1,
@@ -200,20 +200,6 @@ func NewUpstream(opts ...Option) *Upstream {
 		o(u)
 	}
 	return u
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // SetReady switches the upstream between loading (503 on every request) and
@@ -269,19 +255,7 @@ func (u *Upstream) Cancelled() int {
 // WaitCancelled blocks until at least n requests have been cancelled, or ctx
 // ends.
 func (u *Upstream) WaitCancelled(ctx context.Context, n int) error {
-	for {
-		u.mu.Lock()
-		got, ch := u.cancelled, u.changed
-		u.mu.Unlock()
-		if got >= n {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("runtimetest: %d of %d cancellations seen: %w", got, n, ctx.Err())
-		}
-	}
+	return u.waitFor(ctx, n, "cancellations", func() int { return u.cancelled })
 }
 
 // Close releases requests held by WithStallAfter or WithStallBeforeHeaders;
@@ -293,9 +267,15 @@ func (u *Upstream) Close() {
 // WaitRequests blocks until at least n requests have been received, or ctx
 // ends.
 func (u *Upstream) WaitRequests(ctx context.Context, n int) error {
+	return u.waitFor(ctx, n, "requests", func() int { return len(u.requests) })
+}
+
+// waitFor blocks until count, read under u.mu, is at least n, or ctx ends;
+// what names the things counted in the error.
+func (u *Upstream) waitFor(ctx context.Context, n int, what string, count func() int) error {
 	for {
 		u.mu.Lock()
-		got, ch := len(u.requests), u.changed
+		got, ch := count(), u.changed
 		u.mu.Unlock()
 		if got >= n {
 			return nil
@@ -303,7 +283,7 @@ func (u *Upstream) WaitRequests(ctx context.Context, n int) error {
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return fmt.Errorf("runtimetest: %d of %d requests seen: %w", got, n, ctx.Err())
+			return fmt.Errorf("runtimetest: %d of %d %s seen: %w", got, n, what, ctx.Err())
 		}
 	}
 }
@@ -590,14 +570,24 @@ func inputTexts(raw json.RawMessage) ([]string, bool) {
 	return nil, false
 }
 
+// decodeRequest decodes body into req and checks that its model, which
+// model points to, is one of models. Otherwise it writes the error answer
+// and returns false.
+func decodeRequest(w http.ResponseWriter, body []byte, req any, model *string, models []string) bool {
+	if err := json.Unmarshal(body, req); err != nil {
+		writeError(w, http.StatusBadRequest, "BadRequestError", "", "invalid JSON body: "+err.Error())
+		return false
+	}
+	if !slices.Contains(models, *model) {
+		writeModelNotFound(w, *model)
+		return false
+	}
+	return true
+}
+
 func (u *Upstream) generate(w http.ResponseWriter, r *http.Request, body []byte, models []string, chat bool) {
 	var req genRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		writeError(w, http.StatusBadRequest, "BadRequestError", "", "invalid JSON body: "+err.Error())
-		return
-	}
-	if !slices.Contains(models, req.Model) {
-		writeModelNotFound(w, req.Model)
+	if !decodeRequest(w, body, &req, &req.Model, models) {
 		return
 	}
 	var prompt string
@@ -875,12 +865,7 @@ func Embedding(text string, dims int) []float32 {
 
 func (u *Upstream) embed(w http.ResponseWriter, r *http.Request, body []byte, models []string) {
 	var req embedRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		writeError(w, http.StatusBadRequest, "BadRequestError", "", "invalid JSON body: "+err.Error())
-		return
-	}
-	if !slices.Contains(models, req.Model) {
-		writeModelNotFound(w, req.Model)
+	if !decodeRequest(w, body, &req, &req.Model, models) {
 		return
 	}
 	texts, ok := inputTexts(req.Input)

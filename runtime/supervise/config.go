@@ -1,11 +1,13 @@
 package supervise
 
 import (
-	"errors"
+	"cmp"
 	"fmt"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/fomonet/fomo/runtime"
 )
 
 // Defaults applied by DefaultConfig and, for zero values, by New.
@@ -81,24 +83,12 @@ func DefaultConfig() Config {
 // defaults.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	if c.StartTimeout == 0 {
-		c.StartTimeout = d.StartTimeout
-	}
-	if c.HealthInterval == 0 {
-		c.HealthInterval = d.HealthInterval
-	}
-	if c.HealthFailures == 0 {
-		c.HealthFailures = d.HealthFailures
-	}
-	if c.RestartBackoffMin == 0 {
-		c.RestartBackoffMin = d.RestartBackoffMin
-	}
-	if c.RestartBackoffMax == 0 {
-		c.RestartBackoffMax = max(d.RestartBackoffMax, c.RestartBackoffMin)
-	}
-	if c.StopTimeout == 0 {
-		c.StopTimeout = d.StopTimeout
-	}
+	c.StartTimeout = cmp.Or(c.StartTimeout, d.StartTimeout)
+	c.HealthInterval = cmp.Or(c.HealthInterval, d.HealthInterval)
+	c.HealthFailures = cmp.Or(c.HealthFailures, d.HealthFailures)
+	c.RestartBackoffMin = cmp.Or(c.RestartBackoffMin, d.RestartBackoffMin)
+	c.RestartBackoffMax = cmp.Or(c.RestartBackoffMax, max(d.RestartBackoffMax, c.RestartBackoffMin))
+	c.StopTimeout = cmp.Or(c.StopTimeout, d.StopTimeout)
 	return c
 }
 
@@ -106,16 +96,13 @@ func (c Config) withDefaults() Config {
 // prefixed with the key it concerns ("command: required"). Zero durations
 // and counts are valid: they stand for the defaults.
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
-	}
+	var p runtime.ConfigProblems
 
 	switch {
 	case len(c.Command) == 0:
-		bad("command", "required")
+		p.Add("command", "required")
 	case strings.TrimSpace(c.Command[0]) == "":
-		bad("command", "program name (first element) is empty")
+		p.Add("command", "program name (first element) is empty")
 	}
 
 	gpusSet := len(c.GPUs) > 0
@@ -123,58 +110,49 @@ func (c Config) Validate() error {
 		k, _, ok := strings.Cut(kv, "=")
 		switch {
 		case !ok:
-			bad(fmt.Sprintf("env[%d]", i), "want K=V, got %q", kv)
+			p.Add(fmt.Sprintf("env[%d]", i), "want K=V, got %q", kv)
 		case k == "" || strings.ContainsAny(k, " \t\n\x00"):
-			bad(fmt.Sprintf("env[%d]", i), "bad variable name %q", k)
+			p.Add(fmt.Sprintf("env[%d]", i), "bad variable name %q", k)
 		case k == "CUDA_VISIBLE_DEVICES" && gpusSet:
-			bad(fmt.Sprintf("env[%d]", i), "CUDA_VISIBLE_DEVICES is set from gpus; set one or the other")
+			p.Add(fmt.Sprintf("env[%d]", i), "CUDA_VISIBLE_DEVICES is set from gpus; set one or the other")
 		}
 	}
 
 	seen := map[int]bool{}
 	for _, g := range c.GPUs {
 		if g < 0 {
-			bad("gpus", "index %d is negative", g)
+			p.Add("gpus", "index %d is negative", g)
 			continue
 		}
 		if seen[g] {
-			bad("gpus", "index %d listed twice", g)
+			p.Add("gpus", "index %d listed twice", g)
 		}
 		seen[g] = true
 	}
 	if c.MinFreeMemory > 0 && !gpusSet {
-		bad("min_free_memory", "set without gpus")
+		p.Add("min_free_memory", "set without gpus")
 	}
 
 	if c.HealthURL == "" {
-		bad("health_url", "required")
+		p.Add("health_url", "required")
 	} else if u, err := url.Parse(c.HealthURL); err != nil {
-		bad("health_url", "%v", err)
+		p.Add("health_url", "%v", err)
 	} else if u.Scheme != "http" && u.Scheme != "https" {
-		bad("health_url", "want an http:// or https:// URL, got %q", c.HealthURL)
+		p.Add("health_url", "want an http:// or https:// URL, got %q", c.HealthURL)
 	} else if u.Host == "" {
-		bad("health_url", "no host in %q", c.HealthURL)
+		p.Add("health_url", "no host in %q", c.HealthURL)
 	}
 
-	for _, d := range []struct {
-		key string
-		v   time.Duration
-	}{
-		{"start_timeout", c.StartTimeout},
-		{"health_interval", c.HealthInterval},
-		{"restart_backoff_min", c.RestartBackoffMin},
-		{"restart_backoff_max", c.RestartBackoffMax},
-		{"stop_timeout", c.StopTimeout},
-	} {
-		if d.v < 0 {
-			bad(d.key, "must not be negative, got %s", d.v)
-		}
-	}
+	p.NotNegative("start_timeout", c.StartTimeout)
+	p.NotNegative("health_interval", c.HealthInterval)
+	p.NotNegative("restart_backoff_min", c.RestartBackoffMin)
+	p.NotNegative("restart_backoff_max", c.RestartBackoffMax)
+	p.NotNegative("stop_timeout", c.StopTimeout)
 	if c.HealthFailures < 0 {
-		bad("health_failures", "must not be negative, got %d", c.HealthFailures)
+		p.Add("health_failures", "must not be negative, got %d", c.HealthFailures)
 	}
 	if c.RestartBackoffMin > 0 && c.RestartBackoffMax > 0 && c.RestartBackoffMin > c.RestartBackoffMax {
-		bad("restart_backoff_max", "%s is less than restart_backoff_min %s", c.RestartBackoffMax, c.RestartBackoffMin)
+		p.Add("restart_backoff_max", "%s is less than restart_backoff_min %s", c.RestartBackoffMax, c.RestartBackoffMin)
 	}
-	return errors.Join(errs...)
+	return p.Err()
 }

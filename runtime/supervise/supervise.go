@@ -151,7 +151,7 @@ func New(cfg Config, opts ...Option) (*Supervisor, error) {
 		log:   slog.New(slog.DiscardHandler),
 		gpus:  gpu.Null{},
 		now:   time.Now,
-		sleep: sleepCtx,
+		sleep: runtime.Sleep,
 	}
 	for _, o := range opts {
 		o(s)
@@ -163,17 +163,6 @@ func New(cfg Config, opts ...Option) (*Supervisor, error) {
 	s.client = &http.Client{Transport: tr, Timeout: min(max(cfg.HealthInterval, time.Second), 10*time.Second)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Name returns the name the supervisor logs under.

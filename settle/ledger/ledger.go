@@ -443,11 +443,7 @@ func (l *Ledger) apply(tx *Tx, b Block) (TxResult, error) {
 
 // account returns the account's state; an absent account is empty.
 func (l *Ledger) account(id string) (Account, error) {
-	var a Account
-	err := l.s.getJSON(pAcct+id, &a)
-	if errors.Is(err, errNotFound) {
-		return Account{}, nil
-	}
+	a, _, err := lookupJSON[Account](&l.s, pAcct+id)
 	return a, err
 }
 
@@ -617,14 +613,7 @@ func (l *Ledger) revokeKey(from string, k RevokeKey) error {
 	return nil
 }
 
-func (l *Ledger) node(id string) (Node, bool, error) {
-	var n Node
-	err := l.s.getJSON(pNode+id, &n)
-	if errors.Is(err, errNotFound) {
-		return Node{}, false, nil
-	}
-	return n, err == nil, err
-}
+func (l *Ledger) node(id string) (Node, bool, error) { return lookupJSON[Node](&l.s, pNode+id) }
 
 func (l *Ledger) registerNode(from string, r RegisterNode) error {
 	if r.Bond == 0 {
@@ -720,14 +709,7 @@ func (l *Ledger) registerModel(from string, r RegisterModel) error {
 	return nil
 }
 
-func (l *Ledger) model(name string) (Model, bool, error) {
-	var m Model
-	err := l.s.getJSON(pModel+name, &m)
-	if errors.Is(err, errNotFound) {
-		return Model{}, false, nil
-	}
-	return m, err == nil, err
-}
+func (l *Ledger) model(name string) (Model, bool, error) { return lookupJSON[Model](&l.s, pModel+name) }
 
 func (l *Ledger) serveModel(from string, s ServeModel) error {
 	if _, ok, err := l.node(from); err != nil {

@@ -4,8 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -17,12 +18,7 @@ func (l *Ledger) reader(ctx context.Context) *kv {
 }
 
 func getOpt[T any](ctx context.Context, l *Ledger, key string) (T, bool, error) {
-	var v T
-	err := l.reader(ctx).getJSON(key, &v)
-	if errors.Is(err, errNotFound) {
-		return v, false, nil
-	}
-	return v, err == nil, err
+	return lookupJSON[T](l.reader(ctx), key)
 }
 
 // Account returns an account's state; an unknown account is empty.
@@ -189,14 +185,8 @@ func (l *Ledger) CheckConservation(ctx context.Context) error {
 	return nil
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
-}
+// sortedKeys returns a map's keys in order.
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // Validator is a node with voting power.
 type Validator struct {

@@ -244,6 +244,17 @@ func (s *kv) getJSON(k string, v any) error {
 	return json.Unmarshal(b, v)
 }
 
+// lookupJSON decodes the value of k; an absent key is the zero value and
+// false, not an error.
+func lookupJSON[T any](s *kv, k string) (T, bool, error) {
+	var v T
+	err := s.getJSON(k, &v)
+	if errors.Is(err, errNotFound) {
+		return v, false, nil
+	}
+	return v, err == nil, err
+}
+
 func (s *kv) putJSON(k string, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -149,36 +149,17 @@ func decodeEntry(b []byte) (Entry, error) {
 		var err error
 		switch {
 		case num == fID && typ == protowire.BytesType:
-			var v []byte
-			v, b, err = consumeBytes(b)
-			if err == nil && len(v) != len(e.ID) {
-				err = fmt.Errorf("id of %d bytes", len(v))
-			}
-			copy(e.ID[:], v)
+			b, err = consumeFixed(b, e.ID[:], "id")
 			haveID = true
 		case num == fDigest && typ == protowire.BytesType:
-			var v []byte
-			v, b, err = consumeBytes(b)
-			if err == nil && len(v) != len(e.Digest) {
-				err = fmt.Errorf("digest of %d bytes", len(v))
-			}
-			copy(e.Digest[:], v)
+			b, err = consumeFixed(b, e.Digest[:], "digest")
 			haveDigest = true
 		case num == fAccount && typ == protowire.BytesType:
-			var v []byte
-			if v, b, err = consumeBytes(b); err == nil {
-				e.Account, err = peer.IDFromBytes(v)
-			}
+			e.Account, b, err = consumePeerID(b)
 		case num == fNode && typ == protowire.BytesType:
-			var v []byte
-			if v, b, err = consumeBytes(b); err == nil {
-				e.Node, err = peer.IDFromBytes(v)
-			}
+			e.Node, b, err = consumePeerID(b)
 		case num == fSigner && typ == protowire.BytesType:
-			var v []byte
-			if v, b, err = consumeBytes(b); err == nil {
-				e.Signer, err = peer.IDFromBytes(v)
-			}
+			e.Signer, b, err = consumePeerID(b)
 		case num == fModel && typ == protowire.BytesType:
 			var v []byte
 			v, b, err = consumeBytes(b)
@@ -238,6 +219,27 @@ func consumeBytes(b []byte) ([]byte, []byte, error) {
 		return nil, b, protowire.ParseError(n)
 	}
 	return v, b[n:], nil
+}
+
+// consumeFixed reads a bytes field that must be as long as dst into dst;
+// what names the field in the error.
+func consumeFixed(b []byte, dst []byte, what string) ([]byte, error) {
+	v, b, err := consumeBytes(b)
+	if err == nil && len(v) != len(dst) {
+		err = fmt.Errorf("%s of %d bytes", what, len(v))
+	}
+	copy(dst, v)
+	return b, err
+}
+
+// consumePeerID reads a bytes field that must be a peer ID.
+func consumePeerID(b []byte) (peer.ID, []byte, error) {
+	v, b, err := consumeBytes(b)
+	if err != nil {
+		return "", b, err
+	}
+	id, err := peer.IDFromBytes(v)
+	return id, b, err
 }
 
 func consumeVarint(b []byte) (uint64, []byte, error) {

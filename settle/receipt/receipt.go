@@ -424,9 +424,10 @@ func (s *SignedAuthorization) ID() [32]byte { return ID(s.Envelope) }
 // open decodes an envelope of rec's type: it is at most limit bytes, in
 // canonical encoding, signed by an Ed25519 key under rec's domain, with
 // rec's payload type. check verifies the signature (see sigcheck.go);
-// badSig is the reason given to a signature that does not verify. It
-// returns the signer.
-func open(envelope []byte, rec *payloadRecord, limit int, badSig Reason, check sigCheck) (peer.ID, *Invalid) {
+// badSig is the reason given to a signature that does not verify. The
+// payload must be the canonical encoding of m, which it is decoded into.
+// It returns the signer.
+func open(envelope []byte, rec *payloadRecord, limit int, badSig Reason, check sigCheck, m proto.Message) (peer.ID, *Invalid) {
 	if len(envelope) > limit {
 		return "", invalid(ReasonMalformed, "envelope is %d bytes, more than %d", len(envelope), limit)
 	}
@@ -468,6 +469,9 @@ func open(envelope []byte, rec *payloadRecord, limit int, badSig Reason, check s
 		return "", invalid(ReasonMalformed, "signer key: %v", err)
 	}
 	rec.payload = bytes.Clone(env.GetPayload())
+	if bad := decodePayload(rec.payload, m); bad != nil {
+		return "", bad
+	}
 	return signer, nil
 }
 
@@ -495,21 +499,23 @@ func decodePayload(payload []byte, m proto.Message) *Invalid {
 // reason malformed or bad_client_signature. The result keeps the received
 // bytes.
 func OpenAuthorization(envelope []byte) (*SignedAuthorization, error) {
-	sa, err := openAuthorization(envelope, verifyOne)
-	if err != nil {
-		return nil, err
+	return opened(openAuthorization(envelope, verifyOne))
+}
+
+// opened returns what an open function returns as the exported functions
+// do: an error that is nil, not a nil *Invalid, when v opened.
+func opened[T any](v *T, bad *Invalid) (*T, error) {
+	if bad != nil {
+		return nil, bad
 	}
-	return sa, nil
+	return v, nil
 }
 
 func openAuthorization(envelope []byte, check sigCheck) (*SignedAuthorization, *Invalid) {
 	rec := authRecord(nil)
-	signer, bad := open(envelope, rec, MaxAuthorizationSize, ReasonBadClientSignature, check)
-	if bad != nil {
-		return nil, bad
-	}
 	var p pb.Authorization
-	if bad := decodePayload(rec.payload, &p); bad != nil {
+	signer, bad := open(envelope, rec, MaxAuthorizationSize, ReasonBadClientSignature, check, &p)
+	if bad != nil {
 		return nil, bad
 	}
 	a, err := authFromPB(&p)
@@ -576,15 +582,8 @@ func receiptFromPB(p *pb.Receipt) (Receipt, error) {
 // so a node should compute the charge with [Charge] and keep within the
 // authorization's caps.
 func SignReceipt(r Receipt, sk crypto.PrivKey) ([]byte, error) {
-	id, err := signerID(sk)
-	if err != nil {
-		return nil, fmt.Errorf("receipt: %w", err)
-	}
-	if r.Node == "" {
-		r.Node = id
-	}
-	if r.Node != id {
-		return nil, fmt.Errorf("receipt: node is %s but the signing key is %s", r.Node, id)
+	if err := r.claim(sk); err != nil {
+		return nil, err
 	}
 	if !r.Finish.Valid() {
 		return nil, fmt.Errorf("receipt: unknown finish %q", r.Finish)
@@ -595,11 +594,34 @@ func SignReceipt(r Receipt, sk crypto.PrivKey) ([]byte, error) {
 	if _, bad := openAuthorization(r.Authorization, verifyOne); bad != nil {
 		return nil, fmt.Errorf("receipt: %w", bad)
 	}
-	b, err := seal(r.toPB(), receiptRecord(nil), sk, MaxReceiptSize)
+	b, _, err := r.seal(sk)
+	return b, err
+}
+
+// claim sets r.Node to the peer ID of sk if it is empty and checks that sk
+// is the node's key.
+func (r *Receipt) claim(sk crypto.PrivKey) error {
+	id, err := signerID(sk)
 	if err != nil {
-		return nil, fmt.Errorf("receipt: %w", err)
+		return fmt.Errorf("receipt: %w", err)
 	}
-	return b, nil
+	if r.Node == "" {
+		r.Node = id
+	}
+	if r.Node != id {
+		return fmt.Errorf("receipt: node is %s but the signing key is %s", r.Node, id)
+	}
+	return nil
+}
+
+// seal signs r with sk and returns the envelope and the signed payload.
+func (r *Receipt) seal(sk crypto.PrivKey) (envelope, payload []byte, err error) {
+	rec := receiptRecord(nil)
+	envelope, err = seal(r.toPB(), rec, sk, MaxReceiptSize)
+	if err != nil {
+		return nil, nil, fmt.Errorf("receipt: %w", err)
+	}
+	return envelope, rec.payload, nil
 }
 
 // SignOpened signs a receipt for an authorization the signer has opened
@@ -609,15 +631,8 @@ func SignReceipt(r Receipt, sk crypto.PrivKey) ([]byte, error) {
 // relate the receipt to its authorization (finish, payee, times, output
 // cap, charge) are checked before signing.
 func SignOpened(r Receipt, sa *SignedAuthorization, sk crypto.PrivKey) (*SignedReceipt, error) {
-	id, err := signerID(sk)
-	if err != nil {
-		return nil, fmt.Errorf("receipt: %w", err)
-	}
-	if r.Node == "" {
-		r.Node = id
-	}
-	if r.Node != id {
-		return nil, fmt.Errorf("receipt: node is %s but the signing key is %s", r.Node, id)
+	if err := r.claim(sk); err != nil {
+		return nil, err
 	}
 	if sa == nil || !bytes.Equal(r.Authorization, sa.Envelope) {
 		return nil, errors.New("receipt: the authorization is not the opened one")
@@ -626,12 +641,10 @@ func SignOpened(r Receipt, sa *SignedAuthorization, sk crypto.PrivKey) (*SignedR
 	if bad := checkReceipt(sr); bad != nil {
 		return nil, fmt.Errorf("receipt: %w", bad)
 	}
-	rec := receiptRecord(nil)
-	sr.Envelope, err = seal(r.toPB(), rec, sk, MaxReceiptSize)
-	if err != nil {
-		return nil, fmt.Errorf("receipt: %w", err)
+	var err error
+	if sr.Envelope, sr.Payload, err = r.seal(sk); err != nil {
+		return nil, err
 	}
-	sr.Payload = rec.payload
 	return sr, nil
 }
 
@@ -662,21 +675,14 @@ func (s *SignedReceipt) ID() [32]byte { return ID(s.Receipt.Authorization) }
 // bad_client_signature. The result keeps the received bytes; the
 // authorization is never re-encoded.
 func OpenReceipt(envelope []byte) (*SignedReceipt, error) {
-	sr, err := openReceipt(envelope, verifyOne)
-	if err != nil {
-		return nil, err
-	}
-	return sr, nil
+	return opened(openReceipt(envelope, verifyOne))
 }
 
 func openReceipt(envelope []byte, check sigCheck) (*SignedReceipt, *Invalid) {
 	rec := receiptRecord(nil)
-	signer, bad := open(envelope, rec, MaxReceiptSize, ReasonBadNodeSignature, check)
-	if bad != nil {
-		return nil, bad
-	}
 	var p pb.Receipt
-	if bad := decodePayload(rec.payload, &p); bad != nil {
+	signer, bad := open(envelope, rec, MaxReceiptSize, ReasonBadNodeSignature, check, &p)
+	if bad != nil {
 		return nil, bad
 	}
 	r, err := receiptFromPB(&p)

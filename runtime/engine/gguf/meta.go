@@ -27,16 +27,21 @@ func typeErr(key string, v any, want string) error {
 }
 
 // String returns the string value of key.
-func (f *File) String(key string) (string, error) {
+func (f *File) String(key string) (string, error) { return lookupAs[string](f, key, "string") }
+
+// lookupAs returns the value of key, which must have type T; want names
+// the type in the error.
+func lookupAs[T any](f *File, key, want string) (T, error) {
+	var zero T
 	v, err := f.lookup(key)
 	if err != nil {
-		return "", err
+		return zero, err
 	}
-	s, ok := v.(string)
+	x, ok := v.(T)
 	if !ok {
-		return "", typeErr(key, v, "string")
+		return zero, typeErr(key, v, want)
 	}
-	return s, nil
+	return x, nil
 }
 
 // Uint returns the value of key, which may have any integer type, as a
@@ -79,30 +84,12 @@ func (f *File) Float(key string) (float64, error) {
 }
 
 // Bool returns the bool value of key.
-func (f *File) Bool(key string) (bool, error) {
-	v, err := f.lookup(key)
-	if err != nil {
-		return false, err
-	}
-	b, ok := v.(bool)
-	if !ok {
-		return false, typeErr(key, v, "bool")
-	}
-	return b, nil
-}
+func (f *File) Bool(key string) (bool, error) { return lookupAs[bool](f, key, "bool") }
 
 // Strings returns the string array value of key. The slice is shared with
 // the File and must not be modified.
 func (f *File) Strings(key string) ([]string, error) {
-	v, err := f.lookup(key)
-	if err != nil {
-		return nil, err
-	}
-	s, ok := v.([]string)
-	if !ok {
-		return nil, typeErr(key, v, "array of string")
-	}
-	return s, nil
+	return lookupAs[[]string](f, key, "array of string")
 }
 
 // Float32s returns the float array value of key as float32s. A float32

@@ -2,6 +2,8 @@ package synth
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -130,5 +132,32 @@ func TestOptionsErrors(t *testing.T) {
 		} else if !strings.HasPrefix(err.Error(), "synth: ") {
 			t.Errorf("error %q lacks the package prefix", err)
 		}
+	}
+}
+
+func TestParseType(t *testing.T) {
+	if ty, err := ParseType("Q8_0"); err != nil || ty != gguf.TypeQ8_0 {
+		t.Fatalf("q8_0: %v %v", ty, err)
+	}
+	if _, err := ParseType("q3"); err == nil || !strings.HasPrefix(err.Error(), `"q3": want one of f32, `) {
+		t.Fatalf("q3: %v", err)
+	}
+}
+
+func TestWriteFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "models", "tiny.gguf")
+	o := Options{Preset: "tiny", Seed: 1}
+	if err := WriteFile(o, path); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := generate(t, o); !bytes.Equal(got, want) {
+		t.Fatalf("the file has %d bytes, Generate writes %d", len(got), len(want))
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(path)); len(ents) != 1 {
+		t.Fatalf("the directory holds %d entries, want the model alone", len(ents))
 	}
 }

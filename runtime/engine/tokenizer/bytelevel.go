@@ -143,6 +143,52 @@ func (h candHeap) down(i int) {
 	}
 }
 
+// byteID returns the token of byte b, or the unknown token where the
+// vocabulary has none.
+func (t *Tokenizer) byteID(b byte) (int32, error) {
+	if id := t.byteIDs[b]; id >= 0 {
+		return id, nil
+	}
+	if t.unk < 0 {
+		return 0, errNoByteToken(b)
+	}
+	return t.unk, nil
+}
+
+// mergeSymbols merges adjacent symbols of the list syms, the best
+// candidate first, until no pair merges: cand proposes the merge of
+// symbols l and r (either may be -1, which merges nothing), current
+// reports whether a queued candidate still describes its two symbols, and
+// merge makes l the merged symbol before r is dropped.
+func mergeSymbols(syms []symbol, cand func(l, r int) (candidate, bool), current func(c candidate, l, r *symbol) bool, merge func(c candidate, l, r *symbol)) {
+	h := make(candHeap, 0, len(syms))
+	for i := 0; i+1 < len(syms); i++ {
+		if c, ok := cand(i, i+1); ok {
+			h = append(h, c)
+		}
+	}
+	h.init()
+	for len(h) > 0 {
+		c := h.pop()
+		l, r := &syms[c.left], &syms[c.right]
+		if l.dead || r.dead || l.next != c.right || !current(c, l, r) {
+			continue
+		}
+		merge(c, l, r)
+		r.dead = true
+		l.next = r.next
+		if r.next >= 0 {
+			syms[r.next].prev = c.left
+		}
+		if nc, ok := cand(l.prev, c.left); ok {
+			h.push(nc)
+		}
+		if nc, ok := cand(c.left, l.next); ok {
+			h.push(nc)
+		}
+	}
+}
+
 // bpeWord encodes one pre-token with the byte-level merges and appends the
 // ids to out.
 func (t *Tokenizer) bpeWord(out []int32, word string) ([]int32, error) {
@@ -156,17 +202,13 @@ func (t *Tokenizer) bpeWord(out []int32, word string) ([]int32, error) {
 	}
 	syms := make([]symbol, len(word))
 	for i := 0; i < len(word); i++ {
-		id := t.byteIDs[word[i]]
-		if id < 0 {
-			if t.unk < 0 {
-				return out, errNoByteToken(word[i])
-			}
-			id = t.unk
+		id, err := t.byteID(word[i])
+		if err != nil {
+			return out, err
 		}
 		syms[i] = symbol{id: id, prev: i - 1, next: i + 1}
 	}
 	syms[len(syms)-1].next = -1
-	h := make(candHeap, 0, len(syms))
 	cand := func(l, r int) (candidate, bool) {
 		if l < 0 || r < 0 {
 			return candidate{}, false
@@ -177,31 +219,9 @@ func (t *Tokenizer) bpeWord(out []int32, word string) ([]int32, error) {
 		}
 		return candidate{prio: float64(m.rank), left: l, right: r, result: m.result, lid: syms[l].id, rid: syms[r].id}, true
 	}
-	for i := 0; i+1 < len(syms); i++ {
-		if c, ok := cand(i, i+1); ok {
-			h = append(h, c)
-		}
-	}
-	h.init()
-	for len(h) > 0 {
-		c := h.pop()
-		l, r := &syms[c.left], &syms[c.right]
-		if l.dead || r.dead || l.next != c.right || l.id != c.lid || r.id != c.rid {
-			continue
-		}
-		l.id = c.result
-		r.dead = true
-		l.next = r.next
-		if r.next >= 0 {
-			syms[r.next].prev = c.left
-		}
-		if nc, ok := cand(l.prev, c.left); ok {
-			h.push(nc)
-		}
-		if nc, ok := cand(c.left, l.next); ok {
-			h.push(nc)
-		}
-	}
+	mergeSymbols(syms, cand,
+		func(c candidate, l, r *symbol) bool { return l.id == c.lid && r.id == c.rid },
+		func(c candidate, l, _ *symbol) { l.id = c.result })
 	for i := 0; i >= 0; i = syms[i].next {
 		out = append(out, syms[i].id)
 	}

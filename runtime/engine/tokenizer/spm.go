@@ -33,32 +33,9 @@ func (t *Tokenizer) spmEncode(out []int32, text string) ([]int32, error) {
 		}
 		return candidate{prio: -float64(t.scores[id]), left: l, right: r, size: syms[r].end - syms[l].start}, true
 	}
-	h := make(candHeap, 0, len(syms))
-	for i := 0; i+1 < len(syms); i++ {
-		if c, ok := cand(i, i+1); ok {
-			h = append(h, c)
-		}
-	}
-	h.init()
-	for len(h) > 0 {
-		c := h.pop()
-		l, r := &syms[c.left], &syms[c.right]
-		if l.dead || r.dead || l.next != c.right || r.end-l.start != c.size {
-			continue
-		}
-		l.end = r.end
-		r.dead = true
-		l.next = r.next
-		if r.next >= 0 {
-			syms[r.next].prev = c.left
-		}
-		if nc, ok := cand(l.prev, c.left); ok {
-			h.push(nc)
-		}
-		if nc, ok := cand(c.left, l.next); ok {
-			h.push(nc)
-		}
-	}
+	mergeSymbols(syms, cand,
+		func(c candidate, l, r *symbol) bool { return r.end-l.start == c.size },
+		func(_ candidate, l, r *symbol) { l.end = r.end })
 	for i := 0; i >= 0; i = syms[i].next {
 		piece := text[syms[i].start:syms[i].end]
 		if id, ok := t.vocab[piece]; ok && t.spmUsable(id) {
@@ -66,12 +43,9 @@ func (t *Tokenizer) spmEncode(out []int32, text string) ([]int32, error) {
 			continue
 		}
 		for j := 0; j < len(piece); j++ {
-			id := t.byteIDs[piece[j]]
-			if id < 0 {
-				if t.unk < 0 {
-					return out, errNoByteToken(piece[j])
-				}
-				id = t.unk
+			id, err := t.byteID(piece[j])
+			if err != nil {
+				return out, err
 			}
 			out = append(out, id)
 		}

@@ -302,7 +302,7 @@ func newEpochCmd() *cobra.Command {
 				return err
 			}
 			for _, e := range page.Epochs {
-				WriteSettlement(cmd.OutOrStdout(), e)
+				e.WriteTable(cmd.OutOrStdout())
 			}
 			if len(page.Epochs) == 0 {
 				fmt.Fprintln(cmd.OutOrStdout(), "no closed epoch yet")

@@ -1,18 +1,13 @@
 package cli
 
 import (
-	"bufio"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/fomonet/fomo/node/identity"
 	"github.com/fomonet/fomo/p2p/models"
-	"github.com/fomonet/fomo/runtime/engine/gguf"
 	"github.com/fomonet/fomo/runtime/engine/synth"
 	"github.com/spf13/cobra"
 )
@@ -45,14 +40,14 @@ seq replaces an earlier manifest of the same name.
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := models.LoadTOML(args[0])
 			if weights != "" {
-				sum, size, herr := FileSHA256(weights)
+				w, herr := models.FileWeights(weights)
 				if herr != nil {
 					return herr
 				}
-				m.Weights.SHA256, m.Weights.Size = sum, size
+				m.Weights.SHA256, m.Weights.Size = w.SHA256, w.Size
 				if err != nil {
 					// The file lacked the weights fields; check again with them.
-					m, err = reparse(args[0], sum, size)
+					m, err = reparse(args[0], w.SHA256, w.Size)
 				}
 			}
 			if err != nil {
@@ -143,21 +138,6 @@ func newModelProvidersCmd() *cobra.Command {
 	return cmd
 }
 
-// FileSHA256 returns a file's SHA-256, in hex, and its size.
-func FileSHA256(path string) (string, uint64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return "", 0, err
-	}
-	return hex.EncodeToString(h.Sum(nil)), uint64(n), nil
-}
-
 // reparse decodes a manifest file after filling in its weights fields.
 func reparse(path, sum string, size uint64) (models.Manifest, error) {
 	b, err := os.ReadFile(path)
@@ -169,21 +149,6 @@ func reparse(path, sum string, size uint64) (models.Manifest, error) {
 		return models.ParseTOML(b)
 	}
 	return models.ParseTOML(append(b, extra...))
-}
-
-var synthTypes = []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K}
-
-// ParseGGUFType parses a weight type name of `fomo model synth --type`
-// (f32, f16, bf16, q8_0, q4_0, q4_k, q6_k), in any case.
-func ParseGGUFType(s string) (gguf.Type, error) {
-	var names []string
-	for _, t := range synthTypes {
-		if strings.EqualFold(t.String(), s) {
-			return t, nil
-		}
-		names = append(names, strings.ToLower(t.String()))
-	}
-	return 0, fmt.Errorf("--type %q: want one of %s", s, strings.Join(names, ", "))
 }
 
 func newModelSynthCmd() *cobra.Command {
@@ -204,15 +169,15 @@ generating is real. Presets: ` + presets + `.`,
 		Example: "  fomo model synth --preset tiny -o tiny.gguf\n  fomo model synth --arch qwen2 --preset small --type q8_0 --seed 7 -o small-q8.gguf",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := ParseGGUFType(typ)
+			t, err := synth.ParseType(typ)
 			if err != nil {
-				return err
+				return fmt.Errorf("--type %w", err)
 			}
 			opts.Type = t
 			if out == "" {
 				return fmt.Errorf("-o FILE is required")
 			}
-			return WriteSynth(opts, out)
+			return synth.WriteFile(opts, out)
 		},
 	}
 	cmd.Flags().StringVar(&opts.Arch, "arch", "llama", "architecture: llama or qwen2")
@@ -222,30 +187,4 @@ generating is real. Presets: ` + presets + `.`,
 	cmd.Flags().StringVar(&opts.Name, "name", "", "general.name (default synth-<arch>-<preset>)")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "output file")
 	return cmd
-}
-
-// WriteSynth generates a synthetic model into a temporary file and
-// renames it to out, so a reader never sees a half-written model.
-func WriteSynth(opts synth.Options, out string) error {
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), ".synth-*.gguf")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := synth.Generate(opts, bw); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), out)
 }

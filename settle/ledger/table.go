@@ -1,0 +1,40 @@
+package ledger
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/fomonet/fomo/settle/econ"
+)
+
+// WriteTable writes the settlement as a table, one row per model and a
+// total where there is more than one: what the devnet prints when the
+// chain closes an epoch and what `fomo chain epochs` prints.
+func (e EpochSettlement) WriteTable(out io.Writer) {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "epoch %d closed at height %d: %d receipts (%d unpaid), root %s\n",
+		e.Epoch, e.ClosedHeight, e.Receipts, e.Unpaid, shortHex(e.ReceiptsRoot))
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "model\trequests\ttokens\tgross\tnode pay\trouting\tMT buyback\tFLOCK buyback\ttreasury\tissuer\t")
+	for _, m := range e.Models {
+		s := m.Split
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", m.Model, s.Receipts, s.Tokens, econ.FormatAmount(s.Gross),
+			econ.FormatAmount(s.Cost), econ.FormatAmount(s.RoutingFee), econ.FormatAmount(s.MTBuyback), econ.FormatAmount(s.FlockBuyback), econ.FormatAmount(s.Treasury), econ.FormatAmount(s.Issuer))
+	}
+	if len(e.Models) != 1 {
+		fmt.Fprintf(tw, "total\t%d\t\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", e.Paid, econ.FormatAmount(e.Gross), econ.FormatAmount(e.Cost),
+			econ.FormatAmount(e.RoutingFee), econ.FormatAmount(e.MTBuyback), econ.FormatAmount(e.FlockBuyback), econ.FormatAmount(e.Treasury), econ.FormatAmount(e.Issuer))
+	}
+	tw.Flush()
+	_, _ = out.Write(b.Bytes())
+}
+
+// shortHex cuts a hex string to its first 16 digits and an ellipsis.
+func shortHex(s string) string {
+	if len(s) > 16 {
+		return s[:16] + "…"
+	}
+	return s
+}
