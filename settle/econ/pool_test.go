@@ -60,7 +60,7 @@ func TestSwapInGolden(t *testing.T) {
 		{"a to b", Pool{1000, 1000, 30}, 90, true, 100, Pool{1100, 910, 30}, nil},
 		// no fee: in = ceil(1000×500/500) = 1000 exactly.
 		{"exact, no fee", Pool{1000, 1000, 0}, 500, true, 1000, Pool{2000, 500, 0}, nil},
-		// B → A: in = ceil(4e6 × 90,661 × 1e4 / (909,339 × 9970)) = ceil(399,999.6) = 400,000.
+		// B → A: in = ceil(4e6 × 90,661 × 1e4 / (909,339 × 9970)) = ceil(399,999.57) = 400,000.
 		{"b to a", Pool{1_000_000, 4_000_000, 30}, 90_661, false, 400_000, Pool{909_339, 4_400_000, 30}, nil},
 		{"whole reserve", Pool{1000, 1000, 30}, 1000, true, 0, Pool{1000, 1000, 30}, ErrInsufficientLiquidity},
 		{"zero", Pool{1000, 1000, 30}, 0, true, 0, Pool{1000, 1000, 30}, ErrZeroAmount},
