@@ -203,16 +203,23 @@ func (c Curve) costTerms(u uint64) (num, den *big.Int) {
 }
 
 // RaisedAt returns ceil(C(sold)): the principal raised once sold units are
-// sold, rounded up in the offering's favour. RaisedAt(Bucket) == RaiseMax.
-// sold must be ≤ Bucket.
+// sold, rounded up in the offering's favour. RaisedAt(Bucket) == RaiseMax;
+// sold above Bucket counts as Bucket, and a curve with no bucket raises 0.
 func (c Curve) RaisedAt(sold uint64) uint64 {
-	num, den := c.costTerms(sold)
+	if c.Bucket == 0 {
+		return 0
+	}
+	if c.StartBps > BpsDenom {
+		c.StartBps = BpsDenom // keep the price increasing; validate rejects it
+	}
+	num, den := c.costTerms(min(sold, c.Bucket))
 	return ceilDiv(num, den).Uint64() // ≤ RaiseMax for sold ≤ Bucket
 }
 
 // PriceAt returns the marginal price at sold units as the fraction num/den,
 // p(u) = RaiseMax × (b×S + 2×(10000−b)×u) / (10000 × S²); PriceAt(0) is p0
 // and PriceAt(Bucket) is p1. The values may exceed 64 bits, hence big.Int.
+// The curve must be valid (den is 0 without a bucket).
 func (c Curve) PriceAt(sold uint64) (num, den *big.Int) {
 	S := bu(c.Bucket)
 	num = new(big.Int).Mul(bu(uint64(c.StartBps)), S)
@@ -364,6 +371,9 @@ func (c Curve) commit(s CurveState, amountIn, capSold uint64) (Fill, CurveState,
 // more units from s, or an error if fewer are left. Commit(s, Quote(s, n))
 // fills exactly n units with no refund.
 func (c Curve) Quote(s CurveState, tokens uint64) (uint64, error) {
+	if err := c.validate(); err != nil {
+		return 0, err
+	}
 	if s.Sold > c.Bucket || c.RaisedAt(s.Sold) != s.Raised {
 		return 0, ErrCurveState
 	}
@@ -472,6 +482,9 @@ type Graduation struct {
 // seeds the pool with the liquidity bucket.
 func Graduate(p RMOParams, c Curve, s CurveState, windowOver bool) (Graduation, error) {
 	if err := p.Validate(); err != nil {
+		return Graduation{}, err
+	}
+	if err := c.validate(); err != nil {
 		return Graduation{}, err
 	}
 	if c.Bucket != BpsOf(p.Supply, p.SaleBps) {

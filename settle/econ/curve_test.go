@@ -376,3 +376,19 @@ func FuzzCommit(f *testing.F) {
 		}
 	})
 }
+
+func TestCurveZeroValue(t *testing.T) {
+	var c Curve
+	if c.RaisedAt(5) != 0 {
+		t.Fatal("zero curve raises")
+	}
+	if _, err := c.Quote(CurveState{}, 1); err == nil {
+		t.Fatal("zero curve quotes")
+	}
+	if _, _, err := c.Commit(CurveState{}, 1); err == nil {
+		t.Fatal("zero curve commits")
+	}
+	if _, err := Graduate(DefaultRMOParams(), c, CurveState{}, true); err == nil {
+		t.Fatal("zero curve graduates")
+	}
+}
