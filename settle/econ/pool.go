@@ -187,40 +187,24 @@ func (p Pool) SwapIn(amountOut uint64, aToB bool) (in uint64, after Pool, err er
 // price too much; it is also 0 for an empty pool. The bound caps the amount
 // a buyback trades in one epoch; the rest of its reserve carries over.
 func (p Pool) MaxInForImpact(maxImpactBps uint32, aToB bool) uint64 {
-	return p.maxInWithin(p, maxImpactBps, aToB)
-}
-
-// maxInWithin is MaxInForImpact with the price measured against the pool ref
-// rather than p itself.
-func (p Pool) maxInWithin(ref Pool, maxImpactBps uint32, aToB bool) uint64 {
-	if p.Validate() != nil || ref.Validate() != nil {
+	if p.Validate() != nil {
 		return 0
 	}
 	x, y := p.reserves(aToB)
-	x0, y0 := ref.reserves(aToB)
-	// (x'/y') ≤ (x0/y0)(1+m) ⇔ x'·y0·10000 ≤ x0·y'·(10000+m)
-	lhsK := new(big.Int).Mul(bu(y0), bu(uint64(BpsDenom)))
-	rhsK := new(big.Int).Mul(bu(x0), bu(uint64(BpsDenom)+uint64(maxImpactBps)))
+	// (x'/y') ≤ (x/y)(1+m) ⇔ x'·y·10000 ≤ x·y'·(10000+m)
+	lhsK := new(big.Int).Mul(bu(y), bu(uint64(BpsDenom)))
+	rhsK := new(big.Int).Mul(bu(x), bu(uint64(BpsDenom)+uint64(maxImpactBps)))
 	ok := func(in uint64) bool {
 		out := swapOut(x, y, in, p.FeeBps)
 		l := new(big.Int).Mul(bu(x+in), lhsK)
 		r := new(big.Int).Mul(bu(y-out), rhsK)
 		return l.Cmp(r) <= 0
 	}
-	if !ok(0) {
-		return 0
-	}
-	// x'/y' ≥ x'/y, so x' ≤ x0(1+m)·y0... bounds the input:
-	// x + in ≤ x0·y·(10000+m)/(y0·10000). The search is over [0, hi].
-	hiB := new(big.Int).Mul(bu(y), rhsK)
-	hiB.Quo(hiB, lhsK)
-	hiB.Sub(hiB, bu(x))
+	// y' ≤ y, so the bound implies x' ≤ x·(10000+m)/10000: the search is
+	// over in ∈ [0, min(x·m/10000, 2^64−1−x)], and ok(0) holds.
 	hi := ^uint64(0) - x
-	if hiB.Sign() < 0 {
-		return 0
-	}
-	if hiB.IsUint64() && hiB.Uint64() < hi {
-		hi = hiB.Uint64()
+	if h, err := MulDiv(x, uint64(maxImpactBps), uint64(BpsDenom)); err == nil && h < hi {
+		hi = h
 	}
 	// ok is monotone: x' grows and y' shrinks with the input.
 	lo := uint64(0) // ok(lo) holds
