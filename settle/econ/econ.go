@@ -1,12 +1,28 @@
 // Package econ holds the deterministic economic arithmetic of the fomo
-// settlement chain (DESIGN §9): charges, discounted prices, basis-point
-// splits with dust to the treasury, and the per-model epoch revenue split
-// of §9.3.
+// settlement chain (DESIGN §9). It owns:
 //
-// Amounts are uint64 base units with six decimals. Every function is pure,
-// integer-only (128-bit intermediates through math/bits) and conserves value
-// exactly: whatever a floor division leaves behind is reported as dust, which
-// the caller credits to the treasury.
+//   - charges, costs, discounted prices and basis-point splits with dust to
+//     the treasury, and the per-model epoch revenue split of §9.3 (econ.go,
+//     split.go);
+//   - the constant-product pools of §9.4: swaps both ways, spot price and
+//     the largest trade within a price-impact bound (pool.go);
+//   - the epoch's MT and FLOCK buybacks through those pools, with what is
+//     burned and what carries over (buyback.go);
+//   - the offering of §9.5: its parameters, the linear bonding curve with
+//     its commit fee, first buy and partial fills, the outcomes of a raise,
+//     and the graduation split of the supply and the raise (curve.go);
+//   - linear vesting (vesting.go).
+//
+// It only computes: the ledger holds the balances, pools and reserves and
+// applies the results.
+//
+// Amounts are uint64 base units with six decimals. Every function is pure
+// and integer-only (128-bit intermediates through math/bits, math/big where
+// products exceed that), with no clock, no randomness and no map iterated for
+// output. Where a result could overflow or go negative a function returns
+// an error instead (Cost alone saturates at its documented cap). Value is conserved exactly: whatever a floor division
+// leaves behind is reported as dust and given to a named destination, and
+// the rounding of every trade is in favour of the pool or the offering.
 package econ
 
 import (
