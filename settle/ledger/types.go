@@ -33,6 +33,27 @@ const (
 	DenomMTPrefix = "mt:"
 )
 
+// TreasuryAccount is the well-known account of the protocol treasury
+// (DESIGN §9: dust, the treasury share of the net split, launch and commit
+// fees). It is an ordinary account in the state, so its balances show
+// through [Ledger.Account] and the account queries, but no transaction may
+// be sent from it: it is spent only by the protocol key's [TreasurySpend].
+// Real accounts are peer IDs, so no key can own this name.
+const TreasuryAccount = "treasury"
+
+// Supply is what entered and left the chain for one denom (DESIGN §9.8).
+// Conservation holds when, for every denom, the state's holdings (balances,
+// bonds, escrows, reserves) + Burned + Withdrawn == Minted.
+type Supply struct {
+	// Minted counts the genesis allocation (balances and node bonds) and
+	// every later issuance: deposits for usd, graduation mints for MT.
+	Minted uint64 `json:"minted"`
+	// Burned is what buybacks destroyed.
+	Burned uint64 `json:"burned"`
+	// Withdrawn is what Withdraw moved off chain (usd and flock only).
+	Withdrawn uint64 `json:"withdrawn"`
+}
+
 // MTDenom returns the denom of a model's token.
 func MTDenom(model string) string { return DenomMTPrefix + model }
 
@@ -73,6 +94,9 @@ type Genesis struct {
 	// MaxValidators the size of the validator set (see [Ledger.Validators]).
 	PowerUnit     uint64 `json:"power_unit,omitempty"`
 	MaxValidators int    `json:"max_validators,omitempty"`
+	// UnbondingEpochs is how many epochs an unstake takes (DESIGN §9.6);
+	// the ledger takes it literally (0: at once).
+	UnbondingEpochs uint32 `json:"unbonding_epochs,omitempty"`
 	// Nodes are registered at genesis with their bonds (flock that enters
 	// the supply as bonded) and the genesis models they serve; the genesis
 	// validators must be among them, or the first epoch close would leave
