@@ -98,6 +98,9 @@ func (g *Genesis) Validate() error {
 	if err := g.Params.Validate(); err != nil {
 		return fmt.Errorf("ledger: genesis: %w", err)
 	}
+	if err := g.Economics.Validate(); err != nil {
+		return fmt.Errorf("ledger: genesis: %w", err)
+	}
 	seen := map[string]bool{}
 	for _, t := range g.Tiers {
 		if !validName(t.Name) || seen[t.Name] {

@@ -266,6 +266,9 @@ func TestGenesisBounds(t *testing.T) {
 			g.SessionKeys = []GenesisSessionKey{{Account: TreasuryAccount, Key: "k"}}
 		}, "session_keys[0]"},
 		{"treasury protocol key", func(g *Genesis) { g.ProtocolKey = TreasuryAccount }, "protocol_key"},
+		{"swap fee above 10000", func(g *Genesis) { g.Economics.SwapFeeBps = 10_001 }, "swap_fee_bps"},
+		{"allocation above 10000", func(g *Genesis) { g.Economics.AllocSaleBps, g.Economics.AllocIssuerBps = 9_000, 2_000 }, "alloc_"},
+		{"negative raise window", func(g *Genesis) { g.Economics.RaiseWindowMs = -1 }, "negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := testGenesis()
@@ -279,12 +282,12 @@ func TestGenesisBounds(t *testing.T) {
 	// A genesis may fund the treasury; it counts as minted.
 	g := testGenesis()
 	g.Accounts = append(g.Accounts, GenesisAccount{ID: TreasuryAccount, Balances: map[string]uint64{DenomFlock: 5}})
-	g.UnbondingEpochs = 3
+	g.Economics.UnbondingEpochs = 3
 	c := newChain(t, g)
 	if tr, _ := c.l.Treasury(context.Background()); tr[DenomFlock] != 5 {
 		t.Fatalf("treasury %v", tr)
 	}
-	if c.l.Genesis().UnbondingEpochs != 3 {
+	if c.l.Genesis().Economics.UnbondingEpochs != 3 {
 		t.Fatal("unbonding_epochs lost")
 	}
 }
