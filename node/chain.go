@@ -38,20 +38,33 @@ type settlement struct {
 }
 
 // LedgerGenesis converts a network genesis into the ledger's: balances,
-// tiers, economic parameters, the validators as bonded nodes, and the
-// session keys and models registered at genesis.
+// tiers, every economic parameter (resolved: absent keys take their
+// defaults, present ones their value, zero included), the validators as
+// bonded nodes, and the session keys and models registered at genesis.
 func LedgerGenesis(g *networks.Genesis) ledger.Genesis {
-	p := econ.DefaultParams()
-	if e := g.Economics; e.MTBuybackBps+e.FlockBuybackBps+e.TreasuryBps+e.IssuerBps == 10_000 {
-		p.MTBuybackBps, p.FlockBuybackBps, p.TreasuryBps, p.IssuerBps = e.MTBuybackBps, e.FlockBuybackBps, e.TreasuryBps, e.IssuerBps
+	e := g.Economics.Resolved()
+	p := econ.Params{
+		GatewayBps: *e.RoutingFeeBps, MTBuybackBps: *e.MTBuybackBps, FlockBuybackBps: *e.FlockBuybackBps,
+		TreasuryBps: *e.TreasuryBps, IssuerBps: *e.IssuerBps, DiscountTiers: []econ.DiscountTier{},
 	}
-	if g.Economics.GatewayBps != 0 {
-		p.GatewayBps = g.Economics.GatewayBps
+	for _, t := range *e.DiscountTiers {
+		p.DiscountTiers = append(p.DiscountTiers, econ.DiscountTier{MinStake: t.MinStake, DiscountBps: t.DiscountBps})
+	}
+	ms := func(d *networks.Duration) int64 { return d.D().Milliseconds() }
+	le := ledger.Economics{
+		SwapFeeBps: *e.SwapFeeBps, LaunchFee: *e.LaunchFee, MTSupply: *e.MTSupply, FirstBuyMaxBps: *e.FirstBuyMaxBps,
+		CommitFeeTreasuryBps: *e.CommitFeeTreasuryBps, CommitFeeIssuerBps: *e.CommitFeeIssuerBps, RaiseWindowMs: ms(e.RaiseWindow),
+		AllocSaleBps: *e.AllocSaleBps, AllocLiquidityBps: *e.AllocLiquidityBps, AllocIncentivesBps: *e.AllocIncentivesBps,
+		AllocIssuerBps: *e.AllocIssuerBps, AllocTreasuryBps: *e.AllocTreasuryBps, IssuerVestingMs: ms(e.IssuerVesting),
+		RaisePoolBps: *e.RaisePoolBps, RaiseReservedBps: *e.RaiseReservedBps, RaiseIssuerBps: *e.RaiseIssuerBps,
+		UnbondingEpochs: *e.UnbondingEpochs, EmissionHalfLifeMs: ms(e.EmissionHalfLife), AgeFloorBps: *e.AgeFloorBps,
+		AgeHorizonMs: ms(e.AgeHorizon), EmissionCapBps: *e.EmissionCapBps, IssuerBonusBps: *e.IssuerBonusBps,
+		AlphaBps: *e.AlphaBps, IncentiveReleaseMs: ms(e.IncentiveRelease),
 	}
 	unit := max(g.Chain.PowerUnit, 1)
 	lg := ledger.Genesis{
 		GenesisTimeMs: g.GenesisTime.UnixMilli(), EpochMs: g.EpochLength.D().Milliseconds(),
-		GraceMs: g.Chain.EpochGrace.D().Milliseconds(), ProtocolKey: g.ProtocolKey, Params: p,
+		GraceMs: g.Chain.EpochGrace.D().Milliseconds(), ProtocolKey: g.ProtocolKey, Params: p, Economics: le,
 		PowerUnit: unit, MaxValidators: int(g.Chain.MaxValidators),
 	}
 	for _, t := range g.Tiers {

@@ -19,6 +19,10 @@
 //   - fields holding their type's zero value (0, "", false, empty list,
 //     zero time) are omitted, so adding an optional parameter in a later
 //     release does not change the id of a genesis that does not set it;
+//   - the exception is the [economics] section: it is written resolved
+//     ([Economics.Resolved]), every parameter with its value or its
+//     default, zero included, so the id commits to every economic
+//     parameter whether the file spells it out or not;
 //   - integers are written in decimal, strings as JSON strings without HTML
 //     escaping, times as RFC 3339 in UTC with nanoseconds only when present,
 //     durations in Go syntax ("1h0m0s");
@@ -98,9 +102,9 @@ type Genesis struct {
 	Bootstrap []string `toml:"bootstrap"`
 	// Chain holds the settlement chain's parameters.
 	Chain Chain `toml:"chain"`
-	// Economics holds the economic parameters.
+	// Economics holds every economic parameter, each defaulted when absent.
 	Economics Economics `toml:"economics"`
-	// Tiers is the genesis tier catalogue.
+	// Tiers is the genesis tier catalogue (DESIGN §9.1).
 	Tiers []Tier `toml:"tiers"`
 	// Balances are the initial account balances.
 	Balances []Balance `toml:"balances"`
@@ -140,21 +144,6 @@ type Chain struct {
 	PowerUnit uint64 `toml:"power_unit"`
 	// EpochGrace is how long after an epoch's end it closes.
 	EpochGrace Duration `toml:"epoch_grace"`
-}
-
-// Economics holds economic parameters. Zero split parameters mean the
-// defaults of DESIGN §9.3 (2% routing fee; 40/20/10/30).
-type Economics struct {
-	// UnbondingEpochs is how many epochs an unstake takes.
-	UnbondingEpochs uint32 `toml:"unbonding_epochs"`
-	// GatewayBps is the routing fee, bps of (charge − cost), to entry nodes.
-	GatewayBps uint32 `toml:"gateway_bps"`
-	// MTBuybackBps, FlockBuybackBps, TreasuryBps and IssuerBps split each
-	// model's net revenue; set, they sum to 10,000.
-	MTBuybackBps    uint32 `toml:"mt_buyback_bps"`
-	FlockBuybackBps uint32 `toml:"flock_buyback_bps"`
-	TreasuryBps     uint32 `toml:"treasury_bps"`
-	IssuerBps       uint32 `toml:"issuer_bps"`
 }
 
 // Tier is one entry of the tier catalogue.
@@ -296,13 +285,7 @@ func (g *Genesis) Validate() error {
 			}
 		}
 	}
-	if e := g.Economics; e.MTBuybackBps+e.FlockBuybackBps+e.TreasuryBps+e.IssuerBps != 0 &&
-		e.MTBuybackBps+e.FlockBuybackBps+e.TreasuryBps+e.IssuerBps != 10_000 {
-		add("economics", "mt_buyback_bps + flock_buyback_bps + treasury_bps + issuer_bps must be 10000")
-	}
-	if g.Economics.GatewayBps > 10_000 {
-		add("economics.gateway_bps", "must be at most 10000")
-	}
+	g.Economics.validate(add)
 	seen := map[string]bool{}
 	for i, t := range g.Tiers {
 		if t.Name == "" {
@@ -311,8 +294,27 @@ func (g *Genesis) Validate() error {
 			add(fmt.Sprintf("tiers[%d].name", i), "duplicate tier %q", t.Name)
 		}
 		seen[t.Name] = true
-		if t.MinInputPrice < t.CostPerMtok || t.MinOutputPrice < t.CostPerMtok {
-			add(fmt.Sprintf("tiers[%d]", i), "price floors must be ≥ cost_per_mtok")
+		if t.MinInputPrice < t.CostPerMtok {
+			add(fmt.Sprintf("tiers[%d].min_input_price", i), "must be ≥ cost_per_mtok (%d), got %d", t.CostPerMtok, t.MinInputPrice)
+		}
+		if t.MinOutputPrice < t.CostPerMtok {
+			add(fmt.Sprintf("tiers[%d].min_output_price", i), "must be ≥ cost_per_mtok (%d), got %d", t.CostPerMtok, t.MinOutputPrice)
+		}
+		if t.RaiseMin > t.RaiseMax {
+			add(fmt.Sprintf("tiers[%d].raise_min", i), "must be ≤ raise_max (%d), got %d", t.RaiseMax, t.RaiseMin)
+		}
+	}
+	for i, m := range g.Models {
+		j := slices.IndexFunc(g.Tiers, func(t Tier) bool { return t.Name == m.Tier })
+		if j < 0 {
+			add(fmt.Sprintf("models[%d].tier", i), "unknown tier %q", m.Tier)
+			continue
+		}
+		if t := g.Tiers[j]; m.InputPrice < t.MinInputPrice {
+			add(fmt.Sprintf("models[%d].input_price", i), "must be ≥ the min_input_price of tier %q (%d), got %d", t.Name, t.MinInputPrice, m.InputPrice)
+		}
+		if t := g.Tiers[j]; m.OutputPrice < t.MinOutputPrice {
+			add(fmt.Sprintf("models[%d].output_price", i), "must be ≥ the min_output_price of tier %q (%d), got %d", t.Name, t.MinOutputPrice, m.OutputPrice)
 		}
 	}
 	return errors.Join(errs...)
@@ -321,7 +323,9 @@ func (g *Genesis) Validate() error {
 // Canonical returns the canonical encoding of g described in the package
 // documentation.
 func (g *Genesis) Canonical() []byte {
-	v := canonical(reflect.ValueOf(*g))
+	c := *g
+	c.Economics = g.Economics.Resolved()
+	v := canonical(reflect.ValueOf(c))
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -357,6 +361,9 @@ func canonical(v reflect.Value) any {
 		return string(b)
 	}
 	switch v.Kind() {
+	case reflect.Pointer:
+		// Present (non-nil) values are written, zero included.
+		return canonical(v.Elem())
 	case reflect.Struct:
 		m := map[string]any{}
 		for i := range t.NumField() {

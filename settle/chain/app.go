@@ -45,6 +45,7 @@ var codes = []ledger.Code{
 	ledger.CodeNodeUnknown, ledger.CodeModelExists, ledger.CodeModelUnknown, ledger.CodeTierUnknown,
 	ledger.CodePriceBelowTier, ledger.CodeAlreadyServing, ledger.CodeTooManyRcpts, ledger.CodeEmptyBatch,
 	CodeRateLimited, CodeBadSignature,
+	ledger.CodeDepositNotUSD, ledger.CodeNotWithdrawable, ledger.CodeTreasuryAccount,
 }
 
 // App-level codes, beside the ledger's.

@@ -22,11 +22,11 @@ const (
 
 // ChainState is the answer to /chain.
 type ChainState struct {
-	Height    int64          `json:"height"`
-	AppHash   string         `json:"app_hash"`
-	NextEpoch uint64         `json:"next_epoch"`
-	Genesis   ledger.Genesis `json:"genesis"`
-	Supply    ledger.Supply  `json:"supply"`
+	Height    int64                    `json:"height"`
+	AppHash   string                   `json:"app_hash"`
+	NextEpoch uint64                   `json:"next_epoch"`
+	Genesis   ledger.Genesis           `json:"genesis"`
+	Supply    map[string]ledger.Supply `json:"supply"`
 }
 
 // AccountView is the answer to /account/<id>.

@@ -22,7 +22,11 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 type scenario struct {
 	Params   *econ.Params      `json:"params,omitempty"`
 	Accounts map[string]uint64 `json:"accounts"` // usd at genesis
-	Keys     []struct {
+	// EntryNodes are registered as nodes (bond 1 flock) before the
+	// receipts; an entry node not listed here or serving a model is
+	// unregistered and earns no routing fee.
+	EntryNodes []string `json:"entry_nodes"`
+	Keys       []struct {
 		Account     string `json:"account"`
 		Key         string `json:"key"`
 		SpendLimit  uint64 `json:"spend_limit"`
@@ -68,16 +72,19 @@ func runScenario(t *testing.T, sc scenario) outcome {
 	if sc.Params != nil {
 		g.Params = *sc.Params
 	}
-	names := sortedKeys(sc.Accounts)
-	base := g.Accounts
-	g.Accounts = nil
-	for _, a := range base {
-		if _, ok := sc.Accounts[a.ID]; !ok {
-			g.Accounts = append(g.Accounts, a)
+	// A scenario account already in the test genesis keeps its other
+	// denoms (an entry node keeps the flock it bonds) and gets its usd.
+	inBase := map[string]bool{}
+	for _, a := range g.Accounts {
+		if v, ok := sc.Accounts[a.ID]; ok {
+			a.Balances[DenomUSD] = v
 		}
+		inBase[a.ID] = true
 	}
-	for _, n := range names {
-		g.Accounts = append(g.Accounts, GenesisAccount{ID: n, Balances: map[string]uint64{DenomUSD: sc.Accounts[n]}})
+	for _, n := range sortedKeys(sc.Accounts) {
+		if !inBase[n] {
+			g.Accounts = append(g.Accounts, GenesisAccount{ID: n, Balances: map[string]uint64{DenomUSD: sc.Accounts[n]}})
+		}
 	}
 	c := newChain(t, g)
 	nodes := map[string]bool{}
@@ -85,6 +92,9 @@ func runScenario(t *testing.T, sc scenario) outcome {
 		for _, n := range m.Nodes {
 			nodes[n] = true
 		}
+	}
+	for _, n := range sc.EntryNodes {
+		nodes[n] = true
 	}
 	for _, n := range sortedKeys(nodes) {
 		c.must(n, RegisterNode{Bond: econ.Unit})

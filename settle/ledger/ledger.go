@@ -14,15 +14,6 @@ import (
 	ds "github.com/ipfs/go-datastore"
 )
 
-// Supply tracks what entered and left each denom, for the conservation
-// invariant of DESIGN §9.8.
-type Supply struct {
-	Genesis     map[string]uint64 `json:"genesis,omitempty"`
-	Deposits    map[string]uint64 `json:"deposits,omitempty"`
-	Withdrawals map[string]uint64 `json:"withdrawals,omitempty"`
-	Burned      map[string]uint64 `json:"burned,omitempty"`
-}
-
 type head struct {
 	Height    int64  `json:"height"`
 	TimeMs    int64  `json:"time_ms"`
@@ -101,10 +92,13 @@ func (g *Genesis) Validate() error {
 	if g.EpochMs <= 0 || g.GraceMs < 0 {
 		return errors.New("ledger: genesis: epoch_ms must be > 0 and grace_ms ≥ 0")
 	}
-	if g.ProtocolKey == "" {
-		return errors.New("ledger: genesis: protocol_key is empty")
+	if g.ProtocolKey == "" || g.ProtocolKey == TreasuryAccount {
+		return errors.New("ledger: genesis: protocol_key is empty or the treasury")
 	}
 	if err := g.Params.Validate(); err != nil {
+		return fmt.Errorf("ledger: genesis: %w", err)
+	}
+	if err := g.Economics.Validate(); err != nil {
 		return fmt.Errorf("ledger: genesis: %w", err)
 	}
 	seen := map[string]bool{}
@@ -115,6 +109,9 @@ func (g *Genesis) Validate() error {
 		seen[t.Name] = true
 		if t.MinInputPrice < t.CostPerMTok || t.MinOutputPrice < t.CostPerMTok {
 			return fmt.Errorf("ledger: genesis: tier %q floors below cost", t.Name)
+		}
+		if t.RaiseMin > t.RaiseMax {
+			return fmt.Errorf("ledger: genesis: tier %q raise_min above raise_max", t.Name)
 		}
 	}
 	seen = map[string]bool{}
@@ -134,7 +131,7 @@ func (g *Genesis) Validate() error {
 	}
 	nodes := map[string]bool{}
 	for i, n := range g.Nodes {
-		if !validName(n.ID) || nodes[n.ID] || n.Bond == 0 {
+		if !validName(n.ID) || nodes[n.ID] || n.Bond == 0 || n.ID == TreasuryAccount {
 			return fmt.Errorf("ledger: genesis: nodes[%d]: bad or duplicate id %q, or zero bond", i, n.ID)
 		}
 		nodes[n.ID] = true
@@ -167,7 +164,7 @@ func (g *Genesis) Validate() error {
 	}
 	owners := map[string]string{}
 	for i, k := range g.SessionKeys {
-		if !validName(k.Account) || !validName(k.Key) || k.Key == k.Account {
+		if !validName(k.Account) || !validName(k.Key) || k.Key == k.Account || k.Account == TreasuryAccount || k.Key == TreasuryAccount {
 			return fmt.Errorf("ledger: genesis: session_keys[%d]: bad account or key", i)
 		}
 		if o, ok := owners[k.Key]; ok && o != k.Account {
@@ -188,7 +185,16 @@ func (l *Ledger) initChain(ctx context.Context, g Genesis) error {
 	sort.Slice(g.Tiers, func(i, j int) bool { return g.Tiers[i].Name < g.Tiers[j].Name })
 	l.s.ctx = ctx
 	l.gen = g
-	sup := Supply{Genesis: map[string]uint64{}}
+	sup := map[string]Supply{}
+	mint := func(d string, v uint64) error {
+		s := sup[d]
+		var ok bool
+		if s.Minted, ok = addOK(s.Minted, v); !ok {
+			return fmt.Errorf("ledger: genesis: %s supply overflows", d)
+		}
+		sup[d] = s
+		return nil
+	}
 	for _, a := range g.Accounts {
 		acct := Account{Balances: map[string]uint64{}}
 		for d, v := range a.Balances {
@@ -196,17 +202,15 @@ func (l *Ledger) initChain(ctx context.Context, g Genesis) error {
 				continue
 			}
 			acct.Balances[d] = v
-			var ok bool
-			if sup.Genesis[d], ok = addOK(sup.Genesis[d], v); !ok {
-				return fmt.Errorf("ledger: genesis: %s supply overflows", d)
+			if err := mint(d, v); err != nil {
+				return err
 			}
 		}
 		l.s.putJSON(pAcct+a.ID, acct)
 	}
 	for _, n := range g.Nodes {
-		var ok bool
-		if sup.Genesis[DenomFlock], ok = addOK(sup.Genesis[DenomFlock], n.Bond); !ok {
-			return errors.New("ledger: genesis: flock supply overflows")
+		if err := mint(DenomFlock, n.Bond); err != nil {
+			return err
 		}
 		l.s.putJSON(pNode+n.ID, Node{ID: n.ID, Bond: n.Bond})
 	}
@@ -383,6 +387,9 @@ func (l *Ledger) apply(tx *Tx, b Block) (TxResult, error) {
 	if tx.Body == nil || !validName(tx.Account) {
 		return TxResult{}, fail(CodeBadTx, "missing body or bad account")
 	}
+	if tx.Account == TreasuryAccount {
+		return TxResult{}, fail(CodeTreasuryAccount, "the treasury sends no transactions")
+	}
 	acct, err := l.account(tx.Account)
 	if err != nil {
 		return TxResult{}, err
@@ -428,6 +435,10 @@ func (l *Ledger) apply(tx *Tx, b Block) (TxResult, error) {
 		err = l.serveModel(tx.Account, body)
 	case *ServeModel:
 		err = l.serveModel(tx.Account, *body)
+	case TreasurySpend:
+		err = l.treasurySpend(tx.Account, body)
+	case *TreasurySpend:
+		err = l.treasurySpend(tx.Account, *body)
 	case SubmitReceipts:
 		res.Receipts, err = l.submitReceipts(body, b)
 	case *SubmitReceipts:
@@ -494,21 +505,45 @@ func (l *Ledger) debit(id, denom string, amount uint64) error {
 	return nil
 }
 
-func (l *Ledger) supply() (Supply, error) {
-	var s Supply
-	err := l.s.getJSON(kSupply, &s)
-	return s, err
+// supply returns the supply record of every denom.
+func (l *Ledger) supply() (map[string]Supply, error) {
+	m := map[string]Supply{}
+	err := l.s.getJSON(kSupply, &m)
+	return m, err
 }
 
-func bump(m *map[string]uint64, d string, v uint64) error {
-	if *m == nil {
-		*m = map[string]uint64{}
+// Supply changes, recorded by every tx and step that mints, burns or
+// withdraws.
+const (
+	supplyMint = iota
+	supplyBurn
+	supplyWithdraw
+)
+
+// recordSupply adds v to one counter of denom d's supply record.
+func (l *Ledger) recordSupply(d string, kind int, v uint64) error {
+	if v == 0 {
+		return nil
 	}
-	n, ok := addOK((*m)[d], v)
+	m, err := l.supply()
+	if err != nil {
+		return err
+	}
+	s := m[d]
+	c := &s.Minted
+	switch kind {
+	case supplyBurn:
+		c = &s.Burned
+	case supplyWithdraw:
+		c = &s.Withdrawn
+	}
+	n, ok := addOK(*c, v)
 	if !ok {
 		return fail(CodeOverflow, "%s supply overflows", d)
 	}
-	(*m)[d] = n
+	*c = n
+	m[d] = s
+	l.s.putJSON(kSupply, m)
 	return nil
 }
 
@@ -522,6 +557,8 @@ func checkAmount(denom string, amount uint64) error {
 	return nil
 }
 
+// deposit mints usd into an account. Only usd is deposited (DESIGN §8):
+// FLOCK and MT are never minted by a deposit.
 func (l *Ledger) deposit(from string, d Deposit) error {
 	if from != l.gen.ProtocolKey {
 		return fail(CodeNotProtocol, "deposit from %s", from)
@@ -532,33 +569,48 @@ func (l *Ledger) deposit(from string, d Deposit) error {
 	if err := checkAmount(d.Denom, d.Amount); err != nil {
 		return err
 	}
-	sup, err := l.supply()
-	if err != nil {
+	if d.Denom != DenomUSD {
+		return fail(CodeDepositNotUSD, "deposit of %s: only usd is deposited", d.Denom)
+	}
+	if err := l.recordSupply(d.Denom, supplyMint, d.Amount); err != nil {
 		return err
 	}
-	if err := bump(&sup.Deposits, d.Denom, d.Amount); err != nil {
-		return err
-	}
-	l.s.putJSON(kSupply, sup)
 	return l.credit(d.To, d.Denom, d.Amount)
 }
 
+// withdraw moves usd or flock off chain and records it as withdrawn.
 func (l *Ledger) withdraw(from string, w Withdraw) error {
 	if err := checkAmount(w.Denom, w.Amount); err != nil {
 		return err
 	}
+	if w.Denom != DenomUSD && w.Denom != DenomFlock {
+		return fail(CodeNotWithdrawable, "%s cannot be withdrawn: only usd and flock leave the chain", w.Denom)
+	}
 	if err := l.debit(from, w.Denom, w.Amount); err != nil {
 		return err
 	}
-	sup, err := l.supply()
-	if err != nil {
+	return l.recordSupply(w.Denom, supplyWithdraw, w.Amount)
+}
+
+// treasurySpend moves an amount out of the treasury account; only the
+// protocol key may send it. It is a transfer: supply is unchanged.
+func (l *Ledger) treasurySpend(from string, t TreasurySpend) error {
+	if from != l.gen.ProtocolKey {
+		return fail(CodeNotProtocol, "treasury spend from %s", from)
+	}
+	if !validName(t.To) {
+		return fail(CodeBadName, "bad recipient %q", t.To)
+	}
+	if t.To == TreasuryAccount {
+		return fail(CodeSelfTransfer, "treasury spend to the treasury")
+	}
+	if err := checkAmount(t.Denom, t.Amount); err != nil {
 		return err
 	}
-	if err := bump(&sup.Withdrawals, w.Denom, w.Amount); err != nil {
+	if err := l.debit(TreasuryAccount, t.Denom, t.Amount); err != nil {
 		return err
 	}
-	l.s.putJSON(kSupply, sup)
-	return nil
+	return l.credit(t.To, t.Denom, t.Amount)
 }
 
 func (l *Ledger) transfer(from string, t Transfer) error {

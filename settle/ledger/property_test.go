@@ -12,7 +12,11 @@ import (
 	"github.com/fomonet/fomo/store"
 )
 
-var propAccounts = []string{"alice", "bob", "carol", "n1", "n2", "e1", "issuer", protocol}
+var propAccounts = []string{"alice", "bob", "carol", "n1", "n2", "e1", "issuer", protocol, TreasuryAccount}
+
+// propDenoms are the denoms the generator deposits, withdraws and moves:
+// only usd deposits and usd/flock withdrawals succeed.
+var propDenoms = []string{DenomUSD, DenomUSD, DenomFlock, MTDenom("m1")}
 
 // gen generates random but valid-shaped blocks: mostly well-formed txs,
 // some failing (bad nonces, overdrafts, unknown nodes), receipts of several
@@ -63,13 +67,20 @@ func (g *gen) next(t testing.TB, l *Ledger) Block {
 	}
 	for range r.IntN(6) {
 		a := pick()
-		switch r.IntN(10) {
+		denom := propDenoms[r.IntN(len(propDenoms))]
+		switch r.IntN(11) {
 		case 0:
-			txs = append(txs, tx(protocol, Deposit{To: pick(), Denom: []string{DenomUSD, DenomFlock}[r.IntN(2)], Amount: r.Uint64N(2 * econ.Unit)}))
+			txs = append(txs, tx(protocol, Deposit{To: pick(), Denom: denom, Amount: r.Uint64N(2 * econ.Unit)}))
 		case 1:
-			txs = append(txs, tx(a, Withdraw{Denom: DenomUSD, Amount: r.Uint64N(econ.Unit)}))
+			txs = append(txs, tx(a, Withdraw{Denom: denom, Amount: r.Uint64N(econ.Unit)}))
 		case 2:
-			txs = append(txs, tx(a, Transfer{To: pick(), Denom: []string{DenomUSD, DenomFlock}[r.IntN(2)], Amount: r.Uint64N(econ.Unit)}))
+			txs = append(txs, tx(a, Transfer{To: pick(), Denom: denom, Amount: r.Uint64N(econ.Unit)}))
+		case 10:
+			from := protocol
+			if r.IntN(4) == 0 {
+				from = a
+			}
+			txs = append(txs, tx(from, TreasurySpend{To: pick(), Denom: denom, Amount: r.Uint64N(20_000)}))
 		case 3:
 			txs = append(txs, tx(a, RegisterNode{Bond: r.Uint64N(econ.Unit)}))
 		case 4:
@@ -92,14 +103,14 @@ func (g *gen) next(t testing.TB, l *Ledger) Block {
 				if r.IntN(3) == 0 {
 					model, in, out = "big", 2_000_000, 4_000_000
 				}
-				acct := []string{"alice", "bob", "carol"}[r.IntN(3)]
+				acct := []string{"alice", "bob", "carol", "e1"}[r.IntN(4)]
 				signer := acct
 				if acct == "alice" && r.IntN(2) == 0 {
 					signer = "ak"
 				}
 				rc := Receipt{
 					ID: sha256.Sum256(seed[:]), Account: acct, Signer: signer, Model: model,
-					Node: []string{"n1", "n2", "n2", "e1"}[r.IntN(4)], EntryNode: []string{"", "e1", "n1"}[r.IntN(3)],
+					Node: []string{"n1", "n2", "n2", "e1"}[r.IntN(4)], EntryNode: []string{"", "e1", "n1", "ghost", acct}[r.IntN(5)],
 					IssuedAtMs: now - int64(r.IntN(epochMs/3)), InputTokens: r.Uint64N(200_000), OutputTokens: r.Uint64N(50_000),
 					InputPrice: in, OutputPrice: out,
 				}
@@ -118,10 +129,11 @@ func propGenesis() Genesis {
 	g.Accounts = []GenesisAccount{
 		{ID: "alice", Balances: map[string]uint64{DenomUSD: 3 * econ.Unit}},
 		{ID: "bob", Balances: map[string]uint64{DenomUSD: 20_000}},
-		{ID: "carol", Balances: map[string]uint64{DenomUSD: econ.Unit, DenomFlock: econ.Unit}},
+		{ID: "carol", Balances: map[string]uint64{DenomUSD: econ.Unit, DenomFlock: econ.Unit, MTDenom("m1"): econ.Unit}},
 		{ID: "n1", Balances: map[string]uint64{DenomFlock: 100 * econ.Unit}},
 		{ID: "n2", Balances: map[string]uint64{DenomFlock: 100 * econ.Unit}},
-		{ID: "e1", Balances: map[string]uint64{DenomFlock: 100 * econ.Unit}},
+		{ID: "e1", Balances: map[string]uint64{DenomUSD: econ.Unit, DenomFlock: 100 * econ.Unit}},
+		{ID: TreasuryAccount, Balances: map[string]uint64{DenomUSD: 5_000}},
 	}
 	return g
 }
@@ -131,6 +143,15 @@ func propGenesis() Genesis {
 // (balances are unsigned: an underflow would show as a conservation break).
 func TestConservationProperty(t *testing.T) {
 	ctx := context.Background()
+	all := map[Code]int{} // over every seed
+	defer func() {
+		// Every rule was exercised by some history.
+		for _, c := range []Code{CodeDepositNotUSD, CodeNotWithdrawable, CodeTreasuryAccount, CodeNotProtocol, "treasury_spent", "routing_denied", "routing_paid"} {
+			if all[c] == 0 {
+				t.Errorf("no history exercised %s: %v", c, all)
+			}
+		}
+	}()
 	for seed := range uint64(20) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			l, err := New(ctx, store.NewMemory(), propGenesis())
@@ -140,6 +161,7 @@ func TestConservationProperty(t *testing.T) {
 			var closed, receipts int
 			codes := map[Code]int{}
 			g := newGen(seed)
+			m := newSupplyModel(propGenesis())
 			for range 60 {
 				b := g.next(t, l)
 				res, err := l.ApplyBlock(ctx, b)
@@ -147,17 +169,36 @@ func TestConservationProperty(t *testing.T) {
 					t.Fatal(err)
 				}
 				closed += len(res.ClosedEpochs)
-				for _, tr := range res.Txs {
+				for _, e := range res.ClosedEpochs {
+					st, ok, err := l.Epoch(ctx, e)
+					if err != nil || !ok {
+						t.Fatalf("epoch %d: %v %v", e, ok, err)
+					}
+					m.treasury[DenomUSD] += st.Treasury
+					for _, ms := range st.Models {
+						all["routing_denied"] += int(ms.RoutingDenied)
+						all["routing_paid"] += len(ms.Split.RoutingFees)
+					}
+				}
+				for i, tr := range res.Txs {
 					receipts += len(tr.Receipts)
 					codes[tr.Code]++
 					for _, rr := range tr.Receipts {
 						codes["receipt:"+rr.Code]++
 					}
+					if tr.Code == OK {
+						m.apply(t, b.Txs[i])
+					}
 				}
 				if err := l.CheckConservation(ctx); err != nil {
 					t.Fatalf("height %d: %v", b.Height, err)
 				}
+				m.check(t, l, b.Height)
 			}
+			for c, n := range codes {
+				all[c] += n
+			}
+			all["treasury_spent"] += m.spent
 			if codes["receipt:"+OK] == 0 || codes["receipt:"+CodeUnpaid] == 0 && seed == 0 {
 				t.Fatalf("degenerate sequence: %v", codes)
 			}
@@ -168,6 +209,99 @@ func TestConservationProperty(t *testing.T) {
 				t.Fatalf("degenerate sequence: %d epochs closed, %d receipts", closed, receipts)
 			}
 		})
+	}
+}
+
+// supplyModel is what the supply and the treasury must be, computed from
+// the genesis, the successful txs and the epoch settlements alone.
+type supplyModel struct {
+	supply   map[string]Supply
+	treasury map[string]uint64
+	spent    int // successful treasury spends
+}
+
+func newSupplyModel(g Genesis) *supplyModel {
+	m := &supplyModel{supply: map[string]Supply{}, treasury: map[string]uint64{}}
+	for _, a := range g.Accounts {
+		for d, v := range a.Balances {
+			s := m.supply[d]
+			s.Minted += v
+			m.supply[d] = s
+			if a.ID == TreasuryAccount {
+				m.treasury[d] += v
+			}
+		}
+	}
+	for _, n := range g.Nodes {
+		s := m.supply[DenomFlock]
+		s.Minted += n.Bond
+		m.supply[DenomFlock] = s
+	}
+	return m
+}
+
+// apply records a tx that succeeded.
+func (m *supplyModel) apply(t *testing.T, tx Tx) {
+	t.Helper()
+	switch b := tx.Body.(type) {
+	case Deposit:
+		if b.Denom != DenomUSD {
+			t.Fatalf("a deposit of %s succeeded", b.Denom)
+		}
+		s := m.supply[b.Denom]
+		s.Minted += b.Amount
+		m.supply[b.Denom] = s
+		if b.To == TreasuryAccount {
+			m.treasury[b.Denom] += b.Amount
+		}
+	case Withdraw:
+		if b.Denom != DenomUSD && b.Denom != DenomFlock {
+			t.Fatalf("a withdrawal of %s succeeded", b.Denom)
+		}
+		s := m.supply[b.Denom]
+		s.Withdrawn += b.Amount
+		m.supply[b.Denom] = s
+	case Transfer:
+		if b.To == TreasuryAccount {
+			m.treasury[b.Denom] += b.Amount
+		}
+	case TreasurySpend:
+		if tx.Account != protocol {
+			t.Fatalf("%s spent the treasury", tx.Account)
+		}
+		m.treasury[b.Denom] -= b.Amount
+		m.spent++
+	}
+	if tx.Account == TreasuryAccount {
+		t.Fatalf("a %s tx from the treasury succeeded", tx.Body.Type())
+	}
+}
+
+func (m *supplyModel) check(t *testing.T, l *Ledger, height int64) {
+	t.Helper()
+	ctx := context.Background()
+	sup, err := l.Supply(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range sortedKeys(sup) {
+		if sup[d] != m.supply[d] {
+			t.Fatalf("height %d: %s supply %+v, want %+v", height, d, sup[d], m.supply[d])
+		}
+	}
+	for _, d := range sortedKeys(m.supply) {
+		if sup[d] != m.supply[d] {
+			t.Fatalf("height %d: %s supply %+v, want %+v", height, d, sup[d], m.supply[d])
+		}
+	}
+	tr, err := l.Treasury(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range propDenoms {
+		if tr[d] != m.treasury[d] {
+			t.Fatalf("height %d: treasury holds %d %s, want %d", height, tr[d], d, m.treasury[d])
+		}
 	}
 }
 

@@ -58,16 +58,24 @@ func (l *Ledger) Receipt(ctx context.Context, idHex string) (ReceiptState, bool,
 	return getOpt[ReceiptState](ctx, l, pRcpt+idHex)
 }
 
-// Supply returns the genesis, deposit, withdrawal and burn totals per denom.
-func (l *Ledger) Supply(ctx context.Context) (Supply, error) {
-	s, _, err := getOpt[Supply](ctx, l, kSupply)
+// Supply returns the minted, burned and withdrawn totals of every denom
+// that has had any.
+func (l *Ledger) Supply(ctx context.Context) (map[string]Supply, error) {
+	s, _, err := getOpt[map[string]Supply](ctx, l, kSupply)
+	if s == nil {
+		s = map[string]Supply{}
+	}
 	return s, err
 }
 
-// Treasury returns the treasury's holdings per denom.
+// Treasury returns the treasury's holdings per denom: the balances of the
+// [TreasuryAccount] (also visible as that account).
 func (l *Ledger) Treasury(ctx context.Context) (map[string]uint64, error) {
-	m, _, err := getOpt[map[string]uint64](ctx, l, kTreasury)
-	return m, err
+	a, err := l.Account(ctx, TreasuryAccount)
+	if a.Balances == nil {
+		a.Balances = map[string]uint64{}
+	}
+	return a.Balances, err
 }
 
 // Reserves returns the usd held for buybacks: the protocol's FLOCK buyback
@@ -88,8 +96,9 @@ func (l *Ledger) Reserves(ctx context.Context) (flock uint64, mt map[string]uint
 	return flock, mt, nil
 }
 
-// Holdings returns, per denom, everything the state holds: balances, node
-// bonds (flock), epoch escrows, buyback reserves and the treasury (usd).
+// Holdings returns, per denom, everything the state holds: balances (the
+// treasury's included), node bonds (flock), epoch escrows and buyback
+// reserves (usd).
 func (l *Ledger) Holdings(ctx context.Context) (map[string]uint64, error) {
 	r := l.reader(ctx)
 	out := map[string]uint64{}
@@ -145,20 +154,11 @@ func (l *Ledger) Holdings(ctx context.Context) (map[string]uint64, error) {
 			}
 		}
 	}
-	t, err := l.Treasury(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range sortedKeys(t) {
-		if err := add(d, t[d]); err != nil {
-			return nil, err
-		}
-	}
 	return out, nil
 }
 
 // CheckConservation verifies DESIGN §9.8 for every denom:
-// holdings + burned == genesis + deposits − withdrawals.
+// holdings + burned + withdrawn == minted (genesis included).
 func (l *Ledger) CheckConservation(ctx context.Context) error {
 	h, err := l.Holdings(ctx)
 	if err != nil {
@@ -169,17 +169,19 @@ func (l *Ledger) CheckConservation(ctx context.Context) error {
 		return err
 	}
 	denoms := map[string]bool{}
-	for _, m := range []map[string]uint64{h, s.Genesis, s.Deposits, s.Withdrawals, s.Burned} {
-		for d := range m {
-			denoms[d] = true
-		}
+	for d := range h {
+		denoms[d] = true
+	}
+	for d := range s {
+		denoms[d] = true
 	}
 	for _, d := range sortedKeys(denoms) {
-		in := s.Genesis[d] + s.Deposits[d]
-		out := h[d] + s.Burned[d] + s.Withdrawals[d]
-		if in != out {
-			return fmt.Errorf("ledger: %s not conserved: genesis %d + deposits %d != holdings %d + burned %d + withdrawals %d",
-				d, s.Genesis[d], s.Deposits[d], h[d], s.Burned[d], s.Withdrawals[d])
+		x := s[d]
+		out, ok1 := addOK(h[d], x.Burned)
+		out, ok2 := addOK(out, x.Withdrawn)
+		if !ok1 || !ok2 || out != x.Minted {
+			return fmt.Errorf("ledger: %s not conserved: minted %d != holdings %d + burned %d + withdrawn %d",
+				d, x.Minted, h[d], x.Burned, x.Withdrawn)
 		}
 	}
 	return nil

@@ -92,6 +92,9 @@ func (l *Ledger) includeReceipt(r *Receipt, b Block) (Code, error) {
 		(r.EntryNode != "" && !validName(r.EntryNode)) {
 		return CodeBadTx, nil
 	}
+	if r.Account == TreasuryAccount || r.Signer == TreasuryAccount {
+		return CodeTreasuryAccount, nil
+	}
 	id := r.IDHex()
 	if _, ok, err := l.s.get(pRcpt + id); err != nil {
 		return "", err
@@ -198,6 +201,11 @@ type ModelSettlement struct {
 	CostPerMTok uint64 `json:"cost_per_mtok"`
 	// Split covers the paid receipts.
 	Split econ.ModelSplit `json:"split"`
+	// RoutingDenied counts the forwarded paid receipts whose entry node got
+	// no routing fee: it was not a registered node at the close, or it was
+	// the paying account itself. Their fee stayed in the net split (DESIGN
+	// §8).
+	RoutingDenied uint64 `json:"routing_denied,omitempty"`
 	// Unpaid receipts were included but not charged.
 	Unpaid    uint64   `json:"unpaid"`
 	UnpaidUSD uint64   `json:"unpaid_usd"`
@@ -284,6 +292,16 @@ func (l *Ledger) closeEpoch(e uint64, b Block) error {
 	prefix := pEpochRcpt + ek + "/"
 	var flockRes uint64
 	var treasury uint64
+	// registered caches node registry lookups for this close.
+	registered := map[string]bool{}
+	isNode := func(id string) (bool, error) {
+		if ok, seen := registered[id]; seen {
+			return ok, nil
+		}
+		_, ok, err := l.node(id)
+		registered[id] = ok
+		return ok, err
+	}
 	for i := 0; i < len(ents); {
 		name, _, _ := strings.Cut(strings.TrimPrefix(ents[i].key, prefix), "/")
 		j := i
@@ -307,8 +325,23 @@ func (l *Ledger) closeEpoch(e uint64, b Block) error {
 				ms.UnpaidIDs = append(ms.UnpaidIDs, idHex)
 				continue
 			}
+			// The routing fee goes only to an entry node that is a
+			// registered node and not the paying account; otherwise the
+			// receipt settles as served directly and the fee stays in the
+			// net split.
+			entry := rec.EntryNode
+			if entry != "" && entry != rec.Node {
+				ok, err := isNode(entry)
+				if err != nil {
+					return err
+				}
+				if !ok || entry == rec.Account {
+					entry = ""
+					ms.RoutingDenied++
+				}
+			}
 			paid = append(paid, econ.Usage{ID: id, InputTokens: rec.InputTokens, OutputTokens: rec.OutputTokens,
-				Charge: rec.Charge, Node: rec.Node, EntryNode: rec.EntryNode})
+				Charge: rec.Charge, Node: rec.Node, EntryNode: entry})
 		}
 		i = j
 		m, ok, err := l.model(name)
@@ -412,19 +445,13 @@ func (l *Ledger) creditInternal(id string, amount uint64) error {
 	return err
 }
 
+// addTreasury credits the treasury account.
 func (l *Ledger) addTreasury(denom string, v uint64) error {
-	if v == 0 {
-		return nil
+	err := l.credit(TreasuryAccount, denom, v)
+	var te *txErr
+	if errors.As(err, &te) {
+		// Σ holdings of a denom ≤ its minted supply, a uint64: unreachable.
+		return fmt.Errorf("ledger: treasury %s: %v", denom, te)
 	}
-	m := map[string]uint64{}
-	if err := l.s.getJSON(kTreasury, &m); err != nil && !errors.Is(err, errNotFound) {
-		return err
-	}
-	n, ok := addOK(m[denom], v)
-	if !ok {
-		return fmt.Errorf("ledger: treasury %s overflows", denom)
-	}
-	m[denom] = n
-	l.s.putJSON(kTreasury, m)
-	return nil
+	return err
 }

@@ -23,8 +23,8 @@ const Namespace = "/fomo/ledger"
 //	/meta/apphash                  the 32-byte app hash of the last block
 //	/meta/genesis                  Genesis
 //	/meta/head                     head{height, time_ms, next_epoch}
-//	/meta/supply                   Supply (genesis, deposits, withdrawals, burned per denom)
-//	/acct/<account>                Account
+//	/meta/supply                   map denom → Supply{minted, burned, withdrawn}
+//	/acct/<account>                Account (the treasury is /acct/treasury)
 //	/key/<account>/<key>           SessionKey
 //	/node/<node>                   Node
 //	/model/<name>                  Model
@@ -33,14 +33,12 @@ const Namespace = "/fomo/ledger"
 //	/rcpt/<id hex>                 receiptIndex (settles each id once)
 //	/reserve/flock                 uint64 usd of the FLOCK buyback reserve
 //	/reserve/mt/<model>            uint64 usd of the model's MT buyback reserve
-//	/treasury                      map denom → amount
 //	/epoch/<epoch>                 EpochSettlement
 const (
 	kAppHash   = "/meta/apphash"
 	kGenesis   = "/meta/genesis"
 	kHead      = "/meta/head"
 	kSupply    = "/meta/supply"
-	kTreasury  = "/treasury"
 	kFlockRes  = "/reserve/flock"
 	pAcct      = "/acct/"
 	pKey       = "/key/"

@@ -15,14 +15,20 @@ type Body interface {
 	Type() string
 }
 
-// Deposit credits an account; only the protocol key may send it.
+// Deposit credits an account with usd bought off chain (fiat or USDC);
+// only the protocol key may send it. Deposits mint usd only: FLOCK and MT
+// enter the chain through genesis, the pools and graduation, never by a
+// deposit (DESIGN §8).
 type Deposit struct {
 	To     string
 	Denom  string
 	Amount uint64
 }
 
-// Withdraw debits the sender (the credit leaves the chain).
+// Withdraw debits the sender: usd or flock leaves the chain and is recorded
+// in the denom's [Supply] as withdrawn (never as a burn). MT cannot be
+// withdrawn: the design gives it no off-chain form (DESIGN §8 names usd and
+// FLOCK only).
 type Withdraw struct {
 	Denom  string
 	Amount uint64
@@ -63,6 +69,14 @@ type RegisterModel struct {
 // ServeModel declares that the sender's node serves a model.
 type ServeModel struct{ Model string }
 
+// TreasurySpend moves an amount from the treasury account to another
+// account; only the protocol key may send it.
+type TreasurySpend struct {
+	To     string
+	Denom  string
+	Amount uint64
+}
+
 // SubmitReceipts includes a batch of verified receipts; any account may submit.
 type SubmitReceipts struct{ Receipts []Receipt }
 
@@ -94,6 +108,9 @@ func (RegisterModel) Type() string { return "register_model" }
 func (ServeModel) Type() string { return "serve_model" }
 
 // Type implements Body.
+func (TreasurySpend) Type() string { return "treasury_spend" }
+
+// Type implements Body.
 func (SubmitReceipts) Type() string { return "submit_receipts" }
 
 // Code is a stable reason code recorded in block results.
@@ -123,6 +140,14 @@ const (
 	CodeAlreadyServing Code = "already_serving"
 	CodeTooManyRcpts   Code = "too_many_receipts"
 	CodeEmptyBatch     Code = "empty_batch"
+	// CodeDepositNotUSD refuses a deposit of any denom but usd.
+	CodeDepositNotUSD Code = "deposit_not_usd"
+	// CodeNotWithdrawable refuses a withdrawal of a denom that cannot
+	// leave the chain (mt:<model>).
+	CodeNotWithdrawable Code = "not_withdrawable"
+	// CodeTreasuryAccount refuses a tx sent from the treasury account and
+	// a receipt charging it: the treasury moves only by TreasurySpend.
+	CodeTreasuryAccount Code = "treasury_account"
 	// Per-receipt codes.
 	CodeDuplicate     Code = "duplicate_receipt"
 	CodeEpochClosed   Code = "epoch_closed"

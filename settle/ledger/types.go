@@ -20,6 +20,8 @@ package ledger
 
 import (
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/fomonet/fomo/settle/econ"
@@ -32,6 +34,27 @@ const (
 	// DenomMTPrefix prefixes the per-model token denom: "mt:<model>".
 	DenomMTPrefix = "mt:"
 )
+
+// TreasuryAccount is the well-known account of the protocol treasury
+// (DESIGN §9: dust, the treasury share of the net split, launch and commit
+// fees). It is an ordinary account in the state, so its balances show
+// through [Ledger.Account] and the account queries, but no transaction may
+// be sent from it: it is spent only by the protocol key's [TreasurySpend].
+// Real accounts are peer IDs, so no key can own this name.
+const TreasuryAccount = "treasury"
+
+// Supply is what entered and left the chain for one denom (DESIGN §9.8).
+// Conservation holds when, for every denom, the state's holdings (balances,
+// bonds, escrows, reserves) + Burned + Withdrawn == Minted.
+type Supply struct {
+	// Minted counts the genesis allocation (balances and node bonds) and
+	// every later issuance: deposits for usd, graduation mints for MT.
+	Minted uint64 `json:"minted"`
+	// Burned is what buybacks destroyed.
+	Burned uint64 `json:"burned"`
+	// Withdrawn is what Withdraw moved off chain (usd and flock only).
+	Withdrawn uint64 `json:"withdrawn"`
+}
 
 // MTDenom returns the denom of a model's token.
 func MTDenom(model string) string { return DenomMTPrefix + model }
@@ -73,6 +96,8 @@ type Genesis struct {
 	// MaxValidators the size of the validator set (see [Ledger.Validators]).
 	PowerUnit     uint64 `json:"power_unit,omitempty"`
 	MaxValidators int    `json:"max_validators,omitempty"`
+	// Economics are the economic parameters beyond Params.
+	Economics Economics `json:"economics"`
 	// Nodes are registered at genesis with their bonds (flock that enters
 	// the supply as bonded) and the genesis models they serve; the genesis
 	// validators must be among them, or the first epoch close would leave
@@ -82,6 +107,72 @@ type Genesis struct {
 	SessionKeys []GenesisSessionKey `json:"session_keys,omitempty"`
 	// Models are registered at genesis.
 	Models []GenesisModel `json:"models,omitempty"`
+}
+
+// Economics are the economic parameters of DESIGN §9 that econ.Params
+// does not hold. The ledger takes every value literally (zero is zero):
+// defaults are applied where the network genesis is read
+// (configs/networks). Most belong to steps not implemented yet (pools,
+// the offering, staking, emissions): the ledger genesis carries them so
+// that those steps read them from here. Bps are basis points; durations
+// are milliseconds of block time; amounts are base units.
+type Economics struct {
+	SwapFeeBps           uint32 `json:"swap_fee_bps"`
+	LaunchFee            uint64 `json:"launch_fee"`
+	MTSupply             uint64 `json:"mt_supply"`
+	FirstBuyMaxBps       uint32 `json:"first_buy_max_bps"`
+	CommitFeeTreasuryBps uint32 `json:"commit_fee_treasury_bps"`
+	CommitFeeIssuerBps   uint32 `json:"commit_fee_issuer_bps"`
+	RaiseWindowMs        int64  `json:"raise_window_ms"`
+	AllocSaleBps         uint32 `json:"alloc_sale_bps"`
+	AllocLiquidityBps    uint32 `json:"alloc_liquidity_bps"`
+	AllocIncentivesBps   uint32 `json:"alloc_incentives_bps"`
+	AllocIssuerBps       uint32 `json:"alloc_issuer_bps"`
+	AllocTreasuryBps     uint32 `json:"alloc_treasury_bps"`
+	IssuerVestingMs      int64  `json:"issuer_vesting_ms"`
+	RaisePoolBps         uint32 `json:"raise_pool_bps"`
+	RaiseReservedBps     uint32 `json:"raise_reserved_bps"`
+	RaiseIssuerBps       uint32 `json:"raise_issuer_bps"`
+	// UnbondingEpochs is how many epochs an unstake takes (§9.6).
+	UnbondingEpochs    uint32 `json:"unbonding_epochs"`
+	EmissionHalfLifeMs int64  `json:"emission_half_life_ms"`
+	AgeFloorBps        uint32 `json:"age_floor_bps"`
+	AgeHorizonMs       int64  `json:"age_horizon_ms"`
+	EmissionCapBps     uint32 `json:"emission_cap_bps"`
+	IssuerBonusBps     uint32 `json:"issuer_bonus_bps"`
+	AlphaBps           uint32 `json:"alpha_bps"`
+	IncentiveReleaseMs int64  `json:"incentive_release_ms"`
+}
+
+// Validate checks the bounds that keep every split conserving: no share
+// above 10,000 bps, no group of shares above 10,000 in all, no negative
+// duration. (The network genesis also requires the groups to sum to
+// exactly 10,000.)
+func (e Economics) Validate() error {
+	for _, b := range []struct {
+		name string
+		v    uint32
+	}{
+		{"swap_fee_bps", e.SwapFeeBps}, {"first_buy_max_bps", e.FirstBuyMaxBps}, {"age_floor_bps", e.AgeFloorBps},
+		{"emission_cap_bps", e.EmissionCapBps}, {"issuer_bonus_bps", e.IssuerBonusBps}, {"alpha_bps", e.AlphaBps},
+		{"commit_fee_treasury_bps + commit_fee_issuer_bps", e.CommitFeeTreasuryBps + e.CommitFeeIssuerBps},
+		{"alloc_*_bps", e.AllocSaleBps + e.AllocLiquidityBps + e.AllocIncentivesBps + e.AllocIssuerBps + e.AllocTreasuryBps},
+		{"raise_*_bps", e.RaisePoolBps + e.RaiseReservedBps + e.RaiseIssuerBps},
+	} {
+		if b.v > 10_000 {
+			return fmt.Errorf("economics: %s is %d, above 10000", b.name, b.v)
+		}
+	}
+	for _, x := range []uint32{e.CommitFeeTreasuryBps, e.AllocSaleBps, e.AllocLiquidityBps, e.AllocIncentivesBps, e.AllocIssuerBps,
+		e.AllocTreasuryBps, e.RaisePoolBps, e.RaiseReservedBps, e.RaiseIssuerBps} {
+		if x > 10_000 { // a share that wrapped the sums above
+			return fmt.Errorf("economics: a share is %d, above 10000", x)
+		}
+	}
+	if e.RaiseWindowMs < 0 || e.IssuerVestingMs < 0 || e.EmissionHalfLifeMs < 0 || e.AgeHorizonMs < 0 || e.IncentiveReleaseMs < 0 {
+		return errors.New("economics: a duration is negative")
+	}
+	return nil
 }
 
 // GenesisNode is a node registered at genesis.

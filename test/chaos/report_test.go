@@ -43,7 +43,7 @@ type nodeLedger struct {
 	nextEpoch     uint64
 	conservation  error
 	holdings      map[string]uint64
-	supply        ledger.Supply
+	supply        map[string]ledger.Supply
 	receipts      map[string]ledger.ReceiptState // every receipt on chain, by id
 	wrapped       []string                       // balances above the supply: a negative that wrapped
 	overdrawn     int
@@ -212,7 +212,7 @@ func readLedger(path, user string) (nl nodeLedger) {
 			nl.overdrawn++
 		}
 		for denom, bal := range a.Balances {
-			if bal > nl.supply.Genesis[denom]+nl.supply.Deposits[denom] {
+			if bal > nl.supply[denom].Minted {
 				nl.wrapped = append(nl.wrapped, fmt.Sprintf("%s %s %d", k, denom, bal))
 			}
 		}
@@ -404,8 +404,9 @@ func (r *report) evaluate() {
 	}
 	var denoms []string
 	for _, d := range sortedKeys(l0.holdings) {
-		denoms = append(denoms, fmt.Sprintf("%s holdings %d + burned %d = genesis %d + deposits %d − withdrawals %d", d,
-			l0.holdings[d], l0.supply.Burned[d], l0.supply.Genesis[d], l0.supply.Deposits[d], l0.supply.Withdrawals[d]))
+		s := l0.supply[d]
+		denoms = append(denoms, fmt.Sprintf("%s holdings %d + burned %d + withdrawn %d = minted %d", d,
+			l0.holdings[d], s.Burned, s.Withdrawn, s.Minted))
 	}
 	add("conservation for every denom", len(cons) == 0, "%s; %s", orNone(strings.Join(cons, "; ")), strings.Join(denoms, "; "))
 

@@ -108,6 +108,8 @@ func Sign(t Tx, sk crypto.PrivKey) ([]byte, error) {
 			Tier: b.Tier, InputPrice: b.InputPrice, OutputPrice: b.OutputPrice}}
 	case ledger.ServeModel:
 		m.Body = &pb.Tx_ServeModel{ServeModel: &pb.ServeModel{Model: b.Model}}
+	case ledger.TreasurySpend:
+		m.Body = &pb.Tx_TreasurySpend{TreasurySpend: &pb.TreasurySpend{To: b.To, Denom: b.Denom, Amount: b.Amount}}
 	case SubmitReceipts:
 		m.Body = &pb.Tx_SubmitReceipts{SubmitReceipts: &pb.SubmitReceipts{Receipts: b.Envelopes}}
 	default:
@@ -207,6 +209,9 @@ func Open(b []byte) (*Signed, error) {
 			InputPrice: r.GetInputPrice(), OutputPrice: r.GetOutputPrice()}
 	case *pb.Tx_ServeModel:
 		s.Body = ledger.ServeModel{Model: body.ServeModel.GetModel()}
+	case *pb.Tx_TreasurySpend:
+		ts := body.TreasurySpend
+		s.Body = ledger.TreasurySpend{To: ts.GetTo(), Denom: ts.GetDenom(), Amount: ts.GetAmount()}
 	case *pb.Tx_SubmitReceipts:
 		s.Body = SubmitReceipts{Envelopes: body.SubmitReceipts.GetReceipts()}
 	}
@@ -234,6 +239,8 @@ func check(m *pb.Tx) error {
 		strs = []string{b.Withdraw.GetDenom()}
 	case *pb.Tx_Transfer:
 		strs = []string{b.Transfer.GetTo(), b.Transfer.GetDenom()}
+	case *pb.Tx_TreasurySpend:
+		strs = []string{b.TreasurySpend.GetTo(), b.TreasurySpend.GetDenom()}
 	case *pb.Tx_AuthorizeKey:
 		if _, err := peer.Decode(b.AuthorizeKey.GetKey()); err != nil {
 			return bad("authorize_key.key is not a peer ID")

@@ -14,6 +14,7 @@ func bodies(other string) []any {
 		ledger.Deposit{To: other, Denom: "usd", Amount: 5},
 		ledger.Withdraw{Denom: "flock", Amount: 7},
 		ledger.Transfer{To: other, Denom: "usd", Amount: 1},
+		ledger.TreasurySpend{To: other, Denom: "usd", Amount: 3},
 		ledger.AuthorizeKey{Key: other, SpendLimit: 100, ExpiresAtMs: 1_800_000_000_000},
 		ledger.RevokeKey{Key: other},
 		ledger.RegisterNode{Bond: 1e6},

@@ -108,7 +108,7 @@ func (a amountCmd) build(rf *Flags) *cobra.Command {
 }
 
 func newDepositCmd(rf *Flags) *cobra.Command {
-	return amountCmd{use: "deposit", short: "Credit an account (the protocol key only: fiat or USDC received off chain)",
+	return amountCmd{use: "deposit", short: "Credit an account with usd (the protocol key only: fiat or USDC received off chain)",
 		example: "  fomo deposit --to 12D3KooW... --amount 25.00 --key-name protocol", defaultKey: "protocol", toHelp: "account to credit",
 		body: func(to, denom string, v uint64) any { return ledger.Deposit{To: to, Denom: denom, Amount: v} }}.build(rf)
 }
@@ -123,6 +123,12 @@ func newTransferCmd(rf *Flags) *cobra.Command {
 	return amountCmd{use: "transfer", short: "Move an amount from your account to another",
 		example: "  fomo transfer --to 12D3KooW... --amount 1.5 --key-name alice", defaultKey: "user", toHelp: "account to pay",
 		body: func(to, denom string, v uint64) any { return ledger.Transfer{To: to, Denom: denom, Amount: v} }}.build(rf)
+}
+
+func newTreasurySpendCmd(rf *Flags) *cobra.Command {
+	return amountCmd{use: "treasury-spend", short: "Pay an amount out of the treasury account (the protocol key only)",
+		example: "  fomo treasury-spend --to 12D3KooW... --amount 100 --key-name protocol", defaultKey: "protocol", toHelp: "account to pay",
+		body: func(to, denom string, v uint64) any { return ledger.TreasurySpend{To: to, Denom: denom, Amount: v} }}.build(rf)
 }
 
 // newKeyChainCmds are `fomo key authorize` and `fomo key revoke`.

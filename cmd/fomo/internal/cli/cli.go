@@ -26,7 +26,7 @@ type Flags struct {
 }
 
 // Commands returns the top-level client commands: key, gpu, model, chat,
-// receipts, deposit, withdraw, transfer, epoch and account.
+// receipts, deposit, withdraw, transfer, treasury-spend, epoch and account.
 func Commands(f *Flags) []*cobra.Command {
 	return []*cobra.Command{
 		newKeyCmd(f),
@@ -37,6 +37,7 @@ func Commands(f *Flags) []*cobra.Command {
 		newDepositCmd(f),
 		newWithdrawCmd(f),
 		newTransferCmd(f),
+		newTreasurySpendCmd(f),
 		newEpochCmd(),
 		newAccountCmd(f),
 	}

@@ -43,6 +43,7 @@ type Tx struct {
 	//	*Tx_RegisterModel
 	//	*Tx_ServeModel
 	//	*Tx_SubmitReceipts
+	//	*Tx_TreasurySpend
 	Body          isTx_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -189,6 +190,15 @@ func (x *Tx) GetSubmitReceipts() *SubmitReceipts {
 	return nil
 }
 
+func (x *Tx) GetTreasurySpend() *TreasurySpend {
+	if x != nil {
+		if x, ok := x.Body.(*Tx_TreasurySpend); ok {
+			return x.TreasurySpend
+		}
+	}
+	return nil
+}
+
 type isTx_Body interface {
 	isTx_Body()
 }
@@ -233,6 +243,10 @@ type Tx_SubmitReceipts struct {
 	SubmitReceipts *SubmitReceipts `protobuf:"bytes,19,opt,name=submit_receipts,json=submitReceipts,proto3,oneof"`
 }
 
+type Tx_TreasurySpend struct {
+	TreasurySpend *TreasurySpend `protobuf:"bytes,20,opt,name=treasury_spend,json=treasurySpend,proto3,oneof"`
+}
+
 func (*Tx_Deposit) isTx_Body() {}
 
 func (*Tx_Withdraw) isTx_Body() {}
@@ -252,6 +266,8 @@ func (*Tx_RegisterModel) isTx_Body() {}
 func (*Tx_ServeModel) isTx_Body() {}
 
 func (*Tx_SubmitReceipts) isTx_Body() {}
+
+func (*Tx_TreasurySpend) isTx_Body() {}
 
 type Deposit struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -729,6 +745,68 @@ func (x *ServeModel) GetModel() string {
 	return ""
 }
 
+// TreasurySpend moves an amount out of the treasury account; only the
+// protocol key may send it.
+type TreasurySpend struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	To            string                 `protobuf:"bytes,1,opt,name=to,proto3" json:"to,omitempty"`
+	Denom         string                 `protobuf:"bytes,2,opt,name=denom,proto3" json:"denom,omitempty"`
+	Amount        uint64                 `protobuf:"varint,3,opt,name=amount,proto3" json:"amount,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TreasurySpend) Reset() {
+	*x = TreasurySpend{}
+	mi := &file_tx_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TreasurySpend) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TreasurySpend) ProtoMessage() {}
+
+func (x *TreasurySpend) ProtoReflect() protoreflect.Message {
+	mi := &file_tx_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TreasurySpend.ProtoReflect.Descriptor instead.
+func (*TreasurySpend) Descriptor() ([]byte, []int) {
+	return file_tx_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *TreasurySpend) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *TreasurySpend) GetDenom() string {
+	if x != nil {
+		return x.Denom
+	}
+	return ""
+}
+
+func (x *TreasurySpend) GetAmount() uint64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
 // SubmitReceipts carries receipt envelopes (fomo/receipt/v1) byte for byte.
 type SubmitReceipts struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -739,7 +817,7 @@ type SubmitReceipts struct {
 
 func (x *SubmitReceipts) Reset() {
 	*x = SubmitReceipts{}
-	mi := &file_tx_proto_msgTypes[10]
+	mi := &file_tx_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -751,7 +829,7 @@ func (x *SubmitReceipts) String() string {
 func (*SubmitReceipts) ProtoMessage() {}
 
 func (x *SubmitReceipts) ProtoReflect() protoreflect.Message {
-	mi := &file_tx_proto_msgTypes[10]
+	mi := &file_tx_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -764,7 +842,7 @@ func (x *SubmitReceipts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitReceipts.ProtoReflect.Descriptor instead.
 func (*SubmitReceipts) Descriptor() ([]byte, []int) {
-	return file_tx_proto_rawDescGZIP(), []int{10}
+	return file_tx_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SubmitReceipts) GetReceipts() [][]byte {
@@ -779,7 +857,7 @@ var File_tx_proto protoreflect.FileDescriptor
 const file_tx_proto_rawDesc = "" +
 	"\n" +
 	"\btx.proto\x12\n" +
-	"fomo.tx.v1\"\x90\x05\n" +
+	"fomo.tx.v1\"\xd4\x05\n" +
 	"\x02Tx\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\x04R\x05nonce\x12/\n" +
@@ -796,7 +874,8 @@ const file_tx_proto_rawDesc = "" +
 	"\x0eregister_model\x18\x11 \x01(\v2\x19.fomo.tx.v1.RegisterModelH\x00R\rregisterModel\x129\n" +
 	"\vserve_model\x18\x12 \x01(\v2\x16.fomo.tx.v1.ServeModelH\x00R\n" +
 	"serveModel\x12E\n" +
-	"\x0fsubmit_receipts\x18\x13 \x01(\v2\x1a.fomo.tx.v1.SubmitReceiptsH\x00R\x0esubmitReceiptsB\x06\n" +
+	"\x0fsubmit_receipts\x18\x13 \x01(\v2\x1a.fomo.tx.v1.SubmitReceiptsH\x00R\x0esubmitReceipts\x12B\n" +
+	"\x0etreasury_spend\x18\x14 \x01(\v2\x19.fomo.tx.v1.TreasurySpendH\x00R\rtreasurySpendB\x06\n" +
 	"\x04body\"G\n" +
 	"\aDeposit\x12\x0e\n" +
 	"\x02to\x18\x01 \x01(\tR\x02to\x12\x14\n" +
@@ -829,7 +908,11 @@ const file_tx_proto_rawDesc = "" +
 	"\foutput_price\x18\x05 \x01(\x04R\voutputPrice\"\"\n" +
 	"\n" +
 	"ServeModel\x12\x14\n" +
-	"\x05model\x18\x01 \x01(\tR\x05model\",\n" +
+	"\x05model\x18\x01 \x01(\tR\x05model\"M\n" +
+	"\rTreasurySpend\x12\x0e\n" +
+	"\x02to\x18\x01 \x01(\tR\x02to\x12\x14\n" +
+	"\x05denom\x18\x02 \x01(\tR\x05denom\x12\x16\n" +
+	"\x06amount\x18\x03 \x01(\x04R\x06amount\",\n" +
 	"\x0eSubmitReceipts\x12\x1a\n" +
 	"\breceipts\x18\x01 \x03(\fR\breceiptsB,Z*github.com/fomonet/fomo/settle/chain/tx/pbb\x06proto3"
 
@@ -845,7 +928,7 @@ func file_tx_proto_rawDescGZIP() []byte {
 	return file_tx_proto_rawDescData
 }
 
-var file_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_tx_proto_goTypes = []any{
 	(*Tx)(nil),             // 0: fomo.tx.v1.Tx
 	(*Deposit)(nil),        // 1: fomo.tx.v1.Deposit
@@ -857,7 +940,8 @@ var file_tx_proto_goTypes = []any{
 	(*UnbondNode)(nil),     // 7: fomo.tx.v1.UnbondNode
 	(*RegisterModel)(nil),  // 8: fomo.tx.v1.RegisterModel
 	(*ServeModel)(nil),     // 9: fomo.tx.v1.ServeModel
-	(*SubmitReceipts)(nil), // 10: fomo.tx.v1.SubmitReceipts
+	(*TreasurySpend)(nil),  // 10: fomo.tx.v1.TreasurySpend
+	(*SubmitReceipts)(nil), // 11: fomo.tx.v1.SubmitReceipts
 }
 var file_tx_proto_depIdxs = []int32{
 	1,  // 0: fomo.tx.v1.Tx.deposit:type_name -> fomo.tx.v1.Deposit
@@ -869,12 +953,13 @@ var file_tx_proto_depIdxs = []int32{
 	7,  // 6: fomo.tx.v1.Tx.unbond_node:type_name -> fomo.tx.v1.UnbondNode
 	8,  // 7: fomo.tx.v1.Tx.register_model:type_name -> fomo.tx.v1.RegisterModel
 	9,  // 8: fomo.tx.v1.Tx.serve_model:type_name -> fomo.tx.v1.ServeModel
-	10, // 9: fomo.tx.v1.Tx.submit_receipts:type_name -> fomo.tx.v1.SubmitReceipts
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	11, // 9: fomo.tx.v1.Tx.submit_receipts:type_name -> fomo.tx.v1.SubmitReceipts
+	10, // 10: fomo.tx.v1.Tx.treasury_spend:type_name -> fomo.tx.v1.TreasurySpend
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_tx_proto_init() }
@@ -893,6 +978,7 @@ func file_tx_proto_init() {
 		(*Tx_RegisterModel)(nil),
 		(*Tx_ServeModel)(nil),
 		(*Tx_SubmitReceipts)(nil),
+		(*Tx_TreasurySpend)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -900,7 +986,7 @@ func file_tx_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tx_proto_rawDesc), len(file_tx_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

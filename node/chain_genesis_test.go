@@ -1,0 +1,43 @@
+package node
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/fomonet/fomo/configs/networks"
+	"github.com/fomonet/fomo/settle/econ"
+)
+
+// TestLedgerGenesisEconomics: every economic parameter reaches the ledger
+// genesis, defaults where the file is silent and the written value, zero
+// included, where it is not.
+func TestLedgerGenesisEconomics(t *testing.T) {
+	dev := networks.Devnet()
+	lg := LedgerGenesis(dev)
+	if err := lg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(lg.Params, econ.DefaultParams()) {
+		t.Fatalf("devnet params %+v, want the defaults %+v", lg.Params, econ.DefaultParams())
+	}
+	e := lg.Economics
+	if e.UnbondingEpochs != 24 || e.LaunchFee != 32_768*econ.Unit || e.MTSupply != 1_000_000*econ.Unit ||
+		e.RaiseWindowMs != 7*24*3600*1000 || e.AlphaBps != 9000 || e.SwapFeeBps != 30 {
+		t.Fatalf("devnet economics %+v", e)
+	}
+	doc := strings.Replace(string(networks.DevnetTOML()), "routing_fee_bps = 200", "routing_fee_bps = 0", 1)
+	doc = strings.Replace(doc, "unbonding_epochs = 24", "unbonding_epochs = 3", 1)
+	doc = strings.Replace(doc, "swap_fee_bps = 30", "", 1)
+	g, err := networks.Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg = LedgerGenesis(g)
+	if lg.Params.GatewayBps != 0 || lg.Economics.UnbondingEpochs != 3 || lg.Economics.SwapFeeBps != 30 {
+		t.Fatalf("params %+v economics %+v", lg.Params, lg.Economics)
+	}
+	if err := lg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
