@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
 	"io"
 	"net/http"
 	"os"
@@ -12,39 +11,24 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/configs"
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/settle/meter"
 	"github.com/fomonet/fomo/settle/receipt"
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// testUser is the account the test nodes' open-access key pays for.
+// testUser is the account the test nodes' open-access key pays for, and
+// testSession (testSessionKey) its session key.
 var (
-	testUserKey, testUserSession = mustKey(), mustKey()
-	testAccounts                 string // registry file, written by TestMain
+	testUserKey, testUser       = testkeys.MustNew()
+	testSessionKey, testSession = testkeys.MustNew()
+	testAccounts                string // registry file, written by TestMain
 )
-
-func mustKey() crypto.PrivKey {
-	sk, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		panic(err)
-	}
-	return sk
-}
-
-func keyID(sk crypto.PrivKey) peer.ID {
-	id, err := peer.IDFromPrivateKey(sk)
-	if err != nil {
-		panic(err)
-	}
-	return id
-}
 
 // writeTestAccounts writes a registry in dir in which the test user has
-// ample credit and testUserSession is its session key.
+// ample credit and testSessionKey is its session key.
 func writeTestAccounts(dir string) string {
 	f := meter.AccountsFile{Account: []meter.RegistryAccount{{
-		ID: keyID(testUserKey).String(), Credit: 1e15, SessionKeys: []string{keyID(testUserSession).String()},
+		ID: testUser.String(), Credit: 1e15, SessionKeys: []string{testSession.String()},
 	}}}
 	b, err := f.Encode()
 	if err != nil {
@@ -62,7 +46,7 @@ func writeTestAccounts(dir string) string {
 func testConfig() configs.Config {
 	cfg := configs.Default()
 	cfg.Auth.Accounts = testAccounts
-	sk, err := receipt.EncodeSessionKey(testUserSession)
+	sk, err := receipt.EncodeSessionKey(testSessionKey)
 	if err != nil {
 		panic(err)
 	}

@@ -34,7 +34,7 @@ func upstreamNode(t *testing.T, ups map[string]*runtimetest.Upstream) (*Node, ma
 }
 
 func client(base string) *goopenai.Client {
-	key, err := receipt.EncodeSessionKey(testUserSession)
+	key, err := receipt.EncodeSessionKey(testSessionKey)
 	if err != nil {
 		panic(err)
 	}

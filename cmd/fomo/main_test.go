@@ -22,10 +22,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fomonet/fomo/node/identity"
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/settle/meter"
 	"github.com/fomonet/fomo/settle/receipt"
-	"github.com/libp2p/go-libp2p/core/crypto"
 )
 
 var fomoBin string
@@ -64,11 +63,8 @@ func fomo(t *testing.T, args ...string) (string, error) {
 // it.
 func openAccess(t *testing.T, dir string) []string {
 	t.Helper()
-	sk, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := meter.AccountsFile{Account: []meter.RegistryAccount{{ID: identity.PeerID(sk).String(), Credit: 1e9}}}
+	sk, id := testkeys.New(t)
+	f := meter.AccountsFile{Account: []meter.RegistryAccount{{ID: id.String(), Credit: 1e9}}}
 	b, err := f.Encode()
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 // Package testkeys makes Ed25519 identities for tests: a fresh random one
-// (New) or a deterministic one derived from a seed byte (Seeded), each as the
-// libp2p private key and the peer ID (account address) it belongs to.
+// (New, or MustNew for a package-level variable) or a deterministic one
+// derived from a seed byte (Seeded), each as the libp2p private key and the
+// peer ID (account address) it belongs to.
 //
 // It is a leaf: it imports only the standard library and go-libp2p's core
 // crypto and peer packages, so any package's tests may use it.
@@ -10,6 +11,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"fmt"
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -19,11 +21,33 @@ import (
 // New returns a random Ed25519 key and its peer ID; it fails tb on error.
 func New(tb testing.TB) (crypto.PrivKey, peer.ID) {
 	tb.Helper()
+	sk, pid, err := random()
+	if err != nil {
+		tb.Fatalf("testkeys: %v", err)
+	}
+	return sk, pid
+}
+
+// MustNew is New for a package-level variable, where there is no
+// testing.TB: it panics on error.
+func MustNew() (crypto.PrivKey, peer.ID) {
+	sk, pid, err := random()
+	if err != nil {
+		panic("testkeys: " + err.Error())
+	}
+	return sk, pid
+}
+
+func random() (crypto.PrivKey, peer.ID, error) {
 	sk, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
-		tb.Fatalf("testkeys: generating a key: %v", err)
+		return nil, "", fmt.Errorf("generating a key: %w", err)
 	}
-	return sk, id(tb, sk)
+	pid, err := peer.IDFromPrivateKey(sk)
+	if err != nil {
+		return nil, "", fmt.Errorf("peer ID: %w", err)
+	}
+	return sk, pid, nil
 }
 
 // Seeded returns the Ed25519 key whose 32-byte seed is seed repeated, and its

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/fomonet/fomo/internal/testkeys"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -25,11 +26,16 @@ func TestSeededIsDeterministic(t *testing.T) {
 }
 
 func TestNewIsRandom(t *testing.T) {
-	sk, id := testkeys.New(t)
-	if want, _ := peer.IDFromPrivateKey(sk); want != id {
-		t.Fatalf("id %s does not belong to the key (%s)", id, want)
-	}
-	if _, other := testkeys.New(t); other == id {
-		t.Fatal("two random keys are equal")
+	for name, gen := range map[string]func() (crypto.PrivKey, peer.ID){
+		"New":     func() (crypto.PrivKey, peer.ID) { return testkeys.New(t) },
+		"MustNew": testkeys.MustNew,
+	} {
+		sk, id := gen()
+		if want, _ := peer.IDFromPrivateKey(sk); want != id {
+			t.Fatalf("%s: id %s does not belong to the key (%s)", name, id, want)
+		}
+		if _, other := gen(); other == id {
+			t.Fatalf("%s: two random keys are equal", name)
+		}
 	}
 }

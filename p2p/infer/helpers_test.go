@@ -2,7 +2,6 @@ package infer
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"sync"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/fomonet/fomo/runtime"
 	"github.com/libp2p/go-libp2p"
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -20,19 +18,6 @@ import (
 )
 
 const testProto = protocol.ID("/fomo/test/infer/1.0.0")
-
-func newPeer(t testing.TB) (crypto.PrivKey, peer.ID) {
-	t.Helper()
-	sk, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPrivateKey(sk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sk, id
-}
 
 // newHost starts a real libp2p host listening on loopback TCP.
 func newHost(t testing.TB) host.Host {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/p2p/capacity"
 	"github.com/fomonet/fomo/runtime"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -389,7 +390,7 @@ func TestPowerOfTwoChoices(t *testing.T) {
 	h := newHost(t)
 	r := NewRouter(h, testProto, &staticProviders{}, &staticAdverts{}, WithRand(rand.New(rand.NewPCG(7, 7))))
 	mk := func(queue uint32, tpsMilli, price uint64) candidate {
-		_, p := newPeer(t)
+		_, p := testkeys.New(t)
 		c := candidate{peer: p, offer: capacity.ModelCapacity{QueueDepth: queue, TokensPerSecondMilli: tpsMilli, InputPrice: price, OutputPrice: price}}
 		c.score = r.score(c)
 		return c

@@ -2,7 +2,6 @@ package meter
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/runtime"
 	"github.com/fomonet/fomo/settle/pool"
 	"github.com/fomonet/fomo/settle/receipt"
@@ -33,19 +33,6 @@ const (
 	inPrice, outPrice = 1_000_000, 2_000_000
 	promptTokens      = 10
 )
-
-func newKey(t testing.TB) (crypto.PrivKey, peer.ID) {
-	t.Helper()
-	sk, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPrivateKey(sk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sk, id
-}
 
 // tokens is a runtime stand-in: it delivers one event per output token,
 // up to the request's max_tokens or its own count, and counts its usage as
@@ -130,8 +117,8 @@ type fixture struct {
 
 func newFixture(t *testing.T, credit uint64, opts ...func(*Config)) *fixture {
 	t.Helper()
-	user, account := newKey(t)
-	session, sessionID := newKey(t)
+	user, account := testkeys.New(t)
+	session, sessionID := testkeys.New(t)
 	path := filepath.Join(t.TempDir(), "accounts.toml")
 	f := AccountsFile{Account: []RegistryAccount{{ID: account.String(), Credit: credit, SessionKeys: []string{sessionID.String()}}}}
 	b, err := f.Encode()
@@ -150,7 +137,7 @@ func newFixture(t *testing.T, credit uint64, opts ...func(*Config)) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pl.Close() })
-	nodeKey, node := newKey(t)
+	nodeKey, node := testkeys.New(t)
 	cfg := Config{
 		NetworkID: testNet, Key: nodeKey, Pool: pl, Payers: reg, EntryNode: true, MaxTokens: 100,
 		LocalPrices: func(model string) (uint64, uint64, bool) { return inPrice, outPrice, model == testModel },
@@ -413,7 +400,7 @@ func (received) Paid([]byte)                  {}
 // its prices, for this body.
 func TestProviderChecksWhatItServes(t *testing.T) {
 	f := newFixture(t, 1_000_000)
-	_, other := newKey(t)
+	_, other := testkeys.New(t)
 	body := `{"model":"m","max_tokens":5,"messages":[]}`
 	sign := func(edit func(a *receipt.Authorization)) received {
 		a := receipt.NewAuthorization(testNet, f.account, testModel, time.Now(), time.Minute)
