@@ -5,7 +5,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,37 +21,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/fomotest"
 	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/settle/meter"
 	"github.com/fomonet/fomo/settle/receipt"
 )
 
-var fomoBin string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "fomo-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	fomoBin = filepath.Join(dir, "fomo")
-	build := exec.Command("go", "build", "-o", fomoBin, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building fomo:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+// TestMain removes the fomo binary that the tests built (once, on first
+// use).
+func TestMain(m *testing.M) { os.Exit(fomotest.Main(m)) }
 
 // fomo runs the binary to completion and returns its combined output.
 func fomo(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	bin := fomotest.BuildBinary(t) // before the minute starts
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, fomoBin, args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), "FOMO_HOME=")
 	out, err := cmd.CombinedOutput()
 	return string(out), err
@@ -88,31 +73,14 @@ var testSets = []string{
 
 type proc struct {
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *fomotest.Buffer
 	exited chan struct{}
 	err    error
 }
 
-type syncBuffer struct {
-	mu  chan struct{}
-	buf bytes.Buffer
-}
-
-func newSyncBuffer() *syncBuffer { return &syncBuffer{mu: make(chan struct{}, 1)} }
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu <- struct{}{}
-	defer func() { <-b.mu }()
-	return b.buf.Write(p)
-}
-func (b *syncBuffer) String() string {
-	b.mu <- struct{}{}
-	defer func() { <-b.mu }()
-	return b.buf.String()
-}
-
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(fomoBin, args...), out: newSyncBuffer(), exited: make(chan struct{})}
+	p := &proc{cmd: exec.Command(fomotest.BuildBinary(t), args...), out: &fomotest.Buffer{}, exited: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.Env = append(os.Environ(), "FOMO_HOME=")
 	if err := p.cmd.Start(); err != nil {
@@ -240,7 +208,7 @@ func TestUnknownConfigKeyFailsStart(t *testing.T) {
 		t.Fatalf("config validate: %v\n%s", err, out)
 	}
 	// The environment layer is strict too.
-	cmd := exec.Command(fomoBin, "config", "show", "--home", t.TempDir())
+	cmd := exec.Command(fomotest.BuildBinary(t), "config", "show", "--home", t.TempDir())
 	cmd.Env = append(os.Environ(), "FOMO_API_LISTN=1")
 	b, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(b), "FOMO_API_LISTN") {
@@ -251,7 +219,7 @@ func TestUnknownConfigKeyFailsStart(t *testing.T) {
 func TestConfigShowLayers(t *testing.T) {
 	home := t.TempDir()
 	os.WriteFile(filepath.Join(home, "config.toml"), []byte("[api]\nlisten = \"127.0.0.1:1111\"\n"), 0o600)
-	cmd := exec.Command(fomoBin, "config", "show", "--home", home, "--set", "node.log_level=debug")
+	cmd := exec.Command(fomotest.BuildBinary(t), "config", "show", "--home", home, "--set", "node.log_level=debug")
 	cmd.Env = append(os.Environ(), "FOMO_GPU_SAMPLE_INTERVAL=7s")
 	b, err := cmd.CombinedOutput()
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/fomotest"
 	"github.com/fomonet/fomo/node/identity"
 )
 
@@ -125,7 +126,7 @@ func (c *campaign) heights(timeout time.Duration) []int64 {
 	hs := make([]int64, len(c.d.nodes))
 	var wg sync.WaitGroup
 	for i, n := range c.d.nodes {
-		wg.Go(func() { hs[i] = height(n.API(), timeout) })
+		wg.Go(func() { hs[i] = fomotest.Height(n.API(), timeout) })
 	}
 	wg.Wait()
 	return hs
@@ -190,7 +191,7 @@ func TestChaos(t *testing.T) {
 
 	part := newPartitioner()
 	defer part.close()
-	bin := buildFomo(t)
+	bin := fomotest.BuildBinary(t)
 	d := startDevnet(t, bin, epoch)
 	c := &campaign{d: d, start: time.Now(), state: make([]string, validators)}
 	for i := range c.state {
@@ -210,7 +211,7 @@ func TestChaos(t *testing.T) {
 	}
 	user := identity.PeerID(userKey).String()
 	var q quote
-	if err := getJSON(t.Context(), d.nodes[0].API()+"/api/v1/prices/"+model, &q, 10*time.Second); err != nil {
+	if err := fomotest.GetJSON(t.Context(), d.nodes[0].API()+"/api/v1/prices/"+model, &q, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	cl := &client{key: userKey, q: q, nodes: d.nodes, timeout: 20 * time.Second}
@@ -318,11 +319,11 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	var st chainState
-	_ = getJSON(t.Context(), d.nodes[0].API()+"/api/v1/chain", &st, 10*time.Second)
+	_ = fomotest.GetJSON(t.Context(), d.nodes[0].API()+"/api/v1/chain", &st, 10*time.Second)
 	target := st.State.NextEpoch + 2
 	settleBy := time.Now().Add(3*epoch + time.Minute)
 	for time.Now().Before(settleBy) {
-		if getJSON(t.Context(), d.nodes[0].API()+"/api/v1/chain", &st, 5*time.Second) == nil && st.State.NextEpoch >= target {
+		if fomotest.GetJSON(t.Context(), d.nodes[0].API()+"/api/v1/chain", &st, 5*time.Second) == nil && st.State.NextEpoch >= target {
 			break
 		}
 		time.Sleep(time.Second)
