@@ -2,8 +2,6 @@ package node
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/configs"
+	"github.com/fomonet/fomo/internal/fomotest"
 	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/settle/meter"
 	"github.com/fomonet/fomo/settle/receipt"
@@ -79,17 +78,6 @@ func startNode(t *testing.T, cfg configs.Config, opts ...Option) *Node {
 	return n
 }
 
-func httpGet(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 func grep(s, sub string) string {
 	var out []string
 	for l := range strings.SplitSeq(s, "\n") {
@@ -104,7 +92,7 @@ func TestNodeWithoutGPUs(t *testing.T) {
 	cfg := testConfig()
 	cfg.Store.Backend = "pebble"
 	n := startNode(t, cfg)
-	code, body := httpGet(t, "http://"+n.APIAddr()+"/api/v1/gpus")
+	code, body := fomotest.Get(t, "http://"+n.APIAddr()+"/api/v1/gpus")
 	if code != 200 || strings.TrimSpace(body) != "[]" {
 		t.Fatalf("/api/v1/gpus = %d %q, want 200 []", code, body)
 	}

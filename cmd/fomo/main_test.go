@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -125,17 +124,6 @@ func waitFile(t *testing.T, p *proc, path string) string {
 	return ""
 }
 
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 func TestInitThenNodeServes(t *testing.T) {
 	home := t.TempDir()
 	out, err := fomo(t, "init", "--home", home)
@@ -156,15 +144,15 @@ func TestInitThenNodeServes(t *testing.T) {
 	p := start(t, append([]string{"node", "--home", home}, testSets...)...)
 	api := "http://" + waitFile(t, p, filepath.Join(home, "api.addr"))
 
-	code, body := get(t, api+"/api/v1/gpus")
+	code, body := fomotest.Get(t, api+"/api/v1/gpus")
 	if code != http.StatusOK || strings.TrimSpace(body) != "[]" {
 		t.Fatalf("GET /api/v1/gpus = %d %q, want 200 []", code, body)
 	}
-	code, body = get(t, api+"/metrics")
+	code, body = fomotest.Get(t, api+"/metrics")
 	if code != http.StatusOK || !strings.Contains(body, "fomo_build_info") || !strings.Contains(body, "fomo_http_requests_total") {
 		t.Fatalf("GET /metrics = %d, missing fomo_ metrics:\n%.2000s", code, body)
 	}
-	code, body = get(t, api+"/api/v1/status")
+	code, body = fomotest.Get(t, api+"/api/v1/status")
 	var status struct {
 		PeerID string `json:"peer_id"`
 	}
@@ -175,7 +163,7 @@ func TestInitThenNodeServes(t *testing.T) {
 	if err != nil || !strings.Contains(keyOut, status.PeerID) {
 		t.Fatalf("key show does not match the node's peer id %s: %v\n%s", status.PeerID, err, keyOut)
 	}
-	code, body = get(t, api+"/v1/models")
+	code, body = fomotest.Get(t, api+"/v1/models")
 	if code != http.StatusOK || !strings.Contains(body, `"object": "list"`) {
 		t.Fatalf("GET /v1/models = %d %s", code, body)
 	}
@@ -312,7 +300,7 @@ func TestDevnetAndGateway(t *testing.T) {
 	var st struct {
 		ListenAddrs []string `json:"listen_addrs"`
 	}
-	_, body := get(t, apis["0"]+"/api/v1/status")
+	_, body := fomotest.Get(t, apis["0"]+"/api/v1/status")
 	if err := json.Unmarshal([]byte(body), &st); err != nil || len(st.ListenAddrs) == 0 {
 		t.Fatalf("node0 status: %v %s", err, body)
 	}
@@ -487,7 +475,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	go http.Post(api+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"hang","messages":[]}`))
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		_, metrics := get(t, api+"/metrics")
+		_, metrics := fomotest.Get(t, api+"/metrics")
 		if strings.Contains(metrics, "fomo_inference_in_flight 1") {
 			break
 		}
