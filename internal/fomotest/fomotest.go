@@ -2,8 +2,8 @@
 // per test process, collects a process's output, waits for a condition or for
 // a `fomo devnet` to start, and reads a node's HTTP API and its chain.
 //
-// It imports only the standard library, so the tests of any package (and the
-// fault campaign under test/) may use it.
+// It imports only the standard library and internal/testwait, so the tests
+// of any package (and the fault campaign under test/) may use it.
 package fomotest
 
 import (
@@ -22,6 +22,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fomonet/fomo/internal/testwait"
 )
 
 var (
@@ -83,13 +85,7 @@ func (b *Buffer) String() string {
 // passes first.
 func WaitFor(tb testing.TB, within time.Duration, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testwait.Every(tb, 100*time.Millisecond, what, within, cond)
 }
 
 // DevnetNode is a node as `fomo devnet` announces it.

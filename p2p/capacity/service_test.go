@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/internal/testkeys"
+	"github.com/fomonet/fomo/internal/testwait"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -100,23 +101,11 @@ func startServices(t *testing.T, hosts []host.Host, pss []*pubsub.PubSub, opts .
 	return svcs
 }
 
-// waitFor polls cond until it holds or the bounded deadline passes.
-func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestAdvertsReachAllNodes(t *testing.T) {
 	const n = 10
 	hosts, pss := network(t, n)
 	svcs := startServices(t, hosts, pss, WithInterval(time.Second))
-	waitFor(t, "every node to hold every advert", 40*time.Second, func() bool {
+	testwait.For(t, "every node to hold every advert", 40*time.Second, func() bool {
 		for _, s := range svcs {
 			if len(s.All()) != n {
 				return false
@@ -178,12 +167,12 @@ func TestStaleAndFutureAdverts(t *testing.T) {
 	clk := newClock()
 	recv := startServices(t, hosts[:2], pss[:2], WithInterval(0), WithClock(clk.now))
 	raw := rawTopic(t, pss[2])
-	waitFor(t, "the publisher to see both subscribers", 10*time.Second, func() bool { return len(raw.ListPeers()) == 2 })
+	testwait.For(t, "the publisher to see both subscribers", 10*time.Second, func() bool { return len(raw.ListPeers()) == 2 })
 	pub := hosts[2]
 
 	// A fresh advert arrives, then goes stale as the clock moves on.
 	publishRaw(t, raw, signFor(t, pub, Advert{Peer: pub.ID(), AdvertContent: contentFor(2), Time: clk.now()}))
-	waitFor(t, "fresh advert delivered", 10*time.Second, func() bool {
+	testwait.For(t, "fresh advert delivered", 10*time.Second, func() bool {
 		return len(recv[0].Fresh("model-2")) == 1 && len(recv[1].Fresh("model-2")) == 1
 	})
 	clk.advance(16 * time.Second)
@@ -204,7 +193,7 @@ func TestStaleAndFutureAdverts(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			before := []Stats{recv[0].Stats(), recv[1].Stats()}
 			publishRaw(t, raw, signFor(t, pub, Advert{Peer: pub.ID(), AdvertContent: contentFor(2), Time: clk.now().Add(tt.at)}))
-			waitFor(t, "the advert to be ignored", 10*time.Second, func() bool {
+			testwait.For(t, "the advert to be ignored", 10*time.Second, func() bool {
 				return recv[0].Stats().Ignored > before[0].Ignored && recv[1].Stats().Ignored > before[1].Ignored
 			})
 			for i, s := range recv {
@@ -223,7 +212,7 @@ func TestForgedAdvertsRejected(t *testing.T) {
 	hosts, pss := network(t, 4)
 	svcs := startServices(t, hosts[:3], pss[:3], WithInterval(0))
 	raw := rawTopic(t, pss[3])
-	waitFor(t, "the attacker to see the subscribers", 10*time.Second, func() bool { return len(raw.ListPeers()) == 3 })
+	testwait.For(t, "the attacker to see the subscribers", 10*time.Second, func() bool { return len(raw.ListPeers()) == 3 })
 	attacker, victim := hosts[3], hosts[0]
 	now := time.Now()
 
@@ -246,7 +235,7 @@ func TestForgedAdvertsRejected(t *testing.T) {
 	for _, f := range forgeries {
 		publishRaw(t, raw, f.data)
 	}
-	waitFor(t, "every forgery rejected on every node", 10*time.Second, func() bool {
+	testwait.For(t, "every forgery rejected on every node", 10*time.Second, func() bool {
 		for _, s := range svcs[1:] {
 			if s.Stats().Rejected < uint64(len(forgeries)) {
 				return false

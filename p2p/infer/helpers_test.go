@@ -211,18 +211,6 @@ func (s *fakeStream) Close() error {
 	return nil
 }
 
-// waitFor polls cond until it holds or the bounded deadline passes.
-func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // drain reads a stream to its end.
 func drain(s runtime.Stream) ([][]byte, error) {
 	var out [][]byte

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/testwait"
 	"github.com/fomonet/fomo/p2p/infer/pb"
 	"github.com/fomonet/fomo/runtime"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -334,12 +335,12 @@ func TestClientCancelStopsProvider(t *testing.T) {
 				t.Fatalf("provider produced %d events after the client stopped at 3", got)
 			}
 			if !fs.closed.Load() {
-				waitFor(t, "runtime stream closed", 5*time.Second, fs.closed.Load)
+				testwait.For(t, "runtime stream closed", 5*time.Second, fs.closed.Load)
 			}
 			if f := fs.Finish(); f != runtime.FinishCancelled {
 				t.Errorf("provider's runtime finished %q, want cancelled", f)
 			}
-			waitFor(t, "server slot released", 5*time.Second, func() bool { return srv.InFlight() == 0 })
+			testwait.For(t, "server slot released", 5*time.Second, func() bool { return srv.InFlight() == 0 })
 			if _, err := s.Recv(); err == nil {
 				t.Fatal("Recv after cancel returned no error")
 			}
@@ -461,7 +462,7 @@ func TestServerCloseDoesNotWaitForIdleStreams(t *testing.T) {
 	if _, err := st.Write([]byte{10}); err != nil { // a length prefix, then nothing
 		t.Fatal(err)
 	}
-	waitFor(t, "the handler to start", 5*time.Second, func() bool {
+	testwait.For(t, "the handler to start", 5*time.Second, func() bool {
 		return len(provider.Network().ConnsToPeer(client.ID())) > 0 && len(provider.Network().ConnsToPeer(client.ID())[0].GetStreams()) > 0
 	})
 	done := make(chan struct{})
