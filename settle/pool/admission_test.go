@@ -137,25 +137,7 @@ func TestAdmissionRegistry(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			reg.setErr(tc.err)
 			defer reg.setErr(nil)
-			before := p.Stats()
-			if got := p.validate(ctx, forwarder, gossip(tc.data)); got != tc.want {
-				t.Fatalf("verdict %v, want %v", got, tc.want)
-			}
-			after := p.Stats()
-			switch tc.want {
-			case pubsub.ValidationAccept:
-				if after.Accepted != before.Accepted+1 {
-					t.Fatalf("accepted %d -> %d", before.Accepted, after.Accepted)
-				}
-			case pubsub.ValidationReject:
-				if after.Rejected[tc.reason] != before.Rejected[tc.reason]+1 {
-					t.Fatalf("rejected[%s] %v -> %v", tc.reason, before.Rejected, after.Rejected)
-				}
-			case pubsub.ValidationIgnore:
-				if after.Ignored[tc.reason] != before.Ignored[tc.reason]+1 {
-					t.Fatalf("ignored[%s] %v -> %v", tc.reason, before.Ignored, after.Ignored)
-				}
-			}
+			checkVerdict(t, ctx, p, forwarder, tc.data, tc.want, tc.reason)
 			if tc.want != pubsub.ValidationAccept && len(tc.data) > 0 {
 				if held, _ := p.Has(ctx, idOf(t, tc.data)); held {
 					t.Fatal("a refused receipt was stored")
@@ -391,18 +373,10 @@ func TestNetworkAdmission(t *testing.T) {
 	}
 	held(honest(0).ID)
 
-	rogue := p2ptest.NewHost(t, p2ptest.Config(""), nil)
-	rogueKey := rogue.Peerstore().PrivKey(rogue.ID())
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := p2ptest.Connect(cctx, append([]*p2p.Host{rogue}, hosts...), p2ptest.Star); err != nil {
-		t.Fatal(err)
-	}
-	top, err := rogue.JoinTopic(TopicName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitTopicPeers(t, []*p2p.Host{rogue}, n)
+	rogue, top := joinRogue(t, cctx, hosts)
+	rogueKey := rogue.Peerstore().PrivKey(rogue.ID())
 
 	const flood = 12
 	var flooded []ID
