@@ -178,6 +178,42 @@ func (f *fixture) begin(t *testing.T, req *runtime.Request, header map[string]st
 	return f.m.Begin(r, req)
 }
 
+// serve takes req at the API, as begin does, and runs it through the
+// metered backend to its end: the ticket (closed when t ends, if not
+// before), the stream and the number of events delivered.
+func (f *fixture) serve(t *testing.T, req *runtime.Request, header map[string]string) (*Ticket, runtime.Stream, int) {
+	t.Helper()
+	tk, rerr := f.begin(t, req, header)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	t.Cleanup(tk.Close)
+	s, err := f.served.Do(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tk, s, drain(t, s, -1)
+}
+
+// authorize returns an authorization, signed by the account's own key, that
+// pays f's node at its prices for body and up to 5 output tokens, after
+// edit when it is set.
+func (f *fixture) authorize(t *testing.T, body string, edit func(a *receipt.Authorization)) []byte {
+	t.Helper()
+	a := receipt.NewAuthorization(testNet, f.account, testModel, time.Now(), time.Minute)
+	a.Node, a.MaxOutputTokens, a.InputPrice, a.OutputPrice = f.node, 5, inPrice, outPrice
+	a.MaxCharge, _ = receipt.MaxCharge([]byte(body), 5, inPrice, outPrice)
+	a.RequestSHA256 = sha256.Sum256([]byte(body))
+	if edit != nil {
+		edit(&a)
+	}
+	env, err := receipt.SignAuthorization(a, f.user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
 // drain reads s to its end, or stops after n events when n ≥ 0.
 func drain(t *testing.T, s runtime.Stream, n int) int {
 	t.Helper()
@@ -205,16 +241,8 @@ func wantStatus(t *testing.T, err error, status int, code string) {
 func TestServedRequestPaysOnce(t *testing.T) {
 	f := newFixture(t, 1_000_000)
 	req := chat(`{"model":"m","max_tokens":20,"messages":[]}`)
-	tk, rerr := f.begin(t, req, nil)
-	if rerr != nil {
-		t.Fatal(rerr)
-	}
-	defer tk.Close()
-	s, err := f.served.Do(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := drain(t, s, -1); got != 20 {
+	tk, s, got := f.serve(t, req, nil)
+	if got != 20 {
 		t.Fatalf("delivered %d tokens, want 20", got)
 	}
 	sr, err := tk.Finish(context.Background(), s)
@@ -320,16 +348,8 @@ func TestOutputCappedAtTheBudget(t *testing.T) {
 	// authorization pays for no more.
 	req := chat(`{"model":"m","max_tokens":500,"messages":[]}`)
 	f.backend.n = 1000
-	tk, rerr := f.begin(t, req, nil)
-	if rerr != nil {
-		t.Fatal(rerr)
-	}
-	defer tk.Close()
-	s, err := f.served.Do(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := drain(t, s, -1); got != 100 {
+	tk, s, got := f.serve(t, req, nil)
+	if got != 100 {
 		t.Fatalf("delivered %d tokens, want the budget of 100", got)
 	}
 	if runs := f.backend.ran(); len(runs) != 1 || !strings.Contains(string(runs[0].Body), `"max_tokens":100`) {
@@ -347,25 +367,9 @@ func TestOutputCappedAtTheBudget(t *testing.T) {
 func TestReplayedAuthorizationRefused(t *testing.T) {
 	f := newFixture(t, 1_000_000)
 	body := `{"model":"m","max_tokens":5,"messages":[]}`
-	a := receipt.NewAuthorization(testNet, f.account, testModel, time.Now(), time.Minute)
-	a.Node, a.MaxOutputTokens, a.InputPrice, a.OutputPrice = f.node, 5, inPrice, outPrice
-	a.MaxCharge, _ = receipt.MaxCharge([]byte(body), 5, inPrice, outPrice)
-	a.RequestSHA256 = sha256.Sum256([]byte(body))
-	env, err := receipt.SignAuthorization(a, f.user)
-	if err != nil {
-		t.Fatal(err)
-	}
+	env := f.authorize(t, body, nil)
 	header := map[string]string{receipt.AuthorizationHeader: base64.StdEncoding.EncodeToString(env)}
-	req := chat(body)
-	tk, rerr := f.begin(t, req, header)
-	if rerr != nil {
-		t.Fatal(rerr)
-	}
-	s, err := f.served.Do(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	drain(t, s, -1)
+	tk, s, _ := f.serve(t, chat(body), header)
 	if sr, err := tk.Finish(context.Background(), s); err != nil || sr == nil {
 		t.Fatalf("Finish = %v, %v", sr, err)
 	}
@@ -373,16 +377,16 @@ func TestReplayedAuthorizationRefused(t *testing.T) {
 	runs := len(f.backend.ran())
 
 	again := chat(body)
-	tk, rerr = f.begin(t, again, header)
+	tk, rerr := f.begin(t, again, header)
 	if rerr == nil {
-		_, err = f.served.Do(context.Background(), again)
+		_, err := f.served.Do(context.Background(), again)
 		tk.Close()
 		wantStatus(t, err, http.StatusConflict, "authorization_replayed")
 	}
 	// The same envelope arriving over the inference protocol.
 	overWire := chat(body)
 	overWire.Payment = received(env)
-	_, err = f.served.Do(context.Background(), overWire)
+	_, err := f.served.Do(context.Background(), overWire)
 	wantStatus(t, err, http.StatusConflict, "authorization_replayed")
 	if got := len(f.backend.ran()); got != runs {
 		t.Fatalf("the runtime ran %d more times", got-runs)
@@ -402,18 +406,7 @@ func TestProviderChecksWhatItServes(t *testing.T) {
 	f := newFixture(t, 1_000_000)
 	_, other := testkeys.New(t)
 	body := `{"model":"m","max_tokens":5,"messages":[]}`
-	sign := func(edit func(a *receipt.Authorization)) received {
-		a := receipt.NewAuthorization(testNet, f.account, testModel, time.Now(), time.Minute)
-		a.Node, a.MaxOutputTokens, a.InputPrice, a.OutputPrice = f.node, 5, inPrice, outPrice
-		a.MaxCharge, _ = receipt.MaxCharge([]byte(body), 5, inPrice, outPrice)
-		a.RequestSHA256 = sha256.Sum256([]byte(body))
-		edit(&a)
-		env, err := receipt.SignAuthorization(a, f.user)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return env
-	}
+	sign := func(edit func(a *receipt.Authorization)) received { return f.authorize(t, body, edit) }
 	tests := []struct {
 		name string
 		pay  runtime.Payment
