@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/internal/fomotest"
+	"github.com/fomonet/fomo/internal/testbuf"
 	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/settle/meter"
 	"github.com/fomonet/fomo/settle/receipt"
@@ -72,14 +73,14 @@ var testSets = []string{
 
 type proc struct {
 	cmd    *exec.Cmd
-	out    *fomotest.Buffer
+	out    *testbuf.Buffer
 	exited chan struct{}
 	err    error
 }
 
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(fomotest.BuildBinary(t), args...), out: &fomotest.Buffer{}, exited: make(chan struct{})}
+	p := &proc{cmd: exec.Command(fomotest.BuildBinary(t), args...), out: &testbuf.Buffer{}, exited: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.Env = append(os.Environ(), "FOMO_HOME=")
 	if err := p.cmd.Start(); err != nil {

@@ -1,13 +1,12 @@
 // Package fomotest runs the fomo binary for tests: it builds the binary once
-// per test process, collects a process's output, waits for a condition or for
-// a `fomo devnet` to start, and reads a node's HTTP API and its chain.
+// per test process, waits for a condition or for a `fomo devnet` to start,
+// and reads a node's HTTP API and its chain.
 //
 // It imports only the standard library and internal/testwait, so the tests
 // of any package (and the fault campaign under test/) may use it.
 package fomotest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -60,25 +59,6 @@ func Main(m *testing.M) int {
 		os.RemoveAll(binDir)
 	}
 	return code
-}
-
-// Buffer collects a process's output: Write and String may be called from
-// several goroutines.
-type Buffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *Buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *Buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // WaitFor polls cond every 100 ms until it holds; it fails tb when within

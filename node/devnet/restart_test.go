@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/internal/fomotest"
+	"github.com/fomonet/fomo/internal/testbuf"
 	"github.com/fomonet/fomo/node"
 )
 
@@ -22,14 +23,14 @@ func TestMain(m *testing.M) { os.Exit(fomotest.Main(m)) }
 // running is a started devnet whose Wait runs in the background.
 type running struct {
 	d      *Devnet
-	out    *fomotest.Buffer
+	out    *testbuf.Buffer
 	cancel context.CancelFunc
 	waited chan error
 }
 
 func startDevnet(t *testing.T, n int, opts ...Option) *running {
 	t.Helper()
-	r := &running{out: &fomotest.Buffer{}, waited: make(chan error, 1)}
+	r := &running{out: &testbuf.Buffer{}, waited: make(chan error, 1)}
 	d, err := New(n, append(opts, WithOutput(r.out))...)
 	if err != nil {
 		t.Fatal(err)
@@ -192,12 +193,12 @@ func TestDevnetValidatorRestart(t *testing.T) {
 // handNode is a node started by hand: fomo node --home HOME.
 type handNode struct {
 	*devnode
-	out *fomotest.Buffer
+	out *testbuf.Buffer
 }
 
 func byHand(t *testing.T, bin, home string) handNode {
 	t.Helper()
-	n := handNode{&devnode{name: "node3 (by hand)", home: home, exited: make(chan struct{})}, &fomotest.Buffer{}}
+	n := handNode{&devnode{name: "node3 (by hand)", home: home, exited: make(chan struct{})}, &testbuf.Buffer{}}
 	n.cmd = exec.Command(bin, "node", "--home", home)
 	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
 	n.cmd.Env = withoutFomoHome(os.Environ())

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/internal/fomotest"
+	"github.com/fomonet/fomo/internal/testbuf"
 	"github.com/fomonet/fomo/node"
 )
 
@@ -35,7 +36,7 @@ type devnet struct {
 	bin   string
 	dir   string
 	proc  *exec.Cmd
-	out   *fomotest.Buffer
+	out   *testbuf.Buffer
 	done  chan struct{}
 	nodes []*devNode
 }
@@ -73,7 +74,7 @@ func (n *devNode) PID() int {
 func startDevnet(t *testing.T, bin string, epoch time.Duration) *devnet {
 	t.Helper()
 	dir := t.TempDir()
-	d := &devnet{t: t, bin: bin, dir: dir, out: &fomotest.Buffer{}, done: make(chan struct{})}
+	d := &devnet{t: t, bin: bin, dir: dir, out: &testbuf.Buffer{}, done: make(chan struct{})}
 	d.proc = exec.Command(bin, "devnet", "--nodes", strconv.Itoa(validators), "--dir", dir, "--keep-going",
 		"--epoch", epoch.String(), "--block-interval", "200ms", "--traffic", "0",
 		"--model-preset", "tiny", "--model-type", "q8_0",
