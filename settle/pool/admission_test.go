@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/testclock"
 	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/p2p"
 	"github.com/fomonet/fomo/p2p/p2ptest"
@@ -70,26 +71,6 @@ func (r *fakeRegistry) Serves(_ context.Context, node peer.ID, model string) (bo
 }
 
 var _ Registry = (*fakeRegistry)(nil)
-
-// fakeClock is a clock the test moves.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Unix(1_700_000_000, 0)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // The test authorizations quote 1,000,000 / 0 (helpers_test.go).
 const testIn, testOut = 1_000_000, 0
@@ -200,7 +181,7 @@ func TestAdmissionRateLimit(t *testing.T) {
 	nodeKey, _ := testkeys.New(t)
 	_, a := testkeys.New(t)
 	_, b := testkeys.New(t)
-	clock := newFakeClock()
+	clock := testclock.New(time.Unix(1_700_000_000, 0))
 	p := newLocalPool(t, Config{Admission: &Admission{Rate: 10, Burst: 5, Now: clock.Now}})
 
 	issued := uint64(0)
@@ -264,7 +245,7 @@ func TestAdmissionDefaultBurst(t *testing.T) {
 	acctKey, _ := testkeys.New(t)
 	nodeKey, _ := testkeys.New(t)
 	_, from := testkeys.New(t)
-	clock := newFakeClock()
+	clock := testclock.New(time.Unix(1_700_000_000, 0))
 	p := newLocalPool(t, Config{Admission: &Admission{Now: clock.Now}})
 	for i := range 500 {
 		env := signReceipt(t, signAuth(t, acctKey, "m", uint64(i+1), 10), nodeKey, 1, 1)
@@ -276,7 +257,7 @@ func TestAdmissionDefaultBurst(t *testing.T) {
 
 // TestAdmissionBucketsSwept: the buckets of peers gone quiet are dropped.
 func TestAdmissionBucketsSwept(t *testing.T) {
-	clock := newFakeClock()
+	clock := testclock.New(time.Unix(1_700_000_000, 0))
 	a := &Admission{Rate: 100, Burst: 10, Now: clock.Now}
 	for range 3 * sweepEvery {
 		_, id := testkeys.New(t)
