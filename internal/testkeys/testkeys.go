@@ -1,10 +1,10 @@
 // Package testkeys makes Ed25519 identities for tests: a fresh random one
 // (New, or MustNew for a package-level variable) or a deterministic one
 // derived from a seed byte (Seeded), each as the libp2p private key and the
-// peer ID (account address) it belongs to.
+// peer ID (account address) it belongs to; and Seal signs a record with one.
 //
 // It is a leaf: it imports only the standard library and go-libp2p's core
-// crypto and peer packages, so any package's tests may use it.
+// crypto, peer and record packages, so any package's tests may use it.
 package testkeys
 
 import (
@@ -16,6 +16,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/record"
 )
 
 // New returns a random Ed25519 key and its peer ID; it fails tb on error.
@@ -70,4 +71,20 @@ func id(tb testing.TB, sk crypto.PrivKey) peer.ID {
 		tb.Fatalf("testkeys: peer ID: %v", err)
 	}
 	return pid
+}
+
+// Seal signs rec with sk as a libp2p signed envelope, as is (without the
+// checks of the package that owns the record), and returns its encoding; it
+// fails tb on error.
+func Seal(tb testing.TB, rec record.Record, sk crypto.PrivKey) []byte {
+	tb.Helper()
+	env, err := record.Seal(rec, sk)
+	if err != nil {
+		tb.Fatalf("testkeys: sealing a record: %v", err)
+	}
+	b, err := env.Marshal()
+	if err != nil {
+		tb.Fatalf("testkeys: encoding an envelope: %v", err)
+	}
+	return b
 }

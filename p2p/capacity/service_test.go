@@ -10,26 +10,11 @@ import (
 	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/internal/testwait"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/record"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 )
 
 const testTopic = "fomo/test/capacity/1"
-
-func sealRecord(t testing.TB, rec record.Record, sk crypto.PrivKey) []byte {
-	t.Helper()
-	env, err := record.Seal(rec, sk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := env.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // network starts n mocknet hosts, fully connected, each with GossipSub.
 func network(t *testing.T, n int) ([]host.Host, []*pubsub.PubSub) {
@@ -197,7 +182,7 @@ func TestForgedAdvertsRejected(t *testing.T) {
 	now := time.Now()
 
 	genuine := signFor(t, victim, Advert{Peer: victim.ID(), AdvertContent: contentFor(0), Time: now})
-	claimVictim := sealRecord(t, &advertRecord{msg: *toPB(Advert{Peer: victim.ID(), AdvertContent: contentFor(3), Time: now})},
+	claimVictim := testkeys.Seal(t, &advertRecord{msg: *toPB(Advert{Peer: victim.ID(), AdvertContent: contentFor(3), Time: now})},
 		attacker.Peerstore().PrivKey(attacker.ID()))
 	own := signFor(t, attacker, Advert{Peer: attacker.ID(), AdvertContent: contentFor(3), Time: now})
 	tampered := append([]byte(nil), own...)
