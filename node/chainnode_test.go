@@ -17,7 +17,7 @@ import (
 
 	"github.com/fomonet/fomo/configs"
 	"github.com/fomonet/fomo/configs/networks"
-	"github.com/fomonet/fomo/internal/fomotest"
+	"github.com/fomonet/fomo/internal/testhttp"
 	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/node/api"
 	"github.com/fomonet/fomo/node/identity"
@@ -229,7 +229,7 @@ func TestUnsettledReceiptsSubmittedAfterRestart(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			_, body := fomotest.Get(t, "http://"+n.APIAddr()+"/metrics")
+			_, body := testhttp.Get(t, "http://"+n.APIAddr()+"/metrics")
 			if cond(body) {
 				return
 			}

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/configs"
-	"github.com/fomonet/fomo/internal/fomotest"
+	"github.com/fomonet/fomo/internal/testhttp"
 	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/node/api"
 	"github.com/fomonet/fomo/runtime/runtimetest"
@@ -49,7 +49,7 @@ func post(t *testing.T, api string, body []byte, header map[string]string) (*htt
 // receiptsOf lists the receipts a node holds for account.
 func receiptsOf(t *testing.T, n *Node, account peer.ID) []api.ReceiptView {
 	t.Helper()
-	code, body := fomotest.Get(t, "http://"+n.APIAddr()+"/api/v1/receipts?account="+account.String())
+	code, body := testhttp.Get(t, "http://"+n.APIAddr()+"/api/v1/receipts?account="+account.String())
 	if code != 200 {
 		t.Fatalf("receipts: %d %s", code, body)
 	}

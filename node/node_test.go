@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/configs"
-	"github.com/fomonet/fomo/internal/fomotest"
+	"github.com/fomonet/fomo/internal/testhttp"
 	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/settle/meter"
 	"github.com/fomonet/fomo/settle/receipt"
@@ -92,7 +92,7 @@ func TestNodeWithoutGPUs(t *testing.T) {
 	cfg := testConfig()
 	cfg.Store.Backend = "pebble"
 	n := startNode(t, cfg)
-	code, body := fomotest.Get(t, "http://"+n.APIAddr()+"/api/v1/gpus")
+	code, body := testhttp.Get(t, "http://"+n.APIAddr()+"/api/v1/gpus")
 	if code != 200 || strings.TrimSpace(body) != "[]" {
 		t.Fatalf("/api/v1/gpus = %d %q, want 200 []", code, body)
 	}

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/configs"
-	"github.com/fomonet/fomo/internal/fomotest"
+	"github.com/fomonet/fomo/internal/testhttp"
 	"github.com/fomonet/fomo/runtime/runtimetest"
 	"github.com/fomonet/fomo/settle/receipt"
 	goopenai "github.com/sashabaranov/go-openai"
@@ -166,7 +166,7 @@ func TestOpenAIUpstreamSameThroughNode(t *testing.T) {
 	}
 
 	// Metering: the node counted the usage it relayed.
-	_, metrics := fomotest.Get(t, "http://"+n.APIAddr()+"/metrics")
+	_, metrics := testhttp.Get(t, "http://"+n.APIAddr()+"/metrics")
 	if !strings.Contains(metrics, `fomo_inference_tokens_total{kind="completion",model="up-model"}`) {
 		t.Fatalf("no token metrics:\n%s", grep(metrics, "fomo_inference"))
 	}
@@ -205,7 +205,7 @@ func TestUpstreamDiesMidStream(t *testing.T) {
 			t.Fatalf("request after the failure: %v %+v", err, r)
 		}
 	}
-	if code, _ := fomotest.Get(t, "http://"+n.APIAddr()+"/api/v1/status"); code != 200 {
+	if code, _ := testhttp.Get(t, "http://"+n.APIAddr()+"/api/v1/status"); code != 200 {
 		t.Fatalf("status after failure: %d", code)
 	}
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/fomonet/fomo/internal/fomotest"
 	"github.com/fomonet/fomo/internal/testbuf"
+	"github.com/fomonet/fomo/internal/testhttp"
 	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/settle/meter"
 	"github.com/fomonet/fomo/settle/receipt"
@@ -145,15 +146,15 @@ func TestInitThenNodeServes(t *testing.T) {
 	p := start(t, append([]string{"node", "--home", home}, testSets...)...)
 	api := "http://" + waitFile(t, p, filepath.Join(home, "api.addr"))
 
-	code, body := fomotest.Get(t, api+"/api/v1/gpus")
+	code, body := testhttp.Get(t, api+"/api/v1/gpus")
 	if code != http.StatusOK || strings.TrimSpace(body) != "[]" {
 		t.Fatalf("GET /api/v1/gpus = %d %q, want 200 []", code, body)
 	}
-	code, body = fomotest.Get(t, api+"/metrics")
+	code, body = testhttp.Get(t, api+"/metrics")
 	if code != http.StatusOK || !strings.Contains(body, "fomo_build_info") || !strings.Contains(body, "fomo_http_requests_total") {
 		t.Fatalf("GET /metrics = %d, missing fomo_ metrics:\n%.2000s", code, body)
 	}
-	code, body = fomotest.Get(t, api+"/api/v1/status")
+	code, body = testhttp.Get(t, api+"/api/v1/status")
 	var status struct {
 		PeerID string `json:"peer_id"`
 	}
@@ -164,7 +165,7 @@ func TestInitThenNodeServes(t *testing.T) {
 	if err != nil || !strings.Contains(keyOut, status.PeerID) {
 		t.Fatalf("key show does not match the node's peer id %s: %v\n%s", status.PeerID, err, keyOut)
 	}
-	code, body = fomotest.Get(t, api+"/v1/models")
+	code, body = testhttp.Get(t, api+"/v1/models")
 	if code != http.StatusOK || !strings.Contains(body, `"object": "list"`) {
 		t.Fatalf("GET /v1/models = %d %s", code, body)
 	}
@@ -301,7 +302,7 @@ func TestDevnetAndGateway(t *testing.T) {
 	var st struct {
 		ListenAddrs []string `json:"listen_addrs"`
 	}
-	_, body := fomotest.Get(t, apis["0"]+"/api/v1/status")
+	_, body := testhttp.Get(t, apis["0"]+"/api/v1/status")
 	if err := json.Unmarshal([]byte(body), &st); err != nil || len(st.ListenAddrs) == 0 {
 		t.Fatalf("node0 status: %v %s", err, body)
 	}
@@ -476,7 +477,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	go http.Post(api+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"hang","messages":[]}`))
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		_, metrics := fomotest.Get(t, api+"/metrics")
+		_, metrics := testhttp.Get(t, api+"/metrics")
 		if strings.Contains(metrics, "fomo_inference_in_flight 1") {
 			break
 		}

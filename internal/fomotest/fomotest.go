@@ -1,6 +1,6 @@
 // Package fomotest runs the fomo binary for tests: it builds the binary once
 // per test process, waits for a condition or for a `fomo devnet` to start,
-// and reads a node's HTTP API and its chain.
+// and reads a node's chain through its HTTP API.
 //
 // It imports only the standard library and internal/testwait, so the tests
 // of any package (and the fault campaign under test/) may use it.
@@ -109,19 +109,6 @@ func WaitDevnet(tb testing.TB, out fmt.Stringer, exited <-chan struct{}, n int, 
 		}
 	}
 	return nodes
-}
-
-// Get GETs url and returns the answer's status code and body; it fails tb
-// when there is no answer.
-func Get(tb testing.TB, url string) (int, string) {
-	tb.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
 }
 
 // GetJSON GETs url within timeout and decodes a 200 answer into out.

@@ -1,16 +1,14 @@
 package openai
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/testhttp"
 	"github.com/fomonet/fomo/runtime"
 	"github.com/fomonet/fomo/runtime/runtimetest"
 )
@@ -60,15 +58,7 @@ func recvAll(s runtime.Stream) ([][]byte, error) {
 // events, without the closing [DONE].
 func direct(t *testing.T, url, path string, body []byte) [][]byte {
 	t.Helper()
-	resp, err := http.Post(url+path, "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, b := testhttp.Post(t, url+path, string(body))
 	ev := runtimetest.SSEData(b)
 	if len(ev) == 0 || string(ev[len(ev)-1]) != "[DONE]" {
 		t.Fatalf("direct stream did not end with [DONE]: %s", b)
