@@ -211,6 +211,24 @@ func (s *fakeStream) Close() error {
 	return nil
 }
 
+// gated is a backend of chunks events per stream that waits for the test
+// (gate) and announces each stream it starts (started).
+func gated(chunks int) *fakeBackend {
+	return &fakeBackend{chunks: chunks, gate: make(chan struct{}), started: make(chan *fakeStream, 1)}
+}
+
+// dialChat opens a streamed chat request for m1 from client to provider,
+// closed when t ends if not before.
+func dialChat(t testing.TB, client, provider host.Host, opts ...DialOption) *Stream {
+	t.Helper()
+	s, err := Dial(context.Background(), client, provider.ID(), testProto, chatRequest("m1", true), nil, "", opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // drain reads a stream to its end.
 func drain(s runtime.Stream) ([][]byte, error) {
 	var out [][]byte

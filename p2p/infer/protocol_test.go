@@ -209,8 +209,7 @@ func TestServerResetsOnProtocolErrors(t *testing.T) {
 }
 
 func TestServerResetsSecondFrame(t *testing.T) {
-	b := &fakeBackend{chunks: 1000, gate: make(chan struct{})}
-	b.started = make(chan *fakeStream, 1)
+	b := gated(1000)
 	client, provider, _ := pair(t, b)
 	st, err := client.NewStream(context.Background(), provider.ID(), testProto)
 	if err != nil {
@@ -259,17 +258,11 @@ func TestServerIdleDeadline(t *testing.T) {
 }
 
 func TestClientIdleDeadline(t *testing.T) {
-	b := &fakeBackend{chunks: 10, gate: make(chan struct{})}
-	b.started = make(chan *fakeStream, 1)
+	b := gated(10)
 	client, provider, _ := pair(t, b)
-	s, err := Dial(context.Background(), client, provider.ID(), testProto, chatRequest("m1", true), nil, "",
-		WithTimeouts(0, 150*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := dialChat(t, client, provider, WithTimeouts(0, 150*time.Millisecond))
 	fs := <-b.started
-	_, err = s.Recv()
+	_, err := s.Recv()
 	var re *runtime.Error
 	if !errors.As(err, &re) || re.Status != http.StatusGatewayTimeout || !strings.Contains(re.Message, "sent nothing") {
 		t.Fatalf("got %v, want a 504 idle timeout", err)
@@ -287,12 +280,8 @@ func TestClientIdleDeadline(t *testing.T) {
 func TestServerStreamDeadline(t *testing.T) {
 	b := &fakeBackend{chunks: 10, gate: make(chan struct{})}
 	client, provider, _ := pair(t, b, WithServerTimeouts(200*time.Millisecond, 0))
-	s, err := Dial(context.Background(), client, provider.ID(), testProto, chatRequest("m1", true), nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	_, err = s.Recv()
+	s := dialChat(t, client, provider)
+	_, err := s.Recv()
 	var re *runtime.Error
 	if !errors.As(err, &re) || re.Status != http.StatusGatewayTimeout || !s.FromProvider() {
 		t.Fatalf("got %v (from provider %v), want the provider's 504", err, s.FromProvider())
@@ -309,8 +298,7 @@ func TestClientCancelStopsProvider(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := &fakeBackend{chunks: 1000, gate: make(chan struct{})}
-			b.started = make(chan *fakeStream, 1)
+			b := gated(1000)
 			client, provider, srv := pair(t, b)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -352,14 +340,9 @@ func TestClientCancelStopsProvider(t *testing.T) {
 }
 
 func TestProviderKilledMidStream(t *testing.T) {
-	b := &fakeBackend{chunks: 1000, gate: make(chan struct{})}
-	b.started = make(chan *fakeStream, 1)
+	b := gated(1000)
 	client, provider, _ := pair(t, b)
-	s, err := Dial(context.Background(), client, provider.ID(), testProto, chatRequest("m1", true), nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := dialChat(t, client, provider)
 	<-b.started
 	for range 2 {
 		b.gate <- struct{}{}
@@ -368,7 +351,7 @@ func TestProviderKilledMidStream(t *testing.T) {
 		}
 	}
 	go func() { _ = provider.Close() }()
-	_, err = s.Recv()
+	_, err := s.Recv()
 	var re *runtime.Error
 	if !errors.As(err, &re) || re.Status != http.StatusBadGateway || !strings.Contains(re.Message, "closed the stream before it finished") {
 		t.Fatalf("got %v, want a 502 naming the broken stream", err)
@@ -379,21 +362,12 @@ func TestProviderKilledMidStream(t *testing.T) {
 }
 
 func TestServerBusy(t *testing.T) {
-	b := &fakeBackend{chunks: 10, gate: make(chan struct{})}
-	b.started = make(chan *fakeStream, 1)
+	b := gated(10)
 	client, provider, _ := pair(t, b, WithMaxStreams(1))
-	first, err := Dial(context.Background(), client, provider.ID(), testProto, chatRequest("m1", true), nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Close()
+	dialChat(t, client, provider) // holds the only stream
 	<-b.started
-	second, err := Dial(context.Background(), client, provider.ID(), testProto, chatRequest("m1", true), nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer second.Close()
-	_, err = second.Recv()
+	second := dialChat(t, client, provider)
+	_, err := second.Recv()
 	var re *runtime.Error
 	if !errors.As(err, &re) || re.Status != http.StatusServiceUnavailable || re.Code == nil || *re.Code != "provider_busy" {
 		t.Fatalf("got %v, want 503 provider_busy", err)
@@ -401,14 +375,9 @@ func TestServerBusy(t *testing.T) {
 }
 
 func TestServerCloseCancelsStreams(t *testing.T) {
-	b := &fakeBackend{chunks: 10, gate: make(chan struct{})}
-	b.started = make(chan *fakeStream, 1)
+	b := gated(10)
 	client, provider, srv := pair(t, b)
-	s, err := Dial(context.Background(), client, provider.ID(), testProto, chatRequest("m1", true), nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := dialChat(t, client, provider)
 	fs := <-b.started
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
