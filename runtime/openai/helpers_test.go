@@ -122,11 +122,7 @@ func (c *fakeClock) AfterFunc(d time.Duration, f func()) Timer {
 // waitTimer blocks until a timer has been created.
 func (c *fakeClock) waitTimer(t *testing.T) {
 	t.Helper()
-	select {
-	case <-c.added:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no timer was started")
-	}
+	waitSignal(t, c.added, "no timer was started")
 }
 
 // Advance moves time forward and runs the timers that are due.
@@ -169,9 +165,15 @@ func (t *fakeTimer) Reset(d time.Duration) bool {
 // waitReset blocks until a timer has been reset.
 func (c *fakeClock) waitReset(t *testing.T) {
 	t.Helper()
+	waitSignal(t, c.resets, "no timer was reset")
+}
+
+// waitSignal receives from ch, failing t with msg after 10 s.
+func waitSignal(t *testing.T, ch <-chan struct{}, msg string) {
+	t.Helper()
 	select {
-	case <-c.resets:
+	case <-ch:
 	case <-time.After(10 * time.Second):
-		t.Fatal("no timer was reset")
+		t.Fatal(msg)
 	}
 }
