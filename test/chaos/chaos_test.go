@@ -205,16 +205,8 @@ func TestChaos(t *testing.T) {
 		}
 	}()
 
-	userKey, err := identity.Load(filepath.Join(d.dir, "keys", "user.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	user := identity.PeerID(userKey).String()
-	var q quote
-	if err := fomotest.GetJSON(t.Context(), d.nodes[0].API()+"/api/v1/prices/"+model, &q, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	cl := &client{key: userKey, q: q, nodes: d.nodes, timeout: 20 * time.Second}
+	cl := d.userClient(t, 20*time.Second)
+	user := identity.PeerID(cl.key).String()
 
 	monCtx, stopMon := context.WithCancel(context.Background())
 	var monWG sync.WaitGroup

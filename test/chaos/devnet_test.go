@@ -18,6 +18,7 @@ import (
 	"github.com/fomonet/fomo/internal/fomotest"
 	"github.com/fomonet/fomo/internal/testbuf"
 	"github.com/fomonet/fomo/node"
+	"github.com/fomonet/fomo/node/identity"
 )
 
 // The devnet's model and its shape: every node serves it.
@@ -98,6 +99,21 @@ func startDevnet(t *testing.T, bin string, epoch time.Duration) *devnet {
 			home: filepath.Join(dir, fmt.Sprintf("node%d", i))}
 	}
 	return d
+}
+
+// userClient is a client that pays as the devnet's funded user, at the
+// prices node0 quotes for the model, with timeout per request.
+func (d *devnet) userClient(t *testing.T, timeout time.Duration) *client {
+	t.Helper()
+	key, err := identity.Load(filepath.Join(d.dir, "keys", "user.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var q quote
+	if err := fomotest.GetJSON(t.Context(), d.nodes[0].API()+"/api/v1/prices/"+model, &q, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return &client{key: key, q: q, nodes: d.nodes, timeout: timeout}
 }
 
 // stop stops devnet (and with it the nodes it started) and every node the

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/internal/fomotest"
-	"github.com/fomonet/fomo/node/identity"
 )
 
 // soakRow is one node sampled at one minute.
@@ -68,15 +67,7 @@ func TestSoak(t *testing.T) {
 	}
 	bin := fomotest.BuildBinary(t)
 	d := startDevnet(t, bin, envDuration(t, "SOAK_EPOCH", 20*time.Second))
-	userKey, err := identity.Load(filepath.Join(d.dir, "keys", "user.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var q quote
-	if err := fomotest.GetJSON(t.Context(), d.nodes[0].API()+"/api/v1/prices/"+model, &q, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	cl := &client{key: userKey, q: q, nodes: d.nodes, timeout: 30 * time.Second}
+	cl := d.userClient(t, 30*time.Second)
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for k := range envInt(t, "SOAK_CLIENTS", 2) {
