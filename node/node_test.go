@@ -59,7 +59,7 @@ func testConfig() configs.Config {
 	return cfg
 }
 
-func startNode(t *testing.T, cfg configs.Config, opts ...Option) *Node {
+func startNode(t testing.TB, cfg configs.Config, opts ...Option) *Node {
 	t.Helper()
 	n, err := New(cfg, t.TempDir(), opts...)
 	if err != nil {

@@ -118,24 +118,19 @@ func TestOpenAIUpstreamSameThroughNode(t *testing.T) {
 	}
 
 	// Streaming chat, usage included.
-	ds, err := direct.CreateChatCompletionStream(ctx, chatRequest("up-model", true))
-	if err != nil {
-		t.Fatal(err)
+	var streams [2]streamed // direct, then through the node
+	for i, c := range []*goopenai.Client{direct, via} {
+		s, err := c.CreateChatCompletionStream(ctx, chatRequest("up-model", true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		streams[i], err = readStream(t, s)
+		s.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
-	wantS, err := readStream(t, ds)
-	ds.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	vs, err := via.CreateChatCompletionStream(ctx, chatRequest("up-model", true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gotS, err := readStream(t, vs)
-	vs.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	wantS, gotS := streams[0], streams[1]
 	if gotS.content != wantS.content || gotS.chunks != wantS.chunks || gotS.finish != wantS.finish ||
 		gotS.usage == nil || wantS.usage == nil || *gotS.usage != *wantS.usage {
 		t.Fatalf("stream through the node differs:\n got %+v usage %+v\nwant %+v usage %+v", gotS, gotS.usage, wantS, wantS.usage)
