@@ -1,11 +1,13 @@
-// Package testhttp makes the plain HTTP requests of tests: a GET, a JSON
-// POST, each read to its end.
+// Package testhttp makes the plain HTTP requests of tests (a GET, a JSON
+// POST, each read to its end) and finds a free loopback address for a
+// server a test starts.
 //
 // It imports only the standard library, so any package's tests may use it.
 package testhttp
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -39,4 +41,16 @@ func Post(tb testing.TB, url, body string) (*http.Response, []byte) {
 		tb.Fatal(err)
 	}
 	return resp, b
+}
+
+// FreeAddr returns a loopback TCP address that was free a moment ago, for a
+// server that a test starts in another process.
+func FreeAddr(tb testing.TB) *net.TCPAddr {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr)
 }

@@ -2,6 +2,7 @@ package testhttp_test
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -23,4 +24,16 @@ func TestGetAndPost(t *testing.T) {
 	if resp.StatusCode != http.StatusTeapot || string(b) != `POST application/json {"a":1}` {
 		t.Fatalf("Post = %d %q", resp.StatusCode, b)
 	}
+}
+
+func TestFreeAddr(t *testing.T) {
+	a := testhttp.FreeAddr(t)
+	if !a.IP.IsLoopback() || a.Port == 0 {
+		t.Fatalf("FreeAddr = %v", a)
+	}
+	ln, err := net.Listen("tcp", a.String())
+	if err != nil {
+		t.Fatalf("the address is not free: %v", err)
+	}
+	ln.Close()
 }

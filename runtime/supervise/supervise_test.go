@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/gpu"
+	"github.com/fomonet/fomo/internal/testhttp"
 	"github.com/fomonet/fomo/internal/testwait"
 	"github.com/fomonet/fomo/runtime"
 )
@@ -113,16 +113,6 @@ type env struct {
 	dir  string
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // newEnv returns a config that runs the test binary's serve mode with the
 // given extra variables, and timings short enough for tests.
 func newEnv(t *testing.T, vars ...string) *env {
@@ -131,7 +121,7 @@ func newEnv(t *testing.T, vars ...string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := testhttp.FreeAddr(t).Port
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	e := &env{base: base, log: &recorder{}, dir: t.TempDir()}
 	e.cfg = Config{
