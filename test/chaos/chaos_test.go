@@ -22,24 +22,23 @@ import (
 // envDuration reads a duration from the environment.
 func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
 	t.Helper()
-	s := os.Getenv(name)
-	if s == "" {
-		return def
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return d
+	return env(t, name, def, time.ParseDuration)
 }
 
+// envInt reads an integer from the environment.
 func envInt(t *testing.T, name string, def int) int {
+	t.Helper()
+	return env(t, name, def, strconv.Atoi)
+}
+
+// env reads name from the environment with parse; def when it is unset.
+func env[T any](t *testing.T, name string, def T, parse func(string) (T, error)) T {
 	t.Helper()
 	s := os.Getenv(name)
 	if s == "" {
 		return def
 	}
-	v, err := strconv.Atoi(s)
+	v, err := parse(s)
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
