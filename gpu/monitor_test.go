@@ -1,7 +1,6 @@
 package gpu
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -9,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fomonet/fomo/internal/testbuf"
 )
 
 // fakeSource is a Source whose samples a test sets.
@@ -119,23 +120,6 @@ func (f *tickerFactory) only(t *testing.T) *manualTicker {
 		t.Fatalf("%d tickers created, want 1", len(f.tickers))
 	}
 	return f.tickers[0]
-}
-
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) count(sub string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Count(b.buf.String(), sub)
 }
 
 // waitFor receives one notification or fails after a bounded wait.
@@ -275,7 +259,7 @@ func TestMonitorLatestIsACopy(t *testing.T) {
 func TestMonitorLogsEachErrorOnce(t *testing.T) {
 	src := newFakeSource(1)
 	src.set(0, Sample{TemperatureC: 40})
-	logs := &logBuffer{}
+	logs := &testbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	m, tf, notes := startMonitor(t, src, WithLogger(log))
 	waitFor(t, notes)
@@ -304,11 +288,11 @@ func TestMonitorLogsEachErrorOnce(t *testing.T) {
 		if st[0].Sample.TemperatureC != 40 {
 			t.Errorf("step %d: sample not kept", i)
 		}
-		if a, b, r := logs.count("temperature: ERROR_UNKNOWN"), logs.count("power: ERROR_UNKNOWN"), logs.count("gpu sampling recovered"); a != s.warnsA || b != s.warnsB || r != s.recovered {
+		if a, b, r := strings.Count(logs.String(), "temperature: ERROR_UNKNOWN"), strings.Count(logs.String(), "power: ERROR_UNKNOWN"), strings.Count(logs.String(), "gpu sampling recovered"); a != s.warnsA || b != s.warnsB || r != s.recovered {
 			t.Errorf("step %d: logged A %d, B %d, recovered %d times; want %d, %d, %d", i, a, b, r, s.warnsA, s.warnsB, s.recovered)
 		}
 	}
-	if n := logs.count("level=WARN"); n != 4 {
+	if n := strings.Count(logs.String(), "level=WARN"); n != 4 {
 		t.Errorf("%d WARN lines, want 4", n)
 	}
 	if m.Latest()[0].Sample == nil {

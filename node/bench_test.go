@@ -30,14 +30,7 @@ func BenchmarkProxyOverhead(b *testing.B) {
 	cfg := testConfig()
 	cfg.Node.LogLevel = "error"
 	cfg.Runtime = []configs.Runtime{{Name: "u", Kind: configs.KindOpenAI, URL: srv.URL}}
-	n, err := New(cfg, b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := n.Start(b.Context()); err != nil {
-		b.Fatal(err)
-	}
-	defer n.Stop(b.Context())
+	n := startNode(b, cfg)
 
 	body := []byte(`{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"benchmark"}]}`)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}

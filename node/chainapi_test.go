@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fomonet/fomo/internal/testhttp"
 	"github.com/fomonet/fomo/settle/chain/tx"
 	"github.com/fomonet/fomo/settle/ledger"
 )
@@ -83,7 +84,7 @@ func TestChainNotFoundSaysItOnce(t *testing.T) {
 		{"/api/v1/epochs/999", "epoch 999"},
 		{"/api/v1/models/nope", "model nope"},
 	} {
-		code, body := httpGet(t, "http://"+n.APIAddr()+tc.path)
+		code, body := testhttp.Get(t, "http://"+n.APIAddr()+tc.path)
 		if code != http.StatusNotFound {
 			t.Fatalf("%s: status %d, want 404: %s", tc.path, code, body)
 		}

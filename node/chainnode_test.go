@@ -17,6 +17,8 @@ import (
 
 	"github.com/fomonet/fomo/configs"
 	"github.com/fomonet/fomo/configs/networks"
+	"github.com/fomonet/fomo/internal/testhttp"
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/node/api"
 	"github.com/fomonet/fomo/node/identity"
 	"github.com/fomonet/fomo/runtime/runtimetest"
@@ -38,11 +40,11 @@ const (
 
 // shortSession is a session key of the test user that the chain network's
 // genesis lets expire a second after genesis.
-var shortSession = mustKey()
+var shortSession, shortSessionID = testkeys.MustNew()
 
 // chainNet is a one-validator network run in-process: the node is its
 // validator and serves chainModel from a stand-in upstream; the test user
-// (testUserKey) is funded and testUserSession is its session key with a
+// (testUserKey) is funded and testSessionKey is its session key with a
 // spend limit of chainSessionSpendLimit.
 type chainNet struct {
 	home string
@@ -53,22 +55,22 @@ type chainNet struct {
 func newChainNet(t *testing.T) *chainNet {
 	t.Helper()
 	home := t.TempDir()
-	key := mustKey()
+	key, id := testkeys.New(t)
 	if err := identity.Save(filepath.Join(home, "keys", "node.key"), key); err != nil {
 		t.Fatal(err)
 	}
-	self := keyID(key).String()
+	self := id.String()
 	g := networks.Devnet()
 	g.GenesisTime = time.Now().UTC().Truncate(time.Second)
 	g.EpochLength = networks.Duration(chainEpoch)
 	g.Chain.EpochGrace = networks.Duration(200 * time.Millisecond)
 	g.Tiers = []networks.Tier{{Name: "small", CostPerMtok: 1_000_000, MinInputPrice: 2_000_000, MinOutputPrice: 2_000_000,
 		RaiseMin: 1, RaiseMax: 2}}
-	g.Balances = []networks.Balance{{Account: keyID(testUserKey).String(), USD: chainUserCredit}}
+	g.Balances = []networks.Balance{{Account: testUser.String(), USD: chainUserCredit}}
 	g.Validators = []networks.Validator{{PeerID: self, Power: 10}}
-	g.SessionKeys = []networks.SessionKey{{Account: keyID(testUserKey).String(), Key: keyID(testUserSession).String(),
+	g.SessionKeys = []networks.SessionKey{{Account: testUser.String(), Key: testSession.String(),
 		SpendLimit: chainSessionSpendLimit, ExpiresAt: g.GenesisTime.AddDate(1, 0, 0)},
-		{Account: keyID(testUserKey).String(), Key: keyID(shortSession).String(),
+		{Account: testUser.String(), Key: shortSessionID.String(),
 			SpendLimit: chainSessionSpendLimit, ExpiresAt: g.GenesisTime.Add(time.Second)}}
 	sum := sha256.Sum256([]byte("manifest"))
 	g.Models = []networks.Model{{Name: chainModel, Issuer: self, ManifestSHA256: hex.EncodeToString(sum[:]), Tier: "small",
@@ -227,7 +229,7 @@ func TestUnsettledReceiptsSubmittedAfterRestart(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			_, body := httpGet(t, "http://"+n.APIAddr()+"/metrics")
+			_, body := testhttp.Get(t, "http://"+n.APIAddr()+"/metrics")
 			if cond(body) {
 				return
 			}
@@ -243,9 +245,9 @@ func TestUnsettledReceiptsSubmittedAfterRestart(t *testing.T) {
 	})
 	// Settled in the pool: they no longer count as pending spend.
 	deadline := time.Now().Add(10 * time.Second)
-	for n.net.pool.Pending(keyID(testUserKey)) != 0 {
+	for n.net.pool.Pending(testUser) != 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("pending spend %d after inclusion", n.net.pool.Pending(keyID(testUserKey)))
+			t.Fatalf("pending spend %d after inclusion", n.net.pool.Pending(testUser))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -258,7 +260,7 @@ func TestUnsettledReceiptsSubmittedAfterRestart(t *testing.T) {
 func TestSessionKeySpendLimitBeforeWork(t *testing.T) {
 	c := newChainNet(t)
 	n, _ := c.start(t)
-	key, _ := receipt.EncodeSessionKey(testUserSession)
+	key, _ := receipt.EncodeSessionKey(testSessionKey)
 	body := []byte(`{"model":"m","messages":[{"role":"user","content":"spend"}],"max_tokens":16}`)
 	var mu sync.Mutex
 	var served [][32]byte
@@ -315,7 +317,7 @@ func TestExpiredSessionKeyRefusedBeforeWork(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), "expired") {
 		t.Fatalf("%d %s", resp.StatusCode, b)
 	}
-	if got := len(receiptsOf(t, n, keyID(testUserKey))); got != 0 {
+	if got := len(receiptsOf(t, n, testUser)); got != 0 {
 		t.Fatalf("%d receipts for a refused request", got)
 	}
 }

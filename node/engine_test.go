@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/fomonet/fomo/configs"
+	"github.com/fomonet/fomo/internal/testhttp"
 	"github.com/fomonet/fomo/runtime/engine/gguf"
 	"github.com/fomonet/fomo/runtime/engine/synth"
 	goopenai "github.com/sashabaranov/go-openai"
@@ -68,11 +69,11 @@ func TestEngineNodeAsUpstream(t *testing.T) {
 			ra.Choices[0].Message.Content, ra.Usage, rb.Choices[0].Message.Content, rb.Usage)
 	}
 
-	_, metrics := httpGet(t, "http://"+a.APIAddr()+"/metrics")
+	_, metrics := testhttp.Get(t, "http://"+a.APIAddr()+"/metrics")
 	if !strings.Contains(metrics, `fomo_runtime_queue_depth{runtime="tiny"} 0`) {
 		t.Fatalf("engine queue depth not exported:\n%s", grep(metrics, "fomo_runtime"))
 	}
-	_, status := httpGet(t, "http://"+a.APIAddr()+"/api/v1/status")
+	_, status := testhttp.Get(t, "http://"+a.APIAddr()+"/api/v1/status")
 	if !strings.Contains(status, `"queue_depth": 0`) {
 		t.Fatalf("engine queue depth not in status:\n%s", status)
 	}

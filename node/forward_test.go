@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/configs"
+	"github.com/fomonet/fomo/internal/testhttp"
 	"github.com/fomonet/fomo/node/identity"
 	"github.com/fomonet/fomo/p2p/models"
 	goopenai "github.com/sashabaranov/go-openai"
@@ -92,7 +93,7 @@ func TestForwardingToProvider(t *testing.T) {
 		t.Fatalf("advert of tiny: %+v", mc)
 	}
 	// The model is listed at every node.
-	_, body := httpGet(t, "http://"+nodes[2].APIAddr()+"/v1/models")
+	_, body := testhttp.Get(t, "http://"+nodes[2].APIAddr()+"/v1/models")
 	if !strings.Contains(body, `"id": "tiny"`) {
 		t.Fatalf("/v1/models at a non-serving node lacks the network's model: %s", body)
 	}
@@ -102,7 +103,7 @@ func TestForwardingToProvider(t *testing.T) {
 	}
 	resp.Body.Close()
 	// Operators see the forwarding and the peers on /metrics.
-	_, metrics := httpGet(t, "http://"+nodes[2].APIAddr()+"/metrics")
+	_, metrics := testhttp.Get(t, "http://"+nodes[2].APIAddr()+"/metrics")
 	for _, want := range []string{"fomo_forward_attempts_total ", "fomo_forward_retries_total ",
 		`fomo_forward_failures_total{reason="broken"} 0`, `fomo_p2p_peers{transport="tcp"} 2`} {
 		if !strings.Contains(metrics, want) {

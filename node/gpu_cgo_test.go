@@ -14,6 +14,7 @@ import (
 	"github.com/fomonet/fomo/configs"
 	"github.com/fomonet/fomo/gpu/gputest"
 	gpunvml "github.com/fomonet/fomo/gpu/nvml"
+	"github.com/fomonet/fomo/internal/testhttp"
 )
 
 func TestNodeGPUGaugesCarryFakeValues(t *testing.T) {
@@ -26,11 +27,11 @@ func TestNodeGPUGaugesCarryFakeValues(t *testing.T) {
 	n := startNode(t, testConfig(), WithGPUSource(src))
 	api := "http://" + n.APIAddr()
 
-	code, body := httpGet(t, api+"/api/v1/gpus")
+	code, body := testhttp.Get(t, api+"/api/v1/gpus")
 	if code != 200 || strings.Count(body, `"uuid"`) != 8 || !strings.Contains(body, fake.UUID(3)) {
 		t.Fatalf("/api/v1/gpus = %d:\n%.1500s", code, body)
 	}
-	_, metrics := httpGet(t, api+"/metrics")
+	_, metrics := testhttp.Get(t, api+"/metrics")
 	uuid0 := fake.UUID(0)
 	for _, want := range []string{
 		`fomo_gpu_utilization_ratio{gpu="0",uuid="` + uuid0 + `"} 0.87`,

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/configs"
+	"github.com/fomonet/fomo/internal/testhttp"
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/node/api"
 	"github.com/fomonet/fomo/runtime/runtimetest"
 	"github.com/fomonet/fomo/settle/meter"
@@ -47,7 +49,7 @@ func post(t *testing.T, api string, body []byte, header map[string]string) (*htt
 // receiptsOf lists the receipts a node holds for account.
 func receiptsOf(t *testing.T, n *Node, account peer.ID) []api.ReceiptView {
 	t.Helper()
-	code, body := httpGet(t, "http://"+n.APIAddr()+"/api/v1/receipts?account="+account.String())
+	code, body := testhttp.Get(t, "http://"+n.APIAddr()+"/api/v1/receipts?account="+account.String())
 	if code != 200 {
 		t.Fatalf("receipts: %d %s", code, body)
 	}
@@ -83,7 +85,8 @@ func TestRequestsNeedAKey(t *testing.T) {
 	cfg.Runtime = []configs.Runtime{{Name: "u", Kind: configs.KindOpenAI, URL: srv.URL}}
 	n := startNode(t, cfg)
 	body := []byte(`{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":4}`)
-	stranger, err := receipt.EncodeSessionKey(mustKey())
+	strangerKey, _ := testkeys.New(t)
+	stranger, err := receipt.EncodeSessionKey(strangerKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +113,7 @@ func TestRequestsNeedAKey(t *testing.T) {
 	}
 	// The session key of a registered account is accepted, and the answer
 	// carries the receipt.
-	key, _ := receipt.EncodeSessionKey(testUserSession)
+	key, _ := receipt.EncodeSessionKey(testSessionKey)
 	resp, b := post(t, n.APIAddr(), body, map[string]string{"Authorization": "Bearer " + key})
 	var out struct {
 		Usage struct {
@@ -131,8 +134,8 @@ func TestRequestsNeedAKey(t *testing.T) {
 	if got := resp.Header.Get("X-Fomo-Receipt"); got != out.Fomo.ReceiptID || sr.Receipt.Node != n.ID() {
 		t.Fatalf("receipt id %s by %s, header %q", out.Fomo.ReceiptID, sr.Receipt.Node, got)
 	}
-	if a.Account != keyID(testUserKey) || a.Signer != keyID(testUserSession) {
-		t.Fatalf("authorization by %s for %s, want %s for %s", a.Signer, a.Account, keyID(testUserSession), keyID(testUserKey))
+	if a.Account != testUser || a.Signer != testSession {
+		t.Fatalf("authorization by %s for %s, want %s for %s", a.Signer, a.Account, testSession, testUser)
 	}
 	if sr.Receipt.OutputTokens != out.Usage.CompletionTokens || sr.Receipt.InputTokens != out.Usage.PromptTokens {
 		t.Fatalf("receipt counts %d/%d, usage %+v", sr.Receipt.InputTokens, sr.Receipt.OutputTokens, out.Usage)
@@ -164,7 +167,7 @@ func TestCancelledStreamIsBilledForWhatWasDelivered(t *testing.T) {
 		}
 	}
 	s.Close()
-	rs := waitReceipts(t, n, keyID(testUserKey), 1)
+	rs := waitReceipts(t, n, testUser, 1)
 	r := rs[0]
 	// The relay may have sent a few more events than the client read
 	// before the cancellation reached the upstream; never the rest.
@@ -180,7 +183,7 @@ func TestPendingSpendAcrossNodes(t *testing.T) {
 	up := runtimetest.NewUpstream(runtimetest.WithModels("paid"), runtimetest.WithTokens(64))
 	srv := httptest.NewServer(up)
 	t.Cleanup(srv.Close)
-	payer := mustKey()
+	payer, payerID := testkeys.New(t)
 	// Prices 1 and 2 base units per token: a 3-word prompt and 8 output
 	// tokens cost 3 + 16 = 19. The authorization's max_charge must cover
 	// the body's 78 bytes as input: 78 + 16 = 94. Credit 4×19 + 94 − 1
@@ -189,8 +192,8 @@ func TestPendingSpendAcrossNodes(t *testing.T) {
 	dir := t.TempDir()
 	reg := filepath.Join(dir, "accounts.toml")
 	f := meter.AccountsFile{Account: []meter.RegistryAccount{
-		{ID: keyID(testUserKey).String(), Credit: 1e15, SessionKeys: []string{keyID(testUserSession).String()}},
-		{ID: keyID(payer).String(), Credit: 4*charge + maxCharge - 1},
+		{ID: testUser.String(), Credit: 1e15, SessionKeys: []string{testSession.String()}},
+		{ID: payerID.String(), Credit: 4*charge + maxCharge - 1},
 	}}
 	b, _ := f.Encode()
 	if err := os.WriteFile(reg, b, 0o600); err != nil {
@@ -280,7 +283,7 @@ func TestPendingSpendAcrossNodes(t *testing.T) {
 	// Every node learns the four receipts by gossip; the fifth request
 	// is refused wherever it enters.
 	for i, n := range nodes {
-		waitReceipts(t, n, keyID(payer), 4)
+		waitReceipts(t, n, payerID, 4)
 		resp, b := request(n)
 		var e struct {
 			Error struct{ Type, Code, Message string }
@@ -313,7 +316,7 @@ func TestAuthorizationServedOnce(t *testing.T) {
 		t.Fatalf("no payee: %d %s", resp.StatusCode, b)
 	}
 	other := a
-	other.Node = keyID(mustKey())
+	_, other.Node = testkeys.New(t)
 	if resp, b := post(t, n.APIAddr(), body, sign(other)); resp.StatusCode == 200 {
 		t.Fatalf("another node's authorization was served here: %d %s", resp.StatusCode, b)
 	}

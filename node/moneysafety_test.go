@@ -75,7 +75,7 @@ func TestGenerationCappedByAuthorization(t *testing.T) {
 		})
 	}
 	// A node signing for its client caps at auth.default_max_tokens.
-	key, _ := receipt.EncodeSessionKey(testUserSession)
+	key, _ := receipt.EncodeSessionKey(testSessionKey)
 	body := []byte(`{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":60}`)
 	if got := ask(body, map[string]string{"Authorization": "Bearer " + key}).Usage.CompletionTokens; got != 5 {
 		t.Fatalf("bearer: got %d tokens, want auth.default_max_tokens 5", got)

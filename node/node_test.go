@@ -2,9 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,39 +9,25 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/configs"
+	"github.com/fomonet/fomo/internal/testhttp"
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/settle/meter"
 	"github.com/fomonet/fomo/settle/receipt"
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// testUser is the account the test nodes' open-access key pays for.
+// testUser is the account the test nodes' open-access key pays for, and
+// testSession (testSessionKey) its session key.
 var (
-	testUserKey, testUserSession = mustKey(), mustKey()
-	testAccounts                 string // registry file, written by TestMain
+	testUserKey, testUser       = testkeys.MustNew()
+	testSessionKey, testSession = testkeys.MustNew()
+	testAccounts                string // registry file, written by TestMain
 )
-
-func mustKey() crypto.PrivKey {
-	sk, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		panic(err)
-	}
-	return sk
-}
-
-func keyID(sk crypto.PrivKey) peer.ID {
-	id, err := peer.IDFromPrivateKey(sk)
-	if err != nil {
-		panic(err)
-	}
-	return id
-}
 
 // writeTestAccounts writes a registry in dir in which the test user has
-// ample credit and testUserSession is its session key.
+// ample credit and testSessionKey is its session key.
 func writeTestAccounts(dir string) string {
 	f := meter.AccountsFile{Account: []meter.RegistryAccount{{
-		ID: keyID(testUserKey).String(), Credit: 1e15, SessionKeys: []string{keyID(testUserSession).String()},
+		ID: testUser.String(), Credit: 1e15, SessionKeys: []string{testSession.String()},
 	}}}
 	b, err := f.Encode()
 	if err != nil {
@@ -62,7 +45,7 @@ func writeTestAccounts(dir string) string {
 func testConfig() configs.Config {
 	cfg := configs.Default()
 	cfg.Auth.Accounts = testAccounts
-	sk, err := receipt.EncodeSessionKey(testUserSession)
+	sk, err := receipt.EncodeSessionKey(testSessionKey)
 	if err != nil {
 		panic(err)
 	}
@@ -76,7 +59,7 @@ func testConfig() configs.Config {
 	return cfg
 }
 
-func startNode(t *testing.T, cfg configs.Config, opts ...Option) *Node {
+func startNode(t testing.TB, cfg configs.Config, opts ...Option) *Node {
 	t.Helper()
 	n, err := New(cfg, t.TempDir(), opts...)
 	if err != nil {
@@ -95,17 +78,6 @@ func startNode(t *testing.T, cfg configs.Config, opts ...Option) *Node {
 	return n
 }
 
-func httpGet(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 func grep(s, sub string) string {
 	var out []string
 	for l := range strings.SplitSeq(s, "\n") {
@@ -120,7 +92,7 @@ func TestNodeWithoutGPUs(t *testing.T) {
 	cfg := testConfig()
 	cfg.Store.Backend = "pebble"
 	n := startNode(t, cfg)
-	code, body := httpGet(t, "http://"+n.APIAddr()+"/api/v1/gpus")
+	code, body := testhttp.Get(t, "http://"+n.APIAddr()+"/api/v1/gpus")
 	if code != 200 || strings.TrimSpace(body) != "[]" {
 		t.Fatalf("/api/v1/gpus = %d %q, want 200 []", code, body)
 	}

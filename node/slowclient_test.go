@@ -24,6 +24,25 @@ func slowClientConfig() configs.Config {
 	return cfg
 }
 
+// dialAPI opens a connection to n's API, closed when t ends if not before.
+func dialAPI(t *testing.T, n *Node) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", n.APIAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// getGPUs writes a keep-alive request for /api/v1/gpus to c.
+func getGPUs(t *testing.T, c net.Conn) {
+	t.Helper()
+	if _, err := io.WriteString(c, "GET /api/v1/gpus HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // waitClosed reads c until the server closes it and returns how long that
 // took; it fails the test if c is still open after limit.
 func waitClosed(t *testing.T, c net.Conn, start time.Time, limit time.Duration) time.Duration {
@@ -39,13 +58,9 @@ func waitClosed(t *testing.T, c net.Conn, start time.Time, limit time.Duration) 
 
 func TestTrickledBodyIsCut(t *testing.T) {
 	n := startNode(t, slowClientConfig())
-	c, err := net.Dial("tcp", n.APIAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialAPI(t, n)
 	start := time.Now()
-	_, err = io.WriteString(c, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+	_, err := io.WriteString(c, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,14 +86,8 @@ func TestTrickledBodyIsCut(t *testing.T) {
 
 func TestIdleKeepAliveIsClosed(t *testing.T) {
 	n := startNode(t, slowClientConfig())
-	c, err := net.Dial("tcp", n.APIAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := io.WriteString(c, "GET /api/v1/gpus HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
+	c := dialAPI(t, n)
+	getGPUs(t, c)
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
@@ -135,26 +144,14 @@ func TestTooManyConnectionsWait(t *testing.T) {
 	cfg.API.MaxConns = 1
 	cfg.API.IdleTimeout = configs.Duration(time.Minute)
 	n := startNode(t, cfg)
-	first, err := net.Dial("tcp", n.APIAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Close()
-	if _, err := io.WriteString(first, "GET /api/v1/gpus HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
+	first := dialAPI(t, n)
+	getGPUs(t, first)
 	if _, err := http.ReadResponse(bufio.NewReader(first), nil); err != nil {
 		t.Fatal(err)
 	}
 	// first stays open: a second connection is not served until it closes.
-	second, err := net.Dial("tcp", n.APIAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer second.Close()
-	if _, err := io.WriteString(second, "GET /api/v1/gpus HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
+	second := dialAPI(t, n)
+	getGPUs(t, second)
 	second.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 	br := bufio.NewReader(second)
 	if _, err := br.Peek(1); !errors.Is(err, os.ErrDeadlineExceeded) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/configs"
+	"github.com/fomonet/fomo/internal/testhttp"
 	"github.com/fomonet/fomo/runtime/runtimetest"
 )
 
@@ -47,16 +47,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func readPID(t *testing.T, path string, not int, within time.Duration) int {
 	t.Helper()
 	deadline := time.Now().Add(within)
@@ -87,7 +77,7 @@ func alive(pid int) bool {
 }
 
 func TestSupervisedBackendRestartsAndIsStopped(t *testing.T) {
-	addr := freePort(t)
+	addr := testhttp.FreeAddr(t).String()
 	pidFile := filepath.Join(t.TempDir(), "child.pid")
 	cfg := testConfig()
 	cfg.Runtime = []configs.Runtime{{

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/configs"
+	"github.com/fomonet/fomo/internal/testhttp"
 	"github.com/fomonet/fomo/runtime/runtimetest"
 	"github.com/fomonet/fomo/settle/receipt"
 	goopenai "github.com/sashabaranov/go-openai"
@@ -34,7 +35,7 @@ func upstreamNode(t *testing.T, ups map[string]*runtimetest.Upstream) (*Node, ma
 }
 
 func client(base string) *goopenai.Client {
-	key, err := receipt.EncodeSessionKey(testUserSession)
+	key, err := receipt.EncodeSessionKey(testSessionKey)
 	if err != nil {
 		panic(err)
 	}
@@ -117,24 +118,19 @@ func TestOpenAIUpstreamSameThroughNode(t *testing.T) {
 	}
 
 	// Streaming chat, usage included.
-	ds, err := direct.CreateChatCompletionStream(ctx, chatRequest("up-model", true))
-	if err != nil {
-		t.Fatal(err)
+	var streams [2]streamed // direct, then through the node
+	for i, c := range []*goopenai.Client{direct, via} {
+		s, err := c.CreateChatCompletionStream(ctx, chatRequest("up-model", true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		streams[i], err = readStream(t, s)
+		s.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
-	wantS, err := readStream(t, ds)
-	ds.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	vs, err := via.CreateChatCompletionStream(ctx, chatRequest("up-model", true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gotS, err := readStream(t, vs)
-	vs.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	wantS, gotS := streams[0], streams[1]
 	if gotS.content != wantS.content || gotS.chunks != wantS.chunks || gotS.finish != wantS.finish ||
 		gotS.usage == nil || wantS.usage == nil || *gotS.usage != *wantS.usage {
 		t.Fatalf("stream through the node differs:\n got %+v usage %+v\nwant %+v usage %+v", gotS, gotS.usage, wantS, wantS.usage)
@@ -165,7 +161,7 @@ func TestOpenAIUpstreamSameThroughNode(t *testing.T) {
 	}
 
 	// Metering: the node counted the usage it relayed.
-	_, metrics := httpGet(t, "http://"+n.APIAddr()+"/metrics")
+	_, metrics := testhttp.Get(t, "http://"+n.APIAddr()+"/metrics")
 	if !strings.Contains(metrics, `fomo_inference_tokens_total{kind="completion",model="up-model"}`) {
 		t.Fatalf("no token metrics:\n%s", grep(metrics, "fomo_inference"))
 	}
@@ -204,7 +200,7 @@ func TestUpstreamDiesMidStream(t *testing.T) {
 			t.Fatalf("request after the failure: %v %+v", err, r)
 		}
 	}
-	if code, _ := httpGet(t, "http://"+n.APIAddr()+"/api/v1/status"); code != 200 {
+	if code, _ := testhttp.Get(t, "http://"+n.APIAddr()+"/api/v1/status"); code != 200 {
 		t.Fatalf("status after failure: %d", code)
 	}
 }

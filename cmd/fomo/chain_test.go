@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -13,13 +12,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/fomotest"
 	"github.com/fomonet/fomo/node"
 	"github.com/fomonet/fomo/node/api"
 	"github.com/fomonet/fomo/node/identity"
@@ -27,70 +26,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-type devnetNode struct {
-	api, peer string
-	pid       int
-}
-
-// waitDevnet waits for devnet to print n node lines and "devnet running".
-func waitDevnet(t *testing.T, p *proc, n int, within time.Duration) []devnetNode {
-	t.Helper()
-	lineRE := regexp.MustCompile(`(?m)^node(\d) api=(\S+) peer=(\S+) pid=(\d+)$`)
-	deadline := time.Now().Add(within)
-	for !strings.Contains(p.out.String(), "devnet running") {
-		select {
-		case <-p.exited:
-			t.Fatalf("devnet exited: %v\n%s", p.err, p.out)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("devnet did not start within %s:\n%s", within, p.out)
-		}
-	}
-	nodes := make([]devnetNode, n)
-	for _, m := range lineRE.FindAllStringSubmatch(p.out.String(), -1) {
-		i, _ := strconv.Atoi(m[1])
-		pid, _ := strconv.Atoi(m[4])
-		nodes[i] = devnetNode{api: m[2], peer: m[3], pid: pid}
-	}
-	return nodes
-}
-
-type chainStatus struct {
-	Height  int64  `json:"height"`
-	AppHash string `json:"app_hash"`
-}
-
-// chainOf returns a node's chain status; a node that does not answer is at
-// height -1.
-func chainOf(t *testing.T, api string) chainStatus {
-	t.Helper()
-	st := chainStatus{Height: -1}
-	_ = apiDo(t.Context(), http.MethodGet, api+"/api/v1/chain", nil, &st)
-	return st
-}
-
-// waitFor polls cond every 100 ms until it holds or within passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func appHashAt(api string, h int64) string {
-	var b struct {
-		AppHash string `json:"app_hash"`
-	}
-	if err := apiDo(context.Background(), http.MethodGet, fmt.Sprintf("%s/api/v1/chain/blocks/%d", api, h), nil, &b); err != nil {
-		return ""
-	}
-	return b.AppHash
-}
+// heightOf returns a node's chain height, -1 when it does not answer.
+func heightOf(api string) int64 { return fomotest.Height(api, 30*time.Second) }
 
 // TestChainFourValidators runs four validators as processes on loopback
 // (the model on two of them) with traffic through all four: every node
@@ -107,17 +44,17 @@ func TestChainFourValidators(t *testing.T) {
 	p := start(t, "devnet", "--nodes", "4", "--serve-on", "2", "--dir", dir, "--keep-going", "--epoch", "6s",
 		"--block-interval", "200ms", "--traffic", "300ms", "--model-preset", "tiny", "--model-type", "q8_0",
 		"--set", "gpu.enabled=false", "--set", "p2p.advert_interval=500ms")
-	nodes := waitDevnet(t, p, 4, 2*time.Minute)
+	nodes := fomotest.WaitDevnet(t, p.out, p.exited, 4, 2*time.Minute)
 
 	// The chain makes blocks, and all four agree on each app hash.
-	waitFor(t, time.Minute, "height 5 on node0", func() bool { return chainOf(t, nodes[0].api).Height >= 5 })
+	fomotest.WaitFor(t, time.Minute, "height 5 on node0", func() bool { return heightOf(nodes[0].API) >= 5 })
 	checkAgreement := func(from int, h int64, which []int) {
 		t.Helper()
-		want := appHashAt(nodes[from].api, h)
+		want := fomotest.AppHashAt(nodes[from].API, h)
 		for _, i := range which {
 			var got string
-			waitFor(t, time.Minute, fmt.Sprintf("node%d at height %d", i, h+1), func() bool {
-				got = appHashAt(nodes[i].api, h)
+			fomotest.WaitFor(t, time.Minute, fmt.Sprintf("node%d at height %d", i, h+1), func() bool {
+				got = fomotest.AppHashAt(nodes[i].API, h)
 				return got != ""
 			})
 			if want == "" || got != want {
@@ -130,16 +67,16 @@ func TestChainFourValidators(t *testing.T) {
 	}
 
 	// kill -9 validator 3 (serves nothing): the other three go on.
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", nodes[3].pid))
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", nodes[3].PID))
 	if err != nil {
 		t.Fatal(err)
 	}
 	args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
-	if err := syscall.Kill(nodes[3].pid, syscall.SIGKILL); err != nil {
+	if err := syscall.Kill(nodes[3].PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	h0 := chainOf(t, nodes[0].api).Height
-	waitFor(t, time.Minute, "blocks without validator 3", func() bool { return chainOf(t, nodes[1].api).Height >= h0+5 })
+	h0 := heightOf(nodes[0].API)
+	fomotest.WaitFor(t, time.Minute, "blocks without validator 3", func() bool { return heightOf(nodes[1].API) >= h0+5 })
 
 	// Restarted over its home, it catches up to the same app hash.
 	home := args[slicesIndex(args, "--home")+1]
@@ -150,15 +87,15 @@ func TestChainFourValidators(t *testing.T) {
 			t.Logf("restarted node3:\n%s", re.out)
 		}
 	}()
-	waitFor(t, time.Minute, "node3 back", func() bool {
+	fomotest.WaitFor(t, time.Minute, "node3 back", func() bool {
 		b, err := os.ReadFile(filepath.Join(home, node.APIAddrFile))
 		if err == nil {
-			nodes[3].api = "http://" + strings.TrimSpace(string(b))
+			nodes[3].API = "http://" + strings.TrimSpace(string(b))
 		}
 		return err == nil
 	})
-	target := chainOf(t, nodes[0].api).Height
-	waitFor(t, 2*time.Minute, "node3 catching up", func() bool { return chainOf(t, nodes[3].api).Height > target })
+	target := heightOf(nodes[0].API)
+	fomotest.WaitFor(t, 2*time.Minute, "node3 catching up", func() bool { return heightOf(nodes[3].API) > target })
 	checkAgreement(0, target, []int{3})
 
 	// An account with credit for one request races requests at the two
@@ -173,7 +110,7 @@ func TestChainFourValidators(t *testing.T) {
 		t.Fatal(err)
 	}
 	spenderID := identity.PeerID(spender).String()
-	if out, err := fomo(t, "transfer", "--to", spenderID, "--amount", "0.0015", "--home", dir, "--key-name", "user", "--api", nodes[2].api); err != nil {
+	if out, err := fomo(t, "transfer", "--to", spenderID, "--amount", "0.0015", "--home", dir, "--key-name", "user", "--api", nodes[2].API); err != nil {
 		t.Fatalf("transfer: %v\n%s", err, out)
 	}
 	var netID string
@@ -182,7 +119,7 @@ func TestChainFourValidators(t *testing.T) {
 		InputPrice  uint64 `json:"input_price"`
 		OutputPrice uint64 `json:"output_price"`
 	}
-	if err := apiDo(t.Context(), http.MethodGet, nodes[2].api+"/api/v1/prices/synth-tiny-q8_0", nil, &prices); err != nil {
+	if err := apiDo(t.Context(), http.MethodGet, nodes[2].API+"/api/v1/prices/synth-tiny-q8_0", nil, &prices); err != nil {
 		t.Fatal(err)
 	}
 	netID = prices.NetworkID
@@ -206,20 +143,20 @@ func TestChainFourValidators(t *testing.T) {
 	// Both serving nodes know the credit before the race. With seed 1 the
 	// synthetic model answers "race b" and "race c" with all 64 tokens.
 	for _, n := range nodes[:2] {
-		waitFor(t, 30*time.Second, "the transfer seen by "+n.api, func() bool {
+		fomotest.WaitFor(t, 30*time.Second, "the transfer seen by "+n.API, func() bool {
 			var a struct{ Balances map[string]uint64 }
-			return apiDo(t.Context(), http.MethodGet, n.api+"/api/v1/accounts/"+spenderID, nil, &a) == nil && a.Balances["usd"] == 1500
+			return apiDo(t.Context(), http.MethodGet, n.API+"/api/v1/accounts/"+spenderID, nil, &a) == nil && a.Balances["usd"] == 1500
 		})
 	}
-	tags := map[string]string{nodes[0].peer: "b", nodes[1].peer: "c"}
+	tags := map[string]string{nodes[0].Peer: "b", nodes[1].Peer: "c"}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	served := 0
 	for _, n := range nodes[:2] {
 		wg.Go(func() {
-			body := raceBody(tags[n.peer])
-			resp, b := chatAt(t, n.api, signed(n.peer, body), body)
-			t.Logf("racing request at %s: %d %.300s", n.api, resp.StatusCode, b)
+			body := raceBody(tags[n.Peer])
+			resp, b := chatAt(t, n.API, signed(n.Peer, body), body)
+			t.Logf("racing request at %s: %d %.300s", n.API, resp.StatusCode, b)
 			if resp.StatusCode == 200 {
 				mu.Lock()
 				served++
@@ -241,70 +178,70 @@ func TestChainFourValidators(t *testing.T) {
 			t.Logf("account %s: %+v", spenderID, acct)
 		}
 	}()
-	waitFor(t, time.Minute, "the unpaid receipts recorded", func() bool {
-		err := apiDo(t.Context(), http.MethodGet, nodes[3].api+"/api/v1/accounts/"+spenderID, nil, &acct)
+	fomotest.WaitFor(t, time.Minute, "the unpaid receipts recorded", func() bool {
+		err := apiDo(t.Context(), http.MethodGet, nodes[3].API+"/api/v1/accounts/"+spenderID, nil, &acct)
 		return err == nil && acct.Overdrawn
 	})
 	if acct.UnpaidUSD == 0 || acct.Balances["usd"] >= 1500 {
 		t.Fatalf("overspent account: %+v", acct)
 	}
 	body := raceBody("more")
-	if resp, b := chatAt(t, nodes[2].api, signed(nodes[2].peer, body), body); resp.StatusCode != http.StatusPaymentRequired {
+	if resp, b := chatAt(t, nodes[2].API, signed(nodes[2].Peer, body), body); resp.StatusCode != http.StatusPaymentRequired {
 		t.Fatalf("an overdrawn account was served: %d %s", resp.StatusCode, b)
 	}
 
 	// The serving node is killed right after it answers: its receipt still
 	// makes it on chain, submitted by the nodes that hold it.
-	resp, body := chatAt(t, nodes[2].api, nil)
+	resp, body := chatAt(t, nodes[2].API, nil)
 	if resp.StatusCode != 200 {
 		t.Fatalf("request at node2: %d %s", resp.StatusCode, body)
 	}
 	id := receiptIDOf(t, body)
-	alive := []devnetNode{nodes[2], nodes[3]}
+	alive := []fomotest.DevnetNode{nodes[2], nodes[3]}
 	for i := range 2 {
-		if resp.Header.Get("X-Fomo-Node") == nodes[i].peer {
-			_ = syscall.Kill(nodes[i].pid, syscall.SIGKILL)
+		if resp.Header.Get("X-Fomo-Node") == nodes[i].Peer {
+			_ = syscall.Kill(nodes[i].PID, syscall.SIGKILL)
 			alive = append(alive, nodes[1-i])
 		}
 	}
 	if len(alive) != 3 {
 		t.Fatalf("request served by %s, not by node0 or node1", resp.Header.Get("X-Fomo-Node"))
 	}
-	waitFor(t, 90*time.Second, "the dead node's receipt included", func() bool {
+	fomotest.WaitFor(t, 90*time.Second, "the dead node's receipt included", func() bool {
 		var v api.ReceiptView
-		err := apiDo(t.Context(), http.MethodGet, alive[0].api+"/api/v1/receipts/"+id, nil, &v)
+		err := apiDo(t.Context(), http.MethodGet, alive[0].API+"/api/v1/receipts/"+id, nil, &v)
 		return err == nil && v.Settled
 	})
 
 	// Topped up by the protocol (a deposit clears the overdrawn mark), it
 	// is served again; the CLI shows the account and authorizes a session
 	// key for it.
-	if out, err := fomo(t, "deposit", "--to", spenderID, "--amount", "1.0", "--home", dir, "--key-name", "protocol", "--api", alive[0].api); err != nil {
+	if out, err := fomo(t, "deposit", "--to", spenderID, "--amount", "1.0", "--home", dir, "--key-name", "protocol", "--api", alive[0].API); err != nil {
 		t.Fatalf("deposit: %v\n%s", err, out)
 	}
-	out, err := fomo(t, "account", "show", "--home", dir, "--key-name", "spender", "--api", alive[0].api)
+	out, err := fomo(t, "account", "show", "--home", dir, "--key-name", "spender", "--api", alive[0].API)
 	if err != nil || strings.Contains(out, `"overdrawn": true`) || !strings.Contains(out, spenderID) {
 		t.Fatalf("account show after the deposit: %v\n%s", err, out)
 	}
-	out, err = fomo(t, "key", "authorize", "--session", "spender-laptop", "--spend-limit", "0.5", "--home", dir, "--key-name", "spender", "--api", alive[0].api)
+	out, err = fomo(t, "key", "authorize", "--session", "spender-laptop", "--spend-limit", "0.5", "--home", dir, "--key-name", "spender", "--api", alive[0].API)
 	apiKey := regexp.MustCompile(`fomo_sk_\S+`).FindString(out)
 	if err != nil || apiKey == "" {
 		t.Fatalf("key authorize: %v\n%s", err, out)
 	}
-	waitFor(t, 30*time.Second, "a request paid with the new session key", func() bool {
-		resp, _ := chatAt(t, alive[2].api, map[string]string{"Authorization": "Bearer " + apiKey})
+	fomotest.WaitFor(t, 30*time.Second, "a request paid with the new session key", func() bool {
+		resp, _ := chatAt(t, alive[2].API, map[string]string{"Authorization": "Bearer " + apiKey})
 		return resp.StatusCode == 200
 	})
 	sess, _ := identity.Load(filepath.Join(dir, "keys", "spender-laptop.key"))
-	if out, err := fomo(t, "key", "revoke", identity.PeerID(sess).String(), "--home", dir, "--key-name", "spender", "--api", alive[0].api); err != nil {
+	if out, err := fomo(t, "key", "revoke", identity.PeerID(sess).String(), "--home", dir, "--key-name", "spender", "--api", alive[0].API); err != nil {
 		t.Fatalf("key revoke: %v\n%s", err, out)
 	}
 
 	// Epochs close with settlement tables.
-	if out, err := fomo(t, "epoch", "list", "--api", alive[1].api); err != nil || !strings.Contains(out, "synth-tiny-q8_0") {
+	if out, err := fomo(t, "epoch", "list", "--api", alive[1].API); err != nil || !strings.Contains(out, "synth-tiny-q8_0") {
 		t.Fatalf("epoch list: %v\n%s", err, out)
 	}
-	if out, err := fomo(t, "epoch", "show", "0", "--api", alive[1].api); err != nil || !strings.Contains(out, `"receipts_root"`) {
+	if out, err := fomo(t, "epoch", "show", "0", "--api", alive[1].API); err != nil || !strings.Contains(out, `"receipts_root"`) {
 		t.Fatalf("epoch show: %v\n%s", err, out)
 	}
 	p.signal(t, syscall.SIGINT, time.Minute)

@@ -5,12 +5,10 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -22,38 +20,25 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fomonet/fomo/node/identity"
+	"github.com/fomonet/fomo/internal/fomotest"
+	"github.com/fomonet/fomo/internal/testbuf"
+	"github.com/fomonet/fomo/internal/testhttp"
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/settle/meter"
 	"github.com/fomonet/fomo/settle/receipt"
-	"github.com/libp2p/go-libp2p/core/crypto"
 )
 
-var fomoBin string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "fomo-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	fomoBin = filepath.Join(dir, "fomo")
-	build := exec.Command("go", "build", "-o", fomoBin, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building fomo:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+// TestMain removes the fomo binary that the tests built (once, on first
+// use).
+func TestMain(m *testing.M) { os.Exit(fomotest.Main(m)) }
 
 // fomo runs the binary to completion and returns its combined output.
 func fomo(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	bin := fomotest.BuildBinary(t) // before the minute starts
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, fomoBin, args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), "FOMO_HOME=")
 	out, err := cmd.CombinedOutput()
 	return string(out), err
@@ -64,11 +49,8 @@ func fomo(t *testing.T, args ...string) (string, error) {
 // it.
 func openAccess(t *testing.T, dir string) []string {
 	t.Helper()
-	sk, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := meter.AccountsFile{Account: []meter.RegistryAccount{{ID: identity.PeerID(sk).String(), Credit: 1e9}}}
+	sk, id := testkeys.New(t)
+	f := meter.AccountsFile{Account: []meter.RegistryAccount{{ID: id.String(), Credit: 1e9}}}
 	b, err := f.Encode()
 	if err != nil {
 		t.Fatal(err)
@@ -92,31 +74,14 @@ var testSets = []string{
 
 type proc struct {
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *testbuf.Buffer
 	exited chan struct{}
 	err    error
 }
 
-type syncBuffer struct {
-	mu  chan struct{}
-	buf bytes.Buffer
-}
-
-func newSyncBuffer() *syncBuffer { return &syncBuffer{mu: make(chan struct{}, 1)} }
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu <- struct{}{}
-	defer func() { <-b.mu }()
-	return b.buf.Write(p)
-}
-func (b *syncBuffer) String() string {
-	b.mu <- struct{}{}
-	defer func() { <-b.mu }()
-	return b.buf.String()
-}
-
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(fomoBin, args...), out: newSyncBuffer(), exited: make(chan struct{})}
+	p := &proc{cmd: exec.Command(fomotest.BuildBinary(t), args...), out: &testbuf.Buffer{}, exited: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.Env = append(os.Environ(), "FOMO_HOME=")
 	if err := p.cmd.Start(); err != nil {
@@ -161,17 +126,6 @@ func waitFile(t *testing.T, p *proc, path string) string {
 	return ""
 }
 
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
 func TestInitThenNodeServes(t *testing.T) {
 	home := t.TempDir()
 	out, err := fomo(t, "init", "--home", home)
@@ -192,15 +146,15 @@ func TestInitThenNodeServes(t *testing.T) {
 	p := start(t, append([]string{"node", "--home", home}, testSets...)...)
 	api := "http://" + waitFile(t, p, filepath.Join(home, "api.addr"))
 
-	code, body := get(t, api+"/api/v1/gpus")
+	code, body := testhttp.Get(t, api+"/api/v1/gpus")
 	if code != http.StatusOK || strings.TrimSpace(body) != "[]" {
 		t.Fatalf("GET /api/v1/gpus = %d %q, want 200 []", code, body)
 	}
-	code, body = get(t, api+"/metrics")
+	code, body = testhttp.Get(t, api+"/metrics")
 	if code != http.StatusOK || !strings.Contains(body, "fomo_build_info") || !strings.Contains(body, "fomo_http_requests_total") {
 		t.Fatalf("GET /metrics = %d, missing fomo_ metrics:\n%.2000s", code, body)
 	}
-	code, body = get(t, api+"/api/v1/status")
+	code, body = testhttp.Get(t, api+"/api/v1/status")
 	var status struct {
 		PeerID string `json:"peer_id"`
 	}
@@ -211,7 +165,7 @@ func TestInitThenNodeServes(t *testing.T) {
 	if err != nil || !strings.Contains(keyOut, status.PeerID) {
 		t.Fatalf("key show does not match the node's peer id %s: %v\n%s", status.PeerID, err, keyOut)
 	}
-	code, body = get(t, api+"/v1/models")
+	code, body = testhttp.Get(t, api+"/v1/models")
 	if code != http.StatusOK || !strings.Contains(body, `"object": "list"`) {
 		t.Fatalf("GET /v1/models = %d %s", code, body)
 	}
@@ -244,7 +198,7 @@ func TestUnknownConfigKeyFailsStart(t *testing.T) {
 		t.Fatalf("config validate: %v\n%s", err, out)
 	}
 	// The environment layer is strict too.
-	cmd := exec.Command(fomoBin, "config", "show", "--home", t.TempDir())
+	cmd := exec.Command(fomotest.BuildBinary(t), "config", "show", "--home", t.TempDir())
 	cmd.Env = append(os.Environ(), "FOMO_API_LISTN=1")
 	b, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(b), "FOMO_API_LISTN") {
@@ -255,7 +209,7 @@ func TestUnknownConfigKeyFailsStart(t *testing.T) {
 func TestConfigShowLayers(t *testing.T) {
 	home := t.TempDir()
 	os.WriteFile(filepath.Join(home, "config.toml"), []byte("[api]\nlisten = \"127.0.0.1:1111\"\n"), 0o600)
-	cmd := exec.Command(fomoBin, "config", "show", "--home", home, "--set", "node.log_level=debug")
+	cmd := exec.Command(fomotest.BuildBinary(t), "config", "show", "--home", home, "--set", "node.log_level=debug")
 	cmd.Env = append(os.Environ(), "FOMO_GPU_SAMPLE_INTERVAL=7s")
 	b, err := cmd.CombinedOutput()
 	if err != nil {
@@ -348,7 +302,7 @@ func TestDevnetAndGateway(t *testing.T) {
 	var st struct {
 		ListenAddrs []string `json:"listen_addrs"`
 	}
-	_, body := get(t, apis["0"]+"/api/v1/status")
+	_, body := testhttp.Get(t, apis["0"]+"/api/v1/status")
 	if err := json.Unmarshal([]byte(body), &st); err != nil || len(st.ListenAddrs) == 0 {
 		t.Fatalf("node0 status: %v %s", err, body)
 	}
@@ -523,7 +477,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	go http.Post(api+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"hang","messages":[]}`))
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		_, metrics := get(t, api+"/metrics")
+		_, metrics := testhttp.Get(t, api+"/metrics")
 		if strings.Contains(metrics, "fomo_inference_in_flight 1") {
 			break
 		}

@@ -3,7 +3,6 @@
 package nvml
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,41 +17,13 @@ import (
 
 	"github.com/fomonet/fomo/gpu"
 	"github.com/fomonet/fomo/gpu/gputest"
+	"github.com/fomonet/fomo/internal/testbuf"
 )
 
 const h100Memory = 80 << 30
 
-// logBuffer is a concurrency-safe buffer for a text slog handler.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// lines returns the logged lines that contain every one of subs.
-func (b *logBuffer) lines(subs ...string) []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []string
-	for _, l := range strings.Split(b.buf.String(), "\n") {
-		match := l != ""
-		for _, s := range subs {
-			match = match && strings.Contains(l, s)
-		}
-		if match {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
-func newLogger() (*slog.Logger, *logBuffer) {
-	b := &logBuffer{}
+func newLogger() (*slog.Logger, *testbuf.Buffer) {
+	b := &testbuf.Buffer{}
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})), b
 }
 
@@ -135,7 +106,7 @@ func TestNewInventoryMIGAndOptionalFields(t *testing.T) {
 	if devs[0].PCIBusID != "" {
 		t.Errorf("PCI bus id = %q after a failed read, want empty", devs[0].PCIBusID)
 	}
-	if n := len(logs.lines("level=WARN", "pci_bus_id")); n != 1 {
+	if n := len(logs.Lines("level=WARN", "pci_bus_id")); n != 1 {
 		t.Errorf("%d WARN lines about pci_bus_id, want 1", n)
 	}
 }
@@ -445,7 +416,7 @@ func TestSampleGPULost(t *testing.T) {
 	if st[1].Sample.Healthy {
 		t.Error("gpu 1 healthy again after being lost")
 	}
-	if n := len(logs.lines("level=WARN", "gpu lost")); n != 1 {
+	if n := len(logs.Lines("level=WARN", "gpu lost")); n != 1 {
 		t.Errorf("%d WARN lines for the lost GPU, want 1", n)
 	}
 }
@@ -617,8 +588,8 @@ func TestXidEventsUnavailable(t *testing.T) {
 					t.Errorf("gpu %d unhealthy", i)
 				}
 			}
-			if n := len(logs.lines("level=WARN")); n != tt.warns {
-				t.Errorf("%d WARN lines, want %d: %v", n, tt.warns, logs.lines("level=WARN"))
+			if n := len(logs.Lines("level=WARN")); n != tt.warns {
+				t.Errorf("%d WARN lines, want %d: %v", n, tt.warns, logs.Lines("level=WARN"))
 			}
 		})
 	}
@@ -636,7 +607,7 @@ func TestXidEventWaitError(t *testing.T) {
 			t.Fatal("event read despite the failing wait")
 		}
 	}
-	if n := len(logs.lines("level=WARN", "event wait")); n != 1 {
+	if n := len(logs.Lines("level=WARN", "event wait")); n != 1 {
 		t.Errorf("%d WARN lines about the wait, want 1", n)
 	}
 	f.FailEventWait(gonvml.SUCCESS)
@@ -725,11 +696,11 @@ func TestOpenOnHostWithoutDriver(t *testing.T) {
 	if null.Reason == "" {
 		t.Error("empty reason")
 	}
-	if warns := logs.lines("level=WARN"); len(warns) != 1 || !strings.Contains(warns[0], `msg="no NVIDIA driver; serving on CPU"`) ||
+	if warns := logs.Lines("level=WARN"); len(warns) != 1 || !strings.Contains(warns[0], `msg="no NVIDIA driver; serving on CPU"`) ||
 		!strings.Contains(warns[0], "reason=") {
 		t.Errorf("WARN lines = %q, want exactly one no-driver line with a reason", warns)
 	}
-	if n := len(logs.lines()); n != 1 {
+	if n := len(logs.Lines()); n != 1 {
 		t.Errorf("%d log lines, want 1", n)
 	}
 	if len(src.Devices()) != 0 {
@@ -767,7 +738,7 @@ func TestOpen(t *testing.T) {
 			log, logs := newLogger()
 			src := open(f, log)
 			defer src.Close()
-			warns := logs.lines("level=WARN")
+			warns := logs.Lines("level=WARN")
 			if tt.reason == "" {
 				s, ok := src.(*Source)
 				if !ok {

@@ -4,7 +4,9 @@ import (
 	"testing"
 
 	"github.com/fomonet/fomo/internal/testkeys"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/record"
 )
 
 func TestSeededIsDeterministic(t *testing.T) {
@@ -25,11 +27,39 @@ func TestSeededIsDeterministic(t *testing.T) {
 }
 
 func TestNewIsRandom(t *testing.T) {
-	sk, id := testkeys.New(t)
-	if want, _ := peer.IDFromPrivateKey(sk); want != id {
-		t.Fatalf("id %s does not belong to the key (%s)", id, want)
+	for name, gen := range map[string]func() (crypto.PrivKey, peer.ID){
+		"New":     func() (crypto.PrivKey, peer.ID) { return testkeys.New(t) },
+		"MustNew": testkeys.MustNew,
+	} {
+		sk, id := gen()
+		if want, _ := peer.IDFromPrivateKey(sk); want != id {
+			t.Fatalf("%s: id %s does not belong to the key (%s)", name, id, want)
+		}
+		if _, other := gen(); other == id {
+			t.Fatalf("%s: two random keys are equal", name)
+		}
 	}
-	if _, other := testkeys.New(t); other == id {
-		t.Fatal("two random keys are equal")
+}
+
+// note is a record of fixed bytes.
+type note []byte
+
+func (note) Domain() string                    { return "testkeys-test" }
+func (note) Codec() []byte                     { return []byte("/testkeys/note") }
+func (n note) MarshalRecord() ([]byte, error)  { return n, nil }
+func (n *note) UnmarshalRecord(b []byte) error { *n = b; return nil }
+
+func TestSealOpens(t *testing.T) {
+	sk, id := testkeys.Seeded(t, 3)
+	sent, got := note("hello"), note(nil)
+	env, err := record.ConsumeTypedEnvelope(testkeys.Seal(t, &sent, sk), &got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if signer, _ := peer.IDFromPublicKey(env.PublicKey); signer != id {
+		t.Fatalf("signed by %s, want %s", signer, id)
+	}
+	if string(got) != "hello" {
+		t.Fatalf("record %q", got)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/gpu"
+	"github.com/fomonet/fomo/internal/testhttp"
 	"github.com/fomonet/fomo/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -107,12 +108,7 @@ func newServer(t *testing.T, b Backend) (*httptest.Server, *prometheus.Registry)
 
 func post(t *testing.T, url, body string) (*http.Response, string) {
 	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, b := testhttp.Post(t, url, body)
 	return resp, string(b)
 }
 

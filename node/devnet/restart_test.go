@@ -1,86 +1,35 @@
 package devnet
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/fomotest"
+	"github.com/fomonet/fomo/internal/testbuf"
 	"github.com/fomonet/fomo/node"
-	"github.com/fomonet/fomo/node/api/client"
 )
 
-var (
-	binDir   string
-	binOnce  sync.Once
-	binPath  string
-	binErr   error
-	binBuild []byte
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
-
-// fomoBinary builds the fomo binary the devnet's nodes run, once per test
-// run, on first use.
-func fomoBinary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		if binDir, binErr = os.MkdirTemp("", "fomo-bin-"); binErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "fomo")
-		binBuild, binErr = exec.Command("go", "build", "-o", binPath, "github.com/fomonet/fomo/cmd/fomo").CombinedOutput()
-	})
-	if binErr != nil {
-		t.Fatalf("building fomo: %v\n%s", binErr, binBuild)
-	}
-	return binPath
-}
-
-// syncBuffer is a devnet's output, written from its goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+func TestMain(m *testing.M) { os.Exit(fomotest.Main(m)) }
 
 // running is a started devnet whose Wait runs in the background.
 type running struct {
 	d      *Devnet
-	out    *syncBuffer
+	out    *testbuf.Buffer
 	cancel context.CancelFunc
 	waited chan error
 }
 
 func startDevnet(t *testing.T, n int, opts ...Option) *running {
 	t.Helper()
-	r := &running{out: &syncBuffer{}, waited: make(chan error, 1)}
+	r := &running{out: &testbuf.Buffer{}, waited: make(chan error, 1)}
 	d, err := New(n, append(opts, WithOutput(r.out))...)
 	if err != nil {
 		t.Fatal(err)
@@ -114,50 +63,8 @@ func (r *running) stop(t *testing.T) {
 	r.d.Stop()
 }
 
-// waitFor polls cond every 100 ms until it holds or within passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// apiGet decodes the JSON answer of GET path from the node API at api.
-func apiGet(ctx context.Context, api, path string, out any) error {
-	c, err := client.New(api)
-	if err != nil {
-		return err
-	}
-	return c.Do(ctx, http.MethodGet, path, "", nil, out)
-}
-
-type chainStatus struct {
-	Height  int64  `json:"height"`
-	AppHash string `json:"app_hash"`
-}
-
-// chainOf returns a node's chain status; a node that does not answer is at
-// height -1.
-func chainOf(t *testing.T, api string) chainStatus {
-	t.Helper()
-	st := chainStatus{Height: -1}
-	_ = apiGet(t.Context(), api, "/api/v1/chain", &st)
-	return st
-}
-
-func appHashAt(api string, h int64) string {
-	var b struct {
-		AppHash string `json:"app_hash"`
-	}
-	if err := apiGet(context.Background(), api, fmt.Sprintf("/api/v1/chain/blocks/%d", h), &b); err != nil {
-		return ""
-	}
-	return b.AppHash
-}
+// heightOf returns a node's chain height, -1 when it does not answer.
+func heightOf(api string) int64 { return fomotest.Height(api, 30*time.Second) }
 
 // nodeAddrs is where a node listens, as its API reports it.
 type nodeAddrs struct {
@@ -170,13 +77,13 @@ func addrsOf(t *testing.T, api string) (nodeAddrs, error) {
 	var st struct {
 		ListenAddrs []string `json:"listen_addrs"`
 	}
-	if err := apiGet(t.Context(), api, "/api/v1/status", &st); err != nil {
+	if err := fomotest.GetJSON(t.Context(), api+"/api/v1/status", &st, 10*time.Second); err != nil {
 		return nodeAddrs{}, err
 	}
 	var ch struct {
 		P2PAddress string `json:"p2p_address"`
 	}
-	if err := apiGet(t.Context(), api, "/api/v1/chain", &ch); err != nil {
+	if err := fomotest.GetJSON(t.Context(), api+"/api/v1/chain", &ch, 10*time.Second); err != nil {
 		return nodeAddrs{}, err
 	}
 	slices.Sort(st.ListenAddrs)
@@ -191,8 +98,8 @@ func peersOf(t *testing.T, api string) (p2p, chain int) {
 		Peers int `json:"peers"`
 	}
 	st.Peers, ch.Peers = -1, -1
-	_ = apiGet(t.Context(), api, "/api/v1/status", &st)
-	_ = apiGet(t.Context(), api, "/api/v1/chain", &ch)
+	_ = fomotest.GetJSON(t.Context(), api+"/api/v1/status", &st, 10*time.Second)
+	_ = fomotest.GetJSON(t.Context(), api+"/api/v1/chain", &ch, 10*time.Second)
 	return st.Peers, ch.Peers
 }
 
@@ -206,7 +113,7 @@ func TestDevnetValidatorRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs four nodes with the chain")
 	}
-	bin := fomoBinary(t)
+	bin := fomotest.BuildBinary(t)
 	dir := t.TempDir()
 	opts := []Option{WithBinary(bin), WithDir(dir), WithoutModel(), KeepGoing(), WithEpoch(10 * time.Second),
 		WithBlockInterval(200 * time.Millisecond), WithConfigSet("gpu.enabled=false")}
@@ -215,7 +122,7 @@ func TestDevnetValidatorRestart(t *testing.T) {
 	if len(nodes) != 4 || !strings.Contains(p.out.String(), "4 validators") {
 		t.Fatalf("the default devnet is not four validators:\n%s", p.out)
 	}
-	waitFor(t, 30*time.Second, "height 3 on node0", func() bool { return chainOf(t, nodes[0].API).Height >= 3 })
+	fomotest.WaitFor(t, 30*time.Second, "height 3 on node0", func() bool { return heightOf(nodes[0].API) >= 3 })
 	before, err := addrsOf(t, nodes[3].API)
 	if err != nil {
 		t.Fatal(err)
@@ -225,9 +132,9 @@ func TestDevnetValidatorRestart(t *testing.T) {
 	if err := syscall.Kill(nodes[3].PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "devnet to see node3 exit", func() bool { return strings.Contains(p.out.String(), "node3 exited") })
-	h0 := chainOf(t, nodes[0].API).Height
-	waitFor(t, 30*time.Second, "blocks without validator 3", func() bool { return chainOf(t, nodes[1].API).Height >= h0+5 })
+	fomotest.WaitFor(t, 10*time.Second, "devnet to see node3 exit", func() bool { return strings.Contains(p.out.String(), "node3 exited") })
+	h0 := heightOf(nodes[0].API)
+	fomotest.WaitFor(t, 30*time.Second, "blocks without validator 3", func() bool { return heightOf(nodes[1].API) >= h0+5 })
 
 	// Restarted from its home alone: same addresses, peers, caught up.
 	home := filepath.Join(dir, "node3")
@@ -251,19 +158,19 @@ func TestDevnetValidatorRestart(t *testing.T) {
 	if after.chain != before.chain || !slices.Equal(after.p2p, before.p2p) {
 		t.Fatalf("node3's addresses moved:\nbefore %+v\nafter  %+v", before, after)
 	}
-	waitFor(t, 30*time.Second, "node3 with libp2p and chain peers", func() bool {
+	fomotest.WaitFor(t, 30*time.Second, "node3 with libp2p and chain peers", func() bool {
 		p2p, chain := peersOf(t, nodes[3].API)
 		return p2p > 0 && chain > 0
 	})
-	target := chainOf(t, nodes[0].API).Height
-	waitFor(t, 60*time.Second, "node3 catching up", func() bool { return chainOf(t, nodes[3].API).Height > target })
-	if got, want := appHashAt(nodes[3].API, target), appHashAt(nodes[0].API, target); got == "" || got != want {
+	target := heightOf(nodes[0].API)
+	fomotest.WaitFor(t, 60*time.Second, "node3 catching up", func() bool { return heightOf(nodes[3].API) > target })
+	if got, want := fomotest.AppHashAt(nodes[3].API, target), fomotest.AppHashAt(nodes[0].API, target); got == "" || got != want {
 		t.Fatalf("app hash after height %d: node3 %q, node0 %q", target, got, want)
 	}
 
 	// A second devnet over the same directory goes on with the same chain.
 	re.stop(30 * time.Second)
-	last := chainOf(t, nodes[0].API).Height
+	last := heightOf(nodes[0].API)
 	p.stop(t)
 	p2 := startDevnet(t, DefaultNodes, opts...)
 	again := p2.d.Nodes()
@@ -276,8 +183,8 @@ func TestDevnetValidatorRestart(t *testing.T) {
 			t.Fatalf("node%d moved: %+v, then %+v", i, nodes[i], again[i])
 		}
 	}
-	waitFor(t, 30*time.Second, fmt.Sprintf("the chain past height %d", last), func() bool {
-		return chainOf(t, again[3].API).Height > last
+	fomotest.WaitFor(t, 30*time.Second, fmt.Sprintf("the chain past height %d", last), func() bool {
+		return heightOf(again[3].API) > last
 	})
 	p2.stop(t)
 }
@@ -285,12 +192,12 @@ func TestDevnetValidatorRestart(t *testing.T) {
 // handNode is a node started by hand: fomo node --home HOME.
 type handNode struct {
 	*devnode
-	out *syncBuffer
+	out *testbuf.Buffer
 }
 
 func byHand(t *testing.T, bin, home string) handNode {
 	t.Helper()
-	n := handNode{&devnode{name: "node3 (by hand)", home: home, exited: make(chan struct{})}, &syncBuffer{}}
+	n := handNode{&devnode{name: "node3 (by hand)", home: home, exited: make(chan struct{})}, &testbuf.Buffer{}}
 	n.cmd = exec.Command(bin, "node", "--home", home)
 	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
 	n.cmd.Env = withoutFomoHome(os.Environ())

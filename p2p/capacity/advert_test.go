@@ -55,7 +55,7 @@ func TestDecodeRejects(t *testing.T) {
 	// An advert claiming otherID, signed by sk: build it by signing with
 	// the record directly.
 	forged := &advertRecord{msg: *toPB(Advert{Peer: otherID, AdvertContent: sampleContent(), Time: good.Time})}
-	forgedData := sealRecord(t, forged, sk)
+	forgedData := testkeys.Seal(t, forged, sk)
 	_ = other
 
 	tampered := append([]byte(nil), data...)

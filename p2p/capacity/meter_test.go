@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/gpu"
+	"github.com/fomonet/fomo/internal/testclock"
 	"github.com/fomonet/fomo/runtime"
 )
 
@@ -43,7 +44,7 @@ func TestSummarizeGPUs(t *testing.T) {
 // stepBackend serves n events per request; every Recv moves the clock by
 // step.
 type stepBackend struct {
-	clk  *clock
+	clk  *testclock.Clock
 	n    int
 	step time.Duration
 	err  error
@@ -65,7 +66,7 @@ func (s *stepStream) Recv() (runtime.Event, error) {
 	if s.sent == s.b.n {
 		return runtime.Event{}, io.EOF
 	}
-	s.b.clk.advance(s.b.step)
+	s.b.clk.Advance(s.b.step)
 	s.sent++
 	return runtime.Event{Data: []byte("x")}, nil
 }
@@ -74,8 +75,8 @@ func (s *stepStream) Finish() runtime.FinishReason { return runtime.FinishStop }
 func (s *stepStream) Close() error                 { return nil }
 
 func TestMeter(t *testing.T) {
-	clk := newClock()
-	m := NewMeter(WithMeterClock(clk.now))
+	clk := testclock.New(time.Now())
+	m := NewMeter(WithMeterClock(clk.Now))
 	be := &stepBackend{clk: clk, n: 10, step: 100 * time.Millisecond} // 10 tokens/s
 	wrapped := m.Wrap(be)
 	req := &runtime.Request{API: runtime.APIChat, Model: "m"}

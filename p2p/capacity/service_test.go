@@ -3,52 +3,18 @@ package capacity
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/testclock"
 	"github.com/fomonet/fomo/internal/testkeys"
+	"github.com/fomonet/fomo/internal/testwait"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/record"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 )
 
 const testTopic = "fomo/test/capacity/1"
-
-func sealRecord(t testing.TB, rec record.Record, sk crypto.PrivKey) []byte {
-	t.Helper()
-	env, err := record.Seal(rec, sk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := env.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// clock is a settable clock shared by the nodes of a test.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now()} }
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // network starts n mocknet hosts, fully connected, each with GossipSub.
 func network(t *testing.T, n int) ([]host.Host, []*pubsub.PubSub) {
@@ -100,23 +66,11 @@ func startServices(t *testing.T, hosts []host.Host, pss []*pubsub.PubSub, opts .
 	return svcs
 }
 
-// waitFor polls cond until it holds or the bounded deadline passes.
-func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestAdvertsReachAllNodes(t *testing.T) {
 	const n = 10
 	hosts, pss := network(t, n)
 	svcs := startServices(t, hosts, pss, WithInterval(time.Second))
-	waitFor(t, "every node to hold every advert", 40*time.Second, func() bool {
+	testwait.For(t, "every node to hold every advert", 40*time.Second, func() bool {
 		for _, s := range svcs {
 			if len(s.All()) != n {
 				return false
@@ -175,18 +129,18 @@ func signFor(t *testing.T, h host.Host, a Advert) []byte {
 
 func TestStaleAndFutureAdverts(t *testing.T) {
 	hosts, pss := network(t, 3)
-	clk := newClock()
-	recv := startServices(t, hosts[:2], pss[:2], WithInterval(0), WithClock(clk.now))
+	clk := testclock.New(time.Now())
+	recv := startServices(t, hosts[:2], pss[:2], WithInterval(0), WithClock(clk.Now))
 	raw := rawTopic(t, pss[2])
-	waitFor(t, "the publisher to see both subscribers", 10*time.Second, func() bool { return len(raw.ListPeers()) == 2 })
+	testwait.For(t, "the publisher to see both subscribers", 10*time.Second, func() bool { return len(raw.ListPeers()) == 2 })
 	pub := hosts[2]
 
 	// A fresh advert arrives, then goes stale as the clock moves on.
-	publishRaw(t, raw, signFor(t, pub, Advert{Peer: pub.ID(), AdvertContent: contentFor(2), Time: clk.now()}))
-	waitFor(t, "fresh advert delivered", 10*time.Second, func() bool {
+	publishRaw(t, raw, signFor(t, pub, Advert{Peer: pub.ID(), AdvertContent: contentFor(2), Time: clk.Now()}))
+	testwait.For(t, "fresh advert delivered", 10*time.Second, func() bool {
 		return len(recv[0].Fresh("model-2")) == 1 && len(recv[1].Fresh("model-2")) == 1
 	})
-	clk.advance(16 * time.Second)
+	clk.Advance(16 * time.Second)
 	for i, s := range recv {
 		if got := s.Fresh("model-2"); len(got) != 0 {
 			t.Fatalf("node %d: stale advert still fresh: %+v", i, got)
@@ -203,8 +157,8 @@ func TestStaleAndFutureAdverts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := []Stats{recv[0].Stats(), recv[1].Stats()}
-			publishRaw(t, raw, signFor(t, pub, Advert{Peer: pub.ID(), AdvertContent: contentFor(2), Time: clk.now().Add(tt.at)}))
-			waitFor(t, "the advert to be ignored", 10*time.Second, func() bool {
+			publishRaw(t, raw, signFor(t, pub, Advert{Peer: pub.ID(), AdvertContent: contentFor(2), Time: clk.Now().Add(tt.at)}))
+			testwait.For(t, "the advert to be ignored", 10*time.Second, func() bool {
 				return recv[0].Stats().Ignored > before[0].Ignored && recv[1].Stats().Ignored > before[1].Ignored
 			})
 			for i, s := range recv {
@@ -223,12 +177,12 @@ func TestForgedAdvertsRejected(t *testing.T) {
 	hosts, pss := network(t, 4)
 	svcs := startServices(t, hosts[:3], pss[:3], WithInterval(0))
 	raw := rawTopic(t, pss[3])
-	waitFor(t, "the attacker to see the subscribers", 10*time.Second, func() bool { return len(raw.ListPeers()) == 3 })
+	testwait.For(t, "the attacker to see the subscribers", 10*time.Second, func() bool { return len(raw.ListPeers()) == 3 })
 	attacker, victim := hosts[3], hosts[0]
 	now := time.Now()
 
 	genuine := signFor(t, victim, Advert{Peer: victim.ID(), AdvertContent: contentFor(0), Time: now})
-	claimVictim := sealRecord(t, &advertRecord{msg: *toPB(Advert{Peer: victim.ID(), AdvertContent: contentFor(3), Time: now})},
+	claimVictim := testkeys.Seal(t, &advertRecord{msg: *toPB(Advert{Peer: victim.ID(), AdvertContent: contentFor(3), Time: now})},
 		attacker.Peerstore().PrivKey(attacker.ID()))
 	own := signFor(t, attacker, Advert{Peer: attacker.ID(), AdvertContent: contentFor(3), Time: now})
 	tampered := append([]byte(nil), own...)
@@ -246,7 +200,7 @@ func TestForgedAdvertsRejected(t *testing.T) {
 	for _, f := range forgeries {
 		publishRaw(t, raw, f.data)
 	}
-	waitFor(t, "every forgery rejected on every node", 10*time.Second, func() bool {
+	testwait.For(t, "every forgery rejected on every node", 10*time.Second, func() bool {
 		for _, s := range svcs[1:] {
 			if s.Stats().Rejected < uint64(len(forgeries)) {
 				return false
@@ -269,12 +223,12 @@ func TestForgedAdvertsRejected(t *testing.T) {
 
 func TestFreshnessAndPruning(t *testing.T) {
 	hosts, pss := network(t, 1)
-	clk := newClock()
-	s := startServices(t, hosts, pss, WithInterval(0), WithClock(clk.now))[0]
+	clk := testclock.New(time.Now())
+	s := startServices(t, hosts, pss, WithInterval(0), WithClock(clk.Now))[0]
 	_, p1 := testkeys.New(t)
 	_, p2 := testkeys.New(t)
 	m := []ModelCapacity{{Name: "m"}}
-	base := clk.now()
+	base := clk.Now()
 	s.put(Advert{Peer: p1, AdvertContent: AdvertContent{Models: m}, Time: base.Add(-10 * time.Second)})
 	s.put(Advert{Peer: p2, AdvertContent: AdvertContent{Models: m}, Time: base.Add(-14 * time.Second)})
 	// An older advert never replaces a newer one.
@@ -287,7 +241,7 @@ func TestFreshnessAndPruning(t *testing.T) {
 	if got := s.Fresh("other"); len(got) != 0 {
 		t.Fatalf("Fresh(other) = %+v", got)
 	}
-	clk.advance(2 * time.Second) // p2's advert is now 16 s old
+	clk.Advance(2 * time.Second) // p2's advert is now 16 s old
 	if got := s.Fresh("m"); len(got) != 1 || got[0].Peer != p1 {
 		t.Fatalf("Fresh after 2 s = %+v, want p1 only", got)
 	}

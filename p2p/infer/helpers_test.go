@@ -2,7 +2,6 @@ package infer
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"sync"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/fomonet/fomo/runtime"
 	"github.com/libp2p/go-libp2p"
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -20,19 +18,6 @@ import (
 )
 
 const testProto = protocol.ID("/fomo/test/infer/1.0.0")
-
-func newPeer(t testing.TB) (crypto.PrivKey, peer.ID) {
-	t.Helper()
-	sk, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPrivateKey(sk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sk, id
-}
 
 // newHost starts a real libp2p host listening on loopback TCP.
 func newHost(t testing.TB) host.Host {
@@ -226,16 +211,22 @@ func (s *fakeStream) Close() error {
 	return nil
 }
 
-// waitFor polls cond until it holds or the bounded deadline passes.
-func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
+// gated is a backend of chunks events per stream that waits for the test
+// (gate) and announces each stream it starts (started).
+func gated(chunks int) *fakeBackend {
+	return &fakeBackend{chunks: chunks, gate: make(chan struct{}), started: make(chan *fakeStream, 1)}
+}
+
+// dialChat opens a streamed chat request for m1 from client to provider,
+// closed when t ends if not before.
+func dialChat(t testing.TB, client, provider host.Host, opts ...DialOption) *Stream {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
+	s, err := Dial(context.Background(), client, provider.ID(), testProto, chatRequest("m1", true), nil, "", opts...)
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 // drain reads a stream to its end.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/testwait"
 	"github.com/fomonet/fomo/p2p"
 	"github.com/fomonet/fomo/p2p/capacity"
 	"github.com/fomonet/fomo/p2p/models"
@@ -86,7 +87,7 @@ func newNetwork(t *testing.T, n int, serving map[int]uint32, chunks int) []*netN
 		}
 	}
 	want := len(serving)
-	waitFor(t, "every node to hold the providers' adverts", 40*time.Second, func() bool {
+	testwait.For(t, "every node to hold the providers' adverts", 40*time.Second, func() bool {
 		for _, nd := range nodes {
 			if len(nd.adverts.Fresh("m")) != want {
 				return false

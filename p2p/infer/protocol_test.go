@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/testwait"
 	"github.com/fomonet/fomo/p2p/infer/pb"
 	"github.com/fomonet/fomo/runtime"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -208,8 +209,7 @@ func TestServerResetsOnProtocolErrors(t *testing.T) {
 }
 
 func TestServerResetsSecondFrame(t *testing.T) {
-	b := &fakeBackend{chunks: 1000, gate: make(chan struct{})}
-	b.started = make(chan *fakeStream, 1)
+	b := gated(1000)
 	client, provider, _ := pair(t, b)
 	st, err := client.NewStream(context.Background(), provider.ID(), testProto)
 	if err != nil {
@@ -258,17 +258,11 @@ func TestServerIdleDeadline(t *testing.T) {
 }
 
 func TestClientIdleDeadline(t *testing.T) {
-	b := &fakeBackend{chunks: 10, gate: make(chan struct{})}
-	b.started = make(chan *fakeStream, 1)
+	b := gated(10)
 	client, provider, _ := pair(t, b)
-	s, err := Dial(context.Background(), client, provider.ID(), testProto, chatRequest("m1", true), nil, "",
-		WithTimeouts(0, 150*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := dialChat(t, client, provider, WithTimeouts(0, 150*time.Millisecond))
 	fs := <-b.started
-	_, err = s.Recv()
+	_, err := s.Recv()
 	var re *runtime.Error
 	if !errors.As(err, &re) || re.Status != http.StatusGatewayTimeout || !strings.Contains(re.Message, "sent nothing") {
 		t.Fatalf("got %v, want a 504 idle timeout", err)
@@ -286,12 +280,8 @@ func TestClientIdleDeadline(t *testing.T) {
 func TestServerStreamDeadline(t *testing.T) {
 	b := &fakeBackend{chunks: 10, gate: make(chan struct{})}
 	client, provider, _ := pair(t, b, WithServerTimeouts(200*time.Millisecond, 0))
-	s, err := Dial(context.Background(), client, provider.ID(), testProto, chatRequest("m1", true), nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	_, err = s.Recv()
+	s := dialChat(t, client, provider)
+	_, err := s.Recv()
 	var re *runtime.Error
 	if !errors.As(err, &re) || re.Status != http.StatusGatewayTimeout || !s.FromProvider() {
 		t.Fatalf("got %v (from provider %v), want the provider's 504", err, s.FromProvider())
@@ -308,8 +298,7 @@ func TestClientCancelStopsProvider(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := &fakeBackend{chunks: 1000, gate: make(chan struct{})}
-			b.started = make(chan *fakeStream, 1)
+			b := gated(1000)
 			client, provider, srv := pair(t, b)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -334,12 +323,12 @@ func TestClientCancelStopsProvider(t *testing.T) {
 				t.Fatalf("provider produced %d events after the client stopped at 3", got)
 			}
 			if !fs.closed.Load() {
-				waitFor(t, "runtime stream closed", 5*time.Second, fs.closed.Load)
+				testwait.For(t, "runtime stream closed", 5*time.Second, fs.closed.Load)
 			}
 			if f := fs.Finish(); f != runtime.FinishCancelled {
 				t.Errorf("provider's runtime finished %q, want cancelled", f)
 			}
-			waitFor(t, "server slot released", 5*time.Second, func() bool { return srv.InFlight() == 0 })
+			testwait.For(t, "server slot released", 5*time.Second, func() bool { return srv.InFlight() == 0 })
 			if _, err := s.Recv(); err == nil {
 				t.Fatal("Recv after cancel returned no error")
 			}
@@ -351,14 +340,9 @@ func TestClientCancelStopsProvider(t *testing.T) {
 }
 
 func TestProviderKilledMidStream(t *testing.T) {
-	b := &fakeBackend{chunks: 1000, gate: make(chan struct{})}
-	b.started = make(chan *fakeStream, 1)
+	b := gated(1000)
 	client, provider, _ := pair(t, b)
-	s, err := Dial(context.Background(), client, provider.ID(), testProto, chatRequest("m1", true), nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := dialChat(t, client, provider)
 	<-b.started
 	for range 2 {
 		b.gate <- struct{}{}
@@ -367,7 +351,7 @@ func TestProviderKilledMidStream(t *testing.T) {
 		}
 	}
 	go func() { _ = provider.Close() }()
-	_, err = s.Recv()
+	_, err := s.Recv()
 	var re *runtime.Error
 	if !errors.As(err, &re) || re.Status != http.StatusBadGateway || !strings.Contains(re.Message, "closed the stream before it finished") {
 		t.Fatalf("got %v, want a 502 naming the broken stream", err)
@@ -378,21 +362,12 @@ func TestProviderKilledMidStream(t *testing.T) {
 }
 
 func TestServerBusy(t *testing.T) {
-	b := &fakeBackend{chunks: 10, gate: make(chan struct{})}
-	b.started = make(chan *fakeStream, 1)
+	b := gated(10)
 	client, provider, _ := pair(t, b, WithMaxStreams(1))
-	first, err := Dial(context.Background(), client, provider.ID(), testProto, chatRequest("m1", true), nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Close()
+	dialChat(t, client, provider) // holds the only stream
 	<-b.started
-	second, err := Dial(context.Background(), client, provider.ID(), testProto, chatRequest("m1", true), nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer second.Close()
-	_, err = second.Recv()
+	second := dialChat(t, client, provider)
+	_, err := second.Recv()
 	var re *runtime.Error
 	if !errors.As(err, &re) || re.Status != http.StatusServiceUnavailable || re.Code == nil || *re.Code != "provider_busy" {
 		t.Fatalf("got %v, want 503 provider_busy", err)
@@ -400,14 +375,9 @@ func TestServerBusy(t *testing.T) {
 }
 
 func TestServerCloseCancelsStreams(t *testing.T) {
-	b := &fakeBackend{chunks: 10, gate: make(chan struct{})}
-	b.started = make(chan *fakeStream, 1)
+	b := gated(10)
 	client, provider, srv := pair(t, b)
-	s, err := Dial(context.Background(), client, provider.ID(), testProto, chatRequest("m1", true), nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := dialChat(t, client, provider)
 	fs := <-b.started
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
@@ -461,7 +431,7 @@ func TestServerCloseDoesNotWaitForIdleStreams(t *testing.T) {
 	if _, err := st.Write([]byte{10}); err != nil { // a length prefix, then nothing
 		t.Fatal(err)
 	}
-	waitFor(t, "the handler to start", 5*time.Second, func() bool {
+	testwait.For(t, "the handler to start", 5*time.Second, func() bool {
 		return len(provider.Network().ConnsToPeer(client.ID())) > 0 && len(provider.Network().ConnsToPeer(client.ID())[0].GetStreams()) > 0
 	})
 	done := make(chan struct{})

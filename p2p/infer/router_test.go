@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/testclock"
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/p2p/capacity"
 	"github.com/fomonet/fomo/runtime"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -57,24 +59,6 @@ func advert(p peer.ID, model string, queue uint32, tpsMilli, price uint64) capac
 	return capacity.Advert{Peer: p, Time: time.Now(), AdvertContent: capacity.AdvertContent{
 		Models: []capacity.ModelCapacity{{Name: model, QueueDepth: queue, TokensPerSecondMilli: tpsMilli, InputPrice: price, OutputPrice: price}},
 	}}
-}
-
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 // cluster is an entry node connected to providers, each optionally serving
@@ -268,8 +252,8 @@ func TestRouterSkipsFailedPeersForAMinute(t *testing.T) {
 	p1, p2 := c.providers[0].ID(), c.providers[1].ID()
 	c.dht.peers["m"] = []peer.ID{p1, p2}
 	c.ads.set("m", advert(p1, "m", 0, 50_000, 1), advert(p2, "m", 8, 50_000, 1))
-	clk := &fakeClock{t: time.Unix(1_790_000_000, 0)}
-	r := c.router(WithClock(clk.now))
+	clk := testclock.New(time.Unix(1_790_000_000, 0))
+	r := c.router(WithClock(clk.Now))
 
 	servedBy := func() string {
 		t.Helper()
@@ -287,14 +271,14 @@ func TestRouterSkipsFailedPeersForAMinute(t *testing.T) {
 		t.Fatalf("first request served by %s, want the retry on %s", got, p2)
 	}
 	first.doErr, first.chunks = nil, 1 // p1 recovers
-	clk.advance(59 * time.Second)
+	clk.Advance(59 * time.Second)
 	if got := servedBy(); got != p2.String() {
 		t.Fatalf("within the minute the request went to %s", got)
 	}
 	if len(first.requests()) != 1 {
 		t.Fatalf("the failed provider got %d requests within its minute", len(first.requests()))
 	}
-	clk.advance(2 * time.Second)
+	clk.Advance(2 * time.Second)
 	if got := servedBy(); got != p1.String() {
 		t.Fatalf("after the minute the request went to %s, want the recovered %s", got, p1)
 	}
@@ -389,7 +373,7 @@ func TestPowerOfTwoChoices(t *testing.T) {
 	h := newHost(t)
 	r := NewRouter(h, testProto, &staticProviders{}, &staticAdverts{}, WithRand(rand.New(rand.NewPCG(7, 7))))
 	mk := func(queue uint32, tpsMilli, price uint64) candidate {
-		_, p := newPeer(t)
+		_, p := testkeys.New(t)
 		c := candidate{peer: p, offer: capacity.ModelCapacity{QueueDepth: queue, TokensPerSecondMilli: tpsMilli, InputPrice: price, OutputPrice: price}}
 		c.score = r.score(c)
 		return c

@@ -42,15 +42,7 @@ func mustSign(t testing.TB, m Manifest, sk crypto.PrivKey) []byte {
 // checks, the way a malicious issuer could.
 func sealRaw(t testing.TB, payload []byte, sk crypto.PrivKey) []byte {
 	t.Helper()
-	env, err := record.Seal(&manifestRecord{payload: payload}, sk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := env.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return testkeys.Seal(t, &manifestRecord{payload: payload}, sk)
 }
 
 // editEnvelope decodes an envelope, lets f change it and re-encodes it

@@ -35,6 +35,62 @@ func benchModel(b *testing.B, preset string, typ gguf.Type) string {
 	return path
 }
 
+// loadBench loads the synthetic model of preset and typ with threads
+// workers; it is closed when b ends.
+func loadBench(b *testing.B, preset string, typ gguf.Type, threads int) *Model {
+	b.Helper()
+	m, err := LoadFile(benchModel(b, preset, typ), threads)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Close() })
+	return m
+}
+
+// benchDecode decodes one token per op, at a context depth of at most 256,
+// reports tokens/s and the weight bytes read per token, and returns the
+// former.
+func benchDecode(b *testing.B, m *Model) float64 {
+	b.Helper()
+	seq := m.NewSequence(0)
+	tok := []int32{1}
+	if _, err := seq.Forward(tok); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if seq.Len() >= 256 { // decode at a moderate context depth
+			seq.Truncate(1)
+		}
+		logits, err := seq.Forward(tok)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tok[0] = argmax(logits)
+	}
+	tps := float64(b.N) / b.Elapsed().Seconds()
+	b.ReportMetric(tps, "tok/s")
+	b.ReportMetric(float64(m.WeightBytesPerToken())/1e6, "MB/tok")
+	return tps
+}
+
+// benchPrefill evaluates a prompt of n tokens per op and reports tokens/s.
+func benchPrefill(b *testing.B, m *Model, n int) {
+	b.Helper()
+	prompt := make([]int32, n)
+	for i := range prompt {
+		prompt[i] = int32(i*37%2000 + 3)
+	}
+	seq := m.NewSequence(0)
+	for b.Loop() {
+		seq.Truncate(0)
+		if _, err := seq.Forward(prompt); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(prompt))/b.Elapsed().Seconds(), "tok/s")
+}
+
 // BenchmarkDecode measures single-sequence decode speed: one op is one
 // token through the whole network, logits included. It reports tokens/s,
 // the weight bytes read per token and the bandwidth that implies; compare
@@ -57,30 +113,8 @@ func BenchmarkDecode(b *testing.B) {
 			if c.preset == "smollm-135m" && testing.Short() {
 				b.Skip("large model skipped in -short mode")
 			}
-			m, err := LoadFile(benchModel(b, c.preset, c.typ), runtime.GOMAXPROCS(0))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer m.Close()
-			seq := m.NewSequence(0)
-			tok := []int32{1}
-			if _, err := seq.Forward(tok); err != nil {
-				b.Fatal(err)
-			}
-			b.ResetTimer()
-			for b.Loop() {
-				if seq.Len() >= 256 { // decode at a moderate context depth
-					seq.Truncate(1)
-				}
-				logits, err := seq.Forward(tok)
-				if err != nil {
-					b.Fatal(err)
-				}
-				tok[0] = argmax(logits)
-			}
-			tps := float64(b.N) / b.Elapsed().Seconds()
-			b.ReportMetric(tps, "tok/s")
-			b.ReportMetric(float64(m.WeightBytesPerToken())/1e6, "MB/tok")
+			m := loadBench(b, c.preset, c.typ, runtime.GOMAXPROCS(0))
+			tps := benchDecode(b, m)
 			b.ReportMetric(tps*float64(m.WeightBytesPerToken())/1e9, "GB/s")
 		})
 	}
@@ -88,23 +122,7 @@ func BenchmarkDecode(b *testing.B) {
 
 // BenchmarkPrefill measures prompt evaluation in batches of MaxBatch.
 func BenchmarkPrefill(b *testing.B) {
-	m, err := LoadFile(benchModel(b, "small", gguf.Q8_0), runtime.GOMAXPROCS(0))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
-	prompt := make([]int32, 128)
-	for i := range prompt {
-		prompt[i] = int32(i*37%2000 + 3)
-	}
-	seq := m.NewSequence(0)
-	for b.Loop() {
-		seq.Truncate(0)
-		if _, err := seq.Forward(prompt); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N*len(prompt))/b.Elapsed().Seconds(), "tok/s")
+	benchPrefill(b, loadBench(b, "small", gguf.Q8_0, runtime.GOMAXPROCS(0)), 128)
 }
 
 // BenchmarkModel is the benchmark of record: for the smollm-135m shape in
@@ -124,52 +142,13 @@ func BenchmarkModel(b *testing.B) {
 		for _, threads := range threadCounts {
 			name := fmt.Sprintf("smollm-135m/%s/threads=%d", typ, threads)
 			b.Run(name+"/prefill512", func(b *testing.B) {
-				m, err := LoadFile(benchModel(b, "smollm-135m", typ), threads)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer m.Close()
-				prompt := make([]int32, 512)
-				for i := range prompt {
-					prompt[i] = int32(i*37%2000 + 3)
-				}
-				seq := m.NewSequence(0)
-				for b.Loop() {
-					seq.Truncate(0)
-					if _, err := seq.Forward(prompt); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.ReportMetric(float64(b.N*len(prompt))/b.Elapsed().Seconds(), "tok/s")
+				benchPrefill(b, loadBench(b, "smollm-135m", typ, threads), 512)
 			})
 			b.Run(name+"/decode", func(b *testing.B) {
-				m, err := LoadFile(benchModel(b, "smollm-135m", typ), threads)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer m.Close()
+				m := loadBench(b, "smollm-135m", typ, threads)
 				bw := readBandwidth(threads)
-				seq := m.NewSequence(0)
-				tok := []int32{1}
-				if _, err := seq.Forward(tok); err != nil {
-					b.Fatal(err)
-				}
-				b.ResetTimer()
-				for b.Loop() {
-					if seq.Len() >= 256 { // decode at a moderate context depth
-						seq.Truncate(1)
-					}
-					logits, err := seq.Forward(tok)
-					if err != nil {
-						b.Fatal(err)
-					}
-					tok[0] = argmax(logits)
-				}
-				tps := float64(b.N) / b.Elapsed().Seconds()
-				wb := float64(m.WeightBytesPerToken())
-				bound := bw / wb
-				b.ReportMetric(tps, "tok/s")
-				b.ReportMetric(wb/1e6, "MB/tok")
+				tps := benchDecode(b, m)
+				bound := bw / float64(m.WeightBytesPerToken())
 				b.ReportMetric(bw/1e9, "bw_GB/s")
 				b.ReportMetric(bound, "bound_tok/s")
 				b.ReportMetric(100*tps/bound, "%bound")

@@ -1,16 +1,14 @@
 package openai
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/testhttp"
 	"github.com/fomonet/fomo/runtime"
 	"github.com/fomonet/fomo/runtime/runtimetest"
 )
@@ -60,15 +58,7 @@ func recvAll(s runtime.Stream) ([][]byte, error) {
 // events, without the closing [DONE].
 func direct(t *testing.T, url, path string, body []byte) [][]byte {
 	t.Helper()
-	resp, err := http.Post(url+path, "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, b := testhttp.Post(t, url+path, string(body))
 	ev := runtimetest.SSEData(b)
 	if len(ev) == 0 || string(ev[len(ev)-1]) != "[DONE]" {
 		t.Fatalf("direct stream did not end with [DONE]: %s", b)
@@ -132,11 +122,7 @@ func (c *fakeClock) AfterFunc(d time.Duration, f func()) Timer {
 // waitTimer blocks until a timer has been created.
 func (c *fakeClock) waitTimer(t *testing.T) {
 	t.Helper()
-	select {
-	case <-c.added:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no timer was started")
-	}
+	waitSignal(t, c.added, "no timer was started")
 }
 
 // Advance moves time forward and runs the timers that are due.
@@ -179,9 +165,15 @@ func (t *fakeTimer) Reset(d time.Duration) bool {
 // waitReset blocks until a timer has been reset.
 func (c *fakeClock) waitReset(t *testing.T) {
 	t.Helper()
+	waitSignal(t, c.resets, "no timer was reset")
+}
+
+// waitSignal receives from ch, failing t with msg after 10 s.
+func waitSignal(t *testing.T, ch <-chan struct{}, msg string) {
+	t.Helper()
 	select {
-	case <-c.resets:
+	case <-ch:
 	case <-time.After(10 * time.Second):
-		t.Fatal("no timer was reset")
+		t.Fatal(msg)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/testhttp"
 	"github.com/fomonet/fomo/runtime"
 	goopenai "github.com/sashabaranov/go-openai"
 )
@@ -30,20 +31,6 @@ func client(base string) *goopenai.Client {
 	c := goopenai.DefaultConfig("unused")
 	c.BaseURL = base + "/v1"
 	return goopenai.NewClientWithConfig(c)
-}
-
-func post(t *testing.T, url, body string) (*http.Response, []byte) {
-	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
 }
 
 // TestUpstreamWithOpenAIClient checks the upstream against an independent
@@ -162,7 +149,7 @@ func TestUpstreamStreamFormat(t *testing.T) {
 			if strings.Contains(tc.body, "messages") {
 				path = "/v1/chat/completions"
 			}
-			resp, body := post(t, base+path, tc.body)
+			resp, body := testhttp.Post(t, base+path, tc.body)
 			if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 				t.Fatalf("Content-Type %q", ct)
 			}
@@ -186,12 +173,12 @@ func TestUpstreamStreamFormat(t *testing.T) {
 func TestUpstreamDeterministic(t *testing.T) {
 	_, base := serve(t)
 	body := `{"model":"test-model","seed":3,"messages":[{"role":"user","content":[{"type":"text","text":"abc"}]}]}`
-	_, a := post(t, base+"/v1/chat/completions", body)
-	_, b := post(t, base+"/v1/chat/completions", body)
+	_, a := testhttp.Post(t, base+"/v1/chat/completions", body)
+	_, b := testhttp.Post(t, base+"/v1/chat/completions", body)
 	if !bytes.Equal(a, b) {
 		t.Fatalf("two answers differ:\n%s\n%s", a, b)
 	}
-	_, c := post(t, base+"/v1/chat/completions", strings.Replace(body, `"seed":3`, `"seed":4`, 1))
+	_, c := testhttp.Post(t, base+"/v1/chat/completions", strings.Replace(body, `"seed":3`, `"seed":4`, 1))
 	if bytes.Equal(a, c) {
 		t.Fatal("seed does not change the answer")
 	}
@@ -232,7 +219,7 @@ func TestUpstreamErrors(t *testing.T) {
 				r.Body.Close()
 				resp = r
 			} else {
-				resp, body = post(t, base+tc.path, tc.body)
+				resp, body = testhttp.Post(t, base+tc.path, tc.body)
 			}
 			if resp.StatusCode != tc.status || !strings.Contains(string(body), tc.wantBody) {
 				t.Fatalf("got %d %s, want %d containing %q", resp.StatusCode, body, tc.status, tc.wantBody)
@@ -280,7 +267,7 @@ func TestUpstreamMidStream(t *testing.T) {
 	t.Run("error event", func(t *testing.T) {
 		e := runtime.Errorf(500, runtime.ErrTypeAPI, "", "engine crashed")
 		_, base := serve(t, WithErrorEventAfter(1, e))
-		_, b := post(t, base+"/v1/chat/completions", body)
+		_, b := testhttp.Post(t, base+"/v1/chat/completions", body)
 		ev := SSEData(b)
 		if len(ev) != 3 || string(ev[1]) != string(e.JSON()) || string(ev[2]) != "[DONE]" {
 			t.Fatalf("events %q", ev)

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,6 +20,8 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/gpu"
+	"github.com/fomonet/fomo/internal/testhttp"
+	"github.com/fomonet/fomo/internal/testwait"
 	"github.com/fomonet/fomo/runtime"
 )
 
@@ -112,16 +113,6 @@ type env struct {
 	dir  string
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // newEnv returns a config that runs the test binary's serve mode with the
 // given extra variables, and timings short enough for tests.
 func newEnv(t *testing.T, vars ...string) *env {
@@ -130,7 +121,7 @@ func newEnv(t *testing.T, vars ...string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := testhttp.FreeAddr(t).Port
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	e := &env{base: base, log: &recorder{}, dir: t.TempDir()}
 	e.cfg = Config{
@@ -203,18 +194,6 @@ func (e *env) getInt(t *testing.T, path string) int {
 	return n
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // gone reports whether pid no longer exists, reaping it first if it is an
 // orphan re-parented to the test process.
 func gone(pid int) bool {
@@ -225,7 +204,7 @@ func gone(pid int) bool {
 
 func waitGone(t *testing.T, what string, pid int) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("%s (pid %d) to be gone", what, pid), 5*time.Second, func() bool { return gone(pid) })
+	testwait.For(t, fmt.Sprintf("%s (pid %d) to be gone", what, pid), 5*time.Second, func() bool { return gone(pid) })
 }
 
 func TestStartReady(t *testing.T) {
@@ -261,7 +240,7 @@ func TestStartReady(t *testing.T) {
 		t.Fatalf("second Start: %v", err)
 	}
 	// Output is logged line by line under the runtime's name.
-	waitFor(t, "child output in the log", 5*time.Second, func() bool {
+	testwait.For(t, "child output in the log", 5*time.Second, func() bool {
 		return len(e.log.find(func(r logRec) bool {
 			return r.attrs["runtime"] == "child" && r.attrs["stream"] == "stderr" && r.msg == "stderr is alive"
 		})) == 1 && len(e.log.find(func(r logRec) bool {
@@ -413,11 +392,11 @@ func TestRestartAfterKill(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "status restarting", 5*time.Second, func() bool { return s.Health().Status == StatusRestarting })
+	testwait.For(t, "status restarting", 5*time.Second, func() bool { return s.Health().Status == StatusRestarting })
 	if h := s.Health(); h.OK || h.Detail != "exited (signal: killed)" {
 		t.Fatalf("while restarting: %+v", h)
 	}
-	waitFor(t, "a new ready child", 10*time.Second, func() bool {
+	testwait.For(t, "a new ready child", 10*time.Second, func() bool {
 		return s.Health().OK && s.PID() != 0 && s.PID() != pid
 	})
 	if got := s.Restarts(); got != 1 {
@@ -448,7 +427,7 @@ func TestRestartBackoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.exit(7)
-	waitFor(t, "five failed restarts", 10*time.Second, func() bool { return len(e.log.withMsg("runtime restart failed")) >= 5 })
+	testwait.For(t, "five failed restarts", 10*time.Second, func() bool { return len(e.log.withMsg("runtime restart failed")) >= 5 })
 	if h := s.Health(); h.OK || h.Status != StatusRestarting ||
 		!strings.HasPrefix(h.Detail, "supervise: child exited during start (exit status 4); last stderr:\n\tfatal: fail file present") {
 		t.Fatalf("while restarts fail: %+v", h)
@@ -456,7 +435,7 @@ func TestRestartBackoff(t *testing.T) {
 	if err := os.Remove(failFile); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "ready again", 10*time.Second, func() bool { return s.Health().OK })
+	testwait.For(t, "ready again", 10*time.Second, func() bool { return s.Health().OK })
 	n := s.Restarts()
 	if n < 6 {
 		t.Fatalf("Restarts() = %d, want at least 6", n)
@@ -475,7 +454,7 @@ func TestRestartBackoff(t *testing.T) {
 	// A child that stayed ready for restart_backoff_max resets the backoff.
 	time.Sleep(e.cfg.RestartBackoffMax)
 	e.exit(0)
-	waitFor(t, "another restart", 10*time.Second, func() bool { return s.Restarts() == n+1 && s.Health().OK })
+	testwait.For(t, "another restart", 10*time.Second, func() bool { return s.Restarts() == n+1 && s.Health().OK })
 	recs := e.log.withMsg("restarting runtime")
 	if last := recs[len(recs)-1].attrs["backoff"]; last != "10ms" {
 		t.Fatalf("backoff after a long healthy run = %s, want 10ms", last)
@@ -489,7 +468,7 @@ func TestHealthFlapping(t *testing.T) {
 	// Every other probe fails: never health_failures in a row.
 	e.get(t, "/control?health=flap")
 	base := e.getInt(t, "/probes")
-	waitFor(t, "20 flapping probes", 10*time.Second, func() bool { return e.getInt(t, "/probes") >= base+20 })
+	testwait.For(t, "20 flapping probes", 10*time.Second, func() bool { return e.getInt(t, "/probes") >= base+20 })
 	if s.Restarts() != 0 || s.PID() != pid || !s.Health().OK {
 		t.Fatalf("flapping health restarted the child: restarts %d, pid %d→%d, %+v", s.Restarts(), pid, s.PID(), s.Health())
 	}
@@ -498,7 +477,7 @@ func TestHealthFlapping(t *testing.T) {
 	}
 	// Failing for good restarts it.
 	e.get(t, "/control?health=fail")
-	waitFor(t, "a restart", 10*time.Second, func() bool { return s.Restarts() == 1 && s.Health().OK && s.PID() != pid })
+	testwait.For(t, "a restart", 10*time.Second, func() bool { return s.Restarts() == 1 && s.Health().OK && s.PID() != pid })
 	failed := e.log.withMsg("runtime failed")
 	if len(failed) != 1 || !strings.HasPrefix(failed[0].attrs["reason"], "health check failed 3 times in a row: ") ||
 		failed[0].attrs["exit"] != "stopped, signal: terminated" {
@@ -626,7 +605,7 @@ func TestStartFailures(t *testing.T) {
 		s := e.new(t)
 		errc := make(chan error, 1)
 		go func() { errc <- s.Start(context.Background()) }()
-		waitFor(t, "child running", 5*time.Second, func() bool { return s.PID() != 0 })
+		testwait.For(t, "child running", 5*time.Second, func() bool { return s.PID() != 0 })
 		pid := s.PID()
 		s.Close()
 		if err := <-errc; err == nil || !strings.Contains(err.Error(), "closed while starting") {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/testwait"
 	"github.com/fomonet/fomo/runtime"
 )
 
@@ -122,7 +123,7 @@ func TestWrap(t *testing.T) {
 	if err := syscall.Kill(s.PID(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "restarting", 5*time.Second, func() bool { return s.Health().Status == StatusRestarting })
+	testwait.For(t, "restarting", 5*time.Second, func() bool { return s.Health().Status == StatusRestarting })
 	calls := up.calls.Load()
 	unavailable(t, rt, "restarting: exited (signal: killed)")
 	if h := rt.Health(context.Background()); h.OK || h.Status != StatusRestarting {
@@ -131,7 +132,7 @@ func TestWrap(t *testing.T) {
 	if up.calls.Load() != calls {
 		t.Fatal("requests reached the upstream while the child was restarting")
 	}
-	waitFor(t, "ready again", 10*time.Second, func() bool { return rt.Health(context.Background()).OK })
+	testwait.For(t, "ready again", 10*time.Second, func() bool { return rt.Health(context.Background()).OK })
 
 	if err := st.Close(); err != nil {
 		t.Fatal(err)

@@ -8,12 +8,11 @@ import (
 	"time"
 
 	abcitypes "github.com/cometbft/cometbft/abci/types"
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/settle/econ"
 	"github.com/fomonet/fomo/settle/ledger"
 	"github.com/fomonet/fomo/settle/pool"
 	"github.com/fomonet/fomo/store"
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // TestChainRegistry: the admission rule's registry reads the chain's
@@ -21,19 +20,8 @@ import (
 // block and while CometBFT is catching up.
 func TestChainRegistry(t *testing.T) {
 	ctx := context.Background()
-	ids := make([]peer.ID, 2)
-	var validator crypto.PrivKey
-	for i := range ids {
-		sk, _, err := crypto.GenerateEd25519Key(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids[i], _ = peer.IDFromPrivateKey(sk)
-		if i == 0 {
-			validator = sk
-		}
-	}
-	serving, stranger := ids[0], ids[1]
+	validator, serving := testkeys.New(t)
+	_, stranger := testkeys.New(t)
 	const t0 = 1_700_000_000_000
 	gen := ledger.Genesis{
 		GenesisTimeMs: t0, EpochMs: 60_000, GraceMs: 5000, ProtocolKey: stranger.String(), Params: econ.DefaultParams(),

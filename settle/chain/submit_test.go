@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/internal/testkeys"
+	"github.com/fomonet/fomo/internal/testwait"
 	"github.com/fomonet/fomo/settle/chain/tx"
 	"github.com/fomonet/fomo/settle/ledger"
 )
@@ -154,17 +155,6 @@ func (c *fakeChain) block(s *Submitter, included ...[32]byte) {
 	s.OnBlock(BlockInfo{Height: h, Included: included})
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // TestSubmitterOwnReceiptsNextBlock: the node's own receipts go out with
 // the next block, once, at consecutive nonces; included ones are settled.
 func TestSubmitterOwnReceiptsNextBlock(t *testing.T) {
@@ -175,14 +165,14 @@ func TestSubmitterOwnReceiptsNextBlock(t *testing.T) {
 	s.Add(a, []byte("a"), true)
 	s.Add(b, []byte("b"), true)
 	c.block(s)
-	waitUntil(t, "the first submission", func() bool { return len(c.sentEnvelopes()) == 2 })
+	testwait.For(t, "the first submission", 10*time.Second, func() bool { return len(c.sentEnvelopes()) == 2 })
 	c.block(s, a, b)
-	waitUntil(t, "settled", func() bool { return store.isSettled(a) && store.isSettled(b) })
+	testwait.For(t, "settled", 10*time.Second, func() bool { return store.isSettled(a) && store.isSettled(b) })
 	c.block(s)
 	c.block(s)
 	c.block(s)
 	c.block(s)
-	waitUntil(t, "block 6 handled", func() bool { return s.Stats().Height == 6 })
+	testwait.For(t, "block 6 handled", 10*time.Second, func() bool { return s.Stats().Height == 6 })
 	if got := c.sentEnvelopes(); len(got) != 2 {
 		t.Fatalf("submitted %d envelopes, want 2 once", len(got))
 	}
@@ -211,7 +201,7 @@ func TestSubmitterResubmitsOverdue(t *testing.T) {
 		t.Fatalf("submitted %d before it was overdue", n)
 	}
 	c.block(s)
-	waitUntil(t, "the overdue receipt submitted", func() bool { return len(c.sentEnvelopes()) == 1 })
+	testwait.For(t, "the overdue receipt submitted", 10*time.Second, func() bool { return len(c.sentEnvelopes()) == 1 })
 }
 
 // TestSubmitterTakesUpUnsettledAtStart: what the store holds unsettled
@@ -225,10 +215,10 @@ func TestSubmitterTakesUpUnsettledAtStart(t *testing.T) {
 	c.included[done] = true
 	s := newTestSubmitter(t, c, store)
 	c.block(s)
-	waitUntil(t, "the held receipt submitted", func() bool {
+	testwait.For(t, "the held receipt submitted", 10*time.Second, func() bool {
 		return slices.ContainsFunc(c.sentEnvelopes(), func(e []byte) bool { return string(e) == "held across a crash" })
 	})
-	waitUntil(t, "the included one settled", func() bool { return store.isSettled(done) })
+	testwait.For(t, "the included one settled", 10*time.Second, func() bool { return store.isSettled(done) })
 	if len(c.sentEnvelopes()) != 1 {
 		t.Fatalf("submitted %d envelopes, want only the held one", len(c.sentEnvelopes()))
 	}
@@ -253,7 +243,7 @@ func TestSubmitterEventsInOrder(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go s.Run(ctx, store)
-	waitUntil(t, "every refused receipt settled", func() bool {
+	testwait.For(t, "every refused receipt settled", 10*time.Second, func() bool {
 		return !slices.ContainsFunc(ids, func(id [32]byte) bool { return !store.isSettled(id) })
 	})
 	if st := s.Stats(); st.Refused[ledger.CodeBadCharge] != 500 || st.Height != 500 {
@@ -277,7 +267,7 @@ func TestSubmitterRereadsNonceAfterRefusal(t *testing.T) {
 	c.block(s)
 	c.block(s)
 	c.block(s)
-	waitUntil(t, "the resubmission", func() bool { return len(c.sentEnvelopes()) == 1 })
+	testwait.For(t, "the resubmission", 10*time.Second, func() bool { return len(c.sentEnvelopes()) == 1 })
 	if c.nonces[0] != 10 {
 		t.Fatalf("nonce %d after a refusal, want the chain's 9 + 1", c.nonces[0])
 	}

@@ -2,7 +2,6 @@ package meter
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/runtime"
 	"github.com/fomonet/fomo/settle/pool"
 	"github.com/fomonet/fomo/settle/receipt"
@@ -33,19 +33,6 @@ const (
 	inPrice, outPrice = 1_000_000, 2_000_000
 	promptTokens      = 10
 )
-
-func newKey(t testing.TB) (crypto.PrivKey, peer.ID) {
-	t.Helper()
-	sk, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPrivateKey(sk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sk, id
-}
 
 // tokens is a runtime stand-in: it delivers one event per output token,
 // up to the request's max_tokens or its own count, and counts its usage as
@@ -130,8 +117,8 @@ type fixture struct {
 
 func newFixture(t *testing.T, credit uint64, opts ...func(*Config)) *fixture {
 	t.Helper()
-	user, account := newKey(t)
-	session, sessionID := newKey(t)
+	user, account := testkeys.New(t)
+	session, sessionID := testkeys.New(t)
 	path := filepath.Join(t.TempDir(), "accounts.toml")
 	f := AccountsFile{Account: []RegistryAccount{{ID: account.String(), Credit: credit, SessionKeys: []string{sessionID.String()}}}}
 	b, err := f.Encode()
@@ -150,7 +137,7 @@ func newFixture(t *testing.T, credit uint64, opts ...func(*Config)) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pl.Close() })
-	nodeKey, node := newKey(t)
+	nodeKey, node := testkeys.New(t)
 	cfg := Config{
 		NetworkID: testNet, Key: nodeKey, Pool: pl, Payers: reg, EntryNode: true, MaxTokens: 100,
 		LocalPrices: func(model string) (uint64, uint64, bool) { return inPrice, outPrice, model == testModel },
@@ -191,6 +178,42 @@ func (f *fixture) begin(t *testing.T, req *runtime.Request, header map[string]st
 	return f.m.Begin(r, req)
 }
 
+// serve takes req at the API, as begin does, and runs it through the
+// metered backend to its end: the ticket (closed when t ends, if not
+// before), the stream and the number of events delivered.
+func (f *fixture) serve(t *testing.T, req *runtime.Request, header map[string]string) (*Ticket, runtime.Stream, int) {
+	t.Helper()
+	tk, rerr := f.begin(t, req, header)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	t.Cleanup(tk.Close)
+	s, err := f.served.Do(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tk, s, drain(t, s, -1)
+}
+
+// authorize returns an authorization, signed by the account's own key, that
+// pays f's node at its prices for body and up to 5 output tokens, after
+// edit when it is set.
+func (f *fixture) authorize(t *testing.T, body string, edit func(a *receipt.Authorization)) []byte {
+	t.Helper()
+	a := receipt.NewAuthorization(testNet, f.account, testModel, time.Now(), time.Minute)
+	a.Node, a.MaxOutputTokens, a.InputPrice, a.OutputPrice = f.node, 5, inPrice, outPrice
+	a.MaxCharge, _ = receipt.MaxCharge([]byte(body), 5, inPrice, outPrice)
+	a.RequestSHA256 = sha256.Sum256([]byte(body))
+	if edit != nil {
+		edit(&a)
+	}
+	env, err := receipt.SignAuthorization(a, f.user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
 // drain reads s to its end, or stops after n events when n ≥ 0.
 func drain(t *testing.T, s runtime.Stream, n int) int {
 	t.Helper()
@@ -218,16 +241,8 @@ func wantStatus(t *testing.T, err error, status int, code string) {
 func TestServedRequestPaysOnce(t *testing.T) {
 	f := newFixture(t, 1_000_000)
 	req := chat(`{"model":"m","max_tokens":20,"messages":[]}`)
-	tk, rerr := f.begin(t, req, nil)
-	if rerr != nil {
-		t.Fatal(rerr)
-	}
-	defer tk.Close()
-	s, err := f.served.Do(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := drain(t, s, -1); got != 20 {
+	tk, s, got := f.serve(t, req, nil)
+	if got != 20 {
 		t.Fatalf("delivered %d tokens, want 20", got)
 	}
 	sr, err := tk.Finish(context.Background(), s)
@@ -333,16 +348,8 @@ func TestOutputCappedAtTheBudget(t *testing.T) {
 	// authorization pays for no more.
 	req := chat(`{"model":"m","max_tokens":500,"messages":[]}`)
 	f.backend.n = 1000
-	tk, rerr := f.begin(t, req, nil)
-	if rerr != nil {
-		t.Fatal(rerr)
-	}
-	defer tk.Close()
-	s, err := f.served.Do(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := drain(t, s, -1); got != 100 {
+	tk, s, got := f.serve(t, req, nil)
+	if got != 100 {
 		t.Fatalf("delivered %d tokens, want the budget of 100", got)
 	}
 	if runs := f.backend.ran(); len(runs) != 1 || !strings.Contains(string(runs[0].Body), `"max_tokens":100`) {
@@ -360,25 +367,9 @@ func TestOutputCappedAtTheBudget(t *testing.T) {
 func TestReplayedAuthorizationRefused(t *testing.T) {
 	f := newFixture(t, 1_000_000)
 	body := `{"model":"m","max_tokens":5,"messages":[]}`
-	a := receipt.NewAuthorization(testNet, f.account, testModel, time.Now(), time.Minute)
-	a.Node, a.MaxOutputTokens, a.InputPrice, a.OutputPrice = f.node, 5, inPrice, outPrice
-	a.MaxCharge, _ = receipt.MaxCharge([]byte(body), 5, inPrice, outPrice)
-	a.RequestSHA256 = sha256.Sum256([]byte(body))
-	env, err := receipt.SignAuthorization(a, f.user)
-	if err != nil {
-		t.Fatal(err)
-	}
+	env := f.authorize(t, body, nil)
 	header := map[string]string{receipt.AuthorizationHeader: base64.StdEncoding.EncodeToString(env)}
-	req := chat(body)
-	tk, rerr := f.begin(t, req, header)
-	if rerr != nil {
-		t.Fatal(rerr)
-	}
-	s, err := f.served.Do(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	drain(t, s, -1)
+	tk, s, _ := f.serve(t, chat(body), header)
 	if sr, err := tk.Finish(context.Background(), s); err != nil || sr == nil {
 		t.Fatalf("Finish = %v, %v", sr, err)
 	}
@@ -386,16 +377,16 @@ func TestReplayedAuthorizationRefused(t *testing.T) {
 	runs := len(f.backend.ran())
 
 	again := chat(body)
-	tk, rerr = f.begin(t, again, header)
+	tk, rerr := f.begin(t, again, header)
 	if rerr == nil {
-		_, err = f.served.Do(context.Background(), again)
+		_, err := f.served.Do(context.Background(), again)
 		tk.Close()
 		wantStatus(t, err, http.StatusConflict, "authorization_replayed")
 	}
 	// The same envelope arriving over the inference protocol.
 	overWire := chat(body)
 	overWire.Payment = received(env)
-	_, err = f.served.Do(context.Background(), overWire)
+	_, err := f.served.Do(context.Background(), overWire)
 	wantStatus(t, err, http.StatusConflict, "authorization_replayed")
 	if got := len(f.backend.ran()); got != runs {
 		t.Fatalf("the runtime ran %d more times", got-runs)
@@ -413,20 +404,9 @@ func (received) Paid([]byte)                  {}
 // its prices, for this body.
 func TestProviderChecksWhatItServes(t *testing.T) {
 	f := newFixture(t, 1_000_000)
-	_, other := newKey(t)
+	_, other := testkeys.New(t)
 	body := `{"model":"m","max_tokens":5,"messages":[]}`
-	sign := func(edit func(a *receipt.Authorization)) received {
-		a := receipt.NewAuthorization(testNet, f.account, testModel, time.Now(), time.Minute)
-		a.Node, a.MaxOutputTokens, a.InputPrice, a.OutputPrice = f.node, 5, inPrice, outPrice
-		a.MaxCharge, _ = receipt.MaxCharge([]byte(body), 5, inPrice, outPrice)
-		a.RequestSHA256 = sha256.Sum256([]byte(body))
-		edit(&a)
-		env, err := receipt.SignAuthorization(a, f.user)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return env
-	}
+	sign := func(edit func(a *receipt.Authorization)) received { return f.authorize(t, body, edit) }
 	tests := []struct {
 		name string
 		pay  runtime.Payment

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/testclock"
 	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/p2p"
 	"github.com/fomonet/fomo/p2p/p2ptest"
@@ -71,26 +72,6 @@ func (r *fakeRegistry) Serves(_ context.Context, node peer.ID, model string) (bo
 
 var _ Registry = (*fakeRegistry)(nil)
 
-// fakeClock is a clock the test moves.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Unix(1_700_000_000, 0)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // The test authorizations quote 1,000,000 / 0 (helpers_test.go).
 const testIn, testOut = 1_000_000, 0
 
@@ -137,25 +118,7 @@ func TestAdmissionRegistry(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			reg.setErr(tc.err)
 			defer reg.setErr(nil)
-			before := p.Stats()
-			if got := p.validate(ctx, forwarder, gossip(tc.data)); got != tc.want {
-				t.Fatalf("verdict %v, want %v", got, tc.want)
-			}
-			after := p.Stats()
-			switch tc.want {
-			case pubsub.ValidationAccept:
-				if after.Accepted != before.Accepted+1 {
-					t.Fatalf("accepted %d -> %d", before.Accepted, after.Accepted)
-				}
-			case pubsub.ValidationReject:
-				if after.Rejected[tc.reason] != before.Rejected[tc.reason]+1 {
-					t.Fatalf("rejected[%s] %v -> %v", tc.reason, before.Rejected, after.Rejected)
-				}
-			case pubsub.ValidationIgnore:
-				if after.Ignored[tc.reason] != before.Ignored[tc.reason]+1 {
-					t.Fatalf("ignored[%s] %v -> %v", tc.reason, before.Ignored, after.Ignored)
-				}
-			}
+			checkVerdict(t, ctx, p, forwarder, tc.data, tc.want, tc.reason)
 			if tc.want != pubsub.ValidationAccept && len(tc.data) > 0 {
 				if held, _ := p.Has(ctx, idOf(t, tc.data)); held {
 					t.Fatal("a refused receipt was stored")
@@ -218,7 +181,7 @@ func TestAdmissionRateLimit(t *testing.T) {
 	nodeKey, _ := testkeys.New(t)
 	_, a := testkeys.New(t)
 	_, b := testkeys.New(t)
-	clock := newFakeClock()
+	clock := testclock.New(time.Unix(1_700_000_000, 0))
 	p := newLocalPool(t, Config{Admission: &Admission{Rate: 10, Burst: 5, Now: clock.Now}})
 
 	issued := uint64(0)
@@ -282,7 +245,7 @@ func TestAdmissionDefaultBurst(t *testing.T) {
 	acctKey, _ := testkeys.New(t)
 	nodeKey, _ := testkeys.New(t)
 	_, from := testkeys.New(t)
-	clock := newFakeClock()
+	clock := testclock.New(time.Unix(1_700_000_000, 0))
 	p := newLocalPool(t, Config{Admission: &Admission{Now: clock.Now}})
 	for i := range 500 {
 		env := signReceipt(t, signAuth(t, acctKey, "m", uint64(i+1), 10), nodeKey, 1, 1)
@@ -294,7 +257,7 @@ func TestAdmissionDefaultBurst(t *testing.T) {
 
 // TestAdmissionBucketsSwept: the buckets of peers gone quiet are dropped.
 func TestAdmissionBucketsSwept(t *testing.T) {
-	clock := newFakeClock()
+	clock := testclock.New(time.Unix(1_700_000_000, 0))
 	a := &Admission{Rate: 100, Burst: 10, Now: clock.Now}
 	for range 3 * sweepEvery {
 		_, id := testkeys.New(t)
@@ -391,18 +354,10 @@ func TestNetworkAdmission(t *testing.T) {
 	}
 	held(honest(0).ID)
 
-	rogue := p2ptest.NewHost(t, p2ptest.Config(""), nil)
-	rogueKey := rogue.Peerstore().PrivKey(rogue.ID())
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := p2ptest.Connect(cctx, append([]*p2p.Host{rogue}, hosts...), p2ptest.Star); err != nil {
-		t.Fatal(err)
-	}
-	top, err := rogue.JoinTopic(TopicName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitTopicPeers(t, []*p2p.Host{rogue}, n)
+	rogue, top := joinRogue(t, cctx, hosts)
+	rogueKey := rogue.Peerstore().PrivKey(rogue.ID())
 
 	const flood = 12
 	var flooded []ID

@@ -13,6 +13,7 @@ import (
 	"github.com/fomonet/fomo/store"
 	ds "github.com/ipfs/go-datastore"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // BenchmarkValidate measures what a node does per gossiped receipt: decode,
@@ -62,17 +63,28 @@ func BenchmarkEd25519Verify(b *testing.B) {
 	}
 }
 
-// benchValidateParallel runs the validator on as many goroutines as
-// GOMAXPROCS, as GossipSub's validation workers do.
-func benchValidateParallel(b *testing.B, db ds.Batching) {
-	ctx := context.Background()
+// validateBench is a pool over db, a forwarding peer and b.N gossiped
+// receipts, each of its own authorization, for the validator to accept.
+func validateBench(b *testing.B, db ds.Batching) (*Pool, peer.ID, []*pubsub.Message) {
 	p := newLocalPool(b, Config{Datastore: db})
 	acctKey, _ := testkeys.New(b)
 	nodeKey, _ := testkeys.New(b)
 	_, from := testkeys.New(b)
-	msgs := make(chan *pubsub.Message, b.N)
-	for i := range b.N {
-		msgs <- gossip(signReceipt(b, signAuth(b, acctKey, "m", uint64(i+1), 10), nodeKey, 1, 1))
+	msgs := make([]*pubsub.Message, b.N)
+	for i := range msgs {
+		msgs[i] = gossip(signReceipt(b, signAuth(b, acctKey, "m", uint64(i+1), 10), nodeKey, 1, 1))
+	}
+	return p, from, msgs
+}
+
+// benchValidateParallel runs the validator on as many goroutines as
+// GOMAXPROCS, as GossipSub's validation workers do.
+func benchValidateParallel(b *testing.B, db ds.Batching) {
+	ctx := context.Background()
+	p, from, all := validateBench(b, db)
+	msgs := make(chan *pubsub.Message, len(all))
+	for _, m := range all {
+		msgs <- m
 	}
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -87,14 +99,7 @@ func benchValidateParallel(b *testing.B, db ds.Batching) {
 
 func benchValidate(b *testing.B, db ds.Batching) {
 	ctx := context.Background()
-	p := newLocalPool(b, Config{Datastore: db})
-	acctKey, _ := testkeys.New(b)
-	nodeKey, _ := testkeys.New(b)
-	_, from := testkeys.New(b)
-	msgs := make([]*pubsub.Message, b.N)
-	for i := range msgs {
-		msgs[i] = gossip(signReceipt(b, signAuth(b, acctKey, "m", uint64(i+1), 10), nodeKey, 1, 1))
-	}
+	p, from, msgs := validateBench(b, db)
 	b.ResetTimer()
 	for i := range b.N {
 		if got := p.validate(ctx, from, msgs[i]); got != pubsub.ValidationAccept {

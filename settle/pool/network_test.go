@@ -89,6 +89,22 @@ func waitHeld(t *testing.T, nodes []*testNode, id ID) {
 	}
 }
 
+// joinRogue starts a host that runs no pool, connects it to every host and
+// joins it to the receipt topic; it returns once the topic reaches them all.
+func joinRogue(t *testing.T, ctx context.Context, hosts []*p2p.Host) (*p2p.Host, *pubsub.Topic) {
+	t.Helper()
+	rogue := p2ptest.NewHost(t, p2ptest.Config(""), nil)
+	if err := p2ptest.Connect(ctx, append([]*p2p.Host{rogue}, hosts...), p2ptest.Star); err != nil {
+		t.Fatal(err)
+	}
+	top, err := rogue.JoinTopic(TopicName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitTopicPeers(t, []*p2p.Host{rogue}, len(hosts))
+	return rogue, top
+}
+
 // waitTopicPeers polls until each host sees want peers on the receipts
 // topic: subscriptions travel between hosts on their own schedule.
 func waitTopicPeers(t *testing.T, hosts []*p2p.Host, want int) {
@@ -185,17 +201,9 @@ func TestNetwork(t *testing.T) {
 		waitFor(t, nodes[2].evidence, first.ID, time.After(time.Second), "node 2 evidence")
 
 		// A peer that runs no pool publishes it to every node.
-		rogue := p2ptest.NewHost(t, p2ptest.Config(""), nil)
 		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		defer cancel()
-		if err := p2ptest.Connect(cctx, append([]*p2p.Host{rogue}, hosts...), p2ptest.Star); err != nil {
-			t.Fatal(err)
-		}
-		top, err := rogue.JoinTopic(TopicName)
-		if err != nil {
-			t.Fatal(err)
-		}
-		waitTopicPeers(t, []*p2p.Host{rogue}, n)
+		_, top := joinRogue(t, cctx, hosts)
 		if err := top.Publish(cctx, second); err != nil {
 			t.Fatal(err)
 		}

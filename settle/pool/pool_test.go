@@ -46,6 +46,32 @@ func gossip(data []byte) *pubsub.Message {
 	return &pubsub.Message{Message: &pb.Message{Data: data}}
 }
 
+// checkVerdict has p validate data as forwarded by from, and checks the
+// verdict and that it counted one more of it: accepted, or rejected or
+// ignored for reason.
+func checkVerdict(t *testing.T, ctx context.Context, p *Pool, from peer.ID, data []byte, want pubsub.ValidationResult, reason string) {
+	t.Helper()
+	before := p.Stats()
+	if got := p.validate(ctx, from, gossip(data)); got != want {
+		t.Fatalf("verdict %v, want %v (stats %+v)", got, want, p.Stats())
+	}
+	after := p.Stats()
+	var b, a uint64
+	switch want {
+	case pubsub.ValidationAccept:
+		b, a = before.Accepted, after.Accepted
+	case pubsub.ValidationReject:
+		b, a = before.Rejected[reason], after.Rejected[reason]
+	case pubsub.ValidationIgnore:
+		b, a = before.Ignored[reason], after.Ignored[reason]
+	default:
+		t.Fatalf("no counter for verdict %v", want)
+	}
+	if a != b+1 {
+		t.Fatalf("counter of %v %q: %d -> %d (%+v)", want, reason, b, a, after)
+	}
+}
+
 // TestValidatorVerdicts breaks one thing per case and checks the topic
 // validator's verdict and the counter of its reason.
 func TestValidatorVerdicts(t *testing.T) {
@@ -89,25 +115,7 @@ func TestValidatorVerdicts(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := p.Stats()
-			if got := p.validate(ctx, forwarder, gossip(tc.data)); got != tc.want {
-				t.Fatalf("verdict %v, want %v", got, tc.want)
-			}
-			after := p.Stats()
-			switch tc.want {
-			case pubsub.ValidationAccept:
-				if after.Accepted != before.Accepted+1 {
-					t.Fatalf("accepted %d -> %d", before.Accepted, after.Accepted)
-				}
-			case pubsub.ValidationReject:
-				if after.Rejected[tc.reason] != before.Rejected[tc.reason]+1 {
-					t.Fatalf("rejected[%s] %v -> %v", tc.reason, before.Rejected, after.Rejected)
-				}
-			case pubsub.ValidationIgnore:
-				if after.Ignored[tc.reason] != before.Ignored[tc.reason]+1 {
-					t.Fatalf("ignored[%s] %v -> %v", tc.reason, before.Ignored, after.Ignored)
-				}
-			}
+			checkVerdict(t, ctx, p, forwarder, tc.data, tc.want, tc.reason)
 		})
 	}
 	// The same conflicting envelope, seen again, is a plain duplicate.

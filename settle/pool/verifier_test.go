@@ -100,23 +100,7 @@ func TestReceiptVerifier(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := p.Stats()
-			if got := p.validate(ctx, forwarder, gossip(tc.data)); got != tc.want {
-				t.Fatalf("verdict %v, want %v (stats %+v)", got, tc.want, p.Stats())
-			}
-			after := p.Stats()
-			var b, a uint64
-			switch tc.want {
-			case pubsub.ValidationAccept:
-				b, a = before.Accepted, after.Accepted
-			case pubsub.ValidationReject:
-				b, a = before.Rejected[tc.reason], after.Rejected[tc.reason]
-			default:
-				b, a = before.Ignored[tc.reason], after.Ignored[tc.reason]
-			}
-			if a != b+1 {
-				t.Fatalf("counter of %q: %d -> %d (%+v)", tc.reason, b, a, after)
-			}
+			checkVerdict(t, ctx, p, forwarder, tc.data, tc.want, tc.reason)
 		})
 	}
 	ev, err := p.Evidence(ctx, e.ID)

@@ -70,6 +70,26 @@ func (w *world) receipt(authEnv []byte) Receipt {
 	}
 }
 
+// signAuth is SignAuthorization, failing tb on error.
+func signAuth(tb testing.TB, a Authorization, sk crypto.PrivKey) []byte {
+	tb.Helper()
+	env, err := SignAuthorization(a, sk)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return env
+}
+
+// signReceipt is SignReceipt, failing tb on error.
+func signReceipt(tb testing.TB, r Receipt, sk crypto.PrivKey) []byte {
+	tb.Helper()
+	env, err := SignReceipt(r, sk)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return env
+}
+
 // sealAuth signs an authorization protobuf as is, skipping the checks of
 // SignAuthorization.
 func sealAuth(tb testing.TB, p *pb.Authorization, sk crypto.PrivKey) []byte {

@@ -45,10 +45,7 @@ func TestAuthorizationRoundTrip(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := tc.auth()
-			env, err := SignAuthorization(a, tc.sk)
-			if err != nil {
-				t.Fatal(err)
-			}
+			env := signAuth(t, a, tc.sk)
 			sa, err := OpenAuthorization(env)
 			if err != nil {
 				t.Fatal(err)
@@ -86,10 +83,7 @@ func TestNewAuthorization(t *testing.T) {
 		t.Fatalf("window %d..%d", a.IssuedAtMs, a.ExpiresAtMs)
 	}
 	a.MaxOutputTokens, a.MaxCharge = 100, 1000
-	env, err := SignAuthorization(a, w.client)
-	if err != nil {
-		t.Fatal(err)
-	}
+	env := signAuth(t, a, w.client)
 	if _, err := OpenAuthorization(env); err != nil {
 		t.Fatal(err)
 	}
@@ -97,19 +91,13 @@ func TestNewAuthorization(t *testing.T) {
 
 func TestReceiptRoundTrip(t *testing.T) {
 	w := newWorld(t)
-	authEnv, err := SignAuthorization(w.auth(), w.client)
-	if err != nil {
-		t.Fatal(err)
-	}
+	authEnv := signAuth(t, w.auth(), w.client)
 	for _, f := range []Finish{FinishStop, FinishLength, FinishCancelled, FinishError} {
 		t.Run(string(f), func(t *testing.T) {
 			r := w.receipt(authEnv)
 			r.Finish = f
 			r.Node = ""
-			env, err := SignReceipt(r, w.node)
-			if err != nil {
-				t.Fatal(err)
-			}
+			env := signReceipt(t, r, w.node)
 			sr, err := OpenReceipt(env)
 			if err != nil {
 				t.Fatal(err)
@@ -136,14 +124,8 @@ func TestReceiptRoundTrip(t *testing.T) {
 // its id is the hash of those bytes.
 func TestKeepsSignedBytes(t *testing.T) {
 	w := newWorld(t)
-	authEnv, err := SignAuthorization(w.auth(), w.client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env, err := SignReceipt(w.receipt(authEnv), w.node)
-	if err != nil {
-		t.Fatal(err)
-	}
+	authEnv := signAuth(t, w.auth(), w.client)
+	env := signReceipt(t, w.receipt(authEnv), w.node)
 	if !bytes.Contains(env, authEnv) {
 		t.Fatal("the receipt envelope does not contain the authorization envelope verbatim")
 	}
@@ -213,10 +195,7 @@ func TestNonCanonicalRejected(t *testing.T) {
 // node signed: each is rejected.
 func TestTamperedAuthorization(t *testing.T) {
 	w := newWorld(t)
-	authEnv, err := SignAuthorization(w.auth(), w.client)
-	if err != nil {
-		t.Fatal(err)
-	}
+	authEnv := signAuth(t, w.auth(), w.client)
 	chk := w.checker()
 	for i := range authEnv {
 		bad := bytes.Clone(authEnv)
@@ -237,14 +216,8 @@ func TestTamperedAuthorization(t *testing.T) {
 // envelope, and truncates it at every length: each is rejected.
 func TestTamperedReceipt(t *testing.T) {
 	w := newWorld(t)
-	authEnv, err := SignAuthorization(w.auth(), w.client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env, err := SignReceipt(w.receipt(authEnv), w.node)
-	if err != nil {
-		t.Fatal(err)
-	}
+	authEnv := signAuth(t, w.auth(), w.client)
+	env := signReceipt(t, w.receipt(authEnv), w.node)
 	chk := w.checker()
 	for i := range env {
 		bad := bytes.Clone(env)
@@ -306,10 +279,7 @@ func TestSignAuthorizationErrors(t *testing.T) {
 
 func TestSignReceiptErrors(t *testing.T) {
 	w := newWorld(t)
-	authEnv, err := SignAuthorization(w.auth(), w.client)
-	if err != nil {
-		t.Fatal(err)
-	}
+	authEnv := signAuth(t, w.auth(), w.client)
 	for _, tc := range []struct {
 		name string
 		edit func(*Receipt)
@@ -361,14 +331,8 @@ func TestOpenSizeLimits(t *testing.T) {
 // open as a receipt and a receipt does not open as an authorization.
 func TestDomainSeparation(t *testing.T) {
 	w := newWorld(t)
-	authEnv, err := SignAuthorization(w.auth(), w.client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env, err := SignReceipt(w.receipt(authEnv), w.node)
-	if err != nil {
-		t.Fatal(err)
-	}
+	authEnv := signAuth(t, w.auth(), w.client)
+	env := signReceipt(t, w.receipt(authEnv), w.node)
 	if _, err := OpenReceipt(authEnv); ReasonOf(err) != ReasonBadNodeSignature {
 		t.Fatalf("authorization opened as a receipt: %v", err)
 	}

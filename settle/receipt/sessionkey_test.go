@@ -53,10 +53,7 @@ func TestSessionKeySigns(t *testing.T) {
 	}
 	a := w.auth()
 	a.Signer = ""
-	env, err := SignAuthorization(a, sk)
-	if err != nil {
-		t.Fatal(err)
-	}
+	env := signAuth(t, a, sk)
 	sa, err := OpenAuthorization(env)
 	if err != nil || sa.Authorization.Signer != w.sessionID || sa.Authorization.Account != w.clientID {
 		t.Fatalf("%+v, %v", sa, err)

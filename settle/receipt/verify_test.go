@@ -215,17 +215,11 @@ func TestVerifyReplayByID(t *testing.T) {
 	w := newWorld(t)
 	a := w.auth()
 	a.Node = ""
-	authEnv, err := SignAuthorization(a, w.client)
-	if err != nil {
-		t.Fatal(err)
-	}
+	authEnv := signAuth(t, a, w.client)
 	seen := seenSet{}
 	chk := w.checker()
 	chk.Seen = seen
-	first, err := SignReceipt(w.receipt(authEnv), w.node)
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := signReceipt(t, w.receipt(authEnv), w.node)
 	sr, err := Verify(context.Background(), first, chk)
 	if err != nil {
 		t.Fatal(err)
@@ -233,10 +227,7 @@ func TestVerifyReplayByID(t *testing.T) {
 	seen[sr.ID()] = true
 	r := w.receipt(authEnv)
 	r.Node = w.otherID
-	second, err := SignReceipt(r, w.other)
-	if err != nil {
-		t.Fatal(err)
-	}
+	second := signReceipt(t, r, w.other)
 	if _, err := Verify(context.Background(), second, chk); ReasonOf(err) != ReasonReplay {
 		t.Fatalf("second node's receipt: %v, want replay", err)
 	}

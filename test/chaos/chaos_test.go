@@ -15,30 +15,30 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/fomotest"
 	"github.com/fomonet/fomo/node/identity"
 )
 
 // envDuration reads a duration from the environment.
 func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
 	t.Helper()
-	s := os.Getenv(name)
-	if s == "" {
-		return def
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return d
+	return env(t, name, def, time.ParseDuration)
 }
 
+// envInt reads an integer from the environment.
 func envInt(t *testing.T, name string, def int) int {
+	t.Helper()
+	return env(t, name, def, strconv.Atoi)
+}
+
+// env reads name from the environment with parse; def when it is unset.
+func env[T any](t *testing.T, name string, def T, parse func(string) (T, error)) T {
 	t.Helper()
 	s := os.Getenv(name)
 	if s == "" {
 		return def
 	}
-	v, err := strconv.Atoi(s)
+	v, err := parse(s)
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
@@ -125,7 +125,7 @@ func (c *campaign) heights(timeout time.Duration) []int64 {
 	hs := make([]int64, len(c.d.nodes))
 	var wg sync.WaitGroup
 	for i, n := range c.d.nodes {
-		wg.Go(func() { hs[i] = height(n.API(), timeout) })
+		wg.Go(func() { hs[i] = fomotest.Height(n.API(), timeout) })
 	}
 	wg.Wait()
 	return hs
@@ -190,7 +190,7 @@ func TestChaos(t *testing.T) {
 
 	part := newPartitioner()
 	defer part.close()
-	bin := buildFomo(t)
+	bin := fomotest.BuildBinary(t)
 	d := startDevnet(t, bin, epoch)
 	c := &campaign{d: d, start: time.Now(), state: make([]string, validators)}
 	for i := range c.state {
@@ -204,16 +204,8 @@ func TestChaos(t *testing.T) {
 		}
 	}()
 
-	userKey, err := identity.Load(filepath.Join(d.dir, "keys", "user.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	user := identity.PeerID(userKey).String()
-	var q quote
-	if err := getJSON(t.Context(), d.nodes[0].API()+"/api/v1/prices/"+model, &q, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	cl := &client{key: userKey, q: q, nodes: d.nodes, timeout: 20 * time.Second}
+	cl := d.userClient(t, 20*time.Second)
+	user := identity.PeerID(cl.key).String()
 
 	monCtx, stopMon := context.WithCancel(context.Background())
 	var monWG sync.WaitGroup
@@ -318,11 +310,11 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	var st chainState
-	_ = getJSON(t.Context(), d.nodes[0].API()+"/api/v1/chain", &st, 10*time.Second)
+	_ = fomotest.GetJSON(t.Context(), d.nodes[0].API()+"/api/v1/chain", &st, 10*time.Second)
 	target := st.State.NextEpoch + 2
 	settleBy := time.Now().Add(3*epoch + time.Minute)
 	for time.Now().Before(settleBy) {
-		if getJSON(t.Context(), d.nodes[0].API()+"/api/v1/chain", &st, 5*time.Second) == nil && st.State.NextEpoch >= target {
+		if fomotest.GetJSON(t.Context(), d.nodes[0].API()+"/api/v1/chain", &st, 5*time.Second) == nil && st.State.NextEpoch >= target {
 			break
 		}
 		time.Sleep(time.Second)

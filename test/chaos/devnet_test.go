@@ -2,16 +2,12 @@ package chaos
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,7 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/fomotest"
+	"github.com/fomonet/fomo/internal/testbuf"
 	"github.com/fomonet/fomo/node"
+	"github.com/fomonet/fomo/node/identity"
 )
 
 // The devnet's model and its shape: every node serves it.
@@ -28,39 +27,8 @@ const (
 	validators = 4
 )
 
-// buildFomo builds the fomo binary into a temporary directory.
-func buildFomo(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "fomo")
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/fomo")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building fomo: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// TestMain removes the fomo binary that the runs built.
+func TestMain(m *testing.M) { os.Exit(fomotest.Main(m)) }
 
 // devnet is a running `fomo devnet` and its nodes. Nodes that the campaign
 // restarts are children of the test, not of devnet.
@@ -69,7 +37,7 @@ type devnet struct {
 	bin   string
 	dir   string
 	proc  *exec.Cmd
-	out   *syncBuffer
+	out   *testbuf.Buffer
 	done  chan struct{}
 	nodes []*devNode
 }
@@ -107,7 +75,7 @@ func (n *devNode) PID() int {
 func startDevnet(t *testing.T, bin string, epoch time.Duration) *devnet {
 	t.Helper()
 	dir := t.TempDir()
-	d := &devnet{t: t, bin: bin, dir: dir, out: &syncBuffer{}, done: make(chan struct{})}
+	d := &devnet{t: t, bin: bin, dir: dir, out: &testbuf.Buffer{}, done: make(chan struct{})}
 	d.proc = exec.Command(bin, "devnet", "--nodes", strconv.Itoa(validators), "--dir", dir, "--keep-going",
 		"--epoch", epoch.String(), "--block-interval", "200ms", "--traffic", "0",
 		"--model-preset", "tiny", "--model-type", "q8_0",
@@ -120,36 +88,32 @@ func startDevnet(t *testing.T, bin string, epoch time.Duration) *devnet {
 	go func() { _ = d.proc.Wait(); close(d.done) }()
 	t.Cleanup(d.stop)
 
-	deadline := time.Now().Add(3 * time.Minute)
-	for !strings.Contains(d.out.String(), "devnet running") {
-		select {
-		case <-d.done:
-			t.Fatalf("devnet exited:\n%s", d.out)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("devnet did not start within 3m:\n%s", d.out)
-		}
-	}
-	lineRE := regexp.MustCompile(`(?m)^node(\d+) api=(\S+) peer=(\S+) pid=(\d+)$`)
 	d.nodes = make([]*devNode, validators)
-	for _, m := range lineRE.FindAllStringSubmatch(d.out.String(), -1) {
-		i, _ := strconv.Atoi(m[1])
-		pid, _ := strconv.Atoi(m[4])
-		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	for i, n := range fomotest.WaitDevnet(t, d.out, d.done, validators, 3*time.Minute) {
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", n.PID))
 		if err != nil {
 			t.Fatalf("node%d: %v", i, err)
 		}
 		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")[1:]
-		d.nodes[i] = &devNode{i: i, peer: m[3], pid: pid, api: m[2], args: args,
+		d.nodes[i] = &devNode{i: i, peer: n.Peer, pid: n.PID, api: n.API, args: args,
 			home: filepath.Join(dir, fmt.Sprintf("node%d", i))}
 	}
-	for i, n := range d.nodes {
-		if n == nil {
-			t.Fatalf("devnet printed no line for node%d:\n%s", i, d.out)
-		}
-	}
 	return d
+}
+
+// userClient is a client that pays as the devnet's funded user, at the
+// prices node0 quotes for the model, with timeout per request.
+func (d *devnet) userClient(t *testing.T, timeout time.Duration) *client {
+	t.Helper()
+	key, err := identity.Load(filepath.Join(d.dir, "keys", "user.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var q quote
+	if err := fomotest.GetJSON(t.Context(), d.nodes[0].API()+"/api/v1/prices/"+model, &q, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return &client{key: key, q: q, nodes: d.nodes, timeout: timeout}
 }
 
 // stop stops devnet (and with it the nodes it started) and every node the
@@ -249,7 +213,7 @@ func (d *devnet) restart(n *devNode, within time.Duration) error {
 		var st struct {
 			PeerID string `json:"peer_id"`
 		}
-		if getJSON(context.Background(), api+"/api/v1/status", &st, 2*time.Second) == nil {
+		if fomotest.GetJSON(context.Background(), api+"/api/v1/status", &st, 2*time.Second) == nil {
 			n.mu.Lock()
 			n.api = api
 			n.mu.Unlock()
@@ -259,29 +223,6 @@ func (d *devnet) restart(n *devNode, within time.Duration) error {
 	return fmt.Errorf("node%d did not answer within %s of its restart", n.i, within)
 }
 
-// getJSON GETs url and decodes a 200 answer.
-func getJSON(ctx context.Context, url string, out any, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
-	}
-	return json.Unmarshal(b, out)
-}
-
 // chainState is the part of /api/v1/chain the campaign reads.
 type chainState struct {
 	Height  int64  `json:"height"`
@@ -289,26 +230,6 @@ type chainState struct {
 	State   struct {
 		NextEpoch uint64 `json:"next_epoch"`
 	} `json:"state"`
-}
-
-// height returns a node's chain height, -1 when it does not answer.
-func height(api string, timeout time.Duration) int64 {
-	var st chainState
-	if getJSON(context.Background(), api+"/api/v1/chain", &st, timeout) != nil {
-		return -1
-	}
-	return st.Height
-}
-
-// appHashAt returns the app hash after block h on a node, "" if unknown.
-func appHashAt(api string, h int64) string {
-	var b struct {
-		AppHash string `json:"app_hash"`
-	}
-	if getJSON(context.Background(), fmt.Sprintf("%s/api/v1/chain/blocks/%d", api, h), &b, 5*time.Second) != nil {
-		return ""
-	}
-	return b.AppHash
 }
 
 // metrics reads the Prometheus gauges named in want from a node's /metrics.

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/fomotest"
 	"github.com/fomonet/fomo/node/api"
 	"github.com/fomonet/fomo/settle/ledger"
 	"github.com/fomonet/fomo/settle/receipt"
@@ -85,7 +86,7 @@ type report struct {
 func (r *report) checkAppHashes(d *devnet) {
 	top := int64(-1)
 	for _, n := range d.nodes {
-		h := height(n.API(), 5*time.Second)
+		h := fomotest.Height(n.API(), 5*time.Second)
 		if top < 0 || h < top {
 			top = h
 		}
@@ -96,7 +97,7 @@ func (r *report) checkAppHashes(d *devnet) {
 		hashes[i] = make([]string, top+1)
 		wg.Go(func() {
 			for h := int64(1); h < top; h++ {
-				hashes[i][h] = appHashAt(n.API(), h)
+				hashes[i][h] = fomotest.AppHashAt(n.API(), h)
 			}
 		})
 	}
@@ -129,7 +130,7 @@ func (r *report) collectPools(t *testing.T, d *devnet, user string) {
 				Receipts []api.ReceiptView `json:"receipts"`
 				Next     string            `json:"next"`
 			}
-			if err := getJSON(t.Context(), n.API()+"/api/v1/receipts?"+q.Encode(), &page, 30*time.Second); err != nil {
+			if err := fomotest.GetJSON(t.Context(), n.API()+"/api/v1/receipts?"+q.Encode(), &page, 30*time.Second); err != nil {
 				r.poolErrors = append(r.poolErrors, fmt.Sprintf("node%d: %v", n.i, err))
 				break
 			}

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fomonet/fomo/node/identity"
+	"github.com/fomonet/fomo/internal/fomotest"
 )
 
 // soakRow is one node sampled at one minute.
@@ -65,17 +65,9 @@ func TestSoak(t *testing.T) {
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	bin := buildFomo(t)
+	bin := fomotest.BuildBinary(t)
 	d := startDevnet(t, bin, envDuration(t, "SOAK_EPOCH", 20*time.Second))
-	userKey, err := identity.Load(filepath.Join(d.dir, "keys", "user.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var q quote
-	if err := getJSON(t.Context(), d.nodes[0].API()+"/api/v1/prices/"+model, &q, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	cl := &client{key: userKey, q: q, nodes: d.nodes, timeout: 30 * time.Second}
+	cl := d.userClient(t, 30*time.Second)
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for k := range envInt(t, "SOAK_CLIENTS", 2) {

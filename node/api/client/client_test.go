@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/gpu"
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/node/api"
 	"github.com/fomonet/fomo/node/api/client"
 	"github.com/fomonet/fomo/p2p/models"
@@ -22,7 +23,6 @@ import (
 	"github.com/fomonet/fomo/settle/chain/tx"
 	"github.com/fomonet/fomo/settle/ledger"
 	"github.com/fomonet/fomo/settle/pool"
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -102,17 +102,7 @@ func (p prices) Payee(context.Context, string) (peer.ID, error) { return p.payee
 type manifests map[string]*models.Signed
 
 // provider is the node that provides every known model.
-var provider = func() peer.ID {
-	sk, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		panic(err)
-	}
-	id, err := peer.IDFromPrivateKey(sk)
-	if err != nil {
-		panic(err)
-	}
-	return id
-}()
+var _, provider = testkeys.MustNew()
 
 func (m manifests) Put(_ context.Context, env []byte) (*models.Signed, error) {
 	s, err := models.Open(env)
@@ -189,7 +179,8 @@ type fixture struct {
 
 func newFixture(t *testing.T, refuse error, events ...string) fixture {
 	t.Helper()
-	f := fixture{filter: &pool.Filter{}, payee: keyID(t, newKey(t))}
+	f := fixture{filter: &pool.Filter{}}
+	_, f.payee = testkeys.New(t)
 	s := api.New(backend{events: events},
 		api.WithNodeID("12D3KooWnode"), api.WithNetworkID("net1"), api.WithInfo(info{}),
 		api.WithGPUs(gpus{{Device: gpu.Device{Index: 0, UUID: "GPU-1", Name: "H100"}}}),
@@ -203,24 +194,6 @@ func newFixture(t *testing.T, refuse error, events ...string) fixture {
 	}
 	f.c = c
 	return f
-}
-
-func newKey(t *testing.T) crypto.PrivKey {
-	t.Helper()
-	sk, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sk
-}
-
-func keyID(t *testing.T, sk crypto.PrivKey) peer.ID {
-	t.Helper()
-	id, err := peer.IDFromPrivateKey(sk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
 }
 
 // apiError asserts err is an *client.Error with that status whose
@@ -292,7 +265,7 @@ func TestReceiptsAndPrices(t *testing.T) {
 func TestManifests(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := t.Context()
-	sk := newKey(t)
+	sk, id := testkeys.New(t)
 	sum := sha256.Sum256([]byte("weights"))
 	env, err := models.Sign(models.Manifest{Name: "m", Seq: 1, Architecture: "llama", Quantization: "q8_0", ContextLength: 2048,
 		Weights: models.Weights{SHA256: hex.EncodeToString(sum[:]), Size: 7}, Tier: "small", InputPrice: 5, OutputPrice: 15}, sk)
@@ -302,7 +275,7 @@ func TestManifests(t *testing.T) {
 	_, err = f.c.AnnounceManifest(ctx, []byte("not an envelope"))
 	apiError(t, err, http.StatusBadRequest, "invalid manifest")
 	info, err := f.c.AnnounceManifest(ctx, env)
-	if err != nil || info.Manifest.Name != "m" || info.Manifest.Issuer != keyID(t, sk) || len(info.SHA256) != 64 {
+	if err != nil || info.Manifest.Name != "m" || info.Manifest.Issuer != id || len(info.SHA256) != 64 {
 		t.Fatalf("AnnounceManifest = %+v, %v", info, err)
 	}
 	got, err := f.c.Manifest(ctx, "m")
@@ -362,7 +335,8 @@ func TestChainEndpoints(t *testing.T) {
 
 func signedTx(t *testing.T) []byte {
 	t.Helper()
-	b, err := tx.Sign(tx.Tx{Nonce: 1, Body: ledger.Withdraw{Denom: ledger.DenomUSD, Amount: 1}}, newKey(t))
+	sk, _ := testkeys.New(t)
+	b, err := tx.Sign(tx.Tx{Nonce: 1, Body: ledger.Withdraw{Denom: ledger.DenomUSD, Amount: 1}}, sk)
 	if err != nil {
 		t.Fatal(err)
 	}

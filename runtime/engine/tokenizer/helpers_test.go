@@ -82,6 +82,26 @@ func trained(tb testing.TB, pre string) *Tokenizer {
 	return tk
 }
 
+// spmBytes is the start of a SentencePiece vocabulary: <unk> <s> </s>, then
+// the 256 byte tokens.
+func spmBytes() Config {
+	cfg := Config{Model: ModelLlama, BOS: 1, EOS: 2, EOT: -1, PAD: -1, UNK: 0, AddBOS: true}
+	addToken(&cfg, "<unk>", 0, TypeUnknown)
+	addToken(&cfg, "<s>", 0, TypeControl)
+	addToken(&cfg, "</s>", 0, TypeControl)
+	for b := 0; b < 256; b++ {
+		addToken(&cfg, byteTokenName(byte(b)), 0, TypeByte)
+	}
+	return cfg
+}
+
+// addToken appends a token to cfg's vocabulary.
+func addToken(cfg *Config, tok string, score float32, ty int32) {
+	cfg.Tokens = append(cfg.Tokens, tok)
+	cfg.Scores = append(cfg.Scores, score)
+	cfg.Types = append(cfg.Types, ty)
+}
+
 // spmConfig builds a SentencePiece vocabulary from a trained byte-level one:
 // <unk> <s> </s>, the 256 byte tokens, then every trained token that is valid
 // UTF-8, spaces written as "▁", scored by merge order.
@@ -91,18 +111,7 @@ func spmConfig(tb testing.TB) Config {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg := Config{Model: ModelLlama, BOS: 1, EOS: 2, EOT: -1, PAD: -1, UNK: 0, AddBOS: true}
-	add := func(tok string, score float32, ty int32) {
-		cfg.Tokens = append(cfg.Tokens, tok)
-		cfg.Scores = append(cfg.Scores, score)
-		cfg.Types = append(cfg.Types, ty)
-	}
-	add("<unk>", 0, TypeUnknown)
-	add("<s>", 0, TypeControl)
-	add("</s>", 0, TypeControl)
-	for b := 0; b < 256; b++ {
-		add(byteTokenName(byte(b)), 0, TypeByte)
-	}
+	cfg := spmBytes()
 	seen := map[string]bool{}
 	for i, tok := range tokens {
 		raw := string(byteLevelDecode(nil, tok))
@@ -110,7 +119,7 @@ func spmConfig(tb testing.TB) Config {
 			continue
 		}
 		seen[raw] = true
-		add(strings.ReplaceAll(raw, " ", spmSpace), -float32(i), TypeNormal)
+		addToken(&cfg, strings.ReplaceAll(raw, " ", spmSpace), -float32(i), TypeNormal)
 	}
 	return cfg
 }

@@ -8,18 +8,7 @@ import (
 // tinySPM is a SentencePiece vocabulary small enough to follow by hand.
 func tinySPM(t *testing.T, mutate func(*Config)) *Tokenizer {
 	t.Helper()
-	cfg := Config{Model: ModelLlama, BOS: 1, EOS: 2, EOT: -1, PAD: -1, UNK: 0, AddBOS: true}
-	add := func(tok string, score float32, ty int32) {
-		cfg.Tokens = append(cfg.Tokens, tok)
-		cfg.Scores = append(cfg.Scores, score)
-		cfg.Types = append(cfg.Types, ty)
-	}
-	add("<unk>", 0, TypeUnknown)
-	add("<s>", 0, TypeControl)
-	add("</s>", 0, TypeControl)
-	for b := 0; b < 256; b++ {
-		add(byteTokenName(byte(b)), 0, TypeByte)
-	}
+	cfg := spmBytes()
 	for _, p := range []struct {
 		tok   string
 		score float32
@@ -28,7 +17,7 @@ func tinySPM(t *testing.T, mutate func(*Config)) *Tokenizer {
 		{"▁h", -3}, {"he", -2}, {"ll", -1}, {"llo", -1.5}, {"▁he", -4}, {"hello", -0.5},
 		{"▁w", -3}, {"or", -2}, {"ld", -4}, {"rl", -3.5}, {"rld", -3}, {"▁wo", -20},
 	} {
-		add(p.tok, p.score, TypeNormal)
+		addToken(&cfg, p.tok, p.score, TypeNormal)
 	}
 	if mutate != nil {
 		mutate(&cfg)
