@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -28,7 +29,7 @@ import (
 func BenchmarkForwardingOverhead(b *testing.B) {
 	b.Run("engine", func(b *testing.B) {
 		model := synthModel(b)
-		benchForwarding(b, configs.Runtime{Name: "m", Kind: configs.KindEngine, Model: model, Threads: 1},
+		benchForwarding(b, configs.Runtime{Name: "m", Kind: configs.KindEngine, Model: model, Threads: 1}, model,
 			`{"model":"m","stream":true,"stream_options":{"include_usage":true},"max_tokens":128,"seed":1,"messages":[{"role":"user","content":"benchmark"}]}`)
 	})
 	b.Run("standin", func(b *testing.B) {
@@ -36,12 +37,21 @@ func BenchmarkForwardingOverhead(b *testing.B) {
 		srv := httptest.NewServer(up)
 		defer srv.Close()
 		defer up.Close()
-		benchForwarding(b, configs.Runtime{Name: "u", Kind: configs.KindOpenAI, URL: srv.URL},
+		// The stand-in has no weights: the manifest names a file of its own.
+		weights := filepath.Join(b.TempDir(), "standin.bin")
+		if err := os.WriteFile(weights, []byte("stand-in weights"), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		benchForwarding(b, configs.Runtime{Name: "u", Kind: configs.KindOpenAI, URL: srv.URL}, weights,
 			`{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"benchmark"}]}`)
 	})
 }
 
-func benchForwarding(b *testing.B, rc configs.Runtime, reqBody string) {
+// benchForwarding runs the targets over the runtime rc serving model m,
+// whose manifest (with the weights at weights) an issuer announces: a node
+// that does not serve a model quotes its manifest's prices, and refuses
+// one without.
+func benchForwarding(b *testing.B, rc configs.Runtime, weights, reqBody string) {
 
 	start := func(cfg configs.Config) *Node {
 		cfg.Node.LogLevel = "error"
@@ -68,6 +78,9 @@ func benchForwarding(b *testing.B, rc configs.Runtime, reqBody string) {
 	cfgG.P2P.DHTMode = "client"
 	cfgG.Store.Backend = "memory"
 	gw := start(cfgG)
+	// Free, so that the serving node's price (zero for a model it serves
+	// without having seen a manifest) matches whatever it learned.
+	announceAt(b, fwd, "m", weights, 0, 0)
 
 	targets := []*target{
 		{name: "serving", url: "http://" + a.APIAddr()},
@@ -87,10 +100,12 @@ func benchForwarding(b *testing.B, rc configs.Runtime, reqBody string) {
 		for {
 			resp, err := client.Post(tg.url+"/v1/chat/completions", "application/json", bytesReader(body))
 			if err == nil {
+				msg, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode == 200 {
 					break
 				}
+				err = fmt.Errorf("%s: %s", resp.Status, msg)
 			}
 			if time.Now().After(deadline) {
 				b.Fatalf("%s not ready: %v", tg.name, err)

@@ -117,14 +117,14 @@ func TestForwardingToProvider(t *testing.T) {
 
 // announce signs a manifest for the weights at path with a new issuer key
 // and publishes it through n's API, as `fomo model announce` does.
-func announce(t *testing.T, n *Node, name, path string) {
+func announce(t testing.TB, n *Node, name, path string) {
 	t.Helper()
 	announceAt(t, n, name, path, 100, 200)
 }
 
 // announceAt announces a manifest for the model at path with the given
 // prices (usd base units per 1M tokens).
-func announceAt(t *testing.T, n *Node, name, path string, inPrice, outPrice uint64) {
+func announceAt(t testing.TB, n *Node, name, path string, inPrice, outPrice uint64) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
