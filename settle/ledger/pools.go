@@ -42,7 +42,9 @@ func (p PoolState) PriceE18() uint64 {
 	return v
 }
 
-func (l *Ledger) pool(id string) (PoolState, bool, error) { return lookupJSON[PoolState](&l.s, pPool+id) }
+func (l *Ledger) pool(id string) (PoolState, bool, error) {
+	return lookupJSON[PoolState](&l.s, pPool+id)
+}
 
 func (l *Ledger) putPool(p PoolState) { l.s.putJSON(pPool+p.ID, p) }
 
