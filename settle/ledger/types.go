@@ -1,7 +1,9 @@
 // Package ledger is the deterministic state machine of the fomo settlement
-// chain (DESIGN §8, §9.1–9.3): accounts and balances per denom, session keys,
+// chain (DESIGN §8, §9.1–9.5): accounts and balances per denom, session keys,
 // the node and model registries, per-model epoch escrow, buyback reserves,
-// the treasury and the epoch close that runs the §9.3 revenue split.
+// the treasury, the protocol pools and swaps, the offerings (RMO) with their
+// graduation and vesting, and the epoch close that runs the §9.3 revenue
+// split and the §9.4 buybacks and burns.
 //
 // The ledger is driven by blocks ([Ledger.ApplyBlock]) and keeps its state in
 // an injected go-datastore under the /fomo/ledger namespace. It uses no wall
