@@ -105,10 +105,12 @@ type econOutcome struct {
 	Balances map[string]map[string]uint64 `json:"balances"`
 	Pools    []PoolState                  `json:"pools"`
 	RMOs     []RMO                        `json:"rmos"`
-	Escrows  map[string]ModelEscrow       `json:"model_escrows"`
-	Vesting  []Vesting                    `json:"vesting"`
-	Supply   map[string]Supply            `json:"supply"`
-	Reserves struct {
+	// Positions are the shown accounts' positions in each offering.
+	Positions map[string]map[string]RMOPosition `json:"positions"`
+	Escrows   map[string]ModelEscrow            `json:"model_escrows"`
+	Vesting   []Vesting                         `json:"vesting"`
+	Supply    map[string]Supply                 `json:"supply"`
+	Reserves  struct {
 		Flock uint64            `json:"flock"`
 		MT    map[string]uint64 `json:"mt"`
 	} `json:"reserves"`
@@ -200,7 +202,14 @@ func runEconScenario(t *testing.T, sc econScenario) econOutcome {
 		t.Fatal(err)
 	}
 	out.Escrows = map[string]ModelEscrow{}
+	out.Positions = map[string]map[string]RMOPosition{}
 	for _, r := range out.RMOs {
+		out.Positions[r.Model] = map[string]RMOPosition{}
+		for _, a := range sc.Accounts {
+			if p, ok, _ := c.l.RMOPosition(ctx, r.Model, a); ok {
+				out.Positions[r.Model][a] = p
+			}
+		}
 		if e, ok, _ := c.l.ModelEscrow(ctx, r.Model); ok {
 			out.Escrows[r.Model] = e
 		}
