@@ -60,6 +60,8 @@ func LedgerGenesis(g *networks.Genesis) ledger.Genesis {
 		UnbondingEpochs: *e.UnbondingEpochs, EmissionHalfLifeMs: ms(e.EmissionHalfLife), AgeFloorBps: *e.AgeFloorBps,
 		AgeHorizonMs: ms(e.AgeHorizon), EmissionCapBps: *e.EmissionCapBps, IssuerBonusBps: *e.IssuerBonusBps,
 		AlphaBps: *e.AlphaBps, IncentiveReleaseMs: ms(e.IncentiveRelease),
+		FlockPoolFlock: *e.FlockPoolFlock, FlockPoolUSD: *e.FlockPoolUSD, BuybackMaxImpactBps: *e.BuybackMaxImpactBps,
+		CurveStartBps: *e.CurveStartBps,
 	}
 	unit := max(g.Chain.PowerUnit, 1)
 	lg := ledger.Genesis{

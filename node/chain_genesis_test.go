@@ -26,6 +26,17 @@ func TestLedgerGenesisEconomics(t *testing.T) {
 		e.RaiseWindowMs != 7*24*3600*1000 || e.AlphaBps != 9000 || e.SwapFeeBps != 30 {
 		t.Fatalf("devnet economics %+v", e)
 	}
+	// The genesis is the one source of the pool, buyback and offering
+	// parameters: the devnet's defaults are econ's.
+	if got, want := e.RMOParams(), econ.DefaultRMOParams(); got != want {
+		t.Fatalf("devnet offering parameters %+v, want econ's defaults %+v", got, want)
+	}
+	if got, want := e.BuybackParams(), econ.DefaultBuybackParams(); got != want {
+		t.Fatalf("devnet buyback parameters %+v, want econ's defaults %+v", got, want)
+	}
+	if e.FlockPoolFlock != 10_000_000*econ.Unit || e.FlockPoolUSD != 1_000_000*econ.Unit || e.SwapFeeBps != econ.DefaultSwapFeeBps {
+		t.Fatalf("devnet FLOCK/usd pool %d/%d fee %d", e.FlockPoolFlock, e.FlockPoolUSD, e.SwapFeeBps)
+	}
 	doc := strings.Replace(string(networks.DevnetTOML()), "routing_fee_bps = 200", "routing_fee_bps = 0", 1)
 	doc = strings.Replace(doc, "unbonding_epochs = 24", "unbonding_epochs = 3", 1)
 	doc = strings.Replace(doc, "swap_fee_bps = 30", "", 1)

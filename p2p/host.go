@@ -46,7 +46,7 @@ import (
 
 // DefaultNetworkID is the devnet's network_id, used when Config.NetworkID
 // is empty. It equals configs/networks.Devnet().ID() (checked by a test).
-const DefaultNetworkID = "955b41eb2179dc04"
+const DefaultNetworkID = "974f0656f1e21b38"
 
 // DHT modes for Config.DHTMode.
 const (

@@ -52,6 +52,16 @@ type Economics struct {
 	// SwapFeeBps is the constant-product pools' swap fee, kept in the
 	// pool. Ours: 30.
 	SwapFeeBps *uint32 `toml:"swap_fee_bps"`
+	// FlockPoolFlock and FlockPoolUSD seed the protocol-owned FLOCK/usd
+	// pool at genesis, in base units; both are minted into the pool. Both
+	// zero means no pool (buybacks then carry over). Ours: 10,000,000 FLOCK
+	// and 1,000,000 usd, a price of 0.1 usd.
+	FlockPoolFlock *uint64 `toml:"flock_pool_flock"`
+	FlockPoolUSD   *uint64 `toml:"flock_pool_usd"`
+	// BuybackMaxImpactBps bounds how far one epoch's buybacks move each
+	// pool's price; the rest of a reserve carries over. Ours: 100 (FOMO
+	// publishes no slippage rule).
+	BuybackMaxImpactBps *uint32 `toml:"buyback_max_impact_bps"`
 
 	// §9.5 offering (RMO).
 
@@ -71,6 +81,10 @@ type Economics struct {
 	CommitFeeIssuerBps   *uint32 `toml:"commit_fee_issuer_bps"`
 	// RaiseWindow is how long a raise stays open. FOMO: 7 days ("168h").
 	RaiseWindow *Duration `toml:"raise_window"`
+	// CurveStartBps is the bonding curve's start price in bps of its
+	// average price (raise_max ÷ sale bucket); the end price mirrors it
+	// above the average. Ours: 5000, the price triples across the sale.
+	CurveStartBps *uint32 `toml:"curve_start_bps"`
 	// AllocSaleBps … AllocTreasuryBps split the MT supply at graduation
 	// and sum to 10,000. FOMO names the buckets; the numbers are ours:
 	// sale 4000 (FOMO's one example), liquidity 2000, incentives 2000,
@@ -149,6 +163,10 @@ func DefaultEconomics() Economics {
 			{MinStake: 50_000 * unit, DiscountBps: 3_000},
 		},
 		SwapFeeBps:           ptr[uint32](30),
+		FlockPoolFlock:       ptr[uint64](10_000_000 * unit),
+		FlockPoolUSD:         ptr[uint64](1_000_000 * unit),
+		BuybackMaxImpactBps:  ptr[uint32](100),
+		CurveStartBps:        ptr[uint32](5_000),
 		LaunchFee:            ptr[uint64](32_768 * unit),
 		MTSupply:             ptr[uint64](1_000_000 * unit),
 		FirstBuyMaxBps:       ptr[uint32](2_500),
@@ -196,6 +214,10 @@ func (e Economics) Resolved() Economics {
 		e.DiscountTiers = &ts
 	}
 	pick(&e.SwapFeeBps, d.SwapFeeBps)
+	pick(&e.FlockPoolFlock, d.FlockPoolFlock)
+	pick(&e.FlockPoolUSD, d.FlockPoolUSD)
+	pick(&e.BuybackMaxImpactBps, d.BuybackMaxImpactBps)
+	pick(&e.CurveStartBps, d.CurveStartBps)
 	pick(&e.LaunchFee, d.LaunchFee)
 	pick(&e.MTSupply, d.MTSupply)
 	pick(&e.FirstBuyMaxBps, d.FirstBuyMaxBps)
@@ -275,6 +297,12 @@ func (e Economics) validate(add func(key, format string, args ...any)) {
 	sum("{raise_pool_bps,raise_reserved_bps,raise_issuer_bps}", r.RaisePoolBps, r.RaiseReservedBps, r.RaiseIssuerBps)
 	if *r.CommitFeeTreasuryBps+*r.CommitFeeIssuerBps > 10_000 {
 		add("economics.{commit_fee_treasury_bps,commit_fee_issuer_bps}", "must sum to at most 10000")
+	}
+	if (*r.FlockPoolFlock == 0) != (*r.FlockPoolUSD == 0) {
+		add("economics.{flock_pool_flock,flock_pool_usd}", "must both be zero (no pool) or both positive")
+	}
+	if *r.CurveStartBps == 0 || *r.CurveStartBps > 10_000 {
+		add("economics.curve_start_bps", "must be 1 to 10000, got %d", *r.CurveStartBps)
 	}
 	if *r.MTSupply == 0 {
 		add("economics.mt_supply", "must be positive")

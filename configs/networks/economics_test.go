@@ -102,6 +102,9 @@ func TestEconomicsBounds(t *testing.T) {
 		{"negative vesting", `issuer_vesting = "-1h"`, "", "economics.issuer_vesting"},
 		{"sub-millisecond", `age_horizon = "1h1us"`, "", "economics.age_horizon"},
 		{"unknown key", "routing_fee = 1", "", "economics.routing_fee"},
+		{"pool half seeded", "flock_pool_usd = 0", "", "flock_pool_usd"},
+		{"curve start 0", "curve_start_bps = 0", "", "economics.curve_start_bps"},
+		{"curve start above 10000", "curve_start_bps = 10001", "", "economics.curve_start_bps"},
 		{"raise_min above raise_max", "", strings.Replace(tier, "raise_min = 5", "raise_min = 10", 1), "tiers[0].raise_min"},
 		{"floor below cost", "", strings.Replace(tier, "min_input_price = 20", "min_input_price = 9", 1), "tiers[0].min_input_price"},
 		{"model below floor", "", tier + model + "input_price = 19\noutput_price = 30\n", "models[0].input_price"},
@@ -124,7 +127,8 @@ func TestEconomicsBounds(t *testing.T) {
 	}
 	// The bounds themselves are accepted.
 	ok := minimal + tier + model + "input_price = 20\noutput_price = 30\n" +
-		"\n[economics]\nrouting_fee_bps = 10000\nalpha_bps = 0\ncommit_fee_treasury_bps = 10000\ncommit_fee_issuer_bps = 0\nissuer_vesting = \"0s\"\n"
+		"\n[economics]\nrouting_fee_bps = 10000\nalpha_bps = 0\ncommit_fee_treasury_bps = 10000\ncommit_fee_issuer_bps = 0\nissuer_vesting = \"0s\"\n" +
+		"flock_pool_flock = 0\nflock_pool_usd = 0\ncurve_start_bps = 10000\nbuyback_max_impact_bps = 0\n"
 	if _, err := Parse([]byte(ok)); err != nil {
 		t.Fatal(err)
 	}

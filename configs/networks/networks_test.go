@@ -12,7 +12,7 @@ import (
 
 // devnetID is the golden network_id of the embedded devnet genesis. It
 // changes only when a devnet parameter changes.
-const devnetID = "955b41eb2179dc04"
+const devnetID = "974f0656f1e21b38"
 
 func TestDevnetGoldenID(t *testing.T) {
 	g := Devnet()
@@ -21,10 +21,10 @@ func TestDevnetGoldenID(t *testing.T) {
 	}
 	want := `{"chain":{"epoch_grace":"1m0s","max_validators":10,"power_unit":1000000},"development":true,` +
 		`"economics":{"age_floor_bps":2500,"age_horizon":"4320h0m0s","alloc_incentives_bps":2000,"alloc_issuer_bps":1000,` +
-		`"alloc_liquidity_bps":2000,"alloc_sale_bps":4000,"alloc_treasury_bps":1000,"alpha_bps":9000,"commit_fee_issuer_bps":50,` +
-		`"commit_fee_treasury_bps":100,"discount_tiers":[{"discount_bps":1000,"min_stake":1000000000},` +
+		`"alloc_liquidity_bps":2000,"alloc_sale_bps":4000,"alloc_treasury_bps":1000,"alpha_bps":9000,"buyback_max_impact_bps":100,"commit_fee_issuer_bps":50,` +
+		`"commit_fee_treasury_bps":100,"curve_start_bps":5000,"discount_tiers":[{"discount_bps":1000,"min_stake":1000000000},` +
 		`{"discount_bps":2000,"min_stake":10000000000},{"discount_bps":3000,"min_stake":50000000000}],"emission_cap_bps":10000,` +
-		`"emission_half_life":"4320h0m0s","first_buy_max_bps":2500,"flock_buyback_bps":2000,"incentive_release":"4320h0m0s",` +
+		`"emission_half_life":"4320h0m0s","first_buy_max_bps":2500,"flock_buyback_bps":2000,"flock_pool_flock":10000000000000,"flock_pool_usd":1000000000000,"incentive_release":"4320h0m0s",` +
 		`"issuer_bonus_bps":1000,"issuer_bps":3000,"issuer_vesting":"8760h0m0s","launch_fee":32768000000,"mt_buyback_bps":4000,` +
 		`"mt_supply":1000000000000,"raise_issuer_bps":3000,"raise_pool_bps":5000,"raise_reserved_bps":2000,"raise_window":"168h0m0s",` +
 		`"routing_fee_bps":200,"swap_fee_bps":30,"treasury_bps":1000,"unbonding_epochs":24},` +

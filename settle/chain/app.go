@@ -46,6 +46,10 @@ var codes = []ledger.Code{
 	ledger.CodePriceBelowTier, ledger.CodeAlreadyServing, ledger.CodeTooManyRcpts, ledger.CodeEmptyBatch,
 	CodeRateLimited, CodeBadSignature,
 	ledger.CodeDepositNotUSD, ledger.CodeNotWithdrawable, ledger.CodeTreasuryAccount,
+	ledger.CodePoolUnknown, ledger.CodeBelowMinOut, ledger.CodeSwapTooSmall, ledger.CodeNotIssuer,
+	ledger.CodeNotServed, ledger.CodeRMOExists, ledger.CodeRMOUnknown, ledger.CodeBadRaise,
+	ledger.CodeRMONotOpen, ledger.CodeCommitTooSmall, ledger.CodeNotGraduable, ledger.CodeNotFailed,
+	ledger.CodeNothingToRedeem, ledger.CodeNothingToClaim, ledger.CodeRMODisabled,
 }
 
 // App-level codes, beside the ledger's.

@@ -40,8 +40,9 @@ type AccountView struct {
 const MaxEpochsPerQuery = 100
 
 // Query answers, in JSON: /chain, /account/<id>, /node/<id>,
-// /model/<name>, /epoch/<n>, /epochs?after=&limit=, /receipt/<id hex> and
-// /validators. A missing item answers QueryNotFound with the item ("epoch
+// /model/<name>, /epoch/<n>, /epochs?after=&limit=, /receipt/<id hex>,
+// /validators, /pools, /pool/<id>, /rmos, /rmo/<model>, /supply/<denom>
+// and /vesting/<account>/<model>. A missing item answers QueryNotFound with the item ("epoch
 // 7", "model m") as its log.
 func (a *App) Query(ctx context.Context, req *abcitypes.QueryRequest) (*abcitypes.QueryResponse, error) {
 	a.mu.RLock()
@@ -131,6 +132,22 @@ func (a *App) query(ctx context.Context, path string) (any, bool, error) {
 	case "validators":
 		vs, err := l.Validators(ctx)
 		return vs, true, err
+	case "pools":
+		ps, err := l.Pools(ctx)
+		return ps, true, err
+	case "pool":
+		return ok3(l.Pool(ctx, arg))
+	case "rmos":
+		rs, err := l.RMOs(ctx)
+		return rs, true, err
+	case "rmo":
+		return ok3(l.RMO(ctx, arg))
+	case "supply":
+		s, err := l.SupplyOf(ctx, arg)
+		return s, true, err
+	case "vesting":
+		acct, model, _ := strings.Cut(arg, "/")
+		return ok3(l.Vesting(ctx, acct, model))
 	}
 	return nil, false, fmt.Errorf("unknown query path %q", path)
 }

@@ -20,7 +20,8 @@ type BuybackParams struct {
 	MaxImpactBps uint32 `json:"max_impact_bps"`
 }
 
-// DefaultBuybackParams returns the project's defaults.
+// DefaultBuybackParams returns the project's defaults, which mirror the
+// network genesis's buyback_max_impact_bps default (see [DefaultRMOParams]).
 func DefaultBuybackParams() BuybackParams {
 	return BuybackParams{MaxImpactBps: DefaultMaxImpactBps}
 }

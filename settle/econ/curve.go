@@ -58,7 +58,11 @@ type RMOParams struct {
 	PoolFeeBps uint32 `json:"pool_fee_bps"`
 }
 
-// DefaultRMOParams returns the §9.5 defaults.
+// DefaultRMOParams returns the §9.5 defaults. They mirror the defaults of
+// the network genesis's [economics] section (configs/networks), which is the
+// one source of the values a network uses: the ledger reads its parameters
+// from the genesis, never from here, and a test of node's LedgerGenesis pins
+// the devnet's to these.
 func DefaultRMOParams() RMOParams {
 	return RMOParams{
 		Supply:             1_000_000 * Unit,

@@ -12,6 +12,8 @@ import (
 	"sort"
 
 	ds "github.com/ipfs/go-datastore"
+
+	"github.com/fomonet/fomo/settle/econ"
 )
 
 type head struct {
@@ -213,6 +215,19 @@ func (l *Ledger) initChain(ctx context.Context, g Genesis) error {
 			return err
 		}
 		l.s.putJSON(pNode+n.ID, Node{ID: n.ID, Bond: n.Bond})
+	}
+	if e := g.Economics; e.FlockPoolFlock > 0 {
+		pl, err := econ.SeedPool(e.FlockPoolFlock, e.FlockPoolUSD, e.SwapFeeBps)
+		if err != nil {
+			return fmt.Errorf("ledger: genesis: FLOCK/usd pool: %w", err)
+		}
+		if err := mint(DenomFlock, e.FlockPoolFlock); err != nil {
+			return err
+		}
+		if err := mint(DenomUSD, e.FlockPoolUSD); err != nil {
+			return err
+		}
+		l.putPool(PoolState{ID: PoolFlockUSD, DenomA: DenomFlock, DenomB: DenomUSD, Pool: pl})
 	}
 	for _, m := range g.Models {
 		var nodes []string
@@ -443,6 +458,30 @@ func (l *Ledger) apply(tx *Tx, b Block) (TxResult, error) {
 		res.Receipts, err = l.submitReceipts(body, b)
 	case *SubmitReceipts:
 		res.Receipts, err = l.submitReceipts(*body, b)
+	case Swap:
+		err = l.swap(tx.Account, body)
+	case *Swap:
+		err = l.swap(tx.Account, *body)
+	case LaunchRMO:
+		err = l.launchRMO(tx.Account, body, b)
+	case *LaunchRMO:
+		err = l.launchRMO(tx.Account, *body, b)
+	case Commit:
+		err = l.commit(tx.Account, body, b)
+	case *Commit:
+		err = l.commit(tx.Account, *body, b)
+	case Graduate:
+		err = l.graduateTx(body, b)
+	case *Graduate:
+		err = l.graduateTx(*body, b)
+	case Redeem:
+		err = l.redeem(tx.Account, body, b)
+	case *Redeem:
+		err = l.redeem(tx.Account, *body, b)
+	case ClaimVested:
+		err = l.claimVested(tx.Account, body, b)
+	case *ClaimVested:
+		err = l.claimVested(tx.Account, *body, b)
 	default:
 		err = fail(CodeBadTx, "unknown body %T", tx.Body)
 	}

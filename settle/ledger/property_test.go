@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/fomonet/fomo/settle/econ"
@@ -68,6 +69,36 @@ func (g *gen) next(t testing.TB, l *Ledger) Block {
 	for range r.IntN(6) {
 		a := pick()
 		denom := propDenoms[r.IntN(len(propDenoms))]
+		model := []string{"m1", "big"}[r.IntN(2)]
+		if r.IntN(2) == 0 {
+			switch r.IntN(6) {
+			case 0:
+				pool, in := PoolFlockUSD, []string{DenomFlock, DenomUSD}[r.IntN(2)]
+				if r.IntN(2) == 0 {
+					pool, in = ModelPoolID(model), []string{MTDenom(model), DenomFlock}[r.IntN(2)]
+				}
+				minOut := uint64(0)
+				if r.IntN(5) == 0 {
+					minOut = r.Uint64N(econ.Unit)
+				}
+				txs = append(txs, tx(a, Swap{Pool: pool, DenomIn: in, AmountIn: r.Uint64N(3 * econ.Unit), MinOut: minOut}))
+			case 1:
+				from := "issuer"
+				if r.IntN(6) == 0 {
+					from = a
+				}
+				lo := 1 + r.Uint64N(8)
+				txs = append(txs, tx(from, LaunchRMO{Model: model, RaiseMin: lo * econ.Unit, RaiseMax: (lo + r.Uint64N(25)) * econ.Unit,
+					DurationMs: int64(r.IntN(3)) * epochMs / 2, FirstBuy: r.Uint64N(2) * r.Uint64N(8*econ.Unit)}))
+			case 2, 3:
+				txs = append(txs, tx(a, Commit{Model: model, Amount: r.Uint64N(6 * econ.Unit)}))
+			case 4:
+				txs = append(txs, tx(a, []Body{Graduate{Model: model}, Redeem{Model: model}}[r.IntN(2)]))
+			case 5:
+				txs = append(txs, tx("issuer", ClaimVested{Model: model}))
+			}
+			continue
+		}
 		switch r.IntN(11) {
 		case 0:
 			txs = append(txs, tx(protocol, Deposit{To: pick(), Denom: denom, Amount: r.Uint64N(2 * econ.Unit)}))
@@ -124,15 +155,28 @@ func (g *gen) next(t testing.TB, l *Ledger) Block {
 	return Block{Height: h, TimeMs: now, Txs: txs}
 }
 
+// propGenesis has a small FLOCK/usd pool, offerings of 1 FLOCK launch fee
+// with raises of a few FLOCK over windows of up to two epochs, and vesting
+// over three epochs, so that random histories launch, fill, graduate, fail,
+// redeem, swap in every pool, buy back and claim.
 func propGenesis() Genesis {
 	g := testGenesis()
+	g.Economics = econEconomics()
+	g.Economics.FlockPoolFlock, g.Economics.FlockPoolUSD = 1_000*econ.Unit, 100*econ.Unit
+	g.Economics.LaunchFee = econ.Unit
+	g.Economics.RaiseWindowMs = 2 * epochMs
+	g.Economics.IssuerVestingMs = 3 * epochMs
+	for i := range g.Tiers {
+		g.Tiers[i].RaiseMin, g.Tiers[i].RaiseMax = 2*econ.Unit, 30*econ.Unit
+	}
 	g.Accounts = []GenesisAccount{
-		{ID: "alice", Balances: map[string]uint64{DenomUSD: 3 * econ.Unit}},
-		{ID: "bob", Balances: map[string]uint64{DenomUSD: 20_000}},
+		{ID: "alice", Balances: map[string]uint64{DenomUSD: 3 * econ.Unit, DenomFlock: 40 * econ.Unit}},
+		{ID: "bob", Balances: map[string]uint64{DenomUSD: 20_000, DenomFlock: 40 * econ.Unit}},
 		{ID: "carol", Balances: map[string]uint64{DenomUSD: econ.Unit, DenomFlock: econ.Unit, MTDenom("m1"): econ.Unit}},
 		{ID: "n1", Balances: map[string]uint64{DenomFlock: 100 * econ.Unit}},
 		{ID: "n2", Balances: map[string]uint64{DenomFlock: 100 * econ.Unit}},
 		{ID: "e1", Balances: map[string]uint64{DenomUSD: econ.Unit, DenomFlock: 100 * econ.Unit}},
+		{ID: "issuer", Balances: map[string]uint64{DenomFlock: 60 * econ.Unit}},
 		{ID: TreasuryAccount, Balances: map[string]uint64{DenomUSD: 5_000}},
 	}
 	return g
@@ -146,7 +190,9 @@ func TestConservationProperty(t *testing.T) {
 	all := map[Code]int{} // over every seed
 	defer func() {
 		// Every rule was exercised by some history.
-		for _, c := range []Code{CodeDepositNotUSD, CodeNotWithdrawable, CodeTreasuryAccount, CodeNotProtocol, "treasury_spent", "routing_denied", "routing_paid"} {
+		for _, c := range []Code{CodeDepositNotUSD, CodeNotWithdrawable, CodeTreasuryAccount, CodeNotProtocol, "treasury_spent", "routing_denied", "routing_paid",
+			"ok:swap", "ok:launch_rmo", "ok:commit", "ok:graduate", "ok:redeem", "ok:claim_vested", "mt_burned", "graduated_at_max",
+			CodeBelowMinOut, CodeBadRaise, CodeRMONotOpen, CodeNotGraduable, CodeNotFailed, CodeNothingToClaim, CodeNotIssuer} {
 			if all[c] == 0 {
 				t.Errorf("no history exercised %s: %v", c, all)
 			}
@@ -164,10 +210,15 @@ func TestConservationProperty(t *testing.T) {
 			m := newSupplyModel(propGenesis())
 			for range 60 {
 				b := g.next(t, l)
+				before, err := l.Pools(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
 				res, err := l.ApplyBlock(ctx, b)
 				if err != nil {
 					t.Fatal(err)
 				}
+				checkPoolsK(t, l, before, b.Height)
 				closed += len(res.ClosedEpochs)
 				for _, e := range res.ClosedEpochs {
 					st, ok, err := l.Epoch(ctx, e)
@@ -179,6 +230,10 @@ func TestConservationProperty(t *testing.T) {
 						all["routing_denied"] += int(ms.RoutingDenied)
 						all["routing_paid"] += len(ms.Split.RoutingFees)
 					}
+					m.burn(st.Buybacks)
+					if st.Buybacks != nil && st.Buybacks.MTBurned > 0 {
+						all["mt_burned"]++
+					}
 				}
 				for i, tr := range res.Txs {
 					receipts += len(tr.Receipts)
@@ -188,6 +243,7 @@ func TestConservationProperty(t *testing.T) {
 					}
 					if tr.Code == OK {
 						m.apply(t, b.Txs[i])
+						codes[Code("ok:"+b.Txs[i].Body.Type())]++
 					}
 				}
 				if err := l.CheckConservation(ctx); err != nil {
@@ -197,6 +253,15 @@ func TestConservationProperty(t *testing.T) {
 			}
 			for c, n := range codes {
 				all[c] += n
+			}
+			rmos, err := l.RMOs(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range rmos {
+				if o.Graduation != nil && o.Graduation.Unsold == 0 {
+					all["graduated_at_max"]++
+				}
 			}
 			all["treasury_spent"] += m.spent
 			if codes["receipt:"+OK] == 0 || codes["receipt:"+CodeUnpaid] == 0 && seed == 0 {
@@ -237,7 +302,60 @@ func newSupplyModel(g Genesis) *supplyModel {
 		s.Minted += n.Bond
 		m.supply[DenomFlock] = s
 	}
+	if e := g.Economics; e.FlockPoolFlock > 0 {
+		s := m.supply[DenomFlock]
+		s.Minted += e.FlockPoolFlock
+		m.supply[DenomFlock] = s
+		s = m.supply[DenomUSD]
+		s.Minted += e.FlockPoolUSD
+		m.supply[DenomUSD] = s
+	}
 	return m
+}
+
+// burn records an epoch's buyback burns.
+func (m *supplyModel) burn(b *EpochBuybacks) {
+	if b == nil {
+		return
+	}
+	s := m.supply[DenomFlock]
+	s.Burned += b.FlockBurned
+	m.supply[DenomFlock] = s
+	for _, mb := range b.Models {
+		if mb.MTBurned > 0 {
+			d := MTDenom(mb.Model)
+			s := m.supply[d]
+			s.Burned += mb.MTBurned
+			m.supply[d] = s
+		}
+	}
+}
+
+// checkPoolsK checks that no pool's k = reserve_a × reserve_b decreased
+// in a block (swaps and buybacks round in the pool's favour) and that no
+// pool disappeared.
+func checkPoolsK(t *testing.T, l *Ledger, before []PoolState, height int64) {
+	t.Helper()
+	after, err := l.Pools(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := map[string]PoolState{}
+	for _, p := range after {
+		now[p.ID] = p
+		if p.Pool.ReserveA == 0 || p.Pool.ReserveB == 0 {
+			t.Fatalf("height %d: pool %s emptied: %v", height, p.ID, p.Pool)
+		}
+	}
+	for _, p := range before {
+		q, ok := now[p.ID]
+		if !ok {
+			t.Fatalf("height %d: pool %s disappeared", height, p.ID)
+		}
+		if q.Pool.K().Cmp(p.Pool.K()) < 0 {
+			t.Fatalf("height %d: pool %s k decreased: %v → %v", height, p.ID, p.Pool, q.Pool)
+		}
+	}
 }
 
 // apply records a tx that succeeded.
@@ -284,23 +402,56 @@ func (m *supplyModel) check(t *testing.T, l *Ledger, height int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range sortedKeys(sup) {
-		if sup[d] != m.supply[d] {
-			t.Fatalf("height %d: %s supply %+v, want %+v", height, d, sup[d], m.supply[d])
+	// The offerings: graduation mints MT (the treasury's bucket to the
+	// treasury); launch fees and the treasury's commit fees are flock.
+	want := map[string]Supply{}
+	treasury := map[string]uint64{}
+	for d, v := range m.supply {
+		want[d] = v
+	}
+	for d, v := range m.treasury {
+		treasury[d] = v
+	}
+	rmos, err := l.RMOs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range rmos {
+		treasury[DenomFlock] += o.Params.LaunchFee + o.FeeTreasury
+		if o.Redeemed > o.State.Raised {
+			t.Fatalf("height %d: %s redeemed %d of %d raised", height, o.Model, o.Redeemed, o.State.Raised)
+		}
+		if g := o.Graduation; g != nil {
+			d := MTDenom(o.Model)
+			s := want[d]
+			s.Minted += g.Minted
+			want[d] = s
+			treasury[d] += g.Treasury
+			if v, ok, err := l.Vesting(ctx, o.Issuer, o.Model); err != nil || !ok || v.Claimed > v.Total || v.Total != g.Issuer {
+				t.Fatalf("height %d: vesting of %s: %+v %v %v", height, o.Model, v, ok, err)
+			}
 		}
 	}
-	for _, d := range sortedKeys(m.supply) {
-		if sup[d] != m.supply[d] {
-			t.Fatalf("height %d: %s supply %+v, want %+v", height, d, sup[d], m.supply[d])
+	for _, d := range sortedKeys(sup) {
+		if sup[d] != want[d] {
+			t.Fatalf("height %d: %s supply %+v, want %+v", height, d, sup[d], want[d])
+		}
+		if strings.HasPrefix(d, DenomMTPrefix) && sup[d].Withdrawn != 0 {
+			t.Fatalf("height %d: %s withdrawn", height, d)
+		}
+	}
+	for _, d := range sortedKeys(want) {
+		if sup[d] != want[d] {
+			t.Fatalf("height %d: %s supply %+v, want %+v", height, d, sup[d], want[d])
 		}
 	}
 	tr, err := l.Treasury(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range propDenoms {
-		if tr[d] != m.treasury[d] {
-			t.Fatalf("height %d: treasury holds %d %s, want %d", height, tr[d], d, m.treasury[d])
+	for _, d := range append(propDenoms, MTDenom("big")) {
+		if tr[d] != treasury[d] {
+			t.Fatalf("height %d: treasury holds %d %s, want %d", height, tr[d], d, treasury[d])
 		}
 	}
 }

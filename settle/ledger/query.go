@@ -98,7 +98,8 @@ func (l *Ledger) Reserves(ctx context.Context) (flock uint64, mt map[string]uint
 
 // Holdings returns, per denom, everything the state holds: balances (the
 // treasury's included), node bonds (flock), epoch escrows and buyback
-// reserves (usd).
+// reserves (usd), pool reserves, offering escrows (flock), model escrows
+// (reserved flock, MT incentives) and vesting MT not yet claimed.
 func (l *Ledger) Holdings(ctx context.Context) (map[string]uint64, error) {
 	r := l.reader(ctx)
 	out := map[string]uint64{}
@@ -152,6 +153,60 @@ func (l *Ledger) Holdings(ctx context.Context) (map[string]uint64, error) {
 			if err := add(DenomUSD, binary.BigEndian.Uint64(e.val)); err != nil {
 				return nil, err
 			}
+		}
+	}
+	if ents, err = r.scan(pPool); err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		var p PoolState
+		if err := json.Unmarshal(e.val, &p); err != nil {
+			return nil, err
+		}
+		if err := add(p.DenomA, p.Pool.ReserveA); err != nil {
+			return nil, err
+		}
+		if err := add(p.DenomB, p.Pool.ReserveB); err != nil {
+			return nil, err
+		}
+	}
+	if ents, err = r.scan(pRMO); err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		var o RMO
+		if err := json.Unmarshal(e.val, &o); err != nil {
+			return nil, err
+		}
+		if err := add(DenomFlock, o.Escrow()); err != nil {
+			return nil, err
+		}
+	}
+	if ents, err = r.scan(pMEscrow); err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		var m ModelEscrow
+		if err := json.Unmarshal(e.val, &m); err != nil {
+			return nil, err
+		}
+		if err := add(DenomFlock, m.ReservedFlock); err != nil {
+			return nil, err
+		}
+		if err := add(MTDenom(strings.TrimPrefix(e.key, pMEscrow)), m.IncentivesMT); err != nil {
+			return nil, err
+		}
+	}
+	if ents, err = r.scan(pVest); err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		var v Vesting
+		if err := json.Unmarshal(e.val, &v); err != nil {
+			return nil, err
+		}
+		if err := add(MTDenom(v.Model), v.Total-v.Claimed); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

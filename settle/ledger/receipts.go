@@ -235,7 +235,40 @@ type EpochSettlement struct {
 	Issuer       uint64 `json:"issuer"`
 	// Models are sorted by name.
 	Models []ModelSettlement `json:"models"`
-	// Buybacks, burns, emissions and validator updates (§9.4–9.7) come later.
+	// Buybacks are the §9.4 buybacks and burns run after the split; absent
+	// on a network without a FLOCK/usd pool, where every reserve carries
+	// over. Emissions and validator updates (§9.7) come later.
+	Buybacks *EpochBuybacks `json:"buybacks,omitempty"`
+}
+
+// EpochBuybacks is what an epoch's buybacks traded and burned (DESIGN
+// §9.4): every model's MT-buyback reserve (usd → FLOCK → MT, burned) and the
+// FLOCK-buyback reserve (usd → FLOCK, burned), within the price-impact
+// bound; what a reserve could not spend carries over in it.
+type EpochBuybacks struct {
+	// UsdIn and FlockOut are the epoch's single trade in the FLOCK/usd pool.
+	UsdIn    uint64 `json:"usd_in"`
+	FlockOut uint64 `json:"flock_out"`
+	// FlockBurned and MTBurned total the burns (MT over every model).
+	FlockBurned uint64 `json:"flock_burned"`
+	MTBurned    uint64 `json:"mt_burned"`
+	// FlockPoolAfter is the FLOCK/usd pool after the trade, and
+	// FlockPriceE18 its price of FLOCK in usd (1e18 fixed point).
+	FlockPoolAfter econ.Pool `json:"flock_pool_after"`
+	FlockPriceE18  uint64    `json:"flock_price_e18"`
+	// Flock is the FLOCK buyback: its reserve, usd in, carry-over and burn.
+	Flock econ.FlockBuyback `json:"flock"`
+	// Models are the models with an MT-buyback reserve, by name.
+	Models []ModelBuyback `json:"models"`
+}
+
+// ModelBuyback is one model's MT buyback in an epoch: the usd in, the FLOCK
+// bought, the MT burned, FLOCK burned (bought but too little to buy one MT
+// base unit), the carry-over and the model's pool after, with its price of
+// MT in FLOCK (1e18 fixed point; 0 without a pool).
+type ModelBuyback struct {
+	econ.ModelBuyback
+	PriceAfterE18 uint64 `json:"price_after_e18"`
 }
 
 // MerkleRoot returns the receipts root of an epoch. The ids are sorted
@@ -425,8 +458,10 @@ func (l *Ledger) closeEpoch(e uint64, b Block) error {
 	if err := l.addTreasury(DenomUSD, treasury); err != nil {
 		return err
 	}
-	// §9.4–9.7 hooks run here once implemented (buybacks, emissions,
-	// rewards); today they spend nothing.
+	if st.Buybacks, err = l.buybacks(); err != nil {
+		return err
+	}
+	// §9.7 hooks (emissions, rewards) run here once implemented.
 	root := MerkleRoot(ids)
 	st.ReceiptsRoot = hex.EncodeToString(root[:])
 	l.s.putJSON(pEpoch+ek, st)
@@ -454,4 +489,74 @@ func (l *Ledger) addTreasury(denom string, v uint64) error {
 		return fmt.Errorf("ledger: treasury %s: %v", denom, te)
 	}
 	return err
+}
+
+// buybacks runs the §9.4 buybacks of an epoch close over the accumulated
+// reserves (econ.ExecuteBuybacks), applies their trades to the pools and
+// their burns to the supply, and leaves each reserve's carry-over in it.
+// It returns nil on a network without a FLOCK/usd pool.
+func (l *Ledger) buybacks() (*EpochBuybacks, error) {
+	fp, ok, err := l.pool(PoolFlockUSD)
+	if err != nil || !ok {
+		return nil, err
+	}
+	fr, err := l.s.getU64(kFlockRes)
+	if err != nil {
+		return nil, err
+	}
+	ents, err := l.s.scan(pMTRes)
+	if err != nil {
+		return nil, err
+	}
+	var mrs []econ.ModelReserve
+	for _, e := range ents {
+		name := strings.TrimPrefix(e.key, pMTRes)
+		v, err := l.s.getU64(e.key)
+		if err != nil {
+			return nil, err
+		}
+		mr := econ.ModelReserve{Model: name, Reserve: v}
+		mp, ok, err := l.pool(ModelPoolID(name))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			mr.Pool = &mp.Pool
+		}
+		mrs = append(mrs, mr)
+	}
+	bb, err := econ.ExecuteBuybacks(&fp.Pool, fr, mrs, l.gen.Economics.BuybackParams())
+	if err != nil {
+		return nil, fmt.Errorf("ledger: buybacks: %w", err)
+	}
+	out := &EpochBuybacks{UsdIn: bb.UsdIn, FlockOut: bb.FlockOut, FlockBurned: bb.FlockBurned, Flock: bb.Flock,
+		Models: make([]ModelBuyback, 0, len(bb.Models))}
+	if bb.FlockPoolAfter != nil {
+		fp.Pool = *bb.FlockPoolAfter
+	}
+	out.FlockPoolAfter, out.FlockPriceE18 = fp.Pool, fp.PriceE18()
+	l.putPool(fp)
+	l.s.putU64(kFlockRes, bb.Flock.Carry)
+	for _, mb := range bb.Models {
+		rec := ModelBuyback{ModelBuyback: mb}
+		l.s.putU64(pMTRes+mb.Model, mb.Carry)
+		if mb.PoolAfter != nil {
+			mp, _, err := l.pool(ModelPoolID(mb.Model))
+			if err != nil {
+				return nil, err
+			}
+			mp.Pool = *mb.PoolAfter
+			l.putPool(mp)
+			rec.PriceAfterE18 = mp.PriceE18()
+		}
+		if err := l.recordSupply(MTDenom(mb.Model), supplyBurn, mb.MTBurned); err != nil {
+			return nil, err
+		}
+		out.MTBurned += mb.MTBurned
+		out.Models = append(out.Models, rec)
+	}
+	if err := l.recordSupply(DenomFlock, supplyBurn, bb.FlockBurned); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

@@ -34,6 +34,11 @@ const Namespace = "/fomo/ledger"
 //	/reserve/flock                 uint64 usd of the FLOCK buyback reserve
 //	/reserve/mt/<model>            uint64 usd of the model's MT buyback reserve
 //	/epoch/<epoch>                 EpochSettlement
+//	/pool/<id>                     PoolState ("flock": FLOCK/usd; "mt:<model>": MT/FLOCK)
+//	/rmo/<model>                   RMO (the offering and its raise escrow)
+//	/rmobuy/<model>/<account>      RMOPosition (a buyer's MT bought and principal)
+//	/mescrow/<model>               ModelEscrow (reserved FLOCK, MT incentives)
+//	/vest/<account>/<model>        Vesting (the issuer's MT)
 const (
 	kAppHash   = "/meta/apphash"
 	kGenesis   = "/meta/genesis"
@@ -50,6 +55,11 @@ const (
 	pRcpt      = "/rcpt/"
 	pMTRes     = "/reserve/mt/"
 	pEpoch     = "/epoch/"
+	pPool      = "/pool/"
+	pRMO       = "/rmo/"
+	pRMOBuy    = "/rmobuy/"
+	pMEscrow   = "/mescrow/"
+	pVest      = "/vest/"
 )
 
 func epochKey(e uint64) string { return fmt.Sprintf("%020d", e) }

@@ -28,6 +28,15 @@ func (e EpochSettlement) WriteTable(out io.Writer) {
 			econ.FormatAmount(e.RoutingFee), econ.FormatAmount(e.MTBuyback), econ.FormatAmount(e.FlockBuyback), econ.FormatAmount(e.Treasury), econ.FormatAmount(e.Issuer))
 	}
 	tw.Flush()
+	if bb := e.Buybacks; bb != nil && (bb.UsdIn > 0 || bb.Flock.Carry > 0 || len(bb.Models) > 0) {
+		var carry uint64
+		for _, m := range bb.Models {
+			carry += m.Carry
+		}
+		fmt.Fprintf(&b, "buybacks: %s usd in for %s FLOCK; burned %s FLOCK and %s MT; %s usd carried over\n",
+			econ.FormatAmount(bb.UsdIn), econ.FormatAmount(bb.FlockOut), econ.FormatAmount(bb.FlockBurned),
+			econ.FormatAmount(bb.MTBurned), econ.FormatAmount(carry+bb.Flock.Carry))
+	}
 	_, _ = out.Write(b.Bytes())
 }
 

@@ -23,4 +23,10 @@ func TestWriteTable(t *testing.T) {
 	if got := out.String(); !strings.Contains(got, "root 01\n") || strings.Contains(got, "total") || !strings.Contains(got, " m ") {
 		t.Fatalf("one model's table:\n%s", got)
 	}
+	out.Reset()
+	EpochSettlement{ReceiptsRoot: "01", Buybacks: &EpochBuybacks{UsdIn: 2_500_000, FlockOut: 25_000_000, MTBurned: 7,
+		Models: []ModelBuyback{{ModelBuyback: econ.ModelBuyback{Model: "m", Carry: 1_000_000}}}}}.WriteTable(&out)
+	if got := out.String(); !strings.Contains(got, "buybacks: 2.500000 usd in for 25.000000 FLOCK; burned 0.000000 FLOCK and 0.000007 MT; 1.000000 usd carried over") {
+		t.Fatalf("buyback line:\n%s", got)
+	}
 }

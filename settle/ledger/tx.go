@@ -80,6 +80,52 @@ type TreasurySpend struct {
 // SubmitReceipts includes a batch of verified receipts; any account may submit.
 type SubmitReceipts struct{ Receipts []Receipt }
 
+// Swap trades AmountIn of DenomIn against a protocol pool for the pool's
+// other denom; any account may send it (DESIGN §9.4: how users buy FLOCK
+// with usd, and MT after graduation). It fails with [CodeBelowMinOut] when
+// the trade would give less than MinOut. Pool is a pool id ([PoolState]).
+type Swap struct {
+	Pool     string
+	DenomIn  string
+	AmountIn uint64
+	MinOut   uint64
+}
+
+// LaunchRMO opens the offering of a model (DESIGN §9.5); only the model's
+// issuer may send it. It pays the launch fee (flock) to the treasury.
+// RaiseMin and RaiseMax (flock base units) must lie within the model's tier
+// bounds; DurationMs is the raise window, 0 for the genesis default (and at
+// most that default). FirstBuy, when non-zero, is flock the issuer commits
+// first, at the curve's start price, capped at the first-buy share of the
+// supply; the rest is refunded.
+type LaunchRMO struct {
+	Model      string
+	RaiseMin   uint64
+	RaiseMax   uint64
+	DurationMs int64
+	FirstBuy   uint64
+}
+
+// Commit commits Amount flock to a model's open offering: the principal
+// buys MT on the bonding curve (delivered at graduation), the commit fee is
+// paid on top, and whatever the curve cannot fill is refunded in the same
+// tx. A commit that sells out the sale bucket graduates the offering.
+type Commit struct {
+	Model  string
+	Amount uint64
+}
+
+// Graduate graduates an offering whose window is over with at least its
+// minimum raised; any account may send it.
+type Graduate struct{ Model string }
+
+// Redeem returns the sender's principal from an offering that failed (its
+// window over below the minimum); fees are not refunded.
+type Redeem struct{ Model string }
+
+// ClaimVested pays the sender the MT of a model vested to it so far.
+type ClaimVested struct{ Model string }
+
 // Type implements Body.
 func (Deposit) Type() string { return "deposit" }
 
@@ -112,6 +158,24 @@ func (TreasurySpend) Type() string { return "treasury_spend" }
 
 // Type implements Body.
 func (SubmitReceipts) Type() string { return "submit_receipts" }
+
+// Type implements Body.
+func (Swap) Type() string { return "swap" }
+
+// Type implements Body.
+func (LaunchRMO) Type() string { return "launch_rmo" }
+
+// Type implements Body.
+func (Commit) Type() string { return "commit" }
+
+// Type implements Body.
+func (Graduate) Type() string { return "graduate" }
+
+// Type implements Body.
+func (Redeem) Type() string { return "redeem" }
+
+// Type implements Body.
+func (ClaimVested) Type() string { return "claim_vested" }
 
 // Code is a stable reason code recorded in block results.
 type Code string
@@ -148,6 +212,42 @@ const (
 	// CodeTreasuryAccount refuses a tx sent from the treasury account and
 	// a receipt charging it: the treasury moves only by TreasurySpend.
 	CodeTreasuryAccount Code = "treasury_account"
+	// CodePoolUnknown refuses a swap against a pool that does not exist.
+	CodePoolUnknown Code = "pool_unknown"
+	// CodeBelowMinOut refuses a swap that would give less than its min_out.
+	CodeBelowMinOut Code = "below_min_out"
+	// CodeSwapTooSmall refuses a swap too small to buy one base unit.
+	CodeSwapTooSmall Code = "swap_too_small"
+	// CodeNotIssuer refuses a launch by anyone but the model's issuer.
+	CodeNotIssuer Code = "not_issuer"
+	// CodeNotServed refuses a launch of a model no registered node serves.
+	CodeNotServed Code = "model_not_served"
+	// CodeRMOExists refuses a second launch of a model.
+	CodeRMOExists Code = "rmo_exists"
+	// CodeRMOUnknown refuses a commit, graduation or redemption of a model
+	// that has no offering.
+	CodeRMOUnknown Code = "rmo_unknown"
+	// CodeBadRaise refuses raise bounds outside the tier's, or a bad window.
+	CodeBadRaise Code = "bad_raise"
+	// CodeRMONotOpen refuses a commit once the window is over, the bucket
+	// sold out or the offering closed.
+	CodeRMONotOpen Code = "rmo_not_open"
+	// CodeCommitTooSmall refuses a commit that buys no base unit of MT.
+	CodeCommitTooSmall Code = "commit_too_small"
+	// CodeNotGraduable refuses Graduate before the window ends, below the
+	// minimum, or after graduation.
+	CodeNotGraduable Code = "not_graduable"
+	// CodeNotFailed refuses Redeem unless the offering failed.
+	CodeNotFailed Code = "rmo_not_failed"
+	// CodeNothingToRedeem refuses Redeem by an account with no principal
+	// left in the failed offering.
+	CodeNothingToRedeem Code = "nothing_to_redeem"
+	// CodeNothingToClaim refuses ClaimVested when nothing has vested
+	// beyond what was claimed.
+	CodeNothingToClaim Code = "nothing_to_claim"
+	// CodeRMODisabled refuses a launch on a network whose offering
+	// parameters are unusable (no curve).
+	CodeRMODisabled Code = "rmo_disabled"
 	// Per-receipt codes.
 	CodeDuplicate     Code = "duplicate_receipt"
 	CodeEpochClosed   Code = "epoch_closed"

@@ -1,7 +1,9 @@
 // Package ledger is the deterministic state machine of the fomo settlement
-// chain (DESIGN §8, §9.1–9.3): accounts and balances per denom, session keys,
+// chain (DESIGN §8, §9.1–9.5): accounts and balances per denom, session keys,
 // the node and model registries, per-model epoch escrow, buyback reserves,
-// the treasury and the epoch close that runs the §9.3 revenue split.
+// the treasury, the protocol pools and swaps, the offerings (RMO) with their
+// graduation and vesting, and the epoch close that runs the §9.3 revenue
+// split and the §9.4 buybacks and burns.
 //
 // The ledger is driven by blocks ([Ledger.ApplyBlock]) and keeps its state in
 // an injected go-datastore under the /fomo/ledger namespace. It uses no wall
@@ -142,6 +144,48 @@ type Economics struct {
 	IssuerBonusBps     uint32 `json:"issuer_bonus_bps"`
 	AlphaBps           uint32 `json:"alpha_bps"`
 	IncentiveReleaseMs int64  `json:"incentive_release_ms"`
+	// FlockPoolFlock and FlockPoolUSD seed the protocol FLOCK/usd pool at
+	// genesis: both are minted into the pool and counted in the supply.
+	// Both zero means the network has no pool (and its buybacks carry
+	// over); one zero is invalid.
+	FlockPoolFlock uint64 `json:"flock_pool_flock,omitempty"`
+	FlockPoolUSD   uint64 `json:"flock_pool_usd,omitempty"`
+	// BuybackMaxImpactBps bounds how far one epoch's buybacks move each
+	// pool's price (§9.4); the rest of a reserve carries over.
+	BuybackMaxImpactBps uint32 `json:"buyback_max_impact_bps,omitempty"`
+	// CurveStartBps is the offering curve's start price in bps of its
+	// average price (§9.5); 0 leaves the network without offerings.
+	CurveStartBps uint32 `json:"curve_start_bps,omitempty"`
+}
+
+// RMOParams returns the offering parameters of econ's curve and
+// graduation math, read from the genesis: the genesis is the one source of
+// their values (econ.DefaultRMOParams mirrors the network defaults).
+func (e Economics) RMOParams() econ.RMOParams {
+	return econ.RMOParams{
+		Supply:             e.MTSupply,
+		SaleBps:            e.AllocSaleBps,
+		LiquidityBps:       e.AllocLiquidityBps,
+		IncentivesBps:      e.AllocIncentivesBps,
+		IssuerBps:          e.AllocIssuerBps,
+		TreasuryBps:        e.AllocTreasuryBps,
+		CommitFeeBps:       e.CommitFeeTreasuryBps + e.CommitFeeIssuerBps,
+		CommitFeeIssuerBps: e.CommitFeeIssuerBps,
+		FirstBuyMaxBps:     e.FirstBuyMaxBps,
+		LaunchFee:          e.LaunchFee,
+		RaiseWindowMs:      e.RaiseWindowMs,
+		CurveStartBps:      e.CurveStartBps,
+		RaiseLiquidityBps:  e.RaisePoolBps,
+		RaiseReservedBps:   e.RaiseReservedBps,
+		RaiseIssuerBps:     e.RaiseIssuerBps,
+		IssuerVestingMs:    e.IssuerVestingMs,
+		PoolFeeBps:         e.SwapFeeBps,
+	}
+}
+
+// BuybackParams returns the §9.4 buyback parameters read from the genesis.
+func (e Economics) BuybackParams() econ.BuybackParams {
+	return econ.BuybackParams{MaxImpactBps: e.BuybackMaxImpactBps}
 }
 
 // Validate checks the bounds that keep every split conserving: no share
@@ -168,6 +212,12 @@ func (e Economics) Validate() error {
 		if x > 10_000 { // a share that wrapped the sums above
 			return fmt.Errorf("economics: a share is %d, above 10000", x)
 		}
+	}
+	if (e.FlockPoolFlock == 0) != (e.FlockPoolUSD == 0) {
+		return errors.New("economics: flock_pool_flock and flock_pool_usd must both be zero or both positive")
+	}
+	if e.CurveStartBps > 10_000 {
+		return fmt.Errorf("economics: curve_start_bps is %d, above 10000", e.CurveStartBps)
 	}
 	if e.RaiseWindowMs < 0 || e.IssuerVestingMs < 0 || e.EmissionHalfLifeMs < 0 || e.AgeHorizonMs < 0 || e.IncentiveReleaseMs < 0 {
 		return errors.New("economics: a duration is negative")

@@ -112,6 +112,19 @@ func Sign(t Tx, sk crypto.PrivKey) ([]byte, error) {
 		m.Body = &pb.Tx_TreasurySpend{TreasurySpend: &pb.TreasurySpend{To: b.To, Denom: b.Denom, Amount: b.Amount}}
 	case SubmitReceipts:
 		m.Body = &pb.Tx_SubmitReceipts{SubmitReceipts: &pb.SubmitReceipts{Receipts: b.Envelopes}}
+	case ledger.Swap:
+		m.Body = &pb.Tx_Swap{Swap: &pb.Swap{Pool: b.Pool, DenomIn: b.DenomIn, AmountIn: b.AmountIn, MinOut: b.MinOut}}
+	case ledger.LaunchRMO:
+		m.Body = &pb.Tx_LaunchRmo{LaunchRmo: &pb.LaunchRMO{Model: b.Model, RaiseMin: b.RaiseMin, RaiseMax: b.RaiseMax,
+			DurationMs: b.DurationMs, FirstBuy: b.FirstBuy}}
+	case ledger.Commit:
+		m.Body = &pb.Tx_Commit{Commit: &pb.Commit{Model: b.Model, Amount: b.Amount}}
+	case ledger.Graduate:
+		m.Body = &pb.Tx_Graduate{Graduate: &pb.Graduate{Model: b.Model}}
+	case ledger.Redeem:
+		m.Body = &pb.Tx_Redeem{Redeem: &pb.Redeem{Model: b.Model}}
+	case ledger.ClaimVested:
+		m.Body = &pb.Tx_ClaimVested{ClaimVested: &pb.ClaimVested{Model: b.Model}}
 	default:
 		return nil, fmt.Errorf("tx: unknown body %T", t.Body)
 	}
@@ -214,6 +227,21 @@ func Open(b []byte) (*Signed, error) {
 		s.Body = ledger.TreasurySpend{To: ts.GetTo(), Denom: ts.GetDenom(), Amount: ts.GetAmount()}
 	case *pb.Tx_SubmitReceipts:
 		s.Body = SubmitReceipts{Envelopes: body.SubmitReceipts.GetReceipts()}
+	case *pb.Tx_Swap:
+		w := body.Swap
+		s.Body = ledger.Swap{Pool: w.GetPool(), DenomIn: w.GetDenomIn(), AmountIn: w.GetAmountIn(), MinOut: w.GetMinOut()}
+	case *pb.Tx_LaunchRmo:
+		r := body.LaunchRmo
+		s.Body = ledger.LaunchRMO{Model: r.GetModel(), RaiseMin: r.GetRaiseMin(), RaiseMax: r.GetRaiseMax(),
+			DurationMs: r.GetDurationMs(), FirstBuy: r.GetFirstBuy()}
+	case *pb.Tx_Commit:
+		s.Body = ledger.Commit{Model: body.Commit.GetModel(), Amount: body.Commit.GetAmount()}
+	case *pb.Tx_Graduate:
+		s.Body = ledger.Graduate{Model: body.Graduate.GetModel()}
+	case *pb.Tx_Redeem:
+		s.Body = ledger.Redeem{Model: body.Redeem.GetModel()}
+	case *pb.Tx_ClaimVested:
+		s.Body = ledger.ClaimVested{Model: body.ClaimVested.GetModel()}
 	}
 	return s, nil
 }
@@ -252,6 +280,18 @@ func check(m *pb.Tx) error {
 		strs = []string{r.GetName(), r.GetManifestSha256(), r.GetTier()}
 	case *pb.Tx_ServeModel:
 		strs = []string{b.ServeModel.GetModel()}
+	case *pb.Tx_Swap:
+		strs = []string{b.Swap.GetPool(), b.Swap.GetDenomIn()}
+	case *pb.Tx_LaunchRmo:
+		strs = []string{b.LaunchRmo.GetModel()}
+	case *pb.Tx_Commit:
+		strs = []string{b.Commit.GetModel()}
+	case *pb.Tx_Graduate:
+		strs = []string{b.Graduate.GetModel()}
+	case *pb.Tx_Redeem:
+		strs = []string{b.Redeem.GetModel()}
+	case *pb.Tx_ClaimVested:
+		strs = []string{b.ClaimVested.GetModel()}
 	case *pb.Tx_SubmitReceipts:
 		n := len(b.SubmitReceipts.GetReceipts())
 		if n == 0 || n > MaxReceipts {

@@ -22,6 +22,12 @@ func bodies(other string) []any {
 		ledger.RegisterModel{Name: "m", ManifestSHA256: "ab", Tier: "small", InputPrice: 1, OutputPrice: 2},
 		ledger.ServeModel{Model: "m"},
 		SubmitReceipts{Envelopes: [][]byte{[]byte("r1"), []byte("r2")}},
+		ledger.Swap{Pool: "flock", DenomIn: "usd", AmountIn: 10, MinOut: 9},
+		ledger.LaunchRMO{Model: "m", RaiseMin: 1, RaiseMax: 2, DurationMs: 3, FirstBuy: 4},
+		ledger.Commit{Model: "m", Amount: 5},
+		ledger.Graduate{Model: "m"},
+		ledger.Redeem{Model: "m"},
+		ledger.ClaimVested{Model: "m"},
 	}
 }
 

@@ -44,6 +44,12 @@ type Tx struct {
 	//	*Tx_ServeModel
 	//	*Tx_SubmitReceipts
 	//	*Tx_TreasurySpend
+	//	*Tx_Swap
+	//	*Tx_LaunchRmo
+	//	*Tx_Commit
+	//	*Tx_Graduate
+	//	*Tx_Redeem
+	//	*Tx_ClaimVested
 	Body          isTx_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -199,6 +205,60 @@ func (x *Tx) GetTreasurySpend() *TreasurySpend {
 	return nil
 }
 
+func (x *Tx) GetSwap() *Swap {
+	if x != nil {
+		if x, ok := x.Body.(*Tx_Swap); ok {
+			return x.Swap
+		}
+	}
+	return nil
+}
+
+func (x *Tx) GetLaunchRmo() *LaunchRMO {
+	if x != nil {
+		if x, ok := x.Body.(*Tx_LaunchRmo); ok {
+			return x.LaunchRmo
+		}
+	}
+	return nil
+}
+
+func (x *Tx) GetCommit() *Commit {
+	if x != nil {
+		if x, ok := x.Body.(*Tx_Commit); ok {
+			return x.Commit
+		}
+	}
+	return nil
+}
+
+func (x *Tx) GetGraduate() *Graduate {
+	if x != nil {
+		if x, ok := x.Body.(*Tx_Graduate); ok {
+			return x.Graduate
+		}
+	}
+	return nil
+}
+
+func (x *Tx) GetRedeem() *Redeem {
+	if x != nil {
+		if x, ok := x.Body.(*Tx_Redeem); ok {
+			return x.Redeem
+		}
+	}
+	return nil
+}
+
+func (x *Tx) GetClaimVested() *ClaimVested {
+	if x != nil {
+		if x, ok := x.Body.(*Tx_ClaimVested); ok {
+			return x.ClaimVested
+		}
+	}
+	return nil
+}
+
 type isTx_Body interface {
 	isTx_Body()
 }
@@ -247,6 +307,30 @@ type Tx_TreasurySpend struct {
 	TreasurySpend *TreasurySpend `protobuf:"bytes,20,opt,name=treasury_spend,json=treasurySpend,proto3,oneof"`
 }
 
+type Tx_Swap struct {
+	Swap *Swap `protobuf:"bytes,21,opt,name=swap,proto3,oneof"`
+}
+
+type Tx_LaunchRmo struct {
+	LaunchRmo *LaunchRMO `protobuf:"bytes,22,opt,name=launch_rmo,json=launchRmo,proto3,oneof"`
+}
+
+type Tx_Commit struct {
+	Commit *Commit `protobuf:"bytes,23,opt,name=commit,proto3,oneof"`
+}
+
+type Tx_Graduate struct {
+	Graduate *Graduate `protobuf:"bytes,24,opt,name=graduate,proto3,oneof"`
+}
+
+type Tx_Redeem struct {
+	Redeem *Redeem `protobuf:"bytes,25,opt,name=redeem,proto3,oneof"`
+}
+
+type Tx_ClaimVested struct {
+	ClaimVested *ClaimVested `protobuf:"bytes,26,opt,name=claim_vested,json=claimVested,proto3,oneof"`
+}
+
 func (*Tx_Deposit) isTx_Body() {}
 
 func (*Tx_Withdraw) isTx_Body() {}
@@ -268,6 +352,18 @@ func (*Tx_ServeModel) isTx_Body() {}
 func (*Tx_SubmitReceipts) isTx_Body() {}
 
 func (*Tx_TreasurySpend) isTx_Body() {}
+
+func (*Tx_Swap) isTx_Body() {}
+
+func (*Tx_LaunchRmo) isTx_Body() {}
+
+func (*Tx_Commit) isTx_Body() {}
+
+func (*Tx_Graduate) isTx_Body() {}
+
+func (*Tx_Redeem) isTx_Body() {}
+
+func (*Tx_ClaimVested) isTx_Body() {}
 
 type Deposit struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -852,12 +948,351 @@ func (x *SubmitReceipts) GetReceipts() [][]byte {
 	return nil
 }
 
+// Swap trades amount_in of denom_in against a protocol pool ("flock" for
+// FLOCK/usd, "mt:<model>" for a model's MT/FLOCK pool), refused when it
+// would give less than min_out.
+type Swap struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pool          string                 `protobuf:"bytes,1,opt,name=pool,proto3" json:"pool,omitempty"`
+	DenomIn       string                 `protobuf:"bytes,2,opt,name=denom_in,json=denomIn,proto3" json:"denom_in,omitempty"`
+	AmountIn      uint64                 `protobuf:"varint,3,opt,name=amount_in,json=amountIn,proto3" json:"amount_in,omitempty"`
+	MinOut        uint64                 `protobuf:"varint,4,opt,name=min_out,json=minOut,proto3" json:"min_out,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Swap) Reset() {
+	*x = Swap{}
+	mi := &file_tx_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Swap) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Swap) ProtoMessage() {}
+
+func (x *Swap) ProtoReflect() protoreflect.Message {
+	mi := &file_tx_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Swap.ProtoReflect.Descriptor instead.
+func (*Swap) Descriptor() ([]byte, []int) {
+	return file_tx_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Swap) GetPool() string {
+	if x != nil {
+		return x.Pool
+	}
+	return ""
+}
+
+func (x *Swap) GetDenomIn() string {
+	if x != nil {
+		return x.DenomIn
+	}
+	return ""
+}
+
+func (x *Swap) GetAmountIn() uint64 {
+	if x != nil {
+		return x.AmountIn
+	}
+	return 0
+}
+
+func (x *Swap) GetMinOut() uint64 {
+	if x != nil {
+		return x.MinOut
+	}
+	return 0
+}
+
+// LaunchRMO opens a model's offering; only its issuer may send it.
+// duration_ms 0 takes the genesis raise window; first_buy is flock the
+// issuer commits first, at the curve's start.
+type LaunchRMO struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Model         string                 `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	RaiseMin      uint64                 `protobuf:"varint,2,opt,name=raise_min,json=raiseMin,proto3" json:"raise_min,omitempty"`
+	RaiseMax      uint64                 `protobuf:"varint,3,opt,name=raise_max,json=raiseMax,proto3" json:"raise_max,omitempty"`
+	DurationMs    int64                  `protobuf:"varint,4,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	FirstBuy      uint64                 `protobuf:"varint,5,opt,name=first_buy,json=firstBuy,proto3" json:"first_buy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LaunchRMO) Reset() {
+	*x = LaunchRMO{}
+	mi := &file_tx_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LaunchRMO) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LaunchRMO) ProtoMessage() {}
+
+func (x *LaunchRMO) ProtoReflect() protoreflect.Message {
+	mi := &file_tx_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LaunchRMO.ProtoReflect.Descriptor instead.
+func (*LaunchRMO) Descriptor() ([]byte, []int) {
+	return file_tx_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *LaunchRMO) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *LaunchRMO) GetRaiseMin() uint64 {
+	if x != nil {
+		return x.RaiseMin
+	}
+	return 0
+}
+
+func (x *LaunchRMO) GetRaiseMax() uint64 {
+	if x != nil {
+		return x.RaiseMax
+	}
+	return 0
+}
+
+func (x *LaunchRMO) GetDurationMs() int64 {
+	if x != nil {
+		return x.DurationMs
+	}
+	return 0
+}
+
+func (x *LaunchRMO) GetFirstBuy() uint64 {
+	if x != nil {
+		return x.FirstBuy
+	}
+	return 0
+}
+
+// Commit commits flock to a model's open offering.
+type Commit struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Model         string                 `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	Amount        uint64                 `protobuf:"varint,2,opt,name=amount,proto3" json:"amount,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Commit) Reset() {
+	*x = Commit{}
+	mi := &file_tx_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Commit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Commit) ProtoMessage() {}
+
+func (x *Commit) ProtoReflect() protoreflect.Message {
+	mi := &file_tx_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Commit.ProtoReflect.Descriptor instead.
+func (*Commit) Descriptor() ([]byte, []int) {
+	return file_tx_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *Commit) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *Commit) GetAmount() uint64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+// Graduate graduates an offering whose window is over with at least its
+// minimum raised; any account may send it.
+type Graduate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Model         string                 `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Graduate) Reset() {
+	*x = Graduate{}
+	mi := &file_tx_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Graduate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Graduate) ProtoMessage() {}
+
+func (x *Graduate) ProtoReflect() protoreflect.Message {
+	mi := &file_tx_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Graduate.ProtoReflect.Descriptor instead.
+func (*Graduate) Descriptor() ([]byte, []int) {
+	return file_tx_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Graduate) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+// Redeem returns the sender's principal from a failed offering.
+type Redeem struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Model         string                 `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Redeem) Reset() {
+	*x = Redeem{}
+	mi := &file_tx_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Redeem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Redeem) ProtoMessage() {}
+
+func (x *Redeem) ProtoReflect() protoreflect.Message {
+	mi := &file_tx_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Redeem.ProtoReflect.Descriptor instead.
+func (*Redeem) Descriptor() ([]byte, []int) {
+	return file_tx_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Redeem) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+// ClaimVested pays the sender the MT of a model vested to it so far.
+type ClaimVested struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Model         string                 `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClaimVested) Reset() {
+	*x = ClaimVested{}
+	mi := &file_tx_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClaimVested) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClaimVested) ProtoMessage() {}
+
+func (x *ClaimVested) ProtoReflect() protoreflect.Message {
+	mi := &file_tx_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClaimVested.ProtoReflect.Descriptor instead.
+func (*ClaimVested) Descriptor() ([]byte, []int) {
+	return file_tx_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ClaimVested) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
 var File_tx_proto protoreflect.FileDescriptor
 
 const file_tx_proto_rawDesc = "" +
 	"\n" +
 	"\btx.proto\x12\n" +
-	"fomo.tx.v1\"\xd4\x05\n" +
+	"fomo.tx.v1\"\x82\b\n" +
 	"\x02Tx\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\x04R\x05nonce\x12/\n" +
@@ -875,7 +1310,14 @@ const file_tx_proto_rawDesc = "" +
 	"\vserve_model\x18\x12 \x01(\v2\x16.fomo.tx.v1.ServeModelH\x00R\n" +
 	"serveModel\x12E\n" +
 	"\x0fsubmit_receipts\x18\x13 \x01(\v2\x1a.fomo.tx.v1.SubmitReceiptsH\x00R\x0esubmitReceipts\x12B\n" +
-	"\x0etreasury_spend\x18\x14 \x01(\v2\x19.fomo.tx.v1.TreasurySpendH\x00R\rtreasurySpendB\x06\n" +
+	"\x0etreasury_spend\x18\x14 \x01(\v2\x19.fomo.tx.v1.TreasurySpendH\x00R\rtreasurySpend\x12&\n" +
+	"\x04swap\x18\x15 \x01(\v2\x10.fomo.tx.v1.SwapH\x00R\x04swap\x126\n" +
+	"\n" +
+	"launch_rmo\x18\x16 \x01(\v2\x15.fomo.tx.v1.LaunchRMOH\x00R\tlaunchRmo\x12,\n" +
+	"\x06commit\x18\x17 \x01(\v2\x12.fomo.tx.v1.CommitH\x00R\x06commit\x122\n" +
+	"\bgraduate\x18\x18 \x01(\v2\x14.fomo.tx.v1.GraduateH\x00R\bgraduate\x12,\n" +
+	"\x06redeem\x18\x19 \x01(\v2\x12.fomo.tx.v1.RedeemH\x00R\x06redeem\x12<\n" +
+	"\fclaim_vested\x18\x1a \x01(\v2\x17.fomo.tx.v1.ClaimVestedH\x00R\vclaimVestedB\x06\n" +
 	"\x04body\"G\n" +
 	"\aDeposit\x12\x0e\n" +
 	"\x02to\x18\x01 \x01(\tR\x02to\x12\x14\n" +
@@ -914,7 +1356,28 @@ const file_tx_proto_rawDesc = "" +
 	"\x05denom\x18\x02 \x01(\tR\x05denom\x12\x16\n" +
 	"\x06amount\x18\x03 \x01(\x04R\x06amount\",\n" +
 	"\x0eSubmitReceipts\x12\x1a\n" +
-	"\breceipts\x18\x01 \x03(\fR\breceiptsB,Z*github.com/fomonet/fomo/settle/chain/tx/pbb\x06proto3"
+	"\breceipts\x18\x01 \x03(\fR\breceipts\"k\n" +
+	"\x04Swap\x12\x12\n" +
+	"\x04pool\x18\x01 \x01(\tR\x04pool\x12\x19\n" +
+	"\bdenom_in\x18\x02 \x01(\tR\adenomIn\x12\x1b\n" +
+	"\tamount_in\x18\x03 \x01(\x04R\bamountIn\x12\x17\n" +
+	"\amin_out\x18\x04 \x01(\x04R\x06minOut\"\x99\x01\n" +
+	"\tLaunchRMO\x12\x14\n" +
+	"\x05model\x18\x01 \x01(\tR\x05model\x12\x1b\n" +
+	"\traise_min\x18\x02 \x01(\x04R\braiseMin\x12\x1b\n" +
+	"\traise_max\x18\x03 \x01(\x04R\braiseMax\x12\x1f\n" +
+	"\vduration_ms\x18\x04 \x01(\x03R\n" +
+	"durationMs\x12\x1b\n" +
+	"\tfirst_buy\x18\x05 \x01(\x04R\bfirstBuy\"6\n" +
+	"\x06Commit\x12\x14\n" +
+	"\x05model\x18\x01 \x01(\tR\x05model\x12\x16\n" +
+	"\x06amount\x18\x02 \x01(\x04R\x06amount\" \n" +
+	"\bGraduate\x12\x14\n" +
+	"\x05model\x18\x01 \x01(\tR\x05model\"\x1e\n" +
+	"\x06Redeem\x12\x14\n" +
+	"\x05model\x18\x01 \x01(\tR\x05model\"#\n" +
+	"\vClaimVested\x12\x14\n" +
+	"\x05model\x18\x01 \x01(\tR\x05modelB,Z*github.com/fomonet/fomo/settle/chain/tx/pbb\x06proto3"
 
 var (
 	file_tx_proto_rawDescOnce sync.Once
@@ -928,7 +1391,7 @@ func file_tx_proto_rawDescGZIP() []byte {
 	return file_tx_proto_rawDescData
 }
 
-var file_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_tx_proto_goTypes = []any{
 	(*Tx)(nil),             // 0: fomo.tx.v1.Tx
 	(*Deposit)(nil),        // 1: fomo.tx.v1.Deposit
@@ -942,6 +1405,12 @@ var file_tx_proto_goTypes = []any{
 	(*ServeModel)(nil),     // 9: fomo.tx.v1.ServeModel
 	(*TreasurySpend)(nil),  // 10: fomo.tx.v1.TreasurySpend
 	(*SubmitReceipts)(nil), // 11: fomo.tx.v1.SubmitReceipts
+	(*Swap)(nil),           // 12: fomo.tx.v1.Swap
+	(*LaunchRMO)(nil),      // 13: fomo.tx.v1.LaunchRMO
+	(*Commit)(nil),         // 14: fomo.tx.v1.Commit
+	(*Graduate)(nil),       // 15: fomo.tx.v1.Graduate
+	(*Redeem)(nil),         // 16: fomo.tx.v1.Redeem
+	(*ClaimVested)(nil),    // 17: fomo.tx.v1.ClaimVested
 }
 var file_tx_proto_depIdxs = []int32{
 	1,  // 0: fomo.tx.v1.Tx.deposit:type_name -> fomo.tx.v1.Deposit
@@ -955,11 +1424,17 @@ var file_tx_proto_depIdxs = []int32{
 	9,  // 8: fomo.tx.v1.Tx.serve_model:type_name -> fomo.tx.v1.ServeModel
 	11, // 9: fomo.tx.v1.Tx.submit_receipts:type_name -> fomo.tx.v1.SubmitReceipts
 	10, // 10: fomo.tx.v1.Tx.treasury_spend:type_name -> fomo.tx.v1.TreasurySpend
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	12, // 11: fomo.tx.v1.Tx.swap:type_name -> fomo.tx.v1.Swap
+	13, // 12: fomo.tx.v1.Tx.launch_rmo:type_name -> fomo.tx.v1.LaunchRMO
+	14, // 13: fomo.tx.v1.Tx.commit:type_name -> fomo.tx.v1.Commit
+	15, // 14: fomo.tx.v1.Tx.graduate:type_name -> fomo.tx.v1.Graduate
+	16, // 15: fomo.tx.v1.Tx.redeem:type_name -> fomo.tx.v1.Redeem
+	17, // 16: fomo.tx.v1.Tx.claim_vested:type_name -> fomo.tx.v1.ClaimVested
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_tx_proto_init() }
@@ -979,6 +1454,12 @@ func file_tx_proto_init() {
 		(*Tx_ServeModel)(nil),
 		(*Tx_SubmitReceipts)(nil),
 		(*Tx_TreasurySpend)(nil),
+		(*Tx_Swap)(nil),
+		(*Tx_LaunchRmo)(nil),
+		(*Tx_Commit)(nil),
+		(*Tx_Graduate)(nil),
+		(*Tx_Redeem)(nil),
+		(*Tx_ClaimVested)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -986,7 +1467,7 @@ func file_tx_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tx_proto_rawDesc), len(file_tx_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
