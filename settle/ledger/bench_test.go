@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/fomonet/fomo/settle/econ"
@@ -15,10 +16,27 @@ import (
 // `models` models and 3 nodes, and the next block height and a time that
 // closes epoch 0.
 func benchLedger(b *testing.B, n, models int) (*Ledger, int64, int64) {
+	return benchLedgerWith(b, testGenesis(), n, models, false)
+}
+
+// benchLedgerWith is benchLedger on genesis g. With graduate, every model's
+// offering is launched and sold out (graduated, its MT/FLOCK pool seeded) by
+// LaunchRMO and Commit transactions in the block after the registrations,
+// before the receipts; g must then allow offerings (econGenesis).
+func benchLedgerWith(b *testing.B, g Genesis, n, models int, graduate bool) (*Ledger, int64, int64) {
 	b.Helper()
 	ctx := context.Background()
-	g := testGenesis()
-	g.Accounts = append(g.Accounts, GenesisAccount{ID: "whale", Balances: map[string]uint64{DenomUSD: 1 << 60}})
+	g.Accounts = append(append([]GenesisAccount(nil), g.Accounts...), GenesisAccount{ID: "whale", Balances: map[string]uint64{DenomUSD: 1 << 60}})
+	if graduate {
+		// The issuer pays every launch fee; "fan" buys every sale bucket.
+		fee := g.Economics.LaunchFee
+		g.Accounts = append(g.Accounts, GenesisAccount{ID: "fan", Balances: map[string]uint64{DenomFlock: uint64(models) * 2 * benchRaise}})
+		for i := range g.Accounts {
+			if g.Accounts[i].ID == "issuer" {
+				g.Accounts[i].Balances = map[string]uint64{DenomFlock: uint64(models) * fee}
+			}
+		}
+	}
 	l, err := New(ctx, store.NewMemory(), g)
 	if err != nil {
 		b.Fatal(err)
@@ -51,6 +69,19 @@ func benchLedger(b *testing.B, n, models int) (*Ledger, int64, int64) {
 		}
 	}
 	apply(setup...)
+	if graduate {
+		var rmo []Tx
+		for m := range models {
+			name := fmt.Sprintf("model-%03d", m)
+			rmo = append(rmo, tx("issuer", LaunchRMO{Model: name, RaiseMin: benchRaise, RaiseMax: benchRaise}),
+				tx("fan", Commit{Model: name, Amount: 2 * benchRaise})) // sells out: graduates, the rest refunded
+		}
+		apply(rmo...)
+		pools, err := l.Pools(ctx)
+		if err != nil || len(pools) != models+1 {
+			b.Fatalf("%d pools, %v", len(pools), err)
+		}
+	}
 	const batch = 1000
 	var txs []Tx
 	for i := 0; i < n; i += batch {
@@ -105,3 +136,67 @@ func BenchmarkEpochClose100k(b *testing.B) { benchmarkEpochClose(b, 100_000) }
 
 // BenchmarkEpochClose1M is the same with 1,000,000 receipts.
 func BenchmarkEpochClose1M(b *testing.B) { benchmarkEpochClose(b, 1_000_000) }
+
+// benchRaise is each offering's raise (minimum and maximum) in
+// BenchmarkEpochClose100Graduated: 1,000 FLOCK, the tier minimum of
+// econGenesis, of which graduation puts 500 FLOCK in the model's pool.
+const benchRaise = 1_000 * econ.Unit
+
+// BenchmarkEpochClose100Graduated measures the block that closes an epoch
+// of 10,000 receipts over 100 models, two ways: "buybacks", on a network
+// with a FLOCK/usd pool in its genesis (econGenesis) where every model has
+// graduated through its offering (LaunchRMO and a Commit that sells it out,
+// in setup) and so has an MT/FLOCK pool; the close then adds each model's
+// MT-buyback share to its reserve and spends it through both pools
+// (econ.ExecuteBuybacks), burning MT and FLOCK. "no_pools", the same
+// genesis without the FLOCK/usd pool and no offerings: the same receipts
+// and split, and buybacks that return at once, every reserve carried over.
+// Only the closing block is timed, after a GC.
+func BenchmarkEpochClose100Graduated(b *testing.B) {
+	const n, models = 10_000, 100
+	for _, tc := range []struct {
+		name     string
+		graduate bool
+	}{{"buybacks", true}, {"no_pools", false}} {
+		b.Run(tc.name, func(b *testing.B) {
+			ctx := context.Background()
+			g := econGenesis()
+			if !tc.graduate {
+				g.Economics.FlockPoolFlock, g.Economics.FlockPoolUSD = 0, 0
+			}
+			bought := 0
+			for b.Loop() {
+				b.StopTimer()
+				l, h, tm := benchLedgerWith(b, g, n, models, tc.graduate)
+				// The setups differ in garbage (the offerings); collect it
+				// here so that the timed block does not pay for it.
+				runtime.GC()
+				b.StartTimer()
+				res, err := l.ApplyBlock(ctx, Block{Height: h, TimeMs: tm})
+				if err != nil || len(res.ClosedEpochs) != 1 {
+					b.Fatalf("%v %+v", err, res.ClosedEpochs)
+				}
+				b.StopTimer()
+				st, _, _ := l.Epoch(ctx, 0)
+				if st.Paid != n || len(st.Models) != models {
+					b.Fatalf("paid %d over %d models", st.Paid, len(st.Models))
+				}
+				bought = 0
+				if st.Buybacks != nil {
+					for _, mb := range st.Buybacks.Models {
+						if mb.Reserve > 0 && mb.MTBurned > 0 {
+							bought++
+						}
+					}
+				}
+				if want := map[bool]int{true: models, false: 0}[tc.graduate]; bought != want {
+					b.Fatalf("%d models bought back MT, want %d", bought, want)
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(n, "receipts/op")
+			b.ReportMetric(models, "models/op")
+			b.ReportMetric(float64(bought), "buybacks/op")
+		})
+	}
+}
