@@ -561,28 +561,48 @@ const (
 
 // recordSupply adds v to one counter of denom d's supply record.
 func (l *Ledger) recordSupply(d string, kind int, v uint64) error {
-	if v == 0 {
-		return nil
+	return l.recordSupplies(supplyChange{d, kind, v})
+}
+
+// supplyChange is an amount of a denom minted, burned or withdrawn.
+type supplyChange struct {
+	denom string
+	kind  int // supplyMint, supplyBurn or supplyWithdraw
+	v     uint64
+}
+
+// recordSupplies applies changes to the supply record, read and written
+// once whatever their number.
+func (l *Ledger) recordSupplies(changes ...supplyChange) error {
+	var m map[string]Supply
+	for _, ch := range changes {
+		if ch.v == 0 {
+			continue
+		}
+		if m == nil {
+			var err error
+			if m, err = l.supply(); err != nil {
+				return err
+			}
+		}
+		s := m[ch.denom]
+		c := &s.Minted
+		switch ch.kind {
+		case supplyBurn:
+			c = &s.Burned
+		case supplyWithdraw:
+			c = &s.Withdrawn
+		}
+		n, ok := addOK(*c, ch.v)
+		if !ok {
+			return fail(CodeOverflow, "%s supply overflows", ch.denom)
+		}
+		*c = n
+		m[ch.denom] = s
 	}
-	m, err := l.supply()
-	if err != nil {
-		return err
+	if m != nil {
+		l.s.putJSON(kSupply, m)
 	}
-	s := m[d]
-	c := &s.Minted
-	switch kind {
-	case supplyBurn:
-		c = &s.Burned
-	case supplyWithdraw:
-		c = &s.Withdrawn
-	}
-	n, ok := addOK(*c, v)
-	if !ok {
-		return fail(CodeOverflow, "%s supply overflows", d)
-	}
-	*c = n
-	m[d] = s
-	l.s.putJSON(kSupply, m)
 	return nil
 }
 

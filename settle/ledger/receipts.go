@@ -537,6 +537,7 @@ func (l *Ledger) buybacks() (*EpochBuybacks, error) {
 	out.FlockPoolAfter, out.FlockPriceE18 = fp.Pool, fp.PriceE18()
 	l.putPool(fp)
 	l.s.putU64(kFlockRes, bb.Flock.Carry)
+	burns := make([]supplyChange, 0, len(bb.Models)+1)
 	for _, mb := range bb.Models {
 		rec := ModelBuyback{ModelBuyback: mb}
 		l.s.putU64(pMTRes+mb.Model, mb.Carry)
@@ -549,13 +550,14 @@ func (l *Ledger) buybacks() (*EpochBuybacks, error) {
 			l.putPool(mp)
 			rec.PriceAfterE18 = mp.PriceE18()
 		}
-		if err := l.recordSupply(MTDenom(mb.Model), supplyBurn, mb.MTBurned); err != nil {
-			return nil, err
-		}
+		burns = append(burns, supplyChange{MTDenom(mb.Model), supplyBurn, mb.MTBurned})
 		out.MTBurned += mb.MTBurned
 		out.Models = append(out.Models, rec)
 	}
-	if err := l.recordSupply(DenomFlock, supplyBurn, bb.FlockBurned); err != nil {
+	// One update of the supply record for the epoch's burns, not one per
+	// model: the record holds every denom.
+	burns = append(burns, supplyChange{DenomFlock, supplyBurn, bb.FlockBurned})
+	if err := l.recordSupplies(burns...); err != nil {
 		return nil, err
 	}
 	return out, nil
