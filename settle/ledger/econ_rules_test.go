@@ -104,3 +104,31 @@ func TestEconRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestOfferingQueries: TimeMs is the last block's time (the genesis time
+// before any) and RMOPositions counts the accounts that committed, each
+// once however often it committed.
+func TestOfferingQueries(t *testing.T) {
+	const fk = econ.Unit
+	ctx := context.Background()
+	c := newChain(t, econGenesis())
+	if got := c.l.TimeMs(); got != t0 {
+		t.Fatalf("TimeMs before any block = %d, want the genesis time %d", got, t0)
+	}
+	c.setup()
+	if n, err := c.l.RMOPositions(ctx, "m1"); err != nil || n != 0 {
+		t.Fatalf("RMOPositions without an offering = %d, %v", n, err)
+	}
+	c.must("issuer", LaunchRMO{Model: "m1", RaiseMin: 1_000 * fk, RaiseMax: 10_000 * fk, DurationMs: 10_000, FirstBuy: 100 * fk})
+	c.must("alice", Commit{Model: "m1", Amount: 100 * fk})
+	c.must("alice", Commit{Model: "m1", Amount: 100 * fk})
+	c.must("bob", Commit{Model: "m1", Amount: 100 * fk})
+	for model, want := range map[string]int{"m1": 3, "m2": 0, "..": 0} {
+		if n, err := c.l.RMOPositions(ctx, model); err != nil || n != want {
+			t.Errorf("RMOPositions(%q) = %d, %v; want %d", model, n, err, want)
+		}
+	}
+	if got := c.l.TimeMs(); got != c.now {
+		t.Fatalf("TimeMs = %d, want the last block's %d", got, c.now)
+	}
+}
