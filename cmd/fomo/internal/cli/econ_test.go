@@ -261,6 +261,8 @@ func TestEconCommands(t *testing.T) {
 	// The pools: FLOCK/usd from genesis, MT/FLOCK of m1 from graduation.
 	out = n.fomo(t, "pool", "list")
 	wantLines(t, "pool list", out, `flock +1000000\.000000 flock +100000\.000000 usd +30 +0\.100000`, `mt:m1 +200000\.000000 mt:m1 +5000\.000000 flock +30 +0\.025000`)
+	out = n.fomo(t, "pool", "show", "flock")
+	wantLines(t, "pool show flock", out, `pool +flock \(flock/usd\)`, `reserves +1000000\.000000 flock, 100000\.000000 usd`, `price +0\.100000 usd per flock`)
 	out = n.fomo(t, "pool", "show", "mt:m1")
 	wantLines(t, "pool show", out, `pool +mt:m1 \(mt:m1/flock\)`, `price +0\.025000 flock per mt:m1`, `seeded +at height 2`)
 	if _, err := runHome(t, n.home, "pool", "show", "mt:m2", "--api", n.url); err == nil || !strings.Contains(err.Error(), "404 Not Found: no pool mt:m2") {
