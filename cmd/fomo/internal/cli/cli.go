@@ -1,10 +1,10 @@
 // Package cli holds the fomo commands that talk to a running node or work
 // on local files only: keys, GPUs, receipts, chat, model manifests and
 // synthetic models, and the settlement chain's accounts, epochs,
-// transactions, offerings, pools, supply and treasury. They reach a node through node/api/client and parse their
-// flags; none of them runs a node, so this package links neither the node
-// nor the consensus engine. The fomo command composes them with the
-// commands that run one.
+// transactions, offerings, pools, supply and treasury. They reach a node
+// through node/api/client and parse their flags; none of them runs a node,
+// so this package links neither the node nor the consensus engine. The
+// fomo command composes them with the commands that run one.
 package cli
 
 import (
