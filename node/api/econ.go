@@ -244,8 +244,9 @@ func (s *Server) econRoutes() {
 }
 
 // chainGet runs a chain query and decodes its answer into v; on failure it
-// writes the error and returns false. A missing item is a 404 saying
-// missing (or the chain's own words when missing is empty).
+// writes the error and returns false: a missing item is a 404 saying
+// missing (or the chain's own words when missing is empty), any other
+// error a 400 with the chain's words, as the other chain routes answer.
 func (s *Server) chainGet(w http.ResponseWriter, r *http.Request, path, missing string, v any) bool {
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
@@ -258,7 +259,7 @@ func (s *Server) chainGet(w http.ResponseWriter, r *http.Request, path, missing 
 		writeError(w, runtime.Errorf(http.StatusNotFound, runtime.ErrTypeNotFound, "", "%s", missing))
 		return false
 	case err != nil:
-		writeError(w, runtime.Errorf(http.StatusServiceUnavailable, runtime.ErrTypeUnavailable, "", "the chain did not answer %s: %v", path, err))
+		writeError(w, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "", "%v", err))
 		return false
 	}
 	if err := json.Unmarshal(b, v); err != nil {

@@ -46,25 +46,26 @@ func (c *ledgerChain) AppHashAfter(context.Context, int64) ([]byte, time.Time, e
 	return nil, time.Time{}, errors.New("no blocks")
 }
 
-func (c *ledgerChain) block(dt int64, txs ...ledger.Tx) ledger.BlockResult {
-	c.t.Helper()
+// block applies txs in a block dt ms after the last and checks that every
+// denom is conserved.
+func (c *ledgerChain) block(dt int64, txs ...ledger.Tx) (ledger.BlockResult, error) {
 	c.height++
 	c.now += dt
 	res, err := c.l.ApplyBlock(context.Background(), ledger.Block{Height: c.height, TimeMs: c.now, Txs: txs})
 	if err != nil {
-		c.t.Fatal(err)
+		return res, err
 	}
-	if err := c.l.CheckConservation(context.Background()); err != nil {
-		c.t.Fatal(err)
-	}
-	return res
+	return res, c.l.CheckConservation(context.Background())
 }
 
-// advance applies an empty block dt ms after the last.
+// advance applies an empty block dt after the last.
 func (c *ledgerChain) advance(dt time.Duration) {
+	c.t.Helper()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.block(dt.Milliseconds())
+	if _, err := c.block(dt.Milliseconds()); err != nil {
+		c.t.Fatal(err)
+	}
 }
 
 func (c *ledgerChain) SubmitTx(_ context.Context, b []byte) (api.TxResult, error) {
@@ -74,7 +75,11 @@ func (c *ledgerChain) SubmitTx(_ context.Context, b []byte) (api.TxResult, error
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r := c.block(1000, st.Ledger()).Txs[0]
+	res, err := c.block(1000, st.Ledger())
+	if err != nil {
+		return api.TxResult{}, err // fails the command, hence the test
+	}
+	r := res.Txs[0]
 	h := sha256.Sum256(b)
 	out := api.TxResult{Hash: strings.ToUpper(hex.EncodeToString(h[:])), Height: c.height}
 	if r.Code != ledger.OK {
