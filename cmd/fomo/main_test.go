@@ -252,7 +252,9 @@ func TestHelpOnEveryCommand(t *testing.T) {
 	for _, args := range [][]string{{}, {"node"}, {"init"}, {"config"}, {"config", "show"}, {"config", "validate"},
 		{"key"}, {"key", "new"}, {"key", "show"}, {"gpu"}, {"devnet"}, {"version"}, {"gateway"}, {"model"}, {"model", "synth"}, {"model", "announce"}, {"model", "show"}, {"model", "providers"}, {"chat"}, {"receipts"}, {"receipts", "list"}, {"receipts", "show"}, {"receipts", "verify"},
 		{"deposit"}, {"withdraw"}, {"transfer"}, {"key", "authorize"}, {"key", "revoke"}, {"node", "register"}, {"node", "unbond"},
-		{"model", "register"}, {"model", "serve"}, {"epoch"}, {"epoch", "list"}, {"epoch", "show"}, {"account"}, {"account", "show"}} {
+		{"model", "register"}, {"model", "serve"}, {"epoch"}, {"epoch", "list"}, {"epoch", "show"}, {"account"}, {"account", "show"},
+		{"rmo"}, {"rmo", "launch"}, {"rmo", "commit"}, {"rmo", "graduate"}, {"rmo", "redeem"}, {"rmo", "show"}, {"rmo", "list"},
+		{"swap"}, {"vesting"}, {"vesting", "claim"}, {"supply"}, {"pool"}, {"pool", "show"}, {"pool", "list"}, {"treasury"}} {
 		out, err := fomo(t, append(args, "--help")...)
 		if err != nil || !strings.Contains(out, "Usage:") {
 			t.Errorf("fomo %s --help: %v\n%s", strings.Join(args, " "), err, out)

@@ -36,13 +36,32 @@ type AccountView struct {
 	Node *ledger.Node `json:"node,omitempty"`
 }
 
+// RMOView is the answer to /rmo/<model> and an item of /rmos: the
+// offering, its outcome at the last block's time ("open", "max_reached",
+// "graduable", "failed"; "graduated" once it has) and how many accounts
+// hold a position in it.
+type RMOView struct {
+	ledger.RMO
+	Outcome     string `json:"outcome"`
+	Positions   int    `json:"positions"`
+	BlockTimeMs int64  `json:"block_time_ms"`
+}
+
+// Reserves is the answer to /reserves: the usd held for buybacks and
+// carried over from epoch to epoch, the protocol's FLOCK buyback reserve
+// and each model's MT buyback reserve (models with none left out).
+type Reserves struct {
+	FlockUSD uint64            `json:"flock_usd"`
+	MTUSD    map[string]uint64 `json:"mt_usd"`
+}
+
 // MaxEpochsPerQuery bounds an /epochs page.
 const MaxEpochsPerQuery = 100
 
 // Query answers, in JSON: /chain, /account/<id>, /node/<id>,
 // /model/<name>, /epoch/<n>, /epochs?after=&limit=, /receipt/<id hex>,
-// /validators, /pools, /pool/<id>, /rmos, /rmo/<model>, /supply/<denom>
-// and /vesting/<account>/<model>. A missing item answers QueryNotFound with the item ("epoch
+// /validators, /pools, /pool/<id>, /rmos, /rmo/<model>, /supply/<denom>,
+// /supply, /treasury, /reserves and /vesting/<account>/<model>. A missing item answers QueryNotFound with the item ("epoch
 // 7", "model m") as its log.
 func (a *App) Query(ctx context.Context, req *abcitypes.QueryRequest) (*abcitypes.QueryResponse, error) {
 	a.mu.RLock()
@@ -139,17 +158,53 @@ func (a *App) query(ctx context.Context, path string) (any, bool, error) {
 		return ok3(l.Pool(ctx, arg))
 	case "rmos":
 		rs, err := l.RMOs(ctx)
-		return rs, true, err
+		if err != nil {
+			return nil, false, err
+		}
+		out := make([]RMOView, 0, len(rs))
+		for _, r := range rs {
+			v, err := rmoView(ctx, l, r)
+			if err != nil {
+				return nil, false, err
+			}
+			out = append(out, v)
+		}
+		return out, true, nil
 	case "rmo":
-		return ok3(l.RMO(ctx, arg))
+		r, ok, err := l.RMO(ctx, arg)
+		if err != nil || !ok {
+			return nil, ok, err
+		}
+		v, err := rmoView(ctx, l, r)
+		return v, true, err
 	case "supply":
+		if arg == "" {
+			s, err := l.Supply(ctx)
+			return s, true, err
+		}
 		s, err := l.SupplyOf(ctx, arg)
 		return s, true, err
+	case "treasury":
+		t, err := l.Treasury(ctx)
+		return t, true, err
+	case "reserves":
+		flock, mt, err := l.Reserves(ctx)
+		return Reserves{FlockUSD: flock, MTUSD: mt}, true, err
 	case "vesting":
 		acct, model, _ := strings.Cut(arg, "/")
 		return ok3(l.Vesting(ctx, acct, model))
 	}
 	return nil, false, fmt.Errorf("unknown query path %q", path)
+}
+
+func rmoView(ctx context.Context, l *ledger.Ledger, r ledger.RMO) (RMOView, error) {
+	v := RMOView{RMO: r, BlockTimeMs: l.TimeMs(), Outcome: ledger.RMOGraduated}
+	if r.Status != ledger.RMOGraduated {
+		v.Outcome = r.Outcome(v.BlockTimeMs).String()
+	}
+	n, err := l.RMOPositions(ctx, r.Model)
+	v.Positions = n
+	return v, err
 }
 
 func ok3[T any](v T, ok bool, err error) (any, bool, error) { return v, ok, err }

@@ -111,3 +111,65 @@ func TestPoolAndOfferingTxsThroughChain(t *testing.T) {
 		}
 	}
 }
+
+// TestOfferingTreasuryAndReserveQueries: /rmo and /rmos answer the
+// offering with its outcome at the last block and its positions count;
+// /treasury, /reserves and /supply answer (empty, not missing, before
+// anything is held).
+func TestOfferingTreasuryAndReserveQueries(t *testing.T) {
+	w := newWorld(t)
+	p := econ.DefaultRMOParams()
+	w.gen.Economics = ledger.Economics{SwapFeeBps: 30, LaunchFee: p.LaunchFee, MTSupply: p.Supply, FirstBuyMaxBps: p.FirstBuyMaxBps,
+		CommitFeeTreasuryBps: 100, CommitFeeIssuerBps: 50, RaiseWindowMs: 60_000,
+		AllocSaleBps: 4_000, AllocLiquidityBps: 2_000, AllocIncentivesBps: 2_000, AllocIssuerBps: 1_000, AllocTreasuryBps: 1_000,
+		IssuerVestingMs: 600_000, RaisePoolBps: 5_000, RaiseReservedBps: 2_000, RaiseIssuerBps: 3_000, CurveStartBps: 5_000}
+	w.gen.Tiers[0].RaiseMin, w.gen.Tiers[0].RaiseMax = 10*econ.Unit, 1_000*econ.Unit
+	w.gen.Accounts = append(w.gen.Accounts, ledger.GenesisAccount{ID: w.iss.id.String(), Balances: map[string]uint64{ledger.DenomFlock: p.LaunchFee}})
+	a := w.app(store.NewMemory(), nil)
+	w.initChain(a)
+	query := func(path string, v any) uint32 {
+		t.Helper()
+		r, err := a.Query(context.Background(), &abcitypes.QueryRequest{Path: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Code == QueryOK {
+			if err := json.Unmarshal(r.Value, v); err != nil {
+				t.Fatalf("%s: %v\n%s", path, err, r.Value)
+			}
+		}
+		return r.Code
+	}
+	var tr map[string]uint64
+	var res Reserves
+	if query("/treasury", &tr) != QueryOK || len(tr) != 0 || query("/reserves", &res) != QueryOK || res.FlockUSD != 0 || len(res.MTUSD) != 0 {
+		t.Fatalf("before anything: treasury %v, reserves %+v", tr, res)
+	}
+	out := finalize(t, a, 1, t0+1000,
+		signTx(t, w.iss, 1, ledger.LaunchRMO{Model: "m1", RaiseMin: 10 * econ.Unit, RaiseMax: 1_000 * econ.Unit, DurationMs: 30_000}),
+		signTx(t, w.v2, 1, ledger.Commit{Model: "m1", Amount: econ.Unit}))
+	for i, r := range out.TxResults {
+		if r.Code != 0 {
+			t.Fatalf("tx %d: %d %s", i, r.Code, r.Log)
+		}
+	}
+	var v RMOView
+	if query("/rmo/m1", &v) != QueryOK || v.Outcome != "open" || v.Positions != 1 || v.BlockTimeMs != t0+1000 || v.State.Raised == 0 || v.Issuer != w.iss.id.String() {
+		t.Fatalf("/rmo/m1 = %+v", v)
+	}
+	finalize(t, a, 2, t0+40_000) // the window is over below the minimum
+	var vs []RMOView
+	if query("/rmos", &vs) != QueryOK || len(vs) != 1 || vs[0].Outcome != "failed" || vs[0].Positions != 1 {
+		t.Fatalf("/rmos = %+v", vs)
+	}
+	if c := query("/rmo/m2", &v); c != QueryNotFound {
+		t.Fatalf("/rmo/m2: code %d", c)
+	}
+	if query("/treasury", &tr) != QueryOK || tr[ledger.DenomFlock] < p.LaunchFee {
+		t.Fatalf("treasury after the launch fee: %v", tr)
+	}
+	var sup map[string]ledger.Supply
+	if query("/supply", &sup) != QueryOK || sup[ledger.DenomFlock].Minted == 0 {
+		t.Fatalf("/supply = %v", sup)
+	}
+}

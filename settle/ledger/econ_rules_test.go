@@ -104,3 +104,63 @@ func TestEconRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestOfferingQueries: TimeMs is the last block's time (the genesis time
+// before any) and RMOPositions counts the accounts that committed, each
+// once however often it committed.
+func TestOfferingQueries(t *testing.T) {
+	const fk = econ.Unit
+	ctx := context.Background()
+	c := newChain(t, econGenesis())
+	if got := c.l.TimeMs(); got != t0 {
+		t.Fatalf("TimeMs before any block = %d, want the genesis time %d", got, t0)
+	}
+	c.setup()
+	if n, err := c.l.RMOPositions(ctx, "m1"); err != nil || n != 0 {
+		t.Fatalf("RMOPositions without an offering = %d, %v", n, err)
+	}
+	c.must("issuer", LaunchRMO{Model: "m1", RaiseMin: 1_000 * fk, RaiseMax: 10_000 * fk, DurationMs: 10_000, FirstBuy: 100 * fk})
+	c.must("alice", Commit{Model: "m1", Amount: 100 * fk})
+	c.must("alice", Commit{Model: "m1", Amount: 100 * fk})
+	c.must("bob", Commit{Model: "m1", Amount: 100 * fk})
+	for model, want := range map[string]int{"m1": 3, "m2": 0, "..": 0} {
+		if n, err := c.l.RMOPositions(ctx, model); err != nil || n != want {
+			t.Errorf("RMOPositions(%q) = %d, %v; want %d", model, n, err, want)
+		}
+	}
+	if got := c.l.TimeMs(); got != c.now {
+		t.Fatalf("TimeMs = %d, want the last block's %d", got, c.now)
+	}
+}
+
+// TestGraduateAfterWindow: Graduate of an offering whose window is over
+// with at least its minimum raised graduates it: the buyers' MT is minted
+// and paid, the MT/FLOCK pool seeded, the issuer's MT set vesting.
+func TestGraduateAfterWindow(t *testing.T) {
+	const fk = econ.Unit
+	ctx := context.Background()
+	c := newChain(t, econGenesis())
+	c.setup()
+	c.must("issuer", LaunchRMO{Model: "m1", RaiseMin: 1_000 * fk, RaiseMax: 10_000 * fk, DurationMs: 10_000})
+	c.must("alice", Commit{Model: "m1", Amount: 2_000 * fk})
+	c.block(10_000)
+	c.must("carol", Graduate{Model: "m1"})
+	r, _, _ := c.l.RMO(ctx, "m1")
+	if r.Status != RMOGraduated || r.Graduation == nil {
+		t.Fatalf("after Graduate the offering is %s", r.Status)
+	}
+	pos, _, _ := c.l.RMOPosition(ctx, "m1", "alice")
+	a, _ := c.l.Account(ctx, "alice")
+	if a.Balances[MTDenom("m1")] != pos.Tokens || pos.Tokens == 0 {
+		t.Fatalf("alice holds %d MT, bought %d", a.Balances[MTDenom("m1")], pos.Tokens)
+	}
+	if _, ok, _ := c.l.Pool(ctx, ModelPoolID("m1")); !ok {
+		t.Fatal("no MT/FLOCK pool after graduation")
+	}
+	if v, ok, _ := c.l.Vesting(ctx, "issuer", "m1"); !ok || v.Total == 0 {
+		t.Fatalf("issuer vesting %+v", v)
+	}
+	if r := c.block(1, c.tx("carol", Graduate{Model: "m1"})).Txs[0]; r.Code != CodeNotGraduable {
+		t.Fatalf("a second Graduate: %s %s", r.Code, r.Log)
+	}
+}

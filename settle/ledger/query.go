@@ -96,6 +96,25 @@ func (l *Ledger) Reserves(ctx context.Context) (flock uint64, mt map[string]uint
 	return flock, mt, nil
 }
 
+// TimeMs returns the time of the last applied block (ms; the genesis time
+// before any): the time an offering's window and a vesting are read at.
+func (l *Ledger) TimeMs() int64 {
+	if l.hd.Height == 0 && l.hd.TimeMs == 0 {
+		return l.gen.GenesisTimeMs
+	}
+	return l.hd.TimeMs
+}
+
+// RMOPositions returns how many accounts hold a position in a model's
+// offering (the issuer's first buy included; redeemed positions too).
+func (l *Ledger) RMOPositions(ctx context.Context, model string) (int, error) {
+	if !validName(model) {
+		return 0, nil
+	}
+	ents, err := l.reader(ctx).scan(pRMOBuy + model + "/")
+	return len(ents), err
+}
+
 // Holdings returns, per denom, everything the state holds: balances (the
 // treasury's included), node bonds (flock), epoch escrows and buyback
 // reserves (usd), pool reserves, offering escrows (flock), model escrows

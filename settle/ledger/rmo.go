@@ -261,7 +261,13 @@ func (l *Ledger) graduateTx(x Graduate, b Block) error {
 	if o := r.Outcome(b.TimeMs); o != econ.OutcomeGraduable && o != econ.OutcomeMaxReached {
 		return fail(CodeNotGraduable, "the offering of %s is %s", x.Model, o)
 	}
-	return l.settleRMO(&r, b)
+	// settleRMO graduates a sold-out offering only; a graduable one (its
+	// window over with at least its minimum raised) graduates here.
+	if err := l.graduate(&r, b); err != nil {
+		return err
+	}
+	l.s.putJSON(pRMO+r.Model, r)
+	return nil
 }
 
 // graduate mints the model's MT into its buckets (econ.Graduate) and pays

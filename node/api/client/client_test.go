@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -152,10 +153,35 @@ func (chain) Query(_ context.Context, path string) ([]byte, error) {
 		return []byte(`{"name":"m","issuer":"i","manifest_sha256":"00","tier":"small","input_price":5,"output_price":15}`), nil
 	case path == "/node/n":
 		return []byte(`{"id":"n","bond":10}`), nil
+	case path == "/rmos":
+		return []byte(`[` + rmoDoc + `]`), nil
+	case path == "/rmo/m":
+		return []byte(rmoDoc), nil
+	case path == "/pools":
+		return []byte(`[` + poolDoc + `]`), nil
+	case path == "/pool/flock":
+		return []byte(poolDoc), nil
+	case path == "/supply":
+		return []byte(`{"usd":{"minted":30000000,"withdrawn":1000000},"flock":{"minted":9000000,"burned":2000000}}`), nil
+	case path == "/treasury":
+		return []byte(`{"flock":32768000000,"usd":5}`), nil
+	case path == "/reserves":
+		return []byte(`{"flock_usd":7,"mt_usd":{"m":3}}`), nil
 	}
 	kind, arg, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
 	return nil, notFound{fmt.Errorf("not found: %s %s", kind, arg)}
 }
+
+// rmoDoc is an open offering of m as the chain answers /rmo/m: 10,000
+// FLOCK at most for a sale bucket of 400,000 MT, the curve starting at
+// half its average price.
+const rmoDoc = `{"model":"m","issuer":"i","tier":"small","curve":{"bucket":400000000000,"raise_min":1000000000,` +
+	`"raise_max":10000000000,"start_bps":5000,"fee_bps":150,"issuer_fee_bps":50,"first_buy_cap":250000000000},` +
+	`"state":{"sold":200000000000,"raised":3750000000},"start_ms":1700000000000,"end_ms":1700000060000,"launch_height":3,` +
+	`"commits":2,"fee_treasury":37500000,"fee_issuer":18750000,"status":"open","outcome":"open","positions":2,"block_time_ms":1700000001000}`
+
+// poolDoc is the FLOCK/usd pool: 1,000 FLOCK for 100 usd.
+const poolDoc = `{"id":"flock","denom_a":"flock","denom_b":"usd","pool":{"reserve_a":1000000000,"reserve_b":100000000,"fee_bps":30},"seeded_height":0}`
 
 func (chain) AppHashAfter(_ context.Context, h int64) ([]byte, time.Time, error) {
 	if h > 7 {
@@ -330,6 +356,56 @@ func TestChainEndpoints(t *testing.T) {
 	n, err := f.c.RegisteredNode(ctx, "n")
 	if err != nil || n.Bond != 10 {
 		t.Fatalf("RegisteredNode = %+v, %v", n, err)
+	}
+}
+
+func TestEconEndpoints(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := t.Context()
+	o, err := f.c.RMO(ctx, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := api.Offering{Model: "m", Issuer: "i", Tier: "small", State: "open", MTDenom: "mt:m",
+		RaiseMinFlockBase: 1_000_000_000, RaiseMaxFlockBase: 10_000_000_000, RaisedFlockBase: 3_750_000_000,
+		SaleMTBase: 400_000_000_000, SoldMTBase: 200_000_000_000, CommitFeeBps: 150, FeesTreasuryFlockBase: 37_500_000, FeesIssuerFlockBase: 18_750_000,
+		PriceStart: "0.012500000000000000", PriceNow: "0.025000000000000000", PriceEnd: "0.037500000000000000",
+		WindowStart: time.UnixMilli(1700000000000).UTC(), WindowEnd: time.UnixMilli(1700000060000).UTC(),
+		Commits: 2, Positions: 2, LaunchHeight: 3, BlockTime: time.UnixMilli(1700000001000).UTC()}
+	if !reflect.DeepEqual(*o, want) {
+		t.Fatalf("RMO =\n%+v\nwant\n%+v", *o, want)
+	}
+	os, err := f.c.RMOs(ctx)
+	if err != nil || len(os) != 1 || !reflect.DeepEqual(os[0], want) {
+		t.Fatalf("RMOs = %+v, %v", os, err)
+	}
+	_, err = f.c.RMO(ctx, "x")
+	apiError(t, err, http.StatusNotFound, "model x has no offering")
+	p, err := f.c.Pool(ctx, "flock")
+	wantPool := api.Pool{ID: "flock", DenomA: "flock", DenomB: "usd", ReserveABase: 1_000_000_000, ReserveBBase: 100_000_000, FeeBps: 30,
+		Price: "0.100000000000000000"}
+	if err != nil || *p != wantPool {
+		t.Fatalf("Pool = %+v, %v", p, err)
+	}
+	ps, err := f.c.Pools(ctx)
+	if err != nil || len(ps) != 1 || ps[0] != wantPool {
+		t.Fatalf("Pools = %+v, %v", ps, err)
+	}
+	_, err = f.c.Pool(ctx, "mt:x")
+	apiError(t, err, http.StatusNotFound, "no pool mt:x")
+	sup, err := f.c.Supply(ctx)
+	wantSup := []api.DenomSupply{{Denom: "flock", MintedBase: 9_000_000, BurnedBase: 2_000_000, CirculatingBase: 7_000_000},
+		{Denom: "usd", MintedBase: 30_000_000, WithdrawnBase: 1_000_000, CirculatingBase: 29_000_000}}
+	if err != nil || !reflect.DeepEqual(sup, wantSup) {
+		t.Fatalf("Supply = %+v, %v", sup, err)
+	}
+	tr, err := f.c.Treasury(ctx)
+	if err != nil || !reflect.DeepEqual(*tr, api.Treasury{Account: "treasury", Balances: []api.Balance{{Denom: "flock", AmountBase: 32_768_000_000}, {Denom: "usd", AmountBase: 5}}}) {
+		t.Fatalf("Treasury = %+v, %v", tr, err)
+	}
+	r, err := f.c.Reserves(ctx)
+	if err != nil || !reflect.DeepEqual(*r, api.Reserves{FlockBuybackUSDBase: 7, Models: []api.ModelReserve{{Model: "m", MTBuybackUSDBase: 3}}}) {
+		t.Fatalf("Reserves = %+v, %v", r, err)
 	}
 }
 

@@ -180,3 +180,55 @@ func (c *Client) SubmitTx(ctx context.Context, tx []byte) (*api.TxResult, error)
 	}
 	return &v, nil
 }
+
+// RMOs lists the offerings, open, failed or graduated, in model order (GET
+// /api/v1/rmos).
+func (c *Client) RMOs(ctx context.Context) ([]api.Offering, error) {
+	v, err := get[[]api.Offering](ctx, c, "/api/v1/rmos")
+	if err != nil {
+		return nil, err
+	}
+	return *v, nil
+}
+
+// RMO returns a model's offering (GET /api/v1/rmos/{model}); a model with
+// none is a 404 (see IsNotFound).
+func (c *Client) RMO(ctx context.Context, model string) (*api.Offering, error) {
+	return get[api.Offering](ctx, c, "/api/v1/rmos/"+url.PathEscape(model))
+}
+
+// Pools lists the protocol pools in id order (GET /api/v1/pools).
+func (c *Client) Pools(ctx context.Context) ([]api.Pool, error) {
+	v, err := get[[]api.Pool](ctx, c, "/api/v1/pools")
+	if err != nil {
+		return nil, err
+	}
+	return *v, nil
+}
+
+// Pool returns one pool by id: "flock" (FLOCK/usd) or "mt:<model>" (GET
+// /api/v1/pools/{id}); an unknown pool is a 404.
+func (c *Client) Pool(ctx context.Context, id string) (*api.Pool, error) {
+	return get[api.Pool](ctx, c, "/api/v1/pools/"+url.PathEscape(id))
+}
+
+// Supply returns every denom's minted, burned, withdrawn and circulating
+// totals, in denom order (GET /api/v1/supply).
+func (c *Client) Supply(ctx context.Context) ([]api.DenomSupply, error) {
+	v, err := get[[]api.DenomSupply](ctx, c, "/api/v1/supply")
+	if err != nil {
+		return nil, err
+	}
+	return *v, nil
+}
+
+// Treasury returns the treasury account's balances (GET /api/v1/treasury).
+func (c *Client) Treasury(ctx context.Context) (*api.Treasury, error) {
+	return get[api.Treasury](ctx, c, "/api/v1/treasury")
+}
+
+// Reserves returns the usd buyback reserves carried over: the FLOCK
+// buyback's and each model's MT buyback's (GET /api/v1/reserves).
+func (c *Client) Reserves(ctx context.Context) (*api.Reserves, error) {
+	return get[api.Reserves](ctx, c, "/api/v1/reserves")
+}

@@ -1,10 +1,10 @@
 // Package cli holds the fomo commands that talk to a running node or work
 // on local files only: keys, GPUs, receipts, chat, model manifests and
-// synthetic models, and the settlement chain's accounts, epochs and
-// transactions. They reach a node through node/api/client and parse their
-// flags; none of them runs a node, so this package links neither the node
-// nor the consensus engine. The fomo command composes them with the
-// commands that run one.
+// synthetic models, and the settlement chain's accounts, epochs,
+// transactions, offerings, pools, supply and treasury. They reach a node
+// through node/api/client and parse their flags; none of them runs a node,
+// so this package links neither the node nor the consensus engine. The
+// fomo command composes them with the commands that run one.
 package cli
 
 import (
@@ -26,7 +26,8 @@ type Flags struct {
 }
 
 // Commands returns the top-level client commands: key, gpu, model, chat,
-// receipts, deposit, withdraw, transfer, treasury-spend, epoch and account.
+// receipts, deposit, withdraw, transfer, treasury-spend, epoch, account,
+// rmo, swap, vesting, supply, pool and treasury.
 func Commands(f *Flags) []*cobra.Command {
 	return []*cobra.Command{
 		newKeyCmd(f),
@@ -40,6 +41,12 @@ func Commands(f *Flags) []*cobra.Command {
 		newTreasurySpendCmd(f),
 		newEpochCmd(),
 		newAccountCmd(f),
+		newRMOCmd(f),
+		newSwapCmd(f),
+		newVestingCmd(f),
+		newSupplyCmd(),
+		newPoolCmd(),
+		newTreasuryCmd(),
 	}
 }
 

@@ -20,8 +20,14 @@ import (
 // run executes the client commands with args and returns what they wrote.
 func run(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	return runHome(t, t.TempDir(), args...)
+}
+
+// runHome executes the client commands with args over home.
+func runHome(t *testing.T, home string, args ...string) (string, error) {
+	t.Helper()
 	root := &cobra.Command{Use: "fomo", SilenceUsage: true, SilenceErrors: true}
-	f := &Flags{Home: t.TempDir()}
+	f := &Flags{Home: home}
 	root.AddCommand(Commands(f)...)
 	var out bytes.Buffer
 	root.SetOut(&out)
