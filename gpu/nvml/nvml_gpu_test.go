@@ -71,7 +71,7 @@ func TestRealDriver(t *testing.T) {
 			}
 		}
 	}
-	for _, l := range logs.lines() {
+	for _, l := range logs.Lines() {
 		t.Logf("log: %s", l)
 	}
 }
