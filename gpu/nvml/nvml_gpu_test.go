@@ -84,7 +84,7 @@ func TestRealOpen(t *testing.T) {
 	if _, ok := src.(*Source); !ok {
 		t.Fatalf("Open returned %T (%s), want *Source", src, src.Driver())
 	}
-	if warns := logs.lines("level=WARN"); len(warns) != 0 {
+	if warns := logs.Lines("level=WARN"); len(warns) != 0 {
 		t.Errorf("WARN lines: %q", warns)
 	}
 }
