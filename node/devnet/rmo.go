@@ -192,7 +192,7 @@ func offering(ctx context.Context, out io.Writer, dir, api, model string, g *net
 }
 
 // formatE18 formats a 1e18 fixed-point price with 6 decimals.
-func formatE18(v uint64) string { return econ.FormatAmount(v / 1e12) }
+func formatE18(v uint64) string { return econ.FormatAmount(v / (econ.PriceScale / econ.Unit)) }
 
 // account returns the chain's account id; one the chain never saw is empty.
 func account(ctx context.Context, c *client.Client, id string) (ledger.Account, error) {
