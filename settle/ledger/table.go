@@ -56,9 +56,12 @@ func (e EpochSettlement) WriteTable(out io.Writer) {
 	_, _ = out.Write(b.Bytes())
 }
 
-// formatE18 formats a 1e18 fixed-point price with 6 decimals, rounded
-// down.
-func formatE18(v uint64) string { return econ.FormatAmount(v / (econ.PriceScale / econ.Unit)) }
+// formatE18 formats a 1e18 fixed-point price with 9 decimals, rounded
+// down: enough to see a buyback move it.
+func formatE18(v uint64) string {
+	const cut = econ.PriceScale / 1e9
+	return fmt.Sprintf("%d.%09d", v/econ.PriceScale, v%econ.PriceScale/cut)
+}
 
 // shortHex cuts a hex string to its first 16 digits and an ellipsis.
 func shortHex(s string) string {

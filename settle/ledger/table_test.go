@@ -37,8 +37,8 @@ func TestWriteTable(t *testing.T) {
 			{ModelBuyback: econ.ModelBuyback{Model: "n", Reserve: 5, Carry: 5}}}}}.WriteTable(&out)
 	got = out.String()
 	for _, want := range []string{
-		"  FLOCK/usd pool: 90.000000 FLOCK / 10.000000 usd, 0.111111 usd per FLOCK\n",
-		"  m: 1.000000 usd → 9.000000 FLOCK → 0.150000 MT burned; MT/FLOCK pool: 200.000000 MT / 10.000000 FLOCK, 0.050000 FLOCK per MT; 0.000000 usd carried over\n",
+		"  FLOCK/usd pool: 90.000000 FLOCK / 10.000000 usd, 0.111111111 usd per FLOCK\n",
+		"  m: 1.000000 usd → 9.000000 FLOCK → 0.150000 MT burned; MT/FLOCK pool: 200.000000 MT / 10.000000 FLOCK, 0.050000000 FLOCK per MT; 0.000000 usd carried over\n",
 		"  n: 0.000000 usd → 0.000000 FLOCK → 0.000000 MT burned; no pool yet; 0.000005 usd carried over\n",
 	} {
 		if !strings.Contains(got, want) {
