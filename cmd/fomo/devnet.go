@@ -52,6 +52,14 @@ an existing DIR reuses its network (DIR/genesis.toml, the keys and the
 chain) when the flags describe the same genesis; otherwise it writes a new
 genesis and clears the nodes' chain state, and says so.
 
+With the chain and the model, devnet runs the model's offering (RMO): its
+issuer launches it, two supporter accounts (DIR/keys/supporter<i>.key)
+commit FLOCK on the bonding curve and the second commit sells the bucket
+out, which graduates the offering and seeds the model's MT/FLOCK pool. A run
+over a network that already did a step skips it. From then on each epoch
+table shows the buybacks, the MT and FLOCK burned and the pools' prices
+(docs/economics.md walks through one epoch).
+
 Each node logs to DIR/node<i>/node.log. Interrupt (Ctrl-C) stops every node.`,
 		Example: "  fomo devnet\n  fomo devnet --nodes 2 --dir ./.devnet",
 		Args:    cobra.NoArgs,

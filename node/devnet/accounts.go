@@ -19,6 +19,8 @@ type user struct {
 	id       peer.ID
 	session  peer.ID
 	issuer   peer.ID
+	// supporters commit to the model's offering (DIR/keys/supporter<i>.key).
+	supporters []peer.ID
 }
 
 // makeAccounts creates the demo user's key (DIR/keys/user.key) and a
@@ -44,6 +46,13 @@ func makeAccounts(out io.Writer, dir string, onChain bool) (user, error) {
 	}
 	id, sess := identity.PeerID(userKey), identity.PeerID(sessKey)
 	u := user{apiKey: apiKey, id: id, session: sess, issuer: identity.PeerID(issuerKey)}
+	for i := 1; i <= supporters; i++ {
+		sk, _, err := identity.LoadOrCreate(supporterKey(dir, i))
+		if err != nil {
+			return user{}, err
+		}
+		u.supporters = append(u.supporters, identity.PeerID(sk))
+	}
 	where := "the chain's genesis"
 	if !onChain {
 		where = "DIR/accounts.toml"

@@ -39,12 +39,15 @@ type chainSpec struct {
 	manifest []byte   // its signed manifest envelope
 	serving  []string // nodes serving it
 	issuer   peer.ID
+	// supporters commit to the model's offering.
+	supporters []peer.ID
 }
 
 // writeGenesis writes DIR/genesis.toml: a new network whose
 // validators are the devnet's nodes, with a funded demo user and its
 // session key, the devnet tier and, when one is served, the synthetic model
-// registered at its manifest's prices. When DIR/genesis.toml already holds
+// registered at its manifest's prices, with FLOCK for its issuer (the
+// offering's launch fee) and its supporters, and a raise window of minutes. When DIR/genesis.toml already holds
 // that same network (built again with its genesis time), it is kept and
 // reused is true: the nodes' chain goes on where it stopped.
 func writeGenesis(dir string, c chainSpec) (path string, g *networks.Genesis, reused bool, err error) {
@@ -85,6 +88,13 @@ func buildGenesis(c chainSpec, start time.Time) (*networks.Genesis, error) {
 	g.Tiers = []networks.Tier{{Name: tier, CostPerMtok: costPerMTok, MinInputPrice: minInputPrice,
 		MinOutputPrice: minOutputPrice, RaiseMin: 10_000e6, RaiseMax: 1_000_000e6}}
 	g.Balances = []networks.Balance{{Account: c.user.String(), USD: userCredit}}
+	if c.model != "" {
+		g.Economics.RaiseWindow = new(networks.Duration(raiseWindow))
+		g.Balances = append(g.Balances, networks.Balance{Account: c.issuer.String(), Flock: issuerFlock})
+		for _, s := range c.supporters {
+			g.Balances = append(g.Balances, networks.Balance{Account: s.String(), Flock: supportFlock})
+		}
+	}
 	for _, id := range c.nodes {
 		g.Validators = append(g.Validators, networks.Validator{PeerID: id.String(), Power: validatorPower})
 	}

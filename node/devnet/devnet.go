@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/fomonet/fomo/configs/networks"
 )
 
 // configFile is a node's config file in its home.
@@ -147,9 +149,10 @@ func (d *Devnet) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	var gen *networks.Genesis
 	nc := nodeConfig{user: user, runtime: runtimeBlock, serveOn: serveOn, ids: ids, ports: ports, set: o.set}
 	if !o.noChain {
-		c := chainSpec{epoch: o.epoch, nodes: ids, user: user.id, session: user.session, issuer: user.issuer}
+		c := chainSpec{epoch: o.epoch, nodes: ids, user: user.id, session: user.session, issuer: user.issuer, supporters: user.supporters}
 		if modelName != "" {
 			c.model, c.manifest = modelName, manifest
 			for i := range serveOn {
@@ -160,6 +163,7 @@ func (d *Devnet) Start(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
+		gen = g
 		if reused {
 			fmt.Fprintf(out, "devnet: reusing network %s (genesis %s): %d validators, epochs of %s\n", g.ID(), path, len(ids), o.epoch)
 		} else {
@@ -209,6 +213,9 @@ func (d *Devnet) Start(ctx context.Context) (err error) {
 	}
 	if !o.noChain {
 		api := d.nodes[0].api
+		if modelName != "" {
+			d.bgWG.Go(func() { runOffering(bg, out, dir, api, modelName, gen) })
+		}
 		d.bgWG.Go(func() { printEpochs(bg, out, api) })
 	}
 

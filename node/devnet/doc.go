@@ -7,7 +7,8 @@
 //
 //	DIR/node<i>/         each node's home: config.toml, keys, chain, node.log
 //	DIR/keys/            the demo user's key and session key, the issuer's
-//	                     key, and (with the chain) the devnet protocol key
+//	                     and the two offering supporters' keys, and (with
+//	                     the chain) the devnet protocol key
 //	DIR/accounts.toml    the local account registry (used without the chain)
 //	DIR/genesis.toml     the network's genesis (with the chain)
 //	DIR/models/          the synthetic GGUF model the nodes serve
@@ -21,9 +22,17 @@
 //
 // Lifecycle:
 //
-//	New ──▶ Start (nodes up, model announced, traffic and epoch tables running)
+//	New ──▶ Start (nodes up, model announced; traffic, epoch tables and,
+//	               with the chain, the model's offering running)
 //	    ──▶ Wait (until ctx ends or, without KeepGoing, a node exits)
 //	    ──▶ Stop (SIGTERM to every node, SIGKILL to its process group after 30 s)
+//
+// With the chain and the model, the genesis gives FLOCK to the model's
+// issuer and two supporters and a raise window of minutes, and the devnet
+// runs the offering (DESIGN §9.5) in the background: launch, a commit by
+// each supporter, the second crossing the end of the sale bucket, partly
+// refunded, which graduates the offering at its maximum. Each step is
+// skipped when the chain shows it done, so a second run over DIR goes on.
 //
 // Run does all of it. Progress goes to the writer given with WithOutput, in
 // the words "fomo devnet" prints.

@@ -39,9 +39,14 @@ func startDevnet(t *testing.T, n int, opts ...Option) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	t.Cleanup(cancel)
-	start, stop := context.WithTimeout(ctx, 90*time.Second)
-	defer stop()
-	if err := d.Start(start); err != nil {
+	// Start's context runs the devnet's traffic, epoch tables and offering
+	// too: it ends with the test. Each node has WithStartTimeout to start.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("devnet output:\n%s", r.out)
+		}
+	})
+	if err := d.Start(ctx); err != nil {
 		t.Fatalf("devnet: %v\n%s", err, r.out)
 	}
 	go func() { r.waited <- d.Wait(ctx) }()

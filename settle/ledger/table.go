@@ -10,7 +10,8 @@ import (
 )
 
 // WriteTable writes the settlement as a table, one row per model and a
-// total where there is more than one: what the devnet prints when the
+// total where there is more than one, then the epoch's buybacks and burns
+// with the pools after them: what the devnet prints when the
 // chain closes an epoch and what `fomo chain epochs` prints.
 func (e EpochSettlement) WriteTable(out io.Writer) {
 	var b bytes.Buffer
@@ -36,8 +37,30 @@ func (e EpochSettlement) WriteTable(out io.Writer) {
 		fmt.Fprintf(&b, "buybacks: %s usd in for %s FLOCK; burned %s FLOCK and %s MT; %s usd carried over\n",
 			econ.FormatAmount(bb.UsdIn), econ.FormatAmount(bb.FlockOut), econ.FormatAmount(bb.FlockBurned),
 			econ.FormatAmount(bb.MTBurned), econ.FormatAmount(carry+bb.Flock.Carry))
+		if p := bb.FlockPoolAfter; p.ReserveA > 0 {
+			fmt.Fprintf(&b, "  FLOCK/usd pool: %s FLOCK / %s usd, %s usd per FLOCK\n", econ.FormatAmount(p.ReserveA),
+				econ.FormatAmount(p.ReserveB), formatE18(bb.FlockPriceE18))
+		}
+		for _, m := range bb.Models {
+			fmt.Fprintf(&b, "  %s: %s usd → %s FLOCK → %s MT burned", m.Model, econ.FormatAmount(m.UsdIn),
+				econ.FormatAmount(m.FlockBought), econ.FormatAmount(m.MTBurned))
+			if p := m.PoolAfter; p != nil {
+				fmt.Fprintf(&b, "; MT/FLOCK pool: %s MT / %s FLOCK, %s FLOCK per MT", econ.FormatAmount(p.ReserveA),
+					econ.FormatAmount(p.ReserveB), formatE18(m.PriceAfterE18))
+			} else {
+				b.WriteString("; no pool yet")
+			}
+			fmt.Fprintf(&b, "; %s usd carried over\n", econ.FormatAmount(m.Carry))
+		}
 	}
 	_, _ = out.Write(b.Bytes())
+}
+
+// formatE18 formats a 1e18 fixed-point price with 9 decimals, rounded
+// down: enough to see a buyback move it.
+func formatE18(v uint64) string {
+	const cut = econ.PriceScale / 1e9
+	return fmt.Sprintf("%d.%09d", v/econ.PriceScale, v%econ.PriceScale/cut)
 }
 
 // shortHex cuts a hex string to its first 16 digits and an ellipsis.

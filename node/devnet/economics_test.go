@@ -1,0 +1,173 @@
+package devnet
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fomonet/fomo/internal/fomotest"
+	"github.com/fomonet/fomo/settle/econ"
+	"github.com/fomonet/fomo/settle/ledger"
+)
+
+// swapOut is the constant-product trade recomputed here, apart from
+// package econ: in of the in-reserve x buys floor(y × in × (10000 − fee) /
+// (x × 10000 + in × (10000 − fee))) of the out-reserve y.
+func swapOut(x, y, in, feeBps uint64) uint64 {
+	f := new(big.Int).SetUint64(10_000 - feeBps)
+	inF := new(big.Int).Mul(new(big.Int).SetUint64(in), f)
+	num := new(big.Int).Mul(new(big.Int).SetUint64(y), inF)
+	den := new(big.Int).Add(new(big.Int).Mul(new(big.Int).SetUint64(x), big.NewInt(10_000)), inF)
+	return num.Quo(num, den).Uint64()
+}
+
+// epochAt reads epoch n's settlement through node api.
+func epochAt(t *testing.T, api string, n uint64) (ledger.EpochSettlement, bool) {
+	var e ledger.EpochSettlement
+	err := fomotest.GetJSON(context.Background(), fmt.Sprintf("%s/api/v1/epochs/%d", api, n), &e, 5*time.Second)
+	return e, err == nil
+}
+
+// TestDevnetBuybackBurn runs the devnet with the built binary until its
+// model's offering graduates and an epoch buys back and burns its MT, then
+// recomputes that epoch's trades from the pools before (the previous
+// epoch's record) and checks the pools after, the burns and the chain's
+// supply; a second run over the same directory skips the offering.
+func TestDevnetBuybackBurn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a node with the chain and the offering")
+	}
+	bin := fomotest.BuildBinary(t)
+	dir := t.TempDir()
+	opts := []Option{WithBinary(bin), WithDir(dir), WithEpoch(4 * time.Second), WithBlockInterval(200 * time.Millisecond),
+		WithTraffic(300 * time.Millisecond), WithConfigSet("gpu.enabled=false")}
+	p := startDevnet(t, 2, opts...)
+	n := p.d.Nodes()[0]
+	if len(n.Models) != 1 {
+		t.Fatalf("node0 serves %v", n.Models)
+	}
+	model, api := n.Models[0], n.API
+	fomotest.WaitFor(t, 90*time.Second, "the offering to graduate", func() bool { return strings.Contains(p.out.String(), "graduated: ") })
+	out := p.out.String()
+	for _, want := range []string{"rmo of " + model + " launched at height", "supporter1 ", "supporter2 ",
+		"refunded past the end of the sale bucket", "graduated: 1000000.000000 MT minted; pool 200000.000000 MT / 10000.000000 FLOCK"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("the devnet did not print %q:\n%s", want, out)
+		}
+	}
+
+	// An epoch E whose MT buyback burned, with E−1 recording the pools
+	// before it (no other trade touches them on the devnet).
+	var prev, cur ledger.EpochSettlement
+	var next uint64 = 1
+	fomotest.WaitFor(t, 60*time.Second, "an epoch with an MT burn after one with the model's pool", func() bool {
+		for {
+			e, ok := epochAt(t, api, next)
+			if !ok {
+				return false
+			}
+			pe, ok := epochAt(t, api, next-1)
+			next++
+			if !ok || e.Buybacks == nil || pe.Buybacks == nil || len(e.Buybacks.Models) != 1 || len(pe.Buybacks.Models) != 1 {
+				continue
+			}
+			if e.Buybacks.Models[0].MTBurned > 0 && pe.Buybacks.Models[0].PoolAfter != nil {
+				prev, cur = pe, e
+				return true
+			}
+		}
+	})
+	bb, m := cur.Buybacks, cur.Buybacks.Models[0]
+	fp0, mp0 := prev.Buybacks.FlockPoolAfter, *prev.Buybacks.Models[0].PoolAfter
+	t.Logf("epoch %d: %+v", cur.Epoch, *bb)
+	const fee = 30
+	if fp0.FeeBps != fee || mp0.FeeBps != fee {
+		t.Fatalf("pool fees %d and %d bps, want %d", fp0.FeeBps, mp0.FeeBps, fee)
+	}
+	// The reserves: what the split put in, less any carry, all spent in one trade.
+	if m.Model != model || m.UsdIn+m.Carry != m.Reserve || bb.Flock.UsdIn+bb.Flock.Carry != bb.Flock.Reserve ||
+		bb.UsdIn != m.UsdIn+bb.Flock.UsdIn {
+		t.Fatalf("reserves do not add up: %+v", *bb)
+	}
+	// usd → FLOCK in the FLOCK/usd pool (A = FLOCK, B = usd).
+	flockOut := swapOut(fp0.ReserveB, fp0.ReserveA, bb.UsdIn, fee)
+	if flockOut != bb.FlockOut {
+		t.Fatalf("%d usd in: %d FLOCK out recomputed, %d recorded", bb.UsdIn, flockOut, bb.FlockOut)
+	}
+	if fp1 := bb.FlockPoolAfter; fp1.ReserveA != fp0.ReserveA-flockOut || fp1.ReserveB != fp0.ReserveB+bb.UsdIn {
+		t.Fatalf("FLOCK/usd pool %+v → %+v after %d usd for %d FLOCK", fp0, fp1, bb.UsdIn, flockOut)
+	}
+	// The model's share of the FLOCK, then FLOCK → MT in its pool (A = MT, B = FLOCK).
+	share := new(big.Int).Mul(new(big.Int).SetUint64(flockOut), new(big.Int).SetUint64(m.UsdIn))
+	share.Quo(share, new(big.Int).SetUint64(bb.UsdIn))
+	if share.Uint64() != m.FlockBought || m.FlockIn != m.FlockBought {
+		t.Fatalf("the model's FLOCK: %d recomputed, %d bought, %d sold", share.Uint64(), m.FlockBought, m.FlockIn)
+	}
+	mtOut := swapOut(mp0.ReserveB, mp0.ReserveA, m.FlockIn, fee)
+	if mtOut != m.MTBurned || mtOut != bb.MTBurned {
+		t.Fatalf("%d FLOCK in: %d MT out recomputed, %d burned", m.FlockIn, mtOut, m.MTBurned)
+	}
+	if mp1 := m.PoolAfter; mp1 == nil || mp1.ReserveA != mp0.ReserveA-mtOut || mp1.ReserveB != mp0.ReserveB+m.FlockIn {
+		t.Fatalf("MT/FLOCK pool %+v → %+v after %d FLOCK for %d MT", mp0, m.PoolAfter, m.FlockIn, mtOut)
+	}
+	// Burned FLOCK: the FLOCK buyback's share and the rounding dust.
+	if want := flockOut - m.FlockBought; bb.FlockBurned != want || bb.Flock.FlockBurned != want {
+		t.Fatalf("%d FLOCK burned, want %d", bb.FlockBurned, want)
+	}
+	// Both prices rose, each within the 1% impact bound.
+	for _, c := range []struct {
+		name          string
+		before, after econ.Pool
+	}{{"FLOCK/usd", fp0, bb.FlockPoolAfter}, {"MT/FLOCK", mp0, *m.PoolAfter}} {
+		// after = B1/A1, before = B0/A0: before < after ≤ before × 1.01.
+		lhs := new(big.Int).Mul(new(big.Int).SetUint64(c.after.ReserveB), new(big.Int).SetUint64(c.before.ReserveA))
+		rhs := new(big.Int).Mul(new(big.Int).SetUint64(c.before.ReserveB), new(big.Int).SetUint64(c.after.ReserveA))
+		bound := new(big.Int).Mul(rhs, big.NewInt(10_100))
+		if lhs.Cmp(rhs) <= 0 || new(big.Int).Mul(lhs, big.NewInt(10_000)).Cmp(bound) > 0 {
+			t.Fatalf("%s price %d/%d → %d/%d: not a rise within 1%%", c.name, c.before.ReserveB, c.before.ReserveA, c.after.ReserveB, c.after.ReserveA)
+		}
+	}
+
+	// The chain's supply counts every epoch's burns.
+	fomotest.WaitFor(t, 30*time.Second, "the supply to match the epochs' burns", func() bool {
+		var cs struct {
+			State struct {
+				NextEpoch uint64                   `json:"next_epoch"`
+				Supply    map[string]ledger.Supply `json:"supply"`
+			} `json:"state"`
+		}
+		if fomotest.GetJSON(context.Background(), api+"/api/v1/chain", &cs, 5*time.Second) != nil {
+			return false
+		}
+		var mt, flock uint64
+		for e := range cs.State.NextEpoch {
+			s, ok := epochAt(t, api, e)
+			if !ok {
+				return false
+			}
+			if s.Buybacks != nil {
+				mt += s.Buybacks.MTBurned
+				flock += s.Buybacks.FlockBurned
+			}
+		}
+		return cs.State.Supply[ledger.MTDenom(model)].Burned == mt && cs.State.Supply[ledger.DenomFlock].Burned == flock && mt > 0
+	})
+
+	// A second run over the same directory finds the offering done.
+	p.stop(t)
+	p = startDevnet(t, 2, opts...)
+	fomotest.WaitFor(t, 90*time.Second, "the second run to see the graduation", func() bool { return strings.Contains(p.out.String(), "graduated: ") })
+	out = p.out.String()
+	for _, want := range []string{"reusing network", "launched before", "supporter1 committed before", "supporter2 committed before"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("the second run did not print %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "offering of") {
+		t.Fatalf("the second run's offering failed:\n%s", out)
+	}
+	p.stop(t)
+}
