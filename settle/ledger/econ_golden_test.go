@@ -1,15 +1,10 @@
 package ledger
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"os"
-	"path/filepath"
-	"sort"
-	"strings"
 	"testing"
 
 	"github.com/fomonet/fomo/settle/econ"
@@ -240,24 +235,7 @@ func runEconScenario(t *testing.T, sc econScenario) econOutcome {
 // them). Every block of a vector is checked for conservation by the chain
 // helper.
 func TestGoldenEcon(t *testing.T) {
-	files, err := filepath.Glob("testdata/econ_*.in.json")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no vectors: %v", err)
-	}
-	sort.Strings(files)
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var sc econScenario
-			dec := json.NewDecoder(bytes.NewReader(b))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&sc); err != nil {
-				t.Fatal(err)
-			}
-			compareGolden(t, strings.Replace(f, ".in.json", ".out.json", 1), runEconScenario(t, sc))
-		})
-	}
+	eachVector(t, "testdata/econ_*.in.json", func(t *testing.T, sc econScenario, out string) {
+		compareGolden(t, out, runEconScenario(t, sc))
+	})
 }

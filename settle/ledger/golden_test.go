@@ -192,8 +192,11 @@ func compareGolden(t *testing.T, path string, got any) {
 	}
 }
 
-func TestGoldenEpochClose(t *testing.T) {
-	files, err := filepath.Glob("testdata/epoch_*.in.json")
+// eachVector runs check on every vector matching glob (testdata/*.in.json,
+// decoded strictly into S) with the path of its .out.json.
+func eachVector[S any](t *testing.T, glob string, check func(t *testing.T, sc S, out string)) {
+	t.Helper()
+	files, err := filepath.Glob(glob)
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no vectors: %v", err)
 	}
@@ -204,28 +207,34 @@ func TestGoldenEpochClose(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var sc scenario
+			var sc S
 			dec := json.NewDecoder(bytes.NewReader(b))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&sc); err != nil {
 				t.Fatal(err)
 			}
-			got := runScenario(t, sc)
-			// The split conserves: every usd charged reached a destination.
-			st := got.Settlement
-			var sum uint64
-			for _, m := range st.Models {
-				if m.Split.Total() != m.Split.Gross {
-					t.Fatalf("model %s not conserved", m.Model)
-				}
-				sum += m.Split.Gross
-			}
-			if sum != st.Gross {
-				t.Fatalf("gross %d != Σ models %d", st.Gross, sum)
-			}
-			compareGolden(t, strings.Replace(f, ".in.json", ".out.json", 1), got)
+			check(t, sc, strings.Replace(f, ".in.json", ".out.json", 1))
 		})
 	}
+}
+
+func TestGoldenEpochClose(t *testing.T) {
+	eachVector(t, "testdata/epoch_*.in.json", func(t *testing.T, sc scenario, out string) {
+		got := runScenario(t, sc)
+		// The split conserves: every usd charged reached a destination.
+		st := got.Settlement
+		var sum uint64
+		for _, m := range st.Models {
+			if m.Split.Total() != m.Split.Gross {
+				t.Fatalf("model %s not conserved", m.Model)
+			}
+			sum += m.Split.Gross
+		}
+		if sum != st.Gross {
+			t.Fatalf("gross %d != Σ models %d", st.Gross, sum)
+		}
+		compareGolden(t, out, got)
+	})
 }
 
 // splitVector is the input of a split golden vector.
