@@ -11,7 +11,11 @@
 //   - the offering of §9.5: its parameters, the linear bonding curve with
 //     its commit fee, first buy and partial fills, the outcomes of a raise,
 //     and the graduation split of the supply and the raise (curve.go);
-//   - linear vesting (vesting.go).
+//   - linear vesting (vesting.go);
+//   - the emissions of §9.7: the decaying budget, its allocation across
+//     models by usage and age under the anti-farming cap, the issuer bonus,
+//     the global and incentive scores of accounts and the linear release of
+//     the stake-gated pools with its carry-over (emission.go).
 //
 // It only computes: the ledger holds the balances, pools and reserves and
 // applies the results.
@@ -20,7 +24,8 @@
 // and integer-only (128-bit intermediates through math/bits, math/big where
 // products exceed that), with no clock, no randomness and no map iterated for
 // output. Where a result could overflow or go negative a function returns
-// an error instead (Cost alone saturates at its documented cap). Value is conserved exactly: whatever a floor division
+// an error instead (Cost alone saturates at its documented cap, EmissionCap
+// at the largest uint64, where it cannot bind). Value is conserved exactly: whatever a floor division
 // leaves behind is reported as dust and given to a named destination, and
 // the rounding of every trade is in favour of the pool or the offering.
 package econ

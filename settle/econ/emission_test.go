@@ -547,3 +547,24 @@ func FuzzAllocateEmissions(f *testing.F) {
 		}
 	})
 }
+
+// The budget never grows, and a longer epoch (or a shorter half-life) never
+// retains more.
+func TestDecayProperties(t *testing.T) {
+	r := rand.New(rand.NewPCG(23, 29))
+	for i := 0; i < 2000; i++ {
+		h := 1 + r.Int64N(400*Day)
+		e1 := 1 + r.Int64N(2*h)
+		e2 := e1 + r.Int64N(h)
+		n1, d1, err1 := RetentionForHalfLife(e1, h)
+		n2, d2, err2 := RetentionForHalfLife(e2, h)
+		if err1 != nil || err2 != nil || n1 > d1 || n2 > d2 || n2 > n1 {
+			t.Fatalf("epoch %d, %d, half-life %d: %d/%d, %d/%d", e1, e2, h, n1, d1, n2, d2)
+		}
+		prev := r.Uint64()
+		next, err := EmissionBudget(prev, n1, d1)
+		if err != nil || next > prev {
+			t.Fatalf("budget %d → %d, %v", prev, next, err)
+		}
+	}
+}
