@@ -25,9 +25,10 @@
 // products exceed that), with no clock, no randomness and no map iterated for
 // output. Where a result could overflow or go negative a function returns
 // an error instead (Cost alone saturates at its documented cap, EmissionCap
-// at the largest uint64, where it cannot bind). Value is conserved exactly: whatever a floor division
-// leaves behind is reported as dust and given to a named destination, and
-// the rounding of every trade is in favour of the pool or the offering.
+// at the largest uint64, where it cannot bind). Value is conserved exactly:
+// whatever a floor division leaves behind is reported as dust and given to a
+// named destination, and the rounding of every trade is in favour of the
+// pool or the offering.
 package econ
 
 import (

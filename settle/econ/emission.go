@@ -343,6 +343,10 @@ func IncentiveScore(usageShare, stakeShare uint64) (uint64, error) {
 // one Participant before scoring, so spreading usage over keys cannot raise
 // a score (and since the scores are superadditive, neither can spreading
 // usage and stake over several accounts: see the tests).
+//
+// A list of participants covers every account with usage or stake on the
+// model: usage_share and stake_share are taken against the list's sums, so
+// Σ Usage is the model's gross and Σ Stake its total stake.
 type Participant struct {
 	Account string `json:"account"`
 	// Usage is the account's charges on the model in the epoch, after
