@@ -50,6 +50,7 @@ var codes = []ledger.Code{
 	ledger.CodeNotServed, ledger.CodeRMOExists, ledger.CodeRMOUnknown, ledger.CodeBadRaise,
 	ledger.CodeRMONotOpen, ledger.CodeCommitTooSmall, ledger.CodeNotGraduable, ledger.CodeNotFailed,
 	ledger.CodeNothingToRedeem, ledger.CodeNothingToClaim, ledger.CodeRMODisabled,
+	ledger.CodeInsufficientStake, ledger.CodeStillUnbonding, ledger.CodeSessionKeyStake,
 }
 
 // App-level codes, beside the ledger's.

@@ -61,7 +61,9 @@ const MaxEpochsPerQuery = 100
 // Query answers, in JSON: /chain, /account/<id>, /node/<id>,
 // /model/<name>, /epoch/<n>, /epochs?after=&limit=, /receipt/<id hex>,
 // /validators, /pools, /pool/<id>, /rmos, /rmo/<model>, /supply/<denom>,
-// /supply, /treasury, /reserves and /vesting/<account>/<model>. A missing item answers QueryNotFound with the item ("epoch
+// /supply, /treasury, /reserves, /vesting/<account>/<model>,
+// /stake/<account>/<model> (ledger.StakeInfo; zeros when none) and
+// /stakes/<account> (every position of the account). A missing item answers QueryNotFound with the item ("epoch
 // 7", "model m") as its log.
 func (a *App) Query(ctx context.Context, req *abcitypes.QueryRequest) (*abcitypes.QueryResponse, error) {
 	a.mu.RLock()
@@ -193,6 +195,13 @@ func (a *App) query(ctx context.Context, path string) (any, bool, error) {
 	case "vesting":
 		acct, model, _ := strings.Cut(arg, "/")
 		return ok3(l.Vesting(ctx, acct, model))
+	case "stake":
+		acct, model, _ := strings.Cut(arg, "/")
+		v, err := l.Stake(ctx, acct, model)
+		return v, true, err
+	case "stakes":
+		v, err := l.Stakes(ctx, arg)
+		return v, true, err
 	}
 	return nil, false, fmt.Errorf("unknown query path %q", path)
 }

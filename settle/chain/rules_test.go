@@ -173,3 +173,55 @@ func TestOfferingTreasuryAndReserveQueries(t *testing.T) {
 		t.Fatalf("/supply = %v", sup)
 	}
 }
+
+// TestStakeTxsThroughChain: Stake, Unstake and ClaimUnbonded are signed,
+// routed to the ledger and answered with their codes, appended after
+// rmo_disabled (41); /stake and /stakes answer the positions.
+func TestStakeTxsThroughChain(t *testing.T) {
+	w := newWorld(t)
+	w.gen.Economics.UnbondingEpochs = 1
+	w.gen.Accounts[0].Balances[ledger.MTDenom("m1")] = 100
+	a := w.app(store.NewMemory(), nil)
+	w.initChain(a)
+	user := w.user.id.String()
+	res := finalize(t, a, 1, t0+1000,
+		signTx(t, w.user, 1, ledger.Stake{Model: "m1", Amount: 60}),
+		signTx(t, w.user, 2, ledger.Unstake{Model: "m1", Amount: 61}),
+		signTx(t, w.user, 2, ledger.Unstake{Model: "m1", Amount: 20}),
+		signTx(t, w.user, 3, ledger.ClaimUnbonded{Model: "m1"}),
+		signTx(t, w.v2, 1, ledger.ClaimUnbonded{Model: "m1"}),
+	)
+	want := []ledger.Code{ledger.OK, ledger.CodeInsufficientStake, ledger.OK, ledger.CodeStillUnbonding, ledger.CodeNothingToClaim}
+	for i, c := range want {
+		if got := res.TxResults[i].Code; got != Code(c) {
+			t.Errorf("tx %d: code %d (%s), want %d (%s)", i, got, res.TxResults[i].Log, Code(c), c)
+		}
+	}
+	for i, c := range []ledger.Code{ledger.CodeInsufficientStake, ledger.CodeStillUnbonding, ledger.CodeSessionKeyStake} {
+		if got := Code(c); got != uint32(42+i) {
+			t.Errorf("%s: code %d, want %d", c, got, 42+i)
+		}
+	}
+	query := func(path string, v any) {
+		t.Helper()
+		r, err := a.Query(context.Background(), &abcitypes.QueryRequest{Path: path})
+		if err != nil || r.Code != QueryOK || json.Unmarshal(r.Value, v) != nil {
+			t.Fatalf("%s: %+v %v", path, r, err)
+		}
+	}
+	var si ledger.StakeInfo
+	query("/stake/"+user+"/m1", &si)
+	if si.Staked != 40 || si.Counting != 0 || len(si.Unbonding) != 1 || si.Unbonding[0].ReleaseEpoch != 1 {
+		t.Fatalf("/stake = %+v", si)
+	}
+	finalize(t, a, 2, t0+epochMs+1000, signTx(t, w.user, 3, ledger.ClaimUnbonded{Model: "m1"}))
+	var ss []ledger.StakeInfo
+	query("/stakes/"+user, &ss)
+	if len(ss) != 1 || ss[0].Model != "m1" || ss[0].Staked != 40 || ss[0].Counting != 40 || len(ss[0].Unbonding) != 0 {
+		t.Fatalf("/stakes = %+v", ss)
+	}
+	query("/stake/"+user+"/m2", &si)
+	if si.Staked != 0 || si.Model != "m2" {
+		t.Fatalf("/stake of no position = %+v", si)
+	}
+}

@@ -61,6 +61,12 @@ type econScenario struct {
 	Accounts []string    `json:"accounts"`
 	Vesting  [][2]string `json:"vesting"`
 	Epochs   []uint64    `json:"epochs"`
+	// Stakes are (account, model) pairs whose stake every step shows;
+	// StakeEpochs are epochs whose stake snapshot of StakeModel the
+	// outcome shows.
+	Stakes      [][2]string `json:"stakes,omitempty"`
+	StakeModel  string      `json:"stake_model,omitempty"`
+	StakeEpochs []uint64    `json:"stake_epochs,omitempty"`
 }
 
 // econTx is one transaction of a vector: the sender and exactly one body.
@@ -74,6 +80,9 @@ type econTx struct {
 	Claim    *ClaimVested   `json:"claim,omitempty"`
 	Register *RegisterModel `json:"register,omitempty"`
 	Serve    *ServeModel    `json:"serve,omitempty"`
+	Stake    *Stake         `json:"stake,omitempty"`
+	Unstake  *Unstake       `json:"unstake,omitempty"`
+	Unbonded *ClaimUnbonded `json:"claim_unbonded,omitempty"`
 	// Receipts of the listed model at its list prices, issued at the
 	// block's time, submitted by From.
 	Receipts []struct {
@@ -93,6 +102,8 @@ type econStepOut struct {
 	Txs    []TxResult `json:"txs"`
 	// Vesting is the claimant's vesting after a step with a claim.
 	Vesting []Vesting `json:"vesting,omitempty"`
+	// Stakes are the scenario's stakes after the step.
+	Stakes []StakeInfo `json:"stakes,omitempty"`
 }
 
 type econOutcome struct {
@@ -109,8 +120,9 @@ type econOutcome struct {
 		Flock uint64            `json:"flock"`
 		MT    map[string]uint64 `json:"mt"`
 	} `json:"reserves"`
-	Epochs  []EpochSettlement `json:"epochs"`
-	AppHash string            `json:"app_hash"`
+	Epochs         []EpochSettlement `json:"epochs"`
+	StakeSnapshots []StakeSnapshot   `json:"stake_snapshots,omitempty"`
+	AppHash        string            `json:"app_hash"`
 }
 
 func runEconScenario(t *testing.T, sc econScenario) econOutcome {
@@ -148,6 +160,12 @@ func runEconScenario(t *testing.T, sc econScenario) econOutcome {
 				b = r
 			case x.Serve != nil:
 				b = *x.Serve
+			case x.Stake != nil:
+				b = *x.Stake
+			case x.Unstake != nil:
+				b = *x.Unstake
+			case x.Unbonded != nil:
+				b = *x.Unbonded
 			case len(x.Receipts) > 0:
 				var rs []Receipt
 				for _, y := range x.Receipts {
@@ -175,6 +193,13 @@ func runEconScenario(t *testing.T, sc econScenario) econOutcome {
 					so.Vesting = append(so.Vesting, v)
 				}
 			}
+		}
+		for _, p := range sc.Stakes {
+			si, err := c.l.Stake(ctx, p[0], p[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			so.Stakes = append(so.Stakes, si)
 		}
 		out.Steps = append(out.Steps, so)
 	}
@@ -224,6 +249,13 @@ func runEconScenario(t *testing.T, sc econScenario) econOutcome {
 			t.Fatalf("epoch %d: %v %v", e, ok, err)
 		}
 		out.Epochs = append(out.Epochs, st)
+	}
+	for _, e := range sc.StakeEpochs {
+		sn, err := c.l.StakeSnapshot(ctx, e, sc.StakeModel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.StakeSnapshots = append(out.StakeSnapshots, sn)
 	}
 	h, _ := c.l.AppHash(ctx)
 	out.AppHash = hex.EncodeToString(h[:])

@@ -482,6 +482,18 @@ func (l *Ledger) apply(tx *Tx, b Block) (TxResult, error) {
 		err = l.claimVested(tx.Account, body, b)
 	case *ClaimVested:
 		err = l.claimVested(tx.Account, *body, b)
+	case Stake:
+		err = l.stake(tx.Account, body, b)
+	case *Stake:
+		err = l.stake(tx.Account, *body, b)
+	case Unstake:
+		err = l.unstake(tx.Account, body, b)
+	case *Unstake:
+		err = l.unstake(tx.Account, *body, b)
+	case ClaimUnbonded:
+		err = l.claimUnbonded(tx.Account, body, b)
+	case *ClaimUnbonded:
+		err = l.claimUnbonded(tx.Account, *body, b)
 	default:
 		err = fail(CodeBadTx, "unknown body %T", tx.Body)
 	}

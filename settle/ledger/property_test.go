@@ -25,13 +25,14 @@ var propDenoms = []string{DenomUSD, DenomUSD, DenomFlock, MTDenom("m1")}
 // ledger the blocks are generated against.
 type gen struct {
 	r   *rand.Rand
+	sr  *rand.Rand // staking txs, apart so that the other txs keep their stream
 	now int64
 	h   int64
 	ids []Receipt
 }
 
 func newGen(seed uint64) *gen {
-	return &gen{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), now: t0}
+	return &gen{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), sr: rand.New(rand.NewPCG(seed, 0x5eed)), now: t0}
 }
 
 func (g *gen) next(t testing.TB, l *Ledger) Block {
@@ -152,6 +153,31 @@ func (g *gen) next(t testing.TB, l *Ledger) Block {
 			txs = append(txs, tx(a, SubmitReceipts{Receipts: rs}))
 		}
 	}
+	// Staking: stake, unstake and claim of either model's MT by any
+	// account or by alice's session key.
+	sr := g.sr
+	for range sr.IntN(4) {
+		a := []string{"alice", "bob", "carol", "carol", "issuer", "ak"}[sr.IntN(6)]
+		model := []string{"m1", "m1", "big"}[sr.IntN(3)]
+		if _, ok := nonces[a]; !ok {
+			acct, err := l.Account(context.Background(), a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nonces[a] = acct.Nonce
+		}
+		nonces[a]++
+		var b Body
+		switch sr.IntN(5) {
+		case 0, 1:
+			b = Stake{Model: model, Amount: sr.Uint64N(econ.Unit / 2)}
+		case 2, 3:
+			b = Unstake{Model: model, Amount: sr.Uint64N(econ.Unit / 3)}
+		default:
+			b = ClaimUnbonded{Model: model}
+		}
+		txs = append(txs, Tx{Account: a, Nonce: nonces[a], Body: b})
+	}
 	return Block{Height: h, TimeMs: now, Txs: txs}
 }
 
@@ -166,6 +192,7 @@ func propGenesis() Genesis {
 	g.Economics.LaunchFee = econ.Unit
 	g.Economics.RaiseWindowMs = 2 * epochMs
 	g.Economics.IssuerVestingMs = 3 * epochMs
+	g.Economics.UnbondingEpochs = 2
 	for i := range g.Tiers {
 		g.Tiers[i].RaiseMin, g.Tiers[i].RaiseMax = 2*econ.Unit, 30*econ.Unit
 	}
@@ -192,7 +219,8 @@ func TestConservationProperty(t *testing.T) {
 		// Every rule was exercised by some history.
 		for _, c := range []Code{CodeDepositNotUSD, CodeNotWithdrawable, CodeTreasuryAccount, CodeNotProtocol, "treasury_spent", "routing_denied", "routing_paid",
 			"ok:swap", "ok:launch_rmo", "ok:commit", "ok:graduate", "ok:redeem", "ok:claim_vested", "mt_burned", "graduated_at_max",
-			CodeBelowMinOut, CodeBadRaise, CodeRMONotOpen, CodeNotGraduable, CodeNotFailed, CodeNothingToClaim, CodeNotIssuer} {
+			CodeBelowMinOut, CodeBadRaise, CodeRMONotOpen, CodeNotGraduable, CodeNotFailed, CodeNothingToClaim, CodeNotIssuer,
+			"ok:stake", "ok:unstake", "ok:claim_unbonded", CodeInsufficientStake, CodeStillUnbonding, CodeSessionKeyStake} {
 			if all[c] == 0 {
 				t.Errorf("no history exercised %s: %v", c, all)
 			}
@@ -283,10 +311,13 @@ type supplyModel struct {
 	supply   map[string]Supply
 	treasury map[string]uint64
 	spent    int // successful treasury spends
+	// staked and unbonding per account/model, from the successful staking
+	// txs; claimed is what ClaimUnbonded paid, from the balances.
+	staked, unbonding map[string]uint64
 }
 
 func newSupplyModel(g Genesis) *supplyModel {
-	m := &supplyModel{supply: map[string]Supply{}, treasury: map[string]uint64{}}
+	m := &supplyModel{supply: map[string]Supply{}, treasury: map[string]uint64{}, staked: map[string]uint64{}, unbonding: map[string]uint64{}}
 	for _, a := range g.Accounts {
 		for d, v := range a.Balances {
 			s := m.supply[d]
@@ -383,6 +414,11 @@ func (m *supplyModel) apply(t *testing.T, tx Tx) {
 		if b.To == TreasuryAccount {
 			m.treasury[b.Denom] += b.Amount
 		}
+	case Stake:
+		m.staked[tx.Account+"/"+b.Model] += b.Amount
+	case Unstake:
+		m.staked[tx.Account+"/"+b.Model] -= b.Amount
+		m.unbonding[tx.Account+"/"+b.Model] += b.Amount
 	case TreasurySpend:
 		if tx.Account != protocol {
 			t.Fatalf("%s spent the treasury", tx.Account)
@@ -443,6 +479,31 @@ func (m *supplyModel) check(t *testing.T, l *Ledger, height int64) {
 	for _, d := range sortedKeys(want) {
 		if sup[d] != want[d] {
 			t.Fatalf("height %d: %s supply %+v, want %+v", height, d, sup[d], want[d])
+		}
+	}
+	// Stakes: the staked amount is what the txs staked less what they
+	// unstaked; it counts from the next epoch and never more than is
+	// staked; unbonding never exceeds what was unstaked.
+	cur, _ := l.EpochOf(l.TimeMs())
+	for _, k := range sortedKeys(m.staked) {
+		a, model, _ := strings.Cut(k, "/")
+		si, err := l.Stake(ctx, a, model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, _ := l.StakeAt(ctx, a, model, cur+1)
+		if si.Staked != m.staked[k] || si.Counting > si.Staked || next != si.Staked || si.Epoch != cur {
+			t.Fatalf("height %d: stake of %s: %+v (next epoch %d), want %d staked", height, k, si, next, m.staked[k])
+		}
+		var u uint64
+		for _, x := range si.Unbonding {
+			u += x.Amount
+			if x.ReleaseEpoch > cur+2 {
+				t.Fatalf("height %d: %s unbonds until epoch %d in epoch %d", height, k, x.ReleaseEpoch, cur)
+			}
+		}
+		if u > m.unbonding[k] {
+			t.Fatalf("height %d: %s has %d unbonding, unstaked %d", height, k, u, m.unbonding[k])
 		}
 	}
 	tr, err := l.Treasury(ctx)

@@ -118,7 +118,8 @@ func (l *Ledger) RMOPositions(ctx context.Context, model string) (int, error) {
 // Holdings returns, per denom, everything the state holds: balances (the
 // treasury's included), node bonds (flock), epoch escrows and buyback
 // reserves (usd), pool reserves, offering escrows (flock), model escrows
-// (reserved flock, MT incentives) and vesting MT not yet claimed.
+// (reserved flock, MT incentives), vesting MT not yet claimed, and staked
+// and unbonding MT.
 func (l *Ledger) Holdings(ctx context.Context) (map[string]uint64, error) {
 	r := l.reader(ctx)
 	out := map[string]uint64{}
@@ -226,6 +227,24 @@ func (l *Ledger) Holdings(ctx context.Context) (map[string]uint64, error) {
 		}
 		if err := add(MTDenom(v.Model), v.Total-v.Claimed); err != nil {
 			return nil, err
+		}
+	}
+	if ents, err = r.scan(pStake); err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		var p StakePosition
+		if err := json.Unmarshal(e.val, &p); err != nil {
+			return nil, err
+		}
+		mt := MTDenom(e.key[strings.LastIndexByte(e.key, '/')+1:])
+		if err := add(mt, p.Staked); err != nil {
+			return nil, err
+		}
+		for _, u := range p.Unbonding {
+			if err := add(mt, u.Amount); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return out, nil

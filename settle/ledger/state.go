@@ -39,6 +39,8 @@ const Namespace = "/fomo/ledger"
 //	/rmobuy/<model>/<account>      RMOPosition (a buyer's MT bought and principal)
 //	/mescrow/<model>               ModelEscrow (reserved FLOCK, MT incentives)
 //	/vest/<account>/<model>        Vesting (the issuer's MT)
+//	/stake/<account>/<model>       StakePosition (staked and unbonding MT, §9.6)
+//	/stakem/<model>/<account>      empty: index of a model's stakers
 const (
 	kAppHash   = "/meta/apphash"
 	kGenesis   = "/meta/genesis"
@@ -60,6 +62,8 @@ const (
 	pRMOBuy    = "/rmobuy/"
 	pMEscrow   = "/mescrow/"
 	pVest      = "/vest/"
+	pStake     = "/stake/"
+	pStakeM    = "/stakem/"
 )
 
 func epochKey(e uint64) string { return fmt.Sprintf("%020d", e) }

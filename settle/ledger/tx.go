@@ -126,6 +126,35 @@ type Redeem struct{ Model string }
 // ClaimVested pays the sender the MT of a model vested to it so far.
 type ClaimVested struct{ Model string }
 
+// Stake moves Amount of the model's MT (mt:<model>) from the sender's
+// balance into its stake on the model (DESIGN §9.6). It counts from the
+// snapshot of the next epoch.
+type Stake struct {
+	Model  string
+	Amount uint64
+}
+
+// Unstake stops Amount of the sender's stake on a model from counting at
+// once (in the current epoch's snapshot too) and starts its unbonding: it
+// can be claimed from the epoch unbonding_epochs after the current one.
+type Unstake struct {
+	Model  string
+	Amount uint64
+}
+
+// ClaimUnbonded pays the sender the MT of a model that has finished
+// unbonding.
+type ClaimUnbonded struct{ Model string }
+
+// Type implements Body.
+func (Stake) Type() string { return "stake" }
+
+// Type implements Body.
+func (Unstake) Type() string { return "unstake" }
+
+// Type implements Body.
+func (ClaimUnbonded) Type() string { return "claim_unbonded" }
+
 // Type implements Body.
 func (Deposit) Type() string { return "deposit" }
 
@@ -248,6 +277,14 @@ const (
 	// CodeRMODisabled refuses a launch on a network whose offering
 	// parameters are unusable (no curve).
 	CodeRMODisabled Code = "rmo_disabled"
+	// CodeInsufficientStake refuses an Unstake of more than is staked.
+	CodeInsufficientStake Code = "insufficient_stake"
+	// CodeStillUnbonding refuses a ClaimUnbonded when unbonding MT exists
+	// but none has reached its release epoch.
+	CodeStillUnbonding Code = "still_unbonding"
+	// CodeSessionKeyStake refuses staking txs sent by a session key:
+	// stakes belong to accounts.
+	CodeSessionKeyStake Code = "session_key_stake"
 	// Per-receipt codes.
 	CodeDuplicate     Code = "duplicate_receipt"
 	CodeEpochClosed   Code = "epoch_closed"

@@ -125,6 +125,12 @@ func Sign(t Tx, sk crypto.PrivKey) ([]byte, error) {
 		m.Body = &pb.Tx_Redeem{Redeem: &pb.Redeem{Model: b.Model}}
 	case ledger.ClaimVested:
 		m.Body = &pb.Tx_ClaimVested{ClaimVested: &pb.ClaimVested{Model: b.Model}}
+	case ledger.Stake:
+		m.Body = &pb.Tx_Stake{Stake: &pb.Stake{Model: b.Model, Amount: b.Amount}}
+	case ledger.Unstake:
+		m.Body = &pb.Tx_Unstake{Unstake: &pb.Unstake{Model: b.Model, Amount: b.Amount}}
+	case ledger.ClaimUnbonded:
+		m.Body = &pb.Tx_ClaimUnbonded{ClaimUnbonded: &pb.ClaimUnbonded{Model: b.Model}}
 	default:
 		return nil, fmt.Errorf("tx: unknown body %T", t.Body)
 	}
@@ -242,6 +248,12 @@ func Open(b []byte) (*Signed, error) {
 		s.Body = ledger.Redeem{Model: body.Redeem.GetModel()}
 	case *pb.Tx_ClaimVested:
 		s.Body = ledger.ClaimVested{Model: body.ClaimVested.GetModel()}
+	case *pb.Tx_Stake:
+		s.Body = ledger.Stake{Model: body.Stake.GetModel(), Amount: body.Stake.GetAmount()}
+	case *pb.Tx_Unstake:
+		s.Body = ledger.Unstake{Model: body.Unstake.GetModel(), Amount: body.Unstake.GetAmount()}
+	case *pb.Tx_ClaimUnbonded:
+		s.Body = ledger.ClaimUnbonded{Model: body.ClaimUnbonded.GetModel()}
 	}
 	return s, nil
 }
@@ -292,6 +304,12 @@ func check(m *pb.Tx) error {
 		strs = []string{b.Redeem.GetModel()}
 	case *pb.Tx_ClaimVested:
 		strs = []string{b.ClaimVested.GetModel()}
+	case *pb.Tx_Stake:
+		strs = []string{b.Stake.GetModel()}
+	case *pb.Tx_Unstake:
+		strs = []string{b.Unstake.GetModel()}
+	case *pb.Tx_ClaimUnbonded:
+		strs = []string{b.ClaimUnbonded.GetModel()}
 	case *pb.Tx_SubmitReceipts:
 		n := len(b.SubmitReceipts.GetReceipts())
 		if n == 0 || n > MaxReceipts {

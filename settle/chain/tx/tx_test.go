@@ -28,6 +28,9 @@ func bodies(other string) []any {
 		ledger.Graduate{Model: "m"},
 		ledger.Redeem{Model: "m"},
 		ledger.ClaimVested{Model: "m"},
+		ledger.Stake{Model: "m", Amount: 6},
+		ledger.Unstake{Model: "m", Amount: 7},
+		ledger.ClaimUnbonded{Model: "m"},
 	}
 }
 

@@ -50,6 +50,9 @@ type Tx struct {
 	//	*Tx_Graduate
 	//	*Tx_Redeem
 	//	*Tx_ClaimVested
+	//	*Tx_Stake
+	//	*Tx_Unstake
+	//	*Tx_ClaimUnbonded
 	Body          isTx_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -259,6 +262,33 @@ func (x *Tx) GetClaimVested() *ClaimVested {
 	return nil
 }
 
+func (x *Tx) GetStake() *Stake {
+	if x != nil {
+		if x, ok := x.Body.(*Tx_Stake); ok {
+			return x.Stake
+		}
+	}
+	return nil
+}
+
+func (x *Tx) GetUnstake() *Unstake {
+	if x != nil {
+		if x, ok := x.Body.(*Tx_Unstake); ok {
+			return x.Unstake
+		}
+	}
+	return nil
+}
+
+func (x *Tx) GetClaimUnbonded() *ClaimUnbonded {
+	if x != nil {
+		if x, ok := x.Body.(*Tx_ClaimUnbonded); ok {
+			return x.ClaimUnbonded
+		}
+	}
+	return nil
+}
+
 type isTx_Body interface {
 	isTx_Body()
 }
@@ -331,6 +361,18 @@ type Tx_ClaimVested struct {
 	ClaimVested *ClaimVested `protobuf:"bytes,26,opt,name=claim_vested,json=claimVested,proto3,oneof"`
 }
 
+type Tx_Stake struct {
+	Stake *Stake `protobuf:"bytes,27,opt,name=stake,proto3,oneof"`
+}
+
+type Tx_Unstake struct {
+	Unstake *Unstake `protobuf:"bytes,28,opt,name=unstake,proto3,oneof"`
+}
+
+type Tx_ClaimUnbonded struct {
+	ClaimUnbonded *ClaimUnbonded `protobuf:"bytes,29,opt,name=claim_unbonded,json=claimUnbonded,proto3,oneof"`
+}
+
 func (*Tx_Deposit) isTx_Body() {}
 
 func (*Tx_Withdraw) isTx_Body() {}
@@ -364,6 +406,12 @@ func (*Tx_Graduate) isTx_Body() {}
 func (*Tx_Redeem) isTx_Body() {}
 
 func (*Tx_ClaimVested) isTx_Body() {}
+
+func (*Tx_Stake) isTx_Body() {}
+
+func (*Tx_Unstake) isTx_Body() {}
+
+func (*Tx_ClaimUnbonded) isTx_Body() {}
 
 type Deposit struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1287,12 +1335,165 @@ func (x *ClaimVested) GetModel() string {
 	return ""
 }
 
+// Stake moves amount of the model's MT from the sender's balance into its
+// stake; it counts from the next epoch's snapshot.
+type Stake struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Model         string                 `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	Amount        uint64                 `protobuf:"varint,2,opt,name=amount,proto3" json:"amount,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Stake) Reset() {
+	*x = Stake{}
+	mi := &file_tx_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Stake) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Stake) ProtoMessage() {}
+
+func (x *Stake) ProtoReflect() protoreflect.Message {
+	mi := &file_tx_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Stake.ProtoReflect.Descriptor instead.
+func (*Stake) Descriptor() ([]byte, []int) {
+	return file_tx_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *Stake) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *Stake) GetAmount() uint64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+// Unstake stops amount of the sender's stake from counting at once and
+// unbonds it over the genesis unbonding_epochs.
+type Unstake struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Model         string                 `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	Amount        uint64                 `protobuf:"varint,2,opt,name=amount,proto3" json:"amount,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Unstake) Reset() {
+	*x = Unstake{}
+	mi := &file_tx_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Unstake) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Unstake) ProtoMessage() {}
+
+func (x *Unstake) ProtoReflect() protoreflect.Message {
+	mi := &file_tx_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Unstake.ProtoReflect.Descriptor instead.
+func (*Unstake) Descriptor() ([]byte, []int) {
+	return file_tx_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Unstake) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *Unstake) GetAmount() uint64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+// ClaimUnbonded pays the sender the MT of a model that finished unbonding.
+type ClaimUnbonded struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Model         string                 `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClaimUnbonded) Reset() {
+	*x = ClaimUnbonded{}
+	mi := &file_tx_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClaimUnbonded) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClaimUnbonded) ProtoMessage() {}
+
+func (x *ClaimUnbonded) ProtoReflect() protoreflect.Message {
+	mi := &file_tx_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClaimUnbonded.ProtoReflect.Descriptor instead.
+func (*ClaimUnbonded) Descriptor() ([]byte, []int) {
+	return file_tx_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ClaimUnbonded) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
 var File_tx_proto protoreflect.FileDescriptor
 
 const file_tx_proto_rawDesc = "" +
 	"\n" +
 	"\btx.proto\x12\n" +
-	"fomo.tx.v1\"\x82\b\n" +
+	"fomo.tx.v1\"\xa2\t\n" +
 	"\x02Tx\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\x04R\x05nonce\x12/\n" +
@@ -1317,7 +1518,10 @@ const file_tx_proto_rawDesc = "" +
 	"\x06commit\x18\x17 \x01(\v2\x12.fomo.tx.v1.CommitH\x00R\x06commit\x122\n" +
 	"\bgraduate\x18\x18 \x01(\v2\x14.fomo.tx.v1.GraduateH\x00R\bgraduate\x12,\n" +
 	"\x06redeem\x18\x19 \x01(\v2\x12.fomo.tx.v1.RedeemH\x00R\x06redeem\x12<\n" +
-	"\fclaim_vested\x18\x1a \x01(\v2\x17.fomo.tx.v1.ClaimVestedH\x00R\vclaimVestedB\x06\n" +
+	"\fclaim_vested\x18\x1a \x01(\v2\x17.fomo.tx.v1.ClaimVestedH\x00R\vclaimVested\x12)\n" +
+	"\x05stake\x18\x1b \x01(\v2\x11.fomo.tx.v1.StakeH\x00R\x05stake\x12/\n" +
+	"\aunstake\x18\x1c \x01(\v2\x13.fomo.tx.v1.UnstakeH\x00R\aunstake\x12B\n" +
+	"\x0eclaim_unbonded\x18\x1d \x01(\v2\x19.fomo.tx.v1.ClaimUnbondedH\x00R\rclaimUnbondedB\x06\n" +
 	"\x04body\"G\n" +
 	"\aDeposit\x12\x0e\n" +
 	"\x02to\x18\x01 \x01(\tR\x02to\x12\x14\n" +
@@ -1377,6 +1581,14 @@ const file_tx_proto_rawDesc = "" +
 	"\x06Redeem\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\"#\n" +
 	"\vClaimVested\x12\x14\n" +
+	"\x05model\x18\x01 \x01(\tR\x05model\"5\n" +
+	"\x05Stake\x12\x14\n" +
+	"\x05model\x18\x01 \x01(\tR\x05model\x12\x16\n" +
+	"\x06amount\x18\x02 \x01(\x04R\x06amount\"7\n" +
+	"\aUnstake\x12\x14\n" +
+	"\x05model\x18\x01 \x01(\tR\x05model\x12\x16\n" +
+	"\x06amount\x18\x02 \x01(\x04R\x06amount\"%\n" +
+	"\rClaimUnbonded\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05modelB,Z*github.com/fomonet/fomo/settle/chain/tx/pbb\x06proto3"
 
 var (
@@ -1391,7 +1603,7 @@ func file_tx_proto_rawDescGZIP() []byte {
 	return file_tx_proto_rawDescData
 }
 
-var file_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_tx_proto_goTypes = []any{
 	(*Tx)(nil),             // 0: fomo.tx.v1.Tx
 	(*Deposit)(nil),        // 1: fomo.tx.v1.Deposit
@@ -1411,6 +1623,9 @@ var file_tx_proto_goTypes = []any{
 	(*Graduate)(nil),       // 15: fomo.tx.v1.Graduate
 	(*Redeem)(nil),         // 16: fomo.tx.v1.Redeem
 	(*ClaimVested)(nil),    // 17: fomo.tx.v1.ClaimVested
+	(*Stake)(nil),          // 18: fomo.tx.v1.Stake
+	(*Unstake)(nil),        // 19: fomo.tx.v1.Unstake
+	(*ClaimUnbonded)(nil),  // 20: fomo.tx.v1.ClaimUnbonded
 }
 var file_tx_proto_depIdxs = []int32{
 	1,  // 0: fomo.tx.v1.Tx.deposit:type_name -> fomo.tx.v1.Deposit
@@ -1430,11 +1645,14 @@ var file_tx_proto_depIdxs = []int32{
 	15, // 14: fomo.tx.v1.Tx.graduate:type_name -> fomo.tx.v1.Graduate
 	16, // 15: fomo.tx.v1.Tx.redeem:type_name -> fomo.tx.v1.Redeem
 	17, // 16: fomo.tx.v1.Tx.claim_vested:type_name -> fomo.tx.v1.ClaimVested
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	18, // 17: fomo.tx.v1.Tx.stake:type_name -> fomo.tx.v1.Stake
+	19, // 18: fomo.tx.v1.Tx.unstake:type_name -> fomo.tx.v1.Unstake
+	20, // 19: fomo.tx.v1.Tx.claim_unbonded:type_name -> fomo.tx.v1.ClaimUnbonded
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_tx_proto_init() }
@@ -1460,6 +1678,9 @@ func file_tx_proto_init() {
 		(*Tx_Graduate)(nil),
 		(*Tx_Redeem)(nil),
 		(*Tx_ClaimVested)(nil),
+		(*Tx_Stake)(nil),
+		(*Tx_Unstake)(nil),
+		(*Tx_ClaimUnbonded)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1467,7 +1688,7 @@ func file_tx_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tx_proto_rawDesc), len(file_tx_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
