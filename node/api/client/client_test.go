@@ -167,6 +167,10 @@ func (chain) Query(_ context.Context, path string) ([]byte, error) {
 		return []byte(`{"flock":32768000000,"usd":5}`), nil
 	case path == "/reserves":
 		return []byte(`{"flock_usd":7,"mt_usd":{"m":3}}`), nil
+	case path == "/stakes/alice", path == "/stakes/alice-session":
+		return []byte(stakesDoc), nil
+	case path == "/stakes/bad%2Fid":
+		return nil, errors.New(`bad account "bad/id"`)
 	}
 	kind, arg, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
 	return nil, notFound{fmt.Errorf("not found: %s %s", kind, arg)}
@@ -179,6 +183,11 @@ const rmoDoc = `{"model":"m","issuer":"i","tier":"small","curve":{"bucket":40000
 	`"raise_max":10000000000,"start_bps":5000,"fee_bps":150,"issuer_fee_bps":50,"first_buy_cap":250000000000},` +
 	`"state":{"sold":200000000000,"raised":3750000000},"start_ms":1700000000000,"end_ms":1700000060000,"launch_height":3,` +
 	`"commits":2,"fee_treasury":37500000,"fee_issuer":18750000,"status":"open","outcome":"open","positions":2,"block_time_ms":1700000001000}`
+
+// stakesDoc is alice's stake on m as the chain answers /stakes/alice in
+// epoch 3: 100 MT staked, 60 counting, 30 unbonding of which 10 released.
+const stakesDoc = `[{"account":"alice","model":"m","epoch":3,"staked":100000000,"counting":60000000,` +
+	`"unbonding":[{"amount":10000000,"release_epoch":3},{"amount":20000000,"release_epoch":26}]}]`
 
 // poolDoc is the FLOCK/usd pool: 1,000 FLOCK for 100 usd.
 const poolDoc = `{"id":"flock","denom_a":"flock","denom_b":"usd","pool":{"reserve_a":1000000000,"reserve_b":100000000,"fee_bps":30},"seeded_height":0}`
@@ -407,6 +416,40 @@ func TestEconEndpoints(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(*r, api.Reserves{FlockBuybackUSDBase: 7, Models: []api.ModelReserve{{Model: "m", MTBuybackUSDBase: 3}}}) {
 		t.Fatalf("Reserves = %+v, %v", r, err)
 	}
+}
+
+func TestStakeEndpoints(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := t.Context()
+	want := api.Stakes{Account: "alice", Positions: []api.StakePosition{{Model: "m", MTDenom: "mt:m", Epoch: 3,
+		StakedBase: 100_000_000, CountingBase: 60_000_000, UnbondingBase: 30_000_000, ClaimableBase: 10_000_000,
+		Unbonding: []api.StakeUnbonding{{AmountBase: 10_000_000, ReleaseEpoch: 3, Claimable: true}, {AmountBase: 20_000_000, ReleaseEpoch: 26}}}}}
+	s, err := f.c.Stakes(ctx, "alice")
+	if err != nil || !reflect.DeepEqual(*s, want) {
+		t.Fatalf("Stakes =\n%+v, %v\nwant\n%+v", s, err, want)
+	}
+	// A session key reads its account's stakes, named by the chain.
+	if s, err := f.c.Stakes(ctx, "alice-session"); err != nil || s.Account != "alice" {
+		t.Fatalf("Stakes of a session key = %+v, %v", s, err)
+	}
+	var raw map[string]any
+	if err := f.c.Do(ctx, http.MethodGet, "/api/v1/stakes/alice", "", nil, &raw); err != nil {
+		t.Fatal(err)
+	}
+	p := raw["positions"].([]any)[0].(map[string]any)
+	for _, k := range []string{"model", "mt_denom", "epoch", "staked_base", "counting_base", "unbonding_base", "claimable_base", "unbonding"} {
+		if _, ok := p[k]; !ok {
+			t.Errorf("a position has no %q: %v", k, p)
+		}
+	}
+	u := p["unbonding"].([]any)[1].(map[string]any)
+	if u["amount_base"] != 2e7 || u["release_epoch"] != 26.0 || u["claimable"] != false {
+		t.Errorf("unbonding entry = %v", u)
+	}
+	_, err = f.c.Stakes(ctx, "bob")
+	apiError(t, err, http.StatusNotFound, "not found: stakes bob")
+	_, err = f.c.Stakes(ctx, "bad/id")
+	apiError(t, err, http.StatusBadRequest, `bad account "bad/id"`)
 }
 
 func signedTx(t *testing.T) []byte {

@@ -232,3 +232,10 @@ func (c *Client) Treasury(ctx context.Context) (*api.Treasury, error) {
 func (c *Client) Reserves(ctx context.Context) (*api.Reserves, error) {
 	return get[api.Reserves](ctx, c, "/api/v1/reserves")
 }
+
+// Stakes returns every stake position of an account, in model order: MT
+// staked, counting now, unbonding with release epochs (GET
+// /api/v1/stakes/{account}); an account with none has an empty list.
+func (c *Client) Stakes(ctx context.Context, account string) (*api.Stakes, error) {
+	return get[api.Stakes](ctx, c, "/api/v1/stakes/"+url.PathEscape(account))
+}

@@ -101,7 +101,8 @@ func (c *ledgerChain) Query(ctx context.Context, path string) ([]byte, error) {
 	return json.Marshal(v)
 }
 
-// query answers the paths the econ commands ask, as settle/chain does.
+// query answers the paths the econ and stake commands ask, as settle/chain
+// does.
 func (c *ledgerChain) query(ctx context.Context, path string) (any, bool, error) {
 	l := c.l
 	kind, arg, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
@@ -157,6 +158,9 @@ func (c *ledgerChain) query(ctx context.Context, path string) (any, bool, error)
 	case "reserves":
 		f, mt, err := l.Reserves(ctx)
 		return map[string]any{"flock_usd": f, "mt_usd": mt}, true, err
+	case "stakes":
+		s, err := l.Stakes(ctx, arg)
+		return s, true, err
 	}
 	return nil, false, fmt.Errorf("unknown query path %q", path)
 }
