@@ -100,6 +100,11 @@ func (g *Genesis) Validate() error {
 	if err := g.Params.Validate(); err != nil {
 		return fmt.Errorf("ledger: genesis: %w", err)
 	}
+	if g.emissionsOn() {
+		if _, err := g.EmissionParams(); err != nil {
+			return fmt.Errorf("ledger: genesis: emissions: %w", err)
+		}
+	}
 	if err := g.Economics.Validate(); err != nil {
 		return fmt.Errorf("ledger: genesis: %w", err)
 	}
@@ -228,6 +233,12 @@ func (l *Ledger) initChain(ctx context.Context, g Genesis) error {
 			return err
 		}
 		l.putPool(PoolState{ID: PoolFlockUSD, DenomA: DenomFlock, DenomB: DenomUSD, Pool: pl})
+	}
+	if v := g.Economics.EmissionReserveFlock; v > 0 {
+		if err := mint(DenomFlock, v); err != nil {
+			return err
+		}
+		l.s.putU64(kEmReserve, v)
 	}
 	for _, m := range g.Models {
 		var nodes []string

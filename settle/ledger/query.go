@@ -165,6 +165,13 @@ func (l *Ledger) Holdings(ctx context.Context) (map[string]uint64, error) {
 	if err := add(DenomUSD, fr); err != nil {
 		return nil, err
 	}
+	er, err := r.getU64(kEmReserve)
+	if err != nil {
+		return nil, err
+	}
+	if err := add(DenomFlock, er); err != nil {
+		return nil, err
+	}
 	for _, p := range []string{pEscrow, pMTRes} {
 		if ents, err = r.scan(p); err != nil {
 			return nil, err
