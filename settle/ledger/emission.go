@@ -63,8 +63,9 @@ type EpochEmissions struct {
 
 // ModelRewards is one model's emission split.
 type ModelRewards struct {
-	Model  string `json:"model"`
-	Issuer string `json:"issuer"`
+	Model string `json:"model"`
+	// IssuerID is the model's issuer, credited the Issuer bonus.
+	IssuerID string `json:"issuer_id"`
 	econ.ModelRewards
 }
 
@@ -178,19 +179,31 @@ func (l *Ledger) emissions(e uint64, b Block, models []ModelSettlement, usage ma
 		out.PriceNum, out.PriceDen = fp.Pool.ReserveB, fp.Pool.ReserveA
 	}
 	if !out.NoPrice && out.Budget > 0 {
-		acts := make([]econ.ModelActivity, 0, len(models))
+		// Every registered model takes part: one without paid usage has
+		// zero weight and is listed with zero.
+		gross := map[string]uint64{}
 		for _, ms := range models {
-			acts = append(acts, econ.ModelActivity{Model: ms.Model, Gross: ms.Split.Gross, AgeMs: b.TimeMs - l.modelBornMs(ms.Model)})
+			gross[ms.Model] = ms.Split.Gross
+		}
+		ments, err := l.s.scan(pModel)
+		if err != nil {
+			return nil, err
+		}
+		acts := make([]econ.ModelActivity, 0, len(ments))
+		issuers := map[string]string{}
+		for _, en := range ments {
+			var m Model
+			if err := jsonUnmarshal(en.val, &m); err != nil {
+				return nil, err
+			}
+			issuers[m.Name] = m.Issuer
+			acts = append(acts, econ.ModelActivity{Model: m.Name, Gross: gross[m.Name], AgeMs: b.TimeMs - l.modelBornMs(m.Name)})
 		}
 		alloc, err := econ.AllocateEmissions(out.Budget, acts, p, out.PriceNum, out.PriceDen)
 		if err != nil {
 			return nil, fmt.Errorf("ledger: emissions: %w", err)
 		}
 		out.Allocation = &alloc
-		issuers := map[string]string{}
-		for _, ms := range models {
-			issuers[ms.Model] = ms.Issuer
-		}
 		for _, me := range alloc.Models {
 			if me.Amount == 0 {
 				continue
@@ -203,8 +216,8 @@ func (l *Ledger) emissions(e uint64, b Block, models []ModelSettlement, usage ma
 			if err != nil {
 				return nil, fmt.Errorf("ledger: emissions of %s: %w", me.Model, err)
 			}
-			rec := ModelRewards{Model: me.Model, Issuer: issuers[me.Model], ModelRewards: mr}
-			if ok, err := l.creditReward(rec.Issuer, DenomFlock, mr.Issuer); err != nil {
+			rec := ModelRewards{Model: me.Model, IssuerID: issuers[me.Model], ModelRewards: mr}
+			if ok, err := l.creditReward(rec.IssuerID, DenomFlock, mr.Issuer); err != nil {
 				return nil, err
 			} else if ok {
 				out.Paid += mr.Issuer
@@ -241,7 +254,9 @@ func (l *Ledger) emissions(e uint64, b Block, models []ModelSettlement, usage ma
 }
 
 // modelBornMs is when a model's age starts: its graduation, or the
-// genesis for a model without a graduated offering.
+// genesis for a model without a graduated offering (the model record keeps
+// no registration time; such a model counts as old as the network, the
+// lower age factor).
 func (l *Ledger) modelBornMs(model string) int64 {
 	r, ok, err := l.rmo(model)
 	if err == nil && ok && r.Status == RMOGraduated {
