@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -75,6 +76,17 @@ type GatedRelease struct {
 	Model string          `json:"model"`
 	Flock econ.GatedSplit `json:"flock"`
 	MT    econ.GatedSplit `json:"mt"`
+}
+
+// EmissionReserve returns the FLOCK left in the emission reserve.
+func (l *Ledger) EmissionReserve(ctx context.Context) (uint64, error) {
+	return l.reader(ctx).getU64(kEmReserve)
+}
+
+// ModelRelease returns what a model's stake-gated pools have released and
+// carry over.
+func (l *Ledger) ModelRelease(ctx context.Context, model string) (ModelRelease, bool, error) {
+	return getOpt[ModelRelease](ctx, l, pEmRelease+model)
 }
 
 // emissionsOn reports whether the network has emissions.
