@@ -231,15 +231,20 @@ func (l *Ledger) emissions(e uint64, b Block, models []ModelSettlement, usage ma
 			rec := ModelRewards{Model: me.Model, IssuerID: issuers[me.Model], ModelRewards: mr}
 			if ok, err := l.creditReward(rec.IssuerID, DenomFlock, mr.Issuer); err != nil {
 				return nil, err
-			} else if ok {
-				out.Paid += mr.Issuer
+			} else if !ok {
+				rec.Unallocated += rec.Issuer // returns to the reserve
+				rec.Issuer = 0
 			}
-			for _, u := range mr.Users {
+			out.Paid += rec.Issuer
+			for i := range rec.Users {
+				u := &rec.Users[i]
 				if ok, err := l.creditReward(u.Account, DenomFlock, u.Amount); err != nil {
 					return nil, err
-				} else if ok {
-					out.Paid += u.Amount
+				} else if !ok {
+					rec.Unallocated += u.Amount // returns to the reserve
+					u.Amount = 0
 				}
+				out.Paid += u.Amount
 			}
 			out.Models = append(out.Models, rec)
 		}
@@ -316,7 +321,8 @@ func (l *Ledger) gatedRelease(model string, b Block, p econ.EmissionParams, part
 		return nil, err
 	}
 	pay := func(denom string, s *econ.GatedSplit, held *uint64) error {
-		for _, u := range s.Users {
+		for i := range s.Users {
+			u := &s.Users[i]
 			if u.Amount > *held { // the escrow holds every release: unreachable
 				return errors.New("ledger: gated release above the escrow")
 			}
@@ -327,7 +333,8 @@ func (l *Ledger) gatedRelease(model string, b Block, p econ.EmissionParams, part
 			if ok {
 				*held -= u.Amount
 			} else {
-				s.Carry += u.Amount
+				s.Carry += u.Amount // stays in the escrow
+				u.Amount = 0
 			}
 		}
 		return nil
@@ -347,7 +354,8 @@ func (l *Ledger) gatedRelease(model string, b Block, p econ.EmissionParams, part
 }
 
 // creditReward credits a reward; it reports false, crediting nothing, when
-// the balance would overflow (the reward then stays where it was held).
+// the balance would overflow or there is no recipient (the reward then
+// stays where it was held).
 func (l *Ledger) creditReward(id, denom string, amount uint64) (bool, error) {
 	if amount == 0 || id == "" {
 		return amount == 0, nil
