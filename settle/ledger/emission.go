@@ -20,11 +20,13 @@ import (
 //	/emission/reserve         uint64 FLOCK of the emission reserve
 //	/emission/budget          uint64 FLOCK budget of the last closed epoch
 //	/emission/release/<model> ModelRelease (what the gated pools released)
+//	/emission/born/<model>    uint64 block time of a model's registration
 
 const (
 	kEmReserve = "/emission/reserve"
 	kEmBudget  = "/emission/budget"
 	pEmRelease = "/emission/release/"
+	pEmBorn    = "/emission/born/"
 )
 
 // ModelRelease tracks a graduated model's stake-gated pools: what the
@@ -209,7 +211,11 @@ func (l *Ledger) emissions(e uint64, b Block, models []ModelSettlement, usage ma
 				return nil, err
 			}
 			issuers[m.Name] = m.Issuer
-			acts = append(acts, econ.ModelActivity{Model: m.Name, Gross: gross[m.Name], AgeMs: b.TimeMs - l.modelBornMs(m.Name)})
+			born, err := l.modelBornMs(m.Name)
+			if err != nil {
+				return nil, err
+			}
+			acts = append(acts, econ.ModelActivity{Model: m.Name, Gross: gross[m.Name], AgeMs: b.TimeMs - born})
 		}
 		alloc, err := econ.AllocateEmissions(out.Budget, acts, p, out.PriceNum, out.PriceDen)
 		if err != nil {
@@ -270,16 +276,23 @@ func (l *Ledger) emissions(e uint64, b Block, models []ModelSettlement, usage ma
 	return out, nil
 }
 
-// modelBornMs is when a model's age starts: its graduation, or the
-// genesis for a model without a graduated offering (the model record keeps
-// no registration time; such a model counts as old as the network, the
-// lower age factor).
-func (l *Ledger) modelBornMs(model string) int64 {
+// modelBornMs is when a model's age starts: its graduation, else its
+// registration (recorded on networks with emissions), else the genesis
+// (a genesis model).
+func (l *Ledger) modelBornMs(model string) (int64, error) {
 	r, ok, err := l.rmo(model)
-	if err == nil && ok && r.Status == RMOGraduated {
-		return r.GraduatedMs
+	if err != nil {
+		return 0, err
 	}
-	return l.gen.GenesisTimeMs
+	if ok && r.Status == RMOGraduated {
+		return r.GraduatedMs, nil
+	}
+	_, ok, err = l.s.get(pEmBorn + model)
+	if err != nil || !ok {
+		return l.gen.GenesisTimeMs, err
+	}
+	t, err := l.s.getU64(pEmBorn + model)
+	return int64(t), err
 }
 
 // gatedRelease releases what is due of a model's stake-gated pools and

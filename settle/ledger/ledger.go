@@ -454,9 +454,9 @@ func (l *Ledger) apply(tx *Tx, b Block) (TxResult, error) {
 	case UnbondNode, *UnbondNode:
 		err = l.unbondNode(tx.Account)
 	case RegisterModel:
-		err = l.registerModel(tx.Account, body)
+		err = l.registerModel(tx.Account, body, b)
 	case *RegisterModel:
-		err = l.registerModel(tx.Account, *body)
+		err = l.registerModel(tx.Account, *body, b)
 	case ServeModel:
 		err = l.serveModel(tx.Account, body)
 	case *ServeModel:
@@ -817,7 +817,7 @@ func isSHA256Hex(s string) bool {
 	return true
 }
 
-func (l *Ledger) registerModel(from string, r RegisterModel) error {
+func (l *Ledger) registerModel(from string, r RegisterModel, b Block) error {
 	if !validName(r.Name) {
 		return fail(CodeBadName, "bad model name %q", r.Name)
 	}
@@ -840,6 +840,10 @@ func (l *Ledger) registerModel(from string, r RegisterModel) error {
 		Name: r.Name, Issuer: from, ManifestSHA256: r.ManifestSHA256, Tier: r.Tier,
 		InputPrice: r.InputPrice, OutputPrice: r.OutputPrice,
 	})
+	if l.gen.emissionsOn() {
+		// The emission age of a model without an offering counts from here.
+		l.s.putU64(pEmBorn+r.Name, uint64(b.TimeMs))
+	}
 	return nil
 }
 

@@ -44,6 +44,7 @@ const Namespace = "/fomo/ledger"
 //	/emission/reserve              uint64 FLOCK of the emission reserve (§9.7)
 //	/emission/budget               uint64 FLOCK budget of the last closed epoch
 //	/emission/release/<model>      ModelRelease (the gated pools' releases)
+//	/emission/born/<model>         uint64 block time of a model's registration
 const (
 	kAppHash   = "/meta/apphash"
 	kGenesis   = "/meta/genesis"
