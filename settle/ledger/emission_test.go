@@ -107,3 +107,22 @@ func TestFirstEmissionBudget(t *testing.T) {
 		t.Fatalf("first budget %d", got)
 	}
 }
+
+// TestEmissionGenesisBounds: the first budget is at most the reserve, and
+// a funded reserve needs usable emission parameters.
+func TestEmissionGenesisBounds(t *testing.T) {
+	g := emissionGenesis()
+	g.Economics.EmissionFirstEpochFlock = g.Economics.EmissionReserveFlock + 1
+	if err := g.Validate(); err == nil {
+		t.Fatal("a first budget above the reserve was accepted")
+	}
+	g = emissionGenesis()
+	g.Economics.EmissionHalfLifeMs = 0
+	if err := g.Validate(); err == nil {
+		t.Fatal("a zero half-life was accepted with a funded reserve")
+	}
+	g.Economics.EmissionReserveFlock, g.Economics.EmissionFirstEpochFlock = 0, 0
+	if err := g.Validate(); err != nil {
+		t.Fatalf("without a reserve the emission parameters are not read: %v", err)
+	}
+}

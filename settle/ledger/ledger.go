@@ -100,6 +100,9 @@ func (g *Genesis) Validate() error {
 	if err := g.Params.Validate(); err != nil {
 		return fmt.Errorf("ledger: genesis: %w", err)
 	}
+	if e := g.Economics; e.EmissionFirstEpochFlock > e.EmissionReserveFlock {
+		return errors.New("ledger: genesis: emission_first_epoch_flock above emission_reserve_flock")
+	}
 	if g.emissionsOn() {
 		if _, err := g.EmissionParams(); err != nil {
 			return fmt.Errorf("ledger: genesis: emissions: %w", err)
