@@ -63,6 +63,12 @@ func LedgerGenesis(g *networks.Genesis) ledger.Genesis {
 		FlockPoolFlock: *e.FlockPoolFlock, FlockPoolUSD: *e.FlockPoolUSD, BuybackMaxImpactBps: *e.BuybackMaxImpactBps,
 		CurveStartBps: *e.CurveStartBps,
 	}
+	if v := e.EmissionReserveFlock; v != nil {
+		le.EmissionReserveFlock = *v
+	}
+	if v := e.EmissionFirstEpochFlock; v != nil {
+		le.EmissionFirstEpochFlock = *v
+	}
 	unit := max(g.Chain.PowerUnit, 1)
 	lg := ledger.Genesis{
 		GenesisTimeMs: g.GenesisTime.UnixMilli(), EpochMs: g.EpochLength.D().Milliseconds(),

@@ -51,4 +51,21 @@ func TestLedgerGenesisEconomics(t *testing.T) {
 	if err := lg.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	// The devnet funds no emission reserve; a file that does reaches the
+	// ledger with its first budget.
+	if e.EmissionReserveFlock != 0 || e.EmissionFirstEpochFlock != 0 {
+		t.Fatalf("devnet emission reserve %d, first budget %d", e.EmissionReserveFlock, e.EmissionFirstEpochFlock)
+	}
+	doc = strings.Replace(string(networks.DevnetTOML()), "[economics]",
+		"[economics]\nemission_reserve_flock = 5_000_000_000\nemission_first_epoch_flock = 1_000_000", 1)
+	if g, err = networks.Parse([]byte(doc)); err != nil {
+		t.Fatal(err)
+	}
+	lg = LedgerGenesis(g)
+	if lg.Economics.EmissionReserveFlock != 5_000*econ.Unit || lg.Economics.EmissionFirstEpochFlock != econ.Unit {
+		t.Fatalf("economics %+v", lg.Economics)
+	}
+	if err := lg.Validate(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -133,6 +133,17 @@ type Economics struct {
 	// MT incentives) take to release, linearly. FOMO (community): about
 	// 180 days ("4320h").
 	IncentiveRelease *Duration `toml:"incentive_release"`
+	// EmissionReserveFlock is the genesis emission reserve in FLOCK base
+	// units, minted into a reserve record (not an account) and paid out by
+	// the decaying budget. FOMO: emissions are paid from a reserve; its
+	// size is ours. Default 0: no emissions and no stake-gated releases.
+	// A zero is the same network as an absent key (the id does not change).
+	EmissionReserveFlock *uint64 `toml:"emission_reserve_flock"`
+	// EmissionFirstEpochFlock is the first epoch's budget, then each epoch's
+	// is the previous one's × 2^(−epoch_length/emission_half_life). Ours:
+	// absent (or 0) takes reserve × (1 − retention), so that the budgets
+	// sum to the reserve. Like the reserve, a zero is left out of the id.
+	EmissionFirstEpochFlock *uint64 `toml:"emission_first_epoch_flock"`
 }
 
 // DiscountTier grants DiscountBps off list prices to holders of at least
@@ -195,7 +206,8 @@ func DefaultEconomics() Economics {
 
 // Resolved returns e with every absent parameter set to its default and
 // gateway_bps folded into routing_fee_bps; every field of the result is
-// set. The result shares no memory with e.
+// set except emission_reserve_flock and emission_first_epoch_flock, nil
+// when absent or zero. The result shares no memory with e.
 func (e Economics) Resolved() Economics {
 	if e.RoutingFeeBps == nil {
 		e.RoutingFeeBps = e.GatewayBps
@@ -241,6 +253,16 @@ func (e Economics) Resolved() Economics {
 	pick(&e.IssuerBonusBps, d.IssuerBonusBps)
 	pick(&e.AlphaBps, d.AlphaBps)
 	pick(&e.IncentiveRelease, d.IncentiveRelease)
+	// The emission reserve and first budget have no default value: absent
+	// and zero are both nil, so every network without a reserve keeps its
+	// id.
+	for _, p := range []**uint64{&e.EmissionReserveFlock, &e.EmissionFirstEpochFlock} {
+		if *p != nil && **p == 0 {
+			*p = nil
+		} else if *p != nil {
+			*p = ptr(**p)
+		}
+	}
 	return e
 }
 
@@ -303,6 +325,9 @@ func (e Economics) validate(add func(key, format string, args ...any)) {
 	}
 	if *r.CurveStartBps == 0 || *r.CurveStartBps > 10_000 {
 		add("economics.curve_start_bps", "must be 1 to 10000, got %d", *r.CurveStartBps)
+	}
+	if r.EmissionFirstEpochFlock != nil && (r.EmissionReserveFlock == nil || *r.EmissionFirstEpochFlock > *r.EmissionReserveFlock) {
+		add("economics.emission_first_epoch_flock", "must be at most emission_reserve_flock")
 	}
 	if *r.MTSupply == 0 {
 		add("economics.mt_supply", "must be positive")

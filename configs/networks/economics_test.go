@@ -38,7 +38,7 @@ func TestEconomicsDefaults(t *testing.T) {
 	// Every field of the defaults is set.
 	v := reflect.ValueOf(DefaultEconomics())
 	for i := range v.NumField() {
-		if name := v.Type().Field(i).Name; name != "GatewayBps" && v.Field(i).IsNil() {
+		if name := v.Type().Field(i).Name; name != "GatewayBps" && name != "EmissionReserveFlock" && name != "EmissionFirstEpochFlock" && v.Field(i).IsNil() {
 			t.Errorf("no default for %s", name)
 		}
 	}
@@ -80,6 +80,28 @@ func TestEconomicsExplicitZero(t *testing.T) {
 	}
 }
 
+// TestEmissionReserveKeys: an absent or zero emission reserve is the
+// devnet's network (no emissions); a funded one is another network and
+// resolves to its value.
+func TestEmissionReserveKeys(t *testing.T) {
+	for _, doc := range []string{"", "emission_reserve_flock = 0", "emission_reserve_flock = 0\nemission_first_epoch_flock = 0"} {
+		g, err := Parse([]byte(minimal + "[economics]\n" + doc + "\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := g.Economics.Resolved(); g.ID() != devnetID || r.EmissionReserveFlock != nil || r.EmissionFirstEpochFlock != nil {
+			t.Fatalf("%q: id %s, resolved %v %v", doc, g.ID(), r.EmissionReserveFlock, r.EmissionFirstEpochFlock)
+		}
+	}
+	g, err := Parse([]byte(minimal + "[economics]\nemission_reserve_flock = 1_000_000\nemission_first_epoch_flock = 5_000\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := g.Economics.Resolved(); g.ID() == devnetID || *r.EmissionReserveFlock != 1_000_000 || *r.EmissionFirstEpochFlock != 5_000 {
+		t.Fatalf("id %s, resolved %+v", g.ID(), r)
+	}
+}
+
 // TestEconomicsBounds: every bound is checked and its error names the key.
 func TestEconomicsBounds(t *testing.T) {
 	tier := "\n[[tiers]]\nname = \"small\"\ncost_per_mtok = 10\nmin_input_price = 20\nmin_output_price = 30\nraise_min = 5\nraise_max = 9\n"
@@ -98,6 +120,8 @@ func TestEconomicsBounds(t *testing.T) {
 		{"commit fees", "commit_fee_treasury_bps = 9000\ncommit_fee_issuer_bps = 2000", "", "commit_fee_issuer_bps"},
 		{"discount above 10000", "[[economics.discount_tiers]]\nmin_stake = 1\ndiscount_bps = 10001", "", "economics.discount_tiers[0].discount_bps"},
 		{"zero mt supply", "mt_supply = 0", "", "economics.mt_supply"},
+		{"first budget above the reserve", "emission_reserve_flock = 10\nemission_first_epoch_flock = 11", "", "economics.emission_first_epoch_flock"},
+		{"first budget without a reserve", "emission_first_epoch_flock = 1", "", "economics.emission_first_epoch_flock"},
 		{"zero raise window", `raise_window = "0s"`, "", "economics.raise_window"},
 		{"negative vesting", `issuer_vesting = "-1h"`, "", "economics.issuer_vesting"},
 		{"sub-millisecond", `age_horizon = "1h1us"`, "", "economics.age_horizon"},

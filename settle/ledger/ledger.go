@@ -100,6 +100,14 @@ func (g *Genesis) Validate() error {
 	if err := g.Params.Validate(); err != nil {
 		return fmt.Errorf("ledger: genesis: %w", err)
 	}
+	if e := g.Economics; e.EmissionFirstEpochFlock > e.EmissionReserveFlock {
+		return errors.New("ledger: genesis: emission_first_epoch_flock above emission_reserve_flock")
+	}
+	if g.emissionsOn() {
+		if _, err := g.EmissionParams(); err != nil {
+			return fmt.Errorf("ledger: genesis: emissions: %w", err)
+		}
+	}
 	if err := g.Economics.Validate(); err != nil {
 		return fmt.Errorf("ledger: genesis: %w", err)
 	}
@@ -228,6 +236,12 @@ func (l *Ledger) initChain(ctx context.Context, g Genesis) error {
 			return err
 		}
 		l.putPool(PoolState{ID: PoolFlockUSD, DenomA: DenomFlock, DenomB: DenomUSD, Pool: pl})
+	}
+	if v := g.Economics.EmissionReserveFlock; v > 0 {
+		if err := mint(DenomFlock, v); err != nil {
+			return err
+		}
+		l.s.putU64(kEmReserve, v)
 	}
 	for _, m := range g.Models {
 		var nodes []string
@@ -443,9 +457,9 @@ func (l *Ledger) apply(tx *Tx, b Block) (TxResult, error) {
 	case UnbondNode, *UnbondNode:
 		err = l.unbondNode(tx.Account)
 	case RegisterModel:
-		err = l.registerModel(tx.Account, body)
+		err = l.registerModel(tx.Account, body, b)
 	case *RegisterModel:
-		err = l.registerModel(tx.Account, *body)
+		err = l.registerModel(tx.Account, *body, b)
 	case ServeModel:
 		err = l.serveModel(tx.Account, body)
 	case *ServeModel:
@@ -806,7 +820,7 @@ func isSHA256Hex(s string) bool {
 	return true
 }
 
-func (l *Ledger) registerModel(from string, r RegisterModel) error {
+func (l *Ledger) registerModel(from string, r RegisterModel, b Block) error {
 	if !validName(r.Name) {
 		return fail(CodeBadName, "bad model name %q", r.Name)
 	}
@@ -829,6 +843,10 @@ func (l *Ledger) registerModel(from string, r RegisterModel) error {
 		Name: r.Name, Issuer: from, ManifestSHA256: r.ManifestSHA256, Tier: r.Tier,
 		InputPrice: r.InputPrice, OutputPrice: r.OutputPrice,
 	})
+	if l.gen.emissionsOn() {
+		// The emission age of a model without an offering counts from here.
+		l.s.putU64(pEmBorn+r.Name, uint64(b.TimeMs))
+	}
 	return nil
 }
 

@@ -209,6 +209,112 @@ func propGenesis() Genesis {
 	return g
 }
 
+// withEmissions funds an emission reserve of 1,000 FLOCK (the first budget
+// derived from it) with a short half-life, age horizon and release, so that
+// histories emit, cap, carry and release within their few epochs.
+func withEmissions(g Genesis) Genesis {
+	e := &g.Economics
+	e.EmissionReserveFlock = 1_000 * econ.Unit
+	e.EmissionHalfLifeMs, e.AgeHorizonMs, e.IncentiveReleaseMs = 5*epochMs, 10*epochMs, 4*epochMs
+	e.AgeFloorBps, e.EmissionCapBps, e.IssuerBonusBps, e.AlphaBps = 2_500, 10_000, 1_000, 9_000
+	return g
+}
+
+// propUsage is the paid usage per epoch, model and account, from the
+// receipt results of successful SubmitReceipts txs.
+type propUsage map[uint64]map[string]map[string]uint64
+
+func (u propUsage) add(t *testing.T, l *Ledger, res []TxResult) {
+	t.Helper()
+	for _, tr := range res {
+		if tr.Code != OK {
+			continue
+		}
+		for _, rr := range tr.Receipts {
+			if rr.Code != OK {
+				continue
+			}
+			st, ok, err := l.Receipt(context.Background(), rr.ID)
+			if err != nil || !ok || !st.Paid {
+				t.Fatalf("receipt %s: %+v %v %v", rr.ID, st, ok, err)
+			}
+			if u[st.Epoch] == nil {
+				u[st.Epoch] = map[string]map[string]uint64{}
+			}
+			if u[st.Epoch][st.Model] == nil {
+				u[st.Epoch][st.Model] = map[string]uint64{}
+			}
+			u[st.Epoch][st.Model][st.Account] += st.Charge
+		}
+	}
+}
+
+// checkEmissions checks an epoch's emissions against the usage (DESIGN
+// §9.8: no usage → no emissions, for a model and for an account) and the
+// reserve's accounting; it counts what was paid into all.
+func checkEmissions(t *testing.T, st EpochSettlement, usage map[string]map[string]uint64, all map[Code]int) {
+	t.Helper()
+	em := st.Emissions
+	if em == nil {
+		return
+	}
+	if em.Budget > em.ReserveBefore || em.Paid > em.Budget || em.ReserveBefore-em.ReserveAfter != em.Paid {
+		t.Fatalf("epoch %d: emission accounting: %+v", st.Epoch, em)
+	}
+	if a := em.Allocation; a != nil {
+		if a.Paid+a.Capped+a.Dust != a.Budget {
+			t.Fatalf("epoch %d: allocation does not sum: %+v", st.Epoch, a)
+		}
+		for _, me := range a.Models {
+			var gross uint64
+			for _, v := range usage[me.Model] {
+				gross += v
+			}
+			if gross == 0 && me.Amount != 0 {
+				t.Fatalf("epoch %d: model %s without usage emitted %d", st.Epoch, me.Model, me.Amount)
+			}
+			if me.Capped > 0 {
+				all["emission_capped"]++
+			}
+		}
+	}
+	for _, mr := range em.Models {
+		var sum uint64
+		for _, u := range mr.Users {
+			if u.Amount > 0 && usage[mr.Model][u.Account] == 0 {
+				t.Fatalf("epoch %d: %s rewarded %d on %s without usage", st.Epoch, u.Account, u.Amount, mr.Model)
+			}
+			if u.Amount > 0 {
+				all["emission_paid"]++
+			}
+			sum += u.Amount
+		}
+		if mr.Issuer+sum+mr.Unallocated != mr.Amount {
+			t.Fatalf("epoch %d: %s split does not sum: %+v", st.Epoch, mr.Model, mr)
+		}
+	}
+	for _, g := range em.Gated {
+		for _, s := range []econ.GatedSplit{g.Flock, g.MT} {
+			sum := s.Carry
+			for _, u := range s.Users {
+				if u.Amount > 0 && usage[g.Model][u.Account] == 0 {
+					t.Fatalf("epoch %d: %s released %d on %s without usage", st.Epoch, u.Account, u.Amount, g.Model)
+				}
+				if u.Amount > 0 {
+					all["gated_paid"]++
+				}
+				sum += u.Amount
+			}
+			if sum != s.Release+s.CarryIn {
+				t.Fatalf("epoch %d: %s gated split does not sum: %+v", st.Epoch, g.Model, s)
+			}
+			if s.Carry > 0 {
+				all["gated_carry"]++
+			}
+		}
+	}
+}
+
 // TestConservationProperty applies random block sequences and checks after
 // every block that every denom is conserved and no balance went negative
 // (balances are unsigned: an underflow would show as a conservation break).
@@ -220,7 +326,8 @@ func TestConservationProperty(t *testing.T) {
 		for _, c := range []Code{CodeDepositNotUSD, CodeNotWithdrawable, CodeTreasuryAccount, CodeNotProtocol, "treasury_spent", "routing_denied", "routing_paid",
 			"ok:swap", "ok:launch_rmo", "ok:commit", "ok:graduate", "ok:redeem", "ok:claim_vested", "mt_burned", "graduated_at_max",
 			CodeBelowMinOut, CodeBadRaise, CodeRMONotOpen, CodeNotGraduable, CodeNotFailed, CodeNothingToClaim, CodeNotIssuer,
-			"ok:stake", "ok:unstake", "ok:claim_unbonded", CodeInsufficientStake, CodeStillUnbonding, CodeSessionKeyStake} {
+			"ok:stake", "ok:unstake", "ok:claim_unbonded", CodeInsufficientStake, CodeStillUnbonding, CodeSessionKeyStake,
+			"emission_paid", "emission_capped", "gated_paid", "gated_carry"} {
 			if all[c] == 0 {
 				t.Errorf("no history exercised %s: %v", c, all)
 			}
@@ -228,14 +335,20 @@ func TestConservationProperty(t *testing.T) {
 	}()
 	for seed := range uint64(20) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			l, err := New(ctx, store.NewMemory(), propGenesis())
+			// Odd seeds run with a funded emission reserve.
+			gen := propGenesis()
+			if seed%2 == 1 {
+				gen = withEmissions(gen)
+			}
+			l, err := New(ctx, store.NewMemory(), gen)
 			if err != nil {
 				t.Fatal(err)
 			}
 			var closed, receipts int
 			codes := map[Code]int{}
 			g := newGen(seed)
-			m := newSupplyModel(propGenesis())
+			m := newSupplyModel(gen)
+			usage := propUsage{}
 			for range 60 {
 				b := g.next(t, l)
 				before, err := l.Pools(ctx)
@@ -247,6 +360,7 @@ func TestConservationProperty(t *testing.T) {
 					t.Fatal(err)
 				}
 				checkPoolsK(t, l, before, b.Height)
+				usage.add(t, l, res.Txs)
 				closed += len(res.ClosedEpochs)
 				for _, e := range res.ClosedEpochs {
 					st, ok, err := l.Epoch(ctx, e)
@@ -254,6 +368,10 @@ func TestConservationProperty(t *testing.T) {
 						t.Fatalf("epoch %d: %v %v", e, ok, err)
 					}
 					m.treasury[DenomUSD] += st.Treasury
+					checkEmissions(t, st, usage[e], all)
+					if (st.Emissions != nil) != (seed%2 == 1) {
+						t.Fatalf("epoch %d: emissions %v on seed %d", e, st.Emissions != nil, seed)
+					}
 					for _, ms := range st.Models {
 						all["routing_denied"] += int(ms.RoutingDenied)
 						all["routing_paid"] += len(ms.Split.RoutingFees)
@@ -331,6 +449,11 @@ func newSupplyModel(g Genesis) *supplyModel {
 	for _, n := range g.Nodes {
 		s := m.supply[DenomFlock]
 		s.Minted += n.Bond
+		m.supply[DenomFlock] = s
+	}
+	if v := g.Economics.EmissionReserveFlock; v > 0 {
+		s := m.supply[DenomFlock]
+		s.Minted += v
 		m.supply[DenomFlock] = s
 	}
 	if e := g.Economics; e.FlockPoolFlock > 0 {
@@ -527,8 +650,12 @@ func TestDeterminism(t *testing.T) {
 		g := newGen(100 + seed)
 		r := rand.New(rand.NewPCG(seed, 1))
 		var ls []*Ledger
+		gen := propGenesis()
+		if seed%2 == 1 {
+			gen = withEmissions(gen)
+		}
 		for range 3 {
-			l, err := New(ctx, store.NewMemory(), propGenesis())
+			l, err := New(ctx, store.NewMemory(), gen)
 			if err != nil {
 				t.Fatal(err)
 			}

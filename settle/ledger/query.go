@@ -117,9 +117,9 @@ func (l *Ledger) RMOPositions(ctx context.Context, model string) (int, error) {
 
 // Holdings returns, per denom, everything the state holds: balances (the
 // treasury's included), node bonds (flock), epoch escrows and buyback
-// reserves (usd), pool reserves, offering escrows (flock), model escrows
-// (reserved flock, MT incentives), vesting MT not yet claimed, and staked
-// and unbonding MT.
+// reserves (usd), the emission reserve (flock), pool reserves, offering
+// escrows (flock), model escrows (reserved flock, MT incentives), vesting
+// MT not yet claimed, and staked and unbonding MT.
 func (l *Ledger) Holdings(ctx context.Context) (map[string]uint64, error) {
 	r := l.reader(ctx)
 	out := map[string]uint64{}
@@ -163,6 +163,13 @@ func (l *Ledger) Holdings(ctx context.Context) (map[string]uint64, error) {
 		return nil, err
 	}
 	if err := add(DenomUSD, fr); err != nil {
+		return nil, err
+	}
+	er, err := r.getU64(kEmReserve)
+	if err != nil {
+		return nil, err
+	}
+	if err := add(DenomFlock, er); err != nil {
 		return nil, err
 	}
 	for _, p := range []string{pEscrow, pMTRes} {

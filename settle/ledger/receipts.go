@@ -237,8 +237,11 @@ type EpochSettlement struct {
 	Models []ModelSettlement `json:"models"`
 	// Buybacks are the §9.4 buybacks and burns run after the split; absent
 	// on a network without a FLOCK/usd pool, where every reserve carries
-	// over. Emissions and validator updates (§9.7) come later.
+	// over.
 	Buybacks *EpochBuybacks `json:"buybacks,omitempty"`
+	// Emissions are the §9.7 emissions and stake-gated releases; absent on
+	// a network whose genesis funds no emission reserve.
+	Emissions *EpochEmissions `json:"emissions,omitempty"`
 }
 
 // EpochBuybacks is what an epoch's buybacks traded and burned (DESIGN
@@ -335,6 +338,11 @@ func (l *Ledger) closeEpoch(e uint64, b Block) error {
 		registered[id] = ok
 		return ok, err
 	}
+	// usage is the paid charges per model and account, for the emissions.
+	var usage map[string]map[string]uint64
+	if l.gen.emissionsOn() {
+		usage = map[string]map[string]uint64{}
+	}
 	for i := 0; i < len(ents); {
 		name, _, _ := strings.Cut(strings.TrimPrefix(ents[i].key, prefix), "/")
 		j := i
@@ -357,6 +365,14 @@ func (l *Ledger) closeEpoch(e uint64, b Block) error {
 				ms.UnpaidUSD += rec.Charge
 				ms.UnpaidIDs = append(ms.UnpaidIDs, idHex)
 				continue
+			}
+			if usage != nil {
+				u := usage[name]
+				if u == nil {
+					u = map[string]uint64{}
+					usage[name] = u
+				}
+				u[rec.Account] += rec.Charge // ≤ Σ usd supply
 			}
 			// The routing fee goes only to an entry node that is a
 			// registered node and not the paying account; otherwise the
@@ -461,7 +477,11 @@ func (l *Ledger) closeEpoch(e uint64, b Block) error {
 	if st.Buybacks, err = l.buybacks(); err != nil {
 		return err
 	}
-	// §9.7 hooks (emissions, rewards) run here once implemented.
+	if l.gen.emissionsOn() {
+		if st.Emissions, err = l.emissions(e, b, st.Models, usage); err != nil {
+			return err
+		}
+	}
 	root := MerkleRoot(ids)
 	st.ReceiptsRoot = hex.EncodeToString(root[:])
 	l.s.putJSON(pEpoch+ek, st)

@@ -74,7 +74,9 @@ type RMOPosition struct {
 
 // ModelEscrow holds what graduation set aside for a model's stake-gated
 // pools (§9.7): the reserved FLOCK (its share of the raise) and the MT
-// incentives bucket. They are released by the emission step (not yet).
+// incentives bucket. On a network with emissions they are released
+// linearly from graduation at each epoch close (emission.go); what is
+// released but not paid stays here as the carry-over.
 type ModelEscrow struct {
 	ReservedFlock uint64 `json:"reserved_flock"`
 	IncentivesMT  uint64 `json:"incentives_mt"`

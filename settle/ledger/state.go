@@ -41,6 +41,10 @@ const Namespace = "/fomo/ledger"
 //	/vest/<account>/<model>        Vesting (the issuer's MT)
 //	/stake/<account>/<model>       StakePosition (staked and unbonding MT, §9.6)
 //	/stakem/<model>/<account>      empty: index of a model's stakers
+//	/emission/reserve              uint64 FLOCK of the emission reserve (§9.7)
+//	/emission/budget               uint64 FLOCK budget of the last closed epoch
+//	/emission/release/<model>      ModelRelease (the gated pools' releases)
+//	/emission/born/<model>         uint64 block time of a model's registration
 const (
 	kAppHash   = "/meta/apphash"
 	kGenesis   = "/meta/genesis"

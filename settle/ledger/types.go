@@ -156,6 +156,13 @@ type Economics struct {
 	// CurveStartBps is the offering curve's start price in bps of its
 	// average price (§9.5); 0 leaves the network without offerings.
 	CurveStartBps uint32 `json:"curve_start_bps,omitempty"`
+	// EmissionReserveFlock is the genesis emission reserve (§9.7), minted
+	// into a reserve record; 0 leaves the network without emissions and
+	// without stake-gated releases. EmissionFirstEpochFlock is the first
+	// epoch's budget; 0 takes reserve × (1 − retention), so that the
+	// decaying budgets sum to the reserve.
+	EmissionReserveFlock    uint64 `json:"emission_reserve_flock,omitempty"`
+	EmissionFirstEpochFlock uint64 `json:"emission_first_epoch_flock,omitempty"`
 }
 
 // RMOParams returns the offering parameters of econ's curve and
