@@ -345,6 +345,19 @@ func newEpochCmd() *cobra.Command {
 	return cmd
 }
 
+// accountArg returns the account named in args, or the account of the key
+// keyName in the home's keystore.
+func accountArg(rf *Flags, args []string, keyName string) (string, error) {
+	if len(args) == 1 {
+		return args[0], nil
+	}
+	sk, err := identity.Load(filepath.Join(rf.Home, "keys", keyName+".key"))
+	if err != nil {
+		return "", errors.Join(err, errors.New("name an account or a key (--key-name)"))
+	}
+	return identity.PeerID(sk).String(), nil
+}
+
 func newAccountCmd(rf *Flags) *cobra.Command {
 	cmd := &cobra.Command{Use: "account", Short: "Show accounts on the settlement chain"}
 	var apiURL, keyName string
@@ -354,15 +367,9 @@ func newAccountCmd(rf *Flags) *cobra.Command {
 		Example: "  fomo account show --key-name alice\n  fomo account show 12D3KooW...",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id := ""
-			if len(args) == 1 {
-				id = args[0]
-			} else {
-				sk, err := identity.Load(filepath.Join(rf.Home, "keys", keyName+".key"))
-				if err != nil {
-					return errors.Join(err, errors.New("name an account or a key (--key-name)"))
-				}
-				id = identity.PeerID(sk).String()
+			id, err := accountArg(rf, args, keyName)
+			if err != nil {
+				return err
 			}
 			c, err := connect(apiURL)
 			if err != nil {

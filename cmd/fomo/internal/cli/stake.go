@@ -2,10 +2,8 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/fomonet/fomo/node/api"
@@ -64,15 +62,9 @@ over, stake claim pays it back.`,
 		Example: "  fomo stake show --key-name alice\n  fomo stake show 12D3KooW...",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id := ""
-			if len(args) == 1 {
-				id = args[0]
-			} else {
-				sk, err := identity.Load(filepath.Join(rf.Home, "keys", keyName+".key"))
-				if err != nil {
-					return errors.Join(err, errors.New("name an account or a key (--key-name)"))
-				}
-				id = identity.PeerID(sk).String()
+			id, err := accountArg(rf, args, keyName)
+			if err != nil {
+				return err
 			}
 			if asJSON {
 				c, err := connect(apiURL)
