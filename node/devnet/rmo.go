@@ -62,15 +62,9 @@ func runOffering(ctx context.Context, out io.Writer, dir, api, model string, g *
 	}
 }
 
-// errPermanent marks an offering error that trying again does not cure.
-var errPermanent = errors.New("devnet: offering")
-
 // transient reports whether err may pass: the node answered 503 (its chain
 // is catching up) or could not be reached.
 func transient(err error) bool {
-	if errors.Is(err, errPermanent) {
-		return false
-	}
 	if _, ok := errors.AsType[*codeError](err); ok {
 		return false
 	}
@@ -119,14 +113,12 @@ func offering(ctx context.Context, out io.Writer, dir, api, model string, g *net
 		fmt.Fprintf(out, "devnet: rmo of %s launched before\n", model)
 	}
 
-	var holders []string
 	for i := 1; i <= supporters; i++ {
 		sk, _, err := identity.LoadOrCreate(supporterKey(dir, i))
 		if err != nil {
 			return err
 		}
 		id := identity.PeerID(sk).String()
-		holders = append(holders, id)
 		f, next, err := curve.Commit(st, supportCommit)
 		if err != nil {
 			return err
@@ -153,41 +145,21 @@ func offering(ctx context.Context, out io.Writer, dir, api, model string, g *net
 			econ.FormatAmount(f.FeeTreasury+f.FeeIssuer), refund)
 	}
 
-	// Graduated: the buyers hold their MT. The API does not show pools
-	// yet; the pool is what graduating the curve above seeds, checked
-	// against the MT the chain delivered and minted.
-	denom := ledger.MTDenom(model)
-	var held uint64
-	for _, id := range holders {
-		a, err := account(ctx, c, id)
-		if err != nil {
-			return err
-		}
-		held += a.Balances[denom]
-	}
-	if held == 0 {
-		fmt.Fprintf(out, "devnet: rmo of %s not graduated: %s of %s FLOCK raised\n", model, econ.FormatAmount(st.Raised), econ.FormatAmount(raiseMax))
-		return nil
-	}
-	gr, err := econ.Graduate(params, curve, st, false)
+	// Graduated: the chain's record of it, with the pool it seeded.
+	o, err := c.RMO(ctx, model)
 	if err != nil {
 		return err
 	}
-	var cs struct {
-		State struct {
-			Supply map[string]ledger.Supply `json:"supply"`
-		} `json:"state"`
+	gr := o.Graduation
+	if gr == nil {
+		fmt.Fprintf(out, "devnet: rmo of %s not graduated: %s of %s FLOCK raised\n", model,
+			econ.FormatAmount(o.RaisedFlockBase), econ.FormatAmount(o.RaiseMaxFlockBase))
+		return nil
 	}
-	if err := c.Do(ctx, http.MethodGet, "/api/v1/chain", "", nil, &cs); err != nil {
-		return err
-	}
-	if minted := cs.State.Supply[denom].Minted; held != gr.Buyers || minted != gr.Minted {
-		return errors.Join(errPermanent, fmt.Errorf("rmo of %s: the chain shows %d MT bought and %d minted, the curve %d and %d",
-			model, held, minted, gr.Buyers, gr.Minted))
-	}
-	price, _ := gr.Pool.PriceE18()
+	seed := econ.Pool{ReserveA: gr.LiquidityMTBase, ReserveB: gr.RaisePoolFlockBase}
+	price, _ := seed.PriceE18()
 	fmt.Fprintf(out, "devnet: rmo of %s graduated: %s MT minted; pool %s MT / %s FLOCK (%s FLOCK per MT), liquidity locked\n",
-		model, econ.FormatAmount(gr.Minted), econ.FormatAmount(gr.Pool.ReserveA), econ.FormatAmount(gr.Pool.ReserveB), formatE18(price))
+		model, econ.FormatAmount(gr.MintedMTBase), econ.FormatAmount(seed.ReserveA), econ.FormatAmount(seed.ReserveB), formatE18(price))
 	return nil
 }
 
