@@ -140,21 +140,19 @@ func (l *Ledger) emissions(e uint64, b Block, models []ModelSettlement, usage ma
 		return nil, err
 	}
 	out := &EpochEmissions{ReserveBefore: reserve, Models: []ModelRewards{}, Gated: []GatedRelease{}}
-	_, ok, err := l.s.get(kEmBudget)
+	pv, ok, err := l.s.lookupU64(kEmBudget)
 	if err != nil {
 		return nil, err
 	}
 	budget := l.gen.FirstEmissionBudget(p)
 	if ok {
-		pv, err := l.s.getU64(kEmBudget)
-		if err != nil {
-			return nil, err
-		}
 		if budget, err = econ.EmissionBudget(pv, p.RetentionNum, p.RetentionDen); err != nil {
 			return nil, err
 		}
 	}
-	l.s.putU64(kEmBudget, budget)
+	// Kept when it has decayed to zero: an absent budget means the first
+	// epoch's.
+	l.s.putU64Kept(kEmBudget, budget)
 	out.Budget = min(budget, reserve)
 
 	// participants builds the list of a model's accounts with usage or stake.
@@ -287,12 +285,11 @@ func (l *Ledger) modelBornMs(model string) (int64, error) {
 	if ok && r.Status == RMOGraduated {
 		return r.GraduatedMs, nil
 	}
-	_, ok, err = l.s.get(pEmBorn + model)
+	t, ok, err := l.s.lookupU64(pEmBorn + model)
 	if err != nil || !ok {
 		return l.gen.GenesisTimeMs, err
 	}
-	t, err := l.s.getU64(pEmBorn + model)
-	return int64(t), err
+	return int64(t), nil
 }
 
 // gatedRelease releases what is due of a model's stake-gated pools and

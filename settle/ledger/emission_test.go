@@ -126,3 +126,23 @@ func TestEmissionGenesisBounds(t *testing.T) {
 		t.Fatalf("without a reserve the emission parameters are not read: %v", err)
 	}
 }
+
+// TestEmissionBudgetStaysSpent: a budget that has decayed to zero stays
+// zero; it does not start over at the first epoch's.
+func TestEmissionBudgetStaysSpent(t *testing.T) {
+	g := emissionGenesis()
+	g.Economics.FlockPoolFlock, g.Economics.FlockPoolUSD = 0, 0
+	g.Economics.EmissionFirstEpochFlock = 1 // one base unit: 1, then 0
+	c := newChain(t, g)
+	c.setup()
+	c.must("n1", SubmitReceipts{Receipts: []Receipt{rcpt("a", "alice", "alice", "n1", "", c.now, 1_000_000, 0)}})
+	c.block(epochMs + graceMs)
+	c.block(epochMs)
+	c.block(epochMs)
+	want := []uint64{1, 0, 0}
+	for e, w := range want {
+		if em := closedEpoch(t, c, uint64(e)).Emissions; em == nil || em.Budget != w {
+			t.Fatalf("epoch %d: emissions %+v, want budget %d", e, em, w)
+		}
+	}
+}

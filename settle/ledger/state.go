@@ -281,15 +281,26 @@ func (s *kv) putJSON(k string, v any) {
 }
 
 func (s *kv) getU64(k string) (uint64, error) {
+	v, _, err := s.lookupU64(k)
+	return v, err
+}
+
+// lookupU64 reads a uint64 and says whether the key is set at all (a zero
+// written by putU64Kept is set).
+func (s *kv) lookupU64(k string) (uint64, bool, error) {
 	b, ok, err := s.get(k)
 	if err != nil || !ok {
-		return 0, err
+		return 0, false, err
 	}
 	if len(b) != 8 {
-		return 0, fmt.Errorf("ledger: %s: bad uint64 value", k)
+		return 0, false, fmt.Errorf("ledger: %s: bad uint64 value", k)
 	}
-	return binary.BigEndian.Uint64(b), nil
+	return binary.BigEndian.Uint64(b), true, nil
 }
+
+// putU64Kept writes v even when it is zero, for values whose absence means
+// something else than zero.
+func (s *kv) putU64Kept(k string, v uint64) { s.put(k, binary.BigEndian.AppendUint64(nil, v)) }
 
 func (s *kv) putU64(k string, v uint64) {
 	if v == 0 {
