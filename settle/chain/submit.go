@@ -299,7 +299,14 @@ func (s *Submitter) due(ctx context.Context, store ReceiptStore, h int64) [][]by
 			continue
 		}
 		env, settled, ok, err := store.Envelope(ctx, id)
-		if err != nil || !ok || settled {
+		if err != nil {
+			// Kept: tried again at the next block, not forgotten.
+			if ctx.Err() == nil {
+				s.log.Warn("reading an overdue receipt failed; will retry", "receipt_id", fmt.Sprintf("%x", id[:8]), "err", err)
+			}
+			continue
+		}
+		if !ok || settled {
 			gone = append(gone, id)
 			continue
 		}

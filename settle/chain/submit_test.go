@@ -76,6 +76,7 @@ type memStore struct {
 	mu      sync.Mutex
 	envs    map[[32]byte][]byte
 	settled map[[32]byte]bool
+	fail    int // Envelope calls that fail before the store answers again
 }
 
 func newMemStore() *memStore {
@@ -93,6 +94,10 @@ func (m *memStore) put(env string) [32]byte {
 func (m *memStore) Envelope(_ context.Context, id [32]byte) ([]byte, bool, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.fail > 0 {
+		m.fail--
+		return nil, false, false, errors.New("store unavailable")
+	}
 	e, ok := m.envs[id]
 	return e, m.settled[id], ok, nil
 }
@@ -202,6 +207,29 @@ func TestSubmitterResubmitsOverdue(t *testing.T) {
 	}
 	c.block(s)
 	testwait.For(t, "the overdue receipt submitted", 10*time.Second, func() bool { return len(c.sentEnvelopes()) == 1 })
+}
+
+// TestSubmitterRetriesAfterStoreError: an overdue receipt the store fails
+// to read is kept and submitted once the store answers again.
+func TestSubmitterRetriesAfterStoreError(t *testing.T) {
+	c := &fakeChain{included: map[[32]byte]bool{}}
+	store := newMemStore()
+	s := newTestSubmitter(t, c, store)
+	id := store.put("gossiped")
+	s.Add(id, []byte("gossiped"), false)
+	store.mu.Lock()
+	store.fail = 1
+	store.mu.Unlock()
+	for range ResubmitAfter {
+		c.block(s)
+	}
+	testwait.For(t, "the failed read", 10*time.Second, func() bool {
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		return store.fail == 0
+	})
+	c.block(s)
+	testwait.For(t, "the receipt submitted after the store recovered", 10*time.Second, func() bool { return len(c.sentEnvelopes()) == 1 })
 }
 
 // TestSubmitterTakesUpUnsettledAtStart: what the store holds unsettled
