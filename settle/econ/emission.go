@@ -16,7 +16,7 @@ import (
 //     ([AllocateEmissions]);
 //  3. within a model, the issuer takes its bonus and the users share the rest
 //     by global_score ([SplitModelEmission]); the stake-gated pools release
-//     linearly ([Released]) and are shared by incentive_score ([SplitGated]).
+//     linearly ([Vested], [Claimable]) and are shared by incentive_score ([SplitGated]).
 //
 // Shares, factors and scores are 1e18 fixed point ([FixedOne]); products go
 // through math/big and every division floors. What a floor leaves behind is
@@ -449,19 +449,6 @@ func SplitModelEmission(amount uint64, ps []Participant, p EmissionParams) (Mode
 	issuer := BpsOf(amount, p.IssuerBonusBps)
 	left := distribute(amount-issuer, rs)
 	return ModelRewards{Amount: amount, Issuer: issuer, Users: rs, Unallocated: left}, nil
-}
-
-// Released returns how much of a stake-gated pool of total has been released
-// at nowMs by the linear release from startMs over durationMs (180 days by
-// default): the same schedule as [Vested], rounding down.
-func Released(total uint64, startMs, nowMs, durationMs int64) uint64 {
-	return Vested(total, startMs, nowMs, durationMs)
-}
-
-// ReleaseDue returns what a stake-gated pool releases at nowMs given what
-// it has already released: Released(…) − released, or ErrOverClaimed.
-func ReleaseDue(total, released uint64, startMs, nowMs, durationMs int64) (uint64, error) {
-	return Claimable(total, released, startMs, nowMs, durationMs)
 }
 
 // GatedSplit is the split of one stake-gated pool's release for an epoch.

@@ -337,12 +337,12 @@ func checkRewards(t *testing.T, got, want []Reward) {
 
 func TestStakeGatedGolden(t *testing.T) {
 	// 180,000,000 released linearly over 180 days: 1,000,000 a day.
-	day1 := Released(180_000_000, 0, Day, 180*Day)
+	day1 := Vested(180_000_000, 0, Day, 180*Day)
 	if day1 != 1_000_000 {
-		t.Fatalf("Released after a day = %d, want 1000000", day1)
+		t.Fatalf("Vested after a day = %d, want 1000000", day1)
 	}
-	if r := Released(180_000_000, 0, 200*Day, 180*Day); r != 180_000_000 {
-		t.Fatalf("Released after the end = %d", r)
+	if r := Vested(180_000_000, 0, 200*Day, 180*Day); r != 180_000_000 {
+		t.Fatalf("Vested after the end = %d", r)
 	}
 	// nobody both uses and stakes: the day's release carries over.
 	noOne := []Participant{{Account: "user", Usage: 10}, {Account: "staker", Stake: 10}}
@@ -351,9 +351,9 @@ func TestStakeGatedGolden(t *testing.T) {
 		t.Fatalf("got %+v, %v; want everything carried", g, err)
 	}
 	// day 2: another 1,000,000 due, plus the carry, plus 5 of dust from before.
-	due, err := ReleaseDue(180_000_000, day1, 0, 2*Day, 180*Day)
+	due, err := Claimable(180_000_000, day1, 0, 2*Day, 180*Day)
 	if err != nil || due != 1_000_000 {
-		t.Fatalf("ReleaseDue = %d, %v", due, err)
+		t.Fatalf("Claimable = %d, %v", due, err)
 	}
 	// ann: usage 1/4, stake 1/2 → 0.125; dan: usage 3/4, stake 1/2 → 0.375; Σ 0.5.
 	// pool 1,000,000 + 1,000,005 = 2,000,005: ann floor(2,000,005/4) = 500,001,
@@ -367,7 +367,7 @@ func TestStakeGatedGolden(t *testing.T) {
 	if g.Carry != 1 || g.Release != 1_000_000 || g.CarryIn != 1_000_005 {
 		t.Errorf("got %+v", g)
 	}
-	if _, err := ReleaseDue(100, 50, 0, 0, Day); !errors.Is(err, ErrOverClaimed) {
+	if _, err := Claimable(100, 50, 0, 0, Day); !errors.Is(err, ErrOverClaimed) {
 		t.Errorf("over-released: %v", err)
 	}
 	if _, err := SplitGated(math.MaxUint64, 1, ps); !errors.Is(err, ErrOverflow) {

@@ -308,11 +308,11 @@ func (l *Ledger) gatedRelease(model string, b Block, p econ.EmissionParams, part
 	if err != nil {
 		return nil, err
 	}
-	dueF, err := econ.ReleaseDue(r.Graduation.RaiseReserved, rel.FlockReleased, r.GraduatedMs, b.TimeMs, p.ReleaseMs)
+	dueF, err := econ.Claimable(r.Graduation.RaiseReserved, rel.FlockReleased, r.GraduatedMs, b.TimeMs, p.ReleaseMs)
 	if err != nil {
 		return nil, err
 	}
-	dueM, err := econ.ReleaseDue(r.Graduation.Incentives, rel.MTReleased, r.GraduatedMs, b.TimeMs, p.ReleaseMs)
+	dueM, err := econ.Claimable(r.Graduation.Incentives, rel.MTReleased, r.GraduatedMs, b.TimeMs, p.ReleaseMs)
 	if err != nil {
 		return nil, err
 	}

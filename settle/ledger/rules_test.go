@@ -268,6 +268,9 @@ func TestGenesisBounds(t *testing.T) {
 		{"treasury protocol key", func(g *Genesis) { g.ProtocolKey = TreasuryAccount }, "protocol_key"},
 		{"swap fee above 10000", func(g *Genesis) { g.Economics.SwapFeeBps = 10_001 }, "swap_fee_bps"},
 		{"allocation above 10000", func(g *Genesis) { g.Economics.AllocSaleBps, g.Economics.AllocIssuerBps = 9_000, 2_000 }, "alloc_"},
+		{"commit fees that wrap 32 bits", func(g *Genesis) {
+			g.Economics.CommitFeeTreasuryBps, g.Economics.CommitFeeIssuerBps = 1, 1<<32-1
+		}, "commit_fee_treasury_bps + commit_fee_issuer_bps"},
 		{"negative raise window", func(g *Genesis) { g.Economics.RaiseWindowMs = -1 }, "negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -200,24 +200,26 @@ func (e Economics) BuybackParams() econ.BuybackParams {
 // duration. (The network genesis also requires the groups to sum to
 // exactly 10,000.)
 func (e Economics) Validate() error {
+	// Sums in 64 bits: shares of up to 2^32−1 each cannot wrap them.
+	sum := func(vs ...uint32) uint64 {
+		var t uint64
+		for _, v := range vs {
+			t += uint64(v)
+		}
+		return t
+	}
 	for _, b := range []struct {
 		name string
-		v    uint32
+		v    uint64
 	}{
-		{"swap_fee_bps", e.SwapFeeBps}, {"first_buy_max_bps", e.FirstBuyMaxBps}, {"age_floor_bps", e.AgeFloorBps},
-		{"emission_cap_bps", e.EmissionCapBps}, {"issuer_bonus_bps", e.IssuerBonusBps}, {"alpha_bps", e.AlphaBps},
-		{"commit_fee_treasury_bps + commit_fee_issuer_bps", e.CommitFeeTreasuryBps + e.CommitFeeIssuerBps},
-		{"alloc_*_bps", e.AllocSaleBps + e.AllocLiquidityBps + e.AllocIncentivesBps + e.AllocIssuerBps + e.AllocTreasuryBps},
-		{"raise_*_bps", e.RaisePoolBps + e.RaiseReservedBps + e.RaiseIssuerBps},
+		{"swap_fee_bps", sum(e.SwapFeeBps)}, {"first_buy_max_bps", sum(e.FirstBuyMaxBps)}, {"age_floor_bps", sum(e.AgeFloorBps)},
+		{"emission_cap_bps", sum(e.EmissionCapBps)}, {"issuer_bonus_bps", sum(e.IssuerBonusBps)}, {"alpha_bps", sum(e.AlphaBps)},
+		{"commit_fee_treasury_bps + commit_fee_issuer_bps", sum(e.CommitFeeTreasuryBps, e.CommitFeeIssuerBps)},
+		{"alloc_*_bps", sum(e.AllocSaleBps, e.AllocLiquidityBps, e.AllocIncentivesBps, e.AllocIssuerBps, e.AllocTreasuryBps)},
+		{"raise_*_bps", sum(e.RaisePoolBps, e.RaiseReservedBps, e.RaiseIssuerBps)},
 	} {
 		if b.v > 10_000 {
 			return fmt.Errorf("economics: %s is %d, above 10000", b.name, b.v)
-		}
-	}
-	for _, x := range []uint32{e.CommitFeeTreasuryBps, e.AllocSaleBps, e.AllocLiquidityBps, e.AllocIncentivesBps, e.AllocIssuerBps,
-		e.AllocTreasuryBps, e.RaisePoolBps, e.RaiseReservedBps, e.RaiseIssuerBps} {
-		if x > 10_000 { // a share that wrapped the sums above
-			return fmt.Errorf("economics: a share is %d, above 10000", x)
 		}
 	}
 	if (e.FlockPoolFlock == 0) != (e.FlockPoolUSD == 0) {
