@@ -119,7 +119,7 @@ func TestChainFourValidators(t *testing.T) {
 		InputPrice  uint64 `json:"input_price"`
 		OutputPrice uint64 `json:"output_price"`
 	}
-	if err := apiDo(t.Context(), http.MethodGet, nodes[2].API+"/api/v1/prices/synth-tiny-q8_0", nil, &prices); err != nil {
+	if err := fomotest.GetJSON(t.Context(), nodes[2].API+"/api/v1/prices/synth-tiny-q8_0", &prices, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	netID = prices.NetworkID
@@ -145,7 +145,7 @@ func TestChainFourValidators(t *testing.T) {
 	for _, n := range nodes[:2] {
 		fomotest.WaitFor(t, 30*time.Second, "the transfer seen by "+n.API, func() bool {
 			var a struct{ Balances map[string]uint64 }
-			return apiDo(t.Context(), http.MethodGet, n.API+"/api/v1/accounts/"+spenderID, nil, &a) == nil && a.Balances["usd"] == 1500
+			return fomotest.GetJSON(t.Context(), n.API+"/api/v1/accounts/"+spenderID, &a, 30*time.Second) == nil && a.Balances["usd"] == 1500
 		})
 	}
 	tags := map[string]string{nodes[0].Peer: "b", nodes[1].Peer: "c"}
@@ -179,7 +179,7 @@ func TestChainFourValidators(t *testing.T) {
 		}
 	}()
 	fomotest.WaitFor(t, time.Minute, "the unpaid receipts recorded", func() bool {
-		err := apiDo(t.Context(), http.MethodGet, nodes[3].API+"/api/v1/accounts/"+spenderID, nil, &acct)
+		err := fomotest.GetJSON(t.Context(), nodes[3].API+"/api/v1/accounts/"+spenderID, &acct, 30*time.Second)
 		return err == nil && acct.Overdrawn
 	})
 	if acct.UnpaidUSD == 0 || acct.Balances["usd"] >= 1500 {
@@ -209,7 +209,7 @@ func TestChainFourValidators(t *testing.T) {
 	}
 	fomotest.WaitFor(t, 90*time.Second, "the dead node's receipt included", func() bool {
 		var v api.ReceiptView
-		err := apiDo(t.Context(), http.MethodGet, alive[0].API+"/api/v1/receipts/"+id, nil, &v)
+		err := fomotest.GetJSON(t.Context(), alive[0].API+"/api/v1/receipts/"+id, &v, 30*time.Second)
 		return err == nil && v.Settled
 	})
 
