@@ -63,11 +63,7 @@ func (n *Node) startMetering(nw *network) (*meter.Meter, error) {
 		cfg.UserKey = n.key
 	}
 	if n.chain != nil {
-		app := n.chain.app
-		cfg.RegistryPrices = func(model string) (uint64, uint64, bool) {
-			rm, ok, err := app.Model(context.Background(), model)
-			return rm.InputPrice, rm.OutputPrice, ok && err == nil
-		}
+		cfg.RegistryPrices = n.registryPrices
 	}
 	if k := n.cfg.Auth.OpenAccessKey; k != "" {
 		if !g.Development {
@@ -97,14 +93,20 @@ func (n *Node) localPrices(nw *network, model string) (uint64, uint64, bool) {
 		return 0, 0, false
 	}
 	if n.chain != nil {
-		if rm, ok, err := n.chain.app.Model(context.Background(), model); err == nil && ok {
-			return rm.InputPrice, rm.OutputPrice, true
+		if in, out, ok := n.registryPrices(model); ok {
+			return in, out, true
 		}
 	}
 	nw.mu.Lock()
 	defer nw.mu.Unlock()
 	p := nw.prices[model]
 	return p[0], p[1], true
+}
+
+// registryPrices gives a model's prices in the chain's registry.
+func (n *Node) registryPrices(model string) (uint64, uint64, bool) {
+	rm, ok, err := n.chain.app.Model(context.Background(), model)
+	return rm.InputPrice, rm.OutputPrice, ok && err == nil
 }
 
 // openPool opens the node's receipt pool: receipts verified against the

@@ -134,10 +134,4 @@ func (ni *nodeInfo) Status(ctx context.Context) api.Status {
 	return st
 }
 
-func (ni *nodeInfo) Peers() []api.PeerInfo {
-	out := []api.PeerInfo{}
-	for _, p := range (*Node)(ni).host.Peers() {
-		out = append(out, api.PeerInfo(p))
-	}
-	return out
-}
+func (ni *nodeInfo) Peers() []api.PeerInfo { return (*Node)(ni).host.Peers() }

@@ -169,8 +169,8 @@ func formatE18(v uint64) string { return econ.FormatAmount(v / (econ.PriceScale 
 // account returns the chain's account id; one the chain never saw is empty.
 func account(ctx context.Context, c *client.Client, id string) (ledger.Account, error) {
 	a, err := c.Account(ctx, id)
-	if ae, ok := errors.AsType[*client.Error](err); ok && ae.StatusCode == http.StatusNotFound {
-		return ledger.Account{}, nil
+	if client.IsNotFound(err) {
+		return ledger.Account{}, nil // an account the chain has not seen is empty
 	}
 	if err != nil {
 		return ledger.Account{}, err
