@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -529,18 +530,19 @@ func (l *Ledger) buybacks() (*EpochBuybacks, error) {
 		return nil, err
 	}
 	var mrs []econ.ModelReserve
+	pools := map[string]PoolState{} // the models' pools, read once
 	for _, e := range ents {
 		name := strings.TrimPrefix(e.key, pMTRes)
-		v, err := l.s.getU64(e.key)
-		if err != nil {
-			return nil, err
+		if len(e.val) != 8 {
+			return nil, fmt.Errorf("ledger: %s: bad uint64 value", e.key)
 		}
-		mr := econ.ModelReserve{Model: name, Reserve: v}
+		mr := econ.ModelReserve{Model: name, Reserve: binary.BigEndian.Uint64(e.val)}
 		mp, ok, err := l.pool(ModelPoolID(name))
 		if err != nil {
 			return nil, err
 		}
 		if ok {
+			pools[name] = mp
 			mr.Pool = &mp.Pool
 		}
 		mrs = append(mrs, mr)
@@ -562,10 +564,7 @@ func (l *Ledger) buybacks() (*EpochBuybacks, error) {
 		rec := ModelBuyback{ModelBuyback: mb}
 		l.s.putU64(pMTRes+mb.Model, mb.Carry)
 		if mb.PoolAfter != nil {
-			mp, _, err := l.pool(ModelPoolID(mb.Model))
-			if err != nil {
-				return nil, err
-			}
+			mp := pools[mb.Model]
 			mp.Pool = *mb.PoolAfter
 			l.putPool(mp)
 			rec.PriceAfterE18 = mp.PriceE18()
