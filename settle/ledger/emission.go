@@ -156,7 +156,13 @@ func (l *Ledger) emissions(e uint64, b Block, models []ModelSettlement, usage ma
 	out.Budget = min(budget, reserve)
 
 	// participants builds the list of a model's accounts with usage or stake.
+	// It is built once per model and close: the emission split and the
+	// gated release share it.
+	built := map[string][]econ.Participant{}
 	participants := func(model string) ([]econ.Participant, error) {
+		if ps, ok := built[model]; ok {
+			return ps, nil
+		}
 		snap, err := stakeSnapshot(&l.s, e, model)
 		if err != nil {
 			return nil, err
@@ -177,6 +183,7 @@ func (l *Ledger) emissions(e uint64, b Block, models []ModelSettlement, usage ma
 			ps = append(ps, *x)
 		}
 		sort.Slice(ps, func(i, j int) bool { return ps[i].Account < ps[j].Account })
+		built[model] = ps
 		return ps, nil
 	}
 
