@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -32,11 +31,7 @@ func (f *txFlags) register(cmd *cobra.Command, defaultKey string) {
 }
 
 func (f *txFlags) key(home string) (crypto.PrivKey, error) {
-	p := f.keyFile
-	if p == "" {
-		p = filepath.Join(home, "keys", f.keyName+".key")
-	}
-	return identity.Load(p)
+	return identity.Load(keyPath(home, f.keyName, f.keyFile))
 }
 
 // sendTx signs body as the key's account at its next nonce, sends it
@@ -150,7 +145,7 @@ Authorization: Bearer fomo_sk_….`,
 			if err != nil {
 				return err
 			}
-			sess, _, err := identity.LoadOrCreate(filepath.Join(rf.Home, "keys", session+".key"))
+			sess, _, err := identity.LoadOrCreate(keyPath(rf.Home, session, ""))
 			if err != nil {
 				return err
 			}
@@ -351,7 +346,7 @@ func accountArg(rf *Flags, args []string, keyName string) (string, error) {
 	if len(args) == 1 {
 		return args[0], nil
 	}
-	sk, err := identity.Load(filepath.Join(rf.Home, "keys", keyName+".key"))
+	sk, err := identity.Load(keyPath(rf.Home, keyName, ""))
 	if err != nil {
 		return "", errors.Join(err, errors.New("name an account or a key (--key-name)"))
 	}

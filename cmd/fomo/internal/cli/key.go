@@ -17,12 +17,6 @@ func newKeyCmd(rf *Flags) *cobra.Command {
 		Long: `Keys are Ed25519. A key's libp2p peer ID (12D3KooW…) is its account address.
 Keys live in HOME/keys/NAME.key with mode 0600; the node's own key is "node".`,
 	}
-	keyPath := func(name, file string) string {
-		if file != "" {
-			return file
-		}
-		return filepath.Join(rf.Home, "keys", name+".key")
-	}
 	var name, file string
 	newCmd := &cobra.Command{
 		Use:     "new",
@@ -30,7 +24,7 @@ Keys live in HOME/keys/NAME.key with mode 0600; the node's own key is "node".`,
 		Example: "  fomo key new --name alice\n  fomo key new --file /secure/issuer.key",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p := keyPath(name, file)
+			p := keyPath(rf.Home, name, file)
 			sk, err := identity.Generate()
 			if err != nil {
 				return err
@@ -48,7 +42,7 @@ Keys live in HOME/keys/NAME.key with mode 0600; the node's own key is "node".`,
 		Example: "  fomo key show            # the node key\n  fomo key show --name alice",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p := keyPath(name, file)
+			p := keyPath(rf.Home, name, file)
 			sk, err := identity.Load(p)
 			if err != nil {
 				return err
@@ -69,4 +63,13 @@ Keys live in HOME/keys/NAME.key with mode 0600; the node's own key is "node".`,
 	cmd.AddCommand(newCmd, showCmd)
 	cmd.AddCommand(newKeyChainCmds(rf)...)
 	return cmd
+}
+
+// keyPath is the key file named by --key, or else the key NAME in the
+// home's keystore (HOME/keys/NAME.key).
+func keyPath(home, name, file string) string {
+	if file != "" {
+		return file
+	}
+	return filepath.Join(home, "keys", name+".key")
 }

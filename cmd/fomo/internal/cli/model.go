@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/fomonet/fomo/node/identity"
@@ -53,10 +52,7 @@ seq replaces an earlier manifest of the same name.
 			if err != nil {
 				return err
 			}
-			if keyFile == "" {
-				keyFile = filepath.Join(rf.Home, "keys", keyName+".key")
-			}
-			sk, err := identity.Load(keyFile)
+			sk, err := identity.Load(keyPath(rf.Home, keyName, keyFile))
 			if err != nil {
 				return err
 			}

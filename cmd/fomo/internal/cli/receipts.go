@@ -203,10 +203,7 @@ reported, the charge — prints it, and stores it in HOME/receipts/ID.receipt.`,
 				}
 				prompt = string(b)
 			}
-			if keyFile == "" {
-				keyFile = filepath.Join(rf.Home, "keys", keyName+".key")
-			}
-			sk, err := identity.Load(keyFile)
+			sk, err := identity.Load(keyPath(rf.Home, keyName, keyFile))
 			if err != nil {
 				return err
 			}
