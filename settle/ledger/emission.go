@@ -140,15 +140,9 @@ func (l *Ledger) emissions(e uint64, b Block, models []ModelSettlement, usage ma
 		return nil, err
 	}
 	out := &EpochEmissions{ReserveBefore: reserve, Models: []ModelRewards{}, Gated: []GatedRelease{}}
-	pv, ok, err := l.s.lookupU64(kEmBudget)
+	budget, err := l.nextBudget(&l.s, p)
 	if err != nil {
 		return nil, err
-	}
-	budget := l.gen.FirstEmissionBudget(p)
-	if ok {
-		if budget, err = econ.EmissionBudget(pv, p.RetentionNum, p.RetentionDen); err != nil {
-			return nil, err
-		}
 	}
 	// Kept when it has decayed to zero: an absent budget means the first
 	// epoch's.
@@ -278,7 +272,19 @@ func (l *Ledger) emissions(e uint64, b Block, models []ModelSettlement, usage ma
 			out.Gated = append(out.Gated, *g)
 		}
 	}
+	l.indexRewards(e, out)
 	return out, nil
+}
+
+// nextBudget is the budget of the next epoch to close, before it is
+// bounded by the reserve: the first epoch's, then the last one's ×
+// retention.
+func (l *Ledger) nextBudget(r *kv, p econ.EmissionParams) (uint64, error) {
+	pv, ok, err := r.lookupU64(kEmBudget)
+	if err != nil || !ok {
+		return l.gen.FirstEmissionBudget(p), err
+	}
+	return econ.EmissionBudget(pv, p.RetentionNum, p.RetentionDen)
 }
 
 // modelBornMs is when a model's age starts: its graduation, else its

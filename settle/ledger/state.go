@@ -45,6 +45,7 @@ const Namespace = "/fomo/ledger"
 //	/emission/budget               uint64 FLOCK budget of the last closed epoch
 //	/emission/release/<model>      ModelRelease (the gated pools' releases)
 //	/emission/born/<model>         uint64 block time of a model's registration
+//	/rewards/<account>/<epoch>     EpochRewards (an account's emission rewards; never pruned)
 const (
 	kAppHash   = "/meta/apphash"
 	kGenesis   = "/meta/genesis"
