@@ -62,8 +62,10 @@ const MaxEpochsPerQuery = 100
 // /model/<name>, /epoch/<n>, /epochs?after=&limit=, /receipt/<id hex>,
 // /validators, /pools, /pool/<id>, /rmos, /rmo/<model>, /supply/<denom>,
 // /supply, /treasury, /reserves, /vesting/<account>/<model>,
-// /stake/<account>/<model> (ledger.StakeInfo; zeros when none) and
-// /stakes/<account> (every position of the account). A missing item answers QueryNotFound with the item ("epoch
+// /stake/<account>/<model> (ledger.StakeInfo; zeros when none),
+// /stakes/<account> (every position of the account),
+// /rewards/<account>?from=&limit= (ledger.RewardsPage) and
+// /emissions?from=&limit= (ledger.EmissionsOverview). A missing item answers QueryNotFound with the item ("epoch
 // 7", "model m") as its log.
 func (a *App) Query(ctx context.Context, req *abcitypes.QueryRequest) (*abcitypes.QueryResponse, error) {
 	a.mu.RLock()
@@ -202,6 +204,10 @@ func (a *App) query(ctx context.Context, path string) (any, bool, error) {
 	case "stakes":
 		v, err := l.Stakes(ctx, arg)
 		return v, true, err
+	case "rewards":
+		return rewardsQuery(ctx, l, arg, q)
+	case "emissions":
+		return emissionsQuery(ctx, l, q)
 	}
 	return nil, false, fmt.Errorf("unknown query path %q", path)
 }
