@@ -107,6 +107,7 @@ func New(backend Backend, opts ...Option) *Server {
 		s.chainRoutes()
 		s.econRoutes()
 		s.stakeRoutes()
+		s.rewardRoutes()
 	}
 	for _, p := range []string{"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/api/v1/status", "/api/v1/gpus", "/api/v1/peers", "/metrics"} {
 		s.mux.HandleFunc(p, methodNotAllowed)
