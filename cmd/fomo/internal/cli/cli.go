@@ -1,7 +1,8 @@
 // Package cli holds the fomo commands that talk to a running node or work
 // on local files only: keys, GPUs, receipts, chat, model manifests and
 // synthetic models, and the settlement chain's accounts, epochs,
-// transactions, offerings, pools, stakes, supply and treasury. They reach a node
+// transactions, offerings, pools, stakes, rewards, emissions, supply and
+// treasury. They reach a node
 // through node/api/client and parse their flags; none of them runs a node,
 // so this package links neither the node nor the consensus engine. The
 // fomo command composes them with the commands that run one.
@@ -27,7 +28,8 @@ type Flags struct {
 
 // Commands returns the top-level client commands: key, gpu, model, chat,
 // receipts, deposit, withdraw, transfer, treasury-spend, epoch, account,
-// rmo, swap, vesting, stake, unstake, supply, pool and treasury.
+// rmo, swap, vesting, stake, unstake, rewards, emissions, supply, pool and
+// treasury.
 func Commands(f *Flags) []*cobra.Command {
 	return []*cobra.Command{
 		newKeyCmd(f),
@@ -46,6 +48,8 @@ func Commands(f *Flags) []*cobra.Command {
 		newVestingCmd(f),
 		newStakeCmd(f),
 		newUnstakeCmd(f),
+		newRewardsCmd(f),
+		newEmissionsCmd(),
 		newSupplyCmd(),
 		newPoolCmd(),
 		newTreasuryCmd(),
