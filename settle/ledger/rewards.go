@@ -156,11 +156,9 @@ func (l *Ledger) Rewards(ctx context.Context, account string, from uint64, limit
 			return RewardsPage{}, err
 		}
 		for _, m := range rec.Models {
-			for _, err := range []error{add(DenomFlock, m.User), add(DenomFlock, m.Issuer), add(DenomFlock, m.GatedFlock),
-				add(MTDenom(m.Model), m.GatedMT)} {
-				if err != nil {
-					return RewardsPage{}, err
-				}
+			err := errors.Join(add(DenomFlock, m.User), add(DenomFlock, m.Issuer), add(DenomFlock, m.GatedFlock), add(MTDenom(m.Model), m.GatedMT))
+			if err != nil {
+				return RewardsPage{}, err
 			}
 		}
 		switch {
