@@ -62,9 +62,12 @@ const MaxEpochsPerQuery = 100
 // /model/<name>, /epoch/<n>, /epochs?after=&limit=, /receipt/<id hex>,
 // /validators, /pools, /pool/<id>, /rmos, /rmo/<model>, /supply/<denom>,
 // /supply, /treasury, /reserves, /vesting/<account>/<model>,
-// /stake/<account>/<model> (ledger.StakeInfo; zeros when none) and
-// /stakes/<account> (every position of the account). A missing item answers QueryNotFound with the item ("epoch
-// 7", "model m") as its log.
+// /stake/<account>/<model> (ledger.StakeInfo; zeros when none),
+// /stakes/<account> (every position of the account) and
+// /discount/<account>/<model>/<issued_ms> (ledger.Discount: the opening
+// stake, discount and effective prices of the epoch of issued_ms; a
+// session key reads its account's). A missing item answers QueryNotFound
+// with the item ("epoch 7", "model m") as its log.
 func (a *App) Query(ctx context.Context, req *abcitypes.QueryRequest) (*abcitypes.QueryResponse, error) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
@@ -202,6 +205,16 @@ func (a *App) query(ctx context.Context, path string) (any, bool, error) {
 	case "stakes":
 		v, err := l.Stakes(ctx, arg)
 		return v, true, err
+	case "discount":
+		parts := strings.Split(arg, "/")
+		if len(parts) != 3 {
+			return nil, false, fmt.Errorf("discount path %q is not <account>/<model>/<issued_ms>", arg)
+		}
+		ms, err := strconv.ParseInt(parts[2], 10, 64)
+		if err != nil || ms < 0 {
+			return nil, false, fmt.Errorf("issued_ms %q is not a non-negative number", parts[2])
+		}
+		return ok3(l.DiscountAt(ctx, parts[0], parts[1], ms))
 	}
 	return nil, false, fmt.Errorf("unknown query path %q", path)
 }
