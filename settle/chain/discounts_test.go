@@ -75,6 +75,12 @@ func TestDiscountsThroughChain(t *testing.T) {
 	if code != QueryOK || v != want {
 		t.Fatalf("epoch 1: %d %+v", code, v)
 	}
+	if v, code := query(fmt.Sprintf("/discount/%s/m1?epoch=1", user)); code != QueryOK || v != want {
+		t.Fatalf("epoch=1: %d %+v", code, v)
+	}
+	if _, code := query(fmt.Sprintf("/discount/%s/m1?epoch=x", user)); code != QueryBad {
+		t.Fatalf("epoch=x: code %d", code)
+	}
 	if in, out, bps, ok, err := d.Discount(ctx, w.user.id, "m1", uint64(next)); err != nil || !ok || in != 160_000 || out != 480_000 || bps != 2_000 {
 		t.Fatalf("Discount: %d %d %d %v %v", in, out, bps, ok, err)
 	}

@@ -75,9 +75,12 @@ func TestStakedAccountQuotedItsDiscount(t *testing.T) {
 			t.Fatalf("the discount of %s was asked, not the account %s", x, f.account)
 		}
 	}
-	if in, out, bps, err := f.m.PriceFor(context.Background(), f.account, testModel, f.m.now()); err != nil ||
-		in != inPrice*8/10 || out != outPrice*8/10 || bps != discountBps {
-		t.Fatalf("PriceFor = %d %d %d %v", in, out, bps, err)
+	want2 := Price{ListInput: inPrice, ListOutput: outPrice, Input: inPrice * 8 / 10, Output: outPrice * 8 / 10, DiscountBps: discountBps}
+	if p, err := f.m.PriceFor(context.Background(), f.account, testModel, f.m.now()); err != nil || p != want2 {
+		t.Fatalf("PriceFor = %+v %v", p, err)
+	}
+	if in, out, bps := tk.Pricing(); in != inPrice || out != outPrice || bps != discountBps {
+		t.Fatalf("the ticket's pricing: %d %d %d", in, out, bps)
 	}
 
 	// The chain cannot answer: no authorization at a guessed price.

@@ -171,23 +171,37 @@ func (m *Meter) Quote(ctx context.Context, model string) (in, out uint64, err er
 	return m.quotes.quote(ctx, model)
 }
 
+// Price is what an account pays for a model: the list prices, the
+// effective prices (the list prices less its staking discount, never
+// below the tier floor) and the discount, prices in usd base units per
+// 1M tokens.
+type Price struct {
+	ListInput, ListOutput uint64
+	Input, Output         uint64
+	DiscountBps           uint32
+}
+
 // PriceFor returns what account pays for model in an authorization
 // issued at: the quoted (list) prices less the account's staking discount
-// where the meter knows discounts, and that discount in bps.
-func (m *Meter) PriceFor(ctx context.Context, account peer.ID, model string, at time.Time) (in, out uint64, bps uint32, err error) {
-	in, out, err = m.Quote(ctx, model)
-	if err != nil || m.disc == nil {
-		return in, out, 0, err
+// where the meter knows discounts.
+func (m *Meter) PriceFor(ctx context.Context, account peer.ID, model string, at time.Time) (Price, error) {
+	in, out, err := m.Quote(ctx, model)
+	if err != nil {
+		return Price{}, err
+	}
+	p := Price{ListInput: in, ListOutput: out, Input: in, Output: out}
+	if m.disc == nil {
+		return p, nil
 	}
 	din, dout, bps, ok, err := m.disc.Discount(ctx, account, model, uint64(at.UnixMilli()))
 	if err != nil {
-		return 0, 0, 0, runtime.Errorf(http.StatusServiceUnavailable, runtime.ErrTypeUnavailable, "",
+		return Price{}, runtime.Errorf(http.StatusServiceUnavailable, runtime.ErrTypeUnavailable, "",
 			"reading the staking discount of %s on %q failed: %v", account, model, err)
 	}
-	if !ok {
-		return in, out, 0, nil
+	if ok {
+		p.Input, p.Output, p.DiscountBps = din, dout, bps
 	}
-	return din, dout, bps, nil
+	return p, nil
 }
 
 // checkPrice refuses, before anything is served, an authorization whose
@@ -289,16 +303,17 @@ func (m *Meter) signFor(ctx context.Context, header string, req *runtime.Request
 	// The authorization quotes the account's prices at its issue time:
 	// its discount is that of the epoch it is issued in.
 	now := m.now()
-	in, out, _, err := m.PriceFor(ctx, account, req.Model, now)
+	price, err := m.PriceFor(ctx, account, req.Model, now)
 	if err != nil {
 		return nil, runtime.AsError(err)
 	}
+	in, out := price.Input, price.Output
 	maxOut := requestMaxTokens(req.Body, m.maxTok)
 	maxCharge, err := receipt.MaxCharge(req.Body, maxOut, in, out)
 	if err != nil {
 		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "max_tokens", "the request's maximum charge overflows")
 	}
-	g := &grant{m: m, sk: sk}
+	g := &grant{m: m, sk: sk, price: price}
 	if rerr := m.reserve(ctx, g, account, signer, maxCharge); rerr != nil {
 		return nil, rerr
 	}
@@ -336,6 +351,11 @@ func (m *Meter) clientSigned(ctx context.Context, h string, req *runtime.Request
 	}
 	req.Payee = sa.Authorization.Node.String()
 	g := &grant{m: m, env: env, auth: sa, id: receipt.ID(env)}
+	// For the fomo object: the list prices and the account's discount
+	// (the quoted prices themselves are checked where it is served).
+	if p, err := m.PriceFor(ctx, sa.Authorization.Account, req.Model, time.UnixMilli(int64(sa.Authorization.IssuedAtMs))); err == nil {
+		g.price = p
+	}
 	if rerr := m.reserve(ctx, g, sa.Authorization.Account, sa.Authorization.Signer, sa.Authorization.MaxCharge); rerr != nil {
 		return nil, rerr
 	}
@@ -423,6 +443,7 @@ func requestMaxTokens(body []byte, def uint64) uint64 {
 type grant struct {
 	m       *Meter
 	release func() // releases the entry node's reservation
+	price   Price  // the account's, at the authorization's issue time
 
 	sk   crypto.PrivKey        // the client's key; nil when the client signed
 	base receipt.Authorization // what sk signs, without its payee
@@ -490,6 +511,14 @@ func (t *Ticket) ReceiptID() string {
 	id := t.g.id
 	t.g.mu.Unlock()
 	return hex.EncodeToString(id[:])
+}
+
+// Pricing returns the model's list prices and the staking discount (bps)
+// of the request's account at the authorization's issue time, for the
+// fomo object of the response (zeros when they could not be read).
+func (t *Ticket) Pricing() (listIn, listOut uint64, discountBps uint32) {
+	p := t.g.price
+	return p.ListInput, p.ListOutput, p.DiscountBps
 }
 
 // Close releases the request's reservation. It is idempotent.
