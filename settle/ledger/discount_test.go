@@ -204,3 +204,33 @@ func TestDiscountProperty(t *testing.T) {
 		})
 	}
 }
+
+// TestDiscountStakeNotPooled: stake split across accounts is never added
+// up: 60 MT each on alice and bob (120 between them, past the 100 tier)
+// gives neither a discount, and alice's receipt at the 10% price is
+// refused while bob's stake alone reaching the tier gives bob, not alice,
+// the discount.
+func TestDiscountStakeNotPooled(t *testing.T) {
+	c := newChain(t, discountGenesis())
+	c.setup()
+	c.must("alice", Stake{Model: "m1", Amount: 60})
+	c.must("bob", Stake{Model: "m1", Amount: 60})
+	c.block(epochMs)
+	for _, a := range []string{"alice", "bob"} {
+		if d := discountAt(t, c, a); d.OpeningStake != 60 || d.DiscountBps != 0 {
+			t.Fatalf("%s: %+v", a, d)
+		}
+	}
+	if got := submit(c, priced(c, "alice-10", "alice", "alice", 180_000, 540_000)); got[0] != CodeDiscountMismatch {
+		t.Fatalf("alice at 10%%: %s", got[0])
+	}
+	c.must("bob", Stake{Model: "m1", Amount: 40})
+	c.block(epochMs)
+	if a, b := discountAt(t, c, "alice"), discountAt(t, c, "bob"); a.DiscountBps != 0 || b.DiscountBps != 1_000 {
+		t.Fatalf("alice %+v, bob %+v", a, b)
+	}
+	if got := submit(c, priced(c, "alice-10-again", "alice", "alice", 180_000, 540_000),
+		priced(c, "bob-10", "bob", "bob", 180_000, 540_000)); got[0] != CodeDiscountMismatch || got[1] != OK {
+		t.Fatalf("codes %v", got)
+	}
+}
