@@ -9,10 +9,9 @@ import (
 )
 
 // Discounts is the body of GET /api/v1/discounts/{account}: the staking
-// discount (DESIGN §9.2) of an account on each model it has a stake
-// staked on (now, at this epoch's start or for the next), in this epoch
-// and the next, as of the last block. A
-// session key reads its account's.
+// discount (DESIGN §9.2) of an account, in this epoch and the next, on
+// each model it has stake on (counting now, at this epoch's start or for
+// the next), as of the last block. A session key reads its account's.
 type Discounts struct {
 	Account string `json:"account"`
 	// Epoch is the epoch of the last block's time.
