@@ -50,9 +50,12 @@ type chainNet struct {
 	home string
 	key  crypto.PrivKey
 	cfg  configs.Config
+	up   *runtimetest.Upstream
 }
 
-func newChainNet(t *testing.T) *chainNet {
+// newChainNet builds the network; edits change its genesis before it is
+// written.
+func newChainNet(t *testing.T, edits ...func(g *networks.Genesis, self string)) *chainNet {
 	t.Helper()
 	home := t.TempDir()
 	key, id := testkeys.New(t)
@@ -75,6 +78,9 @@ func newChainNet(t *testing.T) *chainNet {
 	sum := sha256.Sum256([]byte("manifest"))
 	g.Models = []networks.Model{{Name: chainModel, Issuer: self, ManifestSHA256: hex.EncodeToString(sum[:]), Tier: "small",
 		InputPrice: chainIn, OutputPrice: chainOut, Nodes: []string{self}}}
+	for _, edit := range edits {
+		edit(g, self)
+	}
 	if err := g.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +102,7 @@ func newChainNet(t *testing.T) *chainNet {
 	cfg.Chain.Listen = "tcp://127.0.0.1:0"
 	cfg.Chain.BlockInterval = configs.Duration(200 * time.Millisecond)
 	cfg.Runtime = []configs.Runtime{{Name: "u", Kind: configs.KindOpenAI, URL: srv.URL}}
-	return &chainNet{home: home, key: key, cfg: cfg}
+	return &chainNet{home: home, key: key, cfg: cfg, up: up}
 }
 
 // start starts the validator over the network's home; stop stops it.

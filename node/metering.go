@@ -64,6 +64,9 @@ func (n *Node) startMetering(nw *network) (*meter.Meter, error) {
 	}
 	if n.chain != nil {
 		cfg.RegistryPrices = n.registryPrices
+		// Authorizations quote, and served ones must quote, the paying
+		// account's staking discount (DESIGN §9.2).
+		cfg.Discounts = chain.Discounts{App: n.chain.app}
 	}
 	if k := n.cfg.Auth.OpenAccessKey; k != "" {
 		if !g.Development {
@@ -161,12 +164,14 @@ func (n *Node) openPool(signers receipt.Signers) (*pool.Pool, error) {
 
 // gossipAdmission is the receipt pool's gossip admission rule: the
 // per-peer rate limit always, and, with the chain, its model registry
-// (registered model, registered serving node, registry price).
+// (registered model, registered serving node) and the paying account's
+// effective prices (list prices less its staking discount).
 func (n *Node) gossipAdmission() *pool.Admission {
 	a := &pool.Admission{Now: n.opts.now}
 	if n.chain != nil {
 		cons := n.chain.cons
 		a.Registry = chain.NewRegistry(n.chain.app, func() bool { return cons.Status().CatchingUp }, n.opts.now)
+		a.Price = chain.Discounts{App: n.chain.app}
 	}
 	return a
 }

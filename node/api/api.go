@@ -60,6 +60,10 @@ type Ticket interface {
 	// stored, for the fomo object of the response (nil when there is
 	// none).
 	Finish(ctx context.Context, s runtime.Stream) (*receipt.SignedReceipt, error)
+	// Pricing returns the model's list prices and the account's staking
+	// discount (bps) at the authorization's issue time, for the fomo
+	// object (zeros when unknown).
+	Pricing() (listIn, listOut uint64, discountBps uint32)
 	// Close releases what Begin held; it is called once, at the end.
 	Close()
 }
@@ -108,6 +112,7 @@ func New(backend Backend, opts ...Option) *Server {
 		s.econRoutes()
 		s.stakeRoutes()
 		s.rewardRoutes()
+		s.discountRoutes()
 	}
 	for _, p := range []string{"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/api/v1/status", "/api/v1/gpus", "/api/v1/peers", "/metrics"} {
 		s.mux.HandleFunc(p, methodNotAllowed)

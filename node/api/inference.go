@@ -108,7 +108,8 @@ func (s *Server) withFomo(r *http.Request, req *runtime.Request, obj []byte, str
 	if sr == nil {
 		return obj
 	}
-	fomo, err := json.Marshal(FomoOf(sr))
+	listIn, listOut, bps := t.Pricing()
+	fomo, err := json.Marshal(FomoOf(sr, listIn, listOut, bps))
 	if err != nil {
 		return obj
 	}

@@ -16,9 +16,16 @@ import (
 
 // Fomo is the fomo object of a response: the request's receipt.
 type Fomo struct {
-	ReceiptID    string `json:"receipt_id"`
-	Node         string `json:"node"`
+	ReceiptID string `json:"receipt_id"`
+	Node      string `json:"node"`
+	// Charge is what the receipt charges (usd base units), at the
+	// account's prices; ListCharge is the same tokens at the model's list
+	// prices, and DiscountBps the account's staking discount in the
+	// epoch the authorization was issued in (DESIGN §9.2): the discount
+	// saved ListCharge − Charge.
 	Charge       uint64 `json:"charge"`
+	ListCharge   uint64 `json:"list_charge"`
+	DiscountBps  uint32 `json:"discount_bps"`
 	InputTokens  uint64 `json:"input_tokens"`
 	OutputTokens uint64 `json:"output_tokens"`
 	Finish       string `json:"finish"`
@@ -26,14 +33,23 @@ type Fomo struct {
 	Receipt string `json:"receipt"`
 }
 
-// FomoOf returns the fomo object of a receipt.
-func FomoOf(sr *receipt.SignedReceipt) Fomo {
+// FomoOf returns the fomo object of a receipt whose model lists at
+// listIn/listOut (usd base units per 1M tokens; both 0 when unknown, and
+// then ListCharge is Charge) for an account with discountBps.
+func FomoOf(sr *receipt.SignedReceipt, listIn, listOut uint64, discountBps uint32) Fomo {
 	id := sr.ID()
-	return Fomo{
+	f := Fomo{
 		ReceiptID: hex.EncodeToString(id[:]), Node: sr.Receipt.Node.String(), Charge: sr.Receipt.Charge,
+		ListCharge: sr.Receipt.Charge, DiscountBps: discountBps,
 		InputTokens: sr.Receipt.InputTokens, OutputTokens: sr.Receipt.OutputTokens,
 		Finish: string(sr.Receipt.Finish), Receipt: base64.StdEncoding.EncodeToString(sr.Envelope),
 	}
+	if listIn != 0 || listOut != 0 {
+		if c, err := receipt.Charge(sr.Receipt.InputTokens, sr.Receipt.OutputTokens, listIn, listOut); err == nil && c >= f.Charge {
+			f.ListCharge = c
+		}
+	}
+	return f
 }
 
 // Receipts is the read model of the receipt routes: the node's receipt
@@ -55,6 +71,19 @@ type Prices interface {
 	// should name: this node when it serves the model, else the provider
 	// it would forward the request to.
 	Payee(ctx context.Context, model string) (peer.ID, error)
+	// For returns what account (or the account of a session key) pays
+	// for model in an authorization issued now: the list prices less its
+	// staking discount (DESIGN §9.2); the list prices on a network
+	// without a chain.
+	For(ctx context.Context, model string, account peer.ID) (AccountPrice, error)
+}
+
+// AccountPrice is what an account pays for a model (Prices.For), usd
+// base units per 1M tokens.
+type AccountPrice struct {
+	ListInput, ListOutput uint64
+	Input, Output         uint64
+	DiscountBps           uint32
 }
 
 // ReceiptView is a receipt as the admin API shows it.
@@ -91,13 +120,22 @@ type ReceiptPage struct {
 	Next     string        `json:"next,omitempty"`
 }
 
-// Price is the body of GET /api/v1/prices/{model}: what a client needs to
-// sign an authorization for the model.
+// Price is the body of GET /api/v1/prices/{model}[?account=ID]: what a
+// client needs to sign an authorization for the model.
 type Price struct {
-	// InputPrice and OutputPrice are in usd base units per 1M tokens.
+	// InputPrice and OutputPrice are in usd base units per 1M tokens:
+	// the list prices, or with account= the prices that account pays
+	// in an authorization issued now (its staking discount applied).
 	InputPrice uint64 `json:"input_price"`
-	Model      string `json:"model"`
-	NetworkID  string `json:"network_id"`
+	// Account, ListInputPrice, ListOutputPrice and DiscountBps are
+	// answered with account=: the account asked for, the model's list
+	// prices and the account's discount in the current epoch.
+	Account         string `json:"account,omitempty"`
+	ListInputPrice  uint64 `json:"list_input_price,omitempty"`
+	ListOutputPrice uint64 `json:"list_output_price,omitempty"`
+	DiscountBps     uint32 `json:"discount_bps"`
+	Model           string `json:"model"`
+	NetworkID       string `json:"network_id"`
 	// Node is the node that answered: the entry node of a request sent
 	// to it.
 	Node        string `json:"node"`
@@ -211,19 +249,36 @@ func (s *Server) receiptRoutes() {
 	})
 }
 
-// price serves GET /api/v1/prices/{model}.
+// price serves GET /api/v1/prices/{model}[?account=ID].
 func (s *Server) price(w http.ResponseWriter, r *http.Request) {
 	model := r.PathValue("model")
-	in, out, err := s.opts.Prices.Quote(r.Context(), model)
-	if err != nil {
-		writeError(w, runtime.AsError(err))
-		return
+	var p Price
+	if a := r.URL.Query().Get("account"); a != "" {
+		account, err := peer.Decode(a)
+		if err != nil {
+			badParam(w, "account", "account: not a peer ID: %v", err)
+			return
+		}
+		ap, err := s.opts.Prices.For(r.Context(), model, account)
+		if err != nil {
+			writeError(w, runtime.AsError(err))
+			return
+		}
+		p = Price{InputPrice: ap.Input, OutputPrice: ap.Output, Account: account.String(),
+			ListInputPrice: ap.ListInput, ListOutputPrice: ap.ListOutput, DiscountBps: ap.DiscountBps}
+	} else {
+		in, out, err := s.opts.Prices.Quote(r.Context(), model)
+		if err != nil {
+			writeError(w, runtime.AsError(err))
+			return
+		}
+		p = Price{InputPrice: in, OutputPrice: out}
 	}
 	payee, err := s.opts.Prices.Payee(r.Context(), model)
 	if err != nil {
 		writeError(w, runtime.AsError(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, Price{Model: model, InputPrice: in, OutputPrice: out,
-		NetworkID: s.opts.NetworkID, Node: s.opts.NodeID, Payee: payee.String()})
+	p.Model, p.NetworkID, p.Node, p.Payee = model, s.opts.NetworkID, s.opts.NodeID, payee.String()
+	writeJSON(w, http.StatusOK, p)
 }

@@ -657,6 +657,18 @@ func (a *App) Model(ctx context.Context, name string) (ledger.Model, bool, error
 	return a.l.Model(ctx, name)
 }
 
+// Discount returns what an account (or the account of a session key)
+// pays for a model in an authorization issued at atMs (DESIGN §9.2); ok
+// is false when the model is not registered.
+func (a *App) Discount(ctx context.Context, account, model string, atMs uint64) (ledger.Discount, bool, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.l == nil {
+		return ledger.Discount{}, false, nil
+	}
+	return a.l.DiscountAt(ctx, account, model, int64(atMs))
+}
+
 // ReceiptIncluded reports whether the chain has included a receipt.
 func (a *App) ReceiptIncluded(ctx context.Context, id [32]byte) bool {
 	a.mu.RLock()
@@ -686,6 +698,17 @@ func (a *App) NextEpoch() uint64 {
 		return 0
 	}
 	return a.l.NextEpoch()
+}
+
+// TimeMs returns the last applied block's time (Unix ms; the genesis
+// time before any block, 0 before the chain started).
+func (a *App) TimeMs() int64 {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.l == nil {
+		return 0
+	}
+	return a.l.TimeMs()
 }
 
 // EpochOf returns the epoch of a time (ms).

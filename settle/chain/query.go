@@ -64,9 +64,13 @@ const MaxEpochsPerQuery = 100
 // /supply, /treasury, /reserves, /vesting/<account>/<model>,
 // /stake/<account>/<model> (ledger.StakeInfo; zeros when none),
 // /stakes/<account> (every position of the account),
-// /rewards/<account>?from=&limit= (ledger.RewardsPage) and
-// /emissions?from=&limit= (ledger.EmissionsOverview). A missing item answers QueryNotFound with the item ("epoch
-// 7", "model m") as its log.
+// /rewards/<account>?from=&limit= (ledger.RewardsPage),
+// /emissions?from=&limit= (ledger.EmissionsOverview) and
+// /discount/<account>/<model>/<issued_ms> and
+// /discount/<account>/<model>?epoch=N (ledger.Discount: the opening
+// stake, discount and effective prices of the epoch of issued_ms, or of
+// epoch N; a session key reads its account's). A missing item answers QueryNotFound
+// with the item ("epoch 7", "model m") as its log.
 func (a *App) Query(ctx context.Context, req *abcitypes.QueryRequest) (*abcitypes.QueryResponse, error) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
@@ -208,6 +212,23 @@ func (a *App) query(ctx context.Context, path string) (any, bool, error) {
 		return rewardsQuery(ctx, l, arg, q)
 	case "emissions":
 		return emissionsQuery(ctx, l, q)
+	case "discount":
+		parts := strings.Split(arg, "/")
+		if len(parts) == 2 && strings.HasPrefix(q, "epoch=") {
+			e, err := strconv.ParseUint(strings.TrimPrefix(q, "epoch="), 10, 64)
+			if err != nil {
+				return nil, false, fmt.Errorf("epoch %q is not a number", strings.TrimPrefix(q, "epoch="))
+			}
+			return ok3(l.Discount(ctx, parts[0], parts[1], e))
+		}
+		if len(parts) != 3 {
+			return nil, false, fmt.Errorf("discount path %q is not <account>/<model>/<issued_ms> or <account>/<model>?epoch=N", arg)
+		}
+		ms, err := strconv.ParseInt(parts[2], 10, 64)
+		if err != nil || ms < 0 {
+			return nil, false, fmt.Errorf("issued_ms %q is not a non-negative number", parts[2])
+		}
+		return ok3(l.DiscountAt(ctx, parts[0], parts[1], ms))
 	}
 	return nil, false, fmt.Errorf("unknown query path %q", path)
 }

@@ -51,7 +51,13 @@ func econGenesis() Genesis {
 type econScenario struct {
 	// Economics fields present here replace econEconomics' values.
 	Economics json.RawMessage `json:"economics,omitempty"`
-	Steps     []struct {
+	// DiscountTiers, when present, replace the genesis discount tiers
+	// ([] for a network without discounts).
+	DiscountTiers *[]econ.DiscountTier `json:"discount_tiers,omitempty"`
+	// Stakers are genesis accounts holding this much MT of m1 and 1,000
+	// usd.
+	Stakers map[string]uint64 `json:"stakers,omitempty"`
+	Steps   []struct {
 		// DtMs is the time from the previous block.
 		DtMs int64    `json:"dt_ms"`
 		Txs  []econTx `json:"txs"`
@@ -67,6 +73,9 @@ type econScenario struct {
 	Stakes      [][2]string `json:"stakes,omitempty"`
 	StakeModel  string      `json:"stake_model,omitempty"`
 	StakeEpochs []uint64    `json:"stake_epochs,omitempty"`
+	// Discounts are (account, model) pairs whose discount every step
+	// shows, at the step's block time.
+	Discounts [][2]string `json:"discounts,omitempty"`
 }
 
 // econTx is one transaction of a vector: the sender and exactly one body.
@@ -83,15 +92,17 @@ type econTx struct {
 	Stake    *Stake         `json:"stake,omitempty"`
 	Unstake  *Unstake       `json:"unstake,omitempty"`
 	Unbonded *ClaimUnbonded `json:"claim_unbonded,omitempty"`
-	// Receipts of the listed model at its list prices, issued at the
-	// block's time, submitted by From.
+	// Receipts of the listed model, issued at the block's time, submitted
+	// by From: at the account's effective prices (its discount), or with
+	// DiscountBps off the list prices (down to the tier floor) when set.
 	Receipts []struct {
-		Seed    string `json:"seed"`
-		Account string `json:"account"`
-		Model   string `json:"model"`
-		Node    string `json:"node"`
-		In      uint64 `json:"in"`
-		Out     uint64 `json:"out"`
+		Seed        string  `json:"seed"`
+		Account     string  `json:"account"`
+		Model       string  `json:"model"`
+		Node        string  `json:"node"`
+		In          uint64  `json:"in"`
+		Out         uint64  `json:"out"`
+		DiscountBps *uint32 `json:"discount_bps,omitempty"`
 	} `json:"receipts,omitempty"`
 }
 
@@ -104,6 +115,8 @@ type econStepOut struct {
 	Vesting []Vesting `json:"vesting,omitempty"`
 	// Stakes are the scenario's stakes after the step.
 	Stakes []StakeInfo `json:"stakes,omitempty"`
+	// Discounts are the scenario's discounts after the step.
+	Discounts []Discount `json:"discounts,omitempty"`
 }
 
 type econOutcome struct {
@@ -133,6 +146,13 @@ func runEconScenario(t *testing.T, sc econScenario) econOutcome {
 		if err := json.Unmarshal(sc.Economics, &g.Economics); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if sc.DiscountTiers != nil {
+		g.Params.DiscountTiers = *sc.DiscountTiers
+	}
+	for _, a := range sortedKeys(sc.Stakers) {
+		g.Accounts = append(g.Accounts, GenesisAccount{ID: a, Balances: map[string]uint64{
+			DenomUSD: 1_000 * econ.Unit, MTDenom("m1"): sc.Stakers[a]}})
 	}
 	c := newChain(t, g)
 	c.setup()
@@ -174,9 +194,17 @@ func runEconScenario(t *testing.T, sc econScenario) econOutcome {
 						t.Fatalf("unknown model %s", y.Model)
 					}
 					r := Receipt{ID: sha256.Sum256([]byte(y.Seed)), Account: y.Account, Signer: y.Account, Model: y.Model,
-						Node: y.Node, IssuedAtMs: c.now + st.DtMs, InputTokens: y.In, OutputTokens: y.Out,
-						InputPrice: m.InputPrice, OutputPrice: m.OutputPrice}
-					r.Charge, _ = econ.Charge(y.In, y.Out, m.InputPrice, m.OutputPrice)
+						Node: y.Node, IssuedAtMs: c.now + st.DtMs, InputTokens: y.In, OutputTokens: y.Out}
+					d, _, err := c.l.DiscountAt(ctx, y.Account, y.Model, r.IssuedAtMs)
+					if err != nil {
+						t.Fatal(err)
+					}
+					r.InputPrice, r.OutputPrice = d.InputPrice, d.OutputPrice
+					if y.DiscountBps != nil {
+						r.InputPrice = econ.EffectivePrice(m.InputPrice, d.FloorInputPrice, *y.DiscountBps)
+						r.OutputPrice = econ.EffectivePrice(m.OutputPrice, d.FloorOutputPrice, *y.DiscountBps)
+					}
+					r.Charge, _ = econ.Charge(y.In, y.Out, r.InputPrice, r.OutputPrice)
 					rs = append(rs, r)
 				}
 				b = SubmitReceipts{Receipts: rs}
@@ -200,6 +228,13 @@ func runEconScenario(t *testing.T, sc econScenario) econOutcome {
 				t.Fatal(err)
 			}
 			so.Stakes = append(so.Stakes, si)
+		}
+		for _, p := range sc.Discounts {
+			d, _, err := c.l.DiscountAt(ctx, p[0], p[1], c.now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			so.Discounts = append(so.Discounts, d)
 		}
 		out.Steps = append(out.Steps, so)
 	}

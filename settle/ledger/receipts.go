@@ -28,8 +28,11 @@ type ReceiptState struct {
 	Model       string  `json:"model"`
 	Account     string  `json:"account"`
 	Charge      uint64  `json:"charge"`
-	Paid        bool    `json:"paid"`
-	Height      int64   `json:"height"`
+	// Discount is the charge at the model's list prices less Charge:
+	// what the account's staking discount saved it (DESIGN §9.2).
+	Discount uint64 `json:"discount,omitempty"`
+	Paid     bool   `json:"paid"`
+	Height   int64  `json:"height"`
 }
 
 // receiptRecord is a receipt awaiting its epoch's close (/erc/...).
@@ -40,6 +43,7 @@ type receiptRecord struct {
 	InputTokens  uint64 `json:"i"`
 	OutputTokens uint64 `json:"o"`
 	Charge       uint64 `json:"c"`
+	Discount     uint64 `json:"d,omitempty"`
 	Paid         bool   `json:"p,omitempty"`
 }
 
@@ -129,15 +133,27 @@ func (l *Ledger) includeReceipt(r *Receipt, b Block) (Code, error) {
 		return CodeNotServing, nil
 	}
 	t, _ := l.tier(m.Tier)
-	// Quoted prices lie between the tier floor and the list price: the
-	// discount itself (§9.2, from the stake snapshot) is checked once
-	// staking exists.
+	// Quoted prices lie between the tier floor and the list price, and
+	// are exactly the account's effective prices in the epoch the
+	// authorization was issued in: the discount of its opening stake
+	// (§9.2), neither more (an unearned discount) nor less.
 	if r.InputPrice > m.InputPrice || r.OutputPrice > m.OutputPrice ||
 		r.InputPrice < t.MinInputPrice || r.OutputPrice < t.MinOutputPrice {
 		return CodePriceMismatch, nil
 	}
+	d, err := l.discountOf(&l.s, r.Account, m, issued)
+	if err != nil {
+		return "", err
+	}
+	if r.InputPrice != d.InputPrice || r.OutputPrice != d.OutputPrice {
+		return CodeDiscountMismatch, nil
+	}
 	charge, err := econ.Charge(r.InputTokens, r.OutputTokens, r.InputPrice, r.OutputPrice)
 	if err != nil || charge != r.Charge {
+		return CodeBadCharge, nil
+	}
+	listCharge, err := econ.Charge(r.InputTokens, r.OutputTokens, m.InputPrice, m.OutputPrice)
+	if err != nil {
 		return CodeBadCharge, nil
 	}
 	if r.Signer != r.Account {
@@ -162,7 +178,8 @@ func (l *Ledger) includeReceipt(r *Receipt, b Block) (Code, error) {
 	if err != nil {
 		return "", err
 	}
-	rec := receiptRecord{Account: r.Account, Node: r.Node, InputTokens: r.InputTokens, OutputTokens: r.OutputTokens, Charge: charge}
+	rec := receiptRecord{Account: r.Account, Node: r.Node, InputTokens: r.InputTokens, OutputTokens: r.OutputTokens, Charge: charge,
+		Discount: listCharge - charge}
 	if r.EntryNode != r.Node {
 		rec.EntryNode = r.EntryNode
 	}
@@ -186,7 +203,7 @@ func (l *Ledger) includeReceipt(r *Receipt, b Block) (Code, error) {
 	}
 	l.putAccount(r.Account, a)
 	l.s.putJSON(pEpochRcpt+epochKey(e)+"/"+r.Model+"/"+id, rec)
-	st := ReceiptState{Epoch: e, Model: r.Model, Account: r.Account, Charge: charge, Paid: rec.Paid, Height: b.Height}
+	st := ReceiptState{Epoch: e, Model: r.Model, Account: r.Account, Charge: charge, Discount: rec.Discount, Paid: rec.Paid, Height: b.Height}
 	if e != issued {
 		st.IssuedEpoch = &issued
 	}
@@ -211,6 +228,10 @@ type ModelSettlement struct {
 	Unpaid    uint64   `json:"unpaid"`
 	UnpaidUSD uint64   `json:"unpaid_usd"`
 	UnpaidIDs []string `json:"unpaid_ids,omitempty"`
+	// Discounts is what the paid receipts' staking discounts took off
+	// their charges at list prices (DESIGN §9.2): Σ (list charge −
+	// charge).
+	Discounts uint64 `json:"discounts,omitempty"`
 }
 
 // EpochSettlement is the record written when an epoch closes.
@@ -234,6 +255,8 @@ type EpochSettlement struct {
 	FlockBuyback uint64 `json:"flock_buyback"`
 	Treasury     uint64 `json:"treasury"`
 	Issuer       uint64 `json:"issuer"`
+	// Discounts totals the models' Discounts.
+	Discounts uint64 `json:"discounts,omitempty"`
 	// Models are sorted by name.
 	Models []ModelSettlement `json:"models"`
 	// Buybacks are the §9.4 buybacks and burns run after the split; absent
@@ -375,6 +398,7 @@ func (l *Ledger) closeEpoch(e uint64, b Block) error {
 				}
 				u[rec.Account] += rec.Charge // ≤ Σ usd supply
 			}
+			ms.Discounts, _ = addOK(ms.Discounts, rec.Discount)
 			// The routing fee goes only to an entry node that is a
 			// registered node and not the paying account; otherwise the
 			// receipt settles as served directly and the fee stays in the
@@ -449,6 +473,7 @@ func (l *Ledger) closeEpoch(e uint64, b Block) error {
 		st.FlockBuyback += split.FlockBuyback
 		st.Treasury += split.Treasury
 		st.Issuer += split.Issuer
+		st.Discounts, _ = addOK(st.Discounts, ms.Discounts)
 		st.Models = append(st.Models, ms)
 	}
 	// Any escrow left without receipts would be a bug; sweep it to the

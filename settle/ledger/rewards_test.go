@@ -17,6 +17,8 @@ func rewardsChain(t *testing.T) *chain {
 	t.Helper()
 	g := withEmissions(econGenesis())
 	g.Economics.EmissionFirstEpochFlock = 10 * econ.Unit
+	// The receipts below quote list prices: no tier discounts them.
+	g.Params.DiscountTiers = nil
 	c := newChain(t, g)
 	c.setup()
 	c.must("issuer", LaunchRMO{Model: "m1", RaiseMin: 1_000 * econ.Unit, RaiseMax: 10_000 * econ.Unit})

@@ -27,10 +27,14 @@ type Unbonding struct {
 // is bonded (counting now or from the next epoch), Unbonding MT is on its
 // way back. History holds the amount counting per epoch as checkpoints in
 // ascending epoch order; it grows by at most two checkpoints per epoch in
-// which the position changes.
+// which the position changes. Opening holds, in ascending epoch order, the
+// opening stake of each epoch in which an unstake lowered the amount
+// counting (one entry per such epoch); in every other epoch the opening
+// stake is the amount counting.
 type StakePosition struct {
 	Staked    uint64            `json:"staked"`
 	History   []StakeCheckpoint `json:"history,omitempty"`
+	Opening   []StakeCheckpoint `json:"opening,omitempty"`
 	Unbonding []Unbonding       `json:"unbonding,omitempty"`
 }
 
@@ -45,6 +49,22 @@ func (p StakePosition) At(e uint64) uint64 {
 		v = c.Amount
 	}
 	return v
+}
+
+// OpeningAt returns the opening stake of epoch e: what was staked at e's
+// start. Stake added during e counts from e+1, and an unstake during e
+// does not lower it (only At(e) and later epochs): it is the stake that
+// fixes e's price discount (DESIGN §9.2).
+func (p StakePosition) OpeningAt(e uint64) uint64 {
+	for _, c := range p.Opening {
+		if c.Epoch > e {
+			break
+		}
+		if c.Epoch == e {
+			return c.Amount
+		}
+	}
+	return p.At(e)
 }
 
 // UnbondingTotal returns the MT unbonding, released or not.
@@ -146,6 +166,11 @@ func (l *Ledger) unstake(from string, x Unstake, b Block) error {
 	cur := l.stakeEpoch(b.TimeMs)
 	// What is unstaked leaves the counting part first.
 	c := p.At(cur)
+	// The first unstake of an epoch that lowers the counting part keeps
+	// the epoch's opening stake (then c) for its discount.
+	if n := len(p.Opening); c > 0 && (n == 0 || p.Opening[n-1].Epoch < cur) {
+		p.Opening = append(p.Opening, StakeCheckpoint{Epoch: cur, Amount: c})
+	}
 	c -= min(c, x.Amount)
 	p.Staked -= x.Amount
 	p.set(cur, c)

@@ -296,6 +296,12 @@ const (
 	CodeBadSigner     Code = "bad_signer"
 	// CodeUnpaid marks a receipt recorded unpaid: the account could not pay.
 	CodeUnpaid Code = "unpaid"
+	// CodeDiscountMismatch refuses a receipt whose prices lie within the
+	// list price and the tier floor (else CodePriceMismatch) but are not
+	// the account's effective prices in the epoch it was issued in
+	// (DESIGN §9.2): a discount the account's opening stake does not
+	// earn, or one it earns withheld.
+	CodeDiscountMismatch Code = "discount_mismatch"
 )
 
 // ReceiptResult is the outcome of one receipt of a SubmitReceipts batch.

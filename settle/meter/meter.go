@@ -61,6 +61,11 @@ type Config struct {
 	RegistryPrices PriceFunc
 	// ManifestPrices looks up the prices of a model's signed manifest.
 	ManifestPrices ManifestPrices
+	// Discounts, when set, gives the staking discounts (DESIGN §9.2):
+	// authorizations signed here quote the paying account's effective
+	// prices, and those served here must. Nil (a gateway, a network
+	// without a chain) means list prices for everyone.
+	Discounts Discounts
 	// OpenKey, when set, pays for requests that carry no API key (a
 	// development network's open access).
 	OpenKey crypto.PrivKey
@@ -82,6 +87,17 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Discounts gives the staking discounts of DESIGN §9.2; settle/chain's
+// Discounts is one.
+type Discounts interface {
+	// Discount returns the input and output prices account (an account,
+	// not a session key) pays for model in an authorization issued at atMs,
+	// usd base units per 1M tokens, and its discount off the list prices
+	// in bps; ok is false when the model is not registered (the list
+	// prices apply).
+	Discount(ctx context.Context, account peer.ID, model string, atMs uint64) (in, out uint64, bps uint32, ok bool, err error)
+}
+
 // Meter pays for the requests a node takes and serves.
 type Meter struct {
 	log     *slog.Logger
@@ -92,6 +108,7 @@ type Meter struct {
 	payers  Payers
 	local   PriceFunc
 	quotes  *quotes
+	disc    Discounts
 	openKey crypto.PrivKey
 	userKey crypto.PrivKey
 	entry   bool
@@ -132,7 +149,7 @@ func New(cfg Config) (*Meter, error) {
 	}
 	return &Meter{
 		log: cfg.Logger, netID: cfg.NetworkID, self: self, key: cfg.Key, pool: cfg.Pool, payers: cfg.Payers,
-		local: cfg.LocalPrices, openKey: cfg.OpenKey, userKey: cfg.UserKey, entry: cfg.EntryNode,
+		local: cfg.LocalPrices, disc: cfg.Discounts, openKey: cfg.OpenKey, userKey: cfg.UserKey, entry: cfg.EntryNode,
 		ttl: cfg.AuthorizationTTL, maxTok: cfg.MaxTokens, now: cfg.Now, inFlight: map[[32]byte]bool{},
 		quotes: &quotes{local: cfg.LocalPrices, registry: cfg.RegistryPrices, manifest: cfg.ManifestPrices,
 			now: cfg.Now, known: map[string]quoted{}},
@@ -152,6 +169,68 @@ func (m *Meter) Signers() receipt.Signers {
 // units per 1M input and output tokens), or the error a client is sent.
 func (m *Meter) Quote(ctx context.Context, model string) (in, out uint64, err error) {
 	return m.quotes.quote(ctx, model)
+}
+
+// Price is what an account pays for a model: the list prices, the
+// effective prices (the list prices less its staking discount, never
+// below the tier floor) and the discount, prices in usd base units per
+// 1M tokens.
+type Price struct {
+	ListInput, ListOutput uint64
+	Input, Output         uint64
+	DiscountBps           uint32
+}
+
+// PriceFor returns what account pays for model in an authorization
+// issued at: the quoted (list) prices less the account's staking discount
+// where the meter knows discounts.
+func (m *Meter) PriceFor(ctx context.Context, account peer.ID, model string, at time.Time) (Price, error) {
+	in, out, err := m.Quote(ctx, model)
+	if err != nil {
+		return Price{}, err
+	}
+	p := Price{ListInput: in, ListOutput: out, Input: in, Output: out}
+	if m.disc == nil {
+		return p, nil
+	}
+	din, dout, bps, ok, err := m.disc.Discount(ctx, account, model, uint64(at.UnixMilli()))
+	if err != nil {
+		return Price{}, runtime.Errorf(http.StatusServiceUnavailable, runtime.ErrTypeUnavailable, "",
+			"reading the staking discount of %s on %q failed: %v", account, model, err)
+	}
+	if ok {
+		p.Input, p.Output, p.DiscountBps = din, dout, bps
+	}
+	return p, nil
+}
+
+// checkPrice refuses, before anything is served, an authorization whose
+// prices are not what its account pays for the model here: this node's
+// list prices less the account's discount in the epoch the authorization
+// was issued in. Without discounts the list prices must be quoted.
+func (m *Meter) checkPrice(ctx context.Context, a *receipt.Authorization) *runtime.Error {
+	lin, lout, ok := m.local(a.Model)
+	if !ok {
+		return nil // not served here: the serving node checks
+	}
+	in, out, bps := lin, lout, uint32(0)
+	if m.disc != nil {
+		din, dout, dbps, ok, err := m.disc.Discount(ctx, a.Account, a.Model, a.IssuedAtMs)
+		if err != nil {
+			return runtime.Errorf(http.StatusServiceUnavailable, runtime.ErrTypeUnavailable, "",
+				"reading the staking discount of %s on %q failed: %v", a.Account, a.Model, err)
+		}
+		if ok {
+			in, out, bps = din, dout, dbps
+		}
+	}
+	if a.InputPrice == in && a.OutputPrice == out {
+		return nil
+	}
+	return runtime.Errorf(http.StatusUnauthorized, runtime.ErrTypeInvalidRequest, "",
+		"the authorization quotes %d/%d per 1M tokens for %s; account %s pays %d/%d here "+
+			"(list price %d/%d, staking discount %d bps in the authorization's epoch)",
+		a.InputPrice, a.OutputPrice, a.Model, a.Account, in, out, lin, lout, bps).WithCode("price_mismatch")
 }
 
 // Begin checks an HTTP request's credentials and makes its payment, with
@@ -221,20 +300,24 @@ func (m *Meter) signFor(ctx context.Context, header string, req *runtime.Request
 			}
 		}
 	}
-	in, out, err := m.Quote(ctx, req.Model)
+	// The authorization quotes the account's prices at its issue time:
+	// its discount is that of the epoch it is issued in.
+	now := m.now()
+	price, err := m.PriceFor(ctx, account, req.Model, now)
 	if err != nil {
 		return nil, runtime.AsError(err)
 	}
+	in, out := price.Input, price.Output
 	maxOut := requestMaxTokens(req.Body, m.maxTok)
 	maxCharge, err := receipt.MaxCharge(req.Body, maxOut, in, out)
 	if err != nil {
 		return nil, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "max_tokens", "the request's maximum charge overflows")
 	}
-	g := &grant{m: m, sk: sk}
+	g := &grant{m: m, sk: sk, price: price}
 	if rerr := m.reserve(ctx, g, account, signer, maxCharge); rerr != nil {
 		return nil, rerr
 	}
-	a := receipt.NewAuthorization(m.netID, account, req.Model, m.now(), m.ttl)
+	a := receipt.NewAuthorization(m.netID, account, req.Model, now, m.ttl)
 	a.Signer = signer
 	if m.entry {
 		a.EntryNode = m.self
@@ -268,6 +351,11 @@ func (m *Meter) clientSigned(ctx context.Context, h string, req *runtime.Request
 	}
 	req.Payee = sa.Authorization.Node.String()
 	g := &grant{m: m, env: env, auth: sa, id: receipt.ID(env)}
+	// For the fomo object: the list prices and the account's discount
+	// (the quoted prices themselves are checked where it is served).
+	if p, err := m.PriceFor(ctx, sa.Authorization.Account, req.Model, time.UnixMilli(int64(sa.Authorization.IssuedAtMs))); err == nil {
+		g.price = p
+	}
 	if rerr := m.reserve(ctx, g, sa.Authorization.Account, sa.Authorization.Signer, sa.Authorization.MaxCharge); rerr != nil {
 		return nil, rerr
 	}
@@ -355,6 +443,7 @@ func requestMaxTokens(body []byte, def uint64) uint64 {
 type grant struct {
 	m       *Meter
 	release func() // releases the entry node's reservation
+	price   Price  // the account's, at the authorization's issue time
 
 	sk   crypto.PrivKey        // the client's key; nil when the client signed
 	base receipt.Authorization // what sk signs, without its payee
@@ -422,6 +511,14 @@ func (t *Ticket) ReceiptID() string {
 	id := t.g.id
 	t.g.mu.Unlock()
 	return hex.EncodeToString(id[:])
+}
+
+// Pricing returns the model's list prices and the staking discount (bps)
+// of the request's account at the authorization's issue time, for the
+// fomo object of the response (zeros when they could not be read).
+func (t *Ticket) Pricing() (listIn, listOut uint64, discountBps uint32) {
+	p := t.g.price
+	return p.ListInput, p.ListOutput, p.DiscountBps
 }
 
 // Close releases the request's reservation. It is idempotent.

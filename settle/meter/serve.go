@@ -48,21 +48,32 @@ func (b *served) authorize(ctx context.Context, req *runtime.Request) ([]byte, *
 			return nil, nil, nil, runtime.Errorf(http.StatusMisdirectedRequest, runtime.ErrTypeInvalidRequest, "",
 				"the authorization names node %s as its payee: send the request there", n).WithCode("wrong_payee")
 		}
-		if in, out, ok := m.local(req.Model); ok && (in != sa.Authorization.InputPrice || out != sa.Authorization.OutputPrice) {
-			return nil, nil, nil, unauthorized("the authorization quotes %d/%d per 1M tokens; model %s costs %d/%d here",
-				sa.Authorization.InputPrice, sa.Authorization.OutputPrice, req.Model, in, out)
+		if rerr := m.checkPrice(ctx, &sa.Authorization); rerr != nil {
+			return nil, nil, nil, rerr
 		}
 		return env, sa, func() {}, nil
 	}
 	// A provider verifies what it is asked to serve, with the prices of
-	// its own models, and holds the charge against the account.
+	// its own models (less the account's discount), and holds the charge
+	// against the account.
 	env, err := req.Payment.For(m.self.String())
 	if err != nil || len(env) == 0 {
 		return nil, nil, nil, unauthorized("the request carries no authorization")
 	}
-	sa, err := receipt.VerifyAuthorization(ctx, env, receipt.Checker{NetworkID: m.netID, Signers: m.Signers(), Prices: m.local})
+	chk := receipt.Checker{NetworkID: m.netID, Signers: m.Signers(), Prices: m.local}
+	if m.disc != nil {
+		chk.Prices = nil // the prices depend on the account: checkPrice judges them
+	}
+	sa, err := receipt.VerifyAuthorization(ctx, env, chk)
 	if err != nil {
 		return nil, nil, nil, unauthorized("authorization refused: %v", err)
+	}
+	if _, _, ok := m.local(sa.Authorization.Model); !ok {
+		return nil, nil, nil, unauthorized("authorization refused: %s: model %q is not served here",
+			receipt.ReasonUnknownModel, sa.Authorization.Model)
+	}
+	if rerr := m.checkPrice(ctx, &sa.Authorization); rerr != nil {
+		return nil, nil, nil, rerr
 	}
 	// Only the payee serves an authorization: one sent to several nodes
 	// at once is paid for once and served once.

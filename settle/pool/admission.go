@@ -82,17 +82,18 @@ type Quote struct {
 }
 
 // PriceRule decides whether a receipt's quoted prices are ones its node
-// may charge. The chain accepts prices between the tier floor and the list
-// price; until staking discounts (DESIGN §9.2) exist the list price is the
-// only one a node quotes ([ListPrice]). A discount rule plugs in here.
+// may charge. The chain accepts only the paying account's effective
+// prices: the list prices less its staking discount (DESIGN §9.2) in the
+// epoch the authorization was issued in; settle/chain's Discounts is that
+// rule, [ListPrice] the rule of a network without a chain.
 type PriceRule interface {
 	// Allowed reports whether q's prices are allowed; an error means the
 	// rule could not decide (the receipt is Ignored).
 	Allowed(ctx context.Context, q Quote) (bool, error)
 }
 
-// ListPrice is the PriceRule of a network without discounts: the quoted
-// prices must equal the registry's.
+// ListPrice is the PriceRule of a network without discounts (no chain):
+// the quoted prices must equal the registry's.
 type ListPrice struct{}
 
 // Allowed implements PriceRule.

@@ -99,6 +99,12 @@ func (p prices) Quote(_ context.Context, model string) (uint64, uint64, error) {
 }
 func (p prices) Payee(context.Context, string) (peer.ID, error) { return p.payee, nil }
 
+// For gives every account a 20% discount.
+func (p prices) For(ctx context.Context, model string, _ peer.ID) (api.AccountPrice, error) {
+	in, out, err := p.Quote(ctx, model)
+	return api.AccountPrice{ListInput: in, ListOutput: out, Input: in * 8 / 10, Output: out * 8 / 10, DiscountBps: 2_000}, err
+}
+
 // manifests keeps what is put.
 type manifests map[string]*models.Signed
 
@@ -295,6 +301,14 @@ func TestReceiptsAndPrices(t *testing.T) {
 	}
 	_, err = f.c.Price(ctx, "nope")
 	apiError(t, err, http.StatusNotFound, `the model "nope" does not exist`)
+	// With an account: its prices, the list prices and its discount.
+	p, err = f.c.PriceFor(ctx, "m", f.payee.String())
+	if err != nil || p.InputPrice != 4 || p.OutputPrice != 12 || p.ListInputPrice != 5 || p.ListOutputPrice != 15 ||
+		p.DiscountBps != 2_000 || p.Account != f.payee.String() || p.Payee != f.payee.String() || p.Model != "m" {
+		t.Fatalf("PriceFor = %+v, %v", p, err)
+	}
+	_, err = f.c.PriceFor(ctx, "m", "not-a-peer")
+	apiError(t, err, http.StatusBadRequest, "account: not a peer ID")
 }
 
 func TestManifests(t *testing.T) {

@@ -99,6 +99,20 @@ func (c *Client) Price(ctx context.Context, model string) (*api.Price, error) {
 	return get[api.Price](ctx, c, "/api/v1/prices/"+url.PathEscape(model))
 }
 
+// Discounts returns an account's staking discount on each model it has
+// staked on, this epoch and next (GET /api/v1/discounts/{account}).
+func (c *Client) Discounts(ctx context.Context, account string) (*api.Discounts, error) {
+	return get[api.Discounts](ctx, c, "/api/v1/discounts/"+url.PathEscape(account))
+}
+
+// PriceFor returns what account (or the account of a session key) pays
+// for a model in an authorization issued now, its staking discount
+// applied, with the model's list prices and the discount (GET
+// /api/v1/prices/{model}?account=ID).
+func (c *Client) PriceFor(ctx context.Context, model, account string) (*api.Price, error) {
+	return get[api.Price](ctx, c, "/api/v1/prices/"+url.PathEscape(model)+"?account="+url.QueryEscape(account))
+}
+
 // AnnounceManifest publishes a signed manifest envelope in the network's
 // DHT through the node (POST /api/v1/manifests).
 func (c *Client) AnnounceManifest(ctx context.Context, envelope []byte) (*api.ManifestInfo, error) {

@@ -358,7 +358,7 @@ func newAccountCmd(rf *Flags) *cobra.Command {
 	var apiURL, keyName string
 	show := &cobra.Command{
 		Use:     "show [ACCOUNT]",
-		Short:   "Show an account's balances, nonce and session keys (default: your key's)",
+		Short:   "Show an account's balances, nonce and session keys, and its staking discounts (default: your key's)",
 		Example: "  fomo account show --key-name alice\n  fomo account show 12D3KooW...",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -374,7 +374,10 @@ func newAccountCmd(rf *Flags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printJSON(cmd.OutOrStdout(), a)
+			if err := printJSON(cmd.OutOrStdout(), a); err != nil {
+				return err
+			}
+			return writeDiscounts(cmd.Context(), cmd.OutOrStdout(), c, id)
 		},
 	}
 	show.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to ask")

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -161,6 +162,14 @@ func (c *ledgerChain) query(ctx context.Context, path string) (any, bool, error)
 	case "stakes":
 		s, err := l.Stakes(ctx, arg)
 		return s, true, err
+	case "discount":
+		arg, q, _ := strings.Cut(arg, "?epoch=")
+		acct, model, _ := strings.Cut(arg, "/")
+		e, err := strconv.ParseUint(q, 10, 64)
+		if err != nil {
+			return nil, false, err
+		}
+		return l.Discount(ctx, acct, model, e)
 	}
 	return nil, false, fmt.Errorf("unknown query path %q", path)
 }

@@ -233,7 +233,12 @@ func chat(ctx context.Context, out, errOut io.Writer, a chatArgs) error {
 	if err != nil {
 		return err
 	}
-	q, err := c.Price(ctx, a.model)
+	// The prices this account pays: its staking discount applied.
+	account, err := peer.IDFromPrivateKey(sk)
+	if err != nil {
+		return err
+	}
+	q, err := c.PriceFor(ctx, a.model, account.String())
 	if err != nil {
 		return err
 	}
