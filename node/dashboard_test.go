@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,9 +14,11 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/fomonet/fomo/configs"
 	"github.com/fomonet/fomo/configs/networks"
 	"github.com/fomonet/fomo/internal/testhttp"
 	"github.com/fomonet/fomo/node/api"
+	"github.com/fomonet/fomo/runtime/runtimetest"
 	"github.com/fomonet/fomo/settle/pool"
 	"github.com/fomonet/fomo/settle/receipt"
 )
@@ -39,43 +42,175 @@ func TestStatusEpoch(t *testing.T) {
 	}
 }
 
-// chromium finds a Chromium to drive, or skips the test.
-func chromium(t *testing.T) string {
+// dashboard is the node's /ui open in a headless Chromium, with every
+// console message of the page recorded.
+type dashboard struct {
+	t        *testing.T
+	ctx      context.Context
+	close    func()
+	mu       sync.Mutex
+	problems []string
+}
+
+// openDashboard opens http://api/ui in a fresh headless Chromium, or skips
+// the test where no chromium is installed. The browser closes at the end
+// of the test.
+func openDashboard(t *testing.T, api string) *dashboard {
 	t.Helper()
+	browser := ""
 	for _, name := range []string{"chromium", "/usr/bin/chromium", "chromium-browser"} {
 		if p, err := exec.LookPath(name); err == nil {
-			return p
+			browser = p
+			break
 		}
 	}
-	t.Skip("no chromium installed (apt-get install chromium): the dashboard's browser test needs it")
-	return ""
+	if browser == "" {
+		t.Skip("no chromium installed (apt-get install chromium): the dashboard's browser test needs it")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1360, 900))
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	d := &dashboard{t: t, ctx: bctx}
+	// Every console message, read until the browser closes.
+	messages := chromedp.Console(bctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			// A failed fetch is the page's business (it shows it); a
+			// console call, an exception or a refused script is not.
+			if m.IsException() || (m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleWarning) && m.Source != "network" {
+				d.mu.Lock()
+				d.problems = append(d.problems, fmt.Sprintf("%s (%s:%d)", m, m.URL, m.Line))
+				d.mu.Unlock()
+			}
+		}
+	}()
+	var once sync.Once
+	d.close = func() {
+		once.Do(func() {
+			cancelBrowser()
+			<-done
+			cancelAlloc()
+			cancel()
+		})
+	}
+	t.Cleanup(d.close)
+	url := "http://" + api + "/ui"
+	if err := chromedp.Do(bctx, chromedp.EmulateViewport(1360, 900), chromedp.Navigate(url)); err != nil {
+		t.Fatalf("open %s: %v", url, err)
+	}
+	return d
+}
+
+// has is a JavaScript test that an element of sel has exactly text.
+func has(sel, text string) string {
+	return fmt.Sprintf(`[...document.querySelectorAll(%q)].some(e => e.textContent === %q)`, sel, text)
+}
+
+// waitFor waits until every JavaScript test of conds is true on the page.
+func (d *dashboard) waitFor(conds ...string) {
+	d.t.Helper()
+	ready := strings.Join(conds, " && ")
+	for wait := time.Now().Add(20 * time.Second); ; {
+		ok, err := chromedp.Run(d.ctx, chromedp.Evaluate[bool](ready))
+		if err != nil {
+			d.t.Fatalf("evaluate: %v", err)
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(wait) {
+			text, _ := chromedp.Run(d.ctx, chromedp.Evaluate[string](`document.body.innerText`))
+			d.t.Fatalf("the page never showed %s:\n%s", ready, text)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// contains checks that the page's text has every one of want.
+func (d *dashboard) contains(want ...string) {
+	d.t.Helper()
+	text, err := chromedp.Run(d.ctx, chromedp.Evaluate[string](`document.body.textContent`))
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			d.t.Errorf("the page does not show %q:\n%s", w, text)
+		}
+	}
+}
+
+// screenshot saves a PNG of the whole page in the test's temporary
+// directory and returns its path; when FOMO_DASHBOARD_SHOT names a
+// directory, it keeps a copy there named after the test (docs/img/
+// dashboard.png is TestDashboardInBrowser's).
+func (d *dashboard) screenshot() string {
+	d.t.Helper()
+	png, err := chromedp.Run(d.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	shot := filepath.Join(d.t.TempDir(), "dashboard.png")
+	if err := os.WriteFile(shot, png, 0o644); err != nil {
+		d.t.Fatal(err)
+	}
+	d.t.Logf("screenshot: %s", shot)
+	if dir := os.Getenv("FOMO_DASHBOARD_SHOT"); dir != "" {
+		if err := os.WriteFile(filepath.Join(dir, d.t.Name()+".png"), png, 0o644); err != nil {
+			d.t.Error(err)
+		}
+	}
+	return shot
+}
+
+// finish closes the browser and fails the test on any console error or
+// uncaught exception the page had.
+func (d *dashboard) finish() {
+	d.t.Helper()
+	d.close()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.problems) > 0 {
+		d.t.Errorf("console errors or exceptions:\n%s", strings.Join(d.problems, "\n"))
+	}
+}
+
+// chat sends a chat completion to the node at addr with header and returns
+// its receipt id.
+func chat(t *testing.T, addr, model string, i int, header map[string]string) string {
+	t.Helper()
+	body := fmt.Appendf(nil, `{"model":%q,"messages":[{"role":"user","content":"dashboard %d"}],"max_tokens":16}`, model, i)
+	resp, b := post(t, addr, body, header)
+	var out struct{ Fomo *api.Fomo }
+	if resp.StatusCode != 200 || json.Unmarshal(b, &out) != nil || out.Fomo == nil {
+		t.Fatalf("request %d: %d %s", i, resp.StatusCode, b)
+	}
+	return out.Fomo.ReceiptID
 }
 
 // TestDashboardInBrowser opens /ui in headless Chromium on a validator
 // that served two requests and closed their epoch: the page shows the
 // node's model, the requests' receipt ids and the epoch's settlement, with
 // no console error and no uncaught exception. It saves a screenshot of the
-// whole page in its temporary directory and, when FOMO_DASHBOARD_SHOT
-// names a directory, a copy there (docs/img/dashboard.png is one).
+// whole page.
 func TestDashboardInBrowser(t *testing.T) {
-	browser := chromium(t)
 	c := newChainNet(t)
 	n, _ := c.start(t)
 	key, _ := receipt.EncodeSessionKey(testSessionKey)
-	var ids []string
-	var last pool.ID
-	for i := range 2 {
-		body := fmt.Appendf(nil, `{"model":%q,"messages":[{"role":"user","content":"dashboard %d"}],"max_tokens":16}`, chainModel, i)
-		resp, b := post(t, n.APIAddr(), body, map[string]string{"Authorization": "Bearer " + key})
-		var out struct{ Fomo *api.Fomo }
-		if resp.StatusCode != 200 || json.Unmarshal(b, &out) != nil || out.Fomo == nil {
-			t.Fatalf("request %d: %d %s", i, resp.StatusCode, b)
-		}
-		id, err := pool.ParseID(out.Fomo.ReceiptID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids, last = append(ids, out.Fomo.ReceiptID), id
+	auth := map[string]string{"Authorization": "Bearer " + key}
+	ids := []string{chat(t, n.APIAddr(), chainModel, 0, auth), chat(t, n.APIAddr(), chainModel, 1, auth)}
+	last, err := pool.ParseID(ids[1])
+	if err != nil {
+		t.Fatal(err)
 	}
 	waitIncluded(t, n, last)
 	st, _, err := n.chain.app.Receipt(context.Background(), last)
@@ -90,98 +225,39 @@ func TestDashboardInBrowser(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1360, 900))
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-
-	// Every console message, read until the browser closes.
-	var mu sync.Mutex
-	var problems []string
-	messages := chromedp.Console(bctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			// A failed fetch is the page's business (it shows it); a
-			// console call, an exception or a refused script is not.
-			if m.IsException() || (m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleWarning) && m.Source != "network" {
-				mu.Lock()
-				problems = append(problems, fmt.Sprintf("%s (%s:%d)", m, m.URL, m.Line))
-				mu.Unlock()
-			}
-		}
-	}()
-	defer func() {
-		cancelBrowser()
-		<-done
-	}()
-
-	url := "http://" + n.APIAddr() + "/ui"
-	if err := chromedp.Do(bctx, chromedp.EmulateViewport(1360, 900), chromedp.Navigate(url)); err != nil {
-		t.Fatalf("open %s: %v", url, err)
-	}
-	has := func(sel, text string) string {
-		return fmt.Sprintf(`[...document.querySelectorAll(%q)].some(e => e.textContent === %q)`, sel, text)
-	}
-	ready := strings.Join([]string{
-		has("#models td.model", chainModel),
+	d := openDashboard(t, n.APIAddr())
+	d.waitFor(
+		has("#models .model", chainModel),
 		has("#requests td.receipt-id", ids[0]),
 		has("#requests td.receipt-id", ids[1]),
 		has("#epochs table.epochs tbody td:first-child", fmt.Sprint(st.Epoch)),
 		`!!document.querySelector("#epochs svg.chart rect.s-node")`,
-	}, " && ")
-	for wait := time.Now().Add(20 * time.Second); ; {
-		ok, err := chromedp.Run(bctx, chromedp.Evaluate[bool](ready))
-		if err != nil {
-			t.Fatalf("evaluate: %v", err)
-		}
-		if ok {
-			break
-		}
-		if time.Now().After(wait) {
-			text, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.body.innerText`))
-			t.Fatalf("the page never showed model %s, receipts %v and epoch %d:\n%s", chainModel, ids, st.Epoch, text)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	text, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.body.textContent`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{n.ID().String(), "no GPU", "usd balance"} {
-		if !strings.Contains(text, want) {
-			t.Errorf("the page does not show %q:\n%s", want, text)
-		}
-	}
-	png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	shot := filepath.Join(t.TempDir(), "dashboard.png")
-	if err := os.WriteFile(shot, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", shot)
-	if dir := os.Getenv("FOMO_DASHBOARD_SHOT"); dir != "" {
-		if err := os.WriteFile(filepath.Join(dir, "dashboard.png"), png, 0o644); err != nil {
-			t.Error(err)
-		}
-	}
-	cancelBrowser()
-	<-done
-	mu.Lock()
-	defer mu.Unlock()
-	if len(problems) > 0 {
-		t.Errorf("console errors or exceptions:\n%s", strings.Join(problems, "\n"))
-	}
+		`!!document.querySelector("#balance svg.chart rect.s-node")`,
+	)
+	d.contains(n.ID().String(), "no GPU", "usd balance")
+	d.screenshot()
+	d.finish()
+}
+
+// TestDashboardWithoutChain: on a node without the chain the page shows
+// its requests and says "no chain" where the chain's data would be.
+func TestDashboardWithoutChain(t *testing.T) {
+	up := runtimetest.NewUpstream(runtimetest.WithModels("plain-model"), runtimetest.WithTokens(8))
+	srv := httptest.NewServer(up)
+	t.Cleanup(srv.Close)
+	t.Cleanup(up.Close)
+	cfg := testConfig() // the open-access key pays for requests without a key
+	cfg.Runtime = []configs.Runtime{{Name: "u", Kind: configs.KindOpenAI, URL: srv.URL}}
+	n := startNode(t, cfg)
+	id := chat(t, n.APIAddr(), "plain-model", 0, nil)
+	d := openDashboard(t, n.APIAddr())
+	d.waitFor(
+		has("#models .model", "plain-model"),
+		has("#requests td.receipt-id", id),
+		has("#balance .nochain", "no chain: this node runs without the settlement chain"),
+		has("#epochs .nochain", "no chain: this node runs without the settlement chain"),
+	)
+	d.contains(n.ID().String(), "no GPU")
+	d.screenshot()
+	d.finish()
 }

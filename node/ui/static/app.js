@@ -158,17 +158,17 @@ function drawModels(st) {
   const models = st.data.models || [];
   const runtimes = new Map((st.data.runtimes || []).map((r) => [r.name, r]));
   if (models.length === 0) return note("no models served", "muted");
-  return table(["Model", "Runtime", { v: "Context", class: "num" }, "Health", { v: "Queue", class: "num" }], models.map((m) => {
+  return table(["Model", { v: "Context", class: "num" }, "Health", { v: "Queue", class: "num" }], models.map((m) => {
     const rt = runtimes.get(m.runtime);
     const health = rt ? pill(rt.status || (rt.ok ? "ready" : "down"), rt.ok ? "ok" : "bad") : h("span", { class: "muted" }, "unknown");
     return [
-      { v: m.id, class: "model" },
-      m.runtime || "",
+      h("div", { class: "cell-stack" }, h("span", { class: "model" }, m.id),
+        m.runtime ? h("span", { class: "sub" }, "runtime " + m.runtime) : null),
       { v: m.context_length ? m.context_length.toLocaleString("en-US") : "–", class: "num" },
       health,
-      { v: rt && rt.queue_depth !== undefined ? String(rt.queue_depth) : "–", class: "num" },
+      { v: rt && rt.queue_depth !== undefined && rt.queue_depth !== null ? String(rt.queue_depth) : "–", class: "num" },
     ];
-  }));
+  }), "models");
 }
 
 // --- peers ---
@@ -177,13 +177,12 @@ function drawPeers(res) {
   if (!res.ok) return unavailable(res);
   const ps = res.data || [];
   if (ps.length === 0) return note("no peers connected", "muted");
-  return table(["Peer", "Transport", "Direction", { v: "Latency", class: "num" }, "Address"], ps.map((p) => [
-    { v: short(p.id, 10, 6), class: "mono", title: p.id },
-    p.transport || "",
-    p.direction || "",
+  return table(["Peer", "Transport", { v: "Latency", class: "num" }], ps.map((p) => [
+    h("div", { class: "cell-stack" }, h("span", { class: "mono", title: p.id }, short(p.id, 12, 8)),
+      h("span", { class: "sub mono" }, (p.addrs || [])[0] || "")),
+    `${p.transport || ""}${p.direction ? " · " + p.direction : ""}`,
     { v: p.latency_ms ? p.latency_ms.toFixed(1) + " ms" : "–", class: "num" },
-    { v: (p.addrs || [])[0] || "", class: "mono small" },
-  ]));
+  ]), "peers");
 }
 
 // --- recent requests ---
