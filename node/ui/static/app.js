@@ -147,7 +147,7 @@ function drawGPUs(res, st) {
       h("div", { class: "metric" }, h("span", { class: "label" }, "Temperature"), gauge(temp / 100, temp >= 85 ? "hot" : ""), h("span", { class: "val" }, `${temp} °C`)),
       h("div", { class: "metric" }, h("span", { class: "label" }, "Power"), gauge(sm.power_limit_watts ? sm.power_watts / sm.power_limit_watts : 0),
         h("span", { class: "val" }, `${Math.round(sm.power_watts || 0)} W${sm.power_limit_watts ? " / " + Math.round(sm.power_limit_watts) + " W" : ""}`)),
-      h("div", { class: "spark-row" }, h("span", { class: "label" }, "Utilisation, last samples"), sparkline(hist, 100, { label: "utilisation history" })));
+      h("div", { class: "spark-row" }, h("span", { class: "label" }, "History"), sparkline(hist, 100, { label: `utilisation, last ${hist.length} readings` })));
   }));
 }
 
