@@ -240,19 +240,24 @@ func TestDashboardInBrowser(t *testing.T) {
 }
 
 // TestDashboardWithoutChain: on a node without the chain the page shows
-// its requests and says "no chain" where the chain's data would be.
+// its requests and says "no chain" where the chain's data would be. A
+// model whose name is markup is shown as text.
 func TestDashboardWithoutChain(t *testing.T) {
-	up := runtimetest.NewUpstream(runtimetest.WithModels("plain-model"), runtimetest.WithTokens(8))
+	const model, markup = "plain-model", `<img src=x onerror="console.error('ran')"><b>bold</b>`
+	up := runtimetest.NewUpstream(runtimetest.WithModels(model, markup), runtimetest.WithTokens(8))
 	srv := httptest.NewServer(up)
 	t.Cleanup(srv.Close)
 	t.Cleanup(up.Close)
 	cfg := testConfig() // the open-access key pays for requests without a key
 	cfg.Runtime = []configs.Runtime{{Name: "u", Kind: configs.KindOpenAI, URL: srv.URL}}
 	n := startNode(t, cfg)
-	id := chat(t, n.APIAddr(), "plain-model", 0, nil)
+	id := chat(t, n.APIAddr(), model, 0, nil)
 	d := openDashboard(t, n.APIAddr())
 	d.waitFor(
-		has("#models .model", "plain-model"),
+		has("#models .model", model),
+		has("#models .model", markup),
+		has("#requests td.model", model),
+		`!document.querySelector("main img, main b")`,
 		has("#requests td.receipt-id", id),
 		has("#balance .nochain", "no chain: this node runs without the settlement chain"),
 		has("#epochs .nochain", "no chain: this node runs without the settlement chain"),

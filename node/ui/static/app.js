@@ -26,6 +26,9 @@ async function get(path) {
       const msg = data && data.error && data.error.message ? data.error.message : r.statusText;
       return { ok: false, status: r.status, data: null, error: `HTTP ${r.status}: ${msg}` };
     }
+    if (data === null || typeof data !== "object") {
+      return { ok: false, status: r.status, data: null, error: "the answer is not a JSON object or list" };
+    }
     return { ok: true, status: r.status, data, error: "" };
   } catch (e) {
     return { ok: false, status: 0, data: null, error: e && e.name === "TimeoutError" ? "timed out" : "node unreachable" };
@@ -357,6 +360,10 @@ async function refresh() {
 async function loop() {
   try {
     await refresh();
+  } catch (e) {
+    const live = document.getElementById("live");
+    live.setAttribute("class", "live bad");
+    fill(live, h("span", { class: "dot" }), h("span", { class: "live-text" }, "refresh failed: " + (e && e.message ? e.message : String(e))));
   } finally {
     setTimeout(loop, REFRESH_MS);
   }
