@@ -52,10 +52,10 @@ type dashboard struct {
 	problems []string
 }
 
-// openDashboard opens http://api/ui in a fresh headless Chromium, or skips
+// openDashboard opens http://addr/ui in a fresh headless Chromium, or skips
 // the test where no chromium is installed. The browser closes at the end
 // of the test.
-func openDashboard(t *testing.T, api string) *dashboard {
+func openDashboard(t *testing.T, addr string) *dashboard {
 	t.Helper()
 	browser := ""
 	for _, name := range []string{"chromium", "/usr/bin/chromium", "chromium-browser"} {
@@ -103,7 +103,7 @@ func openDashboard(t *testing.T, api string) *dashboard {
 		})
 	}
 	t.Cleanup(d.close)
-	url := "http://" + api + "/ui"
+	url := "http://" + addr + "/ui"
 	if err := chromedp.Do(bctx, chromedp.EmulateViewport(1360, 900), chromedp.Navigate(url)); err != nil {
 		t.Fatalf("open %s: %v", url, err)
 	}
