@@ -112,13 +112,22 @@ func (n *Node) registryPrices(model string) (uint64, uint64, bool) {
 	return rm.InputPrice, rm.OutputPrice, ok && err == nil
 }
 
+// epochOf is the epoch of the genesis that the time ms (Unix
+// milliseconds) falls in; 0 before genesis.
+func (n *Node) epochOf(ms uint64) uint64 {
+	genesisMs, epochMs := uint64(n.genesis.GenesisTime.UnixMilli()), uint64(n.genesis.EpochLength.D().Milliseconds())
+	if ms < genesisMs || epochMs == 0 {
+		return 0
+	}
+	return (ms - genesisMs) / epochMs
+}
+
 // openPool opens the node's receipt pool: receipts verified against the
 // network (and the signers known here), placed in epochs of the genesis,
 // charged while their epoch is open or within the late window, handed to
 // the chain's submitter when there is one.
 func (n *Node) openPool(signers receipt.Signers) (*pool.Pool, error) {
 	g := n.genesis
-	genesisMs, epochMs := uint64(g.GenesisTime.UnixMilli()), uint64(g.EpochLength.D().Milliseconds())
 	var open func(uint64) bool
 	var onAccept func(pool.Entry)
 	if n.chain != nil {
@@ -132,15 +141,10 @@ func (n *Node) openPool(signers receipt.Signers) (*pool.Pool, error) {
 		onAccept = n.chain.sub.Accept
 	}
 	pl, err := pool.New(pool.Config{
-		Datastore: n.store,
-		Host:      n.host,
-		Verify:    pool.ReceiptVerifier(receipt.Checker{NetworkID: g.ID(), Signers: signers}),
-		EpochOf: func(issuedAtMs uint64) uint64 {
-			if issuedAtMs < genesisMs || epochMs == 0 {
-				return 0
-			}
-			return (issuedAtMs - genesisMs) / epochMs
-		},
+		Datastore:        n.store,
+		Host:             n.host,
+		Verify:           pool.ReceiptVerifier(receipt.Checker{NetworkID: g.ID(), Signers: signers}),
+		EpochOf:          n.epochOf,
 		Open:             open,
 		OnAccept:         onAccept,
 		Now:              n.opts.now,

@@ -109,6 +109,7 @@ func (ni *nodeInfo) Status(ctx context.Context) api.Status {
 		ListenAddrs:   n.host.ListenAddrs(),
 		Peers:         len(n.host.Network().Peers()),
 		NetworkID:     n.host.NetworkID(),
+		Epoch:         n.epochOf(uint64(n.opts.now().UnixMilli())),
 		P2P:           api.P2PStatus(n.host.Status()),
 		GPUDriver:     n.gpus.Driver(),
 		GPUs:          len(n.gpus.Devices()),

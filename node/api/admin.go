@@ -11,20 +11,23 @@ import (
 
 // Status is the body of GET /api/v1/status.
 type Status struct {
-	PeerID        string          `json:"peer_id"`
-	Version       string          `json:"version"`
-	GoVersion     string          `json:"go_version"`
-	StartedAt     time.Time       `json:"started_at"`
-	UptimeSeconds int64           `json:"uptime_seconds"`
-	API           string          `json:"api"`
-	ListenAddrs   []string        `json:"listen_addrs"`
-	Peers         int             `json:"peers"`
-	NetworkID     string          `json:"network_id"`
-	P2P           P2PStatus       `json:"p2p"`
-	GPUDriver     string          `json:"gpu_driver"`
-	GPUs          int             `json:"gpus"`
-	Models        []runtime.Model `json:"models"`
-	Runtimes      []RuntimeHealth `json:"runtimes"`
+	PeerID        string    `json:"peer_id"`
+	Version       string    `json:"version"`
+	GoVersion     string    `json:"go_version"`
+	StartedAt     time.Time `json:"started_at"`
+	UptimeSeconds int64     `json:"uptime_seconds"`
+	API           string    `json:"api"`
+	ListenAddrs   []string  `json:"listen_addrs"`
+	Peers         int       `json:"peers"`
+	NetworkID     string    `json:"network_id"`
+	// Epoch is the current epoch by the network's clock (its genesis
+	// time and epoch length): the epoch of a receipt issued now.
+	Epoch     uint64          `json:"epoch"`
+	P2P       P2PStatus       `json:"p2p"`
+	GPUDriver string          `json:"gpu_driver"`
+	GPUs      int             `json:"gpus"`
+	Models    []runtime.Model `json:"models"`
+	Runtimes  []RuntimeHealth `json:"runtimes"`
 }
 
 // RuntimeHealth is one runtime's health in the status output.

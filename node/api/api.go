@@ -5,7 +5,8 @@
 // one flush per server-sent event. The admin routes read through small
 // read-model interfaces (Info, GPUs, Receipts, Prices, Manifests, Chain)
 // that the node implements, and answer in this package's JSON types, which
-// node/api/client decodes.
+// node/api/client decodes. /ui serves the dashboard (node/ui), a page over
+// those routes.
 package api
 
 import (
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/gpu"
+	"github.com/fomonet/fomo/node/ui"
 	"github.com/fomonet/fomo/runtime"
 	"github.com/fomonet/fomo/settle/receipt"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -98,6 +100,9 @@ func New(backend Backend, opts ...Option) *Server {
 	s.mux.HandleFunc("GET /api/v1/gpus", s.gpus)
 	s.mux.HandleFunc("GET /api/v1/peers", s.peers)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
+	dashboard := ui.Handler()
+	s.mux.Handle("GET /ui", dashboard)
+	s.mux.Handle("GET /ui/", dashboard)
 	if o.Manifests != nil {
 		s.manifestRoutes()
 	}
@@ -114,7 +119,7 @@ func New(backend Backend, opts ...Option) *Server {
 		s.rewardRoutes()
 		s.discountRoutes()
 	}
-	for _, p := range []string{"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/api/v1/status", "/api/v1/gpus", "/api/v1/peers", "/metrics"} {
+	for _, p := range []string{"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/api/v1/status", "/api/v1/gpus", "/api/v1/peers", "/metrics", "/ui", "/ui/"} {
 		s.mux.HandleFunc(p, methodNotAllowed)
 	}
 	s.mux.HandleFunc("/", notFound)

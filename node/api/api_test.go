@@ -333,3 +333,30 @@ func FuzzInferenceRequest(f *testing.F) {
 		}
 	})
 }
+
+func TestDashboardRoutes(t *testing.T) {
+	srv, _ := newServer(t, &scripted{failAt: -1})
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, c := range []struct {
+		method, path string
+		status       int
+		want         string
+	}{
+		{"GET", "/ui/", 200, "<title>fomo node</title>"},
+		{"GET", "/ui/app.js", 200, "/api/v1/status"},
+		{"GET", "/ui", 301, ""},
+		{"GET", "/ui/missing.js", 404, ""},
+		{"POST", "/ui/", 405, "is not allowed"},
+	} {
+		req, _ := http.NewRequest(c.method, srv.URL+c.path, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || !strings.Contains(string(b), c.want) {
+			t.Errorf("%s %s: %d %.200s; want %d with %q", c.method, c.path, resp.StatusCode, b, c.status, c.want)
+		}
+	}
+}
