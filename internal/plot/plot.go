@@ -15,6 +15,7 @@ import (
 	"image/draw"
 	"image/png"
 	"io"
+	"math"
 	"math/bits"
 	"strconv"
 )
@@ -41,6 +42,9 @@ type Panel struct {
 	// Separate gives each series its own y range (for series of
 	// different units); otherwise they share the panel's.
 	Separate bool
+	// FromZero starts the y ranges at zero rather than at the smallest
+	// value (for amounts, where the distance from zero matters).
+	FromZero bool
 }
 
 // Chart is a grid of panels, Cols wide, over one x range, the union of the
@@ -158,17 +162,18 @@ func drawPanel(img *image.RGBA, cell, area image.Rectangle, p Panel, xmin, xmax 
 	hline(img, area.Min.X, area.Max.X, area.Max.Y, ink)
 	vline(img, area.Min.X, area.Min.Y, area.Max.Y, ink)
 	vline(img, area.Max.X, area.Min.Y, area.Max.Y, ink)
-	lx, rx := strconv.FormatUint(xmin, 10), strconv.FormatUint(xmax, 10)
-	drawText(img, area.Min.X, area.Max.Y+3, lx, ink, 1)
-	drawText(img, area.Max.X-textWidth(rx, 1), area.Max.Y+3, rx, ink, 1)
 	if xlabel != "" {
-		drawText(img, (area.Min.X+area.Max.X-textWidth(xlabel, 1))/2, area.Max.Y+3, xlabel, ink, 1)
+		drawText(img, area.Max.X-textWidth(xlabel, 1), area.Min.Y-panelHead+2, xlabel, ink, 1)
 	}
 
+	drawXTicks(img, area, xmin, xmax)
 	lo, hi := yRange(p.Series)
 	for i, s := range p.Series {
 		if p.Separate {
 			lo, hi = yRange(p.Series[i : i+1])
+		}
+		if p.FromZero {
+			lo = 0
 		}
 		for j, pt := range s.Points {
 			x, y := Position(area, pt, xmin, xmax, lo, hi)
@@ -194,6 +199,39 @@ func drawPanel(img *image.RGBA, cell, area image.Rectangle, p Panel, xmin, xmax 
 		}
 		drawText(img, area.Min.X+12, ly, text, ink, 1)
 	}
+}
+
+// drawXTicks marks x values below the plot area and labels them: every
+// value, or every 2nd, 5th, 10th, 20th… so that the labels do not touch.
+func drawXTicks(img *image.RGBA, area image.Rectangle, xmin, xmax uint64) {
+	room := uint64(area.Dx() / (textWidth(strconv.FormatUint(xmax, 10), 1) + 6)) // labels that fit
+	step := tickStep(xmax-xmin, room)
+	for x := xmin - xmin%step; x <= xmax; x += step {
+		if x < xmin {
+			continue
+		}
+		px, _ := Position(area, Point{X: x}, xmin, xmax, 0, 0)
+		vline(img, px, area.Max.Y, area.Max.Y+2, ink)
+		label := strconv.FormatUint(x, 10)
+		lx := min(max(px-textWidth(label, 1)/2, area.Min.X), area.Max.X-textWidth(label, 1))
+		drawText(img, lx, area.Max.Y+4, label, ink, 1)
+		if x > math.MaxUint64-step {
+			return
+		}
+	}
+}
+
+// tickStep is the smallest of 1, 2, 5, 10, 20, 50… that puts at most
+// room steps in span.
+func tickStep(span, room uint64) uint64 {
+	for p := uint64(1); p <= 1e18; p *= 10 {
+		for _, k := range []uint64{1, 2, 5} {
+			if span/(k*p) <= room {
+				return k * p
+			}
+		}
+	}
+	return 1e19
 }
 
 func format(s Series, v uint64) string {

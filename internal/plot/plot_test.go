@@ -10,11 +10,11 @@ import (
 	"testing"
 )
 
-// chart is a 2×2 grid: a rising line, a falling one, two series of
-// different units on their own scales (one rising, one falling), and a
-// flat one.
+// chart is a grid of two columns: a rising line, a falling one, two
+// series of different units on their own scales (one rising, one
+// falling), a flat one and one whose scale starts at zero.
 func chart() Chart {
-	return Chart{Title: "epochs 0-10", XLabel: "epoch", Cols: 2, Width: 640, Height: 400, Panels: []Panel{
+	return Chart{Title: "epochs 0-10", XLabel: "epoch", Cols: 2, Width: 640, Height: 600, Panels: []Panel{
 		{Title: "rising", Series: []Series{{Name: "a", Color: Blue, Points: []Point{{0, 0}, {5, 50}, {10, 100}}}}},
 		{Title: "falling", Series: []Series{{Name: "b", Color: Orange, Points: []Point{{0, 100}, {10, 0}}}}},
 		{Title: "units", Separate: true, Series: []Series{
@@ -23,6 +23,7 @@ func chart() Chart {
 				Format: func(v uint64) string { return "big" }},
 		}},
 		{Title: "flat", Series: []Series{{Name: "c", Color: Blue, Points: []Point{{2, 7}, {8, 7}}}}},
+		{Title: "from zero", FromZero: true, Series: []Series{{Name: "d", Color: Green, Points: []Point{{0, 50}, {10, 100}}}}},
 	}}
 }
 
@@ -42,8 +43,8 @@ func TestDrawDimensions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b := img.Bounds(); b != image.Rect(0, 0, 640, 400) {
-		t.Fatalf("bounds %v, want 640x400", b)
+	if b := img.Bounds(); b != image.Rect(0, 0, 640, 600) {
+		t.Fatalf("bounds %v, want 640x600", b)
 	}
 	// The plot areas lie inside the image, side by side, without overlap.
 	for i := range c.Panels {
@@ -66,7 +67,7 @@ func TestDrawSeriesPixels(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := func(p image.Point) color.RGBA { return img.RGBAAt(p.X, p.Y) }
-	a0, a1, a2, a3 := area(c, 0), area(c, 1), area(c, 2), area(c, 3)
+	a0, a1, a2, a3, a4 := area(c, 0), area(c, 1), area(c, 2), area(c, 3), area(c, 4)
 	mid := func(a image.Rectangle) image.Point { return image.Pt(a.Min.X+a.Dx()/2, a.Min.Y+a.Dy()/2) }
 	for _, tc := range []struct {
 		name string
@@ -89,6 +90,10 @@ func TestDrawSeriesPixels(t *testing.T) {
 		{"large last point", image.Pt(a2.Max.X, a2.Max.Y), Red},
 		// A flat series sits in the middle.
 		{"flat", mid(a3), Blue},
+		// From zero: 50 of 100 halfway up.
+		{"from zero first point", image.Pt(a4.Min.X, a4.Max.Y-a4.Dy()/2), Green},
+		{"from zero last point", image.Pt(a4.Max.X, a4.Min.Y), Green},
+		{"from zero: nothing at the bottom", image.Pt(a4.Min.X+2, a4.Max.Y-2), white},
 	} {
 		if got := at(tc.at); got != tc.want {
 			t.Errorf("%s at %v: %v, want %v", tc.name, tc.at, got, tc.want)
@@ -166,5 +171,16 @@ func TestDrawText(t *testing.T) {
 	}
 	if w := textWidth("ab", 2); w != 22 {
 		t.Fatalf("textWidth: %d, want 22", w)
+	}
+}
+
+func TestTickStep(t *testing.T) {
+	for _, tc := range []struct{ span, room, want uint64 }{
+		{6, 40, 1}, {0, 40, 1}, {60, 40, 2}, {150, 40, 5}, {300, 40, 10}, {700, 40, 20}, {2_000, 40, 50},
+		{math.MaxUint64, 40, 5e17}, {math.MaxUint64, 1, 1e19},
+	} {
+		if got := tickStep(tc.span, tc.room); got != tc.want {
+			t.Errorf("tickStep(%d, %d) = %d, want %d", tc.span, tc.room, got, tc.want)
+		}
 	}
 }

@@ -151,8 +151,8 @@ func epochChart(epochs []ledger.EpochSettlement, supply []api.DenomSupply, n uin
 		Title: fmt.Sprintf("epochs %d-%d", epochs[0].Epoch, n), XLabel: "epoch", Cols: 2, Width: plotWidth, Height: plotHeight,
 		Panels: []plot.Panel{
 			{Title: "supply at the end of the epoch", Separate: true, Series: []plot.Series{mt, flock}},
-			{Title: "burned per epoch", Separate: true, Series: []plot.Series{mtBurn, flockBurn}},
-			{Title: "emissions per epoch (FLOCK)", Series: []plot.Series{budget, paid}},
+			{Title: "burned per epoch", Separate: true, FromZero: true, Series: []plot.Series{mtBurn, flockBurn}},
+			{Title: "emissions per epoch (FLOCK)", FromZero: true, Series: []plot.Series{budget, paid}},
 			{Title: "pool prices after the buybacks", Separate: true, Series: prices},
 		},
 	}

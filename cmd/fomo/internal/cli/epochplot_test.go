@@ -69,6 +69,9 @@ func TestEpochChart(t *testing.T) {
 			t.Errorf("panel %d series %d: %q %v, want %q %v", tc.panel, tc.series, s.Name, s.Points, tc.name, tc.want)
 		}
 	}
+	if c.Panels[0].FromZero || !c.Panels[1].FromZero || !c.Panels[2].FromZero || c.Panels[3].FromZero {
+		t.Error("burns and emissions start at zero, supply and prices at their smallest value")
+	}
 	if got := c.Panels[3].Series[0].Format(100_004_000_000_000); got != "0.000100004" {
 		t.Errorf("price format: %q", got)
 	}
