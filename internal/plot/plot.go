@@ -179,7 +179,7 @@ func drawPanel(img *image.RGBA, cell, area image.Rectangle, p Panel, xmin, xmax 
 			x, y := Position(area, pt, xmin, xmax, lo, hi)
 			if j > 0 {
 				px, py := Position(area, s.Points[j-1], xmin, xmax, lo, hi)
-				line(img, px, py, x, y, s.Color)
+				line(img, px, py, x, y, s.Color, max(3-i, 1))
 			}
 			for dy := -dot; dy <= dot; dy++ {
 				for dx := -dot; dx <= dot; dx++ {
@@ -294,15 +294,17 @@ func vline(img *image.RGBA, x, y0, y1 int, c color.RGBA) {
 	}
 }
 
-// line draws a line from (x0, y0) to (x1, y1), two pixels thick
-// (Bresenham, doubled downwards).
-func line(img *image.RGBA, x0, y0, x1, y1 int, c color.RGBA) {
+// line draws a line from (x0, y0) to (x1, y1), width pixels thick
+// (Bresenham, widened across y). A panel's first series is drawn widest,
+// so that a later one on the same pixels leaves it showing at its edge.
+func line(img *image.RGBA, x0, y0, x1, y1 int, c color.RGBA, width int) {
 	dx, dy := abs(x1-x0), -abs(y1-y0)
 	sx, sy := sign(x1-x0), sign(y1-y0)
 	e := dx + dy
 	for {
-		setPixel(img, x0, y0, c)
-		setPixel(img, x0, y0+1, c)
+		for w := range width {
+			setPixel(img, x0, y0+w-width/2, c)
+		}
 		if x0 == x1 && y0 == y1 {
 			return
 		}

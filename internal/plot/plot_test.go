@@ -184,3 +184,26 @@ func TestTickStep(t *testing.T) {
 		}
 	}
 }
+
+// TestOverlapShowsBoth draws two series on the same points: the first,
+// drawn wider, still shows at the edge of the second.
+func TestOverlapShowsBoth(t *testing.T) {
+	pts := []Point{{0, 0}, {10, 0}, {20, 10}}
+	c := Chart{Width: 300, Height: 200, Panels: []Panel{{Title: "same", Series: []Series{
+		{Name: "first", Color: Blue, Points: pts}, {Name: "second", Color: Orange, Points: pts}}}}}
+	img, err := Draw(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := area(Chart{Cols: 1, Width: 300, Height: 200, Panels: c.Panels}, 0)
+	// The flat stretch from x 0 to 10 runs along the bottom edge; a quarter
+	// of the way along it, the second series' pixel and the first's below
+	// it.
+	x, y := a.Min.X+a.Dx()/8, a.Max.Y
+	if got := img.RGBAAt(x, y); got != Orange {
+		t.Errorf("on the line: %v, want the second series", got)
+	}
+	if got := img.RGBAAt(x, y+1); got != Blue {
+		t.Errorf("below the line: %v, want the first series", got)
+	}
+}

@@ -109,6 +109,9 @@ func buildGenesis(c chainSpec, start time.Time) (*networks.Genesis, error) {
 	g.Tiers = []networks.Tier{{Name: tier, CostPerMtok: costPerMTok, MinInputPrice: minInputPrice,
 		MinOutputPrice: minOutputPrice, RaiseMin: 10_000e6, RaiseMax: 1_000_000e6}}
 	g.Balances = []networks.Balance{{Account: c.user.String(), USD: userCredit}}
+	if c.model != "" {
+		g.Balances[0].Flock = userFlock // to buy the MT it stakes
+	}
 	e := &g.Economics
 	e.EmissionReserveFlock, e.EmissionFirstEpochFlock = new(uint64(emissionReserve)), new(uint64(emissionFirst))
 	e.FlockPoolFlock, e.FlockPoolUSD = new(uint64(flockPoolFlock)), new(uint64(flockPoolUSD))

@@ -14,22 +14,23 @@ import (
 )
 
 // Once the offering has graduated, the demo user buys MT of the model in
-// the pools (usd → FLOCK → MT) and stakes it (DESIGN §9.6), past the first
-// discount tier (1,000 MT), so that its traffic from the next epoch on
-// earns stake-weighted emissions and the stake-gated releases.
+// its pool with FLOCK the genesis gave it, and stakes it (DESIGN §9.6),
+// past the first discount tier (1,000 MT), so that its traffic from the
+// next epoch on earns stake-weighted emissions and the stake-gated
+// releases. Its usd pays only for its requests.
 const (
 	stakeMT    = 1_500e6 // MT base units the user stakes
 	stakeFlock = 100e6   // FLOCK it sells for them: about 1,970 MT at the graduation price
-	stakeUSD   = 20_000  // usd base units it sells for that FLOCK: about 200 FLOCK
+	userFlock  = 200e6   // FLOCK the genesis gives it
 )
 
 // userKey is the demo user's key file in DIR/keys.
 func userKey(dir string) string { return filepath.Join(dir, "keys", "user.key") }
 
 // stake has the demo user stake stakeMT of model through node api, buying
-// what it lacks first; each step is skipped when the chain shows it done
-// (the stake, the MT, the FLOCK), so a run over an existing network goes on
-// where the last one stopped. It prints what it does.
+// the MT first; each step is skipped when the chain shows it done (the
+// stake, the MT), so a run over an existing network goes on where the last
+// one stopped. It prints what it does.
 func stake(ctx context.Context, out io.Writer, dir, api, model string, g *networks.Genesis) error {
 	c, err := client.New(api)
 	if err != nil {
@@ -52,20 +53,6 @@ func stake(ctx context.Context, out io.Writer, dir, api, model string, g *networ
 	}
 	nonce, mt := a.Nonce, ledger.MTDenom(model)
 	if a.Balances[mt] < stakeMT {
-		if a.Balances[ledger.DenomFlock] < stakeFlock {
-			nonce++
-			res, err := send(ctx, c, sk, nonce, ledger.Swap{Pool: ledger.PoolFlockUSD, DenomIn: ledger.DenomUSD,
-				AmountIn: stakeUSD, MinOut: stakeFlock})
-			if err != nil {
-				return fmt.Errorf("the user buying FLOCK: %w", err)
-			}
-			b, err := account(ctx, c, id)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "devnet: user %s swapped %s usd for %s FLOCK at height %d\n", id, econ.FormatAmount(stakeUSD),
-				econ.FormatAmount(b.Balances[ledger.DenomFlock]-a.Balances[ledger.DenomFlock]), res.Height)
-		}
 		nonce++
 		res, err := send(ctx, c, sk, nonce, ledger.Swap{Pool: ledger.ModelPoolID(model), DenomIn: ledger.DenomFlock,
 			AmountIn: stakeFlock, MinOut: stakeMT - a.Balances[mt]})
@@ -76,7 +63,7 @@ func stake(ctx context.Context, out io.Writer, dir, api, model string, g *networ
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "devnet: user swapped %s FLOCK for %s MT of %s at height %d\n", econ.FormatAmount(stakeFlock),
+		fmt.Fprintf(out, "devnet: user %s swapped %s FLOCK for %s MT of %s at height %d\n", id, econ.FormatAmount(stakeFlock),
 			econ.FormatAmount(b.Balances[mt]-a.Balances[mt]), model, res.Height)
 	}
 	nonce++
