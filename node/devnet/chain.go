@@ -29,6 +29,23 @@ const (
 	userCredit     = 1000e6 // usd base units
 )
 
+// The devnet's emissions (DESIGN §9.7), sized so that its traffic (about
+// 0.0035 usd of gross an epoch) shows them. The cap lets a model take at
+// most its gross valued in FLOCK at the FLOCK/usd pool price, so the
+// devnet seeds that pool at 0.0001 usd per FLOCK (the default is 0.1,
+// which would cap the devnet's emissions at a few hundredths of a FLOCK):
+// of the first epochs' 100 FLOCK budget about a third is emitted and the
+// rest stays in the reserve, kept by the cap. The stake-gated pools release
+// over an hour instead of 180 days, tens of FLOCK and a thousand MT an
+// epoch of 20 s.
+const (
+	emissionReserve  = 10_000_000e6 // flock base units
+	emissionFirst    = 100e6        // the first epoch's budget
+	flockPoolFlock   = 10_000_000e6
+	flockPoolUSD     = 1_000e6 // usd base units: 0.0001 usd per FLOCK
+	incentiveRelease = time.Hour
+)
+
 // chainSpec is what devnet puts in a fresh genesis.
 type chainSpec struct {
 	epoch    time.Duration
@@ -38,7 +55,11 @@ type chainSpec struct {
 	model    string   // registered and served model, or ""
 	manifest []byte   // its signed manifest envelope
 	serving  []string // nodes serving it
-	issuer   peer.ID
+	// idle is a second model of the same issuer, registered but served by
+	// no node and sent no traffic: its emissions stay zero.
+	idle         string
+	idleManifest []byte
+	issuer       peer.ID
 	// supporters commit to the model's offering.
 	supporters []peer.ID
 }
@@ -89,6 +110,13 @@ func buildGenesis(c chainSpec, start time.Time) (*networks.Genesis, error) {
 		MinOutputPrice: minOutputPrice, RaiseMin: 10_000e6, RaiseMax: 1_000_000e6}}
 	g.Balances = []networks.Balance{{Account: c.user.String(), USD: userCredit}}
 	if c.model != "" {
+		g.Balances[0].Flock = userFlock // to buy the MT it stakes
+	}
+	e := &g.Economics
+	e.EmissionReserveFlock, e.EmissionFirstEpochFlock = new(uint64(emissionReserve)), new(uint64(emissionFirst))
+	e.FlockPoolFlock, e.FlockPoolUSD = new(uint64(flockPoolFlock)), new(uint64(flockPoolUSD))
+	e.IncentiveRelease = new(networks.Duration(incentiveRelease))
+	if c.model != "" {
 		g.Economics.RaiseWindow = new(networks.Duration(raiseWindow))
 		g.Balances = append(g.Balances, networks.Balance{Account: c.issuer.String(), Flock: issuerFlock})
 		for _, s := range c.supporters {
@@ -101,13 +129,22 @@ func buildGenesis(c chainSpec, start time.Time) (*networks.Genesis, error) {
 	g.SessionKeys = []networks.SessionKey{{Account: c.user.String(), Key: c.session.String(),
 		SpendLimit: userCredit, ExpiresAt: g.GenesisTime.AddDate(1, 0, 0)}}
 	if c.model != "" {
-		signed, err := models.Open(c.manifest)
-		if err != nil {
-			return nil, err
+		for _, m := range []struct {
+			name     string
+			manifest []byte
+			nodes    []string
+		}{{c.model, c.manifest, c.serving}, {c.idle, c.idleManifest, nil}} {
+			if m.name == "" {
+				continue
+			}
+			signed, err := models.Open(m.manifest)
+			if err != nil {
+				return nil, err
+			}
+			sum := signed.Hash() // what the registry binds
+			g.Models = append(g.Models, networks.Model{Name: m.name, Issuer: c.issuer.String(), ManifestSHA256: hex.EncodeToString(sum[:]),
+				Tier: tier, InputPrice: inputPrice, OutputPrice: outputPrice, Nodes: m.nodes})
 		}
-		sum := signed.Hash() // what the registry binds
-		g.Models = []networks.Model{{Name: c.model, Issuer: c.issuer.String(), ManifestSHA256: hex.EncodeToString(sum[:]),
-			Tier: tier, InputPrice: inputPrice, OutputPrice: outputPrice, Nodes: c.serving}}
 	}
 	if err := g.Validate(); err != nil {
 		return nil, err
@@ -182,8 +219,10 @@ func sendTraffic(ctx context.Context, apis []string, apiKey, model string, inter
 }
 
 // printEpochs prints the settlement table of every epoch the chain closes,
-// as node api reports them, until ctx ends.
-func printEpochs(ctx context.Context, out io.Writer, api string) {
+// as node api reports them, and the command that plots the epochs so far
+// into DIR/epochs.png, until ctx ends. names gives the devnet's accounts
+// their roles.
+func printEpochs(ctx context.Context, out io.Writer, dir, api string, names map[string]string) {
 	c, err := client.New(api)
 	if err != nil {
 		fmt.Fprintf(out, "devnet: not printing the epochs: %v\n", err)
@@ -198,7 +237,8 @@ func printEpochs(ctx context.Context, out io.Writer, api string) {
 				if e.Epoch < next {
 					continue
 				}
-				e.WriteTable(out)
+				writeEpoch(out, e, names)
+				fmt.Fprintf(out, "  plot       fomo epoch show %d --api %s --plot %s\n", e.Epoch, api, filepath.Join(dir, "epochs.png"))
 				next = e.Epoch + 1
 			}
 		}

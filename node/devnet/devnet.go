@@ -131,9 +131,14 @@ func (d *Devnet) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	var manifest []byte
+	var manifest, idleManifest []byte
+	idleName := ""
 	if modelName != "" {
 		if manifest, err = signManifest(dir, modelName, modelPath, o.modelPreset); err != nil {
+			return err
+		}
+		idleName = modelName + idleSuffix
+		if idleManifest, err = signManifest(dir, idleName, modelPath, o.modelPreset); err != nil {
 			return err
 		}
 	}
@@ -155,6 +160,7 @@ func (d *Devnet) Start(ctx context.Context) (err error) {
 		c := chainSpec{epoch: o.epoch, nodes: ids, user: user.id, session: user.session, issuer: user.issuer, supporters: user.supporters}
 		if modelName != "" {
 			c.model, c.manifest = modelName, manifest
+			c.idle, c.idleManifest = idleName, idleManifest
 			for i := range serveOn {
 				c.serving = append(c.serving, ids[i].String())
 			}
@@ -216,7 +222,14 @@ func (d *Devnet) Start(ctx context.Context) (err error) {
 		if modelName != "" {
 			d.bgWG.Go(func() { runOffering(bg, out, dir, api, modelName, gen) })
 		}
-		d.bgWG.Go(func() { printEpochs(bg, out, api) })
+		names := map[string]string{user.id.String(): "user", user.issuer.String(): "issuer"}
+		for i, s := range user.supporters {
+			names[s.String()] = fmt.Sprintf("supporter%d", i+1)
+		}
+		for i, id := range ids {
+			names[id.String()] = fmt.Sprintf("node%d", i)
+		}
+		d.bgWG.Go(func() { printEpochs(bg, out, dir, api, names) })
 	}
 
 	d.exited = make(chan *devnode, len(d.nodes))

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/internal/fomotest"
+	"github.com/fomonet/fomo/node/api/client"
+	"github.com/fomonet/fomo/node/identity"
 	"github.com/fomonet/fomo/settle/econ"
 	"github.com/fomonet/fomo/settle/ledger"
 )
@@ -59,10 +61,35 @@ func TestDevnetBuybackBurn(t *testing.T) {
 		}
 	}
 
+	// The user buys MT and stakes it once the offering has graduated.
+	fomotest.WaitFor(t, 60*time.Second, "the user's stake", func() bool { return strings.Contains(p.out.String(), "devnet: user staked ") })
+	c, err := client.New(api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk, _, err := identity.LoadOrCreate(userKey(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := identity.PeerID(sk).String()
+	if got, err := stakeOf(t.Context(), c, user, model); err != nil || got != stakeMT {
+		t.Fatalf("the user's stake on chain: %d, %v; want %d", got, err, uint64(stakeMT))
+	}
+	var cs struct {
+		State struct {
+			NextEpoch uint64 `json:"next_epoch"`
+		} `json:"state"`
+	}
+	if err := fomotest.GetJSON(t.Context(), api+"/api/v1/chain", &cs, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	staked := cs.State.NextEpoch // the open epoch holds the user's trades
+
 	// An epoch E whose MT buyback burned, with E−1 recording the pools
-	// before it (no other trade touches them on the devnet).
+	// before it: E−1 closes after the user's trades, and no other trade
+	// touches the pools on the devnet.
 	var prev, cur ledger.EpochSettlement
-	var next uint64 = 1
+	next := staked + 1
 	fomotest.WaitFor(t, 60*time.Second, "an epoch with an MT burn after one with the model's pool", func() bool {
 		for {
 			e, ok := epochAt(t, api, next)
@@ -156,18 +183,116 @@ func TestDevnetBuybackBurn(t *testing.T) {
 		return cs.State.Supply[ledger.MTDenom(model)].Burned == mt && cs.State.Supply[ledger.DenomFlock].Burned == flock && mt > 0
 	})
 
+	checkEmissions(t, p.out, api, model, user, staked)
+
 	// A second run over the same directory finds the offering done.
 	p.stop(t)
 	p = startDevnet(t, 2, opts...)
 	fomotest.WaitFor(t, 90*time.Second, "the second run to see the graduation", func() bool { return strings.Contains(p.out.String(), "graduated: ") })
 	out = p.out.String()
-	for _, want := range []string{"reusing network", "launched before", "supporter1 committed before", "supporter2 committed before"} {
+	for _, want := range []string{"reusing network", "launched before", "supporter1 committed before", "supporter2 committed before",
+		"user staked 1500.000000 MT of " + model + " before"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("the second run did not print %q:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out, "offering of") {
+	if strings.Contains(out, "offering of") || strings.Contains(out, "stake on") {
 		t.Fatalf("the second run's offering failed:\n%s", out)
 	}
 	p.stop(t)
+}
+
+// checkEmissions waits for an epoch after the user's stake counts (the
+// epoch after staked) in which the user is paid emissions and both
+// stake-gated releases, then checks every closed epoch: the idle model is
+// allocated exactly zero, the reserve pays what it loses and the epochs
+// chain their reserves from the genesis one; and the devnet printed the
+// emissions.
+func checkEmissions(t *testing.T, out fmt.Stringer, api, model, user string, staked uint64) {
+	t.Helper()
+	idle := model + idleSuffix
+	var last uint64
+	fomotest.WaitFor(t, 60*time.Second, "an epoch paying the staking user emissions and gated rewards", func() bool {
+		for e := staked + 1; ; e++ {
+			s, ok := epochAt(t, api, e)
+			if !ok {
+				return false
+			}
+			last = e
+			if s.Emissions == nil {
+				t.Fatalf("epoch %d has no emissions", e)
+			}
+			var emitted, flock, mt uint64
+			for _, m := range s.Emissions.Models {
+				for _, u := range m.Users {
+					if m.Model == model && u.Account == user {
+						emitted += u.Amount
+					}
+				}
+			}
+			for _, g := range s.Emissions.Gated {
+				for _, u := range g.Flock.Users {
+					if g.Model == model && u.Account == user {
+						flock += u.Amount
+					}
+				}
+				for _, u := range g.MT.Users {
+					if g.Model == model && u.Account == user {
+						mt += u.Amount
+					}
+				}
+			}
+			if emitted > 0 && flock > 0 && mt > 0 {
+				t.Logf("epoch %d: the user got %d FLOCK of emissions, %d FLOCK and %d MT gated", e, emitted, flock, mt)
+				return true
+			}
+		}
+	})
+
+	reserve := uint64(emissionReserve)
+	for e := range last + 1 {
+		s, ok := epochAt(t, api, e)
+		if !ok {
+			t.Fatalf("epoch %d is not readable", e)
+		}
+		em := s.Emissions
+		if em == nil || em.Allocation == nil {
+			t.Fatalf("epoch %d allocated no emissions: %+v", e, em)
+		}
+		if em.ReserveBefore != reserve || em.ReserveBefore-em.ReserveAfter != em.Paid {
+			t.Fatalf("epoch %d: reserve %d → %d paying %d, after %d", e, em.ReserveBefore, em.ReserveAfter, em.Paid, reserve)
+		}
+		reserve = em.ReserveAfter
+		var paid uint64
+		for _, m := range em.Models {
+			if m.Model == idle {
+				t.Fatalf("epoch %d rewards the idle model: %+v", e, m)
+			}
+			paid += m.Issuer
+			for _, u := range m.Users {
+				paid += u.Amount
+			}
+		}
+		if paid != em.Paid || em.Paid == 0 {
+			t.Fatalf("epoch %d: %d FLOCK credited, %d paid out of the reserve", e, paid, em.Paid)
+		}
+		found := false
+		for _, m := range em.Allocation.Models {
+			if m.Model == idle {
+				found = true
+				if m.Share != 0 || m.Amount != 0 || m.Weight != "0" {
+					t.Fatalf("epoch %d: the idle model is allocated %+v", e, m)
+				}
+			}
+		}
+		if !found {
+			t.Fatalf("epoch %d: the idle model is not in the allocation: %+v", e, em.Allocation.Models)
+		}
+	}
+	text := out.String()
+	for _, want := range []string{idle + " ", "0.000000 FLOCK (no traffic)", "kept by the cap", "rewarded   user ", "--plot "} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("the devnet did not print %q:\n%s", want, text)
+		}
+	}
 }

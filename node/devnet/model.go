@@ -16,6 +16,10 @@ import (
 	"github.com/fomonet/fomo/runtime/engine/synth"
 )
 
+// idleSuffix names the devnet's second model (the first one's name and
+// this): registered by the same issuer, served by no node, sent no traffic.
+const idleSuffix = "-idle"
+
 // Prices of the devnet model, usd base units per 1M tokens (5 and 15 usd).
 const (
 	inputPrice  = 5_000_000

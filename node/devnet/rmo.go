@@ -40,23 +40,40 @@ func supporterKey(dir string, i int) string {
 	return filepath.Join(dir, "keys", fmt.Sprintf("supporter%d.key", i))
 }
 
-// runOffering runs offering until it is done, trying again (every step
-// is idempotent) while the chain cannot take transactions yet, for up to
-// two minutes; a failure is printed, and the devnet goes on without.
+// runOffering runs offering until it is done, then, once the offering has
+// graduated, the user's stake; each is tried again (every step is
+// idempotent) while the chain cannot take transactions yet, for up to two
+// minutes; a failure is printed, and the devnet goes on without.
 func runOffering(ctx context.Context, out io.Writer, dir, api, model string, g *networks.Genesis) {
+	graduated := false
+	if !retry(ctx, out, "the offering of "+model, func() (err error) {
+		graduated, err = offering(ctx, out, dir, api, model, g)
+		return err
+	}) || !graduated {
+		return
+	}
+	retry(ctx, out, "the user's stake on "+model, func() error { return stake(ctx, out, dir, api, model, g) })
+}
+
+// retry runs step until it succeeds (true), ctx ends or, after a failure
+// that is not transient or two minutes, it gives up and prints why.
+func retry(ctx context.Context, out io.Writer, what string, step func() error) bool {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		err := offering(ctx, out, dir, api, model, g)
-		if err == nil || ctx.Err() != nil {
-			return
+		err := step()
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
 		}
 		if !transient(err) || time.Now().After(deadline) {
-			fmt.Fprintf(out, "devnet: the offering of %s stopped: %v\n", model, err)
-			return
+			fmt.Fprintf(out, "devnet: %s stopped: %v\n", what, err)
+			return false
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-time.After(time.Second):
 		}
 	}
@@ -77,26 +94,27 @@ func transient(err error) bool {
 // offering runs the devnet model's offering through node api: launch,
 // then each supporter's commit, each step skipped when the chain shows it
 // done (a run over an existing network goes on where the last one
-// stopped). It prints what it does and, once graduated, the model's pool.
-func offering(ctx context.Context, out io.Writer, dir, api, model string, g *networks.Genesis) error {
+// stopped). It prints what it does and, once graduated, the model's pool;
+// it reports whether the offering has graduated.
+func offering(ctx context.Context, out io.Writer, dir, api, model string, g *networks.Genesis) (bool, error) {
 	c, err := client.New(api)
 	if err != nil {
-		return err
+		return false, err
 	}
 	issuer, _, err := identity.LoadOrCreate(filepath.Join(dir, "keys", "issuer.key"))
 	if err != nil {
-		return err
+		return false, err
 	}
 	params := node.LedgerGenesis(g).Economics.RMOParams()
 	curve, err := econ.NewCurve(params, raiseMin, raiseMax)
 	if err != nil {
-		return err
+		return false, err
 	}
 	var st econ.CurveState // the curve as the devnet's commits leave it
 
 	iss, err := account(ctx, c, identity.PeerID(issuer).String())
 	if err != nil {
-		return err
+		return false, err
 	}
 	if iss.Nonce == 0 {
 		res, err := send(ctx, c, issuer, iss.Nonce+1, ledger.LaunchRMO{Model: model, RaiseMin: raiseMin, RaiseMax: raiseMax,
@@ -107,7 +125,7 @@ func offering(ctx context.Context, out io.Writer, dir, api, model string, g *net
 				model, res.Height, econ.FormatAmount(raiseMin), econ.FormatAmount(raiseMax), raiseWindow, econ.FormatAmount(params.LaunchFee))
 		case errors.Is(err, errCode(ledger.CodeRMOExists)):
 		default:
-			return fmt.Errorf("launching the offering of %s: %w", model, err)
+			return false, fmt.Errorf("launching the offering of %s: %w", model, err)
 		}
 	} else {
 		fmt.Fprintf(out, "devnet: rmo of %s launched before\n", model)
@@ -116,17 +134,17 @@ func offering(ctx context.Context, out io.Writer, dir, api, model string, g *net
 	for i := 1; i <= supporters; i++ {
 		sk, _, err := identity.LoadOrCreate(supporterKey(dir, i))
 		if err != nil {
-			return err
+			return false, err
 		}
 		id := identity.PeerID(sk).String()
 		f, next, err := curve.Commit(st, supportCommit)
 		if err != nil {
-			return err
+			return false, err
 		}
 		st = next
 		a, err := account(ctx, c, id)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if a.Nonce > 0 {
 			fmt.Fprintf(out, "devnet: supporter%d committed before\n", i)
@@ -134,7 +152,7 @@ func offering(ctx context.Context, out io.Writer, dir, api, model string, g *net
 		}
 		res, err := send(ctx, c, sk, a.Nonce+1, ledger.Commit{Model: model, Amount: supportCommit})
 		if err != nil {
-			return fmt.Errorf("supporter%d committing to %s: %w", i, model, err)
+			return false, fmt.Errorf("supporter%d committing to %s: %w", i, model, err)
 		}
 		refund := ""
 		if f.Refund > 0 {
@@ -148,19 +166,19 @@ func offering(ctx context.Context, out io.Writer, dir, api, model string, g *net
 	// Graduated: the chain's record of it, with the pool it seeded.
 	o, err := c.RMO(ctx, model)
 	if err != nil {
-		return err
+		return false, err
 	}
 	gr := o.Graduation
 	if gr == nil {
 		fmt.Fprintf(out, "devnet: rmo of %s not graduated: %s of %s FLOCK raised\n", model,
 			econ.FormatAmount(o.RaisedFlockBase), econ.FormatAmount(o.RaiseMaxFlockBase))
-		return nil
+		return false, nil
 	}
 	seed := econ.Pool{ReserveA: gr.LiquidityMTBase, ReserveB: gr.RaisePoolFlockBase}
 	price, _ := seed.PriceE18()
 	fmt.Fprintf(out, "devnet: rmo of %s graduated: %s MT minted; pool %s MT / %s FLOCK (%s FLOCK per MT), liquidity locked\n",
 		model, econ.FormatAmount(gr.MintedMTBase), econ.FormatAmount(seed.ReserveA), econ.FormatAmount(seed.ReserveB), formatE18(price))
-	return nil
+	return true, nil
 }
 
 // formatE18 formats a 1e18 fixed-point price with 6 decimals.

@@ -11,8 +11,8 @@ import (
 
 // WriteTable writes the settlement as a table, one row per model and a
 // total where there is more than one, then the epoch's buybacks and burns
-// with the pools after them: what the devnet prints when the
-// chain closes an epoch and what `fomo chain epochs` prints.
+// with the pools after them: what `fomo epoch list` prints (the devnet
+// prints its own, narrower table).
 func (e EpochSettlement) WriteTable(out io.Writer) {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "epoch %d closed at height %d: %d receipts (%d unpaid), root %s\n",

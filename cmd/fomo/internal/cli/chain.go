@@ -314,11 +314,12 @@ func newEpochCmd() *cobra.Command {
 	list.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to ask")
 	list.Flags().Uint64Var(&after, "after", 0, "first epoch to list")
 	list.Flags().IntVar(&limit, "limit", 0, "most epochs to list")
-	var api2 string
+	var api2, plotFile string
 	show := &cobra.Command{
-		Use:   "show N",
-		Short: "Show one closed epoch's settlement record",
-		Args:  cobra.ExactArgs(1),
+		Use:     "show N",
+		Short:   "Show one closed epoch's settlement record, or plot epochs 0..N",
+		Example: "  fomo epoch show 12\n  fomo epoch show 12 --plot epochs.png",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			n, err := strconv.ParseUint(args[0], 10, 64)
 			if err != nil {
@@ -328,6 +329,13 @@ func newEpochCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if plotFile != "" {
+				if err := plotEpochs(cmd.Context(), c, n, plotFile); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "plotted epochs 0..%d: supply, burns, emissions and pool prices in %s\n", n, plotFile)
+				return nil
+			}
 			e, err := c.Epoch(cmd.Context(), n)
 			if err != nil {
 				return err
@@ -336,6 +344,7 @@ func newEpochCmd() *cobra.Command {
 		},
 	}
 	show.Flags().StringVar(&api2, "api", DefaultAPI, "node to ask")
+	show.Flags().StringVar(&plotFile, "plot", "", "draw epochs 0..N (supply, burns, emissions, pool prices) into this PNG file")
 	cmd.AddCommand(list, show)
 	return cmd
 }
