@@ -168,6 +168,11 @@ func (s *Server) chainRoutes() {
 	s.mux.HandleFunc("GET /api/v1/accounts/{id}", func(w http.ResponseWriter, r *http.Request) {
 		query(w, r, "/account/"+url.PathEscape(r.PathValue("id")))
 	})
+	// The chain's record of an included receipt (ledger.ReceiptState): the
+	// epoch it is charged in, its charge and discount, paid or not.
+	s.mux.HandleFunc("GET /api/v1/chain/receipts/{id}", func(w http.ResponseWriter, r *http.Request) {
+		query(w, r, "/receipt/"+url.PathEscape(r.PathValue("id")))
+	})
 	s.mux.HandleFunc("GET /api/v1/models/{name}", func(w http.ResponseWriter, r *http.Request) {
 		query(w, r, "/model/"+url.PathEscape(r.PathValue("name")))
 	})

@@ -184,6 +184,9 @@ func TestDevnetBuybackBurn(t *testing.T) {
 	})
 
 	checkEmissions(t, p.out, api, model, user, staked)
+	// The stake tx is in epoch staked−1, staked or staked+1 (the open
+	// epoch read after it may lag or lead the block's).
+	checkLoop(t, p.d.Nodes(), model, user, staked+1)
 
 	// A second run over the same directory finds the offering done.
 	p.stop(t)

@@ -14,7 +14,8 @@ import (
 const topRewarded = 3
 
 // writeEpoch writes an epoch's settlement as the devnet prints it, in
-// fewer than 100 columns: the revenue and its split, the burns and pool
+// fewer than 100 columns: the revenue and its split, the staking discounts
+// given, the burns and pool
 // prices after the buybacks, the emissions with each model's amount (a
 // model without traffic shows its zero), the stake-gated releases and the
 // accounts rewarded most. names gives the devnet's accounts a role
@@ -24,6 +25,9 @@ func writeEpoch(out io.Writer, e ledger.EpochSettlement, names map[string]string
 	f := econ.FormatAmount
 	fmt.Fprintf(&b, "epoch %d closed at height %d: %d receipts (%d unpaid)\n", e.Epoch, e.ClosedHeight, e.Receipts, e.Unpaid)
 	fmt.Fprintf(&b, "  revenue    %s usd gross = %s node pay + %s routing + %s net\n", f(e.Gross), f(e.Cost), f(e.RoutingFee), f(e.Net))
+	if e.Discounts > 0 {
+		fmt.Fprintf(&b, "  discounts  %s usd off list prices for staked MT\n", f(e.Discounts))
+	}
 	if bb := e.Buybacks; bb != nil {
 		fmt.Fprintf(&b, "  burned     %s MT and %s FLOCK, bought back with %s usd\n", f(bb.MTBurned), f(bb.FlockBurned), f(bb.UsdIn))
 		fmt.Fprintf(&b, "  prices     %s usd per FLOCK", ledgerE18(bb.FlockPriceE18))

@@ -16,7 +16,7 @@ import (
 func epochWithEmissions() ledger.EpochSettlement {
 	pool := &econ.Pool{ReserveA: 199_000e6, ReserveB: 10_050e6}
 	return ledger.EpochSettlement{
-		Epoch: 3, ClosedHeight: 115, Receipts: 10, Gross: 3_450, Cost: 740, RoutingFee: 10, Net: 2_700,
+		Epoch: 3, ClosedHeight: 115, Receipts: 10, Gross: 3_450, Cost: 740, RoutingFee: 10, Net: 2_700, Discounts: 383,
 		Buybacks: &ledger.EpochBuybacks{UsdIn: 1_626, FlockBurned: 5_403_516, MTBurned: 211_027_283, FlockPriceE18: 100_004_000_000_000,
 			Models: []ledger.ModelBuyback{{ModelBuyback: econ.ModelBuyback{Model: "m", MTBurned: 211_027_283, PoolAfter: pool},
 				PriceAfterE18: 51_112_527_000_000_000}}},
@@ -43,6 +43,7 @@ func TestWriteEpoch(t *testing.T) {
 	writeEpoch(&b, epochWithEmissions(), names)
 	want := `epoch 3 closed at height 115: 10 receipts (0 unpaid)
   revenue    0.003450 usd gross = 0.000740 node pay + 0.000010 routing + 0.002700 net
+  discounts  0.000383 usd off list prices for staked MT
   burned     211.027283 MT and 5.403516 FLOCK, bought back with 0.001626 usd
   prices     0.000100004 usd per FLOCK; 0.051112527 FLOCK per MT of m
   emissions  budget 100.000000 FLOCK: 34.498510 paid, 65.501490 kept by the cap, 0.000000 unspent

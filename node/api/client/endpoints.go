@@ -184,6 +184,13 @@ func (c *Client) Epoch(ctx context.Context, n uint64) (*ledger.EpochSettlement, 
 	return get[ledger.EpochSettlement](ctx, c, "/api/v1/epochs/"+strconv.FormatUint(n, 10))
 }
 
+// ChainReceipt returns the chain's record of an included receipt (GET
+// /api/v1/chain/receipts/{id}): the epoch it is charged in, its charge and
+// discount, and whether it was paid. id is the receipt id in hex.
+func (c *Client) ChainReceipt(ctx context.Context, id string) (*ledger.ReceiptState, error) {
+	return get[ledger.ReceiptState](ctx, c, "/api/v1/chain/receipts/"+url.PathEscape(id))
+}
+
 // SubmitTx sends a signed transaction through the node and waits until it
 // is in a block (POST /api/v1/txs). A tx the chain refused is an *Error;
 // a tx included with a failing result has a non-zero Code.
