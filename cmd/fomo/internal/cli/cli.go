@@ -27,7 +27,7 @@ type Flags struct {
 
 // Commands returns the top-level client commands: key, gpu, model, chat,
 // receipts, deposit, withdraw, transfer, treasury-spend, epoch, account,
-// rmo, swap, vesting, stake, unstake, supply, pool and treasury.
+// rmo, swap, vesting, stake, unstake, supply, pool, treasury and doctor.
 func Commands(f *Flags) []*cobra.Command {
 	return []*cobra.Command{
 		newKeyCmd(f),
@@ -49,6 +49,7 @@ func Commands(f *Flags) []*cobra.Command {
 		newSupplyCmd(),
 		newPoolCmd(),
 		newTreasuryCmd(),
+		newDoctorCmd(),
 	}
 }
 
