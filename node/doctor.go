@@ -431,7 +431,11 @@ func checkManifest(f doctorFacts, m modelFact) api.Check {
 	case m.manifest == nil && m.manifestErr == nil:
 		return warned(name, "not checked: this node is not on the peer-to-peer network", "")
 	case errors.Is(m.manifestErr, models.ErrNotFound):
-		return failed(name, fmt.Sprintf("no manifest for %q in the network: the model cannot be registered on chain, and the node does not announce it", m.id), announce)
+		why := "peers cannot check what it serves, and the model cannot be registered on chain"
+		if f.requireManifest {
+			why = "the node serves it to local clients only and does not announce it to the network (p2p.require_manifest)"
+		}
+		return failed(name, fmt.Sprintf("no manifest for %q in the network: %s", m.id, why), announce)
 	case m.manifestErr != nil:
 		return failed(name, fmt.Sprintf("the manifest of %q could not be found: %v", m.id, m.manifestErr),
 			"connect the node to peers (p2p.bootstrap); if the network has none, "+announce)
@@ -479,8 +483,8 @@ func checkModelOnChain(f doctorFacts, m modelFact) api.Check {
 		return failed(name, fmt.Sprintf("registered, but this node is not declared as serving it: its receipts are refused (%s)", ledger.CodeNotServing),
 			"declare it: `fomo model serve "+m.id+"` (the node must be registered first)")
 	}
-	return passed(name, fmt.Sprintf("registered (tier %s, prices %d/%d), served by this node and %d other(s)",
-		reg.Tier, reg.InputPrice, reg.OutputPrice, len(reg.Nodes)-1))
+	return passed(name, fmt.Sprintf("registered (tier %s, prices %d/%d), served by %d node(s) on chain, this one included",
+		reg.Tier, reg.InputPrice, reg.OutputPrice, len(reg.Nodes)))
 }
 
 func checkNodeOnChain(f doctorFacts) api.Check {
@@ -573,7 +577,7 @@ func checkClock(f doctorFacts) api.Check {
 	const name = "clock"
 	c := f.chain
 	if c.blockTime.IsZero() {
-		return warned(name, "not checked: no block seen yet", "")
+		return warned(name, "not checked: no block seen yet", "run doctor again once the chain makes blocks (see chain sync)")
 	}
 	ahead := c.blockTime.Sub(f.now) // > 0: the chain is ahead of this clock
 	age := -ahead
