@@ -567,6 +567,9 @@ func checkChainSync(f doctorFacts) api.Check {
 		return failed(name, detail+": no chain peer, so this node sees no new blocks",
 			"set chain.peers to a validator's CometBFT address (ID@host:port), and check chain.listen is reachable")
 	}
+	if c.soleValidator {
+		detail += ", the only validator"
+	}
 	return passed(name, detail+", synced")
 }
 
