@@ -41,6 +41,9 @@ const (
 	// time is ahead of this node's clock.
 	clockWarnSkew = 2 * time.Second
 	clockFailSkew = 10 * time.Second
+	// chainBehindBlocks is how many blocks behind its peers the chain
+	// may be before doctor warns.
+	chainBehindBlocks = 3
 )
 
 // doctorFacts is what the checks judge.
@@ -57,6 +60,9 @@ type doctorFacts struct {
 	autoNAT           bool
 	forceReachability string
 	p2p               p2p.Status
+	// peerLeads are how far ahead of this clock the connected peers'
+	// latest capacity adverts are dated (negative: in the past).
+	peerLeads []time.Duration
 
 	chain    *chainFacts // nil: chain.enabled is false
 	receipts receiptFacts
@@ -97,6 +103,7 @@ type modelFact struct {
 type chainFacts struct {
 	self          string
 	height        int64
+	peerHeight    int64 // the highest height a peer is deciding; 0: unknown
 	catchingUp    bool
 	peers         int
 	soleValidator bool
@@ -169,6 +176,11 @@ func (n *Node) gather(ctx context.Context) doctorFacts {
 	slices.SortFunc(f.models, func(a, b modelFact) int { return strings.Compare(a.id, b.id) })
 
 	if n.net != nil {
+		for _, p := range n.host.Network().Peers() {
+			if a, ok := n.net.capacity.Get(p); ok {
+				f.peerLeads = append(f.peerLeads, a.Time.Sub(f.now))
+			}
+		}
 		f.receipts = receiptFacts{enabled: true, gossip: n.net.pool.Stats()}
 		f.receipts.pending, f.receipts.capped, f.receipts.pendingErr = n.pendingReceipts(ctx)
 	}
@@ -215,6 +227,9 @@ func (n *Node) chainFacts(ctx context.Context) *chainFacts {
 	}
 	qctx, cancel := context.WithTimeout(ctx, doctorLookupTimeout)
 	defer cancel()
+	if h, err := s.cons.PeerHeight(qctx); err == nil {
+		c.peerHeight = h
+	}
 	b, err := s.cons.Query(qctx, "/node/"+c.self, nil)
 	switch {
 	case errors.Is(err, consensus.ErrNotFound):
@@ -254,7 +269,8 @@ type weightsCheck struct {
 }
 
 // verifyWeights checks the weights file against the manifest, once per
-// version of the file and of the manifest.
+// version of the file and of the manifest: the check before announcing a
+// model hashes the file, and the doctor's later checks find it done.
 func (n *Node) verifyWeights(path string, m models.Manifest) error {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -291,8 +307,9 @@ func diagnose(f doctorFacts) []api.Check {
 	}
 	out = append(out, checkNodeOnChain(f), checkReachability(f), checkPeers(f))
 	if f.chain != nil {
-		out = append(out, checkChainSync(f), checkClock(f))
+		out = append(out, checkChainSync(f))
 	}
+	out = append(out, checkClock(f))
 	out = append(out, checkReceipts(f))
 	return out
 }
@@ -558,11 +575,18 @@ func checkChainSync(f doctorFacts) api.Check {
 	const name = "chain sync"
 	c := f.chain
 	detail := fmt.Sprintf("height %d, %d chain peer(s)", c.height, c.peers)
+	if c.peerHeight > 0 {
+		detail += fmt.Sprintf(", peers at %d", c.peerHeight-1)
+	}
+	behind := c.peerHeight - 1 - c.height
 	switch {
 	case c.catchingUp:
 		return warned(name, detail+", catching up: the node's view of registrations and receipts is behind", "wait for it to catch up")
 	case c.height == 0:
 		return failed(name, detail+": no block yet", "the chain needs 2/3 of its validators' power online; check chain.peers")
+	case behind > chainBehindBlocks:
+		return warned(name, fmt.Sprintf("%s: %d blocks behind", detail, behind),
+			"wait for it to catch up; if the gap grows, check the node's CPU and disk and its chain peers")
 	case c.peers == 0 && !c.soleValidator:
 		return failed(name, detail+": no chain peer, so this node sees no new blocks",
 			"set chain.peers to a validator's CometBFT address (ID@host:port), and check chain.listen is reachable")
@@ -573,30 +597,65 @@ func checkChainSync(f doctorFacts) api.Check {
 	return passed(name, detail+", synced")
 }
 
-// checkClock compares this node's clock with the last block's time.
-// Authorizations and receipts carry times the chain judges against its
-// blocks: a clock off by seconds gets receipts refused.
+// checkClock compares this node's clock with the last block's time and
+// with the dates of the peers' capacity adverts. Authorizations, receipts
+// and adverts carry times that others judge against their clocks: a clock
+// off by seconds gets receipts refused and adverts dropped.
 func checkClock(f doctorFacts) api.Check {
 	const name = "clock"
-	c := f.chain
-	if c.blockTime.IsZero() {
-		return warned(name, "not checked: no block seen yet", "run doctor again once the chain makes blocks (see chain sync)")
-	}
-	ahead := c.blockTime.Sub(f.now) // > 0: the chain is ahead of this clock
-	age := -ahead
 	remedy := "synchronise the clock (NTP: `timedatectl set-ntp true`, chrony)"
-	switch {
-	case ahead > clockFailSkew:
-		return failed(name, fmt.Sprintf("this clock is %s behind the last block's time", ahead.Round(time.Millisecond)), remedy)
-	case ahead > clockWarnSkew:
-		return warned(name, fmt.Sprintf("this clock is %s behind the last block's time", ahead.Round(time.Millisecond)), remedy)
-	case c.catchingUp:
-		return passed(name, "not judged while catching up")
-	case age > max(30*time.Second, 20*c.blockInterval):
-		return warned(name, fmt.Sprintf("the last block (height %d) is %s old: the chain has stalled, or this clock is ahead", c.height, age.Round(time.Second)),
-			remedy+"; if the clock is right, check the chain's validators")
+	status, notes := api.CheckOK, []string{}
+	raise := func(s string) {
+		if s == api.CheckFail || status == api.CheckOK {
+			status = s
+		}
 	}
-	return passed(name, fmt.Sprintf("last block %s ago", max(age, 0).Round(time.Millisecond)))
+	judgeAhead := func(ahead time.Duration, of string) {
+		switch {
+		case ahead > clockFailSkew:
+			raise(api.CheckFail)
+		case ahead > clockWarnSkew:
+			raise(api.CheckWarn)
+		default:
+			return
+		}
+		notes = append(notes, fmt.Sprintf("this clock is %s behind %s", ahead.Round(time.Millisecond), of))
+	}
+	if len(f.peerLeads) > 0 {
+		// Adverts are dated when made, so an honest one is never ahead:
+		// the median of the peers' is how far behind this clock is.
+		leads := slices.Sorted(slices.Values(f.peerLeads))
+		med := leads[len(leads)/2]
+		judgeAhead(med, fmt.Sprintf("the median of %d peer(s)' adverts", len(leads)))
+		if len(notes) == 0 {
+			notes = append(notes, fmt.Sprintf("%d peer(s)' adverts agree", len(leads)))
+		}
+	}
+	if c := f.chain; c != nil && !c.blockTime.IsZero() {
+		ahead := c.blockTime.Sub(f.now) // > 0: the block is dated after this clock's now
+		age := -ahead
+		n := len(notes)
+		judgeAhead(ahead, "the last block's time")
+		switch {
+		case len(notes) > n:
+		case c.catchingUp:
+			notes = append(notes, "the last block not judged while catching up")
+		case age > max(30*time.Second, 20*c.blockInterval):
+			raise(api.CheckWarn)
+			notes = append(notes, fmt.Sprintf("the last block (height %d) is %s old: the chain has stalled, or this clock is ahead", c.height, age.Round(time.Second)))
+			remedy += "; if the clock is right, check the chain's validators"
+		default:
+			notes = append(notes, fmt.Sprintf("last block %s ago", max(age, 0).Round(time.Millisecond)))
+		}
+	}
+	if len(notes) == 0 {
+		return warned(name, "not checked: no block and no peer's advert to compare with yet", "run doctor again once the node has peers")
+	}
+	detail := strings.Join(notes, "; ")
+	if status == api.CheckOK {
+		return passed(name, detail)
+	}
+	return api.Check{Name: name, Status: status, Detail: detail, Remedy: remedy}
 }
 
 // receiptRemedies says what to do about a receipt the chain refused.

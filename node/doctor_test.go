@@ -99,7 +99,8 @@ func healthyFacts(t *testing.T) doctorFacts {
 		autoNAT:         true,
 		p2p: p2p.Status{Reachability: p2p.ReachabilityPublic, Advertised: []string{"/ip4/8.8.8.8/tcp/4001", "/ip4/127.0.0.1/tcp/4001"},
 			Peers: 5, DHTPeers: 4},
-		chain: &chainFacts{self: self.String(), height: 100, peers: 3, blockTime: now.Add(-300 * time.Millisecond),
+		peerLeads: []time.Duration{-time.Second, -20 * time.Second, 200 * time.Millisecond},
+		chain: &chainFacts{self: self.String(), height: 100, peerHeight: 101, peers: 3, blockTime: now.Add(-300 * time.Millisecond),
 			blockInterval: time.Second, node: &ledger.Node{ID: self.String(), Bond: 10},
 			submitter: chain.SubmitterStats{Included: 7, Refused: map[ledger.Code]uint64{ledger.CodeDuplicate: 2}}},
 		receipts: receiptFacts{enabled: true, pending: 2},
@@ -174,12 +175,25 @@ func TestDoctorChecks(t *testing.T) {
 		{"no peers", func(f *doctorFacts) { f.p2p.Peers, f.p2p.DHTPeers = 0, 0 }, "peers", api.CheckFail, "p2p.bootstrap"},
 		{"empty routing table", func(f *doctorFacts) { f.p2p.DHTPeers = 0 }, "peers", api.CheckWarn, "DHT routing table 0"},
 		{"catching up", func(f *doctorFacts) { f.chain.catchingUp = true }, "chain sync", api.CheckWarn, "catching up"},
+		{"behind peers", func(f *doctorFacts) { f.chain.peerHeight = 111 }, "chain sync", api.CheckWarn, "10 blocks behind"},
 		{"no block", func(f *doctorFacts) { f.chain.height = 0 }, "chain sync", api.CheckFail, "no block yet"},
 		{"no chain peer", func(f *doctorFacts) { f.chain.peers = 0 }, "chain sync", api.CheckFail, "chain.peers"},
 		{"sole validator needs no peer", func(f *doctorFacts) { f.chain.peers, f.chain.soleValidator = 0, true }, "chain sync", api.CheckOK, "synced"},
 		{"clock far behind", func(f *doctorFacts) { f.chain.blockTime = f.now.Add(15 * time.Second) }, "clock", api.CheckFail, "15s behind"},
 		{"clock behind", func(f *doctorFacts) { f.chain.blockTime = f.now.Add(3 * time.Second) }, "clock", api.CheckWarn, "NTP"},
 		{"last block old", func(f *doctorFacts) { f.chain.blockTime = f.now.Add(-5 * time.Minute) }, "clock", api.CheckWarn, "5m0s old"},
+		{"behind the peers", func(f *doctorFacts) {
+			f.peerLeads = []time.Duration{12 * time.Second, 13 * time.Second, -time.Second}
+		}, "clock", api.CheckFail, "12s behind the median of 3 peer(s)' adverts"},
+		{"one peer ahead is not enough", func(f *doctorFacts) {
+			f.peerLeads = []time.Duration{30 * time.Second, 0, -time.Second}
+		}, "clock", api.CheckOK, "3 peer(s)' adverts agree"},
+		{"clock against peers without a chain", func(f *doctorFacts) {
+			f.chain, f.peerLeads = nil, []time.Duration{4 * time.Second}
+		}, "clock", api.CheckWarn, "4s behind"},
+		{"nothing to compare the clock with", func(f *doctorFacts) {
+			f.chain.blockTime, f.peerLeads = time.Time{}, nil
+		}, "clock", api.CheckWarn, "not checked"},
 		{"receipts refused", func(f *doctorFacts) {
 			f.chain.submitter.Refused[ledger.CodeNotServing] = 3
 		}, "receipts", api.CheckWarn, "fomo model serve"},
