@@ -188,8 +188,8 @@ func TestHomeOfAnotherChain(t *testing.T) {
 func TestPeerRoundHeight(t *testing.T) {
 	for state, want := range map[string]int64{
 		`{"round_state":{"height":"42","round":0,"step":1},"stats":{"votes":"3"}}`: 42,
-		`{"round_state":{"height":7}}`: 7,
-		`{"round_state":{}}`:           0,
+		`{"round_state":{"height":7}}`:                                             7,
+		`{"round_state":{}}`:                                                       0,
 	} {
 		got, err := peerRoundHeight(json.RawMessage(state))
 		if err != nil || got != want {
