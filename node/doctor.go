@@ -63,6 +63,10 @@ type doctorFacts struct {
 	// peerLeads are how far ahead of this clock the connected peers'
 	// latest capacity adverts are dated (negative: in the past).
 	peerLeads []time.Duration
+	// advertsIgnored counts the peers' adverts dropped as dated out of
+	// this node's time window (capacity.DefaultMaxSkew ahead, or
+	// capacity.DefaultMaxAge old).
+	advertsIgnored uint64
 
 	chain    *chainFacts // nil: chain.enabled is false
 	receipts receiptFacts
@@ -181,6 +185,7 @@ func (n *Node) gather(ctx context.Context) doctorFacts {
 				f.peerLeads = append(f.peerLeads, a.Time.Sub(f.now))
 			}
 		}
+		f.advertsIgnored = n.net.capacity.Stats().Ignored
 		f.receipts = receiptFacts{enabled: true, gossip: n.net.pool.Stats()}
 		f.receipts.pending, f.receipts.capped, f.receipts.pendingErr = n.pendingReceipts(ctx)
 	}
@@ -621,6 +626,10 @@ func checkClock(f doctorFacts) api.Check {
 		}
 		notes = append(notes, fmt.Sprintf("this clock is %s behind %s", ahead.Round(time.Millisecond), of))
 	}
+	if len(f.peerLeads) == 0 && f.advertsIgnored > 0 {
+		raise(api.CheckWarn)
+		notes = append(notes, fmt.Sprintf("%d peer advert(s) dropped as dated too far ahead or too long ago, and none kept: this clock is likely off", f.advertsIgnored))
+	}
 	if len(f.peerLeads) > 0 {
 		// Adverts are dated when made, so an honest one is never ahead:
 		// the median of the peers' is how far behind this clock is.
@@ -639,7 +648,7 @@ func checkClock(f doctorFacts) api.Check {
 		switch {
 		case len(notes) > n:
 		case c.catchingUp:
-			notes = append(notes, "the last block not judged while catching up")
+			notes = append(notes, "the last block's age not judged while catching up")
 		case age > max(30*time.Second, 20*c.blockInterval):
 			raise(api.CheckWarn)
 			notes = append(notes, fmt.Sprintf("the last block (height %d) is %s old: the chain has stalled, or this clock is ahead", c.height, age.Round(time.Second)))

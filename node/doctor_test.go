@@ -191,6 +191,9 @@ func TestDoctorChecks(t *testing.T) {
 		{"clock against peers without a chain", func(f *doctorFacts) {
 			f.chain, f.peerLeads = nil, []time.Duration{4 * time.Second}
 		}, "clock", api.CheckWarn, "4s behind"},
+		{"every peer advert dropped", func(f *doctorFacts) {
+			f.chain, f.peerLeads, f.advertsIgnored = nil, nil, 12
+		}, "clock", api.CheckWarn, "12 peer advert(s) dropped"},
 		{"nothing to compare the clock with", func(f *doctorFacts) {
 			f.chain.blockTime, f.peerLeads = time.Time{}, nil
 		}, "clock", api.CheckWarn, "not checked"},
