@@ -1,6 +1,7 @@
 package node
 
 import (
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"github.com/fomonet/fomo/gpu"
 	"github.com/fomonet/fomo/internal/testhttp"
 	"github.com/fomonet/fomo/internal/testkeys"
+	"github.com/fomonet/fomo/internal/testwait"
 	"github.com/fomonet/fomo/node/api"
 	"github.com/fomonet/fomo/p2p"
 	"github.com/fomonet/fomo/p2p/models"
@@ -21,6 +23,7 @@ import (
 	"github.com/fomonet/fomo/settle/chain"
 	"github.com/fomonet/fomo/settle/ledger"
 	"github.com/fomonet/fomo/settle/pool"
+	"github.com/fomonet/fomo/settle/receipt"
 )
 
 // doctorReport asks n's API for its diagnosis.
@@ -56,15 +59,29 @@ func describeReport(rep api.DoctorReport) string {
 
 // TestDoctorManifestMissing: the chain network's node serves a model
 // registered on chain whose manifest no one announced; the doctor names
-// that as a failure with its remedy.
+// that as a failure with its remedy. A paid request's receipt then shows
+// among the receipts, included on chain.
 func TestDoctorManifestMissing(t *testing.T) {
 	n, _ := newChainNet(t).start(t)
 	rep := doctorReport(t, n)
-	t.Logf("\n%s", describeReport(rep))
 	c, ok := findCheck(rep, "manifest "+chainModel)
 	if !ok || c.Status != api.CheckFail || !strings.Contains(c.Remedy, "fomo model announce") {
 		t.Fatalf("manifest check = %+v, want a failure with the announce remedy\n%s", c, describeReport(rep))
 	}
+	if c, _ := findCheck(rep, "chain model "+chainModel); c.Status != api.CheckOK {
+		t.Errorf("the genesis registers %s with this node serving it: %+v", chainModel, c)
+	}
+
+	body := []byte(`{"model":"m","messages":[{"role":"user","content":"doctor"}],"max_tokens":16}`)
+	env := userAuthorization(t, n.genesis.ID(), n.ID(), body, time.Now())
+	if resp, b := post(t, n.APIAddr(), body, map[string]string{receipt.AuthorizationHeader: base64.StdEncoding.EncodeToString(env)}); resp.StatusCode != 200 {
+		t.Fatalf("paid request: %d %s", resp.StatusCode, b)
+	}
+	waitIncluded(t, n, receipt.ID(env))
+	testwait.Every(t, 50*time.Millisecond, "the receipt counted settled", 10*time.Second, func() bool {
+		c, _ := findCheck(doctorReport(t, n), "receipts")
+		return strings.Contains(c.Detail, "0 receipt(s) pending settlement; on chain: 1 included")
+	})
 }
 
 // healthyFacts are the facts of a node that earns: one GPU, a healthy
