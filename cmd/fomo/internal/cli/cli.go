@@ -49,7 +49,7 @@ func Commands(f *Flags) []*cobra.Command {
 		newSupplyCmd(),
 		newPoolCmd(),
 		newTreasuryCmd(),
-		newDoctorCmd(),
+		newDoctorCmd(f),
 	}
 }
 

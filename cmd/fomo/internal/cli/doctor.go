@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,7 +18,11 @@ import (
 // lookups), with room to spare.
 const doctorTimeout = time.Minute
 
-func newDoctorCmd() *cobra.Command {
+// apiAddrFile is the file in a node's data dir where the running node
+// writes its API's address (node.APIAddrFile).
+const apiAddrFile = "api.addr"
+
+func newDoctorCmd(rf *Flags) *cobra.Command {
 	var apiURL string
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -28,11 +34,19 @@ and weights, the model's and the node's registration on the settlement chain,
 reachability and peers, the chain's sync and the clock, and its receipts.
 Each check is ok, warn or fail; a warning or a failure comes with a remedy.
 
+Without --api, doctor asks the node whose home is --home when it is running
+there (its data dir's api.addr), else ` + DefaultAPI + `.
+
 doctor exits 1 when a check fails (something keeps the node from earning) or
 the node cannot be reached, and 0 otherwise.`,
-		Example: "  fomo doctor\n  fomo doctor --api http://127.0.0.1:8080\n  fomo doctor --json",
+		Example: "  fomo doctor\n  fomo doctor --home /srv/fomo\n  fomo doctor --api http://127.0.0.1:8080\n  fomo doctor --json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("api") {
+				if b, err := os.ReadFile(filepath.Join(rf.Home, apiAddrFile)); err == nil && strings.TrimSpace(string(b)) != "" {
+					apiURL = strings.TrimSpace(string(b))
+				}
+			}
 			c, err := client.New(apiURL, client.WithTimeout(doctorTimeout))
 			if err != nil {
 				return fmt.Errorf("--api: %w", err)
@@ -40,8 +54,8 @@ the node cannot be reached, and 0 otherwise.`,
 			rep, err := c.Doctor(cmd.Context())
 			if err != nil {
 				if ue, ok := errors.AsType[*client.UnreachableError](err); ok {
-					return fmt.Errorf("no node answers at %s (%v): start it with `fomo node`, or point doctor at its API with --api URL (default %s; a node writes its address to DATA_DIR/api.addr)",
-						ue.Base, ue.Err, DefaultAPI)
+					return fmt.Errorf("no node answers at %s (%v): start it with `fomo node`, or point doctor at its API with --api URL, or at its home with --home DIR (a running node writes its API's address to DIR/%s)",
+						ue.Base, ue.Err, apiAddrFile)
 				}
 				if client.IsNotFound(err) {
 					return fmt.Errorf("the node at %s has no doctor endpoint (an older version?): %w", c.Base(), err)

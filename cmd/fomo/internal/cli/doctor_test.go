@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -53,6 +55,16 @@ func TestDoctorCommand(t *testing.T) {
 	var rep api.DoctorReport
 	if err == nil || json.Unmarshal([]byte(out), &rep) != nil || len(rep.Checks) != 2 || rep.Checks[1] != fail {
 		t.Fatalf("doctor --json: %v\n%s", err, out)
+	}
+
+	// Without --api, the node running over --home.
+	home := t.TempDir()
+	if err := os.WriteFile(filepath.Join(home, apiAddrFile), []byte(strings.TrimPrefix(url, "http://")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = runHome(t, home, "doctor")
+	if err == nil || !strings.Contains(out, "FAIL  manifest m") {
+		t.Fatalf("doctor over a home with api.addr: %v\n%s", err, out)
 	}
 
 	// A node without the endpoint, and no node at all.
