@@ -34,8 +34,9 @@ and weights, the model's and the node's registration on the settlement chain,
 reachability and peers, the chain's sync and the clock, and its receipts.
 Each check is ok, warn or fail; a warning or a failure comes with a remedy.
 
-Without --api, doctor asks the node whose home is --home when it is running
-there (its data dir's api.addr), else ` + DefaultAPI + `.
+Without --api, doctor asks the node running over --home, at the address it
+wrote to HOME/api.addr (a node writes it to its data dir, which is its home
+unless node.data_dir says otherwise), else ` + DefaultAPI + `.
 
 doctor exits 1 when a check fails (something keeps the node from earning) or
 the node cannot be reached, and 0 otherwise.`,
