@@ -264,18 +264,18 @@ func (n *Node) pendingReceipts(ctx context.Context) (count int, capped bool, err
 	return count, capped, err
 }
 
-// weightsCheck is a verified weights file: its hash is read again only
-// when the file or the manifest changes.
+// weightsCheck is a weights file found to match a manifest: its hash is
+// read again only when the file or the manifest changes.
 type weightsCheck struct {
 	size    int64
 	modTime time.Time
 	sha256  string
-	err     error
 }
 
-// verifyWeights checks the weights file against the manifest, once per
-// version of the file and of the manifest: the check before announcing a
-// model hashes the file, and the doctor's later checks find it done.
+// verifyWeights checks the weights file against the manifest. A match is
+// remembered for that version of the file and of the manifest: the check
+// before announcing a model hashes the file, and the doctor's later checks
+// find it done. A mismatch or a read error is checked again each time.
 func (n *Node) verifyWeights(path string, m models.Manifest) error {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -285,16 +285,18 @@ func (n *Node) verifyWeights(path string, m models.Manifest) error {
 	c, ok := n.weightsChecked[path]
 	n.doctorMu.Unlock()
 	if ok && c.size == st.Size() && c.modTime.Equal(st.ModTime()) && c.sha256 == m.Weights.SHA256 {
-		return c.err
+		return nil
 	}
-	err = models.VerifyWeights(path, m)
+	if err := models.VerifyWeights(path, m); err != nil {
+		return err
+	}
 	n.doctorMu.Lock()
 	if n.weightsChecked == nil {
 		n.weightsChecked = map[string]weightsCheck{}
 	}
-	n.weightsChecked[path] = weightsCheck{size: st.Size(), modTime: st.ModTime(), sha256: m.Weights.SHA256, err: err}
+	n.weightsChecked[path] = weightsCheck{size: st.Size(), modTime: st.ModTime(), sha256: m.Weights.SHA256}
 	n.doctorMu.Unlock()
-	return err
+	return nil
 }
 
 // diagnose judges the facts: every check, in a stable order.

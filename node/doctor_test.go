@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -244,5 +246,49 @@ func TestDoctorChecks(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestVerifyWeightsRemembersMatches: a file found to match is not hashed
+// again until it changes; a mismatch is found again each time.
+func TestVerifyWeightsRemembersMatches(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "w.gguf")
+	if err := os.WriteFile(path, []byte("weights-1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := models.FileWeights(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := models.Manifest{Name: "m", Weights: w}
+	n := &Node{}
+	if err := n.verifyWeights(path, m); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Same size, same modification time: the match is remembered.
+	if err := os.WriteFile(path, []byte("weights-2"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, st.ModTime(), st.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.verifyWeights(path, m); err != nil {
+		t.Fatalf("a remembered match: %v", err)
+	}
+	// A new modification time: hashed again, and the change found.
+	if err := os.Chtimes(path, st.ModTime(), st.ModTime().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := n.verifyWeights(path, m); err == nil || !strings.Contains(err.Error(), "the manifest says "+w.SHA256) {
+			t.Fatalf("changed weights: %v", err)
+		}
+	}
+	if err := n.verifyWeights(filepath.Join(t.TempDir(), "missing"), m); err == nil || !strings.Contains(err.Error(), "weights of m") {
+		t.Fatalf("missing weights: %v", err)
 	}
 }
