@@ -460,6 +460,9 @@ func checkManifest(f doctorFacts, m modelFact) api.Check {
 			why = "the node serves it to local clients only and does not announce it to the network (p2p.require_manifest)"
 		}
 		return failed(name, fmt.Sprintf("no manifest for %q in the network: %s", m.id, why), announce)
+	case errors.Is(m.manifestErr, context.DeadlineExceeded):
+		return warned(name, fmt.Sprintf("looking up the manifest of %q did not finish in time: %v", m.id, m.manifestErr),
+			"run doctor again; if it persists, check the peers below")
 	case m.manifestErr != nil:
 		return failed(name, fmt.Sprintf("the manifest of %q could not be found: %v", m.id, m.manifestErr),
 			"connect the node to peers (p2p.bootstrap); if the network has none, "+announce)

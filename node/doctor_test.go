@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -178,6 +179,9 @@ func TestDoctorChecks(t *testing.T) {
 		{"manifest lookup failed", func(f *doctorFacts) {
 			f.models[0].manifest, f.models[0].manifestErr = nil, errors.New("failed to find any peer in table")
 		}, "manifest m", api.CheckFail, "p2p.bootstrap"},
+		{"manifest lookup timed out", func(f *doctorFacts) {
+			f.models[0].manifest, f.models[0].manifestErr = nil, fmt.Errorf("get manifest m: %w", context.DeadlineExceeded)
+		}, "manifest m", api.CheckWarn, "did not finish in time"},
 		{"weights differ", func(f *doctorFacts) {
 			f.models[0].weights, f.models[0].weightsErr = "/m.gguf", errors.New("weights of m: /m.gguf has sha256 00, the manifest says ab")
 		}, "manifest m", api.CheckFail, "has sha256 00"},
