@@ -54,7 +54,7 @@ func (n *Node) servable(ctx context.Context, m runtime.Model) (*models.Signed, e
 		return nil, fmt.Errorf("resolving the manifest of %q: %w", m.ID, err)
 	}
 	if path, ok := n.modelFiles[m.Runtime]; ok {
-		if err := models.VerifyWeights(path, signed.Manifest); err != nil {
+		if err := n.verifyWeights(path, signed.Manifest); err != nil {
 			return nil, fmt.Errorf("local weights of %q do not match its manifest: %w", m.ID, err)
 		}
 	}

@@ -68,6 +68,11 @@ type Node struct {
 	// modelFiles maps engine runtime names to their weights files.
 	modelFiles map[string]string
 	wg         sync.WaitGroup
+
+	// doctorMu guards weightsChecked: the weights files the doctor
+	// hashed, read again only when they change.
+	doctorMu       sync.Mutex
+	weightsChecked map[string]weightsCheck
 }
 
 const (
@@ -328,6 +333,7 @@ func (n *Node) startAPI(_ context.Context, bg context.Context) error {
 		api.WithInfo((*nodeInfo)(n)),
 		api.WithRegistry(n.reg),
 		api.WithLogger(n.sub("api")),
+		api.WithDoctor((*doctor)(n)),
 	}
 	if n.net != nil {
 		opts = append(opts,

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -16,14 +17,24 @@ func main() {
 	ctx, stop := signalContext()
 	defer stop()
 	err := newRootCmd().ExecuteContext(ctx)
-	if err != nil {
-		var ee exitError
-		if errors.As(err, &ee) {
-			os.Exit(ee.code)
-		}
-		fmt.Fprintln(os.Stderr, "Error:", err)
-		os.Exit(1)
+	if code := exitStatus(err, os.Stderr); code != 0 {
+		os.Exit(code)
 	}
+}
+
+// exitStatus is the process's exit status after err, what the root
+// command returned: 0 for nil, the status an exitError carries, else 1
+// after printing err to stderr.
+func exitStatus(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	fmt.Fprintln(stderr, "Error:", err)
+	return 1
 }
 
 // exitError carries a specific exit status without printing again.

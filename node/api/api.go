@@ -3,10 +3,10 @@
 // metrics (/metrics). Inference requests are checked (size, JSON, model) and
 // handed to a Backend as raw JSON; responses are relayed event by event, with
 // one flush per server-sent event. The admin routes read through small
-// read-model interfaces (Info, GPUs, Receipts, Prices, Manifests, Chain)
-// that the node implements, and answer in this package's JSON types, which
-// node/api/client decodes. /ui serves the dashboard (node/ui), a page over
-// those routes.
+// read-model interfaces (Info, GPUs, Receipts, Prices, Manifests, Chain,
+// Doctor) that the node implements, and answer in this package's JSON
+// types, which node/api/client decodes. /ui serves the dashboard (node/ui),
+// a page over those routes.
 package api
 
 import (
@@ -111,6 +111,9 @@ func New(backend Backend, opts ...Option) *Server {
 	}
 	if o.Prices != nil {
 		s.mux.HandleFunc("GET /api/v1/prices/{model}", s.price)
+	}
+	if o.Doctor != nil {
+		s.mux.HandleFunc("GET /api/v1/doctor", s.doctor)
 	}
 	if o.Chain != nil {
 		s.chainRoutes()

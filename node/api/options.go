@@ -43,6 +43,8 @@ type options struct {
 	Prices    Prices
 	Manifests Manifests
 	Chain     Chain
+	// Doctor adds GET /api/v1/doctor; nil leaves it out.
+	Doctor Doctor
 }
 
 func defaultOptions() options {

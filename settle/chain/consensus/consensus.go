@@ -316,6 +316,41 @@ func (n *Node) Status() Status {
 	return st
 }
 
+// PeerHeight returns the highest height a peer of the chain is deciding
+// (its last block's plus one), and 0 when no peer has said yet.
+func (n *Node) PeerHeight(ctx context.Context) (int64, error) {
+	dump, err := n.client.DumpConsensusState(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("consensus: peers' state: %w", err)
+	}
+	var top int64
+	for _, p := range dump.Peers {
+		h, err := peerRoundHeight(p.PeerState)
+		if err != nil {
+			return 0, fmt.Errorf("consensus: state of peer %s: %w", p.NodeAddress, err)
+		}
+		top = max(top, h)
+	}
+	return top, nil
+}
+
+// peerRoundHeight reads the height of a peer's round state, as CometBFT
+// encodes it (int64 as a JSON string).
+func peerRoundHeight(state json.RawMessage) (int64, error) {
+	var ps struct {
+		RoundState struct {
+			Height json.Number `json:"height"`
+		} `json:"round_state"`
+	}
+	if err := json.Unmarshal(state, &ps); err != nil {
+		return 0, err
+	}
+	if ps.RoundState.Height == "" {
+		return 0, nil
+	}
+	return strconv.ParseInt(string(ps.RoundState.Height), 10, 64)
+}
+
 // AppHashAfter returns the app hash after block h, as block h+1's header
 // records it (so h+1 must be committed), and the time of block h.
 func (n *Node) AppHashAfter(ctx context.Context, h int64) ([]byte, time.Time, error) {

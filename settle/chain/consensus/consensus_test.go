@@ -3,6 +3,7 @@ package consensus
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -179,5 +180,25 @@ func TestHomeOfAnotherChain(t *testing.T) {
 	if _, err := Start(context.Background(), Config{Home: home, Key: ks[0], Genesis: other, ListenAddr: "tcp://127.0.0.1:0",
 		App: kvstore.NewInMemoryApplication()}); err == nil || !strings.Contains(err.Error(), "another network") {
 		t.Fatalf("another chain's genesis: %v", err)
+	}
+}
+
+// TestPeerRoundHeight reads a peer's height as CometBFT encodes its
+// state: int64 as a JSON string.
+func TestPeerRoundHeight(t *testing.T) {
+	for state, want := range map[string]int64{
+		`{"round_state":{"height":"42","round":0,"step":1},"stats":{"votes":"3"}}`: 42,
+		`{"round_state":{"height":7}}`:                                             7,
+		`{"round_state":{}}`:                                                       0,
+	} {
+		got, err := peerRoundHeight(json.RawMessage(state))
+		if err != nil || got != want {
+			t.Errorf("peerRoundHeight(%s) = %d, %v; want %d", state, got, err, want)
+		}
+	}
+	for _, bad := range []string{`{"round_state":{"height":"x"}}`, `[`, `{"round_state":{"height":"9223372036854775808"}}`} {
+		if _, err := peerRoundHeight(json.RawMessage(bad)); err == nil {
+			t.Errorf("peerRoundHeight(%s): no error", bad)
+		}
 	}
 }

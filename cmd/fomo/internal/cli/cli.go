@@ -28,8 +28,8 @@ type Flags struct {
 
 // Commands returns the top-level client commands: key, gpu, model, chat,
 // receipts, deposit, withdraw, transfer, treasury-spend, epoch, account,
-// rmo, swap, vesting, stake, unstake, rewards, emissions, supply, pool and
-// treasury.
+// rmo, swap, vesting, stake, unstake, rewards, emissions, supply, pool,
+// treasury and doctor.
 func Commands(f *Flags) []*cobra.Command {
 	return []*cobra.Command{
 		newKeyCmd(f),
@@ -53,6 +53,7 @@ func Commands(f *Flags) []*cobra.Command {
 		newSupplyCmd(),
 		newPoolCmd(),
 		newTreasuryCmd(),
+		newDoctorCmd(f),
 	}
 }
 
