@@ -1,9 +1,10 @@
 // Package api serves the node's HTTP interface: the OpenAI-compatible
-// inference endpoints (/v1/...), the admin API (/api/v1/...) and Prometheus
-// metrics (/metrics), liveness (/healthz) and readiness (/readyz). Inference requests are checked (size, JSON, model) and
-// handed to a Backend as raw JSON; responses are relayed event by event, with
-// one flush per server-sent event. The admin routes read through small
-// read-model interfaces (Info, GPUs, Receipts, Prices, Manifests, Chain)
+// inference endpoints (/v1/...), the admin API (/api/v1/...), Prometheus
+// metrics (/metrics), liveness (/healthz) and readiness (/readyz).
+// Inference requests are checked (size, JSON, model) and handed to a
+// Backend as raw JSON; responses are relayed event by event, with one flush
+// per server-sent event. The admin routes read through small read-model
+// interfaces (Info, GPUs, Receipts, Prices, Manifests, Chain, Readiness)
 // that the node implements, and answer in this package's JSON types, which
 // node/api/client decodes.
 package api
