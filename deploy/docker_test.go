@@ -72,9 +72,11 @@ func TestDockerImageBuildsAndRuns(t *testing.T) {
 	if err != nil {
 		t.Skip("docker is not installed")
 	}
-	if out, err := exec.Command(docker, "info").CombinedOutput(); err != nil {
-		o := strings.TrimSpace(string(out))
-		t.Skipf("no Docker engine answers (docker info: %v): %s", err, o[max(0, len(o)-200):])
+	info := exec.Command(docker, "info")
+	var stderr strings.Builder
+	info.Stderr = &stderr
+	if err := info.Run(); err != nil {
+		t.Skipf("no Docker engine answers (docker info: %v): %s", err, strings.TrimSpace(stderr.String()))
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
