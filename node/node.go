@@ -331,6 +331,7 @@ func (n *Node) startAPI(_ context.Context, bg context.Context) error {
 		api.WithMaxBodyBytes(int64(n.cfg.API.MaxBodyBytes)),
 		api.WithGPUs(n.monitor),
 		api.WithInfo((*nodeInfo)(n)),
+		api.WithReadiness((*readiness)(n)),
 		api.WithRegistry(n.reg),
 		api.WithLogger(n.sub("api")),
 		api.WithDoctor((*doctor)(n)),

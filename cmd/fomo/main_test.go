@@ -248,6 +248,37 @@ func TestGPUCommandWithoutDriver(t *testing.T) {
 	}
 }
 
+func TestVersionFlagAndCommandAgree(t *testing.T) {
+	cmdOut, err := fomo(t, "version")
+	if err != nil {
+		t.Fatalf("fomo version: %v\n%s", err, cmdOut)
+	}
+	for _, flag := range []string{"--version", "-v"} {
+		flagOut, err := fomo(t, flag)
+		if err != nil {
+			t.Fatalf("fomo %s: %v\n%s", flag, err, flagOut)
+		}
+		if flagOut != cmdOut {
+			t.Errorf("fomo %s printed %q, fomo version %q", flag, flagOut, cmdOut)
+		}
+	}
+}
+
+// TestGPUWarnsOnce: on a host without an NVIDIA driver, fomo gpu says why
+// once, not in a log line and again in its output.
+func TestGPUWarnsOnce(t *testing.T) {
+	out, err := fomo(t, "gpu")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out, "driver: none") {
+		t.Skipf("this host has an NVIDIA driver:\n%s", out)
+	}
+	if n := strings.Count(out, "libnvidia-ml") + strings.Count(out, "no NVIDIA driver"); n != 1 {
+		t.Fatalf("fomo gpu names the missing driver %d times, want once:\n%s", n, out)
+	}
+}
+
 func TestHelpOnEveryCommand(t *testing.T) {
 	for _, args := range [][]string{{}, {"node"}, {"init"}, {"config"}, {"config", "show"}, {"config", "validate"},
 		{"key"}, {"key", "new"}, {"key", "show"}, {"gpu"}, {"devnet"}, {"version"}, {"gateway"}, {"model"}, {"model", "synth"}, {"model", "announce"}, {"model", "show"}, {"model", "providers"}, {"chat"}, {"receipts"}, {"receipts", "list"}, {"receipts", "show"}, {"receipts", "verify"},

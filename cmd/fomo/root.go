@@ -36,6 +36,8 @@ Start with:
 		SilenceErrors: true,
 		Version:       node.Version,
 	}
+	// --version and the version command print the same line.
+	root.SetVersionTemplate(versionLine + "\n")
 	root.PersistentFlags().StringVar(&rf.Home, "home", defaultHome(), "home directory: config.toml, keys and data (env FOMO_HOME)")
 	// The commands that run a node, or prepare its home, live here; the
 	// client commands come from package cli.
@@ -61,13 +63,16 @@ func defaultHome() string {
 	return ".fomo"
 }
 
+// versionLine is what `fomo version` and `fomo --version` print.
+var versionLine = "fomo " + node.Version
+
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintln(cmd.OutOrStdout(), "fomo", node.Version)
+			fmt.Fprintln(cmd.OutOrStdout(), versionLine)
 		},
 	}
 }

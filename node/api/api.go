@@ -1,10 +1,11 @@
 // Package api serves the node's HTTP interface: the OpenAI-compatible
-// inference endpoints (/v1/...), the admin API (/api/v1/...) and Prometheus
-// metrics (/metrics). Inference requests are checked (size, JSON, model) and
-// handed to a Backend as raw JSON; responses are relayed event by event, with
-// one flush per server-sent event. The admin routes read through small
-// read-model interfaces (Info, GPUs, Receipts, Prices, Manifests, Chain,
-// Doctor) that the node implements, and answer in this package's JSON
+// inference endpoints (/v1/...), the admin API (/api/v1/...), Prometheus
+// metrics (/metrics), liveness (/healthz) and readiness (/readyz).
+// Inference requests are checked (size, JSON, model) and handed to a
+// Backend as raw JSON; responses are relayed event by event, with one flush
+// per server-sent event. The admin routes read through small read-model
+// interfaces (Info, GPUs, Receipts, Prices, Manifests, Chain, Doctor,
+// Readiness) that the node implements, and answer in this package's JSON
 // types, which node/api/client decodes. /ui serves the dashboard (node/ui),
 // a page over those routes.
 package api
@@ -99,6 +100,7 @@ func New(backend Backend, opts ...Option) *Server {
 	s.mux.HandleFunc("GET /api/v1/status", s.status)
 	s.mux.HandleFunc("GET /api/v1/gpus", s.gpus)
 	s.mux.HandleFunc("GET /api/v1/peers", s.peers)
+	s.healthRoutes()
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{Registry: o.Registry}))
 	dashboard := ui.Handler()
 	s.mux.Handle("GET /ui", dashboard)

@@ -45,6 +45,8 @@ type options struct {
 	Chain     Chain
 	// Doctor adds GET /api/v1/doctor; nil leaves it out.
 	Doctor Doctor
+	// Readiness feeds /readyz; nil reports ready while the process serves.
+	Readiness Readiness
 }
 
 func defaultOptions() options {
@@ -128,3 +130,7 @@ func WithManifests(m Manifests) Option { return func(o *options) { o.Manifests =
 // WithChain serves the settlement chain's routes (/api/v1/chain,
 // accounts, models, nodes, epochs, txs) from c.
 func WithChain(c Chain) Option { return func(o *options) { o.Chain = c } }
+
+// WithReadiness answers GET /readyz from r (default: ready whenever the
+// process serves).
+func WithReadiness(r Readiness) Option { return func(o *options) { o.Readiness = r } }

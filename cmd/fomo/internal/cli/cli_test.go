@@ -123,6 +123,8 @@ func TestUnreachableNodeIsNamed(t *testing.T) {
 		_, err := run(t, append(args, "--api", "http://"+addr)...)
 		if want := "cannot reach the node at http://" + addr + ": is it running?"; err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("%s: error %v, want %q", strings.Join(args, " "), err, want)
+		} else if !strings.HasSuffix(err.Error(), "set with --api URL") {
+			t.Errorf("%s: error %q does not say how to set the node's address (--api)", strings.Join(args, " "), err)
 		}
 	}
 }

@@ -1,12 +1,13 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
+	"sync"
 	"text/tabwriter"
 
 	"github.com/fomonet/fomo/gpu"
@@ -37,9 +38,14 @@ an NVIDIA driver has no GPUs; that is not an error.`,
 					return err
 				}
 			} else {
-				src := gpunvml.Open(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+				held := &heldLog{}
+				src := gpunvml.Open(slog.New(slog.NewTextHandler(held, &slog.HandlerOptions{Level: slog.LevelWarn})))
 				defer src.Close()
 				driver = src.Driver()
+				// Without a driver, the text output's driver line says
+				// why; the log's warning would say it twice.
+				_, none := src.(gpu.Null)
+				held.release(cmd.ErrOrStderr(), asJSON || !none)
 				var err error
 				if statuses, err = src.Sample(cmd.Context()); err != nil {
 					return err
@@ -60,6 +66,34 @@ an NVIDIA driver has no GPUs; that is not an error.`,
 	cmd.Flags().StringVar(&apiURL, "api", "", "ask the node at this URL instead of reading NVML")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// heldLog holds back what NVML logs while it opens, until release.
+type heldLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	out io.Writer // nil until release
+}
+
+func (h *heldLog) Write(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.out == nil {
+		return h.buf.Write(p)
+	}
+	return h.out.Write(p)
+}
+
+// release writes what was held to out when keep is set, drops it
+// otherwise, and sends what is logged later to out.
+func (h *heldLog) release(out io.Writer, keep bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if keep {
+		_, _ = out.Write(h.buf.Bytes())
+	}
+	h.buf.Reset()
+	h.out = out
 }
 
 func printGPUs(w io.Writer, driver string, st []gpu.Status) {
