@@ -27,7 +27,7 @@ func (c *checks) Ready(ctx context.Context) []ReadyCheck {
 	return slices.Clone(c.cs)
 }
 
-func (c *checks) set(cs ...Check) {
+func (c *checks) set(cs ...ReadyCheck) {
 	c.mu.Lock()
 	c.cs = cs
 	c.mu.Unlock()
