@@ -24,9 +24,9 @@ type ReadyCheck struct {
 // Readyz is the body of GET /readyz: Ready is true when every check holds;
 // Failing names the checks that do not.
 type Readyz struct {
-	Ready   bool     `json:"ready"`
-	Failing []string `json:"failing"`
-	Checks  []ReadyCheck  `json:"checks"`
+	Ready   bool         `json:"ready"`
+	Failing []string     `json:"failing"`
+	Checks  []ReadyCheck `json:"checks"`
 }
 
 // readyTimeout bounds the readiness checks of one request (a runtime's
