@@ -54,7 +54,10 @@ type outcome struct {
 // client sends requests with authorizations it signs itself, each naming
 // the node it is sent to, and records every outcome.
 type client struct {
-	key     crypto.PrivKey
+	key crypto.PrivKey
+	// q is the network and the list prices; each request is priced by the
+	// node it is sent to for the client's account (its staking discount
+	// applies from the epoch after the devnet's user stakes).
 	q       quote
 	nodes   []*devNode
 	timeout time.Duration
@@ -110,6 +113,27 @@ func (c *client) run(ctx context.Context, id int, rng *rand.Rand, pause time.Dur
 	}
 }
 
+// quote asks n for the prices the client's account pays now.
+func (c *client) quote(ctx context.Context, n *devNode) (quote, error) {
+	acct, err := peer.IDFromPrivateKey(c.key)
+	if err != nil {
+		return quote{}, err
+	}
+	qctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(qctx, http.MethodGet, n.API()+"/api/v1/prices/"+model+"?account="+acct.String(), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return quote{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return quote{}, fmt.Errorf("prices: %s", resp.Status)
+	}
+	var q quote
+	return q, json.NewDecoder(resp.Body).Decode(&q)
+}
+
 // send sends one chat request to n.
 func (c *client) send(ctx context.Context, n *devNode, maxTok uint64, stream bool, prompt string) (o outcome) {
 	o = outcome{Node: n.i, Stream: stream}
@@ -129,6 +153,10 @@ func (c *client) send(ctx context.Context, n *devNode, maxTok uint64, stream boo
 	a.Node, a.EntryNode = p, p
 	a.MaxOutputTokens = maxTok
 	a.InputPrice, a.OutputPrice = c.q.InputPrice, c.q.OutputPrice
+	if q, err := c.quote(ctx, n); err == nil {
+		a.InputPrice, a.OutputPrice = q.InputPrice, q.OutputPrice
+	} // a node that does not answer gets the list prices: the request fails in transport
+
 	if a.MaxCharge, err = receipt.Charge(uint64(len(body)), maxTok, a.InputPrice, a.OutputPrice); err != nil {
 		o.Err = err.Error()
 		return o

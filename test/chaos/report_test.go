@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -288,6 +289,7 @@ func (r *report) evaluate() {
 	var sent, ok200, withReceipt, completedNoReceipt, tokenMismatch, bad, cut, cutTokens, refused, failed int
 	var tokens, receiptTokens uint64
 	clientReceipts := map[string]outcome{}
+	refusals := map[string]int{} // "status code" → count
 	for _, o := range r.outcomes {
 		sent++
 		switch {
@@ -295,6 +297,7 @@ func (r *report) evaluate() {
 			ok200++
 		case o.Status != 0:
 			refused++
+			refusals[refusalKey(o)]++
 		default:
 			failed++
 		}
@@ -390,7 +393,8 @@ func (r *report) evaluate() {
 	add("no token served without a receipt", completedNoReceipt == 0 && tokenMismatch == 0 && bad == 0,
 		"%d requests: %d answered 200, %d refused, %d failed in transport; %d complete answers without a receipt; %d receipts counting other than the client (%d tokens seen, %d in receipts); %d receipts that did not verify",
 		sent, ok200, refused, failed, completedNoReceipt, tokenMismatch, tokens, receiptTokens, bad)
-	r.invariants[len(r.invariants)-1].detail += fmt.Sprintf("; streams cut by a fault before their receipt: %d (%d tokens, not billed)", cut, cutTokens)
+	r.invariants[len(r.invariants)-1].detail += fmt.Sprintf("; streams cut by a fault before their receipt: %d (%d tokens, not billed); refused by status and code: %s",
+		cut, cutTokens, formatCounts(refusals))
 
 	// 4. App hashes agree.
 	add("app hash equal at every height on every node", r.hashDiff == "" && r.hashMissing == 0 && r.hashHeights > 0,
@@ -477,4 +481,36 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&b, "\npool listing errors: %s\n", strings.Join(r.poolErrors, "; "))
 	}
 	return b.String()
+}
+
+// refusalKey is a refused request's status and OpenAI error code, such as
+// "402 insufficient_quota".
+func refusalKey(o outcome) string {
+	var e struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal([]byte(o.Err), &e)
+	if e.Error.Code == "" {
+		e.Error.Code = "no code"
+	}
+	return fmt.Sprintf("%d %s", o.Status, e.Error.Code)
+}
+
+// formatCounts writes counts as "k: n" in key order, or "none".
+func formatCounts(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s: %d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
 }
