@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -28,6 +27,7 @@ import (
 	"github.com/fomonet/fomo/internal/testwait"
 	"github.com/fomonet/fomo/node"
 	"github.com/fomonet/fomo/node/identity"
+	"github.com/fomonet/fomo/node/nodetest"
 	"github.com/fomonet/fomo/runtime/runtimetest"
 	"github.com/fomonet/fomo/settle/receipt"
 )
@@ -244,21 +244,7 @@ func startNode(t *testing.T) string {
 	if src := gpuSource(t); src != nil {
 		opts = append(opts, node.WithGPUSource(src))
 	}
-	n, err := node.New(cfg, home, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := n.Stop(ctx); err != nil {
-			t.Errorf("Stop: %v", err)
-		}
-	})
-	return n.APIAddr()
+	return nodetest.Start(t, cfg, home, opts...).APIAddr()
 }
 
 // startPrometheus runs prometheus with deploy/prometheus.yml, its target

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/hex"
 	"os"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"github.com/fomonet/fomo/node/api"
 	"github.com/fomonet/fomo/node/api/client"
 	"github.com/fomonet/fomo/node/identity"
+	"github.com/fomonet/fomo/node/nodetest"
 	"github.com/fomonet/fomo/p2p/models"
 	"github.com/fomonet/fomo/runtime/engine/gguf"
 	"github.com/fomonet/fomo/runtime/engine/synth"
@@ -43,21 +43,7 @@ func doctorNode() configs.Config {
 // startDoctorNode starts a node over home and stops it at the test's end.
 func startDoctorNode(t *testing.T, cfg configs.Config, home string) *node.Node {
 	t.Helper()
-	n, err := node.New(cfg, home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := n.Stop(ctx); err != nil {
-			t.Errorf("Stop: %v", err)
-		}
-	})
-	return n
+	return nodetest.Start(t, cfg, home)
 }
 
 // synthWeights writes a tiny synthetic model to path.
