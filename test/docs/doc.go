@@ -9,7 +9,7 @@
 // `toml`, …) is only shown. An HTML comment on the line before a block's
 // fence says how to run it:
 //
-//	<!-- docs-test: bg="make run" ready="^epoch \\d+ closed" var="FOMO_API:node0 api=(\\S+)" -->
+//	<!-- docs-test: bg="make run" ready="^epoch \d+ closed" var="API:node0 api=(\S+)" -->
 //
 // Its keys:
 //
@@ -18,7 +18,10 @@
 //   - bg=PREFIX: commands that start with PREFIX run in the background (their
 //     own process group) until a later block's stop=PREFIX or the end of the
 //     file, when they get SIGINT; ready=REGEXP is the output line the test
-//     waits for before it goes on.
+//     waits for before it goes on. A line that an earlier background command
+//     printed does not count: a devnet started again over the same directory
+//     first prints the epochs closed before, and only a new one shows that
+//     the network runs again.
 //   - stop=PREFIX: before the block, stop the background commands that start
 //     with PREFIX.
 //   - var=NAME:REGEXP: once a command of the block has run (a background
@@ -30,8 +33,11 @@
 //   - timeout=DURATION: each command's limit (default 3m; a background
 //     command's until it is ready).
 //
-// Commands run with bash -o pipefail in the copy's root, with bin/ first in
-// PATH (so `fomo` is the binary `make build` wrote there) and HOME a fresh
-// directory. The first command that fails stops the test with its file,
-// line, command and output.
+// Commands run with bash -o pipefail, starting in the copy's root, with bin/
+// first in PATH (so `fomo` is the binary `make build` wrote there) and HOME a
+// fresh directory. As in a terminal, a command sees the variables that
+// earlier ones set and the directory they changed to. A directive's value
+// with blanks is quoted, "like this", and taken as it is (no escapes). The
+// first command that fails stops the test with its file, line, command and
+// output.
 package docs

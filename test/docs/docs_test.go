@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -106,8 +105,7 @@ func parseMarkdown(file string, data []byte) ([]block, error) {
 	return blocks, nil
 }
 
-// parseDirective parses the key[=value] fields of a directive; a value may
-// be a Go double-quoted string.
+// parseDirective parses the key[=value] fields of a directive.
 func parseDirective(s string) (directive, error) {
 	d := directive{subs: map[string]string{}}
 	s = strings.TrimSpace(s)
@@ -176,16 +174,15 @@ func parseDirective(s string) (directive, error) {
 	return d, nil
 }
 
-// parseValue reads a value at the start of s: a quoted string or up to the
-// next blank.
+// parseValue reads a value at the start of s: up to the next blank, or
+// between double (or single) quotes, taken as they are: "^epoch \d+ closed".
 func parseValue(s string) (val, rest string, err error) {
-	if strings.HasPrefix(s, `"`) {
-		q, err := strconv.QuotedPrefix(s)
-		if err != nil {
-			return "", "", fmt.Errorf("bad quoted value %s", s)
+	if s != "" && (s[0] == '"' || s[0] == '\'') {
+		end := strings.IndexByte(s[1:], s[0])
+		if end < 0 {
+			return "", "", fmt.Errorf("unclosed quote in %s", s)
 		}
-		v, _ := strconv.Unquote(q)
-		return v, s[len(q):], nil
+		return s[1 : 1+end], s[2+end:], nil
 	}
 	if i := strings.IndexAny(s, " \t"); i >= 0 {
 		return s[:i], s[i:], nil
@@ -270,11 +267,13 @@ type background struct {
 
 // runner runs the commands of the docs in a fresh copy of the repository.
 type runner struct {
-	t    *testing.T
-	dir  string // the copy's root
-	env  []string
-	vars map[string]string
-	bgs  []*background
+	t     *testing.T
+	dir   string // the copy's root
+	env   []string
+	vars  map[string]string
+	state string          // the shell's variables and directory between commands
+	seen  map[string]bool // the lines that stopped background commands printed
+	bgs   []*background
 }
 
 func TestDocs(t *testing.T) {
@@ -353,7 +352,7 @@ func newRunner(t *testing.T, root string) *runner {
 		"PATH="+filepath.Join(dir, "bin")+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"GOCACHE="+gv[0], "GOMODCACHE="+gv[1], "GOPATH="+gv[2],
 	)
-	r := &runner{t: t, dir: dir, env: env, vars: map[string]string{}}
+	r := &runner{t: t, dir: dir, env: env, vars: map[string]string{}, seen: map[string]bool{}, state: filepath.Join(tmp, "shell.state")}
 	start := time.Now()
 	if out, err := r.shell(command{file: "(setup)", text: "make build"}, 10*time.Minute); err != nil {
 		t.Fatalf("make build in %s: %v\n%s", dir, err, out)
@@ -433,21 +432,51 @@ func (r *runner) substitute(text string, subs map[string]string) string {
 		if !ok {
 			r.t.Fatalf("sub %s: variable %s is not set", word, name)
 		}
-		re := regexp.MustCompile(`\b` + regexp.QuoteMeta(word) + `\b`)
+		expr := regexp.QuoteMeta(word)
+		if isWord(word[0]) {
+			expr = `\b` + expr
+		}
+		if isWord(word[len(word)-1]) {
+			expr += `\b`
+		}
+		re := regexp.MustCompile(expr)
 		text = re.ReplaceAllLiteralString(text, val)
 	}
 	return text
 }
 
+func isWord(c byte) bool {
+	return c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+}
+
+// command returns the process of a command. Commands share what a reader's
+// terminal keeps between them: variables (every assignment is exported) and
+// the working directory are saved to r.state after each foreground command
+// and restored before the next; the test's variables are set on top.
 func (r *runner) command(c command) *exec.Cmd {
-	cmd := exec.Command("bash", "-o", "pipefail", "-c", c.text)
-	cmd.Dir = r.dir
-	cmd.Env = append([]string(nil), r.env...)
-	for k, v := range r.vars {
-		cmd.Env = append(cmd.Env, k+"="+v)
+	var script strings.Builder
+	fmt.Fprintf(&script, "set -a\nif [ -f %[1]s ]; then . %[1]s; fi\n", shellQuote(r.state))
+	names := make([]string, 0, len(r.vars))
+	for k := range r.vars {
+		names = append(names, k)
 	}
+	slices.Sort(names)
+	for _, k := range names {
+		fmt.Fprintf(&script, "%s=%s\n", k, shellQuote(r.vars[k]))
+	}
+	script.WriteString(c.text + "\n")
+	if !c.bg {
+		fmt.Fprintf(&script, "__rc=$?\n{ declare -px | grep -Ev '^declare -[a-zA-Z-]*r|^declare -x (PWD|OLDPWD|SHLVL|_|__rc)='; echo \"cd $(printf %%q \"$PWD\")\"; } > %s\nexit $__rc\n", shellQuote(r.state))
+	}
+	cmd := exec.Command("bash", "-o", "pipefail", "-c", script.String())
+	cmd.Dir = r.dir
+	cmd.Env = r.env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	return cmd
+}
+
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // shell runs a command to its end, or kills its process group at timeout.
@@ -486,7 +515,7 @@ func (r *runner) startBackground(c command, timeout time.Duration) string {
 	defer tick.Stop()
 	for {
 		out := bg.out.String()
-		if matchLine(c.ready, out) {
+		if r.matchNewLine(c.ready, out) {
 			return out
 		}
 		select {
@@ -499,11 +528,15 @@ func (r *runner) startBackground(c command, timeout time.Duration) string {
 	}
 }
 
-func matchLine(re *regexp.Regexp, out string) bool {
+// matchNewLine says whether a line of out matches re and was not printed
+// by an earlier background command: a devnet started again over the same
+// directory first prints the epochs closed before, and only a new one shows
+// that the network runs again.
+func (r *runner) matchNewLine(re *regexp.Regexp, out string) bool {
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
-		if re.MatchString(sc.Text()) {
+		if l := sc.Text(); re.MatchString(l) && !r.seen[l] {
 			return true
 		}
 	}
@@ -528,15 +561,23 @@ func (r *runner) stop(match func(command) bool) {
 			continue
 		}
 		start := time.Now()
-		_ = syscall.Kill(-bg.proc.Process.Pid, syscall.SIGINT)
-		select {
-		case <-bg.done:
-		case <-time.After(2 * time.Minute):
-			_ = syscall.Kill(-bg.proc.Process.Pid, syscall.SIGKILL)
-			<-bg.done
+		pgid := bg.proc.Process.Pid
+		_ = syscall.Kill(-pgid, syscall.SIGINT)
+		// Wait for the whole process group, not only the shell: make's
+		// children (fomo devnet and its nodes) shut down after it.
+		deadline := time.Now().Add(2 * time.Minute)
+		for syscall.Kill(-pgid, 0) == nil && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if syscall.Kill(-pgid, 0) == nil {
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 			r.t.Errorf("%s:%d: %s: still running 2m after SIGINT; killed. Output:\n%s", bg.cmd.file, bg.cmd.line, bg.cmd.text, tail(bg.out.String(), 100))
 		}
-		r.t.Logf("%s:%d: stopped %s (%s)", bg.cmd.file, bg.cmd.line, firstLine(bg.cmd.text), time.Since(start).Round(time.Millisecond))
+		<-bg.done
+		for _, l := range strings.Split(bg.out.String(), "\n") {
+			r.seen[l] = true
+		}
+		r.t.Logf("%s:%d: stopped %s (%s); its last lines:\n%s", bg.cmd.file, bg.cmd.line, firstLine(bg.cmd.text), time.Since(start).Round(time.Millisecond), tail(strings.TrimRight(bg.out.String(), "\n"), 15))
 	}
 	r.bgs = keep
 }

@@ -7,7 +7,7 @@ import (
 
 func TestParseMarkdown(t *testing.T) {
 	md := "# t\n" +
-		"<!-- docs-test: bg=\"fomo devnet\" ready=\"^epoch \\\\d+ closed\" var=\"API:node0 api=(\\\\S+)\" sub=PORT:P skip=\"make test\" timeout=2m -->\n" +
+		"<!-- docs-test: bg=\"fomo devnet\" ready=\"^epoch \\d+ closed\" var=\"API:node0 api=(\\S+)\" sub=PORT:P skip=\"make test\" timeout=2m -->\n" +
 		"```sh\n" +
 		"fomo devnet --dir d   # runs\n" +
 		"make test\n" +
