@@ -18,10 +18,11 @@
 //   - bg=PREFIX: commands that start with PREFIX run in the background (their
 //     own process group) until a later block's stop=PREFIX or the end of the
 //     file, when they get SIGINT; ready=REGEXP is the output line the test
-//     waits for before it goes on. A line that an earlier background command
-//     printed does not count: a devnet started again over the same directory
-//     first prints the epochs closed before, and only a new one shows that
-//     the network runs again.
+//     waits for before it goes on.
+//   - new: for ready, a line that an earlier background command printed does
+//     not count: a devnet started again over the same directory first prints
+//     the epochs closed before, and only a new one shows that the network
+//     runs again.
 //   - stop=PREFIX: before the block, stop the background commands that start
 //     with PREFIX.
 //   - var=NAME:REGEXP: once a command of the block has run (a background

@@ -23,8 +23,9 @@ type command struct {
 	line int
 	text string
 	// bg, ready: run in the background until ready matches its output.
-	bg    bool
-	ready *regexp.Regexp
+	bg      bool
+	ready   *regexp.Regexp
+	newLine bool
 }
 
 // block is a fenced block of a markdown file with its directive.
@@ -42,6 +43,7 @@ type directive struct {
 	skipCmds []string
 	bg       []string
 	ready    *regexp.Regexp
+	newLine  bool
 	stop     []string
 	vars     []varSpec
 	subs     map[string]string // placeholder word → variable name
@@ -134,6 +136,8 @@ func parseDirective(s string) (directive, error) {
 			}
 		case "bg":
 			d.bg = append(d.bg, val)
+		case "new":
+			d.newLine = true
 		case "stop":
 			d.stop = append(d.stop, val)
 		case "ready":
@@ -227,7 +231,7 @@ func (b block) commands() ([]command, error) {
 		}
 		c.text = text
 		if hasPrefix(t, b.dir.bg) {
-			c.bg, c.ready = true, b.dir.ready
+			c.bg, c.ready, c.newLine = true, b.dir.ready, b.dir.newLine
 		}
 		cmds = append(cmds, c)
 	}
@@ -515,7 +519,7 @@ func (r *runner) startBackground(c command, timeout time.Duration) string {
 	defer tick.Stop()
 	for {
 		out := bg.out.String()
-		if r.matchNewLine(c.ready, out) {
+		if r.matchLine(c.ready, out, c.newLine) {
 			return out
 		}
 		select {
@@ -528,15 +532,15 @@ func (r *runner) startBackground(c command, timeout time.Duration) string {
 	}
 }
 
-// matchNewLine says whether a line of out matches re and was not printed
-// by an earlier background command: a devnet started again over the same
-// directory first prints the epochs closed before, and only a new one shows
-// that the network runs again.
-func (r *runner) matchNewLine(re *regexp.Regexp, out string) bool {
+// matchLine says whether a line of out matches re and, with newLine, was
+// not printed by an earlier background command: a devnet started again over
+// the same directory first prints the epochs closed before, and only a new
+// one shows that the network runs again.
+func (r *runner) matchLine(re *regexp.Regexp, out string, newLine bool) bool {
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
-		if l := sc.Text(); re.MatchString(l) && !r.seen[l] {
+		if l := sc.Text(); re.MatchString(l) && !(newLine && r.seen[l]) {
 			return true
 		}
 	}
