@@ -389,6 +389,7 @@ func (r *runner) runFile(file string) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		matched := map[string]bool{}
 		for _, c := range cmds {
 			c.text = r.substitute(c.text, b.dir.subs)
 			timeout := b.dir.timeout
@@ -409,12 +410,13 @@ func (r *runner) runFile(file string) {
 			t.Logf("%s:%d: %s (%s)", c.file, c.line, firstLine(c.text), time.Since(start).Round(time.Millisecond))
 			for _, v := range b.dir.vars {
 				if m := v.re.FindStringSubmatch(out); len(m) > 1 {
-					r.vars[v.name] = m[1]
+					r.setVar(v.name, m[1])
+					matched[v.name] = true
 				}
 			}
 		}
 		for _, v := range b.dir.vars {
-			if _, ok := r.vars[v.name]; !ok {
+			if !matched[v.name] {
 				t.Fatalf("%s:%d: no output of the block matched var %s (%s)", b.file, b.line, v.name, v.re)
 			}
 		}
@@ -456,18 +458,10 @@ func isWord(c byte) bool {
 // command returns the process of a command. Commands share what a reader's
 // terminal keeps between them: variables (every assignment is exported) and
 // the working directory are saved to r.state after each foreground command
-// and restored before the next; the test's variables are set on top.
+// and restored before the next, along with the variables of directives.
 func (r *runner) command(c command) *exec.Cmd {
 	var script strings.Builder
 	fmt.Fprintf(&script, "set -a\nif [ -f %[1]s ]; then . %[1]s; fi\n", shellQuote(r.state))
-	names := make([]string, 0, len(r.vars))
-	for k := range r.vars {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	for _, k := range names {
-		fmt.Fprintf(&script, "%s=%s\n", k, shellQuote(r.vars[k]))
-	}
 	script.WriteString(c.text + "\n")
 	if !c.bg {
 		fmt.Fprintf(&script, "__rc=$?\n{ declare -px | grep -Ev '^declare -[a-zA-Z-]*r|^declare -x (PWD|OLDPWD|SHLVL|_|__rc)='; echo \"cd $(printf %%q \"$PWD\")\"; } > %s\nexit $__rc\n", shellQuote(r.state))
@@ -477,6 +471,22 @@ func (r *runner) command(c command) *exec.Cmd {
 	cmd.Env = r.env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	return cmd
+}
+
+// setVar sets a variable of the later commands: it is appended to the
+// shell's saved state, so that a later assignment in the docs overrides it.
+func (r *runner) setVar(name, val string) {
+	r.vars[name] = val
+	f, err := os.OpenFile(r.state, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err == nil {
+		_, err = fmt.Fprintf(f, "export %s=%s\n", name, shellQuote(val))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		r.t.Fatalf("saving variable %s: %v", name, err)
+	}
 }
 
 func shellQuote(s string) string {
