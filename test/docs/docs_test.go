@@ -565,13 +565,14 @@ func tail(s string, lines int) string {
 	return strings.Join(l, "\n")
 }
 
-// stop interrupts the background commands that match, as Ctrl-C does, and
-// waits for them to exit.
+// stop interrupts the background commands that match, as Ctrl-C does, the
+// last started first, and waits for each to exit.
 func (r *runner) stop(match func(command) bool) {
-	keep := r.bgs[:0]
-	for _, bg := range r.bgs {
+	var keep []*background
+	for i := len(r.bgs) - 1; i >= 0; i-- {
+		bg := r.bgs[i]
 		if !match(bg.cmd) {
-			keep = append(keep, bg)
+			keep = append([]*background{bg}, keep...)
 			continue
 		}
 		start := time.Now()
