@@ -24,7 +24,7 @@ SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 ARM64_CC       ?=
 RELEASE_FILES  := README.md $(wildcard LICENSE) deploy/fomo.service deploy/prometheus.yml deploy/grafana/fomo.json docs/operators.md
 
-.PHONY: help build release run test test-race test-gpu chaos soak bench lint check-deps generate tidy-check clean
+.PHONY: help build release run test docs-test test-race test-gpu chaos soak bench lint check-deps generate tidy-check clean
 
 #? help: list the targets
 help:
@@ -62,6 +62,10 @@ run: build
 #? test: run every test (about 5 minutes on 2 cores)
 test:
 	$(GO) test -count=1 -timeout 12m $(TESTFLAGS) ./...
+
+#? docs-test: run every command of README.md and docs/*.md in order on a fresh copy (minutes)
+docs-test:
+	FOMO_DOCS_TEST=1 $(GO) test -count=1 -v -timeout 40m -run '^TestDocs$$' ./test/docs
 
 #? test-race: run every test with the race detector
 test-race:
