@@ -90,7 +90,7 @@ func TestChainCommands(t *testing.T) {
 		t.Fatalf("account show: %v\n%s", err, out)
 	}
 	_, err = run(t, "account", "show", "bob", "--api", url)
-	if err == nil || err.Error() != "404 Not Found: not found: account bob" {
+	if err == nil || ErrorMessage(err) != "account bob not found" {
 		t.Fatalf("account show of an unknown account: %v", err)
 	}
 	out, err = run(t, "epoch", "list", "--api", url)

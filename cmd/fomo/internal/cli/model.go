@@ -121,8 +121,7 @@ func newModelProvidersCmd() *cobra.Command {
 				return err
 			}
 			if len(out) == 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "no node serves %s\n", args[0])
-				return nil
+				return fmt.Errorf("no node serves %s", args[0])
 			}
 			for _, p := range out {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", p.PeerID, strings.Join(p.Addrs, " "))
