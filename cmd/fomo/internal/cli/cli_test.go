@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -62,7 +63,7 @@ type notFound struct{ error }
 func (notFound) Is(target error) bool { return target == api.ErrNotFound }
 
 func (chain) Query(_ context.Context, path string) ([]byte, error) {
-	const epoch = `{"epoch":0,"closed_height":9,"receipts_root":"0123456789abcdef0123","receipts":2,"paid":2,` +
+	const epoch = `{"epoch":0,"closed_height":9,"receipts_root":"0123456789abcdef0123","receipts":2,"paid":2,"gross":1500000,` +
 		`"models":[{"model":"m","split":{"receipts":2,"tokens":40,"gross":1500000}}]}`
 	switch {
 	case path == "/account/alice":
@@ -85,9 +86,16 @@ func node(t *testing.T) string {
 
 func TestChainCommands(t *testing.T) {
 	url := node(t)
+	// Amounts read as decimals with their denoms; --json is the API's
+	// answer, in base units.
 	out, err := run(t, "account", "show", "alice", "--api", url)
-	if err != nil || !strings.Contains(out, `"nonce": 3`) || !strings.Contains(out, `"usd": 25000000`) {
+	if err != nil || !regexp.MustCompile(`(?m)^nonce +3$`).MatchString(out) || !regexp.MustCompile(`(?m)^balance +25\.000000 usd$`).MatchString(out) ||
+		strings.Contains(out, "25000000") {
 		t.Fatalf("account show: %v\n%s", err, out)
+	}
+	out, err = run(t, "account", "show", "alice", "--json", "--api", url)
+	if err != nil || !strings.Contains(out, `"nonce": 3`) || !strings.Contains(out, `"usd": 25000000`) {
+		t.Fatalf("account show --json: %v\n%s", err, out)
 	}
 	_, err = run(t, "account", "show", "bob", "--api", url)
 	if err == nil || ErrorMessage(err) != "account bob not found" {
@@ -98,8 +106,14 @@ func TestChainCommands(t *testing.T) {
 		t.Fatalf("epoch list: %v\n%s", err, out)
 	}
 	out, err = run(t, "epoch", "show", "0", "--api", url)
-	if err != nil || !strings.Contains(out, `"receipts_root": "0123456789abcdef0123"`) {
+	if err != nil || !regexp.MustCompile(`(?m)^gross +1\.500000 usd$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^model m +2 receipts, 40 tokens: gross 1\.500000 usd`).MatchString(out) ||
+		!strings.Contains(out, "root 0123456789abcdef0123") || strings.Contains(out, "1500000") {
 		t.Fatalf("epoch show: %v\n%s", err, out)
+	}
+	out, err = run(t, "epoch", "show", "0", "--json", "--api", url)
+	if err != nil || !strings.Contains(out, `"receipts_root": "0123456789abcdef0123"`) || !strings.Contains(out, `"gross": 1500000`) {
+		t.Fatalf("epoch show --json: %v\n%s", err, out)
 	}
 	if _, err := run(t, "epoch", "show", "zero", "--api", url); err == nil || !strings.Contains(err.Error(), "not a number") {
 		t.Fatalf("epoch show zero: %v", err)
