@@ -331,6 +331,20 @@ func TestDevnetAndGateway(t *testing.T) {
 		}
 	}
 	provider := peerOf(p.out.String(), "0")
+	// DIR/env points the commands at node0: the devnet says to source it.
+	envFile := filepath.Join(dir, "env")
+	if !strings.Contains(p.out.String(), "source "+envFile) {
+		t.Fatalf("devnet does not say to source %s:\n%s", envFile, p.out)
+	}
+	if b, err := os.ReadFile(envFile); err != nil || !strings.Contains(string(b), "export FOMO_API='"+apis["0"]+"'") ||
+		!strings.Contains(string(b), "export FOMO_HOME='"+dir+"'") {
+		t.Fatalf("%s: %v\n%s", envFile, err, b)
+	}
+	cmd := exec.Command(fomotest.BuildBinary(t), "model", "providers", "synth-tiny-q8_0")
+	cmd.Env = append(os.Environ(), "FOMO_HOME="+dir, "FOMO_API="+apis["2"])
+	if b, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(b), provider) {
+		t.Fatalf("model providers with FOMO_API: %v\n%s", err, b)
+	}
 
 	var st struct {
 		ListenAddrs []string `json:"listen_addrs"`

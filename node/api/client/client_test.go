@@ -568,7 +568,7 @@ func TestUnreachableNode(t *testing.T) {
 	if want := "cannot reach the node at http://" + addr + ": is it running? ("; !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("error %q, want it to start with %q", err, want)
 	}
-	if want := "; the node's address is set with --api URL"; !strings.HasSuffix(err.Error(), want) {
+	if want := "; set the node's address with --api URL or FOMO_API"; !strings.HasSuffix(err.Error(), want) {
 		t.Fatalf("error %q, want it to end with %q", err, want)
 	}
 }

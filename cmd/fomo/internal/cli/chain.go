@@ -27,7 +27,7 @@ type txFlags struct {
 func (f *txFlags) register(cmd *cobra.Command, defaultKey string) {
 	cmd.Flags().StringVar(&f.keyName, "key-name", defaultKey, "signing key: HOME/keys/NAME.key")
 	cmd.Flags().StringVar(&f.keyFile, "key", "", "signing key file (overrides --key-name)")
-	cmd.Flags().StringVar(&f.api, "api", DefaultAPI, "node to send the transaction through")
+	cmd.Flags().StringVar(&f.api, "api", defaultAPI(), "node to send the transaction through (env FOMO_API)")
 }
 
 func (f *txFlags) key(home string) (crypto.PrivKey, error) {
@@ -311,7 +311,7 @@ func newEpochCmd() *cobra.Command {
 			return nil
 		},
 	}
-	list.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to ask")
+	list.Flags().StringVar(&apiURL, "api", defaultAPI(), "node to ask (env FOMO_API)")
 	list.Flags().Uint64Var(&after, "after", 0, "first epoch to list")
 	list.Flags().IntVar(&limit, "limit", 0, "most epochs to list")
 	var api2, plotFile string
@@ -347,7 +347,7 @@ func newEpochCmd() *cobra.Command {
 			return writeEpoch(cmd.OutOrStdout(), e)
 		},
 	}
-	show.Flags().StringVar(&api2, "api", DefaultAPI, "node to ask")
+	show.Flags().StringVar(&api2, "api", defaultAPI(), "node to ask (env FOMO_API)")
 	show.Flags().BoolVar(&epochJSON, "json", false, "print the API's JSON (amounts in base units)")
 	show.Flags().StringVar(&plotFile, "plot", "", "draw epochs 0..N (supply, burns, emissions, pool prices) into this PNG file")
 	cmd.AddCommand(list, show)
@@ -398,7 +398,7 @@ func newAccountCmd(rf *Flags) *cobra.Command {
 			return writeDiscounts(cmd.Context(), cmd.OutOrStdout(), c, id)
 		},
 	}
-	show.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to ask")
+	show.Flags().StringVar(&apiURL, "api", defaultAPI(), "node to ask (env FOMO_API)")
 	show.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON (amounts in base units, without the discounts)")
 	show.Flags().StringVar(&keyName, "key-name", "user", "your key: HOME/keys/NAME.key")
 	cmd.AddCommand(show)

@@ -137,9 +137,30 @@ func TestUnreachableNodeIsNamed(t *testing.T) {
 		_, err := run(t, append(args, "--api", "http://"+addr)...)
 		if want := "cannot reach the node at http://" + addr + ": is it running?"; err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("%s: error %v, want %q", strings.Join(args, " "), err, want)
-		} else if !strings.HasSuffix(err.Error(), "set with --api URL") {
-			t.Errorf("%s: error %q does not say how to set the node's address (--api)", strings.Join(args, " "), err)
+		} else if !strings.HasSuffix(err.Error(), "set the node's address with --api URL or FOMO_API") {
+			t.Errorf("%s: error %q does not say how to set the node's address (--api, FOMO_API)", strings.Join(args, " "), err)
 		}
+	}
+}
+
+// TestAPIFromEnv: without --api, the commands ask the node FOMO_API names
+// (as DIR/env of a devnet sets it); --api still wins.
+func TestAPIFromEnv(t *testing.T) {
+	url := node(t)
+	t.Setenv(APIEnv, url)
+	for _, args := range [][]string{{"account", "show", "alice"}, {"epoch", "list"}, {"epoch", "show", "0"}} {
+		if out, err := run(t, args...); err != nil {
+			t.Errorf("%s with FOMO_API=%s: %v\n%s", strings.Join(args, " "), url, err, out)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	if _, err := run(t, "account", "show", "alice", "--api", "http://"+addr); err == nil || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("--api does not win over FOMO_API: %v", err)
 	}
 }
 

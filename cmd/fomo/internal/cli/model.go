@@ -75,7 +75,7 @@ seq replaces an earlier manifest of the same name.
 	}
 	cmd.Flags().StringVar(&keyName, "key-name", "issuer", "issuer key: HOME/keys/NAME.key")
 	cmd.Flags().StringVar(&keyFile, "key", "", "issuer key file (overrides --key-name)")
-	cmd.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to publish through")
+	cmd.Flags().StringVar(&apiURL, "api", defaultAPI(), "node to publish through (env FOMO_API)")
 	cmd.Flags().StringVar(&weights, "weights", "", "fill weights.sha256 and weights.size from this file")
 	return cmd
 }
@@ -100,7 +100,7 @@ func newModelShowCmd() *cobra.Command {
 			return printJSON(cmd.OutOrStdout(), info)
 		},
 	}
-	cmd.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to ask")
+	cmd.Flags().StringVar(&apiURL, "api", defaultAPI(), "node to ask (env FOMO_API)")
 	return cmd
 }
 
@@ -129,7 +129,7 @@ func newModelProvidersCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to ask")
+	cmd.Flags().StringVar(&apiURL, "api", defaultAPI(), "node to ask (env FOMO_API)")
 	return cmd
 }
 

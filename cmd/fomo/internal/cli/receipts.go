@@ -72,7 +72,7 @@ func newReceiptsListCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to ask")
+	cmd.Flags().StringVar(&apiURL, "api", defaultAPI(), "node to ask (env FOMO_API)")
 	cmd.Flags().StringVar(&account, "account", "", "only receipts paid by this account")
 	cmd.Flags().StringVar(&nodeID, "node", "", "only receipts signed by this node")
 	cmd.Flags().StringVar(&model, "model", "", "only receipts of this model")
@@ -107,7 +107,7 @@ fomo receipts list.`,
 			return printJSON(cmd.OutOrStdout(), v)
 		},
 	}
-	cmd.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to ask")
+	cmd.Flags().StringVar(&apiURL, "api", defaultAPI(), "node to ask (env FOMO_API)")
 	return cmd
 }
 
@@ -138,7 +138,7 @@ from --api.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to fetch an id from")
+	cmd.Flags().StringVar(&apiURL, "api", defaultAPI(), "node to fetch an id from (env FOMO_API)")
 	cmd.Flags().StringVar(&network, "network-id", "", "require this network id")
 	return cmd
 }
@@ -262,7 +262,7 @@ reported, the charge — prints it, and stores it in HOME/receipts/ID.receipt.`,
 				api: apiURL, model: model, prompt: prompt, system: system, maxTokens: maxTokens, key: sk, home: rf.Home})
 		},
 	}
-	cmd.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to send the request to")
+	cmd.Flags().StringVar(&apiURL, "api", defaultAPI(), "node to send the request to (env FOMO_API)")
 	cmd.Flags().StringVar(&model, "model", "", "model name (required)")
 	cmd.Flags().StringVar(&keyName, "key-name", "user", "your key: HOME/keys/NAME.key")
 	cmd.Flags().StringVar(&keyFile, "key", "", "your key file (overrides --key-name)")
