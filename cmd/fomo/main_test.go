@@ -340,11 +340,6 @@ func TestDevnetAndGateway(t *testing.T) {
 		!strings.Contains(string(b), "export FOMO_HOME='"+dir+"'") {
 		t.Fatalf("%s: %v\n%s", envFile, err, b)
 	}
-	cmd := exec.Command(fomotest.BuildBinary(t), "model", "providers", "synth-tiny-q8_0")
-	cmd.Env = append(os.Environ(), "FOMO_HOME="+dir, "FOMO_API="+apis["2"])
-	if b, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(b), provider) {
-		t.Fatalf("model providers with FOMO_API: %v\n%s", err, b)
-	}
 
 	var st struct {
 		ListenAddrs []string `json:"listen_addrs"`
@@ -471,6 +466,12 @@ func TestDevnetAndGateway(t *testing.T) {
 	out, err = fomo(t, "model", "providers", "synth-tiny-q8_0", "--api", apis["1"])
 	if err != nil || !strings.Contains(out, provider) {
 		t.Fatalf("model providers: %v\n%s", err, out)
+	}
+	// Without --api, the commands ask the node FOMO_API names.
+	cmd := exec.Command(fomotest.BuildBinary(t), "model", "providers", "synth-tiny-q8_0")
+	cmd.Env = append(os.Environ(), "FOMO_HOME="+dir, "FOMO_API="+apis["2"])
+	if b, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(b), provider) {
+		t.Fatalf("model providers with FOMO_API: %v\n%s", err, b)
 	}
 	// An issuer announces a new model; a bad manifest is refused with its field named.
 	home := t.TempDir()
