@@ -116,7 +116,10 @@ func (d *Devnet) Start(ctx context.Context) (err error) {
 		}
 	}
 	fmt.Fprintf(out, "devnet: %d node(s) in %s\n", d.n, dir)
-	serveOn := o.serveOn
+	serveOn := DefaultServeOn(d.n)
+	if o.serveOnSet {
+		serveOn = o.serveOn
+	}
 	if serveOn < 0 || serveOn > d.n {
 		serveOn = d.n
 	}
