@@ -129,6 +129,8 @@ type EpochPage struct {
 // epoch 7" becomes "epoch 7 not found".
 func notFoundMessage(err error) string {
 	what, ok := strings.CutPrefix(err.Error(), ErrNotFound.Error()+": ")
+	what, _, _ = strings.Cut(what, "?") // a query's parameters say nothing of what is missing
+	what = strings.Join(strings.Fields(what), " ")
 	if !ok || what == "" {
 		return err.Error()
 	}
