@@ -107,7 +107,7 @@ func TestLayering(t *testing.T) {
 	file := writeFile(t, "[api]\nlisten = \"127.0.0.1:1000\"\nmax_body_bytes = 2048\n[node]\nlog_level = \"warn\"\n")
 	cfg, err := Load(Sources{
 		File: file,
-		Env:  []string{"FOMO_API_LISTEN=127.0.0.1:2000", "FOMO_HOME=/ignored", "PATH=/bin", "FOMO_P2P_BOOTSTRAP="},
+		Env:  []string{"FOMO_API_LISTEN=127.0.0.1:2000", "FOMO_HOME=/ignored", "FOMO_API=http://127.0.0.1:9", "PATH=/bin", "FOMO_P2P_BOOTSTRAP="},
 		Set:  []string{"api.listen=127.0.0.1:3000", "gpu.sample_interval=2s", "p2p.listen=/ip4/127.0.0.1/tcp/0, /ip4/127.0.0.1/udp/0/quic-v1"},
 	})
 	if err != nil {

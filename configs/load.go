@@ -19,7 +19,8 @@ import (
 const EnvPrefix = "FOMO_"
 
 // envIgnored are FOMO_ variables that are not config keys.
-var envIgnored = []string{"FOMO_HOME"}
+// FOMO_API names the node the client commands ask.
+var envIgnored = []string{"FOMO_HOME", "FOMO_API"}
 
 // Sources names the layers applied on top of the defaults, in order.
 type Sources struct {

@@ -219,7 +219,7 @@ func TestChainFourValidators(t *testing.T) {
 	if out, err := fomo(t, "deposit", "--to", spenderID, "--amount", "1.0", "--home", dir, "--key-name", "protocol", "--api", alive[0].API); err != nil {
 		t.Fatalf("deposit: %v\n%s", err, out)
 	}
-	out, err := fomo(t, "account", "show", "--home", dir, "--key-name", "spender", "--api", alive[0].API)
+	out, err := fomo(t, "account", "show", "--json", "--home", dir, "--key-name", "spender", "--api", alive[0].API)
 	if err != nil || strings.Contains(out, `"overdrawn": true`) || !strings.Contains(out, spenderID) {
 		t.Fatalf("account show after the deposit: %v\n%s", err, out)
 	}
@@ -241,7 +241,7 @@ func TestChainFourValidators(t *testing.T) {
 	if out, err := fomo(t, "epoch", "list", "--api", alive[1].API); err != nil || !strings.Contains(out, "synth-tiny-q8_0") {
 		t.Fatalf("epoch list: %v\n%s", err, out)
 	}
-	if out, err := fomo(t, "epoch", "show", "0", "--api", alive[1].API); err != nil || !strings.Contains(out, `"receipts_root"`) {
+	if out, err := fomo(t, "epoch", "show", "0", "--json", "--api", alive[1].API); err != nil || !strings.Contains(out, `"receipts_root"`) {
 		t.Fatalf("epoch show: %v\n%s", err, out)
 	}
 	p.signal(t, syscall.SIGINT, time.Minute)

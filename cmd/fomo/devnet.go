@@ -13,6 +13,7 @@ import (
 type devnetFlags struct {
 	nodes       int
 	serveOn     int
+	serveOnSet  bool
 	dir         string
 	startTTL    time.Duration
 	set         []string
@@ -46,7 +47,9 @@ listens where its peers look for it. devnet prints one line per node:
 
 Unless --no-model is given, devnet generates a synthetic GGUF model (random
 weights, real tokenizer) into DIR/models on first use and serves it with the
-built-in engine on the first --serve-on nodes. devnet rewrites each node's
+built-in engine on the first --serve-on nodes: by default half of them (at
+least one), so that the requests the traffic sends through the others are
+forwarded and pay their entry node a routing fee. devnet rewrites each node's
 config.toml on every run, keeping its ports while they are free. A run over
 an existing DIR reuses its network (DIR/genesis.toml, the keys and the
 chain) when the flags describe the same genesis; otherwise it writes a new
@@ -64,6 +67,7 @@ Each node logs to DIR/node<i>/node.log. Interrupt (Ctrl-C) stops every node.`,
 		Example: "  fomo devnet\n  fomo devnet --nodes 2 --dir ./.devnet",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.serveOnSet = cmd.Flags().Changed("serve-on")
 			return runDevnet(cmd.Context(), cmd.OutOrStdout(), f)
 		},
 	}
@@ -71,7 +75,7 @@ Each node logs to DIR/node<i>/node.log. Interrupt (Ctrl-C) stops every node.`,
 	cmd.Flags().StringVar(&f.dir, "dir", "", "directory for the nodes' homes (default: a new temporary directory)")
 	cmd.Flags().DurationVar(&f.startTTL, "start-timeout", devnet.DefaultStartTimeout, "how long each node may take to start")
 	cmd.Flags().StringArrayVar(&f.set, "set", nil, "config override passed to every node (repeatable)")
-	cmd.Flags().IntVar(&f.serveOn, "serve-on", -1, "run the built-in model on the first K nodes only (default: all)")
+	cmd.Flags().IntVar(&f.serveOn, "serve-on", 0, "run the built-in model on the first K nodes only (default: half of the nodes, at least one; -1: all)")
 	cmd.Flags().BoolVar(&f.noModel, "no-model", false, "serve no model")
 	cmd.Flags().StringVar(&f.modelPreset, "model-preset", devnet.DefaultModelPreset, "synthetic model shape for the built-in engine")
 	cmd.Flags().StringVar(&f.modelType, "model-type", devnet.DefaultModelType, "synthetic model weight type")
@@ -94,11 +98,13 @@ func runDevnet(ctx context.Context, out io.Writer, f *devnetFlags) error {
 		devnet.WithOutput(out),
 		devnet.WithStartTimeout(f.startTTL),
 		devnet.WithConfigSet(f.set...),
-		devnet.WithServeOn(f.serveOn),
 		devnet.WithModel(f.modelPreset, f.modelType),
 		devnet.WithEpoch(f.epoch),
 		devnet.WithBlockInterval(f.block),
 		devnet.WithTraffic(f.traffic),
+	}
+	if f.serveOnSet {
+		opts = append(opts, devnet.WithServeOn(f.serveOn))
 	}
 	if f.noModel {
 		opts = append(opts, devnet.WithoutModel())

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/fomonet/fomo/cmd/fomo/internal/cli"
 )
 
 func main() {
@@ -24,7 +26,7 @@ func main() {
 
 // exitStatus is the process's exit status after err, what the root
 // command returned: 0 for nil, the status an exitError carries, else 1
-// after printing err to stderr.
+// after printing err to stderr as one line, "fomo: " and the message.
 func exitStatus(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
@@ -33,7 +35,7 @@ func exitStatus(err error, stderr io.Writer) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	fmt.Fprintln(stderr, "Error:", err)
+	fmt.Fprintln(stderr, "fomo:", cli.ErrorMessage(err))
 	return 1
 }
 

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -331,6 +332,15 @@ func TestDevnetAndGateway(t *testing.T) {
 		}
 	}
 	provider := peerOf(p.out.String(), "0")
+	// DIR/env points the commands at node0: the devnet says to source it.
+	envFile := filepath.Join(dir, "env")
+	if !strings.Contains(p.out.String(), "source "+envFile) {
+		t.Fatalf("devnet does not say to source %s:\n%s", envFile, p.out)
+	}
+	if b, err := os.ReadFile(envFile); err != nil || !strings.Contains(string(b), "export FOMO_API='"+apis["0"]+"'") ||
+		!strings.Contains(string(b), "export FOMO_HOME='"+dir+"'") {
+		t.Fatalf("%s: %v\n%s", envFile, err, b)
+	}
 
 	var st struct {
 		ListenAddrs []string `json:"listen_addrs"`
@@ -458,6 +468,12 @@ func TestDevnetAndGateway(t *testing.T) {
 	if err != nil || !strings.Contains(out, provider) {
 		t.Fatalf("model providers: %v\n%s", err, out)
 	}
+	// Without --api, the commands ask the node FOMO_API names.
+	cmd := exec.Command(fomotest.BuildBinary(t), "model", "providers", "synth-tiny-q8_0")
+	cmd.Env = append(os.Environ(), "FOMO_HOME="+dir, "FOMO_API="+apis["2"])
+	if b, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(b), provider) {
+		t.Fatalf("model providers with FOMO_API: %v\n%s", err, b)
+	}
 	// An issuer announces a new model; a bad manifest is refused with its field named.
 	home := t.TempDir()
 	if out, err := fomo(t, "key", "new", "--home", home, "--name", "issuer"); err != nil {
@@ -538,4 +554,62 @@ func peerOf(out, i string) string {
 		return ""
 	}
 	return m[1]
+}
+
+// TestInitPersonal: a GPU owner's standalone node serves their own apps.
+// init --personal creates the owner's account, a session key and the
+// local account registry and prints the API key; a node on that home
+// answers a chat completion paid with it.
+func TestInitPersonal(t *testing.T) {
+	home := t.TempDir()
+	out, err := fomo(t, "init", "--personal", "--credit", "5", "--home", home)
+	if err != nil {
+		t.Fatalf("init --personal: %v\n%s", err, out)
+	}
+	apiKey := regexp.MustCompile(`fomo_sk_\S+`).FindString(out)
+	if apiKey == "" || !strings.Contains(out, "credit 5.000000 usd") {
+		t.Fatalf("init --personal printed no API key or credit:\n%s", out)
+	}
+	for _, f := range []string{"keys/owner.key", "keys/owner-session.key", "accounts.toml"} {
+		if st, err := os.Stat(filepath.Join(home, f)); err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	model := filepath.Join(home, "tiny.gguf")
+	if out, err := fomo(t, "model", "synth", "--preset", "tiny", "--type", "q8_0", "-o", model); err != nil {
+		t.Fatalf("model synth: %v\n%s", err, out)
+	}
+	f, err := os.OpenFile(filepath.Join(home, "config.toml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "\n[[runtime]]\nname = \"tiny\"\nkind = \"engine\"\nmodel = %q\n", model)
+	f.Close()
+
+	p := start(t, append([]string{"node", "--home", home, "--set", "gpu.enabled=false"}, testSets...)...)
+	api := "http://" + waitFile(t, p, filepath.Join(home, "api.addr"))
+	chat := `{"model":"tiny","messages":[{"role":"user","content":"hello"}],"max_tokens":4}`
+	var code int
+	var body string
+	fomotest.WaitFor(t, 30*time.Second, "the node to serve tiny", func() bool {
+		req, _ := http.NewRequest(http.MethodPost, api+"/v1/chat/completions", strings.NewReader(chat))
+		req.Header.Set("Authorization", "Bearer "+apiKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		code, body = resp.StatusCode, string(b)
+		return code == http.StatusOK
+	})
+	if !strings.Contains(body, `"receipt_id"`) {
+		t.Fatalf("chat with the API key: %d %s", code, body)
+	}
+	// Without the key the node refuses: the registry pays only for its owner.
+	if resp, err := http.Post(api+"/v1/chat/completions", "application/json", strings.NewReader(chat)); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("chat without a key: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 }

@@ -125,6 +125,18 @@ type EpochPage struct {
 	NextEpoch uint64                   `json:"next_epoch"`
 }
 
+// notFoundMessage says what a query missed: the chain's "not found:
+// epoch 7" becomes "epoch 7 not found".
+func notFoundMessage(err error) string {
+	what, ok := strings.CutPrefix(err.Error(), ErrNotFound.Error()+": ")
+	what, _, _ = strings.Cut(what, "?") // a query's parameters say nothing of what is missing
+	what = strings.Join(strings.Fields(what), " ")
+	if !ok || what == "" {
+		return err.Error()
+	}
+	return what + " not found"
+}
+
 // chainRoutes serves the settlement chain's state and accepts signed txs.
 func (s *Server) chainRoutes() {
 	c := s.opts.Chain
@@ -133,11 +145,11 @@ func (s *Server) chainRoutes() {
 		defer cancel()
 		b, err := c.Query(ctx, path)
 		if err != nil {
-			status := http.StatusBadRequest
 			if errors.Is(err, ErrNotFound) {
-				status = http.StatusNotFound
+				writeError(w, runtime.Errorf(http.StatusNotFound, runtime.ErrTypeNotFound, "", "%s", notFoundMessage(err)))
+				return
 			}
-			writeError(w, runtime.Errorf(status, runtime.ErrTypeInvalidRequest, "", "%v", err))
+			writeError(w, runtime.Errorf(http.StatusBadRequest, runtime.ErrTypeInvalidRequest, "", "%v", err))
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")

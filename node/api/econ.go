@@ -254,7 +254,7 @@ func (s *Server) chainGet(w http.ResponseWriter, r *http.Request, path, missing 
 	switch {
 	case errors.Is(err, ErrNotFound):
 		if missing == "" {
-			missing = err.Error()
+			missing = notFoundMessage(err)
 		}
 		writeError(w, runtime.Errorf(http.StatusNotFound, runtime.ErrTypeNotFound, "", "%s", missing))
 		return false

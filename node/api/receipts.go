@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fomonet/fomo/runtime"
@@ -57,6 +59,10 @@ func FomoOf(sr *receipt.SignedReceipt, listIn, listOut uint64, discountBps uint3
 type Receipts interface {
 	// Get returns the receipt of id, if the node holds it.
 	Get(ctx context.Context, id pool.ID) (pool.Entry, bool, error)
+	// Find returns the receipt whose id starts with prefix (at least
+	// pool.MinIDPrefix hex digits, or the whole id), if the node holds
+	// one; a prefix that matches several is a *pool.AmbiguousIDError.
+	Find(ctx context.Context, prefix string) (pool.Entry, bool, error)
 	// List returns one page of the receipts that match f, and the cursor
 	// of the next page ("" after the last).
 	List(ctx context.Context, f pool.Filter) ([]pool.Entry, string, error)
@@ -176,19 +182,24 @@ func badParam(w http.ResponseWriter, param, format string, args ...any) {
 func (s *Server) receiptRoutes() {
 	rs := s.opts.Receipts
 	s.mux.HandleFunc("GET /api/v1/receipts/{id}", func(w http.ResponseWriter, r *http.Request) {
-		id, err := pool.ParseID(r.PathValue("id"))
-		if err != nil {
-			badParam(w, "id", "receipt id: %v", err)
+		id := r.PathValue("id")
+		if err := pool.CheckIDPrefix(id); err != nil {
+			badParam(w, "id", "%s", strings.TrimPrefix(err.Error(), "pool: "))
 			return
 		}
-		e, ok, err := rs.Get(r.Context(), id)
+		e, ok, err := rs.Find(r.Context(), id)
+		if amb, isAmb := errors.AsType[*pool.AmbiguousIDError](err); isAmb {
+			writeError(w, runtime.Errorf(http.StatusConflict, runtime.ErrTypeInvalidRequest, "id",
+				"%s", amb.Error()).WithCode("receipt_id_ambiguous"))
+			return
+		}
 		if err != nil {
 			writeError(w, runtime.AsError(err))
 			return
 		}
 		if !ok {
 			writeError(w, runtime.Errorf(http.StatusNotFound, runtime.ErrTypeNotFound, "id",
-				"this node holds no receipt %s", id).WithCode("receipt_not_found"))
+				"receipt %s not found on this node", id).WithCode("receipt_not_found"))
 			return
 		}
 		v, err := receiptView(e)

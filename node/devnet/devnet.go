@@ -116,7 +116,10 @@ func (d *Devnet) Start(ctx context.Context) (err error) {
 		}
 	}
 	fmt.Fprintf(out, "devnet: %d node(s) in %s\n", d.n, dir)
-	serveOn := o.serveOn
+	serveOn := DefaultServeOn(d.n)
+	if o.serveOnSet {
+		serveOn = o.serveOn
+	}
 	if serveOn < 0 || serveOn > d.n {
 		serveOn = d.n
 	}
@@ -207,6 +210,11 @@ func (d *Devnet) Start(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	envPath, err := writeEnv(dir, d.nodes[0].api)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "devnet: point the fomo commands at this network with: source %s\n", envPath)
 	fmt.Fprintf(out, "devnet running; logs in %s/node*/node.log; press Ctrl-C to stop\n", dir)
 	bg, stopBg := context.WithCancel(ctx)
 	d.stopBg = stopBg

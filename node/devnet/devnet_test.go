@@ -22,9 +22,14 @@ func TestNewOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.o.epoch != DefaultEpoch || d.o.traffic != DefaultTraffic || d.o.serveOn != -1 ||
+	if d.o.epoch != DefaultEpoch || d.o.traffic != DefaultTraffic || d.o.serveOnSet ||
 		d.o.modelPreset != DefaultModelPreset || d.o.modelType != DefaultModelType || d.o.out == nil {
 		t.Fatalf("defaults: %+v", d.o)
+	}
+	for n, want := range map[int]int{1: 1, 2: 1, 3: 1, 4: 2, 7: 3} {
+		if got := DefaultServeOn(n); got != want {
+			t.Errorf("DefaultServeOn(%d) = %d, want %d: some nodes serve, and with two or more some do not", n, got, want)
+		}
 	}
 	d, err = New(3, WithConfigSet("a=1"), WithConfigSet("b=2", "c=3"), WithoutChain(), WithoutModel(), KeepGoing())
 	if err != nil {

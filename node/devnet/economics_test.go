@@ -187,6 +187,22 @@ func TestDevnetBuybackBurn(t *testing.T) {
 	// The stake tx is in epoch staked−1, staked or staked+1 (the open
 	// epoch read after it may lag or lead the block's).
 	checkLoop(t, p.d.Nodes(), model, user, staked+1)
+	// Node1 does not serve the model (DefaultServeOn): the traffic it
+	// takes in is forwarded to node0 and its epochs pay routing fees.
+	if nodes := p.d.Nodes(); len(nodes[1].Models) != 0 {
+		t.Fatalf("node1 serves %v; by default only node0 of two does", nodes[1].Models)
+	}
+	routed := false
+	for e := uint64(0); !routed; e++ {
+		s, ok := epochAt(t, api, e)
+		if !ok {
+			break
+		}
+		routed = s.RoutingFee > 0
+	}
+	if !routed {
+		t.Fatal("no closed epoch paid a routing fee: no request was forwarded")
+	}
 
 	// A second run over the same directory finds the offering done.
 	p.stop(t)

@@ -28,6 +28,7 @@ type options struct {
 	startTimeout  time.Duration
 	set           []string
 	serveOn       int
+	serveOnSet    bool
 	noModel       bool
 	modelPreset   string
 	modelType     string
@@ -42,7 +43,6 @@ func defaultOptions() options {
 	return options{
 		out:           io.Discard,
 		startTimeout:  DefaultStartTimeout,
-		serveOn:       -1,
 		modelPreset:   DefaultModelPreset,
 		modelType:     DefaultModelType,
 		epoch:         DefaultEpoch,
@@ -73,8 +73,15 @@ func WithConfigSet(kv ...string) Option {
 }
 
 // WithServeOn runs the built-in model on the first k nodes only; a
-// negative k (the default) or one above the node count means all of them.
-func WithServeOn(k int) Option { return func(o *options) { o.serveOn = k } }
+// negative k or one above the node count means all of them. Without it,
+// the first DefaultServeOn(n) of n nodes serve it.
+func WithServeOn(k int) Option { return func(o *options) { o.serveOn, o.serveOnSet = k, true } }
+
+// DefaultServeOn is how many of n nodes serve the model unless WithServeOn
+// says otherwise: half of them, at least one. The devnet's traffic enters
+// through every node in turn, so the requests that enter through the
+// others are forwarded and their entry nodes earn routing fees.
+func DefaultServeOn(n int) int { return max(1, n/2) }
 
 // WithoutModel serves no model: no synthetic model, no announcement, no
 // traffic.

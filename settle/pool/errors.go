@@ -146,3 +146,22 @@ func (e *KeyLimitError) Error() string {
 
 // Is makes errors.Is(err, ErrInsufficientQuota) true.
 func (e *KeyLimitError) Is(target error) bool { return target == ErrInsufficientQuota }
+
+// ErrAmbiguousID: a receipt id prefix matches more than one receipt.
+var ErrAmbiguousID = errors.New("pool: ambiguous receipt id prefix")
+
+// AmbiguousIDError is returned by Find for a prefix that matches more
+// than one receipt.
+type AmbiguousIDError struct {
+	Prefix string
+	// Count is how many receipts the prefix matches.
+	Count int
+}
+
+// Error implements error.
+func (e *AmbiguousIDError) Error() string {
+	return fmt.Sprintf("receipt id prefix %s matches %d receipts: give more digits", e.Prefix, e.Count)
+}
+
+// Is makes errors.Is(err, ErrAmbiguousID) true.
+func (e *AmbiguousIDError) Is(target error) bool { return target == ErrAmbiguousID }

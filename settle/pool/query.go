@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 
 	ds "github.com/ipfs/go-datastore"
@@ -370,4 +371,66 @@ func (s *stats) snapshot() Stats {
 		out.Ignored[k] = v
 	}
 	return out
+}
+
+// MinIDPrefix is the fewest hex digits of a receipt id Find accepts.
+const MinIDPrefix = 8
+
+// Find returns the receipt whose id starts with prefix: at least
+// MinIDPrefix hex digits, up to the whole id (64). It answers false when
+// no receipt the pool holds matches, and an *AmbiguousIDError when more
+// than one does.
+func (p *Pool) Find(ctx context.Context, prefix string) (Entry, bool, error) {
+	prefix = strings.ToLower(strings.TrimSpace(prefix))
+	if err := CheckIDPrefix(prefix); err != nil {
+		return Entry{}, false, err
+	}
+	if len(prefix) == 2*len(ID{}) {
+		id, err := ParseID(prefix)
+		if err != nil {
+			return Entry{}, false, err
+		}
+		return p.get(ctx, id)
+	}
+	// knownIDs is a superset of the ids held (pruned ones stay), so each
+	// candidate is read back before it counts.
+	p.flightMu.Lock()
+	var candidates []ID
+	for id := range p.knownIDs {
+		if strings.HasPrefix(id.String(), prefix) {
+			candidates = append(candidates, id)
+		}
+	}
+	p.flightMu.Unlock()
+	var found []Entry
+	for _, id := range candidates {
+		e, ok, err := p.get(ctx, id)
+		if err != nil {
+			return Entry{}, false, err
+		}
+		if ok {
+			found = append(found, e)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return Entry{}, false, nil
+	case 1:
+		return found[0], true, nil
+	}
+	return Entry{}, false, &AmbiguousIDError{Prefix: prefix, Count: len(found)}
+}
+
+// CheckIDPrefix returns an error unless prefix is MinIDPrefix to 64 hex
+// digits (either case).
+func CheckIDPrefix(prefix string) error {
+	if len(prefix) < MinIDPrefix || len(prefix) > 2*len(ID{}) {
+		return fmt.Errorf("pool: receipt id %q: give %d to %d hex digits", prefix, MinIDPrefix, 2*len(ID{}))
+	}
+	for _, c := range prefix {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return fmt.Errorf("pool: receipt id %q is not hex", prefix)
+		}
+	}
+	return nil
 }

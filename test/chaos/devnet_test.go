@@ -76,7 +76,7 @@ func startDevnet(t *testing.T, bin string, epoch time.Duration) *devnet {
 	t.Helper()
 	dir := t.TempDir()
 	d := &devnet{t: t, bin: bin, dir: dir, out: &testbuf.Buffer{}, done: make(chan struct{})}
-	d.proc = exec.Command(bin, "devnet", "--nodes", strconv.Itoa(validators), "--dir", dir, "--keep-going",
+	d.proc = exec.Command(bin, "devnet", "--nodes", strconv.Itoa(validators), "--serve-on", strconv.Itoa(validators), "--dir", dir, "--keep-going",
 		"--epoch", epoch.String(), "--block-interval", "200ms", "--traffic", "0",
 		"--model-preset", "tiny", "--model-type", "q8_0",
 		"--set", "gpu.enabled=false", "--set", "p2p.advert_interval=500ms")

@@ -109,7 +109,7 @@ type UnreachableError struct {
 }
 
 func (e *UnreachableError) Error() string {
-	return fmt.Sprintf("cannot reach the node at %s: is it running? (%v); the node's address is set with --api URL", e.Base, e.Err)
+	return fmt.Sprintf("cannot reach the node at %s: is it running? (%v); set the node's address with --api URL or FOMO_API", e.Base, e.Err)
 }
 
 func (e *UnreachableError) Unwrap() error { return e.Err }

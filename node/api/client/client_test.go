@@ -84,6 +84,12 @@ type receipts struct{ filter *pool.Filter }
 func (receipts) Get(context.Context, pool.ID) (pool.Entry, bool, error) {
 	return pool.Entry{}, false, nil
 }
+func (receipts) Find(_ context.Context, prefix string) (pool.Entry, bool, error) {
+	if strings.HasPrefix(prefix, "aaaaaaaa") {
+		return pool.Entry{}, false, &pool.AmbiguousIDError{Prefix: prefix, Count: 2}
+	}
+	return pool.Entry{}, false, nil
+}
 func (r receipts) List(_ context.Context, f pool.Filter) ([]pool.Entry, string, error) {
 	*r.filter = f
 	return nil, "", nil
@@ -292,9 +298,17 @@ func TestReceiptsAndPrices(t *testing.T) {
 	}
 	id := strings.Repeat("ab", 32)
 	_, err = f.c.Receipt(ctx, id)
-	if e := apiError(t, err, http.StatusNotFound, "this node holds no receipt "+id); e.Code != "receipt_not_found" || !client.IsNotFound(err) {
+	if e := apiError(t, err, http.StatusNotFound, "receipt "+id+" not found on this node"); e.Code != "receipt_not_found" || !client.IsNotFound(err) {
 		t.Fatalf("error object %+v", e)
 	}
+	// A prefix names a receipt; one that names several is a conflict, one
+	// too short or not hex a bad request.
+	_, err = f.c.Receipt(ctx, "aaaaaaaa")
+	if e := apiError(t, err, http.StatusConflict, "receipt id prefix aaaaaaaa matches 2 receipts"); e.Code != "receipt_id_ambiguous" {
+		t.Fatalf("error object %+v", e)
+	}
+	_, err = f.c.Receipt(ctx, "abcd")
+	apiError(t, err, http.StatusBadRequest, `receipt id "abcd": give 8 to 64 hex digits`)
 	p, err := f.c.Price(ctx, "m")
 	if err != nil || p.InputPrice != 5 || p.OutputPrice != 15 || p.Payee != f.payee.String() || p.NetworkID != "net1" || p.Node != "12D3KooWnode" || p.Model != "m" {
 		t.Fatalf("Price = %+v, %v", p, err)
@@ -360,7 +374,7 @@ func TestChainEndpoints(t *testing.T) {
 		t.Fatalf("Account = %+v, %v", a, err)
 	}
 	_, err = f.c.Account(ctx, "bob")
-	apiError(t, err, http.StatusNotFound, "not found: account bob")
+	apiError(t, err, http.StatusNotFound, "account bob not found")
 	if !client.IsNotFound(err) {
 		t.Fatal("IsNotFound is false for a 404")
 	}
@@ -461,7 +475,7 @@ func TestStakeEndpoints(t *testing.T) {
 		t.Errorf("unbonding entry = %v", u)
 	}
 	_, err = f.c.Stakes(ctx, "bob")
-	apiError(t, err, http.StatusNotFound, "not found: stakes bob")
+	apiError(t, err, http.StatusNotFound, "stakes bob not found")
 	_, err = f.c.Stakes(ctx, "bad/id")
 	apiError(t, err, http.StatusBadRequest, `bad account "bad/id"`)
 }
@@ -554,7 +568,7 @@ func TestUnreachableNode(t *testing.T) {
 	if want := "cannot reach the node at http://" + addr + ": is it running? ("; !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("error %q, want it to start with %q", err, want)
 	}
-	if want := "; the node's address is set with --api URL"; !strings.HasSuffix(err.Error(), want) {
+	if want := "; set the node's address with --api URL or FOMO_API"; !strings.HasSuffix(err.Error(), want) {
 		t.Fatalf("error %q, want it to end with %q", err, want)
 	}
 }

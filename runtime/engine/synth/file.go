@@ -3,9 +3,11 @@ package synth
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"github.com/fomonet/fomo/runtime/engine/gguf"
 )
@@ -30,7 +32,11 @@ func ParseType(s string) (gguf.Type, error) {
 // WriteFile generates a synthetic model into a temporary file in path's
 // directory and renames it to path, so a reader never sees a half-written
 // model: path is whole or absent.
-func WriteFile(opts Options, path string) error {
+func WriteFile(opts Options, path string) error { return WriteFileCounting(opts, path, nil) }
+
+// WriteFileCounting is WriteFile that adds the bytes it writes to written
+// (if not nil) as it goes, for a caller to report progress from.
+func WriteFileCounting(opts Options, path string, written *atomic.Int64) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
@@ -39,7 +45,11 @@ func WriteFile(opts Options, path string) error {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	bw := bufio.NewWriterSize(tmp, 1<<20)
+	var w io.Writer = tmp
+	if written != nil {
+		w = countingWriter{tmp, written}
+	}
+	bw := bufio.NewWriterSize(w, 1<<20)
 	if err := Generate(opts, bw); err != nil {
 		tmp.Close()
 		return err
@@ -52,4 +62,16 @@ func WriteFile(opts Options, path string) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// countingWriter adds what it writes to n.
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
 }

@@ -27,7 +27,7 @@ type txFlags struct {
 func (f *txFlags) register(cmd *cobra.Command, defaultKey string) {
 	cmd.Flags().StringVar(&f.keyName, "key-name", defaultKey, "signing key: HOME/keys/NAME.key")
 	cmd.Flags().StringVar(&f.keyFile, "key", "", "signing key file (overrides --key-name)")
-	cmd.Flags().StringVar(&f.api, "api", DefaultAPI, "node to send the transaction through")
+	cmd.Flags().StringVar(&f.api, "api", defaultAPI(), "node to send the transaction through (env FOMO_API)")
 }
 
 func (f *txFlags) key(home string) (crypto.PrivKey, error) {
@@ -311,14 +311,15 @@ func newEpochCmd() *cobra.Command {
 			return nil
 		},
 	}
-	list.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to ask")
+	list.Flags().StringVar(&apiURL, "api", defaultAPI(), "node to ask (env FOMO_API)")
 	list.Flags().Uint64Var(&after, "after", 0, "first epoch to list")
 	list.Flags().IntVar(&limit, "limit", 0, "most epochs to list")
 	var api2, plotFile string
+	var epochJSON bool
 	show := &cobra.Command{
 		Use:     "show N",
 		Short:   "Show one closed epoch's settlement record, or plot epochs 0..N",
-		Example: "  fomo epoch show 12\n  fomo epoch show 12 --plot epochs.png",
+		Example: "  fomo epoch show 12\n  fomo epoch show 12 --json\n  fomo epoch show 12 --plot epochs.png",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			n, err := strconv.ParseUint(args[0], 10, 64)
@@ -340,10 +341,14 @@ func newEpochCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printJSON(cmd.OutOrStdout(), e)
+			if epochJSON {
+				return printJSON(cmd.OutOrStdout(), e)
+			}
+			return writeEpoch(cmd.OutOrStdout(), e)
 		},
 	}
-	show.Flags().StringVar(&api2, "api", DefaultAPI, "node to ask")
+	show.Flags().StringVar(&api2, "api", defaultAPI(), "node to ask (env FOMO_API)")
+	show.Flags().BoolVar(&epochJSON, "json", false, "print the API's JSON (amounts in base units)")
 	show.Flags().StringVar(&plotFile, "plot", "", "draw epochs 0..N (supply, burns, emissions, pool prices) into this PNG file")
 	cmd.AddCommand(list, show)
 	return cmd
@@ -365,6 +370,7 @@ func accountArg(rf *Flags, args []string, keyName string) (string, error) {
 func newAccountCmd(rf *Flags) *cobra.Command {
 	cmd := &cobra.Command{Use: "account", Short: "Show accounts on the settlement chain"}
 	var apiURL, keyName string
+	var asJSON bool
 	show := &cobra.Command{
 		Use:     "show [ACCOUNT]",
 		Short:   "Show an account's balances, nonce and session keys, and its staking discounts (default: your key's)",
@@ -383,13 +389,17 @@ func newAccountCmd(rf *Flags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := printJSON(cmd.OutOrStdout(), a); err != nil {
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), a)
+			}
+			if err := writeAccount(cmd.OutOrStdout(), a); err != nil {
 				return err
 			}
 			return writeDiscounts(cmd.Context(), cmd.OutOrStdout(), c, id)
 		},
 	}
-	show.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to ask")
+	show.Flags().StringVar(&apiURL, "api", defaultAPI(), "node to ask (env FOMO_API)")
+	show.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON (amounts in base units, without the discounts)")
 	show.Flags().StringVar(&keyName, "key-name", "user", "your key: HOME/keys/NAME.key")
 	cmd.AddCommand(show)
 	return cmd

@@ -11,13 +11,29 @@ package cli
 import (
 	"encoding/json"
 	"io"
+	"os"
+	"strings"
 
 	"github.com/fomonet/fomo/node/api/client"
 	"github.com/spf13/cobra"
 )
 
-// DefaultAPI is the node a command asks unless --api says otherwise.
+// DefaultAPI is the node a command asks unless --api or FOMO_API says
+// otherwise.
 const DefaultAPI = "http://127.0.0.1:8080"
+
+// APIEnv is the environment variable that names the node a command asks
+// when --api is not given, such as the API of a devnet's first node
+// (source DIR/env).
+const APIEnv = "FOMO_API"
+
+// defaultAPI is the --api flags' default: FOMO_API, else DefaultAPI.
+func defaultAPI() string {
+	if v := strings.TrimSpace(os.Getenv(APIEnv)); v != "" {
+		return v
+	}
+	return DefaultAPI
+}
 
 // Flags are the root command's persistent flags, which every command
 // reads.

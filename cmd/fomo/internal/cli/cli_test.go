@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -62,7 +63,7 @@ type notFound struct{ error }
 func (notFound) Is(target error) bool { return target == api.ErrNotFound }
 
 func (chain) Query(_ context.Context, path string) ([]byte, error) {
-	const epoch = `{"epoch":0,"closed_height":9,"receipts_root":"0123456789abcdef0123","receipts":2,"paid":2,` +
+	const epoch = `{"epoch":0,"closed_height":9,"receipts_root":"0123456789abcdef0123","receipts":2,"paid":2,"gross":1500000,` +
 		`"models":[{"model":"m","split":{"receipts":2,"tokens":40,"gross":1500000}}]}`
 	switch {
 	case path == "/account/alice":
@@ -85,12 +86,19 @@ func node(t *testing.T) string {
 
 func TestChainCommands(t *testing.T) {
 	url := node(t)
+	// Amounts read as decimals with their denoms; --json is the API's
+	// answer, in base units.
 	out, err := run(t, "account", "show", "alice", "--api", url)
-	if err != nil || !strings.Contains(out, `"nonce": 3`) || !strings.Contains(out, `"usd": 25000000`) {
+	if err != nil || !regexp.MustCompile(`(?m)^nonce +3$`).MatchString(out) || !regexp.MustCompile(`(?m)^balance +25\.000000 usd$`).MatchString(out) ||
+		strings.Contains(out, "25000000") {
 		t.Fatalf("account show: %v\n%s", err, out)
 	}
+	out, err = run(t, "account", "show", "alice", "--json", "--api", url)
+	if err != nil || !strings.Contains(out, `"nonce": 3`) || !strings.Contains(out, `"usd": 25000000`) {
+		t.Fatalf("account show --json: %v\n%s", err, out)
+	}
 	_, err = run(t, "account", "show", "bob", "--api", url)
-	if err == nil || err.Error() != "404 Not Found: not found: account bob" {
+	if err == nil || ErrorMessage(err) != "account bob not found" {
 		t.Fatalf("account show of an unknown account: %v", err)
 	}
 	out, err = run(t, "epoch", "list", "--api", url)
@@ -98,8 +106,14 @@ func TestChainCommands(t *testing.T) {
 		t.Fatalf("epoch list: %v\n%s", err, out)
 	}
 	out, err = run(t, "epoch", "show", "0", "--api", url)
-	if err != nil || !strings.Contains(out, `"receipts_root": "0123456789abcdef0123"`) {
+	if err != nil || !regexp.MustCompile(`(?m)^gross +1\.500000 usd$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^model m +2 receipts, 40 tokens: gross 1\.500000 usd`).MatchString(out) ||
+		!strings.Contains(out, "root 0123456789abcdef0123") || strings.Contains(out, "1500000") {
 		t.Fatalf("epoch show: %v\n%s", err, out)
+	}
+	out, err = run(t, "epoch", "show", "0", "--json", "--api", url)
+	if err != nil || !strings.Contains(out, `"receipts_root": "0123456789abcdef0123"`) || !strings.Contains(out, `"gross": 1500000`) {
+		t.Fatalf("epoch show --json: %v\n%s", err, out)
 	}
 	if _, err := run(t, "epoch", "show", "zero", "--api", url); err == nil || !strings.Contains(err.Error(), "not a number") {
 		t.Fatalf("epoch show zero: %v", err)
@@ -123,9 +137,30 @@ func TestUnreachableNodeIsNamed(t *testing.T) {
 		_, err := run(t, append(args, "--api", "http://"+addr)...)
 		if want := "cannot reach the node at http://" + addr + ": is it running?"; err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("%s: error %v, want %q", strings.Join(args, " "), err, want)
-		} else if !strings.HasSuffix(err.Error(), "set with --api URL") {
-			t.Errorf("%s: error %q does not say how to set the node's address (--api)", strings.Join(args, " "), err)
+		} else if !strings.HasSuffix(err.Error(), "set the node's address with --api URL or FOMO_API") {
+			t.Errorf("%s: error %q does not say how to set the node's address (--api, FOMO_API)", strings.Join(args, " "), err)
 		}
+	}
+}
+
+// TestAPIFromEnv: without --api, the commands ask the node FOMO_API names
+// (as DIR/env of a devnet sets it); --api still wins.
+func TestAPIFromEnv(t *testing.T) {
+	url := node(t)
+	t.Setenv(APIEnv, url)
+	for _, args := range [][]string{{"account", "show", "alice"}, {"epoch", "list"}, {"epoch", "show", "0"}} {
+		if out, err := run(t, args...); err != nil {
+			t.Errorf("%s with FOMO_API=%s: %v\n%s", strings.Join(args, " "), url, err, out)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	if _, err := run(t, "account", "show", "alice", "--api", "http://"+addr); err == nil || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("--api does not win over FOMO_API: %v", err)
 	}
 }
 

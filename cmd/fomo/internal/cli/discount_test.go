@@ -15,7 +15,7 @@ func TestAccountShowDiscounts(t *testing.T) {
 	n.fomo(t, "rmo", "commit", "m1", "--amount", "20000", "--key-name", "bob")
 	n.fomo(t, "stake", "m1", "--amount", "1000", "--key-name", "bob")
 	out := n.fomo(t, "account", "show", "--key-name", "bob")
-	wantLines(t, "account show", out, `"nonce": 2`, `stake +m1 \(mt:m1\)`, `counting +0\.000000 mt:m1 in epoch 0`,
+	wantLines(t, "account show", out, `(?m)^nonce +2$`, `(?m)^balance +39850\.000000 flock$`, `stake +m1 \(mt:m1\)`, `counting +0\.000000 mt:m1 in epoch 0`,
 		`discount now +0% in epoch 0 \(0\.000000 mt:m1 staked at its start\): 0\.200000 usd/0\.600000 usd per 1M tokens, list 0\.200000 usd/0\.600000 usd`,
 		`discount next +10% in epoch 1 \(1000\.000000 mt:m1 staked at its start\): 0\.180000 usd/0\.540000 usd per 1M tokens`)
 	n.c.advance(time.Hour)

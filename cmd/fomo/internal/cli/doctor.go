@@ -34,16 +34,17 @@ and weights, the model's and the node's registration on the settlement chain,
 reachability and peers, the chain's sync and the clock, and its receipts.
 Each check is ok, warn or fail; a warning or a failure comes with a remedy.
 
-Without --api, doctor asks the node running over --home, at the address it
-wrote to HOME/api.addr (a node writes it to its data dir, which is its home
-unless node.data_dir says otherwise), else ` + DefaultAPI + `.
+Without --api, doctor asks the node FOMO_API names, else the node running
+over --home, at the address it wrote to HOME/api.addr (a node writes it to its
+data dir, which is its home unless node.data_dir says otherwise), else
+` + DefaultAPI + `.
 
 doctor exits 1 when a check fails (something keeps the node from earning) or
 the node cannot be reached, and 0 otherwise.`,
 		Example: "  fomo doctor\n  fomo doctor --home /srv/fomo\n  fomo doctor --api http://127.0.0.1:8080\n  fomo doctor --json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !cmd.Flags().Changed("api") {
+			if !cmd.Flags().Changed("api") && os.Getenv(APIEnv) == "" {
 				if b, err := os.ReadFile(filepath.Join(rf.Home, apiAddrFile)); err == nil && strings.TrimSpace(string(b)) != "" {
 					apiURL = strings.TrimSpace(string(b))
 				}
@@ -76,7 +77,7 @@ the node cannot be reached, and 0 otherwise.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&apiURL, "api", DefaultAPI, "the node to diagnose")
+	cmd.Flags().StringVar(&apiURL, "api", defaultAPI(), "the node to diagnose (env FOMO_API)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
 }

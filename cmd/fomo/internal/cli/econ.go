@@ -223,7 +223,7 @@ if the raise fails, redeem returns the principal (not the fee).`,
 			return showOffering(cmd.Context(), cmd.OutOrStdout(), showAPI, args[0])
 		},
 	}
-	show.Flags().StringVar(&showAPI, "api", DefaultAPI, "node to ask")
+	show.Flags().StringVar(&showAPI, "api", defaultAPI(), "node to ask (env FOMO_API)")
 	show.Flags().BoolVar(&showJSON, "json", false, "print the API's JSON (amounts in base units)")
 
 	var listAPI string
@@ -254,7 +254,7 @@ if the raise fails, redeem returns the principal (not the fee).`,
 			return tw.Flush()
 		},
 	}
-	list.Flags().StringVar(&listAPI, "api", DefaultAPI, "node to ask")
+	list.Flags().StringVar(&listAPI, "api", defaultAPI(), "node to ask (env FOMO_API)")
 	cmd.AddCommand(launch, commit, graduate, redeem, show, list)
 	return cmd
 }
@@ -391,7 +391,7 @@ func newSupplyCmd() *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to ask")
+	cmd.Flags().StringVar(&apiURL, "api", defaultAPI(), "node to ask (env FOMO_API)")
 	return cmd
 }
 
@@ -424,7 +424,7 @@ func newPoolCmd() *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	list.Flags().StringVar(&listAPI, "api", DefaultAPI, "node to ask")
+	list.Flags().StringVar(&listAPI, "api", defaultAPI(), "node to ask (env FOMO_API)")
 	var showAPI string
 	show := &cobra.Command{
 		Use:     "show ID",
@@ -449,7 +449,7 @@ func newPoolCmd() *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	show.Flags().StringVar(&showAPI, "api", DefaultAPI, "node to ask")
+	show.Flags().StringVar(&showAPI, "api", defaultAPI(), "node to ask (env FOMO_API)")
 	cmd.AddCommand(list, show)
 	return cmd
 }
@@ -490,6 +490,6 @@ func newTreasuryCmd() *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to ask")
+	cmd.Flags().StringVar(&apiURL, "api", defaultAPI(), "node to ask (env FOMO_API)")
 	return cmd
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/fomonet/fomo/node/identity"
 	"github.com/fomonet/fomo/p2p/models"
@@ -75,7 +77,7 @@ seq replaces an earlier manifest of the same name.
 	}
 	cmd.Flags().StringVar(&keyName, "key-name", "issuer", "issuer key: HOME/keys/NAME.key")
 	cmd.Flags().StringVar(&keyFile, "key", "", "issuer key file (overrides --key-name)")
-	cmd.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to publish through")
+	cmd.Flags().StringVar(&apiURL, "api", defaultAPI(), "node to publish through (env FOMO_API)")
 	cmd.Flags().StringVar(&weights, "weights", "", "fill weights.sha256 and weights.size from this file")
 	return cmd
 }
@@ -100,7 +102,7 @@ func newModelShowCmd() *cobra.Command {
 			return printJSON(cmd.OutOrStdout(), info)
 		},
 	}
-	cmd.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to ask")
+	cmd.Flags().StringVar(&apiURL, "api", defaultAPI(), "node to ask (env FOMO_API)")
 	return cmd
 }
 
@@ -121,8 +123,7 @@ func newModelProvidersCmd() *cobra.Command {
 				return err
 			}
 			if len(out) == 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "no node serves %s\n", args[0])
-				return nil
+				return fmt.Errorf("no node serves %s", args[0])
 			}
 			for _, p := range out {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", p.PeerID, strings.Join(p.Addrs, " "))
@@ -130,7 +131,7 @@ func newModelProvidersCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to ask")
+	cmd.Flags().StringVar(&apiURL, "api", defaultAPI(), "node to ask (env FOMO_API)")
 	return cmd
 }
 
@@ -161,7 +162,8 @@ func newModelSynthCmd() *cobra.Command {
 drawn from --seed and a byte-level BPE tokenizer learned from text shipped with
 fomo. The same flags always give the same file. The weights are random, so the
 generated text is gibberish, but every code path of loading, tokenizing and
-generating is real. Presets: ` + presets + `.`,
+generating is real. Presets: ` + presets + `. On a terminal it shows its
+progress on stderr; piped, it prints nothing.`,
 		Example: "  fomo model synth --preset tiny -o tiny.gguf\n  fomo model synth --arch qwen2 --preset small --type q8_0 --seed 7 -o small-q8.gguf",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -173,7 +175,17 @@ generating is real. Presets: ` + presets + `.`,
 			if out == "" {
 				return fmt.Errorf("-o FILE is required")
 			}
-			return synth.WriteFile(opts, out)
+			var written atomic.Int64
+			stop := startProgress(cmd.ErrOrStderr(), isTerminal(cmd.ErrOrStderr()), progressEvery,
+				func(d time.Duration) string {
+					return fmt.Sprintf("writing %s: %s, %s", out, mib(written.Load()), d.Round(time.Second))
+				},
+				func(d time.Duration) string {
+					return fmt.Sprintf("wrote %s: %s in %s", out, mib(written.Load()), d.Round(100*time.Millisecond))
+				})
+			err = synth.WriteFileCounting(opts, out, &written)
+			stop()
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&opts.Arch, "arch", "llama", "architecture: llama or qwen2")

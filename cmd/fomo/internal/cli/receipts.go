@@ -63,7 +63,7 @@ func newReceiptsListCmd() *cobra.Command {
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "%-16s  %-5s  %-24s  %-14s  %7s  %7s  %-9s  %s\n", "ID", "EPOCH", "MODEL", "NODE", "IN", "OUT", "FINISH", "CHARGE")
 			for _, r := range page.Receipts {
-				fmt.Fprintf(w, "%-16s  %-5d  %-24s  %-14s  %7d  %7d  %-9s  %s\n", r.ID[:16], r.Epoch, r.Model,
+				fmt.Fprintf(w, "%-16s  %-5d  %-24s  %-14s  %7d  %7d  %-9s  %s\n", idPrefix(r.ID), r.Epoch, r.Model,
 					shortID(r.Node), r.InputTokens, r.OutputTokens, r.Finish, econ.FormatAmount(r.Charge)+" usd")
 			}
 			if page.Next != "" {
@@ -72,7 +72,7 @@ func newReceiptsListCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to ask")
+	cmd.Flags().StringVar(&apiURL, "api", defaultAPI(), "node to ask (env FOMO_API)")
 	cmd.Flags().StringVar(&account, "account", "", "only receipts paid by this account")
 	cmd.Flags().StringVar(&nodeID, "node", "", "only receipts signed by this node")
 	cmd.Flags().StringVar(&model, "model", "", "only receipts of this model")
@@ -85,11 +85,17 @@ func newReceiptsListCmd() *cobra.Command {
 func newReceiptsShowCmd() *cobra.Command {
 	var apiURL string
 	cmd := &cobra.Command{
-		Use:     "show ID",
-		Short:   "Show one receipt held by a node",
-		Example: "  fomo receipts show 3f1c… --api http://127.0.0.1:8080",
+		Use:   "show ID|PREFIX",
+		Short: "Show one receipt held by a node",
+		Long: `show prints a receipt the node holds. ID is the receipt's id or any prefix of
+it of at least 8 hex digits that names one receipt, such as the ID column of
+fomo receipts list.`,
+		Example: "  fomo receipts show 3f1c09a2b7d4e815 --api http://127.0.0.1:8080",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !isIDPrefix(args[0]) {
+				return fmt.Errorf("receipt id %q: give the id or a prefix of it, %d to 64 hex digits", args[0], minIDPrefix)
+			}
 			c, err := connect(apiURL)
 			if err != nil {
 				return err
@@ -101,20 +107,21 @@ func newReceiptsShowCmd() *cobra.Command {
 			return printJSON(cmd.OutOrStdout(), v)
 		},
 	}
-	cmd.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to ask")
+	cmd.Flags().StringVar(&apiURL, "api", defaultAPI(), "node to ask (env FOMO_API)")
 	return cmd
 }
 
 func newReceiptsVerifyCmd(rf *Flags) *cobra.Command {
 	var apiURL, network string
 	cmd := &cobra.Command{
-		Use:   "verify FILE|ID",
+		Use:   "verify FILE|ID|PREFIX",
 		Short: "Check a receipt's signatures, caps and charge",
 		Long: `verify checks a receipt without trusting the node that holds it: the client's
 and the serving node's signatures, the network, the output cap, the
 deterministic charge and max_charge, and the validity window. The receipt is a
-file (as fomo chat stores them under HOME/receipts, raw or base64) or an id
-fetched from --api.`,
+file (as fomo chat stores them under HOME/receipts, raw or base64) or an id,
+or a prefix of one of at least 8 hex digits, found in HOME/receipts or fetched
+from --api.`,
 		Example: "  fomo receipts verify ~/.fomo/receipts/3f1c….receipt\n  fomo receipts verify 3f1c… --api http://127.0.0.1:8080",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -131,21 +138,22 @@ fetched from --api.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to fetch an id from")
+	cmd.Flags().StringVar(&apiURL, "api", defaultAPI(), "node to fetch an id from (env FOMO_API)")
 	cmd.Flags().StringVar(&network, "network-id", "", "require this network id")
 	return cmd
 }
 
-// readReceipt reads a receipt envelope from a file (raw or base64) or, for
-// a 64-hex-digit id without such a file, from a node.
+// readReceipt reads a receipt envelope from a file (raw or base64) or,
+// for a receipt id or a unique prefix of one (at least 8 hex digits)
+// without such a file, from HOME/receipts or a node.
 func readReceipt(ctx context.Context, home, arg, apiURL string) ([]byte, error) {
 	b, err := os.ReadFile(arg)
 	if err != nil {
-		if _, herr := hex.DecodeString(arg); herr != nil || len(arg) != 64 {
+		if !isIDPrefix(arg) {
 			return nil, err
 		}
-		if b, err = os.ReadFile(filepath.Join(home, "receipts", arg+".receipt")); err == nil {
-			return b, nil
+		if b, ok, err := readStoredReceipt(home, arg); ok || err != nil {
+			return b, err
 		}
 		c, err := connect(apiURL)
 		if err != nil {
@@ -163,12 +171,55 @@ func readReceipt(ctx context.Context, home, arg, apiURL string) ([]byte, error) 
 	return b, nil
 }
 
+// minIDPrefix is the fewest hex digits of a receipt id the commands take.
+const minIDPrefix = 8
+
+// isIDPrefix reports whether s could be a receipt id or a prefix of one:
+// 8 to 64 hex digits.
+func isIDPrefix(s string) bool {
+	if len(s) < minIDPrefix || len(s) > 2*sha256.Size {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// readStoredReceipt reads the receipt fomo chat stored under
+// HOME/receipts whose id starts with prefix; false when none does.
+func readStoredReceipt(home, prefix string) ([]byte, bool, error) {
+	matches, err := filepath.Glob(filepath.Join(home, "receipts", strings.ToLower(prefix)+"*.receipt"))
+	if err != nil || len(matches) == 0 {
+		return nil, false, nil
+	}
+	if len(matches) > 1 {
+		return nil, false, fmt.Errorf("receipt id prefix %s matches %d receipts in %s: give more digits",
+			prefix, len(matches), filepath.Join(home, "receipts"))
+	}
+	b, err := os.ReadFile(matches[0])
+	return b, err == nil, err
+}
+
 func describeReceipt(w io.Writer, sr *receipt.SignedReceipt) {
 	a, r := &sr.Authorization.Authorization, &sr.Receipt
 	id := sr.ID()
 	fmt.Fprintf(w, "receipt   %s\nnetwork   %s\nmodel     %s\naccount   %s\nnode      %s\n", hex.EncodeToString(id[:]), a.NetworkID, a.Model, a.Account, r.Node)
 	fmt.Fprintf(w, "tokens    %d in, %d out (cap %d), finish %s\n", r.InputTokens, r.OutputTokens, a.MaxOutputTokens, r.Finish)
 	fmt.Fprintf(w, "charge    %s usd (max %s usd) at %d/%d per 1M tokens\n", econ.FormatAmount(r.Charge), econ.FormatAmount(a.MaxCharge), a.InputPrice, a.OutputPrice)
+}
+
+// listIDDigits is how many hex digits of a receipt id receipts list
+// prints: a prefix that receipts show and verify take.
+const listIDDigits = 16
+
+func idPrefix(id string) string {
+	if len(id) > listIDDigits {
+		return id[:listIDDigits]
+	}
+	return id
 }
 
 func shortID(id string) string {
@@ -211,7 +262,7 @@ reported, the charge — prints it, and stores it in HOME/receipts/ID.receipt.`,
 				api: apiURL, model: model, prompt: prompt, system: system, maxTokens: maxTokens, key: sk, home: rf.Home})
 		},
 	}
-	cmd.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to send the request to")
+	cmd.Flags().StringVar(&apiURL, "api", defaultAPI(), "node to send the request to (env FOMO_API)")
 	cmd.Flags().StringVar(&model, "model", "", "model name (required)")
 	cmd.Flags().StringVar(&keyName, "key-name", "user", "your key: HOME/keys/NAME.key")
 	cmd.Flags().StringVar(&keyFile, "key", "", "your key file (overrides --key-name)")

@@ -73,7 +73,7 @@ both use and stake a model). The totals cover every closed epoch.`,
 			return writeRewards(cmd.OutOrStdout(), r)
 		},
 	}
-	show.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to ask")
+	show.Flags().StringVar(&apiURL, "api", defaultAPI(), "node to ask (env FOMO_API)")
 	show.Flags().StringVar(&keyName, "key-name", "user", "your key: HOME/keys/NAME.key")
 	show.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON (amounts in base units)")
 	page.register(show)
@@ -142,7 +142,7 @@ its issuer and users; then the stake-gated pools' releases.`,
 			return writeEmissions(cmd.OutOrStdout(), e)
 		},
 	}
-	cmd.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to ask")
+	cmd.Flags().StringVar(&apiURL, "api", defaultAPI(), "node to ask (env FOMO_API)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON (amounts in base units)")
 	page.register(cmd)
 	return cmd

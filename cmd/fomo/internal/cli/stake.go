@@ -80,7 +80,7 @@ over, stake claim pays it back.`,
 			return showStake(cmd.Context(), cmd.OutOrStdout(), apiURL, id, "")
 		},
 	}
-	show.Flags().StringVar(&apiURL, "api", DefaultAPI, "node to ask")
+	show.Flags().StringVar(&apiURL, "api", defaultAPI(), "node to ask (env FOMO_API)")
 	show.Flags().StringVar(&keyName, "key-name", "user", "your key: HOME/keys/NAME.key")
 	show.Flags().BoolVar(&asJSON, "json", false, "print the API's JSON (amounts in base units)")
 	cmd.AddCommand(claim, show)
