@@ -60,7 +60,10 @@ func (n *Node) startMetering(nw *network) (*meter.Meter, error) {
 		},
 	}
 	if n.opts.gateway {
+		// The gateway signs as its user, for the account its key signs
+		// for (a session key of the genesis, or the account's own key).
 		cfg.UserKey = n.key
+		cfg.Accounts = newGenesisAccounts(g)
 	}
 	if n.chain != nil {
 		cfg.RegistryPrices = n.registryPrices
