@@ -33,11 +33,17 @@ const sdkModel = "synth-tiny-q8_0"
 type sdkNet struct {
 	node, gateway string // API base URLs, without /v1
 	sessionKey    string // the demo user's session key, fomo_sk_…
+	user          string // the demo user's account
 	networkID     string
+	dir           string // the devnet's
+	bootstrap     string // node0's libp2p address
 	devnet, gw    *proc
 }
 
-var sessionKeyRE = regexp.MustCompile(`API key (fomo_sk_\S+)`)
+var (
+	sessionKeyRE = regexp.MustCompile(`API key (fomo_sk_\S+)`)
+	demoUserRE   = regexp.MustCompile(`demo user (12D3KooW\w+)`)
+)
 
 func startSDKNet(t *testing.T) *sdkNet {
 	t.Helper()
@@ -45,9 +51,9 @@ func startSDKNet(t *testing.T) *sdkNet {
 	p := start(t, "devnet", "--nodes", "2", "--serve-on", "1", "--dir", dir, "--traffic", "0", "--set", "gpu.enabled=false",
 		"--set", "p2p.advert_interval=500ms", "--model-preset", "tiny", "--model-type", "q8_0")
 	nodes := fomotest.WaitDevnet(t, p.out, p.exited, 2, 2*time.Minute)
-	m := sessionKeyRE.FindStringSubmatch(p.out.String())
-	if m == nil {
-		t.Fatalf("devnet printed no API key:\n%s", p.out)
+	m, u := sessionKeyRE.FindStringSubmatch(p.out.String()), demoUserRE.FindStringSubmatch(p.out.String())
+	if m == nil || u == nil {
+		t.Fatalf("devnet printed no demo user or API key:\n%s", p.out)
 	}
 	var st struct {
 		ListenAddrs []string `json:"listen_addrs"`
@@ -61,7 +67,7 @@ func startSDKNet(t *testing.T) *sdkNet {
 		"--set", "p2p.network="+filepath.Join(dir, "genesis.toml"),
 		"--set", "api.listen=127.0.0.1:0")
 	n := &sdkNet{node: nodes[0].API, gateway: "http://" + waitFile(t, gw, filepath.Join(dir, "api.addr")),
-		sessionKey: m[1], networkID: st.NetworkID, devnet: p, gw: gw}
+		sessionKey: m[1], user: u[1], networkID: st.NetworkID, dir: dir, bootstrap: st.ListenAddrs[0], devnet: p, gw: gw}
 	// The gateway finds the model once the node's provider record and
 	// capacity advert reach it.
 	chat := `{"model":"` + sdkModel + `","messages":[{"role":"user","content":"hello"}],"max_tokens":4}`
@@ -131,6 +137,51 @@ func TestOpenAISDKs(t *testing.T) {
 		dir := npmOpenAI(t)
 		for _, tg := range targets {
 			t.Run(tg.name, func(t *testing.T) { nodeSDK(t, n, dir, tg.api, tg.key) })
+		}
+	})
+	t.Run("gateway with a session key authorized after genesis", func(t *testing.T) {
+		// The user authorizes a new session key on chain; a gateway signing
+		// with it is told its account (--account): the genesis does not know it.
+		// The devnet's own transactions for the user (its swap) may race
+		// this one: it is retried.
+		var out string
+		var err error
+		for range 10 {
+			if out, err = fomo(t, "key", "authorize", "--session", "laptop", "--home", n.dir, "--key-name", "user", "--api", n.node); err == nil {
+				break
+			}
+			t.Logf("key authorize: %v\n%s", err, out)
+			time.Sleep(time.Second)
+		}
+		if err != nil {
+			t.Fatalf("key authorize: %v\n%s", err, out)
+		}
+		home := t.TempDir()
+		if err := os.Mkdir(filepath.Join(home, "keys"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		key, err := os.ReadFile(filepath.Join(n.dir, "keys", "laptop.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(home, "keys", "laptop.key"), key, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		gw := start(t, "gateway", "--home", home, "--key-name", "laptop", "--account", n.user, "--bootstrap", n.bootstrap,
+			"--set", "p2p.network="+filepath.Join(n.dir, "genesis.toml"), "--set", "api.listen=127.0.0.1:0")
+		api := "http://" + waitFile(t, gw, filepath.Join(home, "api.addr"))
+		client := openai.NewClient(option.WithBaseURL(api+"/v1"), option.WithAPIKey("sk-placeholder"), option.WithMaxRetries(0))
+		var resp *openai.ChatCompletion
+		fomotest.WaitFor(t, time.Minute, "a request through the gateway paid with the new session key", func() bool {
+			resp, err = client.Chat.Completions.New(t.Context(), openai.ChatCompletionNewParams{
+				Model: sdkModel, Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Hello")}, MaxTokens: openai.Int(4),
+			})
+			return err == nil
+		})
+		id, _ := fomoOf(resp.RawJSON())
+		n.wantReceipt(t, id)
+		if out, err := fomo(t, "gateway", "--home", home, "--key-name", "laptop", "--account", "nobody"); err == nil || !strings.Contains(out, "--account") {
+			t.Fatalf("a gateway with a malformed --account: %v\n%s", err, out)
 		}
 	})
 	t.Run("gateway on another network", func(t *testing.T) {
