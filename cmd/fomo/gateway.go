@@ -27,9 +27,11 @@ the libp2p inference protocol.
 
 The key is HOME/keys/NAME.key (--key-name, default "gateway"), created on
 first use. It pays for every request that brings no session key of its own
-(OpenAI SDKs' placeholder keys included): as an account, or as a session key
-of the account the genesis names for it, or --account names. Peers to join come from p2p.bootstrap, the network's genesis, or
---bootstrap.`,
+(the placeholder keys of OpenAI SDKs included): as an account, or as a
+session key of the account the genesis names for it, or --account names.
+Peers to join come from p2p.bootstrap, the network's genesis, or
+--bootstrap; the gateway refuses to start when they are on another network
+than p2p.network.`,
 		Example: `  fomo gateway --bootstrap /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW...
   OPENAI_BASE_URL=http://127.0.0.1:8080/v1 your-openai-app`,
 		Args: cobra.NoArgs,
