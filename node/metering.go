@@ -60,7 +60,14 @@ func (n *Node) startMetering(nw *network) (*meter.Meter, error) {
 		},
 	}
 	if n.opts.gateway {
+		// The gateway signs as its user, for the account its key signs
+		// for (a session key of the genesis, or the account's own key).
 		cfg.UserKey = n.key
+		accts := newGenesisAccounts(g)
+		if n.opts.account != "" {
+			accts[n.id] = n.opts.account
+		}
+		cfg.Accounts = accts
 	}
 	if n.chain != nil {
 		cfg.RegistryPrices = n.registryPrices

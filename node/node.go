@@ -162,6 +162,9 @@ func (n *Node) Start(ctx context.Context) error {
 		{"datastore", n.startStore},
 		{"gpu", n.startGPU},
 		{"p2p", n.startP2P},
+		// A gateway on another network than its peers finds none of their
+		// models: it refuses to start.
+		{"network check", n.checkNetwork},
 		{"chain", n.startChain},
 		{"runtimes", n.startRuntimes},
 		{"network", n.startNetwork},

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/gpu"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // Option customises a Node.
@@ -15,6 +16,7 @@ type options struct {
 	gpuSource gpu.Source
 	now       func() time.Time
 	gateway   bool
+	account   peer.ID // the account a gateway's key signs for, when set
 }
 
 func defaultOptions() options {
@@ -34,3 +36,8 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.now = 
 // AsGateway makes the node a light client: it forwards requests without
 // naming itself as their entry node (a gateway earns no routing fee).
 func AsGateway() Option { return func(o *options) { o.gateway = true } }
+
+// WithAccount names the account a gateway's key signs for: a session key
+// authorized after the network's genesis (the genesis's session keys, and
+// an account's own key, need none).
+func WithAccount(account peer.ID) Option { return func(o *options) { o.account = account } }

@@ -72,7 +72,7 @@ func (n *Node) startRuntimes(ctx context.Context, bg context.Context) error {
 	if err := n.models.Refresh(ctx); err != nil {
 		n.log.Warn("some runtimes did not list their models yet", "err", err)
 	}
-	if len(n.cfg.Runtime) == 0 {
+	if len(n.cfg.Runtime) == 0 && !n.opts.gateway { // a gateway never runs one
 		n.log.Warn("no model runtime configured: this node serves no models. Add a [[runtime]] block to the config (config.toml written by `fomo init` has commented examples)")
 	}
 	n.wg.Go(func() {

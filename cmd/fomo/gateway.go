@@ -8,12 +8,13 @@ import (
 	"strings"
 
 	"github.com/fomonet/fomo/node"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
 )
 
 func newGatewayCmd(rf *rootFlags) *cobra.Command {
 	cf := &configFlags{}
-	var keyName string
+	var keyName, account string
 	var bootstrap []string
 	cmd := &cobra.Command{
 		Use:   "gateway",
@@ -25,8 +26,12 @@ serves the model, found through the DHT and the nodes' capacity adverts, over
 the libp2p inference protocol.
 
 The key is HOME/keys/NAME.key (--key-name, default "gateway"), created on
-first use. Peers to join come from p2p.bootstrap, the network's genesis, or
---bootstrap.`,
+first use. It pays for every request that brings no session key of its own
+(the placeholder keys of OpenAI SDKs included): as an account, or as a
+session key of the account the genesis names for it, or --account names.
+Peers to join come from p2p.bootstrap, the network's genesis, or
+--bootstrap; the gateway refuses to start when they are on another network
+than p2p.network.`,
 		Example: `  fomo gateway --bootstrap /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW...
   OPENAI_BASE_URL=http://127.0.0.1:8080/v1 your-openai-app`,
 		Args: cobra.NoArgs,
@@ -48,8 +53,16 @@ first use. Peers to join come from p2p.bootstrap, the network's genesis, or
 			if len(cfg.Runtime) > 0 {
 				return fmt.Errorf("the gateway runs no model runtime; remove the [[runtime]] blocks or use fomo node")
 			}
+			opts := []node.Option{node.AsGateway()}
+			if account != "" {
+				id, err := peer.Decode(account)
+				if err != nil {
+					return fmt.Errorf("--account: %w", err)
+				}
+				opts = append(opts, node.WithAccount(id))
+			}
 			log := newLogger(os.Stderr, cfg.Node.LogLevel, cfg.Node.LogFormat).With("role", "gateway")
-			n, err := node.New(cfg, rf.Home, node.WithLogger(log), node.AsGateway())
+			n, err := node.New(cfg, rf.Home, append(opts, node.WithLogger(log))...)
 			if err != nil {
 				return err
 			}
@@ -66,6 +79,7 @@ first use. Peers to join come from p2p.bootstrap, the network's genesis, or
 	}
 	cf.register(cmd)
 	cmd.Flags().StringVar(&keyName, "key-name", "gateway", "your key: HOME/keys/NAME.key (created if missing)")
+	cmd.Flags().StringVar(&account, "account", "", "the account your key is a session key of, when the genesis does not say (a peer ID)")
 	cmd.Flags().StringArrayVar(&bootstrap, "bootstrap", nil, "peer to join, a multiaddr ending in /p2p/<id> (repeatable)")
 	return cmd
 }

@@ -450,11 +450,13 @@ func TestDevnetAndGateway(t *testing.T) {
 	} else if out, err := fomo(t, "receipts", "verify", files[0]); err != nil || !strings.Contains(out, "valid") {
 		t.Fatalf("receipts verify %s: %v\n%s", files[0], err, out)
 	}
-	// A request with a key that is not a session key is refused with 401.
+	// A malformed session key is refused with 401, open access or not
+	// (a key that is no session key at all is paid by open access: see
+	// TestOpenAISDKs).
 	req, _ := http.NewRequest(http.MethodPost, apis["1"]+"/v1/chat/completions", strings.NewReader(chat))
-	req.Header.Set("Authorization", "Bearer sk-not-ours")
+	req.Header.Set("Authorization", "Bearer fomo_sk_not-a-key")
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("foreign API key: %v %v", resp, err)
+		t.Fatalf("malformed session key: %v %v", resp, err)
 	} else {
 		resp.Body.Close()
 	}

@@ -72,6 +72,11 @@ type Config struct {
 	// UserKey, when set, signs every authorization: a gateway signs as
 	// its user.
 	UserKey crypto.PrivKey
+	// Accounts, when set and Payers is nil, says which account a session
+	// key signs for (a gateway, which knows nobody's credit: the session
+	// keys of the network's genesis). A key it does not know signs for
+	// itself, as an account's own key does.
+	Accounts Accounts
 	// EntryNode names this node as the entry node of the authorizations
 	// it signs (not for a gateway, which earns no routing fee).
 	EntryNode bool
@@ -85,6 +90,13 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives the meter's warnings (default: discarded).
 	Logger *slog.Logger
+}
+
+// Accounts says which account a key signs for.
+type Accounts interface {
+	// AccountOf returns the account that signer (an account's own key or
+	// one of its session keys) signs for.
+	AccountOf(ctx context.Context, signer peer.ID) (peer.ID, bool)
 }
 
 // Discounts gives the staking discounts of DESIGN §9.2; settle/chain's
@@ -111,6 +123,7 @@ type Meter struct {
 	disc    Discounts
 	openKey crypto.PrivKey
 	userKey crypto.PrivKey
+	accts   Accounts
 	entry   bool
 	ttl     time.Duration
 	maxTok  uint64
@@ -149,7 +162,7 @@ func New(cfg Config) (*Meter, error) {
 	}
 	return &Meter{
 		log: cfg.Logger, netID: cfg.NetworkID, self: self, key: cfg.Key, pool: cfg.Pool, payers: cfg.Payers,
-		local: cfg.LocalPrices, disc: cfg.Discounts, openKey: cfg.OpenKey, userKey: cfg.UserKey, entry: cfg.EntryNode,
+		local: cfg.LocalPrices, disc: cfg.Discounts, openKey: cfg.OpenKey, userKey: cfg.UserKey, accts: cfg.Accounts, entry: cfg.EntryNode,
 		ttl: cfg.AuthorizationTTL, maxTok: cfg.MaxTokens, now: cfg.Now, inFlight: map[[32]byte]bool{},
 		quotes: &quotes{local: cfg.LocalPrices, registry: cfg.RegistryPrices, manifest: cfg.ManifestPrices,
 			now: cfg.Now, known: map[string]quoted{}},
@@ -261,30 +274,20 @@ func unauthorized(format string, args ...any) *runtime.Error {
 // presented (Authorization: Bearer fomo_sk_…), the open-access key, or
 // the gateway user's key.
 func (m *Meter) signFor(ctx context.Context, header string, req *runtime.Request) (*grant, *runtime.Error) {
-	var sk crypto.PrivKey
-	switch {
-	case header != "":
-		tok, ok := strings.CutPrefix(header, "Bearer ")
-		if !ok {
-			return nil, unauthorized("the Authorization header must be \"Bearer fomo_sk_…\"")
-		}
-		k, err := receipt.DecodeSessionKey(strings.TrimSpace(tok))
-		if err != nil {
-			return nil, unauthorized("invalid API key: %v", err)
-		}
-		sk = k
-	case m.userKey != nil:
-		sk = m.userKey
-	case m.openKey != nil:
-		sk = m.openKey
-	default:
-		return nil, unauthorized("you didn't provide an API key: send \"Authorization: Bearer fomo_sk_…\" with a session key of your account")
+	sk, rerr := m.signingKey(header)
+	if rerr != nil {
+		return nil, rerr
 	}
 	signer, err := peer.IDFromPrivateKey(sk)
 	if err != nil {
 		return nil, unauthorized("invalid API key: %v", err)
 	}
 	account := signer
+	if m.payers == nil && m.accts != nil {
+		if a, ok := m.accts.AccountOf(ctx, signer); ok {
+			account = a
+		}
+	}
 	if m.payers != nil {
 		a, ok := m.payers.AccountOf(ctx, signer)
 		if !ok {
@@ -327,6 +330,42 @@ func (m *Meter) signFor(ctx context.Context, header string, req *runtime.Request
 	a.RequestSHA256 = sha256.Sum256(req.Body)
 	g.base = a
 	return g, nil
+}
+
+// signingKey returns the key that signs a request's authorization: the
+// session key of the Authorization header, else the gateway user's key,
+// else the open-access key. OpenAI SDKs always send an API key: where a
+// key of this node pays for requests without one, a bearer token that is
+// not a session key (a placeholder such as "sk-anything") is taken as no
+// key. A token that claims to be a session key and is not one is refused.
+func (m *Meter) signingKey(header string) (crypto.PrivKey, *runtime.Error) {
+	fallback := m.userKey
+	if fallback == nil {
+		fallback = m.openKey
+	}
+	if header == "" {
+		if fallback == nil {
+			return nil, unauthorized("you didn't provide an API key: send \"Authorization: Bearer %s…\" with a session key of your account", receipt.SessionKeyPrefix)
+		}
+		return fallback, nil
+	}
+	scheme, tok, _ := strings.Cut(strings.TrimSpace(header), " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return nil, unauthorized("the Authorization header must be \"Bearer %s…\"", receipt.SessionKeyPrefix)
+	}
+	tok = strings.TrimSpace(tok)
+	if strings.HasPrefix(tok, receipt.SessionKeyPrefix) {
+		k, err := receipt.DecodeSessionKey(tok)
+		if err != nil {
+			return nil, unauthorized("invalid API key: %v", err)
+		}
+		return k, nil
+	}
+	if fallback != nil {
+		return fallback, nil
+	}
+	return nil, unauthorized("invalid API key: this node takes session keys (\"Authorization: Bearer %s…\", "+
+		"made by `fomo key authorize`); the key sent is not one", receipt.SessionKeyPrefix)
 }
 
 // clientSigned makes the payment of a request with an authorization the

@@ -113,6 +113,7 @@ type fixture struct {
 	account peer.ID
 	session crypto.PrivKey // a session key of the account
 	node    peer.ID
+	cfg     Config
 }
 
 func newFixture(t *testing.T, credit uint64, opts ...func(*Config)) *fixture {
@@ -150,7 +151,19 @@ func newFixture(t *testing.T, credit uint64, opts ...func(*Config)) *fixture {
 		t.Fatal(err)
 	}
 	be := &tokens{n: 50}
-	return &fixture{m: m, pool: pl, backend: be, served: m.Wrap(be), user: user, account: account, session: session, node: node}
+	return &fixture{m: m, pool: pl, backend: be, served: m.Wrap(be), user: user, account: account, session: session, node: node, cfg: cfg}
+}
+
+// reconfigure replaces f's meter by one whose config edit changed.
+func (f *fixture) reconfigure(t *testing.T, edit func(*Config)) {
+	t.Helper()
+	cfg := f.cfg
+	edit(&cfg)
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.m, f.served, f.cfg = m, m.Wrap(f.backend), cfg
 }
 
 func chat(body string) *runtime.Request {
