@@ -262,7 +262,7 @@ func (d *Devnet) Wait(ctx context.Context) error {
 			return nil
 		case n := <-d.exited:
 			if !d.o.keepGoing {
-				return fmt.Errorf("%s exited unexpectedly (%v); last log lines:\n%s", n.name, n.err, tailFile(filepath.Join(n.home, "node.log"), 20))
+				return fmt.Errorf("%s exited unexpectedly (%v)%s", n.name, n.err, n.logTail(20))
 			}
 			fmt.Fprintf(d.o.out, "devnet: %s exited (%v); the others keep going\n", n.name, n.err)
 		}

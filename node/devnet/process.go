@@ -26,6 +26,9 @@ type devnode struct {
 	peer   string
 	addrs  []string
 	models []string // served by this node's own runtimes
+	// logFrom is where this run's lines start in node.log, which keeps
+	// the lines of earlier runs.
+	logFrom int64
 }
 
 // start writes the node's config.toml and starts "fomo node --home HOME",
@@ -42,6 +45,10 @@ func (n *devnode) start(self string, cfg []byte) error {
 	logf, err := os.OpenFile(filepath.Join(n.home, "node.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
+	}
+	n.logFrom = 0
+	if fi, err := logf.Stat(); err == nil {
+		n.logFrom = fi.Size()
 	}
 	n.cmd = exec.Command(self, "node", "--home", n.home)
 	n.cmd.Stdout, n.cmd.Stderr = logf, logf
@@ -99,9 +106,9 @@ func (n *devnode) waitReady(ctx context.Context, ttl time.Duration) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-n.exited:
-			return fmt.Errorf("%s exited during start (%v); last log lines:\n%s", n.name, n.err, tailFile(filepath.Join(n.home, "node.log"), 20))
+			return fmt.Errorf("%s exited during start (%v)%s", n.name, n.err, n.logTail(20))
 		case <-deadline.C:
-			return fmt.Errorf("%s did not start within %s; last log lines:\n%s", n.name, ttl, tailFile(filepath.Join(n.home, "node.log"), 20))
+			return fmt.Errorf("%s did not start within %s%s", n.name, ttl, n.logTail(20))
 		case <-tick.C:
 		}
 	}
@@ -126,14 +133,33 @@ func (n *devnode) stop(timeout time.Duration) {
 	}
 }
 
-func tailFile(path string, n int) string {
+// logTail describes this run of the node from its log: the last error it
+// logged first (a failed start ends with one), then its last n lines; the
+// lines of earlier runs over the same home are left out.
+func (n *devnode) logTail(max int) string {
+	path := filepath.Join(n.home, "node.log")
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "(no log: " + err.Error() + ")"
+		return "; no log: " + err.Error()
 	}
-	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
+	if n.logFrom <= int64(len(b)) {
+		b = b[n.logFrom:]
 	}
-	return string(bytes.Join(lines, []byte("\n")))
+	b = bytes.TrimRight(b, "\n")
+	if len(b) == 0 {
+		return "; it wrote nothing to " + path
+	}
+	lines := bytes.Split(b, []byte("\n"))
+	var out strings.Builder
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := lines[i]; bytes.HasPrefix(l, []byte("fomo: ")) || bytes.Contains(l, []byte("level=ERROR")) {
+			fmt.Fprintf(&out, "\n  error: %s", bytes.TrimPrefix(l, []byte("fomo: ")))
+			break
+		}
+	}
+	if len(lines) > max {
+		lines = lines[len(lines)-max:]
+	}
+	fmt.Fprintf(&out, "\n  its last lines (%s):\n%s", path, bytes.Join(lines, []byte("\n")))
+	return out.String()
 }

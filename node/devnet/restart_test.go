@@ -214,3 +214,29 @@ func byHand(t *testing.T, bin, home string) handNode {
 	t.Cleanup(func() { n.stop(30 * time.Second) })
 	return n
 }
+
+// TestLogTailSkipsEarlierRuns: a node that fails to start is described by
+// this run's lines only, its error first, not by an earlier run's.
+func TestLogTailSkipsEarlierRuns(t *testing.T) {
+	home := t.TempDir()
+	path := filepath.Join(home, "node.log")
+	old := "time=1 level=INFO msg=\"old run\"\nfomo: an old error\n"
+	if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := &devnode{name: "node0", home: home, logFrom: int64(len(old))}
+	if got := n.logTail(20); !strings.Contains(got, "wrote nothing") || strings.Contains(got, "old") {
+		t.Fatalf("a run that wrote nothing: %q", got)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(f, "time=2 level=INFO msg=starting\nfomo: genesis.json is the genesis of chain \"a\", not of \"b\"\n")
+	f.Close()
+	got := n.logTail(20)
+	if strings.Contains(got, "old") || !strings.HasPrefix(got, "\n  error: genesis.json is the genesis of chain \"a\", not of \"b\"\n") ||
+		!strings.Contains(got, "msg=starting") {
+		t.Fatalf("this run's tail: %q", got)
+	}
+}
