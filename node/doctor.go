@@ -287,9 +287,14 @@ func (n *Node) verifyWeights(path string, m models.Manifest) error {
 	if ok && c.size == st.Size() && c.modTime.Equal(st.ModTime()) && c.sha256 == m.Weights.SHA256 {
 		return nil
 	}
+	// Hashing a weights file of many GB takes seconds:
+	// say so before and after.
+	n.log.Info("hashing weights", "model", m.Name, "path", path, "bytes", st.Size())
+	t0 := n.opts.now()
 	if err := models.VerifyWeights(path, m); err != nil {
 		return err
 	}
+	n.log.Info("weights match the manifest", "model", m.Name, "took", n.opts.now().Sub(t0).Round(time.Millisecond))
 	n.doctorMu.Lock()
 	if n.weightsChecked == nil {
 		n.weightsChecked = map[string]weightsCheck{}
