@@ -25,6 +25,7 @@ type devnetFlags struct {
 	traffic     time.Duration
 	block       time.Duration
 	keepGoing   bool
+	fresh       bool
 }
 
 func newDevnetCmd() *cobra.Command {
@@ -53,7 +54,8 @@ forwarded and pay their entry node a routing fee. devnet rewrites each node's
 config.toml on every run, keeping its ports while they are free. A run over
 an existing DIR reuses its network (DIR/genesis.toml, the keys and the
 chain) when the flags describe the same genesis; otherwise it writes a new
-genesis and clears the nodes' chain state, and says so.
+genesis and clears the nodes' chain state, and says so; --fresh starts a
+new network whatever DIR holds from earlier runs.
 
 With the chain and the model, devnet runs the model's offering (RMO): its
 issuer launches it, two supporter accounts (DIR/keys/supporter<i>.key)
@@ -83,6 +85,7 @@ Each node logs to DIR/node<i>/node.log. Interrupt (Ctrl-C) stops every node.`,
 	cmd.Flags().DurationVar(&f.epoch, "epoch", devnet.DefaultEpoch, "settlement epoch length")
 	cmd.Flags().DurationVar(&f.block, "block-interval", devnet.DefaultBlockInterval, "pause after each block")
 	cmd.Flags().BoolVar(&f.keepGoing, "keep-going", false, "keep running when a node exits (it can be restarted by hand)")
+	cmd.Flags().BoolVar(&f.fresh, "fresh", false, "start a new network: remove what earlier runs left in --dir first")
 	cmd.Flags().DurationVar(&f.traffic, "traffic", devnet.DefaultTraffic, "send a request through the nodes in turn this often (0: none)")
 	return cmd
 }
@@ -111,6 +114,9 @@ func runDevnet(ctx context.Context, out io.Writer, f *devnetFlags) error {
 	}
 	if f.noChain {
 		opts = append(opts, devnet.WithoutChain())
+	}
+	if f.fresh {
+		opts = append(opts, devnet.WithFresh())
 	}
 	if f.keepGoing {
 		opts = append(opts, devnet.KeepGoing())

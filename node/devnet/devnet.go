@@ -108,6 +108,15 @@ func (d *Devnet) Start(ctx context.Context) (err error) {
 	if dir, err = filepath.Abs(dir); err != nil {
 		return err
 	}
+	if o.fresh {
+		removed, err := clearDir(dir)
+		if err != nil {
+			return err
+		}
+		if removed {
+			fmt.Fprintf(out, "devnet: --fresh: removed the network in %s\n", dir)
+		}
+	}
 	d.dir = dir
 	self := o.binary
 	if self == "" {
@@ -286,4 +295,53 @@ func (d *Devnet) stopNodes() {
 		wg.Go(func() { n.stop(30 * time.Second) })
 	}
 	wg.Wait()
+}
+
+// clearDir removes the network earlier devnet runs left in dir (genesis,
+// keys, the nodes' homes), keeping the synthetic model files, which are
+// the same for every network, and reports whether there was anything. It
+// refuses a directory holding entries a devnet does not write, so that a
+// mistyped --dir loses nothing.
+func clearDir(dir string) (bool, error) {
+	ents, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	for _, e := range ents {
+		if !devnetEntry(e.Name()) {
+			return false, fmt.Errorf("devnet: --fresh: %s holds %q, which a devnet does not write: remove it by hand or pick another --dir", dir, e.Name())
+		}
+	}
+	removed := false
+	for _, e := range ents {
+		if e.Name() == "models" {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return false, err
+		}
+		removed = true
+	}
+	return removed, nil
+}
+
+// devnetEntry reports whether a devnet writes an entry of this name in
+// its directory.
+func devnetEntry(name string) bool {
+	switch name {
+	case "genesis.toml", "keys", "models", "accounts.toml", "env", "epochs.png":
+		return true
+	}
+	rest, ok := strings.CutPrefix(name, "node")
+	if !ok || rest == "" {
+		return false
+	}
+	for _, c := range rest {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

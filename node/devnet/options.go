@@ -37,6 +37,7 @@ type options struct {
 	blockInterval time.Duration
 	traffic       time.Duration
 	keepGoing     bool
+	fresh         bool
 }
 
 func defaultOptions() options {
@@ -71,6 +72,11 @@ func WithStartTimeout(d time.Duration) Option { return func(o *options) { o.star
 func WithConfigSet(kv ...string) Option {
 	return func(o *options) { o.set = append(o.set, kv...) }
 }
+
+// WithFresh starts a new network over the devnet's directory: what an
+// earlier run left there (genesis, keys, the nodes' homes and chains) is
+// removed first. A directory that holds something else is refused.
+func WithFresh() Option { return func(o *options) { o.fresh = true } }
 
 // WithServeOn runs the built-in model on the first k nodes only; a
 // negative k or one above the node count means all of them. Without it,

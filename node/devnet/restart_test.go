@@ -240,3 +240,41 @@ func TestLogTailSkipsEarlierRuns(t *testing.T) {
 		t.Fatalf("this run's tail: %q", got)
 	}
 }
+
+// TestClearDir: --fresh removes the network devnet runs left, keeps the
+// synthetic model, and refuses a directory holding anything else.
+func TestClearDir(t *testing.T) {
+	dir := t.TempDir()
+	for _, p := range []string{"genesis.toml", "env", "keys/user.key", "node0/config.toml", "node12/node.log", "models/m.gguf"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, p), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if removed, err := clearDir(dir); err != nil || !removed {
+		t.Fatalf("clearDir: %v, %v", removed, err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 || ents[0].Name() != "models" {
+		t.Fatalf("left %v, want the models only", ents)
+	}
+	if removed, err := clearDir(filepath.Join(dir, "absent")); err != nil || removed {
+		t.Fatalf("an absent directory: %v, %v", removed, err)
+	}
+	for _, name := range []string{"thesis.tex", "nodes", "node1a"} {
+		if err := os.WriteFile(filepath.Join(dir, "genesis.toml"), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := clearDir(dir); err == nil || !strings.Contains(err.Error(), name) {
+			t.Fatalf("a directory holding %s: %v", name, err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "genesis.toml")); err != nil {
+			t.Fatalf("a refused --fresh removed genesis.toml: %v", err)
+		}
+		os.Remove(filepath.Join(dir, name))
+	}
+}
