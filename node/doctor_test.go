@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -265,7 +266,7 @@ func TestVerifyWeightsRemembersMatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := models.Manifest{Name: "m", Weights: w}
-	n := &Node{}
+	n := &Node{log: slog.New(slog.DiscardHandler), opts: options{now: time.Now}}
 	if err := n.verifyWeights(path, m); err != nil {
 		t.Fatal(err)
 	}
