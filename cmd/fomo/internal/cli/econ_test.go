@@ -183,17 +183,25 @@ type econNet struct {
 	home string
 }
 
-func newEconNet(t *testing.T) econNet {
+// netKeys creates a key for each name under home/keys and returns their
+// peer IDs by name.
+func netKeys(t *testing.T, home string, names ...string) map[string]string {
 	t.Helper()
-	home := t.TempDir()
 	id := map[string]string{}
-	for _, name := range []string{"issuer", "alice", "bob", "n1"} {
+	for _, name := range names {
 		sk, _, err := identity.LoadOrCreate(filepath.Join(home, "keys", name+".key"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		id[name] = identity.PeerID(sk).String()
 	}
+	return id
+}
+
+func newEconNet(t *testing.T) econNet {
+	t.Helper()
+	home := t.TempDir()
+	id := netKeys(t, home, "issuer", "alice", "bob", "n1")
 	const u = econ.Unit
 	p := econ.DefaultRMOParams()
 	g := ledger.Genesis{

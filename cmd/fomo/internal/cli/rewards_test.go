@@ -6,14 +6,12 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fomonet/fomo/node/api"
-	"github.com/fomonet/fomo/node/identity"
 	"github.com/fomonet/fomo/settle/econ"
 	"github.com/fomonet/fomo/settle/ledger"
 	"github.com/fomonet/fomo/store"
@@ -58,14 +56,7 @@ func (c rewardsChain) Query(ctx context.Context, path string) ([]byte, error) {
 func newRewardsNet(t *testing.T, reserve uint64) (econNet, map[string]string) {
 	t.Helper()
 	home := t.TempDir()
-	id := map[string]string{}
-	for _, name := range []string{"issuer", "alice", "bob", "n1"} {
-		sk, _, err := identity.LoadOrCreate(filepath.Join(home, "keys", name+".key"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		id[name] = identity.PeerID(sk).String()
-	}
+	id := netKeys(t, home, "issuer", "alice", "bob", "n1")
 	const u = econ.Unit
 	p := econ.DefaultRMOParams()
 	g := ledger.Genesis{
