@@ -6,7 +6,11 @@
 // A fenced block whose info string is `sh` is run, one command at a time:
 // a line, with its continuation lines (a trailing backslash) and the body of
 // a here-document. A block of any other info string (`console`, `text`,
-// `toml`, …) is only shown. An HTML comment on the line before a block's
+// `toml`, …) is only shown. A `console` block holds commands a reader types
+// that do not run here (they need root, systemd, Docker or a cold release
+// build, or are a quick reference whose commands run in a walkthrough): the
+// line before its fence says why, <!-- shown only: needs root -->, as
+// TestConsoleBlocksSayWhy (run by `make test`) checks. A docs-test comment on the line before a block's
 // fence says how to run it:
 //
 //	<!-- docs-test: bg="make run" ready="^epoch \d+ closed" var="API:node0 api=(\S+)" -->
