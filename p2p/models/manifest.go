@@ -324,6 +324,20 @@ func Open(envelope []byte) (*Signed, error) {
 // that names it) and validates it. An empty issuer is allowed here: Sign
 // fills it from the signing key.
 func ParseTOML(b []byte) (Manifest, error) {
+	m, err := DecodeTOML(b)
+	if err != nil {
+		return Manifest{}, err
+	}
+	if err := m.ValidateUnsigned(); err != nil {
+		return Manifest{}, err
+	}
+	return m, nil
+}
+
+// DecodeTOML decodes a manifest file strictly (an unknown key is an error
+// that names it) without validating it, for a caller that fills fields in
+// (the weights' hash and size from the file) before ValidateUnsigned.
+func DecodeTOML(b []byte) (Manifest, error) {
 	var m Manifest
 	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(&m)
 	if err != nil {
@@ -343,15 +357,17 @@ func ParseTOML(b []byte) (Manifest, error) {
 		}
 		return Manifest{}, errors.Join(errs...)
 	}
-	check := m
-	if check.Issuer == "" {
-		// Validate the rest with a placeholder issuer.
-		check.Issuer = placeholderIssuer
-	}
-	if err := check.Validate(); err != nil {
-		return Manifest{}, err
-	}
 	return m, nil
+}
+
+// ValidateUnsigned validates a manifest that Sign has not yet given an
+// issuer: an empty issuer passes, the rest must be valid.
+func (m Manifest) ValidateUnsigned() error {
+	if m.Issuer == "" {
+		// Validate the rest with a placeholder issuer.
+		m.Issuer = placeholderIssuer
+	}
+	return m.Validate()
 }
 
 // placeholderIssuer is a syntactically valid Ed25519 peer ID used only to

@@ -39,18 +39,7 @@ seq replaces an earlier manifest of the same name.
 		Example: "  fomo model announce llama.toml --key-name issuer --weights /models/llama.gguf",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := models.LoadTOML(args[0])
-			if weights != "" {
-				w, herr := models.FileWeights(weights)
-				if herr != nil {
-					return herr
-				}
-				m.Weights.SHA256, m.Weights.Size = w.SHA256, w.Size
-				if err != nil {
-					// The file lacked the weights fields; check again with them.
-					m, err = reparse(args[0], w.SHA256, w.Size)
-				}
-			}
+			m, err := loadManifest(args[0], weights)
 			if err != nil {
 				return err
 			}
@@ -136,16 +125,29 @@ func newModelProvidersCmd() *cobra.Command {
 }
 
 // reparse decodes a manifest file after filling in its weights fields.
-func reparse(path, sum string, size uint64) (models.Manifest, error) {
+// loadManifest reads the manifest file at path and, when weights names a
+// file, fills the manifest's weights hash and size from it before checking
+// the manifest: a file may leave them out, or hold only the weights' URIs.
+func loadManifest(path, weights string) (models.Manifest, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return models.Manifest{}, err
+		return models.Manifest{}, fmt.Errorf("manifest: %w", err)
 	}
-	extra := fmt.Sprintf("\n[weights]\nsha256 = %q\nsize = %d\n", sum, size)
-	if strings.Contains(string(b), "[weights]") {
-		return models.ParseTOML(b)
+	m, err := models.DecodeTOML(b)
+	if err != nil {
+		return models.Manifest{}, fmt.Errorf("%s: %w", path, err)
 	}
-	return models.ParseTOML(append(b, extra...))
+	if weights != "" {
+		w, err := models.FileWeights(weights)
+		if err != nil {
+			return models.Manifest{}, err
+		}
+		m.Weights.SHA256, m.Weights.Size = w.SHA256, w.Size
+	}
+	if err := m.ValidateUnsigned(); err != nil {
+		return models.Manifest{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
 }
 
 func newModelSynthCmd() *cobra.Command {
