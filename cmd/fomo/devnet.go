@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/fomonet/fomo/configs/networks"
 	"github.com/fomonet/fomo/node/devnet"
 	"github.com/spf13/cobra"
 )
@@ -23,6 +24,8 @@ type devnetFlags struct {
 	noChain     bool
 	epoch       time.Duration
 	traffic     time.Duration
+	unbonding   uint32
+	unbondSet   bool
 	block       time.Duration
 	keepGoing   bool
 	fresh       bool
@@ -70,6 +73,7 @@ Each node logs to DIR/node<i>/node.log. Interrupt (Ctrl-C) stops every node.`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f.serveOnSet = cmd.Flags().Changed("serve-on")
+			f.unbondSet = cmd.Flags().Changed("unbonding-epochs")
 			return runDevnet(cmd.Context(), cmd.OutOrStdout(), f)
 		},
 	}
@@ -84,6 +88,7 @@ Each node logs to DIR/node<i>/node.log. Interrupt (Ctrl-C) stops every node.`,
 	cmd.Flags().BoolVar(&f.noChain, "no-chain", false, "run no settlement chain: accounts come from DIR/accounts.toml")
 	cmd.Flags().DurationVar(&f.epoch, "epoch", devnet.DefaultEpoch, "settlement epoch length")
 	cmd.Flags().DurationVar(&f.block, "block-interval", devnet.DefaultBlockInterval, "pause after each block")
+	cmd.Flags().Uint32Var(&f.unbonding, "unbonding-epochs", *networks.DefaultEconomics().UnbondingEpochs, "epochs an unstake takes before fomo stake claim pays it (unbonding_epochs of a new genesis)")
 	cmd.Flags().BoolVar(&f.keepGoing, "keep-going", false, "keep running when a node exits (it can be restarted by hand)")
 	cmd.Flags().BoolVar(&f.fresh, "fresh", false, "start a new network: remove what earlier runs left in --dir first")
 	cmd.Flags().DurationVar(&f.traffic, "traffic", devnet.DefaultTraffic, "send a request through the nodes in turn this often (0: none)")
@@ -108,6 +113,9 @@ func runDevnet(ctx context.Context, out io.Writer, f *devnetFlags) error {
 	}
 	if f.serveOnSet {
 		opts = append(opts, devnet.WithServeOn(f.serveOn))
+	}
+	if f.unbondSet {
+		opts = append(opts, devnet.WithUnbondingEpochs(f.unbonding))
 	}
 	if f.noModel {
 		opts = append(opts, devnet.WithoutModel())

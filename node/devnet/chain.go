@@ -48,13 +48,15 @@ const (
 
 // chainSpec is what devnet puts in a fresh genesis.
 type chainSpec struct {
-	epoch    time.Duration
-	nodes    []peer.ID // validators, in order
-	user     peer.ID
-	session  peer.ID
-	model    string   // registered and served model, or ""
-	manifest []byte   // its signed manifest envelope
-	serving  []string // nodes serving it
+	epoch time.Duration
+	// unbonding is the genesis's unbonding_epochs; nil keeps the default.
+	unbonding *uint32
+	nodes     []peer.ID // validators, in order
+	user      peer.ID
+	session   peer.ID
+	model     string   // registered and served model, or ""
+	manifest  []byte   // its signed manifest envelope
+	serving   []string // nodes serving it
 	// idle is a second model of the same issuer, registered but served by
 	// no node and sent no traffic: its emissions stay zero.
 	idle         string
@@ -116,6 +118,9 @@ func buildGenesis(c chainSpec, start time.Time) (*networks.Genesis, error) {
 	e.EmissionReserveFlock, e.EmissionFirstEpochFlock = new(uint64(emissionReserve)), new(uint64(emissionFirst))
 	e.FlockPoolFlock, e.FlockPoolUSD = new(uint64(flockPoolFlock)), new(uint64(flockPoolUSD))
 	e.IncentiveRelease = new(networks.Duration(incentiveRelease))
+	if c.unbonding != nil {
+		e.UnbondingEpochs = new(*c.unbonding)
+	}
 	if c.model != "" {
 		g.Economics.RaiseWindow = new(networks.Duration(raiseWindow))
 		g.Balances = append(g.Balances, networks.Balance{Account: c.issuer.String(), Flock: issuerFlock})

@@ -169,7 +169,7 @@ func (d *Devnet) Start(ctx context.Context) (err error) {
 	var gen *networks.Genesis
 	nc := nodeConfig{user: user, runtime: runtimeBlock, serveOn: serveOn, ids: ids, ports: ports, set: o.set}
 	if !o.noChain {
-		c := chainSpec{epoch: o.epoch, nodes: ids, user: user.id, session: user.session, issuer: user.issuer, supporters: user.supporters}
+		c := chainSpec{epoch: o.epoch, unbonding: o.unbonding, nodes: ids, user: user.id, session: user.session, issuer: user.issuer, supporters: user.supporters}
 		if modelName != "" {
 			c.model, c.manifest = modelName, manifest
 			c.idle, c.idleManifest = idleName, idleManifest

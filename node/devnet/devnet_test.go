@@ -206,3 +206,31 @@ func TestClearChain(t *testing.T) {
 		t.Fatalf("output: %q", out.String())
 	}
 }
+
+func TestGenesisUnbondingEpochs(t *testing.T) {
+	dir := t.TempDir()
+	nc, _ := testNetwork(t, dir, 1)
+	c := chainSpec{epoch: 10 * time.Second, nodes: nc.ids, user: nc.user.id, session: nc.user.session, issuer: nc.user.issuer}
+	start := time.Now().UTC().Truncate(time.Second)
+	def, err := buildGenesis(c, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := *def.Economics.Resolved().UnbondingEpochs, *networks.DefaultEconomics().UnbondingEpochs; got != want {
+		t.Fatalf("default unbonding_epochs %d, want the network's %d", got, want)
+	}
+	o := defaultOptions()
+	WithUnbondingEpochs(1)(&o)
+	c.unbonding = o.unbonding
+	path, g, _, err := writeGenesis(dir, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := networks.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := *loaded.Economics.Resolved().UnbondingEpochs; got != 1 || loaded.ID() != g.ID() || g.ID() == def.ID() {
+		t.Fatalf("unbonding_epochs %d in genesis.toml, want 1 (a network of its own)", got)
+	}
+}

@@ -36,6 +36,7 @@ type options struct {
 	epoch         time.Duration
 	blockInterval time.Duration
 	traffic       time.Duration
+	unbonding     *uint32 // nil: the network's default
 	keepGoing     bool
 	fresh         bool
 }
@@ -113,6 +114,11 @@ func WithBlockInterval(d time.Duration) Option { return func(o *options) { o.blo
 // WithTraffic sends a chat request through the nodes in turn every d; 0
 // sends none.
 func WithTraffic(d time.Duration) Option { return func(o *options) { o.traffic = d } }
+
+// WithUnbondingEpochs sets the unbonding_epochs of a new genesis: how many
+// epochs an unstake takes before fomo stake claim pays it. Without it the
+// network's default holds.
+func WithUnbondingEpochs(n uint32) Option { return func(o *options) { o.unbonding = &n } }
 
 // KeepGoing keeps the devnet running when a node exits (it can be restarted
 // by hand); without it Wait returns an error.
