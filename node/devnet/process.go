@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -138,12 +139,9 @@ func (n *devnode) stop(timeout time.Duration) {
 // lines of earlier runs over the same home are left out.
 func (n *devnode) logTail(max int) string {
 	path := filepath.Join(n.home, "node.log")
-	b, err := os.ReadFile(path)
+	b, err := readFrom(path, n.logFrom)
 	if err != nil {
 		return "; no log: " + err.Error()
-	}
-	if n.logFrom <= int64(len(b)) {
-		b = b[n.logFrom:]
 	}
 	b = bytes.TrimRight(b, "\n")
 	if len(b) == 0 {
@@ -162,4 +160,20 @@ func (n *devnode) logTail(max int) string {
 	}
 	fmt.Fprintf(&out, "\n  its last lines (%s):\n%s", path, bytes.Join(lines, []byte("\n")))
 	return out.String()
+}
+
+// readFrom reads the file at path from offset on (from its start when it
+// is now shorter than offset), leaving earlier runs' lines unread.
+func readFrom(path string, offset int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() >= offset {
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			return nil, err
+		}
+	}
+	return io.ReadAll(f)
 }
