@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -12,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/fomonet/fomo/settle/econ"
+	"github.com/fomonet/fomo/settle/merkle"
 )
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
@@ -298,43 +298,9 @@ type ModelBuyback struct {
 	PriceAfterE18 uint64 `json:"price_after_e18"`
 }
 
-// MerkleRoot returns the receipts root of an epoch. The ids are sorted
-// ascending and deduplicated; leaves are sha256(0x00 ‖ id), inner nodes
-// sha256(0x01 ‖ left ‖ right); a level with an odd count carries its last
-// node up unchanged (never duplicated). The root of no ids is sha256 of the
-// empty string.
-func MerkleRoot(ids [][32]byte) [32]byte {
-	if len(ids) == 0 {
-		return sha256.Sum256(nil)
-	}
-	s := append([][32]byte(nil), ids...)
-	sort.Slice(s, func(i, j int) bool { return bytes.Compare(s[i][:], s[j][:]) < 0 })
-	level := make([][32]byte, 0, len(s))
-	var buf [65]byte
-	for i, id := range s {
-		if i > 0 && id == s[i-1] {
-			continue
-		}
-		buf[0] = 0
-		copy(buf[1:], id[:])
-		level = append(level, sha256.Sum256(buf[:33]))
-	}
-	for len(level) > 1 {
-		next := level[:0]
-		for i := 0; i < len(level); i += 2 {
-			if i+1 == len(level) {
-				next = append(next, level[i])
-				continue
-			}
-			buf[0] = 1
-			copy(buf[1:], level[i][:])
-			copy(buf[33:], level[i+1][:])
-			next = append(next, sha256.Sum256(buf[:]))
-		}
-		level = next
-	}
-	return level[0]
-}
+// MerkleRoot returns the receipts root of an epoch: the [merkle.Root] of
+// the ids, sorted ascending and deduplicated.
+func MerkleRoot(ids [][32]byte) [32]byte { return merkle.Root(ids) }
 
 // closeEpoch runs the §9.3 split of epoch e for every model and writes its
 // EpochSettlement. It writes to the tx layer.
