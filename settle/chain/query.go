@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -18,6 +19,10 @@ const (
 	QueryOK       = 0
 	QueryBad      = 1
 	QueryNotFound = 2
+	// QueryEpochOpen: the answer exists only once an epoch has closed (the
+	// proof of inclusion of a receipt whose epoch is open); the log names
+	// the epoch ("epoch 3 has not closed yet").
+	QueryEpochOpen = 3
 )
 
 // ChainState is the answer to /chain.
@@ -60,6 +65,8 @@ const MaxEpochsPerQuery = 100
 
 // Query answers, in JSON: /chain, /account/<id>, /node/<id>,
 // /model/<name>, /epoch/<n>, /epochs?after=&limit=, /receipt/<id hex>,
+// /proof/<id hex> (ledger.ReceiptProof; QueryEpochOpen while the
+// receipt's epoch is open),
 // /validators, /pools, /pool/<id>, /rmos, /rmo/<model>, /supply/<denom>,
 // /supply, /treasury, /reserves, /vesting/<account>/<model>,
 // /stake/<account>/<model> (ledger.StakeInfo; zeros when none),
@@ -78,6 +85,9 @@ func (a *App) Query(ctx context.Context, req *abcitypes.QueryRequest) (*abcitype
 		return &abcitypes.QueryResponse{Code: QueryNotFound, Log: "the chain has not started"}, nil
 	}
 	v, found, err := a.query(ctx, req.Path)
+	if qe, ok := errors.AsType[*queryError](err); ok {
+		return &abcitypes.QueryResponse{Code: qe.code, Log: qe.msg, Codespace: Codespace}, nil
+	}
 	switch {
 	case err != nil:
 		return &abcitypes.QueryResponse{Code: QueryBad, Log: err.Error(), Codespace: Codespace}, nil
@@ -119,6 +129,8 @@ func (a *App) query(ctx context.Context, path string) (any, bool, error) {
 		return ok3(l.Model(ctx, arg))
 	case "receipt":
 		return ok3(l.Receipt(ctx, arg))
+	case "proof":
+		return proofQuery(ctx, l, arg)
 	case "epoch":
 		e, err := strconv.ParseUint(arg, 10, 64)
 		if err != nil {

@@ -411,8 +411,9 @@ func (n *Node) SubmitTx(ctx context.Context, tx []byte) (TxResult, error) {
 	return out, nil
 }
 
-// ErrQuery is returned by Query when the application answered with a
-// non-zero code; ErrNotFound when that code means "not found".
+// ErrQuery is what Query's error matches when the application answered
+// with a non-zero code; ErrNotFound when that code means "not found". The
+// error is a *QueryError, which holds the code.
 var (
 	ErrQuery    = errors.New("consensus: query failed")
 	ErrNotFound = errors.New("not found")
@@ -422,19 +423,45 @@ var (
 // item.
 const NotFoundCode = 2
 
-// Query runs an ABCI query against the latest committed state.
+// Query runs an ABCI query against the latest committed state; an answer
+// with a non-zero code is a *QueryError.
 func (n *Node) Query(ctx context.Context, path string, data []byte) ([]byte, error) {
 	r, err := n.client.ABCIQuery(ctx, path, data)
 	if err != nil {
 		return nil, err
 	}
-	if r.Response.Code == NotFoundCode {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, r.Response.Log)
-	}
 	if r.Response.Code != 0 {
-		return nil, fmt.Errorf("%w: %s", ErrQuery, r.Response.Log)
+		return nil, &QueryError{Code: r.Response.Code, Log: r.Response.Log}
 	}
 	return r.Response.Value, nil
+}
+
+// QueryError is an application's answer to a query with a non-zero code:
+// it matches ErrNotFound when the code is NotFoundCode, else ErrQuery, and
+// keeps the code for the ones a caller tells apart.
+type QueryError struct {
+	// Code is the application's query code.
+	Code uint32
+	// Log is what the application said: the missing item ("epoch 7"), or
+	// why the query failed.
+	Log string
+}
+
+// Error reads "not found: epoch 7" or "consensus: query failed: why".
+func (e *QueryError) Error() string {
+	if e.Code == NotFoundCode {
+		return ErrNotFound.Error() + ": " + e.Log
+	}
+	return ErrQuery.Error() + ": " + e.Log
+}
+
+// Is makes errors.Is(err, ErrNotFound) true for NotFoundCode and
+// errors.Is(err, ErrQuery) for any other code.
+func (e *QueryError) Is(target error) bool {
+	if e.Code == NotFoundCode {
+		return target == ErrNotFound
+	}
+	return target == ErrQuery
 }
 
 // Stop stops the node and waits for it; it is idempotent.
