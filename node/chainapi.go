@@ -11,12 +11,14 @@ import (
 	"github.com/fomonet/fomo/node/api"
 	"github.com/fomonet/fomo/settle/chain"
 	"github.com/fomonet/fomo/settle/chain/consensus"
+	"github.com/fomonet/fomo/settle/ledger"
 )
 
 // The chain routes' JSON types are the chain's: a change to the chain's
 // answers must show in node/api's.
 var (
 	_ = api.Account(chain.AccountView{})
+	_ = api.ReceiptProof(ledger.ReceiptProof{})
 	_ = api.TxResult(consensus.TxResult{})
 )
 
@@ -34,6 +36,9 @@ func (c chainView) Query(ctx context.Context, path string) ([]byte, error) {
 	b, err := c.cons.Query(ctx, path, nil)
 	if errors.Is(err, consensus.ErrNotFound) {
 		return nil, notFound{err}
+	}
+	if qe, ok := errors.AsType[*consensus.QueryError](err); ok && qe.Code == chain.QueryEpochOpen {
+		return nil, epochOpen{qe}
 	}
 	return b, err
 }
@@ -57,6 +62,17 @@ type notFound struct{ error }
 func (notFound) Is(target error) bool { return target == api.ErrNotFound }
 
 func (e notFound) Unwrap() error { return e.error }
+
+// epochOpen is a query whose answer waits for an epoch's close; it
+// matches api.ErrEpochOpen and reads as the chain's log ("epoch 3 has not
+// closed yet").
+type epochOpen struct{ q *consensus.QueryError }
+
+func (e epochOpen) Error() string { return e.q.Log }
+
+func (epochOpen) Is(target error) bool { return target == api.ErrEpochOpen }
+
+func (e epochOpen) Unwrap() error { return e.q }
 
 // txError classifies why the mempool did not take a tx.
 func txError(err error) error {

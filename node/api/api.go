@@ -111,6 +111,9 @@ func New(backend Backend, opts ...Option) *Server {
 	if o.Receipts != nil {
 		s.receiptRoutes()
 	}
+	if o.Receipts != nil || o.Chain != nil {
+		s.mux.HandleFunc("GET /api/v1/receipts/{id}/proof", s.receiptProof)
+	}
 	if o.Prices != nil {
 		s.mux.HandleFunc("GET /api/v1/prices/{model}", s.price)
 	}

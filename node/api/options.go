@@ -117,7 +117,8 @@ func WithClock(now func() time.Time) Option {
 func WithMeter(m Meter) Option { return func(o *options) { o.Meter = m } }
 
 // WithReceipts serves GET /api/v1/receipts and /api/v1/receipts/{id}
-// from r.
+// from r, and resolves the id prefixes of GET
+// /api/v1/receipts/{id}/proof (503 without WithChain).
 func WithReceipts(r Receipts) Option { return func(o *options) { o.Receipts = r } }
 
 // WithPrices serves GET /api/v1/prices/{model} from p.
@@ -128,7 +129,8 @@ func WithPrices(p Prices) Option { return func(o *options) { o.Prices = p } }
 func WithManifests(m Manifests) Option { return func(o *options) { o.Manifests = m } }
 
 // WithChain serves the settlement chain's routes (/api/v1/chain,
-// accounts, models, nodes, epochs, txs) from c.
+// accounts, models, nodes, epochs, txs, receipts' proofs of inclusion)
+// from c.
 func WithChain(c Chain) Option { return func(o *options) { o.Chain = c } }
 
 // WithReadiness answers GET /readyz from r (default: ready whenever the

@@ -191,6 +191,17 @@ func (c *Client) ChainReceipt(ctx context.Context, id string) (*ledger.ReceiptSt
 	return get[ledger.ReceiptState](ctx, c, "/api/v1/chain/receipts/"+url.PathEscape(id))
 }
 
+// ReceiptProof returns the proof that a receipt is under the receipts root
+// of its epoch's settlement (GET /api/v1/receipts/{id}/proof). id is the
+// receipt id in hex, or a prefix of it that names one receipt the node
+// holds. A receipt the chain has not included is a 404 *Error
+// (IsNotFound), one whose epoch is open a 409 with code "epoch_open", and
+// a node without a chain answers 503. Check the proof against the root of
+// the epoch's settlement (Epoch), not the root the answer carries.
+func (c *Client) ReceiptProof(ctx context.Context, id string) (*api.ReceiptProof, error) {
+	return get[api.ReceiptProof](ctx, c, "/api/v1/receipts/"+url.PathEscape(id)+"/proof")
+}
+
 // SubmitTx sends a signed transaction through the node and waits until it
 // is in a block (POST /api/v1/txs). A tx the chain refused is an *Error;
 // a tx included with a failing result has a non-zero Code.
