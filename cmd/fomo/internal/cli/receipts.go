@@ -115,13 +115,20 @@ func newReceiptsVerifyCmd(rf *Flags) *cobra.Command {
 	var apiURL, network string
 	cmd := &cobra.Command{
 		Use:   "verify FILE|ID|PREFIX",
-		Short: "Check a receipt's signatures, caps and charge",
+		Short: "Check a receipt's signatures, caps and charge, and its inclusion on the chain",
 		Long: `verify checks a receipt without trusting the node that holds it: the client's
 and the serving node's signatures, the network, the output cap, the
 deterministic charge and max_charge, and the validity window. The receipt is a
 file (as fomo chat stores them under HOME/receipts, raw or base64) or an id,
 or a prefix of one of at least 8 hex digits, found in HOME/receipts or fetched
-from --api.`,
+from --api.
+
+Then it checks that the chain included the receipt: once the epoch the chain
+charged it in has closed, it fetches the receipt's proof of inclusion and the
+epoch's settlement from --api and verifies the proof against the receipts
+root of the settlement. A proof that does not verify fails the command; a
+receipt not on the chain yet, an epoch still open, or a node that cannot
+answer is printed, and the command succeeds on the checks above.`,
 		Example: "  fomo receipts verify ~/.fomo/receipts/3f1c….receipt\n  fomo receipts verify 3f1c… --api http://127.0.0.1:8080",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -135,10 +142,10 @@ from --api.`,
 			}
 			describeReceipt(cmd.OutOrStdout(), sr)
 			fmt.Fprintln(cmd.OutOrStdout(), "valid: both signatures verify; the charge is the deterministic charge and within max_charge")
-			return nil
+			return checkInclusion(cmd.Context(), cmd.OutOrStdout(), apiURL, sr.ID())
 		},
 	}
-	cmd.Flags().StringVar(&apiURL, "api", defaultAPI(), "node to fetch an id from (env FOMO_API)")
+	cmd.Flags().StringVar(&apiURL, "api", defaultAPI(), "node to fetch an id, the proof of inclusion and the epoch's settlement from (env FOMO_API)")
 	cmd.Flags().StringVar(&network, "network-id", "", "require this network id")
 	return cmd
 }
