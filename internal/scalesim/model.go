@@ -59,11 +59,16 @@ type Model struct {
 	// per gossip target; IDBytes the bytes of one IHAVE id.
 	ControlPerTarget float64
 	IDBytes          float64
-	// AdmitCPU is the CPU µs a node spends per receipt: the process's busy
-	// CPU over every run divided by the receipts every node held (the
-	// serving node's signature, once per receipt, is in it). VerifyCPU and
+	// The CPU µs a node spends per receipt at rate R receipts/s is
+	// AdmitCPU + Overhead/R: least squares over the runs' busy CPU per
+	// node and receipt (the serving node's signature, once per receipt, is
+	// in it). Overhead is what a node spends per second on the receipts'
+	// flow whatever its rate (a commit, a write, an RPC per receipt at low
+	// rates, several at high ones): at the projection's rates AdmitCPU is
+	// what remains. MeanCPU is the plain mean over the runs. VerifyCPU and
 	// SignCPU are the verifier's and the signer's µs alone.
-	AdmitCPU, VerifyCPU, SignCPU float64
+	AdmitCPU, Overhead, MeanCPU float64
+	VerifyCPU, SignCPU          float64
 	// Store is the bytes a node's pool writes per receipt; Disk what
 	// pebble puts on disk per receipt (0 without a pebble run).
 	Store, Disk float64
@@ -86,6 +91,7 @@ func Fit(runs []*Result, chain ChainCosts, paths PathCosts) (Model, error) {
 	var ctrlT, tT float64
 	var ids, ctrlBytes float64
 	var store, disk, diskRuns, busy float64
+	var sx, sy, sxx, sxy, k float64
 	for _, r := range runs {
 		if r.Nodes == m.LargestN {
 			copies += float64(r.Gossip.RecvMessages)
@@ -104,6 +110,8 @@ func Fit(runs []*Result, chain ChainCosts, paths PathCosts) (Model, error) {
 			diskRuns += float64(r.Nodes * r.Receipts)
 		}
 		busy += r.CPUPerReceipt() * float64(r.Nodes*r.Receipts)
+		x, y := 1/float64(r.Rate), r.CPUPerReceipt()
+		sx, sy, sxx, sxy, k = sx+x, sy+y, sxx+x*x, sxy+x*y, k+1
 	}
 	var total float64
 	for _, r := range runs {
@@ -121,11 +129,21 @@ func Fit(runs []*Result, chain ChainCosts, paths PathCosts) (Model, error) {
 	if diskRuns > 0 {
 		m.Disk = disk / diskRuns
 	}
-	m.AdmitCPU = busy / total
+	m.MeanCPU = busy / total
+	m.AdmitCPU = m.MeanCPU
+	if d := k*sxx - sx*sx; d > 0 {
+		f := (k*sxy - sx*sy) / d
+		if a := (sy - f*sx) / k; a > 0 && f >= 0 {
+			m.AdmitCPU, m.Overhead = a, f
+		}
+	}
 	m.VerifyCPU, m.SignCPU = paths.Verify, paths.Sign
 	m.Chain = chain
 	return m, nil
 }
+
+// CPUAt is the CPU µs per receipt and node at rate receipts/s.
+func (m Model) CPUAt(rate float64) float64 { return m.AdmitCPU + m.Overhead/rate }
 
 // Projection is the Model applied to a network of Nodes nodes serving
 // Rate requests/s, where every Batch requests make one receipt that is
@@ -170,7 +188,7 @@ func (m Model) Project(nodes, rate, batch int) Projection {
 	}
 	p.Control = perReceipt
 	p.Total = p.Payload + p.Control
-	p.Cores = p.Receipts * m.AdmitCPU / 1e6
+	p.Cores = p.Receipts * m.CPUAt(p.Receipts) / 1e6
 	day := 86400 * p.Receipts
 	p.StorePerDay = day * m.Store
 	p.DiskPerDay = day * m.Disk

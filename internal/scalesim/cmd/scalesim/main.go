@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -21,17 +22,29 @@ import (
 // machine's load is nodes × rate admissions a second; these keep it
 // within two cores.
 const (
-	defaultRuns = "10x50,10x150,25x20,25x60,50x10,50x30"
+	defaultRuns = "10x40,10x120,25x16,25x48,50x8,50x24"
 	quickRuns   = "4x50,8x50"
 )
 
 func main() {
 	quick := flag.Bool("quick", false, "a few seconds: "+quickRuns+", 1 s of load each")
 	runsFlag := flag.String("runs", defaultRuns, "comma-separated NODESxRATE runs (rate: requests/s over the network)")
-	duration := flag.Duration("duration", 6*time.Second, "load per run")
+	duration := flag.Duration("duration", 8*time.Second, "load per run")
 	pebble := flag.Bool("pebble", true, "pools on pebble (in a temporary directory); false: the in-memory store")
 	verbose := flag.Bool("v", false, "log progress to stderr")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the runs to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "scalesim:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if *quick {
 		*runsFlag, *duration = quickRuns, time.Second
 	}
@@ -44,6 +57,7 @@ func main() {
 	defer stop()
 	if err := run(ctx, *runsFlag, *duration, *pebble, *quick, log); err != nil {
 		fmt.Fprintln(os.Stderr, "scalesim:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
@@ -65,7 +79,7 @@ func run(ctx context.Context, spec string, d time.Duration, pebble, quick bool, 
 		warmup = 1500 * time.Millisecond
 	}
 	rep := &scalesim.Report{
-		Sizes: []int{1000, 10000}, Rates: []int{10000, 100000}, Batches: []int{1, 20},
+		Sizes: []int{1000, 10000}, Rates: []int{10000, 100000}, Batches: []int{1, 10, 20},
 		SmallNode: 3600, WinProbs: []float64{1.0 / 100, 1.0 / 1000},
 	}
 	for i, s := range sizes {
@@ -74,7 +88,7 @@ func run(ctx context.Context, spec string, d time.Duration, pebble, quick bool, 
 			keep = 2 * scalesim.BatchSize
 		}
 		res, err := scalesim.Run(ctx, scalesim.Config{
-			Nodes: s.nodes, Rate: s.rate, Duration: d, Warmup: warmup, Pebble: pebble, Keep: keep, Logger: log,
+			Nodes: s.nodes, Rate: s.rate, Duration: d, Warmup: warmup, Pebble: pebble, Keep: keep, Drain: 20 * time.Second, Logger: log,
 		})
 		if err != nil {
 			return fmt.Errorf("%d nodes at %d/s: %w", s.nodes, s.rate, err)
