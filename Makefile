@@ -88,7 +88,7 @@ soak:
 	SOAK_DURATION=$(DURATION) SOAK_OUT=$(abspath $(SOAK_OUT)) \
 		$(GO) test -count=1 -v -timeout 0 -run '^TestSoak$$' ./test/chaos
 
-#? scaling: receipts' gossip, CPU, storage and chain costs at several network sizes, fitted and projected, as Markdown (about 3 minutes; SCALING_QUICK=1: seconds)
+#? scaling: receipts' gossip, CPU, storage and chain costs at several network sizes, fitted and projected, as Markdown (about 2 minutes; SCALING_QUICK=1: seconds)
 scaling:
 	$(GO) run ./internal/scalesim/cmd/scalesim $(if $(SCALING_QUICK),-quick)
 
