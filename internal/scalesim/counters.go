@@ -29,6 +29,10 @@ type Traffic struct {
 	// IHaveIDs and IWantIDs count the message ids announced and asked for
 	// (sent).
 	IHaveIDs, IWantIDs int64
+	// Dropped counts the messages of RPCs the routers dropped (a peer's
+	// send queue full); Throttled the received messages not validated
+	// because the validation queue was full or throttled.
+	Dropped, Throttled int64
 }
 
 func (t *Traffic) add(o Traffic) {
@@ -41,6 +45,8 @@ func (t *Traffic) add(o Traffic) {
 	t.Duplicates += o.Duplicates
 	t.IHaveIDs += o.IHaveIDs
 	t.IWantIDs += o.IWantIDs
+	t.Dropped += o.Dropped
+	t.Throttled += o.Throttled
 }
 
 // tracer is a pubsub.RawTracer that counts one router's traffic.
@@ -51,13 +57,14 @@ type tracer struct {
 	recvMessages             atomic.Int64
 	duplicates               atomic.Int64
 	ihaveIDs, iwantIDs       atomic.Int64
+	dropped, throttled       atomic.Int64
 }
 
 var _ pubsub.RawTracer = (*tracer)(nil)
 
 func (t *tracer) reset() {
 	for _, c := range []*atomic.Int64{&t.sentBytes, &t.recvBytes, &t.sentControl, &t.recvControl,
-		&t.sentMessages, &t.recvMessages, &t.duplicates, &t.ihaveIDs, &t.iwantIDs} {
+		&t.sentMessages, &t.recvMessages, &t.duplicates, &t.ihaveIDs, &t.iwantIDs, &t.dropped, &t.throttled} {
 		c.Store(0)
 	}
 }
@@ -68,6 +75,7 @@ func (t *tracer) snapshot() Traffic {
 		SentControl: t.sentControl.Load(), RecvControl: t.recvControl.Load(),
 		SentMessages: t.sentMessages.Load(), RecvMessages: t.recvMessages.Load(),
 		Duplicates: t.duplicates.Load(), IHaveIDs: t.ihaveIDs.Load(), IWantIDs: t.iwantIDs.Load(),
+		Dropped: t.dropped.Load(), Throttled: t.throttled.Load(),
 	}
 }
 
@@ -112,6 +120,16 @@ func (t *tracer) RecvRPC(rpc *pubsub.RPC) {
 // DuplicateMessage implements pubsub.RawTracer.
 func (t *tracer) DuplicateMessage(*pubsub.Message) { t.duplicates.Add(1) }
 
+// DropRPC implements pubsub.RawTracer.
+func (t *tracer) DropRPC(rpc *pubsub.RPC, _ peer.ID) { t.dropped.Add(int64(len(rpc.Publish))) }
+
+// RejectMessage implements pubsub.RawTracer.
+func (t *tracer) RejectMessage(_ *pubsub.Message, reason string) {
+	if reason == pubsub.RejectValidationQueueFull || reason == pubsub.RejectValidationThrottled {
+		t.throttled.Add(1)
+	}
+}
+
 // The rest of pubsub.RawTracer is not counted.
 
 func (t *tracer) AddPeer(peer.ID, protocol.ID)                         {}
@@ -124,10 +142,8 @@ func (t *tracer) Graft(peer.ID, string)                                {}
 func (t *tracer) Prune(peer.ID, string)                                {}
 func (t *tracer) ValidateMessage(*pubsub.Message)                      {}
 func (t *tracer) DeliverMessage(*pubsub.Message)                       {}
-func (t *tracer) RejectMessage(*pubsub.Message, string)                {}
 func (t *tracer) ThrottlePeer(peer.ID)                                 {}
 func (t *tracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}
-func (t *tracer) DropRPC(*pubsub.RPC, peer.ID)                         {}
 func (t *tracer) UndeliverableMessage(*pubsub.Message)                 {}
 
 // countingStore counts the bytes (keys and values) written to a datastore,

@@ -63,9 +63,9 @@ func (r *Report) Markdown(w io.Writer) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	p("Machine: %s.\n\n", Machine())
 	p("### Measured\n\n")
-	p("Per node and receipt (means over the nodes): GossipSub RPC bytes sent and received (of them control), copies of each receipt received, CPU (the process's CPU time less its idle rate, over nodes × receipts), pool writes (keys and values) and pebble's directory size once closed; p50/p99 is the delay from the serving node's signature to another node's acceptance.\n\n")
-	p("| nodes | req/s | receipts | all held | absorbed/s | sent B | received B | of it control B | copies | CPU µs | pool writes B | pebble disk B | p50 ms | p99 ms |\n")
-	p("|---:|---:|---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	p("Per node and receipt (means over the nodes): GossipSub RPC bytes sent and received (of them control), copies of each receipt received, CPU (the process's CPU time less its idle rate, over nodes × receipts), pool writes (keys and values) and pebble's directory size once closed; p50/p99 is the delay from the serving node's signature to another node's acceptance; dropped counts the copies GossipSub dropped, all nodes (a peer's send queue full, or validation queue full or throttled).\n\n")
+	p("| nodes | req/s | receipts | all held | absorbed/s | sent B | received B | of it control B | copies | CPU µs | pool writes B | pebble disk B | p50 ms | p99 ms | dropped |\n")
+	p("|---:|---:|---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, x := range r.Runs {
 		held := "yes"
 		if !x.Complete() {
@@ -75,10 +75,11 @@ func (r *Report) Markdown(w io.Writer) {
 		if x.Pebble {
 			disk = fmt.Sprintf("%.0f", x.DiskPerReceipt())
 		}
-		p("| %d | %d | %d | %s | %.0f | %.0f | %.0f | %.0f | %.2f | %.0f | %.0f | %s | %.1f | %.1f |\n",
+		p("| %d | %d | %d | %s | %.0f | %.0f | %.0f | %.0f | %.2f | %.0f | %.0f | %s | %.1f | %.1f | %d |\n",
 			x.Nodes, x.Rate, x.Receipts, held, x.Achieved(), x.SentPerReceipt(), x.RecvPerReceipt(), x.ControlPerReceipt(),
 			x.CopiesPerReceipt(), x.CPUPerReceipt(), x.StorePerReceipt(), disk,
-			float64(x.LatencyP50.Microseconds())/1000, float64(x.LatencyP99.Microseconds())/1000)
+			float64(x.LatencyP50.Microseconds())/1000, float64(x.LatencyP99.Microseconds())/1000,
+			x.Gossip.Dropped+x.Gossip.Throttled)
 	}
 	c := r.Chain
 	p("\n### Chain, per receipt\n\n")
