@@ -13,6 +13,7 @@ CHAOS_FAULTS   ?= 1000
 CHAOS_OUT      ?= bin/chaos.md
 DURATION       ?= 30m
 SOAK_OUT       ?= bin/soak
+SCALING_QUICK  ?=
 # go-nvml's cgo calls NVML functions the header marks deprecated; gcc's
 # ~140 lines of warnings about them on a cold build say nothing about fomo.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
@@ -24,7 +25,7 @@ SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 ARM64_CC       ?=
 RELEASE_FILES  := README.md $(wildcard LICENSE) deploy/fomo.service deploy/prometheus.yml deploy/grafana/fomo.json docs/operators.md
 
-.PHONY: help build release run test docs-test test-race test-gpu chaos soak bench lint check-deps generate tidy-check clean
+.PHONY: help build release run test docs-test test-race test-gpu chaos soak scaling bench lint check-deps generate tidy-check clean
 
 #? help: list the targets
 help:
@@ -86,6 +87,10 @@ soak:
 	@mkdir -p $(SOAK_OUT)
 	SOAK_DURATION=$(DURATION) SOAK_OUT=$(abspath $(SOAK_OUT)) \
 		$(GO) test -count=1 -v -timeout 0 -run '^TestSoak$$' ./test/chaos
+
+#? scaling: receipts' gossip, CPU, storage and chain costs at several network sizes, fitted and projected, as Markdown (about 2 minutes; SCALING_QUICK=1: seconds)
+scaling:
+	$(GO) run ./internal/scalesim/cmd/scalesim $(if $(SCALING_QUICK),-quick)
 
 #? bench: run the benchmarks
 bench:

@@ -91,18 +91,31 @@ func TopicScoreParams() *pubsub.TopicScoreParams {
 	}
 }
 
-func newPubSub(ctx context.Context, h *Host, cfg Config, log *slog.Logger) (*pubsub.PubSub, error) {
+// GossipSubOptions returns the options of every host's GossipSub router
+// on network net: strict signing, message ids by MessageID, peer scoring,
+// the network's protocol IDs and, when maxMessageSize > 0, that message
+// size limit. New adds peer discovery through the DHT; in-process
+// simulations (internal/scalesim) build their routers with these alone.
+func GossipSubOptions(net string, maxMessageSize int, log *slog.Logger) []pubsub.Option {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	opts := []pubsub.Option{
 		pubsub.WithLogger(log.With("component", "gossipsub")),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithMessageIdFn(MessageID),
 		pubsub.WithPeerScore(PeerScoreParams(), PeerScoreThresholds()),
-		pubsub.WithGossipSubProtocols(GossipSubProtocols(cfg.NetworkID), gossipFeatures(cfg.NetworkID)),
-		pubsub.WithDiscovery(drouting.NewRoutingDiscovery(h.kad)),
+		pubsub.WithGossipSubProtocols(GossipSubProtocols(net), gossipFeatures(net)),
 	}
-	if cfg.MaxMessageSize > 0 {
-		opts = append(opts, pubsub.WithMaxMessageSize(cfg.MaxMessageSize))
+	if maxMessageSize > 0 {
+		opts = append(opts, pubsub.WithMaxMessageSize(maxMessageSize))
 	}
+	return opts
+}
+
+func newPubSub(ctx context.Context, h *Host, cfg Config, log *slog.Logger) (*pubsub.PubSub, error) {
+	opts := append(GossipSubOptions(cfg.NetworkID, cfg.MaxMessageSize, log),
+		pubsub.WithDiscovery(drouting.NewRoutingDiscovery(h.kad)))
 	return pubsub.NewGossipSub(ctx, h, opts...)
 }
 
