@@ -105,7 +105,7 @@ func (l *Ledger) submitReceipts(s SubmitReceipts, b Block) ([]ReceiptResult, err
 	}
 	sort.SliceStable(rs, func(i, j int) bool { return bytes.Compare(rs[i].ID[:], rs[j].ID[:]) < 0 })
 	out := make([]ReceiptResult, len(rs))
-	rb := newReceiptBatch()
+	rb := newReceiptBatch(len(rs))
 	for i, r := range rs {
 		c, err := l.includeReceipt(rb, r, b)
 		if err != nil {
@@ -150,11 +150,12 @@ type discountKey struct {
 	epoch          uint64
 }
 
-func newReceiptBatch() *receiptBatch {
+// newReceiptBatch returns an empty batch for n receipts.
+func newReceiptBatch(n int) *receiptBatch {
 	return &receiptBatch{
-		accounts: map[string]*Account{}, keys: map[string]*SessionKey{}, keysSpent: map[string]bool{}, models: map[string]*batchModel{},
-		discounts: map[discountKey]Discount{}, escrow: map[string]uint64{}, aggs: map[string]*modelAgg{},
-		nodeCosts: map[string]uint64{}, entries: map[string]entryAgg{}, usage: map[string]uint64{},
+		accounts: make(map[string]*Account, n), keys: map[string]*SessionKey{}, keysSpent: map[string]bool{},
+		models: map[string]*batchModel{}, discounts: make(map[discountKey]Discount, n), escrow: map[string]uint64{},
+		aggs: map[string]*modelAgg{}, nodeCosts: map[string]uint64{}, entries: map[string]entryAgg{}, usage: map[string]uint64{},
 		ids: map[uint64][]byte{},
 	}
 }
