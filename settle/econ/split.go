@@ -238,11 +238,8 @@ func SplitModel(receipts []Usage, costPerMTok uint64, p Params) (ModelSplit, err
 			fees[r.EntryNode] += s.Fee
 		}
 	}
-	return NewModelSplit(t, SortedPayouts(costs), SortedPayouts(fees), p), nil
+	return NewModelSplit(t, sortedPayouts(costs), sortedPayouts(fees), p), nil
 }
-
-// SortedPayouts returns the payouts of m sorted by node id.
-func SortedPayouts(m map[NodeID]uint64) []Payout { return sortedPayouts(m) }
 
 func sortedPayouts(m map[NodeID]uint64) []Payout {
 	ps := make([]Payout, 0, len(m))

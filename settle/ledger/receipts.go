@@ -137,7 +137,10 @@ type receiptBatch struct {
 }
 
 // batchModel is a model as the batch read it; ok is false for an unknown
-// model.
+// model. Its cost per MTok is final: a model's tier is set when it is
+// registered and no tx changes it, a model is never removed, and the tiers
+// are fixed in the genesis, so the cost computed at inclusion is the one
+// the close would compute.
 type batchModel struct {
 	m           Model
 	ok          bool
