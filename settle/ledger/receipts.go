@@ -107,11 +107,12 @@ func (l *Ledger) submitReceipts(s SubmitReceipts, b Block) ([]ReceiptResult, err
 	out := make([]ReceiptResult, len(rs))
 	rb := newReceiptBatch(len(rs))
 	for i, r := range rs {
-		c, err := l.includeReceipt(rb, r, b)
+		id := r.IDHex()
+		c, err := l.includeReceipt(rb, r, id, b)
 		if err != nil {
 			return nil, err
 		}
-		out[i] = ReceiptResult{ID: r.IDHex(), Code: c}
+		out[i] = ReceiptResult{ID: id, Code: c}
 	}
 	l.writeReceiptBatch(rb, b)
 	return out, nil
@@ -126,8 +127,8 @@ type receiptBatch struct {
 	keys      map[string]*SessionKey // nil: no such key
 	keysSpent map[string]bool        // the keys whose Spent changed
 	models    map[string]*batchModel
-	discounts map[discountKey]Discount
-	escrow    map[string]uint64 // by key
+	discounts map[discountKey][2]uint64 // the account's input and output prices
+	escrow    map[string]uint64         // by key
 	aggs      map[string]*modelAgg
 	nodeCosts map[string]uint64   // by key
 	entries   map[string]entryAgg // by key
@@ -157,7 +158,7 @@ type discountKey struct {
 func newReceiptBatch(n int) *receiptBatch {
 	return &receiptBatch{
 		accounts: make(map[string]*Account, n), keys: map[string]*SessionKey{}, keysSpent: map[string]bool{},
-		models: map[string]*batchModel{}, discounts: make(map[discountKey]Discount, n), escrow: map[string]uint64{},
+		models: map[string]*batchModel{}, discounts: make(map[discountKey][2]uint64, n), escrow: map[string]uint64{},
 		aggs: map[string]*modelAgg{}, nodeCosts: map[string]uint64{}, entries: map[string]entryAgg{}, usage: map[string]uint64{},
 		ids: map[uint64][]byte{},
 	}
@@ -204,10 +205,10 @@ func (l *Ledger) batchU64(m map[string]uint64, k string) (uint64, error) {
 	return l.s.getU64(k)
 }
 
-// includeReceipt validates and charges one receipt. Its effects go to rb
+// includeReceipt validates and charges one receipt, of hex id id. Its effects go to rb
 // and its records to the tx layer only when it is included (paid or
 // unpaid).
-func (l *Ledger) includeReceipt(rb *receiptBatch, r *Receipt, b Block) (Code, error) {
+func (l *Ledger) includeReceipt(rb *receiptBatch, r *Receipt, id string, b Block) (Code, error) {
 	if !validName(r.Account) || !validName(r.Signer) || !validName(r.Model) || !validName(r.Node) ||
 		(r.EntryNode != "" && !validName(r.EntryNode)) {
 		return CodeBadTx, nil
@@ -215,7 +216,6 @@ func (l *Ledger) includeReceipt(rb *receiptBatch, r *Receipt, b Block) (Code, er
 	if r.Account == TreasuryAccount || r.Signer == TreasuryAccount {
 		return CodeTreasuryAccount, nil
 	}
-	id := r.IDHex()
 	if _, ok, err := l.s.get(pRcpt + id); err != nil {
 		return "", err
 	} else if ok {
@@ -257,14 +257,16 @@ func (l *Ledger) includeReceipt(rb *receiptBatch, r *Receipt, b Block) (Code, er
 		return CodePriceMismatch, nil
 	}
 	dk := discountKey{r.Account, r.Model, issued}
-	d, ok := rb.discounts[dk]
+	prices, ok := rb.discounts[dk]
 	if !ok {
-		if d, err = l.discountOf(&l.s, r.Account, *m, issued); err != nil {
+		d, err := l.discountOf(&l.s, r.Account, *m, issued)
+		if err != nil {
 			return "", err
 		}
-		rb.discounts[dk] = d
+		prices = [2]uint64{d.InputPrice, d.OutputPrice}
+		rb.discounts[dk] = prices
 	}
-	if r.InputPrice != d.InputPrice || r.OutputPrice != d.OutputPrice {
+	if r.InputPrice != prices[0] || r.OutputPrice != prices[1] {
 		return CodeDiscountMismatch, nil
 	}
 	charge, err := econ.Charge(r.InputTokens, r.OutputTokens, r.InputPrice, r.OutputPrice)
