@@ -365,8 +365,11 @@ func (a *aggHistory) checkProofs() {
 				if !errors.Is(err, ErrReceiptUnknown) {
 					t.Fatalf("epoch %d (pruned, next %d): proof %v, %v", e, next, p, err)
 				}
-				if _, ok, _ := a.l.Receipt(ctx, hex.EncodeToString(id[:])); ok {
-					t.Fatalf("epoch %d: receipt state kept after pruning", e)
+				// Pruning runs a bounded amount per block: an epoch later
+				// (several blocks), every record of these small epochs is
+				// gone.
+				if _, ok, _ := a.l.Receipt(ctx, hex.EncodeToString(id[:])); ok && e+ret+1 < next {
+					t.Fatalf("epoch %d: receipt state kept after pruning (next epoch %d)", e, next)
 				}
 				a.stats["pruned_checked"]++
 				continue

@@ -329,6 +329,10 @@ func (l *Ledger) ApplyBlock(ctx context.Context, b Block) (BlockResult, error) {
 		res.ClosedEpochs = append(res.ClosedEpochs, l.hd.NextEpoch)
 		l.hd.NextEpoch++
 	}
+	if err := l.pruneStep(); err != nil {
+		return fail(err)
+	}
+	l.s.commitTx()
 	for i := range b.Txs {
 		l.txIndex = i
 		r, err := l.deliver(&b.Txs[i], b)

@@ -31,7 +31,8 @@ var (
 // ReceiptProof returns the proof of inclusion of receipt id in its epoch's
 // receipts root: it reads the epoch's ids (one value per tx that included
 // any), sorts them and proves id's leaf. It fails with ErrReceiptUnknown
-// for an id never included or whose records were pruned, and with
+// for an id never included or whose epoch is past the retention (its
+// records pruned or being pruned), and with
 // ErrEpochOpen while the epoch it was charged in is open.
 func (l *Ledger) ReceiptProof(ctx context.Context, id [32]byte) (ReceiptProof, error) {
 	r := l.reader(ctx)
@@ -40,7 +41,7 @@ func (l *Ledger) ReceiptProof(ctx context.Context, id [32]byte) (ReceiptProof, e
 	if err != nil {
 		return ReceiptProof{}, err
 	}
-	if !ok {
+	if !ok || l.retired(rs.Epoch) {
 		return ReceiptProof{}, ErrReceiptUnknown
 	}
 	var st EpochSettlement
@@ -49,7 +50,7 @@ func (l *Ledger) ReceiptProof(ctx context.Context, id [32]byte) (ReceiptProof, e
 	} else if err != nil {
 		return ReceiptProof{}, err
 	}
-	ids, err := epochIDs(r, rs.Epoch, int(min(st.Receipts, 1<<26)))
+	ids, _, err := epochIDs(r, rs.Epoch, int(min(st.Receipts, 1<<26)))
 	if err != nil {
 		return ReceiptProof{}, err
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/fomonet/fomo/settle/econ"
@@ -768,9 +769,12 @@ func (l *Ledger) closeEpoch(e uint64, b Block) error {
 			return err
 		}
 	}
-	ids, err := epochIDs(&l.s, e, int(min(receipts, 1<<26)))
+	ids, chunks, err := epochIDs(&l.s, e, int(min(receipts, 1<<26)))
 	if err != nil {
 		return err
+	}
+	if len(chunks) > 0 {
+		l.s.put(pEpochIDIndex+ek, chunks)
 	}
 	if uint64(len(ids)) != receipts {
 		return fmt.Errorf("ledger: epoch %d: %d receipt ids stored, %d receipts aggregated", e, len(ids), receipts)
@@ -778,22 +782,24 @@ func (l *Ledger) closeEpoch(e uint64, b Block) error {
 	root := merkle.RootSorted(ids)
 	st.ReceiptsRoot = hex.EncodeToString(root[:])
 	l.s.putJSON(pEpoch+ek, st)
-	if r := l.gen.RetentionEpochs(); e >= r {
-		if err := l.pruneEpoch(e - r); err != nil {
-			return err
-		}
-	}
 	l.log.Debug("epoch closed", "epoch", e, "receipts", st.Receipts, "gross", st.Gross)
 	return nil
 }
 
 // epochIDs returns the ids of every receipt included in epoch e, sorted
-// ascending and deduplicated; n is a capacity hint.
-func epochIDs(s *kv, e uint64, n int) ([][32]byte, error) {
+// ascending and deduplicated, and the index of the chunks they were read
+// from (see appendChunkRef); n is a capacity hint.
+func epochIDs(s *kv, e uint64, n int) ([][32]byte, []byte, error) {
 	ids := make([][32]byte, 0, n)
-	err := s.each(pEpochIDs+epochKey(e)+"/", func(k string, v []byte) error {
+	var chunks []byte
+	prefix := pEpochIDs + epochKey(e) + "/"
+	err := s.each(prefix, func(k string, v []byte) error {
 		if len(v)%32 != 0 {
 			return fmt.Errorf("ledger: %s: %d bytes, not a multiple of 32", k, len(v))
+		}
+		var err error
+		if chunks, err = appendChunkRef(chunks, k[len(prefix):]); err != nil {
+			return fmt.Errorf("ledger: %s: %w", k, err)
 		}
 		for ; len(v) > 0; v = v[32:] {
 			ids = append(ids, [32]byte(v[:32]))
@@ -801,9 +807,26 @@ func epochIDs(s *kv, e uint64, n int) ([][32]byte, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return slices.Compact(sortIDs(ids)), nil
+	return slices.Compact(sortIDs(ids)), chunks, nil
+}
+
+// chunkRefLen is the length of a chunk reference: height(8) ‖ tx index(4),
+// big-endian.
+const chunkRefLen = 12
+
+// appendChunkRef appends the reference of the id chunk whose key ends in
+// suffix, "<height>/<tx index>".
+func appendChunkRef(b []byte, suffix string) ([]byte, error) {
+	hs, ts, ok := strings.Cut(suffix, "/")
+	h, err1 := strconv.ParseUint(hs, 10, 63)
+	tx, err2 := strconv.ParseUint(ts, 10, 32)
+	if !ok || err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("bad id chunk key suffix %q", suffix)
+	}
+	b = binary.BigEndian.AppendUint64(b, h)
+	return binary.BigEndian.AppendUint32(b, uint32(tx)), nil
 }
 
 // sortIDs sorts sha256 ids ascending: a bucket sort by their leading 16
@@ -839,21 +862,92 @@ func sortIDs(ids [][32]byte) [][32]byte {
 	return out
 }
 
-// pruneEpoch deletes the per-receipt records of epoch p: the ReceiptState
-// of every id it included and its id chunks. Its settlement stays.
-func (l *Ledger) pruneEpoch(p uint64) error {
+// Pruning bounds: what one block prunes at most.
+const (
+	// pruneIDsPerBlock bounds the receipts pruned per block (a chunk is
+	// pruned whole, so a block can go past it by one chunk).
+	pruneIDsPerBlock = 16_384
+	// pruneEpochsPerBlock bounds the epochs a block steps over, for a chain
+	// that closed many epochs without receipts.
+	pruneEpochsPerBlock = 1_024
+)
+
+// pruneCursor is where pruning stands (/meta/prune, 12 bytes: epoch(8) ‖
+// chunk(4), big-endian): every epoch before Epoch is pruned, and the
+// first Chunk chunks of Epoch's index. Absent, it is zero.
+type pruneCursor struct {
+	Epoch uint64
+	Chunk uint32
+}
+
+// retired reports whether epoch e is past the retention: the close of
+// e + RetentionEpochs has run, and its per-receipt records are pruned or
+// being pruned.
+func (l *Ledger) retired(e uint64) bool {
+	r := l.gen.RetentionEpochs()
+	return e < l.hd.NextEpoch && l.hd.NextEpoch-e > r
+}
+
+// pruneStep prunes the per-receipt records of retired epochs, oldest
+// first, a bounded amount per block: for each chunk in the epoch's index
+// (/eidx/<epoch>, written at its close), the ReceiptState of every id in
+// the chunk and the chunk itself; then the index. It runs after a block's
+// closes, before its txs. Pruning later than the retention is always
+// safe: a retired id is refused as too late either way.
+func (l *Ledger) pruneStep() error {
+	var cur pruneCursor
+	if b, ok, err := l.s.get(kPrune); err != nil {
+		return err
+	} else if ok {
+		if len(b) != 12 {
+			return fmt.Errorf("ledger: %s: %d bytes, want 12", kPrune, len(b))
+		}
+		cur = pruneCursor{binary.BigEndian.Uint64(b), binary.BigEndian.Uint32(b[8:])}
+	}
+	start := cur
 	var hexID [64]byte
-	return l.s.each(pEpochIDs+epochKey(p)+"/", func(k string, v []byte) error {
-		if len(v)%32 != 0 {
-			return fmt.Errorf("ledger: %s: %d bytes, not a multiple of 32", k, len(v))
+	ids, epochs := 0, 0
+	for ids < pruneIDsPerBlock && epochs < pruneEpochsPerBlock && l.retired(cur.Epoch) {
+		ek := epochKey(cur.Epoch)
+		index, ok, err := l.s.get(pEpochIDIndex + ek)
+		if err != nil {
+			return err
 		}
-		for ; len(v) > 0; v = v[32:] {
-			hex.Encode(hexID[:], v[:32])
-			l.s.del(pRcpt + string(hexID[:]))
+		if len(index)%chunkRefLen != 0 {
+			return fmt.Errorf("ledger: %s%s: %d bytes, not a multiple of %d", pEpochIDIndex, ek, len(index), chunkRefLen)
 		}
-		l.s.del(k)
-		return nil
-	})
+		for ok && int(cur.Chunk) < len(index)/chunkRefLen && ids < pruneIDsPerBlock {
+			ref := index[int(cur.Chunk)*chunkRefLen:]
+			k := epochIDsKey(cur.Epoch, int64(binary.BigEndian.Uint64(ref)), int(binary.BigEndian.Uint32(ref[8:])))
+			v, _, err := l.s.get(k)
+			if err != nil {
+				return err
+			}
+			if len(v)%32 != 0 {
+				return fmt.Errorf("ledger: %s: %d bytes, not a multiple of 32", k, len(v))
+			}
+			for ; len(v) > 0; v = v[32:] {
+				hex.Encode(hexID[:], v[:32])
+				l.s.del(pRcpt + string(hexID[:]))
+				ids++
+			}
+			l.s.del(k)
+			cur.Chunk++
+		}
+		if ok && int(cur.Chunk) < len(index)/chunkRefLen {
+			break // the budget ran out within the epoch
+		}
+		if ok {
+			l.s.del(pEpochIDIndex + ek)
+		}
+		cur = pruneCursor{Epoch: cur.Epoch + 1}
+		epochs++
+	}
+	if cur != start {
+		b := binary.BigEndian.AppendUint64(make([]byte, 0, 12), cur.Epoch)
+		l.s.put(kPrune, binary.BigEndian.AppendUint32(b, cur.Chunk))
+	}
+	return nil
 }
 
 // creditInternal credits an epoch payout; a payout that would overflow the

@@ -33,6 +33,9 @@ const Namespace = "/fomo/ledger"
 //	                               with its epoch's ids after the retention)
 //	/eids/<epoch>/<height>/<tx>    the ids one tx included in the epoch, 32 bytes each,
 //	                               ascending; pruned after the retention
+//	/eidx/<epoch>                  the epoch's id chunks, 12 bytes each (height, tx index),
+//	                               written at its close, for pruning without scans
+//	/meta/prune                    pruneCursor: how far the retired epochs are pruned
 //	/agg/<epoch>/<model>           modelAgg, binary: the model's totals; deleted at close
 //	/aggn/<epoch>/<model>/<node>   uint64 cost owed to a serving node; deleted at close
 //	/agge/<epoch>/<model>/<node>   entryAgg: fee and count of an entry node; deleted at close
@@ -54,33 +57,36 @@ const Namespace = "/fomo/ledger"
 //	/emission/born/<model>         uint64 block time of a model's registration
 //	/rewards/<account>/<epoch>     EpochRewards (an account's emission rewards; never pruned)
 const (
-	kAppHash   = "/meta/apphash"
-	kGenesis   = "/meta/genesis"
-	kHead      = "/meta/head"
-	kSupply    = "/meta/supply"
-	kFlockRes  = "/reserve/flock"
-	pAcct      = "/acct/"
-	pKey       = "/key/"
-	pKeyOwner  = "/keyowner/"
-	pNode      = "/node/"
-	pModel     = "/model/"
-	pEscrow    = "/escrow/"
-	pEpochIDs  = "/eids/"
-	pAgg       = "/agg/"
-	pAggNode   = "/aggn/"
-	pAggEntry  = "/agge/"
-	pAggAcct   = "/agga/"
-	pAggUnpaid = "/aggu/"
-	pRcpt      = "/rcpt/"
-	pMTRes     = "/reserve/mt/"
-	pEpoch     = "/epoch/"
-	pPool      = "/pool/"
-	pRMO       = "/rmo/"
-	pRMOBuy    = "/rmobuy/"
-	pMEscrow   = "/mescrow/"
-	pVest      = "/vest/"
-	pStake     = "/stake/"
-	pStakeM    = "/stakem/"
+	kAppHash  = "/meta/apphash"
+	kGenesis  = "/meta/genesis"
+	kHead     = "/meta/head"
+	kSupply   = "/meta/supply"
+	kFlockRes = "/reserve/flock"
+	kPrune    = "/meta/prune"
+	pAcct     = "/acct/"
+	pKey      = "/key/"
+	pKeyOwner = "/keyowner/"
+	pNode     = "/node/"
+	pModel    = "/model/"
+	pEscrow   = "/escrow/"
+	pEpochIDs = "/eids/"
+	// pEpochIDIndex lists an epoch's id chunks.
+	pEpochIDIndex = "/eidx/"
+	pAgg          = "/agg/"
+	pAggNode      = "/aggn/"
+	pAggEntry     = "/agge/"
+	pAggAcct      = "/agga/"
+	pAggUnpaid    = "/aggu/"
+	pRcpt         = "/rcpt/"
+	pMTRes        = "/reserve/mt/"
+	pEpoch        = "/epoch/"
+	pPool         = "/pool/"
+	pRMO          = "/rmo/"
+	pRMOBuy       = "/rmobuy/"
+	pMEscrow      = "/mescrow/"
+	pVest         = "/vest/"
+	pStake        = "/stake/"
+	pStakeM       = "/stakem/"
 )
 
 func epochKey(e uint64) string { return fmt.Sprintf("%020d", e) }

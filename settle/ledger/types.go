@@ -96,8 +96,9 @@ type Genesis struct {
 	LateReceiptMs int64 `json:"late_receipt_ms,omitempty"`
 	// ReceiptRetentionEpochs is how many epochs after its own an epoch's
 	// per-receipt records (each receipt's state and the epoch's ids, which
-	// proofs of inclusion are built from) are kept: the close of epoch e
-	// prunes those of epoch e − ReceiptRetentionEpochs. 0 means
+	// proofs of inclusion are built from) are kept: once epoch e +
+	// ReceiptRetentionEpochs has closed, epoch e's are pruned, a bounded
+	// number per block, oldest first. 0 means
 	// [Genesis.RetentionEpochs]'s default. It must be at least
 	// [Genesis.MinRetentionEpochs], so that a pruned id is always refused
 	// as too late and can never be charged twice.
