@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/settle/econ"
+	"github.com/fomonet/fomo/settle/merkle"
 	"github.com/fomonet/fomo/store"
 	ds "github.com/ipfs/go-datastore"
 )
@@ -348,4 +349,27 @@ func BenchmarkEpochPrune1M(b *testing.B) {
 	b.ReportMetric(n, "pruned/op")
 	b.ReportMetric(float64(blocks), "blocks/op")
 	b.ReportMetric(float64(slowest.Milliseconds()), "slowest-block-ms")
+}
+
+// BenchmarkSortIDs sorts the 1,000,000 ids of an epoch as the close does
+// (sortIDs) and by comparison (merkle.SortIDs).
+func BenchmarkSortIDs(b *testing.B) {
+	src := make([][32]byte, 1_000_000)
+	for i := range src {
+		src[i] = sha256.Sum256(binary.BigEndian.AppendUint64(nil, uint64(i)))
+	}
+	ids := make([][32]byte, len(src))
+	for _, tc := range []struct {
+		name string
+		sort func([][32]byte)
+	}{{"bucket", func(x [][32]byte) { sortIDs(x) }}, {"comparison", merkle.SortIDs}} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				b.StopTimer()
+				copy(ids, src)
+				b.StartTimer()
+				tc.sort(ids)
+			}
+		})
+	}
 }

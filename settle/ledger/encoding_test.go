@@ -2,9 +2,14 @@ package ledger
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/fomonet/fomo/settle/merkle"
 )
 
 func TestReceiptStateEncoding(t *testing.T) {
@@ -97,5 +102,26 @@ func TestRetentionValidation(t *testing.T) {
 	g.LateReceiptMs = 30 * 24 * 60 * epochMs
 	if r, m := g.RetentionEpochs(), g.MinRetentionEpochs(); r != m {
 		t.Fatalf("default retention %d below the minimum %d", r, m)
+	}
+}
+
+func TestSortIDs(t *testing.T) {
+	for _, n := range []int{0, 1, 5, 1 << 12, 50_000} {
+		ids := make([][32]byte, n)
+		for i := range ids {
+			ids[i] = sha256.Sum256(binary.BigEndian.AppendUint64(nil, uint64(i)))
+			if i%7 == 3 {
+				ids[i] = ids[i-1] // duplicates
+			}
+			if i%11 == 5 {
+				ids[i][2] = ids[i-1][2] // ties beyond the bucket's two bytes
+				copy(ids[i][:10], ids[i-1][:10])
+			}
+		}
+		want := slices.Clone(ids)
+		merkle.SortIDs(want)
+		if got := sortIDs(ids); !slices.Equal(got, want) {
+			t.Fatalf("%d ids sorted wrongly", n)
+		}
 	}
 }
