@@ -551,9 +551,9 @@ type modelClose struct {
 
 // closeEpoch runs the §9.3 split of epoch e for every model from the
 // aggregates its receipts added to at inclusion, computes its receipts
-// root from the ids stored per tx, writes its EpochSettlement and prunes
-// the per-receipt records of the epoch that has just left the retention.
-// It writes to the tx layer.
+// root from the ids stored per tx, and writes its EpochSettlement and the
+// index of its id chunks that pruning reads later (pruneStep). It writes
+// to the tx layer.
 func (l *Ledger) closeEpoch(e uint64, b Block) error {
 	ek := epochKey(e)
 	st := EpochSettlement{
