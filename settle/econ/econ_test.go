@@ -209,3 +209,41 @@ func TestCostCap(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// TestSplitFromTotals checks the pieces SplitModel is made of: each
+// receipt's cost, fee and net sum to its charge, and settling a forwarded
+// receipt as served directly is the same as moving its fee to the net,
+// which is how a close denies an entry node's fees after the fact.
+func TestSplitFromTotals(t *testing.T) {
+	p := DefaultParams()
+	us := []Usage{
+		{InputTokens: 1_000, OutputTokens: 500, Charge: 900, Node: "n1", EntryNode: "e1"},
+		{InputTokens: 3_000, OutputTokens: 0, Charge: 1_234, Node: "n2", EntryNode: "e1"},
+		{InputTokens: 10, OutputTokens: 10, Charge: 7, Node: "n1", EntryNode: "n1"},
+		{InputTokens: ^uint64(0), OutputTokens: 1, Charge: 5, Node: "n2"},
+	}
+	for i := range us {
+		s := SplitUsage(&us[i], 100_000, p.GatewayBps)
+		if s.Cost+s.Fee+s.Net != us[i].Charge || (s.Fee > 0) != us[i].Forwarded() {
+			t.Fatalf("receipt %d: %+v", i, s)
+		}
+	}
+	all, err := SplitModel(us, 100_000, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct := append([]Usage(nil), us...)
+	direct[0].EntryNode, direct[1].EntryNode = "", ""
+	want, err := SplitModel(direct, 100_000, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot := SplitTotals{Receipts: all.Receipts, Tokens: all.Tokens, Gross: all.Gross, Cost: all.Cost,
+		RoutingFee: all.RoutingFee - all.RoutingFees[0].Amount, Net: all.Net + all.RoutingFees[0].Amount}
+	if got := NewModelSplit(tot, all.NodeCosts, nil, p); !reflect.DeepEqual(got, want) {
+		t.Fatalf("denied entry node:\n%+v\nwant\n%+v", got, want)
+	}
+	if all.Tokens != ^uint64(0) {
+		t.Fatalf("tokens %d do not saturate", all.Tokens)
+	}
+}

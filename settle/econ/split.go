@@ -123,6 +123,91 @@ func add(a, b uint64) (uint64, bool) {
 	return s, c == 0
 }
 
+// UsageSplit is the §9.3 split of one paid receipt.
+type UsageSplit struct {
+	// Tokens is in + out, saturating at the largest uint64.
+	Tokens uint64
+	// Cost goes to the serving node, Fee to the entry node of a forwarded
+	// receipt and Net to the net split; Cost + Fee + Net == the charge.
+	Cost uint64
+	Fee  uint64
+	Net  uint64
+}
+
+// Forwarded reports whether the receipt came through an entry node other
+// than its serving node, and so owes a routing fee.
+func (u *Usage) Forwarded() bool { return u.EntryNode != "" && u.EntryNode != u.Node }
+
+// SplitUsage returns the split of one paid receipt:
+// cost = min(tokens × costPerMTok ÷ 1e6, charge); fee = floor((charge −
+// cost) × gatewayBps ÷ 10000) when forwarded, else 0; net = the rest.
+func SplitUsage(u *Usage, costPerMTok uint64, gatewayBps uint32) UsageSplit {
+	tokens, ok := add(u.InputTokens, u.OutputTokens)
+	if !ok {
+		tokens = ^uint64(0)
+	}
+	c := Cost(tokens, costPerMTok, u.Charge)
+	rest := u.Charge - c
+	var fee uint64
+	if u.Forwarded() {
+		fee = BpsOf(rest, gatewayBps)
+	}
+	return UsageSplit{Tokens: tokens, Cost: c, Fee: fee, Net: rest - fee}
+}
+
+// SplitTotals are the sums over a model's paid receipts that its split
+// is built from.
+type SplitTotals struct {
+	Receipts   uint64
+	Tokens     uint64 // saturating; informational only
+	Gross      uint64
+	Cost       uint64
+	RoutingFee uint64
+	Net        uint64
+}
+
+// Add adds one paid receipt of the given charge and split. It fails with
+// ErrSplitOverflow when the gross would overflow; the totals are then
+// unchanged.
+func (t *SplitTotals) Add(charge uint64, s UsageSplit) error {
+	g, ok := add(t.Gross, charge)
+	if !ok {
+		return ErrSplitOverflow
+	}
+	t.Gross = g
+	if t.Tokens, ok = add(t.Tokens, s.Tokens); !ok {
+		t.Tokens = ^uint64(0)
+	}
+	// Σ cost, fee and net are each ≤ gross, which did not overflow.
+	t.Cost += s.Cost
+	t.RoutingFee += s.Fee
+	t.Net += s.Net
+	t.Receipts++
+	return nil
+}
+
+// NewModelSplit builds the split of one model from its totals and its
+// payouts per node (each sorted by node id, every amount > 0, the costs
+// summing to t.Cost and the fees to t.RoutingFee): the net is divided by
+// [Params.NetShares], the dust going to the treasury.
+func NewModelSplit(t SplitTotals, nodeCosts, routingFees []Payout, p Params) ModelSplit {
+	if nodeCosts == nil {
+		nodeCosts = []Payout{}
+	}
+	if routingFees == nil {
+		routingFees = []Payout{}
+	}
+	out := ModelSplit{
+		Receipts: t.Receipts, Tokens: t.Tokens, Gross: t.Gross, Cost: t.Cost, RoutingFee: t.RoutingFee, Net: t.Net,
+		NodeCosts: nodeCosts, RoutingFees: routingFees,
+	}
+	parts, dust := SplitBps(out.Net, p.NetShares())
+	out.MTBuyback, out.FlockBuyback, out.Issuer = parts[0], parts[1], parts[3]
+	out.Treasury = parts[2] + dust
+	out.Dust = dust
+	return out
+}
+
 // SplitModel computes the §9.3 split of one model's paid receipts for an
 // epoch, given the tier's cost per million tokens:
 //
@@ -133,50 +218,27 @@ func add(a, b uint64) (uint64, bool) {
 //     the dust going to the treasury.
 //
 // The result does not depend on the order of receipts: payouts are summed
-// per node and sorted by node id. Σ outputs == Σ charges exactly.
+// per node and sorted by node id. Σ outputs == Σ charges exactly. It is
+// [SplitUsage] per receipt, summed by [SplitTotals.Add], then
+// [NewModelSplit].
 func SplitModel(receipts []Usage, costPerMTok uint64, p Params) (ModelSplit, error) {
-	var out ModelSplit
+	var t SplitTotals
 	costs := map[NodeID]uint64{}
 	fees := map[NodeID]uint64{}
-	var ok bool
 	for i := range receipts {
 		r := &receipts[i]
-		tokens, okT := add(r.InputTokens, r.OutputTokens)
-		if !okT {
-			tokens = ^uint64(0)
+		s := SplitUsage(r, costPerMTok, p.GatewayBps)
+		if err := t.Add(r.Charge, s); err != nil {
+			return ModelSplit{}, err
 		}
-		c := Cost(tokens, costPerMTok, r.Charge)
-		rest := r.Charge - c
-		var fee uint64
-		if r.EntryNode != "" && r.EntryNode != r.Node {
-			fee = BpsOf(rest, p.GatewayBps)
+		if s.Cost > 0 {
+			costs[r.Node] += s.Cost
 		}
-		net := rest - fee
-		if out.Gross, ok = add(out.Gross, r.Charge); !ok {
-			return ModelSplit{}, ErrSplitOverflow
+		if s.Fee > 0 {
+			fees[r.EntryNode] += s.Fee
 		}
-		if out.Tokens, okT = add(out.Tokens, tokens); !okT {
-			out.Tokens = ^uint64(0) // saturates; informational only
-		}
-		// Σ cost, fee and net are each ≤ gross, which did not overflow.
-		out.Cost += c
-		out.RoutingFee += fee
-		out.Net += net
-		if c > 0 {
-			costs[r.Node] += c
-		}
-		if fee > 0 {
-			fees[r.EntryNode] += fee
-		}
-		out.Receipts++
 	}
-	out.NodeCosts = sortedPayouts(costs)
-	out.RoutingFees = sortedPayouts(fees)
-	parts, dust := SplitBps(out.Net, p.NetShares())
-	out.MTBuyback, out.FlockBuyback, out.Issuer = parts[0], parts[1], parts[3]
-	out.Treasury = parts[2] + dust
-	out.Dust = dust
-	return out, nil
+	return NewModelSplit(t, sortedPayouts(costs), sortedPayouts(fees), p), nil
 }
 
 func sortedPayouts(m map[NodeID]uint64) []Payout {

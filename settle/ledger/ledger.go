@@ -31,6 +31,8 @@ type Ledger struct {
 	gen Genesis
 	hd  head
 	app [32]byte
+	// txIndex is the index in its block of the tx being applied.
+	txIndex int
 }
 
 // Option configures a Ledger.
@@ -93,6 +95,10 @@ func (g *Genesis) Validate() error {
 	}
 	if g.EpochMs <= 0 || g.GraceMs < 0 {
 		return errors.New("ledger: genesis: epoch_ms must be > 0 and grace_ms ≥ 0")
+	}
+	if r := g.ReceiptRetentionEpochs; r > 0 && r < g.MinRetentionEpochs() {
+		return fmt.Errorf("ledger: genesis: receipt_retention_epochs %d is below %d, the epochs a receipt can still be charged in (late_receipt_ms %d + clock skew %d ms + epoch_ms %d)",
+			r, g.MinRetentionEpochs(), g.LateWindowMs(), ClockSkewMs, g.EpochMs)
 	}
 	if g.ProtocolKey == "" || g.ProtocolKey == TreasuryAccount {
 		return errors.New("ledger: genesis: protocol_key is empty or the treasury")
@@ -323,7 +329,12 @@ func (l *Ledger) ApplyBlock(ctx context.Context, b Block) (BlockResult, error) {
 		res.ClosedEpochs = append(res.ClosedEpochs, l.hd.NextEpoch)
 		l.hd.NextEpoch++
 	}
+	if err := l.pruneStep(); err != nil {
+		return fail(err)
+	}
+	l.s.commitTx()
 	for i := range b.Txs {
+		l.txIndex = i
 		r, err := l.deliver(&b.Txs[i], b)
 		if err != nil {
 			return fail(err)

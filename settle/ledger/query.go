@@ -55,7 +55,20 @@ func (l *Ledger) Epoch(ctx context.Context, e uint64) (EpochSettlement, bool, er
 
 // Receipt returns the inclusion record of a receipt id (hex).
 func (l *Ledger) Receipt(ctx context.Context, idHex string) (ReceiptState, bool, error) {
-	return getOpt[ReceiptState](ctx, l, pRcpt+idHex)
+	return receiptState(l.reader(ctx), idHex)
+}
+
+// receiptState reads and decodes /rcpt/<idHex>.
+func receiptState(r *kv, idHex string) (ReceiptState, bool, error) {
+	b, ok, err := r.get(pRcpt + idHex)
+	if err != nil || !ok {
+		return ReceiptState{}, false, err
+	}
+	st, err := DecodeReceiptState(b)
+	if err != nil {
+		return ReceiptState{}, false, fmt.Errorf("ledger: receipt %s: %w", idHex, err)
+	}
+	return st, true, nil
 }
 
 // Supply returns the minted, burned and withdrawn totals of every denom

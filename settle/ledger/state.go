@@ -29,8 +29,18 @@ const Namespace = "/fomo/ledger"
 //	/node/<node>                   Node
 //	/model/<name>                  Model
 //	/escrow/<epoch>/<model>        uint64 usd held for the epoch
-//	/erc/<epoch>/<model>/<id hex>  receiptRecord, deleted at epoch close
-//	/rcpt/<id hex>                 receiptIndex (settles each id once)
+//	/rcpt/<id hex>                 ReceiptState, binary (settles each id once; pruned
+//	                               with its epoch's ids after the retention)
+//	/eids/<epoch>/<height>/<tx>    the ids one tx included in the epoch, 32 bytes each,
+//	                               ascending; pruned after the retention
+//	/eidx/<epoch>                  the epoch's id chunks, 12 bytes each (height, tx index),
+//	                               written at its close, for pruning without scans
+//	/meta/prune                    pruneCursor: how far the retired epochs are pruned
+//	/agg/<epoch>/<model>           modelAgg, binary: the model's totals; deleted at close
+//	/aggn/<epoch>/<model>/<node>   uint64 cost owed to a serving node; deleted at close
+//	/agge/<epoch>/<model>/<node>   entryAgg: fee and count of an entry node; deleted at close
+//	/agga/<epoch>/<model>/<acct>   uint64 paid charges of an account (with emissions)
+//	/aggu/<epoch>/<model>/<id hex> empty: an unpaid receipt; deleted at close
 //	/reserve/flock                 uint64 usd of the FLOCK buyback reserve
 //	/reserve/mt/<model>            uint64 usd of the model's MT buyback reserve
 //	/epoch/<epoch>                 EpochSettlement
@@ -47,28 +57,36 @@ const Namespace = "/fomo/ledger"
 //	/emission/born/<model>         uint64 block time of a model's registration
 //	/rewards/<account>/<epoch>     EpochRewards (an account's emission rewards; never pruned)
 const (
-	kAppHash   = "/meta/apphash"
-	kGenesis   = "/meta/genesis"
-	kHead      = "/meta/head"
-	kSupply    = "/meta/supply"
-	kFlockRes  = "/reserve/flock"
-	pAcct      = "/acct/"
-	pKey       = "/key/"
-	pKeyOwner  = "/keyowner/"
-	pNode      = "/node/"
-	pModel     = "/model/"
-	pEscrow    = "/escrow/"
-	pEpochRcpt = "/erc/"
-	pRcpt      = "/rcpt/"
-	pMTRes     = "/reserve/mt/"
-	pEpoch     = "/epoch/"
-	pPool      = "/pool/"
-	pRMO       = "/rmo/"
-	pRMOBuy    = "/rmobuy/"
-	pMEscrow   = "/mescrow/"
-	pVest      = "/vest/"
-	pStake     = "/stake/"
-	pStakeM    = "/stakem/"
+	kAppHash  = "/meta/apphash"
+	kGenesis  = "/meta/genesis"
+	kHead     = "/meta/head"
+	kSupply   = "/meta/supply"
+	kFlockRes = "/reserve/flock"
+	kPrune    = "/meta/prune"
+	pAcct     = "/acct/"
+	pKey      = "/key/"
+	pKeyOwner = "/keyowner/"
+	pNode     = "/node/"
+	pModel    = "/model/"
+	pEscrow   = "/escrow/"
+	pEpochIDs = "/eids/"
+	// pEpochIDIndex lists an epoch's id chunks.
+	pEpochIDIndex = "/eidx/"
+	pAgg          = "/agg/"
+	pAggNode      = "/aggn/"
+	pAggEntry     = "/agge/"
+	pAggAcct      = "/agga/"
+	pAggUnpaid    = "/aggu/"
+	pRcpt         = "/rcpt/"
+	pMTRes        = "/reserve/mt/"
+	pEpoch        = "/epoch/"
+	pPool         = "/pool/"
+	pRMO          = "/rmo/"
+	pRMOBuy       = "/rmobuy/"
+	pMEscrow      = "/mescrow/"
+	pVest         = "/vest/"
+	pStake        = "/stake/"
+	pStakeM       = "/stakem/"
 )
 
 func epochKey(e uint64) string { return fmt.Sprintf("%020d", e) }
@@ -243,6 +261,80 @@ func (s *kv) scan(prefix string) ([]entry, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
 	return out, nil
+}
+
+// each calls fn for every entry under prefix in key order, the pending
+// writes merged in. Unlike scan it streams the datastore's entries rather
+// than holding them all; fn may write to the tx layer (the pending writes
+// under prefix are read before the first call).
+func (s *kv) each(prefix string, fn func(key string, val []byte) error) error {
+	res, err := s.d.Query(s.ctx, dsq.Query{Prefix: Namespace + prefix, Orders: []dsq.Order{dsq.OrderByKey{}}})
+	if err != nil {
+		return err
+	}
+	err = s.eachOf(res, prefix, fn)
+	if cerr := res.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (s *kv) eachOf(res dsq.Results, prefix string, fn func(key string, val []byte) error) error {
+	var over []entry
+	seen := map[string]int{}
+	for _, layer := range []map[string][]byte{s.block, s.tx} {
+		for k, v := range layer {
+			if !strings.HasPrefix(k, prefix) {
+				continue
+			}
+			if i, ok := seen[k]; ok {
+				over[i].val = v
+				continue
+			}
+			seen[k] = len(over)
+			over = append(over, entry{k, v})
+		}
+	}
+	sort.Slice(over, func(i, j int) bool { return over[i].key < over[j].key })
+	// emit passes the pending writes before key (all with key == "").
+	emit := func(key string) error {
+		for len(over) > 0 && (key == "" || over[0].key < key) {
+			if over[0].val != nil {
+				if err := fn(over[0].key, over[0].val); err != nil {
+					return err
+				}
+			}
+			over = over[1:]
+		}
+		return nil
+	}
+	for {
+		r, ok := res.NextSync()
+		if !ok {
+			break
+		}
+		if r.Error != nil {
+			return r.Error
+		}
+		k := strings.TrimPrefix(r.Key, Namespace)
+		if err := emit(k); err != nil {
+			return err
+		}
+		if len(over) > 0 && over[0].key == k {
+			// Overwritten or deleted by a pending write.
+			if v := over[0].val; v != nil {
+				if err := fn(k, v); err != nil {
+					return err
+				}
+			}
+			over = over[1:]
+			continue
+		}
+		if err := fn(k, r.Value); err != nil {
+			return err
+		}
+	}
+	return emit("")
 }
 
 type entry struct {

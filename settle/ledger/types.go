@@ -94,6 +94,15 @@ type Genesis struct {
 	// receipt a client holds must not become free because its serving node
 	// crashed or the chain was slow.
 	LateReceiptMs int64 `json:"late_receipt_ms,omitempty"`
+	// ReceiptRetentionEpochs is how many epochs after its own an epoch's
+	// per-receipt records (each receipt's state and the epoch's ids, which
+	// proofs of inclusion are built from) are kept: once epoch e +
+	// ReceiptRetentionEpochs has closed, epoch e's are pruned, a bounded
+	// number per block, oldest first. 0 means
+	// [Genesis.RetentionEpochs]'s default. It must be at least
+	// [Genesis.MinRetentionEpochs], so that a pruned id is always refused
+	// as too late and can never be charged twice.
+	ReceiptRetentionEpochs uint64 `json:"receipt_retention_epochs,omitempty"`
 	// PowerUnit is the bond (flock base units) per unit of voting power and
 	// MaxValidators the size of the validator set (see [Ledger.Validators]).
 	PowerUnit     uint64 `json:"power_unit,omitempty"`

@@ -195,8 +195,8 @@ func readLedger(path, user string) (nl nodeLedger) {
 	}
 	nl.receipts = map[string]ledger.ReceiptState{}
 	if err := scan(ctx, cds, "/rcpt/", func(k string, v []byte) error {
-		var s ledger.ReceiptState
-		if err := json.Unmarshal(v, &s); err != nil {
+		s, err := ledger.DecodeReceiptState(v)
+		if err != nil {
 			return err
 		}
 		nl.receipts[k] = s
