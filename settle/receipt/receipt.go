@@ -317,6 +317,9 @@ func (a *Authorization) toPB() *pb.Authorization {
 // checkPeerID checks that id is a peer ID that embeds an Ed25519 public
 // key: every participant is an Ed25519 key (DESIGN §2).
 func checkPeerID(id peer.ID) error {
+	if isEd25519ID(id) {
+		return nil
+	}
 	if _, err := peer.IDFromBytes([]byte(id)); err != nil {
 		return fmt.Errorf("is not a peer ID: %v", err)
 	}
@@ -328,6 +331,18 @@ func checkPeerID(id peer.ID) error {
 		return fmt.Errorf("is a %s key, want Ed25519", pk.Type())
 	}
 	return nil
+}
+
+// ed25519IDPrefix starts every peer ID of an Ed25519 key: an identity
+// multihash (0x00) of 36 bytes (0x24) holding the key's protobuf, type
+// Ed25519 (0x08 0x01), 32 bytes of data (0x12 0x20).
+const ed25519IDPrefix = "\x00\x24\x08\x01\x12\x20"
+
+// isEd25519ID reports whether id is the peer ID of an Ed25519 key in the
+// form libp2p writes it: every such ID passes checkPeerID's full decoding,
+// which this skips; any other form takes the full decoding.
+func isEd25519ID(id peer.ID) bool {
+	return len(id) == len(ed25519IDPrefix)+ed25519PublicKeySize && id[:len(ed25519IDPrefix)] == ed25519IDPrefix
 }
 
 // idFromPB decodes a binary peer ID field; empty stays empty.
@@ -445,7 +460,7 @@ func open(envelope []byte, rec *payloadRecord, limit int, badSig Reason, check s
 	if len(pk.GetData()) != ed25519PublicKeySize {
 		return "", invalid(ReasonMalformed, "Ed25519 public key of %d bytes", len(pk.GetData()))
 	}
-	if !check(sigTuple{pub: pk.GetData(), msg: signedBytes(rec.domain, env.GetPayloadType(), env.GetPayload()), sig: env.GetSignature()}) {
+	if !check(sigTuple{pub: pk.GetData(), domain: rec.domain, payloadType: env.GetPayloadType(), payload: env.GetPayload(), sig: env.GetSignature()}) {
 		return "", invalid(badSig, "signature does not verify under domain %s", rec.domain)
 	}
 	if !bytes.Equal(env.GetPayloadType(), rec.codec) {

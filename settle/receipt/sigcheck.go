@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"crypto/sha512"
 	"encoding/binary"
+	"hash"
+	"io"
 	"sync"
 
 	"github.com/oasisprotocol/curve25519-voi/curve"
@@ -45,15 +47,43 @@ const ed25519PublicKeySize = ed25519.PublicKeySize
 var zip215 = &ed25519.Options{Verify: ed25519.VerifyOptionsZIP_215}
 
 // sigTuple is one signature to check: a raw Ed25519 public key, the signed
-// bytes and the signature.
-type sigTuple struct{ pub, msg, sig []byte }
+// bytes and the signature. The signed bytes are msg, or, when msg is nil,
+// those of an envelope: signedBytes(domain, payloadType, payload).
+type sigTuple struct {
+	pub, msg, sig        []byte
+	domain               string
+	payloadType, payload []byte
+}
+
+// message returns the signed bytes.
+func (t *sigTuple) message() []byte {
+	if t.msg != nil {
+		return t.msg
+	}
+	return signedBytes(t.domain, t.payloadType, t.payload)
+}
+
+// hashMessage writes the signed bytes to h without assembling them.
+func (t *sigTuple) hashMessage(h hash.Hash) {
+	if t.msg != nil {
+		_, _ = h.Write(t.msg)
+		return
+	}
+	var n [3 * binary.MaxVarintLen64]byte
+	_, _ = h.Write(binary.AppendUvarint(n[:0], uint64(len(t.domain))))
+	_, _ = io.WriteString(h, t.domain)
+	_, _ = h.Write(binary.AppendUvarint(n[:0], uint64(len(t.payloadType))))
+	_, _ = h.Write(t.payloadType)
+	_, _ = h.Write(binary.AppendUvarint(n[:0], uint64(len(t.payload))))
+	_, _ = h.Write(t.payload)
+}
 
 // sigCheck verifies a signature, or, in a batch's first pass, records it
 // for later.
 type sigCheck func(sigTuple) bool
 
 func verifyOne(t sigTuple) bool {
-	return len(t.pub) == ed25519.PublicKeySize && ed25519.VerifyWithOptions(t.pub, t.msg, t.sig, zip215)
+	return len(t.pub) == ed25519.PublicKeySize && ed25519.VerifyWithOptions(t.pub, t.message(), t.sig, zip215)
 }
 
 // signedBytes are the bytes a libp2p envelope's signature covers: the
@@ -151,10 +181,12 @@ type sigBatch struct {
 	keys []*pubKey
 	// keyIndex maps a key to its index in keys.
 	keyIndex map[*pubKey]int
+	// h is the SHA-512 of kᵢ, reused.
+	h hash.Hash
 }
 
 func newSigBatch(n int) *sigBatch {
-	return &sigBatch{sigs: make([]batchSig, 0, n), keyIndex: map[*pubKey]int{}}
+	return &sigBatch{sigs: make([]batchSig, 0, n), keyIndex: map[*pubKey]int{}, h: sha512.New()}
 }
 
 // add decodes t for the batch equation. It returns false, adding nothing,
@@ -184,10 +216,11 @@ func (b *sigBatch) add(t sigTuple) bool {
 		b.sigs = b.sigs[:len(b.sigs)-1]
 		return false
 	}
-	h := sha512.New()
+	h := b.h
+	h.Reset()
 	_, _ = h.Write(t.sig[:32])
 	_, _ = h.Write(t.pub)
-	_, _ = h.Write(t.msg)
+	t.hashMessage(h)
 	var sum [sha512.Size]byte
 	if _, err := s.k.SetBytesModOrderWide(h.Sum(sum[:0])); err != nil {
 		b.sigs = b.sigs[:len(b.sigs)-1]

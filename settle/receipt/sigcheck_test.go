@@ -9,6 +9,7 @@ import (
 	mrand "math/rand/v2"
 	"testing"
 
+	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	cryptopb "github.com/libp2p/go-libp2p/core/crypto/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -390,4 +391,53 @@ func TestVerifyBatchSmallOrderKeys(t *testing.T) {
 	if want := len(envs) - 8; valid != want {
 		t.Fatalf("%d of %d valid, want %d", valid, len(envs), want)
 	}
+}
+
+// FuzzVerifyBatch: an envelope between two valid receipts gets, in a
+// batch, the verdict and reason Verify gives it alone, and its
+// neighbours stay valid.
+func FuzzVerifyBatch(f *testing.F) {
+	_, receipts := seeds(f)
+	for _, s := range receipts {
+		f.Add(s)
+	}
+	w := newWorld(f)
+	chk := w.checker()
+	good, _ := (&rcase{}).build(f, w)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ctx := context.Background()
+		want, werr := Verify(ctx, data, chk)
+		got, errs := VerifyBatch(ctx, [][]byte{good, data, good}, chk)
+		if ReasonOf(errs[1]) != ReasonOf(werr) || (errs[1] == nil) != (werr == nil) {
+			t.Fatalf("batch %v, alone %v", errs[1], werr)
+		}
+		if werr == nil && (got[1] == nil || got[1].ID() != want.ID()) {
+			t.Fatalf("batch result %v", got[1])
+		}
+		if errs[0] != nil || errs[2] != nil {
+			t.Fatalf("a valid neighbour was refused: %v, %v", errs[0], errs[2])
+		}
+	})
+}
+
+// FuzzEd25519IDFastPath: an ID that the fast path of checkPeerID accepts
+// passes its full decoding too.
+func FuzzEd25519IDFastPath(f *testing.F) {
+	_, id := testkeys.Seeded(f, 1)
+	f.Add([]byte(id))
+	f.Add([]byte(ed25519IDPrefix + "0123456789abcdef0123456789abcdef"))
+	f.Add([]byte(ed25519IDPrefix + "short"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		id := peer.ID(b)
+		if !isEd25519ID(id) {
+			return
+		}
+		if _, err := peer.IDFromBytes(b); err != nil {
+			t.Fatalf("fast path accepts %x, not a peer ID: %v", b, err)
+		}
+		pk, err := id.ExtractPublicKey()
+		if err != nil || pk.Type() != cryptopb.KeyType_Ed25519 {
+			t.Fatalf("fast path accepts %x: %v", b, err)
+		}
+	})
 }
