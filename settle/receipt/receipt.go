@@ -29,6 +29,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/fomonet/fomo/settle/receipt/pb"
@@ -472,18 +473,13 @@ func open(envelope []byte, rec *payloadRecord, limit int, badSig Reason, check s
 	if len(env.ProtoReflect().GetUnknown()) > 0 {
 		return "", invalid(ReasonMalformed, "envelope has unknown fields")
 	}
-	if canon, err := deterministic.Marshal(&env); err != nil || !bytes.Equal(canon, envelope) {
+	if !isCanonical(&env, envelope) {
 		return "", invalid(ReasonMalformed, "envelope is not in canonical encoding")
 	}
-	pub, err := crypto.UnmarshalEd25519PublicKey(pk.GetData())
-	if err != nil {
-		return "", invalid(ReasonMalformed, "signer key: %v", err)
-	}
-	signer, err := peer.IDFromPublicKey(pub)
-	if err != nil {
-		return "", invalid(ReasonMalformed, "signer key: %v", err)
-	}
-	rec.payload = bytes.Clone(env.GetPayload())
+	signer := ed25519ID(pk.GetData())
+	// Unmarshal copied the payload out of envelope: it is the caller's
+	// to keep.
+	rec.payload = env.GetPayload()
 	if bad := decodePayload(rec.payload, m); bad != nil {
 		return "", bad
 	}
@@ -499,10 +495,32 @@ func decodePayload(payload []byte, m proto.Message) *Invalid {
 	if len(m.ProtoReflect().GetUnknown()) > 0 {
 		return invalid(ReasonMalformed, "payload has unknown fields")
 	}
-	if canon, err := deterministic.Marshal(m); err != nil || !bytes.Equal(canon, payload) {
+	if !isCanonical(m, payload) {
 		return invalid(ReasonMalformed, "payload is not in canonical encoding")
 	}
 	return nil
+}
+
+// canonBufs holds buffers for isCanonical.
+var canonBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// isCanonical reports whether b is the deterministic encoding of m.
+func isCanonical(m proto.Message, b []byte) bool {
+	buf := canonBufs.Get().(*[]byte)
+	canon, err := deterministic.MarshalAppend((*buf)[:0], m)
+	ok := err == nil && bytes.Equal(canon, b)
+	if cap(canon) <= 2*MaxReceiptSize {
+		*buf = canon
+		canonBufs.Put(buf)
+	}
+	return ok
+}
+
+// ed25519ID returns the peer ID of the raw 32-byte Ed25519 key pub, as
+// peer.IDFromPublicKey does: the identity multihash of the key's
+// protobuf.
+func ed25519ID(pub []byte) peer.ID {
+	return peer.ID(ed25519IDPrefix + string(pub))
 }
 
 // OpenAuthorization decodes and authenticates an authorization envelope:

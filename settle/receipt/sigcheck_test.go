@@ -441,3 +441,19 @@ func FuzzEd25519IDFastPath(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEd25519ID: the signer ID built from a raw key is the one libp2p
+// builds, and passes the fast path of checkPeerID.
+func FuzzEd25519ID(f *testing.F) {
+	for _, s := range smallOrderEncodings {
+		f.Add(unhex(f, s))
+	}
+	f.Fuzz(func(t *testing.T, pub []byte) {
+		if len(pub) != ed25519PublicKeySize {
+			return
+		}
+		if got, want := ed25519ID(pub), rawKeyID(t, pub); got != want || !isEd25519ID(got) {
+			t.Fatalf("key %x: ID %x, libp2p's %x", pub, got, want)
+		}
+	})
+}
