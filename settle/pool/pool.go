@@ -362,7 +362,20 @@ func (p *Pool) AddBatch(ctx context.Context, envs [][]byte) ([]Entry, []error) {
 			rs[i], verrs[i] = p.cfg.Verify(ctx, env)
 		}
 	}
-	dones := make([]chan error, len(envs))
+	// One write for the whole batch, queued under p.mu so that a flush
+	// (MarkSettled) cannot pass it while its receipts are in flight.
+	w := write{done: make(chan error, 1)}
+	kept := make([]bool, len(envs))
+	p.mu.Lock()
+	if p.closed.Load() {
+		p.mu.Unlock()
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = ErrClosed
+			}
+		}
+		return out, errs
+	}
 	for i, env := range envs {
 		if verrs[i] != nil {
 			errs[i] = verrs[i]
@@ -377,14 +390,24 @@ func (p *Pool) AddBatch(ctx context.Context, envs [][]byte) ([]Entry, []error) {
 			errs[i] = err
 			continue
 		}
-		out[i], dones[i], errs[i] = p.put(ctx, rs[i], env, digest, false, true)
+		n := len(w.kvs)
+		out[i], errs[i] = p.putLocked(ctx, rs[i], env, digest, false, &w)
+		kept[i] = len(w.kvs) > n
 	}
-	for i, done := range dones {
-		if done != nil {
-			if err := wait(ctx, done); err != nil {
-				errs[i] = err
+	if len(w.kvs) > 0 {
+		p.enqueue(w)
+	}
+	p.mu.Unlock()
+	if len(w.kvs) > 0 {
+		if err := wait(ctx, w.done); err != nil {
+			for i := range errs {
+				if kept[i] {
+					errs[i] = err
+				}
 			}
 		}
+	}
+	for i := range errs {
 		var ce *ConflictError
 		switch {
 		case errs[i] == nil:
@@ -474,14 +497,6 @@ func (p *Pool) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pu
 // writer; local marks receipts served here; when waits is true, the returned
 // channel reports the commit.
 func (p *Pool) put(ctx context.Context, r Receipt, env []byte, digest [32]byte, local, waits bool) (Entry, chan error, error) {
-	epoch := p.cfg.EpochOf(r.IssuedAtMs)
-	if !p.cfg.Open(epoch) {
-		return Entry{}, nil, &EpochClosedError{Epoch: epoch}
-	}
-	e := Entry{
-		Receipt: r, Digest: digest, Epoch: epoch, SeenAtMs: p.cfg.Now().UnixMilli(), Local: local,
-		Envelope: append([]byte(nil), env...),
-	}
 	var done chan error
 	if waits {
 		done = make(chan error, 1)
@@ -491,32 +506,53 @@ func (p *Pool) put(ctx context.Context, r Receipt, env []byte, digest [32]byte, 
 	if p.closed.Load() {
 		return Entry{}, nil, ErrClosed
 	}
+	w := write{done: done}
+	e, err := p.putLocked(ctx, r, env, digest, local, &w)
+	if len(w.kvs) > 0 {
+		p.enqueue(w)
+		return e, done, err
+	}
+	return e, nil, err
+}
+
+// putLocked is put, p.mu held and the pool open, adding what it keeps to
+// w rather than queueing it.
+func (p *Pool) putLocked(ctx context.Context, r Receipt, env []byte, digest [32]byte, local bool, w *write) (Entry, error) {
+	epoch := p.cfg.EpochOf(r.IssuedAtMs)
+	if !p.cfg.Open(epoch) {
+		return Entry{}, &EpochClosedError{Epoch: epoch}
+	}
+	e := Entry{
+		Receipt: r, Digest: digest, Epoch: epoch, SeenAtMs: p.cfg.Now().UnixMilli(), Local: local,
+		Envelope: append([]byte(nil), env...),
+	}
 	held, ok, err := p.get(ctx, r.ID)
 	if err != nil {
-		return Entry{}, nil, err
+		return Entry{}, err
 	}
 	if ok {
 		if held.Digest == digest {
-			return held, nil, &DuplicateError{Entry: held}
+			return held, &DuplicateError{Entry: held}
 		}
 		seen, err := p.seenDigest(ctx, digest)
 		if err != nil {
-			return Entry{}, nil, err
+			return Entry{}, err
 		}
 		if seen { // this conflicting receipt is evidence already
-			return Entry{}, nil, &DuplicateError{Entry: e}
+			return Entry{}, &DuplicateError{Entry: e}
 		}
 		p.flightMu.Lock()
 		p.flightDigests[digest] = struct{}{}
 		p.knownDigests[digest] = struct{}{}
 		p.flightMu.Unlock()
-		p.enqueue(write{kvs: []kv{
-			{p.keys.evidence(e.ID, e.Digest), encodeEntry(e)},
-			{p.keys.digest(e.Digest), e.ID[:]},
-		}, digests: [][32]byte{digest}, done: done})
-		return Entry{}, done, &ConflictError{Held: held, Conflict: e}
+		w.kvs = append(w.kvs,
+			kv{p.keys.evidence(e.ID, e.Digest), encodeEntry(e)},
+			kv{p.keys.digest(e.Digest), e.ID[:]})
+		w.digests = append(w.digests, digest)
+		return Entry{}, &ConflictError{Held: held, Conflict: e}
 	}
-	w := write{ids: []ID{e.ID}, digests: [][32]byte{digest}, done: done}
+	w.ids = append(w.ids, e.ID)
+	w.digests = append(w.digests, digest)
 	for k, v := range p.keys.entryWrites(e) {
 		w.kvs = append(w.kvs, kv{k, v})
 	}
@@ -526,9 +562,8 @@ func (p *Pool) put(ctx context.Context, r Receipt, env []byte, digest [32]byte, 
 	p.knownDigests[digest] = struct{}{}
 	p.knownIDs[e.ID] = struct{}{}
 	p.flightMu.Unlock()
-	p.enqueue(w)
 	p.pend(e)
-	return e, done, nil
+	return e, nil
 }
 
 func satAdd(a, b uint64) uint64 {

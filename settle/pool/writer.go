@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path"
+	"slices"
+	"strings"
 
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
@@ -102,11 +104,17 @@ func (p *Pool) commitKVs(batch []write) error {
 	if err != nil {
 		return fmt.Errorf("pool: %w", err)
 	}
+	// In key order: pebble inserts each key into its memtable starting
+	// from where the previous one went, so ordered keys are found with
+	// fewer comparisons.
+	kvs := make([]kv, 0, n)
 	for _, w := range batch {
-		for _, x := range w.kvs {
-			if err := b.Put(ctx, x.k, x.v); err != nil {
-				return fmt.Errorf("pool: %w", err)
-			}
+		kvs = append(kvs, w.kvs...)
+	}
+	slices.SortStableFunc(kvs, func(a, b kv) int { return strings.Compare(a.k.String(), b.k.String()) })
+	for _, x := range kvs {
+		if err := b.Put(ctx, x.k, x.v); err != nil {
+			return fmt.Errorf("pool: %w", err)
 		}
 	}
 	if err := b.Commit(ctx); err != nil {
