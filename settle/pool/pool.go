@@ -16,6 +16,12 @@
 //     the forwarder is not at fault — and is kept as evidence against the
 //     node that signed it ([Pool.Evidence]); it is never counted.
 //
+// With Config.VerifyBatch set, the validator gathers what it hears into
+// batches (Config.GossipBatch: up to 256 receipts, each waiting at most
+// 10 ms) and verifies each batch's signatures together and stores its
+// receipts in one write; every message still gets its own verdict, the
+// one above.
+//
 // The datastore is the seen set, so de-duplication survives restarts. A
 // writer goroutine persists what the validator accepts in group commits
 // (one write-ahead-log sync for every receipt waiting), a few milliseconds
@@ -79,9 +85,15 @@ type Config struct {
 	Host Host
 	// Verify checks receipt envelopes.
 	Verify Verifier
-	// VerifyBatch, when set, checks the envelopes of AddBatch together;
-	// otherwise AddBatch uses Verify on each.
+	// VerifyBatch, when set, checks the envelopes of AddBatch together,
+	// and those of gossip in batches (GossipBatch); otherwise each is
+	// checked with Verify.
 	VerifyBatch BatchVerifier
+	// GossipBatch is the window in which the topic validator gathers
+	// gossiped receipts into batches, when VerifyBatch is set: each
+	// message waits at most MaxDelay for its batch. Its zero value
+	// means the defaults; MaxReceipts 1 validates one message at a time.
+	GossipBatch BatchWindow
 	// EpochOf maps an authorization's issue time (Unix ms) to its epoch;
 	// nil puts every receipt in epoch 0.
 	EpochOf func(issuedAtMs uint64) uint64
@@ -148,6 +160,9 @@ type Pool struct {
 	writes       chan write
 	stopWriter   chan struct{}
 	writerDone   chan struct{}
+	// batcher gathers gossiped receipts into batches; nil when they are
+	// validated one at a time.
+	batcher *batcher
 
 	stats *stats
 
@@ -199,6 +214,9 @@ func New(cfg Config) (*Pool, error) {
 		return nil, err
 	}
 	go p.writer()
+	if win := cfg.GossipBatch.withDefaults(); cfg.VerifyBatch != nil && win.MaxReceipts > 1 {
+		p.startBatcher(win)
+	}
 	if cfg.Host == nil {
 		return p, nil
 	}
@@ -220,7 +238,14 @@ func (p *Pool) join(cfg Config) error {
 		return fmt.Errorf("pool: joining the receipts topic: %w", err)
 	}
 	p.topic, p.tname = t, t.String()
-	if err := p.ps.RegisterTopicValidator(p.tname, p.validate, pubsub.WithValidatorInline(true)); err != nil {
+	// One at a time, a receipt is validated inline; in batches, each
+	// waits for its batch in its own goroutine (pubsub's asynchronous
+	// validation, bounded by its validation throttle).
+	validator, inline := p.validate, true
+	if p.batcher != nil {
+		validator, inline = p.validateBatched, false
+	}
+	if err := p.ps.RegisterTopicValidator(p.tname, validator, pubsub.WithValidatorInline(inline)); err != nil {
 		return fmt.Errorf("pool: registering the validator of %s: %w", p.tname, err)
 	}
 	if cfg.TopicScoreParams != nil {
@@ -253,6 +278,7 @@ func (p *Pool) Close() error {
 		if p.ps != nil && p.tname != "" {
 			_ = p.ps.UnregisterTopicValidator(p.tname)
 		}
+		p.stopBatcher()
 		close(p.stopWriter)
 		<-p.writerDone
 	})
@@ -434,41 +460,63 @@ func (p *Pool) notify(e Entry) {
 // validate is the topic validator (see the package comment).
 func (p *Pool) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 	data := m.GetData()
-	digest := sha256.Sum256(data)
+	digest, res, decided := p.precheck(ctx, from, data)
+	if decided {
+		return res
+	}
+	r, err := p.cfg.Verify(ctx, data)
+	if err != nil {
+		return p.verifyVerdict(from, err)
+	}
+	e, _, err := p.put(ctx, r, data, digest, false, false)
+	return p.putVerdict(from, r, e, err)
+}
+
+// precheck applies to a gossiped message what comes before its signatures:
+// de-duplication and the admission rule. decided is true when res is the
+// verdict.
+func (p *Pool) precheck(ctx context.Context, from peer.ID, data []byte) (digest [32]byte, res pubsub.ValidationResult, decided bool) {
+	digest = sha256.Sum256(data)
 	seen, err := p.seenDigest(ctx, digest)
 	switch {
 	case err != nil:
 		p.log.Warn("reading the receipt pool failed", "err", err)
-		return p.stats.ignore(ReasonStore)
+		return digest, p.stats.ignore(ReasonStore), true
 	case seen && from == p.self:
 		// Published by Add, which stored it first.
-		return p.stats.accept()
+		return digest, p.stats.accept(), true
 	case seen:
-		return p.stats.ignore(ReasonDuplicate)
+		return digest, p.stats.ignore(ReasonDuplicate), true
 	}
 	if a := p.cfg.Admission; a != nil && from != p.self {
 		if v, reason, err := a.gossip(ctx, from, data); v != admitted {
 			p.log.Debug("refusing gossiped receipt", "from", from, "reason", reason, "err", err)
 			if v == rejected {
-				return p.stats.reject(reason)
+				return digest, p.stats.reject(reason), true
 			}
-			return p.stats.ignore(reason)
+			return digest, p.stats.ignore(reason), true
 		}
 	}
-	r, err := p.cfg.Verify(ctx, data)
-	if err != nil {
-		var ve *VerifyError
-		if errors.As(err, &ve) {
-			p.log.Debug("refusing gossiped receipt", "from", from, "reason", ve.Reason, "err", err)
-			if ve.Ignore {
-				return p.stats.ignore(ve.Reason)
-			}
-			return p.stats.reject(ve.Reason)
+	return digest, 0, false
+}
+
+// verifyVerdict is the verdict on a gossiped receipt the Verifier refused.
+func (p *Pool) verifyVerdict(from peer.ID, err error) pubsub.ValidationResult {
+	var ve *VerifyError
+	if errors.As(err, &ve) {
+		p.log.Debug("refusing gossiped receipt", "from", from, "reason", ve.Reason, "err", err)
+		if ve.Ignore {
+			return p.stats.ignore(ve.Reason)
 		}
-		p.log.Debug("could not verify gossiped receipt", "from", from, "err", err)
-		return p.stats.ignore(ReasonVerifyFailed)
+		return p.stats.reject(ve.Reason)
 	}
-	e, _, err := p.put(ctx, r, data, digest, false, false)
+	p.log.Debug("could not verify gossiped receipt", "from", from, "err", err)
+	return p.stats.ignore(ReasonVerifyFailed)
+}
+
+// putVerdict is the verdict on a verified gossiped receipt r that put
+// stored as e, or refused with err.
+func (p *Pool) putVerdict(from peer.ID, r Receipt, e Entry, err error) pubsub.ValidationResult {
 	var ce *ConflictError
 	switch {
 	case err == nil:
