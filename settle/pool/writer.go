@@ -106,13 +106,25 @@ func (p *Pool) commitKVs(batch []write) error {
 	}
 	// In key order: pebble inserts each key into its memtable starting
 	// from where the previous one went, so ordered keys are found with
-	// fewer comparisons.
-	kvs := make([]kv, 0, n)
-	for _, w := range batch {
-		kvs = append(kvs, w.kvs...)
+	// fewer comparisons. A key written twice keeps its last value: ties
+	// keep their order.
+	type put struct {
+		kv
+		seq int
 	}
-	slices.SortStableFunc(kvs, func(a, b kv) int { return strings.Compare(a.k.String(), b.k.String()) })
-	for _, x := range kvs {
+	puts := make([]put, 0, n)
+	for _, w := range batch {
+		for _, x := range w.kvs {
+			puts = append(puts, put{x, len(puts)})
+		}
+	}
+	slices.SortFunc(puts, func(a, b put) int {
+		if c := strings.Compare(a.k.String(), b.k.String()); c != 0 {
+			return c
+		}
+		return a.seq - b.seq
+	})
+	for _, x := range puts {
 		if err := b.Put(ctx, x.k, x.v); err != nil {
 			return fmt.Errorf("pool: %w", err)
 		}
