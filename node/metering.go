@@ -147,10 +147,14 @@ func (n *Node) openPool(signers receipt.Signers) (*pool.Pool, error) {
 		}
 		onAccept = n.chain.sub.Accept
 	}
+	chk := receipt.Checker{NetworkID: g.ID(), Signers: signers}
 	pl, err := pool.New(pool.Config{
-		Datastore:        n.store,
-		Host:             n.host,
-		Verify:           pool.ReceiptVerifier(receipt.Checker{NetworkID: g.ID(), Signers: signers}),
+		Datastore: n.store,
+		Host:      n.host,
+		Verify:    pool.ReceiptVerifier(chk),
+		// Gossiped receipts are verified in batches (pool.BatchWindow's
+		// defaults: up to 256, waiting at most 10 ms).
+		VerifyBatch:      pool.ReceiptBatchVerifier(chk),
 		EpochOf:          n.epochOf,
 		Open:             open,
 		OnAccept:         onAccept,

@@ -4,16 +4,17 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/settle/receipt"
-	voied25519 "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
-
 	"github.com/fomonet/fomo/store"
 	ds "github.com/ipfs/go-datastore"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	voied25519 "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 )
 
 // BenchmarkValidate measures what a node does per gossiped receipt: decode,
@@ -111,35 +112,103 @@ func benchValidate(b *testing.B, db ds.Batching) {
 // BenchmarkAdmitBatch is BenchmarkValidate for receipts admitted n at a
 // time with AddBatch: the signatures of the batch checked together
 // (receipt.VerifyBatch), then de-duplication and one group commit on
-// pebble.
+// pebble. All receipts are of one account and one node, as a node's
+// receipts or a busy client's are; BenchmarkAdmitBatchManyKeys is the
+// other end.
 func BenchmarkAdmitBatch(b *testing.B) {
-	for _, n := range []int{64, 256} {
-		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			db := openPebble(b, b.TempDir())
-			b.Cleanup(func() { db.Close() })
-			p := newLocalPool(b, Config{Datastore: db, VerifyBatch: ReceiptBatchVerifier(receipt.Checker{})})
-			acctKey, _ := testkeys.New(b)
-			nodeKey, _ := testkeys.New(b)
-			batches := make([][][]byte, b.N)
-			seq := uint64(0)
-			for i := range batches {
-				for range n {
-					seq++
-					batches[i] = append(batches[i], signReceipt(b, signAuth(b, acctKey, "m", seq, 10), nodeKey, 1, 1))
-				}
+	for _, n := range []int{64, 256, 512, 1024} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) { benchAdmitBatch(b, n, 1, 1) })
+	}
+}
+
+// BenchmarkAdmitBatchManyKeys is BenchmarkAdmitBatch with receipts of
+// 1,024 accounts served by 16 nodes, in turn: a batch shares few keys.
+func BenchmarkAdmitBatchManyKeys(b *testing.B) {
+	for _, n := range []int{256, 1024} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) { benchAdmitBatch(b, n, 1024, 16) })
+	}
+}
+
+// benchAdmitBatch admits b.N batches of n receipts of accounts and nodes
+// keys, in turn.
+func benchAdmitBatch(b *testing.B, n, accounts, nodes int) {
+	db := openPebble(b, b.TempDir())
+	b.Cleanup(func() { db.Close() })
+	p := newLocalPool(b, Config{Datastore: db, VerifyBatch: ReceiptBatchVerifier(receipt.Checker{})})
+	accts := make([]crypto.PrivKey, accounts)
+	for i := range accts {
+		accts[i], _ = testkeys.New(b)
+	}
+	nodeKeys := make([]crypto.PrivKey, nodes)
+	for i := range nodeKeys {
+		nodeKeys[i], _ = testkeys.New(b)
+	}
+	batches := make([][][]byte, b.N)
+	seq := uint64(0)
+	for i := range batches {
+		for range n {
+			seq++
+			auth := signAuth(b, accts[int(seq)%accounts], "m", seq, 10)
+			batches[i] = append(batches[i], signReceipt(b, auth, nodeKeys[int(seq)%nodes], 1, 1))
+		}
+	}
+	ctx := context.Background()
+	cpu := startCPU()
+	b.ResetTimer()
+	for i := range b.N {
+		_, errs := p.AddBatch(ctx, batches[i])
+		for _, err := range errs {
+			if err != nil {
+				b.Fatal(err)
 			}
-			ctx := context.Background()
-			b.ResetTimer()
-			for i := range b.N {
-				_, errs := p.AddBatch(ctx, batches[i])
-				for _, err := range errs {
-					if err != nil {
-						b.Fatal(err)
-					}
-				}
+		}
+	}
+	b.StopTimer()
+	reportReceipts(b, b.N*n, cpu)
+}
+
+// BenchmarkGossipBatched is what the topic validator does with gossiped
+// receipts when it verifies them in batches (Config.GossipBatch's
+// defaults): b.N receipts of one account and one node validated at once,
+// each in its own goroutine as pubsub's asynchronous validation runs
+// them, on pebble.
+func BenchmarkGossipBatched(b *testing.B) {
+	db := openPebble(b, b.TempDir())
+	b.Cleanup(func() { db.Close() })
+	p := newLocalPool(b, Config{Datastore: db, VerifyBatch: ReceiptBatchVerifier(receipt.Checker{})})
+	acctKey, _ := testkeys.New(b)
+	nodeKey, _ := testkeys.New(b)
+	_, from := testkeys.New(b)
+	msgs := make([]*pubsub.Message, b.N)
+	for i := range msgs {
+		msgs[i] = gossip(signReceipt(b, signAuth(b, acctKey, "m", uint64(i+1), 10), nodeKey, 1, 1))
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	cpu := startCPU()
+	b.ResetTimer()
+	for _, m := range msgs {
+		wg.Go(func() {
+			if got := p.validateBatched(ctx, from, m); got != pubsub.ValidationAccept {
+				b.Errorf("verdict %v", got)
 			}
-			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "receipts/s")
 		})
+	}
+	wg.Wait()
+	if err := p.flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	reportReceipts(b, b.N, cpu)
+}
+
+// reportReceipts reports receipts per second of wall time and the
+// process's CPU time per receipt since cpu started: on a loaded machine
+// the wall time counts other processes' time too.
+func reportReceipts(b *testing.B, receipts int, cpu cpuClock) {
+	b.ReportMetric(float64(receipts)/b.Elapsed().Seconds(), "receipts/s")
+	if used, ok := cpu.since(); ok {
+		b.ReportMetric(float64(used.Nanoseconds())/1e3/float64(receipts), "cpu-µs/receipt")
 	}
 }
 
@@ -149,10 +218,16 @@ func BenchmarkEd25519VerifyZIP215(b *testing.B) {
 	pubs, msgs, sigs := sigSet(b)
 	opts := &voied25519.Options{Verify: voied25519.VerifyOptionsZIP_215}
 	i := 0
+	cpu := startCPU()
 	for b.Loop() {
 		if !voied25519.VerifyWithOptions(pubs[i&1023], msgs[i&1023], sigs[i&1023], opts) {
 			b.Fatal("verify failed")
 		}
 		i++
+	}
+	// The CPU time per signature, to compare with the admissions' CPU
+	// time per receipt (the bound is two signatures per receipt).
+	if used, ok := cpu.since(); ok {
+		b.ReportMetric(float64(used.Nanoseconds())/1e3/float64(b.N), "cpu-µs/op")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"iter"
 	"strconv"
 	"strings"
+	"sync"
 
 	ds "github.com/ipfs/go-datastore"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -40,8 +41,8 @@ func (k keys) evidence(id ID, d [32]byte) ds.Key {
 // index returns the prefix of an index ("a", "n" or "m") for value v.
 func (k keys) index(kind, v string) string { return k.prefix + "/" + kind + "/" + v }
 
-func (k keys) accountIndex(a peer.ID) string { return k.index("a", a.String()) }
-func (k keys) nodeIndex(n peer.ID) string    { return k.index("n", n.String()) }
+func (k keys) accountIndex(a peer.ID) string { return k.index("a", peerNames.get(a)) }
+func (k keys) nodeIndex(n peer.ID) string    { return k.index("n", peerNames.get(n)) }
 func (k keys) modelIndex(m string) string {
 	if m == "" {
 		return k.index("m", "_") // hex never yields "_"
@@ -52,15 +53,50 @@ func (k keys) entries() string { return k.prefix + "/r" }
 
 // entryWrites yields every key and value written when e is stored.
 func (k keys) entryWrites(e Entry) iter.Seq2[ds.Key, []byte] {
-	pos := "/" + epochHex(e.Epoch) + "/" + e.ID.String()
+	epoch, id := epochHex(e.Epoch), e.ID.String()
+	pos := "/" + epoch + "/" + id
 	return func(yield func(ds.Key, []byte) bool) {
-		_ = yield(k.entry(e.Epoch, e.ID), encodeEntry(e)) &&
-			yield(k.where(e.ID), []byte(epochHex(e.Epoch))) &&
+		_ = yield(ds.RawKey(k.prefix+"/r"+pos), encodeEntry(e)) &&
+			yield(ds.RawKey(k.prefix+"/i/"+id), []byte(epoch)) &&
 			yield(k.digest(e.Digest), e.ID[:]) &&
 			yield(ds.RawKey(k.accountIndex(e.Account)+pos), []byte{}) &&
 			yield(ds.RawKey(k.nodeIndex(e.Node)+pos), []byte{}) &&
 			yield(ds.RawKey(k.modelIndex(e.Model)+pos), []byte{})
 	}
+}
+
+// nameCacheGeneration is how many peer IDs each of the two generations of
+// the cache of their text forms holds.
+const nameCacheGeneration = 4096
+
+// nameCache remembers the text form (base58) of recently seen peer IDs: a
+// pool's receipts name few accounts and nodes many times over, and the
+// index keys spell them out. It holds between nameCacheGeneration and
+// twice as many IDs: when the recent map is full it becomes the older one
+// and the older one is dropped.
+type nameCache struct {
+	mu       sync.Mutex
+	cur, old map[peer.ID]string
+}
+
+var peerNames = &nameCache{}
+
+// get returns id.String().
+func (c *nameCache) get(id peer.ID) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.cur[id]; ok {
+		return s
+	}
+	s, ok := c.old[id]
+	if !ok {
+		s = id.String()
+	}
+	if len(c.cur) >= nameCacheGeneration || c.cur == nil {
+		c.old, c.cur = c.cur, make(map[peer.ID]string, nameCacheGeneration)
+	}
+	c.cur[id] = s
+	return s
 }
 
 // parsePos parses the trailing "<epoch>/<id>" of a key.

@@ -16,6 +16,12 @@
 //     the forwarder is not at fault — and is kept as evidence against the
 //     node that signed it ([Pool.Evidence]); it is never counted.
 //
+// With Config.VerifyBatch set, the validator gathers what it hears into
+// batches (Config.GossipBatch: up to 256 receipts, each waiting at most
+// 10 ms) and verifies each batch's signatures together and stores its
+// receipts in one write; every message still gets its own verdict, the
+// one above.
+//
 // The datastore is the seen set, so de-duplication survives restarts. A
 // writer goroutine persists what the validator accepts in group commits
 // (one write-ahead-log sync for every receipt waiting), a few milliseconds
@@ -79,9 +85,15 @@ type Config struct {
 	Host Host
 	// Verify checks receipt envelopes.
 	Verify Verifier
-	// VerifyBatch, when set, checks the envelopes of AddBatch together;
-	// otherwise AddBatch uses Verify on each.
+	// VerifyBatch, when set, checks the envelopes of AddBatch together,
+	// and those of gossip in batches (GossipBatch); otherwise each is
+	// checked with Verify.
 	VerifyBatch BatchVerifier
+	// GossipBatch is the window in which the topic validator gathers
+	// gossiped receipts into batches, when VerifyBatch is set: each
+	// message waits at most MaxDelay for its batch. Its zero value
+	// means the defaults; MaxReceipts 1 validates one message at a time.
+	GossipBatch BatchWindow
 	// EpochOf maps an authorization's issue time (Unix ms) to its epoch;
 	// nil puts every receipt in epoch 0.
 	EpochOf func(issuedAtMs uint64) uint64
@@ -148,6 +160,9 @@ type Pool struct {
 	writes       chan write
 	stopWriter   chan struct{}
 	writerDone   chan struct{}
+	// batcher gathers gossiped receipts into batches; nil when they are
+	// validated one at a time.
+	batcher *batcher
 
 	stats *stats
 
@@ -199,6 +214,9 @@ func New(cfg Config) (*Pool, error) {
 		return nil, err
 	}
 	go p.writer()
+	if win := cfg.GossipBatch.withDefaults(); cfg.VerifyBatch != nil && win.MaxReceipts > 1 {
+		p.startBatcher(win)
+	}
 	if cfg.Host == nil {
 		return p, nil
 	}
@@ -220,7 +238,14 @@ func (p *Pool) join(cfg Config) error {
 		return fmt.Errorf("pool: joining the receipts topic: %w", err)
 	}
 	p.topic, p.tname = t, t.String()
-	if err := p.ps.RegisterTopicValidator(p.tname, p.validate, pubsub.WithValidatorInline(true)); err != nil {
+	// One at a time, a receipt is validated inline; in batches, each
+	// waits for its batch in its own goroutine (pubsub's asynchronous
+	// validation, bounded by its validation throttle).
+	validator, inline := p.validate, true
+	if p.batcher != nil {
+		validator, inline = p.validateBatched, false
+	}
+	if err := p.ps.RegisterTopicValidator(p.tname, validator, pubsub.WithValidatorInline(inline)); err != nil {
 		return fmt.Errorf("pool: registering the validator of %s: %w", p.tname, err)
 	}
 	if cfg.TopicScoreParams != nil {
@@ -253,6 +278,7 @@ func (p *Pool) Close() error {
 		if p.ps != nil && p.tname != "" {
 			_ = p.ps.UnregisterTopicValidator(p.tname)
 		}
+		p.stopBatcher()
 		close(p.stopWriter)
 		<-p.writerDone
 	})
@@ -362,7 +388,20 @@ func (p *Pool) AddBatch(ctx context.Context, envs [][]byte) ([]Entry, []error) {
 			rs[i], verrs[i] = p.cfg.Verify(ctx, env)
 		}
 	}
-	dones := make([]chan error, len(envs))
+	// One write for the whole batch, queued under p.mu so that a flush
+	// (MarkSettled) cannot pass it while its receipts are in flight.
+	w := write{done: make(chan error, 1)}
+	kept := make([]bool, len(envs))
+	p.mu.Lock()
+	if p.closed.Load() {
+		p.mu.Unlock()
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = ErrClosed
+			}
+		}
+		return out, errs
+	}
 	for i, env := range envs {
 		if verrs[i] != nil {
 			errs[i] = verrs[i]
@@ -377,14 +416,24 @@ func (p *Pool) AddBatch(ctx context.Context, envs [][]byte) ([]Entry, []error) {
 			errs[i] = err
 			continue
 		}
-		out[i], dones[i], errs[i] = p.put(ctx, rs[i], env, digest, false, true)
+		n := len(w.kvs)
+		out[i], errs[i] = p.putLocked(ctx, rs[i], env, digest, false, &w)
+		kept[i] = len(w.kvs) > n
 	}
-	for i, done := range dones {
-		if done != nil {
-			if err := wait(ctx, done); err != nil {
-				errs[i] = err
+	if len(w.kvs) > 0 {
+		p.enqueue(w)
+	}
+	p.mu.Unlock()
+	if len(w.kvs) > 0 {
+		if err := wait(ctx, w.done); err != nil {
+			for i := range errs {
+				if kept[i] {
+					errs[i] = err
+				}
 			}
 		}
+	}
+	for i := range errs {
 		var ce *ConflictError
 		switch {
 		case errs[i] == nil:
@@ -411,41 +460,63 @@ func (p *Pool) notify(e Entry) {
 // validate is the topic validator (see the package comment).
 func (p *Pool) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 	data := m.GetData()
-	digest := sha256.Sum256(data)
+	digest, res, decided := p.precheck(ctx, from, data)
+	if decided {
+		return res
+	}
+	r, err := p.cfg.Verify(ctx, data)
+	if err != nil {
+		return p.verifyVerdict(from, err)
+	}
+	e, _, err := p.put(ctx, r, data, digest, false, false)
+	return p.putVerdict(from, r, e, err)
+}
+
+// precheck applies to a gossiped message what comes before its signatures:
+// de-duplication and the admission rule. decided is true when res is the
+// verdict.
+func (p *Pool) precheck(ctx context.Context, from peer.ID, data []byte) (digest [32]byte, res pubsub.ValidationResult, decided bool) {
+	digest = sha256.Sum256(data)
 	seen, err := p.seenDigest(ctx, digest)
 	switch {
 	case err != nil:
 		p.log.Warn("reading the receipt pool failed", "err", err)
-		return p.stats.ignore(ReasonStore)
+		return digest, p.stats.ignore(ReasonStore), true
 	case seen && from == p.self:
 		// Published by Add, which stored it first.
-		return p.stats.accept()
+		return digest, p.stats.accept(), true
 	case seen:
-		return p.stats.ignore(ReasonDuplicate)
+		return digest, p.stats.ignore(ReasonDuplicate), true
 	}
 	if a := p.cfg.Admission; a != nil && from != p.self {
 		if v, reason, err := a.gossip(ctx, from, data); v != admitted {
 			p.log.Debug("refusing gossiped receipt", "from", from, "reason", reason, "err", err)
 			if v == rejected {
-				return p.stats.reject(reason)
+				return digest, p.stats.reject(reason), true
 			}
-			return p.stats.ignore(reason)
+			return digest, p.stats.ignore(reason), true
 		}
 	}
-	r, err := p.cfg.Verify(ctx, data)
-	if err != nil {
-		var ve *VerifyError
-		if errors.As(err, &ve) {
-			p.log.Debug("refusing gossiped receipt", "from", from, "reason", ve.Reason, "err", err)
-			if ve.Ignore {
-				return p.stats.ignore(ve.Reason)
-			}
-			return p.stats.reject(ve.Reason)
+	return digest, 0, false
+}
+
+// verifyVerdict is the verdict on a gossiped receipt the Verifier refused.
+func (p *Pool) verifyVerdict(from peer.ID, err error) pubsub.ValidationResult {
+	var ve *VerifyError
+	if errors.As(err, &ve) {
+		p.log.Debug("refusing gossiped receipt", "from", from, "reason", ve.Reason, "err", err)
+		if ve.Ignore {
+			return p.stats.ignore(ve.Reason)
 		}
-		p.log.Debug("could not verify gossiped receipt", "from", from, "err", err)
-		return p.stats.ignore(ReasonVerifyFailed)
+		return p.stats.reject(ve.Reason)
 	}
-	e, _, err := p.put(ctx, r, data, digest, false, false)
+	p.log.Debug("could not verify gossiped receipt", "from", from, "err", err)
+	return p.stats.ignore(ReasonVerifyFailed)
+}
+
+// putVerdict is the verdict on a verified gossiped receipt r that put
+// stored as e, or refused with err.
+func (p *Pool) putVerdict(from peer.ID, r Receipt, e Entry, err error) pubsub.ValidationResult {
 	var ce *ConflictError
 	switch {
 	case err == nil:
@@ -474,14 +545,6 @@ func (p *Pool) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pu
 // writer; local marks receipts served here; when waits is true, the returned
 // channel reports the commit.
 func (p *Pool) put(ctx context.Context, r Receipt, env []byte, digest [32]byte, local, waits bool) (Entry, chan error, error) {
-	epoch := p.cfg.EpochOf(r.IssuedAtMs)
-	if !p.cfg.Open(epoch) {
-		return Entry{}, nil, &EpochClosedError{Epoch: epoch}
-	}
-	e := Entry{
-		Receipt: r, Digest: digest, Epoch: epoch, SeenAtMs: p.cfg.Now().UnixMilli(), Local: local,
-		Envelope: append([]byte(nil), env...),
-	}
 	var done chan error
 	if waits {
 		done = make(chan error, 1)
@@ -491,32 +554,53 @@ func (p *Pool) put(ctx context.Context, r Receipt, env []byte, digest [32]byte, 
 	if p.closed.Load() {
 		return Entry{}, nil, ErrClosed
 	}
+	w := write{done: done}
+	e, err := p.putLocked(ctx, r, env, digest, local, &w)
+	if len(w.kvs) > 0 {
+		p.enqueue(w)
+		return e, done, err
+	}
+	return e, nil, err
+}
+
+// putLocked is put, p.mu held and the pool open, adding what it keeps to
+// w rather than queueing it.
+func (p *Pool) putLocked(ctx context.Context, r Receipt, env []byte, digest [32]byte, local bool, w *write) (Entry, error) {
+	epoch := p.cfg.EpochOf(r.IssuedAtMs)
+	if !p.cfg.Open(epoch) {
+		return Entry{}, &EpochClosedError{Epoch: epoch}
+	}
+	e := Entry{
+		Receipt: r, Digest: digest, Epoch: epoch, SeenAtMs: p.cfg.Now().UnixMilli(), Local: local,
+		Envelope: append([]byte(nil), env...),
+	}
 	held, ok, err := p.get(ctx, r.ID)
 	if err != nil {
-		return Entry{}, nil, err
+		return Entry{}, err
 	}
 	if ok {
 		if held.Digest == digest {
-			return held, nil, &DuplicateError{Entry: held}
+			return held, &DuplicateError{Entry: held}
 		}
 		seen, err := p.seenDigest(ctx, digest)
 		if err != nil {
-			return Entry{}, nil, err
+			return Entry{}, err
 		}
 		if seen { // this conflicting receipt is evidence already
-			return Entry{}, nil, &DuplicateError{Entry: e}
+			return Entry{}, &DuplicateError{Entry: e}
 		}
 		p.flightMu.Lock()
 		p.flightDigests[digest] = struct{}{}
 		p.knownDigests[digest] = struct{}{}
 		p.flightMu.Unlock()
-		p.enqueue(write{kvs: []kv{
-			{p.keys.evidence(e.ID, e.Digest), encodeEntry(e)},
-			{p.keys.digest(e.Digest), e.ID[:]},
-		}, digests: [][32]byte{digest}, done: done})
-		return Entry{}, done, &ConflictError{Held: held, Conflict: e}
+		w.kvs = append(w.kvs,
+			kv{p.keys.evidence(e.ID, e.Digest), encodeEntry(e)},
+			kv{p.keys.digest(e.Digest), e.ID[:]})
+		w.digests = append(w.digests, digest)
+		return Entry{}, &ConflictError{Held: held, Conflict: e}
 	}
-	w := write{ids: []ID{e.ID}, digests: [][32]byte{digest}, done: done}
+	w.ids = append(w.ids, e.ID)
+	w.digests = append(w.digests, digest)
 	for k, v := range p.keys.entryWrites(e) {
 		w.kvs = append(w.kvs, kv{k, v})
 	}
@@ -526,9 +610,8 @@ func (p *Pool) put(ctx context.Context, r Receipt, env []byte, digest [32]byte, 
 	p.knownDigests[digest] = struct{}{}
 	p.knownIDs[e.ID] = struct{}{}
 	p.flightMu.Unlock()
-	p.enqueue(w)
 	p.pend(e)
-	return e, done, nil
+	return e, nil
 }
 
 func satAdd(a, b uint64) uint64 {

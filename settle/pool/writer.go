@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path"
+	"slices"
+	"strings"
 
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
@@ -102,11 +104,29 @@ func (p *Pool) commitKVs(batch []write) error {
 	if err != nil {
 		return fmt.Errorf("pool: %w", err)
 	}
+	// In key order: pebble inserts each key into its memtable starting
+	// from where the previous one went, so ordered keys are found with
+	// fewer comparisons. A key written twice keeps its last value: ties
+	// keep their order.
+	type put struct {
+		kv
+		seq int
+	}
+	puts := make([]put, 0, n)
 	for _, w := range batch {
 		for _, x := range w.kvs {
-			if err := b.Put(ctx, x.k, x.v); err != nil {
-				return fmt.Errorf("pool: %w", err)
-			}
+			puts = append(puts, put{x, len(puts)})
+		}
+	}
+	slices.SortFunc(puts, func(a, b put) int {
+		if c := strings.Compare(a.k.String(), b.k.String()); c != 0 {
+			return c
+		}
+		return a.seq - b.seq
+	})
+	for _, x := range puts {
+		if err := b.Put(ctx, x.k, x.v); err != nil {
+			return fmt.Errorf("pool: %w", err)
 		}
 	}
 	if err := b.Commit(ctx); err != nil {

@@ -29,6 +29,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/fomonet/fomo/settle/receipt/pb"
@@ -317,6 +318,9 @@ func (a *Authorization) toPB() *pb.Authorization {
 // checkPeerID checks that id is a peer ID that embeds an Ed25519 public
 // key: every participant is an Ed25519 key (DESIGN §2).
 func checkPeerID(id peer.ID) error {
+	if isEd25519ID(id) {
+		return nil
+	}
 	if _, err := peer.IDFromBytes([]byte(id)); err != nil {
 		return fmt.Errorf("is not a peer ID: %v", err)
 	}
@@ -328,6 +332,18 @@ func checkPeerID(id peer.ID) error {
 		return fmt.Errorf("is a %s key, want Ed25519", pk.Type())
 	}
 	return nil
+}
+
+// ed25519IDPrefix starts every peer ID of an Ed25519 key: an identity
+// multihash (0x00) of 36 bytes (0x24) holding the key's protobuf, type
+// Ed25519 (0x08 0x01), 32 bytes of data (0x12 0x20).
+const ed25519IDPrefix = "\x00\x24\x08\x01\x12\x20"
+
+// isEd25519ID reports whether id is the peer ID of an Ed25519 key in the
+// form libp2p writes it: every such ID passes checkPeerID's full decoding,
+// which this skips; any other form takes the full decoding.
+func isEd25519ID(id peer.ID) bool {
+	return len(id) == len(ed25519IDPrefix)+ed25519PublicKeySize && id[:len(ed25519IDPrefix)] == ed25519IDPrefix
 }
 
 // idFromPB decodes a binary peer ID field; empty stays empty.
@@ -445,7 +461,7 @@ func open(envelope []byte, rec *payloadRecord, limit int, badSig Reason, check s
 	if len(pk.GetData()) != ed25519PublicKeySize {
 		return "", invalid(ReasonMalformed, "Ed25519 public key of %d bytes", len(pk.GetData()))
 	}
-	if !check(sigTuple{pub: pk.GetData(), msg: signedBytes(rec.domain, env.GetPayloadType(), env.GetPayload()), sig: env.GetSignature()}) {
+	if !check(sigTuple{pub: pk.GetData(), domain: rec.domain, payloadType: env.GetPayloadType(), payload: env.GetPayload(), sig: env.GetSignature()}) {
 		return "", invalid(badSig, "signature does not verify under domain %s", rec.domain)
 	}
 	if !bytes.Equal(env.GetPayloadType(), rec.codec) {
@@ -457,18 +473,13 @@ func open(envelope []byte, rec *payloadRecord, limit int, badSig Reason, check s
 	if len(env.ProtoReflect().GetUnknown()) > 0 {
 		return "", invalid(ReasonMalformed, "envelope has unknown fields")
 	}
-	if canon, err := deterministic.Marshal(&env); err != nil || !bytes.Equal(canon, envelope) {
+	if !isCanonical(&env, envelope) {
 		return "", invalid(ReasonMalformed, "envelope is not in canonical encoding")
 	}
-	pub, err := crypto.UnmarshalEd25519PublicKey(pk.GetData())
-	if err != nil {
-		return "", invalid(ReasonMalformed, "signer key: %v", err)
-	}
-	signer, err := peer.IDFromPublicKey(pub)
-	if err != nil {
-		return "", invalid(ReasonMalformed, "signer key: %v", err)
-	}
-	rec.payload = bytes.Clone(env.GetPayload())
+	signer := ed25519ID(pk.GetData())
+	// Unmarshal copied the payload out of envelope: it is the caller's
+	// to keep.
+	rec.payload = env.GetPayload()
 	if bad := decodePayload(rec.payload, m); bad != nil {
 		return "", bad
 	}
@@ -484,10 +495,32 @@ func decodePayload(payload []byte, m proto.Message) *Invalid {
 	if len(m.ProtoReflect().GetUnknown()) > 0 {
 		return invalid(ReasonMalformed, "payload has unknown fields")
 	}
-	if canon, err := deterministic.Marshal(m); err != nil || !bytes.Equal(canon, payload) {
+	if !isCanonical(m, payload) {
 		return invalid(ReasonMalformed, "payload is not in canonical encoding")
 	}
 	return nil
+}
+
+// canonBufs holds buffers for isCanonical.
+var canonBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// isCanonical reports whether b is the deterministic encoding of m.
+func isCanonical(m proto.Message, b []byte) bool {
+	buf := canonBufs.Get().(*[]byte)
+	canon, err := deterministic.MarshalAppend((*buf)[:0], m)
+	ok := err == nil && bytes.Equal(canon, b)
+	if cap(canon) <= 2*MaxReceiptSize {
+		*buf = canon
+		canonBufs.Put(buf)
+	}
+	return ok
+}
+
+// ed25519ID returns the peer ID of the raw 32-byte Ed25519 key pub, as
+// peer.IDFromPublicKey does: the identity multihash of the key's
+// protobuf.
+func ed25519ID(pub []byte) peer.ID {
+	return peer.ID(ed25519IDPrefix + string(pub))
 }
 
 // OpenAuthorization decodes and authenticates an authorization envelope:
