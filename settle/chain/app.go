@@ -286,10 +286,19 @@ func checkResp(c ledger.Code, format string, args ...any) *abcitypes.CheckTxResp
 
 // CheckTx admits a transaction to the mempool: it opens, its nonce follows
 // the account's last committed or pending one, the account has fewer than
-// the maximum waiting, and the ledger would apply it now. The receipts of
-// a SubmitReceipts are verified, in batches across cores, once its nonce
-// is known to be admissible, and their verdicts kept for FinalizeBlock;
-// the recheck after each block finds them kept and verifies nothing.
+// the maximum waiting, and the ledger would apply it now.
+//
+// The receipts of a new SubmitReceipts are verified, in batches across
+// cores, once its nonce is known to be admissible, and their verdicts kept
+// for FinalizeBlock. The recheck after each block verifies nothing: it
+// takes the kept verdicts, and only for the transaction the ledger is
+// asked about (the account's next). The ledger judges each receipt of a
+// batch on its own and never fails the batch for one, so what can fail a
+// SubmitReceipts as a whole is its account, its nonce and its count of
+// receipts: CheckTx checks the count here and asks the ledger about the
+// rest with the batch cut to its first valid receipt, which costs the
+// ledger one receipt's work instead of a thousand's. A batch none of
+// whose receipts verifies is refused (the ledger's empty batch).
 func (a *App) CheckTx(ctx context.Context, req *abcitypes.CheckTxRequest) (*abcitypes.CheckTxResponse, error) {
 	if len(req.Tx) > a.maxTxBytes {
 		return checkResp(ledger.CodeBadTx, "%d bytes, more than %d", len(req.Tx), a.maxTxBytes), nil
@@ -298,20 +307,23 @@ func (a *App) CheckTx(ctx context.Context, req *abcitypes.CheckTxRequest) (*abci
 	if err != nil {
 		return checkResp(CodeBadSignature, "%v", err), nil
 	}
-	if _, ok := s.Body.(tx.SubmitReceipts); ok {
+	sub, isSub := s.Body.(tx.SubmitReceipts)
+	var vs []verdict
+	if isSub {
 		// The nonce first, without holding the lock while receipts are
 		// verified: a transaction that cannot be admitted costs no
 		// signature checks.
 		a.mu.Lock()
-		_, resp, err := a.admissible(ctx, s)
+		committed, resp, err := a.admissible(ctx, s)
 		a.mu.Unlock()
 		if resp != nil || err != nil {
 			return resp, err
 		}
-	}
-	lt, _, err := a.toLedger(ctx, s, true)
-	if err != nil {
-		return nil, err
+		if req.Type != abcitypes.CHECK_TX_TYPE_RECHECK || s.Nonce == committed+1 {
+			if vs, _, err = a.verifyEnvelopes(ctx, sub.Envelopes, true); err != nil {
+				return nil, err
+			}
+		}
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -319,8 +331,21 @@ func (a *App) CheckTx(ctx context.Context, req *abcitypes.CheckTxRequest) (*abci
 	if resp != nil || err != nil {
 		return resp, err
 	}
-	if s.Nonce == committed+1 {
-		lt.Nonce = s.Nonce // checked against committed state
+	if s.Nonce == committed+1 { // the ledger can judge it against committed state
+		lt := s.Ledger()
+		if isSub {
+			if vs == nil { // the nonce moved since it was read
+				if vs, _, err = a.verifyEnvelopes(ctx, sub.Envelopes, true); err != nil {
+					return nil, err
+				}
+			}
+			lt = receiptsTx(s, vs)
+			rs := lt.Body.(ledger.SubmitReceipts).Receipts
+			if most := a.l.Genesis().MaxReceiptsPerTx; most > 0 && len(rs) > most {
+				return checkResp(ledger.CodeTooManyRcpts, "%d receipts, at most %d", len(rs), most), nil
+			}
+			lt.Body = ledger.SubmitReceipts{Receipts: rs[:min(len(rs), 1)]}
+		}
 		r, err := a.l.CheckTx(ctx, lt)
 		if err != nil {
 			return nil, err
@@ -356,23 +381,6 @@ func (a *App) admissible(ctx context.Context, s *tx.Signed) (committed uint64, r
 		return 0, checkResp(CodeRateLimited, "%d transactions of %s are waiting", a.pending[s.Account], s.Account), nil
 	}
 	return acct.Nonce, nil, nil
-}
-
-// toLedger converts an opened tx; the receipts of a SubmitReceipts are
-// verified (signatures and the rules that need no state, verifyEnvelopes)
-// and only those that pass go to the ledger. It returns every receipt's
-// verdict in listed order. remember keeps the verdicts for FinalizeBlock
-// (CheckTx).
-func (a *App) toLedger(ctx context.Context, s *tx.Signed, remember bool) (ledger.Tx, []verdict, error) {
-	sub, ok := s.Body.(tx.SubmitReceipts)
-	if !ok {
-		return s.Ledger(), nil, nil
-	}
-	vs, _, err := a.verifyEnvelopes(ctx, sub.Envelopes, remember)
-	if err != nil {
-		return ledger.Tx{}, nil, err
-	}
-	return receiptsTx(s, vs), vs, nil
 }
 
 // receiptsTx is the ledger's SubmitReceipts of the receipts that verified.

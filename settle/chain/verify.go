@@ -7,6 +7,7 @@ import (
 
 	"github.com/fomonet/fomo/settle/ledger"
 	"github.com/fomonet/fomo/settle/receipt"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // Receipt verification. A SubmitReceipts carries up to a thousand
@@ -129,6 +130,7 @@ func (a *App) verifyChunk(ctx context.Context, envs [][]byte, part []int, out []
 		batch[j] = envs[i]
 	}
 	srs, errs := receipt.VerifyBatch(ctx, batch, receipt.Checker{NetworkID: a.netID})
+	ids := peerIDs{}
 	for j, i := range part {
 		if errs[j] != nil {
 			r := receipt.ReasonOf(errs[j])
@@ -138,20 +140,33 @@ func (a *App) verifyChunk(ctx context.Context, envs [][]byte, part []int, out []
 			out[i] = verdict{id: receipt.ID(authOf(envs[i])), code: ReceiptCode(r)}
 			continue
 		}
-		out[i] = verdict{id: srs[j].ID(), code: ledger.OK, r: ledgerReceipt(srs[j])}
+		out[i] = verdict{id: srs[j].ID(), code: ledger.OK, r: ids.receipt(srs[j])}
 	}
 }
 
-// ledgerReceipt is what the ledger needs of a verified receipt.
-func ledgerReceipt(sr *receipt.SignedReceipt) ledger.Receipt {
+// peerIDs memoizes the text of peer IDs: a batch names the same accounts
+// and nodes again and again, and each text is a base58 encoding.
+type peerIDs map[peer.ID]string
+
+func (m peerIDs) text(id peer.ID) string {
+	s, ok := m[id]
+	if !ok {
+		s = id.String()
+		m[id] = s
+	}
+	return s
+}
+
+// receipt is what the ledger needs of a verified receipt.
+func (m peerIDs) receipt(sr *receipt.SignedReceipt) ledger.Receipt {
 	au := &sr.Authorization.Authorization
 	lr := ledger.Receipt{
-		ID: sr.ID(), Account: au.Account.String(), Signer: au.Signer.String(), Model: au.Model,
-		Node: sr.Receipt.Node.String(), IssuedAtMs: int64(au.IssuedAtMs), InputTokens: sr.Receipt.InputTokens,
+		ID: sr.ID(), Account: m.text(au.Account), Signer: m.text(au.Signer), Model: au.Model,
+		Node: m.text(sr.Receipt.Node), IssuedAtMs: int64(au.IssuedAtMs), InputTokens: sr.Receipt.InputTokens,
 		OutputTokens: sr.Receipt.OutputTokens, InputPrice: au.InputPrice, OutputPrice: au.OutputPrice, Charge: sr.Receipt.Charge,
 	}
 	if au.EntryNode != "" {
-		lr.EntryNode = au.EntryNode.String()
+		lr.EntryNode = m.text(au.EntryNode)
 	}
 	return lr
 }
