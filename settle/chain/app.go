@@ -119,7 +119,9 @@ func WithMaxTxBytes(n int) Option {
 }
 
 // App is the ABCI application. It is safe for concurrent use: CometBFT's
-// connections and the node's queries share one lock.
+// connections and the node's queries share one lock over the ledger, and
+// receipt verification runs outside it, so CometBFT may call it from its
+// connections at the same time (consensus.Config.ConcurrentApp).
 type App struct {
 	abcitypes.BaseApplication
 

@@ -121,7 +121,7 @@ func BenchmarkReceiptsThroughChain(b *testing.B) {
 			b.Fatal(err)
 		}
 		n, err := consensus.Start(context.Background(), consensus.Config{Home: filepath.Join(dir, fmt.Sprint(i)), Key: sk, Genesis: cg,
-			ListenAddr: "tcp://127.0.0.1:0", Peers: peers, BlockInterval: *benchInterval, App: app})
+			ListenAddr: "tcp://127.0.0.1:0", Peers: peers, BlockInterval: *benchInterval, App: app, ConcurrentApp: true})
 		if err != nil {
 			b.Fatal(err)
 		}

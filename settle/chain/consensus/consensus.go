@@ -76,6 +76,12 @@ type Config struct {
 	BlockInterval time.Duration
 	// App is the ABCI application.
 	App abcitypes.Application
+	// ConcurrentApp says that App synchronizes itself, so that CometBFT
+	// calls it from its connections (mempool, consensus, queries) at the
+	// same time, one call at a time on each: a CheckTx verifying a
+	// thousand receipts then holds up neither the block being finalized
+	// nor queries. Otherwise every call waits for the one in progress.
+	ConcurrentApp bool
 	// Logger receives CometBFT's logs (its debug lines at slog's Debug).
 	Logger *slog.Logger
 }
@@ -276,7 +282,11 @@ func Start(ctx context.Context, c Config) (*Node, error) {
 	nodeKey := &p2p.NodeKey{PrivKey: key}
 
 	logger := slogAdapter{l: c.Logger}
-	n, err := nm.NewNode(ctx, conf, pv, nodeKey, proxy.NewLocalClientCreator(c.App),
+	clients := proxy.NewLocalClientCreator(c.App)
+	if c.ConcurrentApp {
+		clients = proxy.NewConnSyncLocalClientCreator(c.App)
+	}
+	n, err := nm.NewNode(ctx, conf, pv, nodeKey, clients,
 		func() (nm.ChecksummedGenesisDoc, error) {
 			b, err := os.ReadFile(conf.GenesisFile())
 			if err != nil {
