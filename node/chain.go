@@ -158,7 +158,7 @@ func (n *Node) startChain(ctx context.Context, bg context.Context) error {
 	}
 	cons, err := consensus.Start(ctx, consensus.Config{
 		Home: home, Key: n.key, Genesis: cg, ListenAddr: n.cfg.Chain.Listen, ExternalAddr: n.cfg.Chain.ExternalAddress,
-		Peers: n.cfg.Chain.Peers, BlockInterval: n.cfg.Chain.BlockInterval.D(), App: app, Logger: n.sub("cometbft"),
+		Peers: n.cfg.Chain.Peers, BlockInterval: n.cfg.Chain.BlockInterval.D(), App: app, ConcurrentApp: true, Logger: n.sub("cometbft"),
 	})
 	if err != nil {
 		return fmt.Errorf("chain: %w", err)

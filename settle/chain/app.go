@@ -11,13 +11,13 @@ package chain
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -119,7 +119,9 @@ func WithMaxTxBytes(n int) Option {
 }
 
 // App is the ABCI application. It is safe for concurrent use: CometBFT's
-// connections and the node's queries share one lock.
+// connections and the node's queries share one lock over the ledger, and
+// receipt verification runs outside it, so CometBFT may call it from its
+// connections at the same time (consensus.Config.ConcurrentApp).
 type App struct {
 	abcitypes.BaseApplication
 
@@ -139,16 +141,16 @@ type App struct {
 	// the block being finalized, reported on Commit
 	block *BlockInfo
 
-	// verified holds receipts CheckTx verified, by envelope digest, so that
-	// FinalizeBlock does not check their signatures again. Verification is
-	// a pure function of the bytes, so using a cached verdict changes no
-	// result.
+	// verified holds the verdicts of receipts CheckTx verified, by
+	// envelope digest, so that FinalizeBlock does not check their
+	// signatures again (verify.go).
 	vmu      sync.Mutex
-	verified map[[32]byte]ledger.Receipt
+	verified map[[32]byte]verdict
+	// workers is how many goroutines verify one call's receipts.
+	workers int
+	// opened keeps the transactions CheckTx opened (opened.go).
+	opened *openCache
 }
-
-// maxVerified bounds the verified-receipt cache.
-const maxVerified = 200_000
 
 const valsKey = "/app/validators"
 
@@ -156,7 +158,7 @@ const valsKey = "/app/validators"
 // fresh datastore, none until InitChain.
 func NewApp(d ds.Batching, opts ...Option) (*App, error) {
 	a := &App{d: &staged{Batching: d}, log: slog.New(slog.DiscardHandler), maxPending: 64, maxTxBytes: tx.MaxTxSize, next: map[string]uint64{}, pending: map[string]int{},
-		verified: map[[32]byte]ledger.Receipt{}}
+		verified: map[[32]byte]verdict{}, workers: runtime.GOMAXPROCS(0), opened: newOpenCache(defaultOpenedBytes)}
 	for _, o := range opts {
 		o(a)
 	}
@@ -287,36 +289,65 @@ func checkResp(c ledger.Code, format string, args ...any) *abcitypes.CheckTxResp
 // CheckTx admits a transaction to the mempool: it opens, its nonce follows
 // the account's last committed or pending one, the account has fewer than
 // the maximum waiting, and the ledger would apply it now.
+//
+// The receipts of a new SubmitReceipts are verified, in batches across
+// cores, once its nonce is known to be admissible, and their verdicts kept
+// for FinalizeBlock. The recheck after each block verifies nothing: it
+// takes the kept verdicts, and only for the transaction the ledger is
+// asked about (the account's next). The ledger judges each receipt of a
+// batch on its own and never fails the batch for one, so what can fail a
+// SubmitReceipts as a whole is its account, its nonce and its count of
+// receipts: CheckTx checks the count here and asks the ledger about the
+// rest with the batch cut to its first valid receipt, which costs the
+// ledger one receipt's work instead of a thousand's. A batch none of
+// whose receipts verifies is refused (the ledger's empty batch).
 func (a *App) CheckTx(ctx context.Context, req *abcitypes.CheckTxRequest) (*abcitypes.CheckTxResponse, error) {
 	if len(req.Tx) > a.maxTxBytes {
 		return checkResp(ledger.CodeBadTx, "%d bytes, more than %d", len(req.Tx), a.maxTxBytes), nil
 	}
-	s, err := tx.Open(req.Tx)
+	s, _, err := a.opened.open(req.Tx, true)
 	if err != nil {
 		return checkResp(CodeBadSignature, "%v", err), nil
 	}
+	sub, isSub := s.Body.(tx.SubmitReceipts)
+	var vs []verdict
+	if isSub {
+		// The nonce first, without holding the lock while receipts are
+		// verified: a transaction that cannot be admitted costs no
+		// signature checks.
+		a.mu.Lock()
+		committed, resp, err := a.admissible(ctx, s)
+		a.mu.Unlock()
+		if resp != nil || err != nil {
+			return resp, err
+		}
+		if req.Type != abcitypes.CHECK_TX_TYPE_RECHECK || s.Nonce == committed+1 {
+			if vs, _, err = a.verifyEnvelopes(ctx, sub.Envelopes, true); err != nil {
+				return nil, err
+			}
+		}
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.l == nil {
-		return checkResp(ledger.CodeBadTx, "the chain has not started"), nil
+	committed, resp, err := a.admissible(ctx, s)
+	if resp != nil || err != nil {
+		return resp, err
 	}
-	acct, err := a.l.Account(ctx, s.Account)
-	if err != nil {
-		return nil, err
-	}
-	want := acct.Nonce + 1
-	if n, ok := a.next[s.Account]; ok && n > want {
-		want = n
-	}
-	if s.Nonce != want {
-		return checkResp(ledger.CodeBadNonce, "nonce %d, want %d", s.Nonce, want), nil
-	}
-	if a.pending[s.Account] >= a.maxPending {
-		return checkResp(CodeRateLimited, "%d transactions of %s are waiting", a.pending[s.Account], s.Account), nil
-	}
-	lt, _ := a.toLedger(ctx, s, true)
-	lt.Nonce = acct.Nonce + 1 // checked against committed state
-	if want == acct.Nonce+1 {
+	if s.Nonce == committed+1 { // the ledger can judge it against committed state
+		lt := s.Ledger()
+		if isSub {
+			if vs == nil { // the nonce moved since it was read
+				if vs, _, err = a.verifyEnvelopes(ctx, sub.Envelopes, true); err != nil {
+					return nil, err
+				}
+			}
+			lt = receiptsTx(s, vs)
+			rs := lt.Body.(ledger.SubmitReceipts).Receipts
+			if most := a.l.Genesis().MaxReceiptsPerTx; most > 0 && len(rs) > most {
+				return checkResp(ledger.CodeTooManyRcpts, "%d receipts, at most %d", len(rs), most), nil
+			}
+			lt.Body = ledger.SubmitReceipts{Receipts: rs[:min(len(rs), 1)]}
+		}
 		r, err := a.l.CheckTx(ctx, lt)
 		if err != nil {
 			return nil, err
@@ -330,69 +361,39 @@ func (a *App) CheckTx(ctx context.Context, req *abcitypes.CheckTxRequest) (*abci
 	return &abcitypes.CheckTxResponse{Code: 0}, nil
 }
 
-// toLedger converts an opened tx; the receipts of a SubmitReceipts are
-// verified (signatures and the rules that need no state) and those that
-// fail are returned with their code instead. remember keeps the verified
-// receipts for FinalizeBlock (CheckTx); otherwise cached verdicts are
-// used up.
-func (a *App) toLedger(ctx context.Context, s *tx.Signed, remember bool) (ledger.Tx, map[[32]byte]ledger.Code) {
-	sub, ok := s.Body.(tx.SubmitReceipts)
-	if !ok {
-		return s.Ledger(), nil
+// admissible says whether a transaction may join the mempool as far as
+// its nonce and its account's waiting transactions go: it returns the
+// account's committed nonce, or the refusal. a.mu must be held.
+func (a *App) admissible(ctx context.Context, s *tx.Signed) (committed uint64, refused *abcitypes.CheckTxResponse, err error) {
+	if a.l == nil {
+		return 0, checkResp(ledger.CodeBadTx, "the chain has not started"), nil
 	}
-	failed := map[[32]byte]ledger.Code{}
-	var rs []ledger.Receipt
-	for _, env := range sub.Envelopes {
-		digest := sha256.Sum256(env)
-		a.vmu.Lock()
-		cached, ok := a.verified[digest]
-		if ok && !remember {
-			delete(a.verified, digest)
-		}
-		a.vmu.Unlock()
-		if ok {
-			rs = append(rs, cached)
-			continue
-		}
-		sr, err := receipt.Verify(ctx, env, receipt.Checker{NetworkID: a.netID})
-		if err != nil {
-			r := receipt.ReasonOf(err)
-			if r == "" {
-				r = receipt.ReasonMalformed
-			}
-			failed[receipt.ID(authOf(env))] = ReceiptCode(r)
-			continue
-		}
-		au := &sr.Authorization.Authorization
-		lr := ledger.Receipt{
-			ID: sr.ID(), Account: au.Account.String(), Signer: au.Signer.String(), Model: au.Model,
-			Node: sr.Receipt.Node.String(), IssuedAtMs: int64(au.IssuedAtMs), InputTokens: sr.Receipt.InputTokens,
-			OutputTokens: sr.Receipt.OutputTokens, InputPrice: au.InputPrice, OutputPrice: au.OutputPrice, Charge: sr.Receipt.Charge,
-		}
-		if au.EntryNode != "" {
-			lr.EntryNode = au.EntryNode.String()
-		}
-		rs = append(rs, lr)
-		if remember {
-			a.vmu.Lock()
-			if len(a.verified) >= maxVerified {
-				clear(a.verified)
-			}
-			a.verified[digest] = lr
-			a.vmu.Unlock()
-		}
+	acct, err := a.l.Account(ctx, s.Account)
+	if err != nil {
+		return 0, nil, err
 	}
-	return ledger.Tx{Account: s.Account, Nonce: s.Nonce, Body: ledger.SubmitReceipts{Receipts: rs}}, failed
+	want := acct.Nonce + 1
+	if n, ok := a.next[s.Account]; ok && n > want {
+		want = n
+	}
+	if s.Nonce != want {
+		return 0, checkResp(ledger.CodeBadNonce, "nonce %d, want %d", s.Nonce, want), nil
+	}
+	if a.pending[s.Account] >= a.maxPending {
+		return 0, checkResp(CodeRateLimited, "%d transactions of %s are waiting", a.pending[s.Account], s.Account), nil
+	}
+	return acct.Nonce, nil, nil
 }
 
-// authOf returns the authorization bytes of a receipt envelope that did
-// not verify, when it can be read, for the receipt's id; otherwise the
-// envelope itself stands in.
-func authOf(env []byte) []byte {
-	if sr, err := receipt.OpenReceipt(env); err == nil {
-		return sr.Receipt.Authorization
+// receiptsTx is the ledger's SubmitReceipts of the receipts that verified.
+func receiptsTx(s *tx.Signed, vs []verdict) ledger.Tx {
+	rs := make([]ledger.Receipt, 0, len(vs))
+	for i := range vs {
+		if vs[i].code == ledger.OK {
+			rs = append(rs, vs[i].r)
+		}
 	}
-	return env
+	return ledger.Tx{Account: s.Account, Nonce: s.Nonce, Body: ledger.SubmitReceipts{Receipts: rs}}
 }
 
 // PrepareProposal keeps the mempool's transactions that open, in order,
@@ -401,7 +402,7 @@ func (a *App) PrepareProposal(_ context.Context, req *abcitypes.PrepareProposalR
 	var out [][]byte
 	var size int64
 	for _, b := range req.Txs {
-		if _, err := tx.Open(b); err != nil {
+		if _, _, err := a.opened.open(b, true); err != nil {
 			continue
 		}
 		if size+int64(len(b)) > req.MaxTxBytes {
@@ -417,7 +418,7 @@ func (a *App) PrepareProposal(_ context.Context, req *abcitypes.PrepareProposalR
 // correct proposer never includes one.
 func (a *App) ProcessProposal(_ context.Context, req *abcitypes.ProcessProposalRequest) (*abcitypes.ProcessProposalResponse, error) {
 	for _, b := range req.Txs {
-		if _, err := tx.Open(b); err != nil {
+		if _, _, err := a.opened.open(b, true); err != nil {
 			return &abcitypes.ProcessProposalResponse{Status: abcitypes.PROCESS_PROPOSAL_STATUS_REJECT}, nil
 		}
 	}
@@ -428,35 +429,51 @@ func (a *App) ProcessProposal(_ context.Context, req *abcitypes.ProcessProposalR
 // every receipt of a SubmitReceipts in the order it was listed.
 type TxData = ledger.TxResult
 
-// FinalizeBlock applies the block to the ledger.
+// FinalizeBlock applies the block to the ledger. The receipts of all its
+// SubmitReceipts are verified together, those CheckTx verified by their
+// kept verdicts and the others in batches across cores, before the lock
+// is taken.
 func (a *App) FinalizeBlock(ctx context.Context, req *abcitypes.FinalizeBlockRequest) (*abcitypes.FinalizeBlockResponse, error) {
+	type slot struct {
+		s      *tx.Signed
+		lo, hi int // its receipts' verdicts, vs[lo:hi]
+		log    string
+	}
+	slots := make([]slot, len(req.Txs))
+	keys := make([][32]byte, 0, len(req.Txs))
+	var envs [][]byte // the receipts of every SubmitReceipts, in block order
+	for i, b := range req.Txs {
+		s, key, err := a.opened.open(b, false)
+		if err != nil {
+			slots[i].log = err.Error()
+			continue
+		}
+		keys = append(keys, key)
+		slots[i].s, slots[i].lo = s, len(envs)
+		if sub, ok := s.Body.(tx.SubmitReceipts); ok {
+			envs = append(envs, sub.Envelopes...)
+		}
+		slots[i].hi = len(envs)
+	}
+	vs, digests, err := a.verifyEnvelopes(ctx, envs, false)
+	if err != nil {
+		return nil, err
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.l == nil {
 		return nil, errors.New("chain: FinalizeBlock before InitChain")
 	}
 	blk := ledger.Block{Height: req.Height, TimeMs: req.Time.UnixMilli()}
-	type slot struct {
-		ok     bool
-		order  [][32]byte // receipt ids in listed order
-		failed map[[32]byte]ledger.Code
-		log    string
-	}
-	slots := make([]slot, len(req.Txs))
-	for i, b := range req.Txs {
-		s, err := tx.Open(b)
-		if err != nil {
-			slots[i].log = err.Error()
+	for _, sl := range slots {
+		if sl.s == nil {
 			continue
 		}
-		lt, failed := a.toLedger(ctx, s, false)
-		slots[i] = slot{ok: true, failed: failed}
-		if sub, ok := s.Body.(tx.SubmitReceipts); ok {
-			for _, env := range sub.Envelopes {
-				slots[i].order = append(slots[i].order, receipt.ID(authOf(env)))
-			}
+		if _, ok := sl.s.Body.(tx.SubmitReceipts); ok {
+			blk.Txs = append(blk.Txs, receiptsTx(sl.s, vs[sl.lo:sl.hi]))
+		} else {
+			blk.Txs = append(blk.Txs, sl.s.Ledger())
 		}
-		blk.Txs = append(blk.Txs, lt)
 	}
 	res, err := a.l.ApplyBlock(ctx, blk)
 	if err != nil {
@@ -466,16 +483,16 @@ func (a *App) FinalizeBlock(ctx context.Context, req *abcitypes.FinalizeBlockReq
 		Refused: map[[32]byte]ledger.Code{}}
 	out := &abcitypes.FinalizeBlockResponse{AppHash: res.AppHash[:]}
 	j := 0
-	for i := range slots {
-		if !slots[i].ok {
+	for _, sl := range slots {
+		if sl.s == nil {
 			out.TxResults = append(out.TxResults, &abcitypes.ExecTxResult{Code: Code(CodeBadSignature), Codespace: Codespace,
-				Log: string(CodeBadSignature) + ": " + slots[i].log})
+				Log: string(CodeBadSignature) + ": " + sl.log})
 			continue
 		}
 		r := res.Txs[j]
 		j++
-		if slots[i].order != nil {
-			r = a.mergeReceipts(r, slots[i].order, slots[i].failed, info)
+		if sl.hi > sl.lo {
+			r = mergeReceipts(r, vs[sl.lo:sl.hi], info)
 		}
 		data, _ := json.Marshal(r)
 		er := &abcitypes.ExecTxResult{Code: Code(r.Code), Data: data}
@@ -492,21 +509,33 @@ func (a *App) FinalizeBlock(ctx context.Context, req *abcitypes.FinalizeBlockReq
 		out.ValidatorUpdates = ups
 	}
 	a.block = info
+	// The block's transactions leave the mempool, and its receipts are
+	// judged: neither is needed again.
+	a.forgetVerdicts(digests)
+	a.opened.forget(keys)
 	return out, nil
 }
 
 // mergeReceipts lists a batch's receipt results in the order the receipts
-// were listed: the ledger's results for those it applied, the verification
-// failures for the others, and notes which were included.
-func (a *App) mergeReceipts(r ledger.TxResult, order [][32]byte, failed map[[32]byte]ledger.Code, info *BlockInfo) ledger.TxResult {
+// were listed (vs, their verdicts): the ledger's results for those it
+// applied, the verification failures for the others, and notes which were
+// included.
+func mergeReceipts(r ledger.TxResult, vs []verdict, info *BlockInfo) ledger.TxResult {
 	// The ledger applied the receipts in id order; a receipt listed twice
 	// has two results, the first its own.
-	byID := map[string][]ledger.Code{}
+	byID := make(map[string][]ledger.Code, len(r.Receipts))
 	for _, rr := range r.Receipts {
 		byID[rr.ID] = append(byID[rr.ID], rr.Code)
 	}
-	var merged []ledger.ReceiptResult
-	for _, id := range order {
+	failed := map[[32]byte]ledger.Code{}
+	for _, v := range vs {
+		if v.code != ledger.OK {
+			failed[v.id] = v.code
+		}
+	}
+	merged := make([]ledger.ReceiptResult, 0, len(vs))
+	for _, v := range vs {
+		id := v.id
 		h := hex.EncodeToString(id[:])
 		c, ok := failed[id]
 		if !ok && len(byID[h]) > 0 {

@@ -37,12 +37,12 @@ func newParty(t testing.TB) party {
 }
 
 type world struct {
-	t                           *testing.T
+	t                           testing.TB
 	protocol, user, v1, v2, iss party
 	gen                         ledger.Genesis
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	w := &world{t: t, protocol: newParty(t), user: newParty(t), v1: newParty(t), v2: newParty(t), iss: newParty(t)}
 	w.gen = ledger.Genesis{
 		GenesisTimeMs: t0, EpochMs: epochMs, GraceMs: 5000, ProtocolKey: w.protocol.id.String(), Params: econ.DefaultParams(),
@@ -101,7 +101,7 @@ func (w *world) receipt(node party, issued int64, in, out, inPrice, outPrice uin
 	return env
 }
 
-func signTx(t *testing.T, p party, nonce uint64, body any) []byte {
+func signTx(t testing.TB, p party, nonce uint64, body any) []byte {
 	t.Helper()
 	b, err := tx.Sign(tx.Tx{Nonce: nonce, Body: body}, p.sk)
 	if err != nil {
@@ -110,7 +110,7 @@ func signTx(t *testing.T, p party, nonce uint64, body any) []byte {
 	return b
 }
 
-func finalize(t *testing.T, a *App, h int64, ms int64, txs ...[]byte) *abcitypes.FinalizeBlockResponse {
+func finalize(t testing.TB, a *App, h int64, ms int64, txs ...[]byte) *abcitypes.FinalizeBlockResponse {
 	t.Helper()
 	res, err := a.FinalizeBlock(context.Background(), &abcitypes.FinalizeBlockRequest{Height: h, Time: time.UnixMilli(ms), Txs: txs})
 	if err != nil {

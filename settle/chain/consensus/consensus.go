@@ -76,9 +76,43 @@ type Config struct {
 	BlockInterval time.Duration
 	// App is the ABCI application.
 	App abcitypes.Application
+	// ConcurrentApp says that App synchronizes itself, so that CometBFT
+	// calls it from its connections (mempool, consensus, queries) at the
+	// same time, one call at a time on each: a CheckTx verifying a
+	// thousand receipts then holds up neither the block being finalized
+	// nor queries. Otherwise every call waits for the one in progress.
+	ConcurrentApp bool
 	// Logger receives CometBFT's logs (its debug lines at slog's Debug).
 	Logger *slog.Logger
 }
+
+// Limits sized for the settlement chain's transactions: a SubmitReceipts
+// of up to 1,000 receipts is up to 4 MiB (settle/chain/tx.MaxTxSize),
+// about half a megabyte with typical receipts.
+const (
+	// MaxTxBytes is the largest transaction the mempool takes. CometBFT's
+	// default, 1 MiB, would refuse a full batch of large receipts.
+	MaxTxBytes = 4 << 20
+	// MaxBlockBytes bounds a block: room for a largest transaction and as
+	// much again. CometBFT's default, 4 MiB, could never hold a largest
+	// transaction beside the header and commit, so it would wait in the
+	// mempool forever.
+	MaxBlockBytes = 2 * MaxTxBytes
+	// p2pRate is the send and receive rate of each peer connection,
+	// bytes/s. CometBFT's default, 5 MB/s, is about what the chain needs
+	// at 5,000 receipts/s already in steady state (each tx crosses a
+	// connection twice: in mempool gossip and in the proposed block's
+	// parts), and it makes an 8 MiB proposal take 1.7 s to reach a peer,
+	// past the propose timeout; at 32 MiB/s it takes a quarter second.
+	// The rate caps a connection; it reserves nothing.
+	p2pRate = 32 << 20
+	// maxPacketPayload is the payload of one peer-to-peer packet: a
+	// megabyte-sized transaction or a 64 KiB block part goes in 16 KiB
+	// pieces rather than CometBFT's default 1 KiB, a sixteenth of the
+	// per-packet encoding work, while a vote waits behind at most half a
+	// millisecond of another channel's packet at p2pRate.
+	maxPacketPayload = 16 << 10
+)
 
 // Node is a running CometBFT node.
 type Node struct {
@@ -123,6 +157,7 @@ func (g Genesis) doc() (*types.GenesisDoc, error) {
 		ChainID: g.ChainID, GenesisTime: g.GenesisTime.UTC(), InitialHeight: max(g.InitialHeight, 1),
 		ConsensusParams: types.DefaultConsensusParams(), AppState: g.AppState,
 	}
+	d.ConsensusParams.Block.MaxBytes = MaxBlockBytes
 	for i, v := range g.Validators {
 		raw, err := v.PubKey.Raw()
 		if err != nil || len(raw) != cmted25519.PubKeySize {
@@ -196,7 +231,11 @@ func Start(ctx context.Context, c Config) (*Node, error) {
 	conf.TxIndex.Indexer = "null" // receipts and txs are indexed by the application
 	bi := c.BlockInterval
 	conf.Consensus.TimeoutCommit = bi
-	conf.Consensus.TimeoutPropose = max(3*bi, 300*time.Millisecond)
+	// A proposal of several megabytes takes a while to cross the network
+	// and be checked (ProcessProposal); a proposal timeout shorter than
+	// that fails the round and costs more than waiting would have. The
+	// timeout only delays a round whose proposer is down.
+	conf.Consensus.TimeoutPropose = max(3*bi, 2*time.Second)
 	conf.Consensus.TimeoutProposeDelta = max(bi/2, 50*time.Millisecond)
 	conf.Consensus.TimeoutPrevote = max(bi, 100*time.Millisecond)
 	conf.Consensus.TimeoutPrevoteDelta = max(bi/2, 50*time.Millisecond)
@@ -205,6 +244,14 @@ func Start(ctx context.Context, c Config) (*Node, error) {
 	conf.Consensus.CreateEmptyBlocks = true
 	conf.Consensus.PeerGossipSleepDuration = min(100*time.Millisecond, max(bi/5, 10*time.Millisecond))
 	conf.RPC.TimeoutBroadcastTxCommit = max(10*bi, 10*time.Second)
+	conf.Mempool.MaxTxBytes = MaxTxBytes
+	// Rechecking the waiting transactions after each block stays on: it
+	// keeps the application's view of pending nonces right, and the
+	// application keeps opened transactions and receipt verdicts, so a
+	// recheck verifies no signature again.
+	conf.Mempool.Recheck = true
+	conf.P2P.SendRate, conf.P2P.RecvRate = p2pRate, p2pRate
+	conf.P2P.MaxPacketMsgPayloadSize = maxPacketPayload
 	for _, d := range []string{filepath.Join(c.Home, "config"), filepath.Join(c.Home, "data")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err
@@ -235,7 +282,11 @@ func Start(ctx context.Context, c Config) (*Node, error) {
 	nodeKey := &p2p.NodeKey{PrivKey: key}
 
 	logger := slogAdapter{l: c.Logger}
-	n, err := nm.NewNode(ctx, conf, pv, nodeKey, proxy.NewLocalClientCreator(c.App),
+	clients := proxy.NewLocalClientCreator(c.App)
+	if c.ConcurrentApp {
+		clients = proxy.NewConnSyncLocalClientCreator(c.App)
+	}
+	n, err := nm.NewNode(ctx, conf, pv, nodeKey, clients,
 		func() (nm.ChecksummedGenesisDoc, error) {
 			b, err := os.ReadFile(conf.GenesisFile())
 			if err != nil {
