@@ -26,9 +26,13 @@ import (
 var (
 	benchPerTx    = flag.Int("chain.pertx", 1000, "BenchmarkReceiptsThroughChain: receipts per SubmitReceipts tx")
 	benchInterval = flag.Duration("chain.interval", 200*time.Millisecond, "BenchmarkReceiptsThroughChain: block interval")
+	benchClients  = flag.Int("chain.clients", 1, "BenchmarkReceiptsThroughChain: paying accounts, each with its own key, taking turns")
+	benchTotal    = flag.Int("chain.total", 20_000, "BenchmarkReceiptsThroughChain: receipts submitted")
 )
 
-// BenchmarkReceiptsThroughChain submits 20,000 signed receipts in
+// BenchmarkReceiptsThroughChain submits 20,000 (-chain.total) signed
+// receipts, paid by one account (-chain.clients: that many accounts, each
+// signing with its own key, taking turns) and served by one node, in
 // SubmitReceipts txs of 1,000 (-chain.pertx) to one of four in-process
 // validators on loopback (each with its own application and in-memory
 // ledger, 200 ms block interval, -chain.interval) and measures receipts
@@ -40,10 +44,14 @@ var (
 // span (all four validators), a measure that other load on the machine
 // does not inflate as it does the wall-clock rate.
 func BenchmarkReceiptsThroughChain(b *testing.B) {
-	const total = 20_000
-	batch := *benchPerTx
+	total, batch := *benchTotal, *benchPerTx
 	mk := func() (crypto.PrivKey, peer.ID) { return testkeys.New(b) }
-	userSK, user := mk()
+	var userSKs []crypto.PrivKey
+	var users []peer.ID
+	for range max(1, *benchClients) {
+		sk, id := mk()
+		userSKs, users = append(userSKs, sk), append(users, id)
+	}
 	protoSK, protocol := mk()
 	_ = protoSK
 	var vals []crypto.PrivKey
@@ -57,9 +65,11 @@ func BenchmarkReceiptsThroughChain(b *testing.B) {
 		GenesisTimeMs: now.Add(-time.Minute).UnixMilli(), EpochMs: int64(time.Hour / time.Millisecond), GraceMs: 60_000,
 		ProtocolKey: protocol.String(), Params: econ.DefaultParams(), PowerUnit: econ.Unit, MaxValidators: 10,
 		Tiers:    []ledger.Tier{{Name: "small", CostPerMTok: 100_000, MinInputPrice: 150_000, MinOutputPrice: 300_000}},
-		Accounts: []ledger.GenesisAccount{{ID: user.String(), Balances: map[string]uint64{ledger.DenomUSD: 1_000_000 * econ.Unit}}},
 		Models: []ledger.GenesisModel{{Name: "m1", Issuer: protocol.String(), Tier: "small", InputPrice: 200_000, OutputPrice: 600_000,
 			ManifestSHA256: "aa00000000000000000000000000000000000000000000000000000000000000"}},
+	}
+	for _, u := range users {
+		g.Accounts = append(g.Accounts, ledger.GenesisAccount{ID: u.String(), Balances: map[string]uint64{ledger.DenomUSD: 1_000_000 * econ.Unit}})
 	}
 	if batch > 1000 {
 		g.MaxReceiptsPerTx = batch // above the default, for measuring larger txs
@@ -77,11 +87,11 @@ func BenchmarkReceiptsThroughChain(b *testing.B) {
 	var txs [][]byte
 	var envs [][]byte
 	for i := range total {
-		a := receipt.NewAuthorization("bench", user, "m1", now, 5*time.Minute)
+		a := receipt.NewAuthorization("bench", users[i%len(users)], "m1", now, 5*time.Minute)
 		a.MaxOutputTokens, a.MaxCharge = 1000, econ.Unit
 		a.InputPrice, a.OutputPrice = 200_000, 600_000
 		a.RequestSHA256 = sha256.Sum256(fmt.Appendf(nil, "req %d", i))
-		auth, err := receipt.SignAuthorization(a, userSK)
+		auth, err := receipt.SignAuthorization(a, userSKs[i%len(users)])
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -111,7 +121,7 @@ func BenchmarkReceiptsThroughChain(b *testing.B) {
 		if i == 0 {
 			opts = append(opts, chain.WithOnBlock(func(bi chain.BlockInfo) {
 				blocks.Add(1)
-				if included.Add(int64(len(bi.Included))) == total {
+				if included.Add(int64(len(bi.Included))) == int64(total) {
 					close(done)
 				}
 			}))
