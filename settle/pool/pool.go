@@ -152,11 +152,13 @@ type Pool struct {
 	// flightDigests holds the digests of the envelopes in flight,
 	// receipts and evidence.
 	flightDigests map[[32]byte]struct{}
-	// knownDigests and knownIDs hold every digest and id the datastore may
-	// hold (a superset: pruned ones stay), so that the common question "is
-	// this receipt new?" is answered without reading the datastore.
+	// knownDigests holds the digest of every envelope the pool holds or
+	// is writing (entries and evidence), and knownIDs the epoch of every
+	// entry, so that the common question "is this receipt new?" is
+	// answered, and an entry found, without reading the datastore. Both are
+	// rebuilt from the datastore when the pool opens.
 	knownDigests map[[32]byte]struct{}
-	knownIDs     map[ID]struct{}
+	knownIDs     map[ID]uint64
 	writes       chan write
 	stopWriter   chan struct{}
 	writerDone   chan struct{}
@@ -202,10 +204,10 @@ func New(cfg Config) (*Pool, error) {
 		ctx: ctx, cancel: cancel, pending: map[peer.ID]uint64{}, reserved: map[peer.ID]uint64{},
 		keyPending: map[peer.ID]uint64{}, keyReserved: map[peer.ID]uint64{}, stats: newStats(),
 		flight: map[ID]Entry{}, flightDigests: map[[32]byte]struct{}{}, writes: make(chan write, 4096),
-		knownDigests: map[[32]byte]struct{}{}, knownIDs: map[ID]struct{}{},
+		knownDigests: map[[32]byte]struct{}{}, knownIDs: map[ID]uint64{},
 		stopWriter: make(chan struct{}), writerDone: make(chan struct{}),
 	}
-	if err := p.loadPending(ctx); err != nil {
+	if _, err := p.migrate(ctx); err != nil {
 		cancel()
 		return nil, err
 	}
@@ -593,22 +595,20 @@ func (p *Pool) putLocked(ctx context.Context, r Receipt, env []byte, digest [32]
 		p.flightDigests[digest] = struct{}{}
 		p.knownDigests[digest] = struct{}{}
 		p.flightMu.Unlock()
-		w.kvs = append(w.kvs,
-			kv{p.keys.evidence(e.ID, e.Digest), encodeEntry(e)},
-			kv{p.keys.digest(e.Digest), e.ID[:]})
+		w.kvs = append(w.kvs, kv{p.keys.evidence(e.ID, e.Digest), encodeEntry(e)})
 		w.digests = append(w.digests, digest)
 		return Entry{}, &ConflictError{Held: held, Conflict: e}
 	}
 	w.ids = append(w.ids, e.ID)
 	w.digests = append(w.digests, digest)
-	for k, v := range p.keys.entryWrites(e) {
+	for k, v := range p.keys.entryWrites(e, true) {
 		w.kvs = append(w.kvs, kv{k, v})
 	}
 	p.flightMu.Lock()
 	p.flight[e.ID] = e
 	p.flightDigests[digest] = struct{}{}
 	p.knownDigests[digest] = struct{}{}
-	p.knownIDs[e.ID] = struct{}{}
+	p.knownIDs[e.ID] = e.Epoch
 	p.flightMu.Unlock()
 	p.pend(e)
 	return e, nil
