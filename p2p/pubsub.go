@@ -130,6 +130,11 @@ func newPubSub(ctx context.Context, h *Host, cfg Config, log *slog.Logger) (*pub
 	return pubsub.NewGossipSub(ctx, h, opts...)
 }
 
+// ContentMessageIDs reports that the host's GossipSub message ids are
+// MessageID's: the SHA-256 of the message data. The receipt pool takes
+// its digests from them.
+func (h *Host) ContentMessageIDs() bool { return true }
+
 // JoinTopic joins the network's topic fomo/<net>/<name>/1 (see Topic) and
 // returns it; joining a topic twice returns the same handle. The topic is
 // closed with the host.

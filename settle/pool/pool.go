@@ -67,6 +67,17 @@ type Host interface {
 	JoinTopic(name string) (*pubsub.Topic, error)
 }
 
+// ContentIDHost is a Host that may report that its router's message ids
+// are the SHA-256 of the message data (p2p.MessageID), so that the
+// validator takes its digest from the id rather than hashing the data
+// again.
+type ContentIDHost interface {
+	Host
+	// ContentMessageIDs reports whether every message id is the SHA-256
+	// of the message data.
+	ContentMessageIDs() bool
+}
+
 // Verifier checks a receipt envelope (its format, both signatures and every
 // rule that does not need the pool) and returns its content. Invalid
 // receipts yield a *VerifyError; any other error is a local failure (a
@@ -162,6 +173,9 @@ type Pool struct {
 	writes       chan write
 	stopWriter   chan struct{}
 	writerDone   chan struct{}
+	// contentIDs reports that message ids are the SHA-256 of their data
+	// (ContentIDHost).
+	contentIDs bool
 	// batcher gathers gossiped receipts into batches; nil when they are
 	// validated one at a time.
 	batcher *batcher
@@ -232,6 +246,9 @@ func New(cfg Config) (*Pool, error) {
 
 func (p *Pool) join(cfg Config) error {
 	p.self, p.ps = cfg.Host.ID(), cfg.Host.PubSub()
+	if h, ok := cfg.Host.(ContentIDHost); ok {
+		p.contentIDs = h.ContentMessageIDs()
+	}
 	if p.ps == nil {
 		return errors.New("pool: the host has no pubsub")
 	}
@@ -241,8 +258,8 @@ func (p *Pool) join(cfg Config) error {
 	}
 	p.topic, p.tname = t, t.String()
 	// One at a time, a receipt is validated inline; in batches, each
-	// waits for its batch in its own goroutine (pubsub's asynchronous
-	// validation, bounded by its validation throttle).
+	// waits for its batch in the goroutine pubsub's asynchronous
+	// validation runs it in (bounded by its validation throttle).
 	validator, inline := p.validate, true
 	if p.batcher != nil {
 		validator, inline = p.validateBatched, false
@@ -462,7 +479,7 @@ func (p *Pool) notify(e Entry) {
 // validate is the topic validator (see the package comment).
 func (p *Pool) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 	data := m.GetData()
-	digest, res, decided := p.precheck(ctx, from, data)
+	digest, res, decided := p.precheck(ctx, from, data, p.digestOf(m))
 	if decided {
 		return res
 	}
@@ -474,11 +491,19 @@ func (p *Pool) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pu
 	return p.putVerdict(from, r, e, err)
 }
 
+// digestOf returns the SHA-256 of m's data: its message id when the
+// host's router makes ids so (ContentMessageIDs), otherwise computed.
+func (p *Pool) digestOf(m *pubsub.Message) [32]byte {
+	if p.contentIDs && len(m.ID) == sha256.Size {
+		return [32]byte([]byte(m.ID))
+	}
+	return sha256.Sum256(m.GetData())
+}
+
 // precheck applies to a gossiped message what comes before its signatures:
-// de-duplication and the admission rule. decided is true when res is the
-// verdict.
-func (p *Pool) precheck(ctx context.Context, from peer.ID, data []byte) (digest [32]byte, res pubsub.ValidationResult, decided bool) {
-	digest = sha256.Sum256(data)
+// de-duplication and the admission rule. digest is the SHA-256 of data.
+// decided is true when res is the verdict.
+func (p *Pool) precheck(ctx context.Context, from peer.ID, data []byte, digest [32]byte) ([32]byte, pubsub.ValidationResult, bool) {
 	seen, err := p.seenDigest(ctx, digest)
 	switch {
 	case err != nil:
