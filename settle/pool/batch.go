@@ -212,7 +212,7 @@ func (p *Pool) admitGossip(gb *gossipBatch) {
 	rs, verrs := p.cfg.VerifyBatch(ctx, envs)
 	entries := make([]Entry, len(batch))
 	errs := make([]error, len(batch))
-	var w write
+	w := write{kvs: make([]kv, 0, 4*len(batch))}
 	p.mu.Lock()
 	for i, it := range batch {
 		switch {

@@ -90,7 +90,14 @@ func (k keys) evidencePrefix(id ID) string { return k.prefix + "/e/" + id.String
 func (k keys) accountIndex(a peer.ID) string { return k.prefix + "/A/" + tags.get('A', string(a)) }
 func (k keys) nodeIndex(n peer.ID) string    { return k.prefix + "/N/" + tags.get('N', string(n)) }
 func (k keys) modelIndex(m string) string    { return k.prefix + "/M/" + tags.get('M', m) }
-func (k keys) entries() string               { return k.prefix + "/R" }
+
+// indexTags returns the tags of e's account, node and model.
+func indexTags(e Entry) (account, node, model string) {
+	tags.mu.Lock()
+	defer tags.mu.Unlock()
+	return tags.getLocked('A', string(e.Account)), tags.getLocked('N', string(e.Node)), tags.getLocked('M', e.Model)
+}
+func (k keys) entries() string { return k.prefix + "/R" }
 
 // entryKeys yields every key written when e is stored.
 func (k keys) entryKeys(e Entry) iter.Seq[ds.Key] {
@@ -106,16 +113,17 @@ func (k keys) entryKeys(e Entry) iter.Seq[ds.Key] {
 // entryWrites yields every key and value written when e is stored; values
 // are nil unless withValues.
 func (k keys) entryWrites(e Entry, withValues bool) iter.Seq2[ds.Key, []byte] {
-	p := "/" + pos(e.Epoch, e.ID)
+	p := pos(e.Epoch, e.ID)
 	return func(yield func(ds.Key, []byte) bool) {
 		var v []byte
 		if withValues {
 			v = encodeEntry(e)
 		}
-		_ = yield(ds.RawKey(k.entries()+p), v) &&
-			yield(ds.RawKey(k.accountIndex(e.Account)+p), []byte{}) &&
-			yield(ds.RawKey(k.nodeIndex(e.Node)+p), []byte{}) &&
-			yield(ds.RawKey(k.modelIndex(e.Model)+p), []byte{})
+		a, n, m := indexTags(e)
+		_ = yield(ds.RawKey(k.prefix+"/R/"+p), v) &&
+			yield(ds.RawKey(k.prefix+"/A/"+a+"/"+p), []byte{}) &&
+			yield(ds.RawKey(k.prefix+"/N/"+n+"/"+p), []byte{}) &&
+			yield(ds.RawKey(k.prefix+"/M/"+m+"/"+p), []byte{})
 	}
 }
 
@@ -129,7 +137,13 @@ const tagCacheGeneration = 4096
 // full it becomes the older one and the older one is dropped.
 type tagCache struct {
 	mu       sync.Mutex
-	cur, old map[string]string
+	cur, old map[tagOf]string
+}
+
+// tagOf is a value of an index kind.
+type tagOf struct {
+	kind byte
+	v    string
 }
 
 var tags = &tagCache{}
@@ -137,19 +151,24 @@ var tags = &tagCache{}
 // get returns the tag of value v of the index kind: the first 8 bytes of
 // the SHA-256 of kind and v, in keyText.
 func (c *tagCache) get(kind byte, v string) string {
-	key := string(kind) + v
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.getLocked(kind, v)
+}
+
+// getLocked is get, c.mu held.
+func (c *tagCache) getLocked(kind byte, v string) string {
+	key := tagOf{kind, v}
 	if s, ok := c.cur[key]; ok {
 		return s
 	}
 	s, ok := c.old[key]
 	if !ok {
-		sum := sha256.Sum256([]byte(key))
+		sum := sha256.Sum256(append([]byte{kind}, v...))
 		s = keyText.EncodeToString(sum[:8])
 	}
 	if len(c.cur) >= tagCacheGeneration || c.cur == nil {
-		c.old, c.cur = c.cur, make(map[string]string, tagCacheGeneration)
+		c.old, c.cur = c.cur, make(map[tagOf]string, tagCacheGeneration)
 	}
 	c.cur[key] = s
 	return s

@@ -409,7 +409,7 @@ func (p *Pool) AddBatch(ctx context.Context, envs [][]byte) ([]Entry, []error) {
 	}
 	// One write for the whole batch, queued under p.mu so that a flush
 	// (MarkSettled) cannot pass it while its receipts are in flight.
-	w := write{done: make(chan error, 1)}
+	w := write{done: make(chan error, 1), kvs: make([]kv, 0, 4*len(envs))}
 	kept := make([]bool, len(envs))
 	p.mu.Lock()
 	if p.closed.Load() {
