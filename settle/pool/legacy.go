@@ -33,16 +33,17 @@ const migrateChunk = 1024
 // migrate brings the datastore to the current key layout: the entries of
 // the first layout are rewritten, their old keys deleted, chunk by chunk
 // (each chunk atomic, so an interrupted migration resumes at the next
-// open and loses nothing), then the version key is written. It returns the
-// number of entries rewritten.
+// open and loses nothing), then the version key is written. Entries of
+// the first layout are looked for even in a pool that has the version, so
+// that what a downgraded node wrote is migrated when it upgrades again.
+// It returns the number of entries rewritten.
 func (p *Pool) migrate(ctx context.Context) (int, error) {
 	v, err := p.store.Get(ctx, p.keys.version())
+	current := err == nil
 	switch {
-	case err == nil && string(v) == layoutVersion:
-		return 0, nil
-	case err == nil:
+	case err == nil && string(v) != layoutVersion:
 		return 0, fmt.Errorf("pool: unknown key layout version %q", v)
-	case !errors.Is(err, ds.ErrNotFound):
+	case err != nil && !errors.Is(err, ds.ErrNotFound):
 		return 0, fmt.Errorf("pool: reading the layout version: %w", err)
 	}
 	moved := 0
@@ -55,6 +56,9 @@ func (p *Pool) migrate(ctx context.Context) (int, error) {
 			break
 		}
 		moved += n
+	}
+	if current && moved == 0 {
+		return 0, nil
 	}
 	// What is left of the first layout: the digests of evidence, and
 	// keys of entries that were corrupt or already gone.

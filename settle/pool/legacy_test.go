@@ -86,6 +86,18 @@ func TestMigrateFirstLayout(t *testing.T) {
 	}
 
 	for round := range 2 { // migrated, then opened again
+		if round == 1 {
+			// Written by a node downgraded in between: migrated too.
+			auth := signAuth(t, accts[0], "m", 2500, 10)
+			env := signReceipt(t, auth, nodes[0], 3, 1)
+			r, err := testVerify(ctx, env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := Entry{Receipt: r, Digest: sha256.Sum256(env), Epoch: epochOf(r.IssuedAtMs), Envelope: env}
+			writeFirstLayout(t, db, e)
+			held, envs = append(held, e), append(envs, env)
+		}
 		p, err := New(Config{Datastore: db, Verify: testVerify, EpochOf: epochOf})
 		if err != nil {
 			t.Fatalf("round %d: %v", round, err)
