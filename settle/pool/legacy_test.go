@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"log/slog"
 	"slices"
 	"testing"
 
 	"github.com/fomonet/fomo/internal/testkeys"
+	"github.com/fomonet/fomo/store"
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -196,5 +199,50 @@ func checkHeld(t *testing.T, p *Pool, held []Entry, ev Entry) {
 	evs, err := p.Evidence(ctx, ev.ID)
 	if err != nil || len(evs) != 1 || evs[0].Digest != ev.Digest {
 		t.Fatalf("Evidence: %d %v", len(evs), err)
+	}
+}
+
+// TestMigrateResumes: a migration interrupted after its first chunk
+// finishes at the next open, and a corrupt entry of the first layout is
+// dropped without stopping it.
+func TestMigrateResumes(t *testing.T) {
+	ctx := context.Background()
+	db := store.NewMemory()
+	acct, _ := testkeys.New(t)
+	node, _ := testkeys.New(t)
+	var held []Entry
+	for i := range migrateChunk + 10 {
+		env := signReceipt(t, signAuth(t, acct, "m", uint64(i+1), 10), node, 1, 1)
+		r, err := testVerify(ctx, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := Entry{Receipt: r, Digest: sha256.Sum256(env), Envelope: env}
+		writeFirstLayout(t, db, e)
+		held = append(held, e)
+	}
+	if err := db.Put(ctx, ds.RawKey("/pool/r/0000000000000000/zz"), []byte("corrupt")); err != nil {
+		t.Fatal(err)
+	}
+	// The first chunk only, as a node stopped during its migration.
+	first := &Pool{store: db, keys: keys{"/pool"}, log: slog.New(slog.DiscardHandler)}
+	if n, err := first.migrateEntries(ctx); err != nil || n != migrateChunk {
+		t.Fatalf("first chunk: %d, %v", n, err)
+	}
+	if _, err := db.Get(ctx, ds.RawKey("/pool/v")); !errors.Is(err, ds.ErrNotFound) {
+		t.Fatalf("version written by a partial migration: %v", err)
+	}
+	p := newLocalPool(t, Config{Datastore: db})
+	for _, e := range held {
+		if ok, err := p.Has(ctx, e.ID); err != nil || !ok {
+			t.Fatalf("receipt %s lost: %v", e.ID, err)
+		}
+	}
+	if got, want := p.Pending(held[0].Account), uint64(len(held)); got != want {
+		t.Fatalf("pending %d, want %d", got, want)
+	}
+	page, _, err := p.List(ctx, Filter{Account: held[0].Account, Limit: MaxLimit})
+	if err != nil || len(page) != MaxLimit {
+		t.Fatalf("List: %d, %v", len(page), err)
 	}
 }
