@@ -382,8 +382,8 @@ func (p *Pool) Find(ctx context.Context, prefix string) (Entry, bool, error) {
 		}
 		return p.get(ctx, id)
 	}
-	// knownIDs is a superset of the ids held (pruned ones stay), so each
-	// candidate is read back before it counts.
+	// knownIDs includes ids accepted and not yet committed, and a commit
+	// can fail, so each candidate is read back before it counts.
 	p.flightMu.Lock()
 	var candidates []ID
 	for id := range p.knownIDs {
