@@ -92,17 +92,28 @@ func TopicScoreParams() *pubsub.TopicScoreParams {
 }
 
 // GossipSubOptions returns the options of every host's GossipSub router
-// on network net: strict signing, message ids by MessageID, peer scoring,
+// on network net: unsigned, authorless messages (StrictNoSign), message
+// ids by MessageID, peer scoring,
 // the network's protocol IDs and, when maxMessageSize > 0, that message
 // size limit. New adds peer discovery through the DHT; in-process
 // simulations (internal/scalesim) build their routers with these alone.
+//
+// Every topic's payload authenticates itself (receipts carry the client's
+// and the serving node's signatures, capacity adverts their node's), and
+// every topic validator checks it, so a GossipSub signature would be a
+// third signature per message to make and verify, proving only who
+// published it first. Messages carry no signature, author or sequence
+// number, and are told apart by content (MessageID). Routers of both
+// policies reject each other's messages: every node of a network must
+// use the same one (the protocol IDs are the network's).
 func GossipSubOptions(net string, maxMessageSize int, log *slog.Logger) []pubsub.Option {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	opts := []pubsub.Option{
 		pubsub.WithLogger(log.With("component", "gossipsub")),
-		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
+		pubsub.WithNoAuthor(),
 		pubsub.WithMessageIdFn(MessageID),
 		pubsub.WithPeerScore(PeerScoreParams(), PeerScoreThresholds()),
 		pubsub.WithGossipSubProtocols(GossipSubProtocols(net), gossipFeatures(net)),
@@ -118,6 +129,11 @@ func newPubSub(ctx context.Context, h *Host, cfg Config, log *slog.Logger) (*pub
 		pubsub.WithDiscovery(drouting.NewRoutingDiscovery(h.kad)))
 	return pubsub.NewGossipSub(ctx, h, opts...)
 }
+
+// ContentMessageIDs reports that the host's GossipSub message ids are
+// MessageID's: the SHA-256 of the message data. The receipt pool takes
+// its digests from them.
+func (h *Host) ContentMessageIDs() bool { return true }
 
 // JoinTopic joins the network's topic fomo/<net>/<name>/1 (see Topic) and
 // returns it; joining a topic twice returns the same handle. The topic is

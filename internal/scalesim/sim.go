@@ -243,6 +243,10 @@ func (n *simNode) JoinTopic(name string) (*pubsub.Topic, error) {
 // ID implements pool.Host.
 func (n *simNode) ID() peer.ID { return n.id }
 
+// ContentMessageIDs implements pool.ContentIDHost: the router has the
+// node's options, message ids by p2p.MessageID.
+func (n *simNode) ContentMessageIDs() bool { return true }
+
 // PubSub implements pool.Host.
 func (n *simNode) PubSub() *pubsub.PubSub { return n.ps }
 

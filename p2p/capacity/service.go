@@ -215,18 +215,16 @@ func (s *Service) receive(ctx context.Context) {
 	}
 }
 
-// validate is the topic validator: forged or malformed adverts, and adverts
-// not signed by the message's author, are rejected (which lowers the
-// forwarder's score); stale and future-dated ones are ignored.
+// validate is the topic validator: forged or malformed adverts (Decode
+// checks that the advert's peer signed it) are rejected, which lowers the
+// forwarder's score; stale and future-dated ones are ignored. Messages have
+// no author (p2p.GossipSubOptions): a genuine advert is accepted from
+// whoever publishes it, and put keeps only the freshest of each peer, so a
+// replay can neither forge nor roll back what a node advertised.
 func (s *Service) validate(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 	a, err := Decode(m.GetData())
 	if err != nil {
 		s.log.Debug("rejecting capacity advert", "from", from, "err", err)
-		s.rejected.Add(1)
-		return pubsub.ValidationReject
-	}
-	if m.GetFrom() != a.Peer {
-		s.log.Debug("rejecting capacity advert published by another peer", "from", from, "peer_id", a.Peer)
 		s.rejected.Add(1)
 		return pubsub.ValidationReject
 	}

@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"runtime"
+	"sync"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -52,140 +53,158 @@ type batchItem struct {
 	from   peer.ID
 	data   []byte
 	digest [32]byte
-	// res receives the verdict; it has room for it.
-	res chan pubsub.ValidationResult
+}
+
+// gossipBatch is a batch of gossiped receipts: its validators wait for
+// done to close, then read their verdicts from res.
+type gossipBatch struct {
+	items []batchItem
+	res   []pubsub.ValidationResult
+	done  chan struct{}
+	timer *time.Timer
 }
 
 // batcher gathers the receipts of the topic validator into batches and
-// hands them to its workers.
+// hands them to its workers. The validators add their receipts to the
+// open batch themselves: no goroutine or channel per receipt, one channel
+// per batch, which every validator of the batch waits on.
 type batcher struct {
 	win     BatchWindow
-	in      chan *batchItem
-	batches chan []*batchItem
-	stop    chan struct{}
+	batches chan *gossipBatch
 	done    chan struct{}
+
+	mu      sync.Mutex
+	cur     *gossipBatch // the open batch; nil when none
+	stopped bool
+	// sending counts the batches closed and not yet handed to the
+	// workers.
+	sending sync.WaitGroup
 }
 
-// startBatcher starts the collector and the workers of the gossip batch
-// window; stopBatcher ends them.
+// startBatcher starts the workers of the gossip batch window; stopBatcher
+// ends them.
 func (p *Pool) startBatcher(win BatchWindow) {
-	b := &batcher{
-		win: win, in: make(chan *batchItem, 4*win.MaxReceipts), batches: make(chan []*batchItem),
-		stop: make(chan struct{}), done: make(chan struct{}),
-	}
+	b := &batcher{win: win, batches: make(chan *gossipBatch), done: make(chan struct{})}
 	p.batcher = b
-	workers := make(chan struct{}, win.Workers)
-	go func() {
-		defer close(b.done)
-		defer func() {
-			for range win.Workers {
-				workers <- struct{}{}
-			}
-		}()
-		go func() {
-			defer close(b.batches)
-			b.collect()
-		}()
-		for batch := range b.batches {
-			workers <- struct{}{}
-			go func() {
-				defer func() { <-workers }()
+	var workers sync.WaitGroup
+	for range win.Workers {
+		workers.Go(func() {
+			for batch := range b.batches {
 				p.admitGossip(batch)
-			}()
-		}
+			}
+		})
+	}
+	go func() {
+		workers.Wait()
+		close(b.done)
 	}()
 }
 
 // stopBatcher verifies what is waiting and waits for the workers.
 func (p *Pool) stopBatcher() {
-	if p.batcher == nil {
+	b := p.batcher
+	if b == nil {
 		return
 	}
-	close(p.batcher.stop)
-	<-p.batcher.done
+	b.mu.Lock()
+	b.stopped = true
+	last := b.closeLocked()
+	b.mu.Unlock()
+	b.send(last)
+	b.sending.Wait()
+	close(b.batches)
+	<-b.done
 }
 
-// collect gathers items into batches: a batch goes to the workers when it
-// is full or MaxDelay after its first item arrived.
-func (b *batcher) collect() {
-	var pending []*batchItem
-	var timer *time.Timer
-	var expired <-chan time.Time
-	flush := func() {
-		if timer != nil {
-			timer.Stop()
-			timer, expired = nil, nil
-		}
-		if len(pending) > 0 {
-			b.batches <- pending
-			pending = nil
-		}
+// add adds it to the open batch, opening one if needed, and returns the
+// batch and the receipt's place in it; ok is false once the batcher is
+// stopped. It sends the batch to the workers when it is full.
+func (b *batcher) add(it batchItem) (batch *gossipBatch, i int, ok bool) {
+	b.mu.Lock()
+	if b.stopped {
+		b.mu.Unlock()
+		return nil, 0, false
 	}
-	for {
-		select {
-		case it := <-b.in:
-			pending = append(pending, it)
-			if len(pending) == 1 {
-				timer = time.NewTimer(b.win.MaxDelay)
-				expired = timer.C
-			}
-			if len(pending) >= b.win.MaxReceipts {
-				flush()
-			}
-		case <-expired:
-			flush()
-		case <-b.stop:
-			for {
-				select {
-				case it := <-b.in:
-					pending = append(pending, it)
-				default:
-					flush()
-					return
-				}
-			}
-		}
+	batch = b.cur
+	if batch == nil {
+		batch = &gossipBatch{items: make([]batchItem, 0, b.win.MaxReceipts), done: make(chan struct{})}
+		b.cur = batch
+		batch.timer = time.AfterFunc(b.win.MaxDelay, func() { b.expire(batch) })
 	}
+	i = len(batch.items)
+	batch.items = append(batch.items, it)
+	var full *gossipBatch
+	if len(batch.items) >= b.win.MaxReceipts {
+		full = b.closeLocked()
+	}
+	b.mu.Unlock()
+	b.send(full)
+	return batch, i, true
+}
+
+// expire sends batch to the workers MaxDelay after it opened, unless it
+// went already.
+func (b *batcher) expire(batch *gossipBatch) {
+	b.mu.Lock()
+	var due *gossipBatch
+	if b.cur == batch {
+		due = b.closeLocked()
+	}
+	b.mu.Unlock()
+	b.send(due)
+}
+
+// closeLocked detaches the open batch (nil when none) for send; b.mu is
+// held.
+func (b *batcher) closeLocked() *gossipBatch {
+	batch := b.cur
+	if batch == nil {
+		return nil
+	}
+	b.cur = nil
+	batch.timer.Stop()
+	b.sending.Add(1)
+	return batch
+}
+
+// send hands a batch closed by closeLocked to the workers; nil is no
+// batch.
+func (b *batcher) send(batch *gossipBatch) {
+	if batch == nil {
+		return
+	}
+	b.batches <- batch
+	b.sending.Done()
 }
 
 // validateBatched is the topic validator when receipts are verified in
 // batches: what precheck does not decide waits for its batch's verdict.
 func (p *Pool) validateBatched(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 	data := m.GetData()
-	digest, res, decided := p.precheck(ctx, from, data)
+	digest, res, decided := p.precheck(ctx, from, data, p.digestOf(m))
 	if decided {
 		return res
 	}
-	it := &batchItem{from: from, data: data, digest: digest, res: make(chan pubsub.ValidationResult, 1)}
-	select {
-	case p.batcher.in <- it:
-	case <-p.batcher.stop:
-		return p.stats.ignore(ReasonClosed)
-	case <-ctx.Done():
+	batch, i, ok := p.batcher.add(batchItem{from: from, data: data, digest: digest})
+	if !ok {
 		return p.stats.ignore(ReasonClosed)
 	}
 	select {
-	case res := <-it.res:
-		return res
+	case <-batch.done:
+		return batch.res[i]
 	case <-ctx.Done():
 		// The batch still decides, and counts, the receipt; the
 		// message is no longer waited for.
 		return pubsub.ValidationIgnore
-	case <-p.batcher.done:
-		select {
-		case res := <-it.res:
-			return res
-		default: // arrived after the last batch
-			return p.stats.ignore(ReasonClosed)
-		}
 	}
 }
 
 // admitGossip verifies a batch of gossiped receipts together and stores
 // the valid ones in one write, not waited for (as validate does not wait),
 // then gives each its verdict.
-func (p *Pool) admitGossip(batch []*batchItem) {
+func (p *Pool) admitGossip(gb *gossipBatch) {
 	ctx := p.ctx
+	batch := gb.items
 	envs := make([][]byte, len(batch))
 	for i, it := range batch {
 		envs[i] = it.data
@@ -193,7 +212,7 @@ func (p *Pool) admitGossip(batch []*batchItem) {
 	rs, verrs := p.cfg.VerifyBatch(ctx, envs)
 	entries := make([]Entry, len(batch))
 	errs := make([]error, len(batch))
-	var w write
+	w := write{kvs: make([]kv, 0, 4*len(batch))}
 	p.mu.Lock()
 	for i, it := range batch {
 		switch {
@@ -208,11 +227,13 @@ func (p *Pool) admitGossip(batch []*batchItem) {
 		p.enqueue(w)
 	}
 	p.mu.Unlock()
+	gb.res = make([]pubsub.ValidationResult, len(batch))
 	for i, it := range batch {
 		if verrs[i] != nil {
-			it.res <- p.verifyVerdict(it.from, verrs[i])
+			gb.res[i] = p.verifyVerdict(it.from, verrs[i])
 			continue
 		}
-		it.res <- p.putVerdict(it.from, rs[i], entries[i], errs[i])
+		gb.res[i] = p.putVerdict(it.from, rs[i], entries[i], errs[i])
 	}
+	close(gb.done)
 }

@@ -177,7 +177,7 @@ func TestGossipBatchPersists(t *testing.T) {
 		}
 		for _, env := range envs {
 			id := ID(receipt.ID(authorizationOf(t, env)))
-			if ok, err := p.store.Has(ctx, p.keys.where(id)); err != nil || !ok {
+			if ok, err := p.Has(ctx, id); err != nil || !ok {
 				t.Fatalf("receipt %s not stored: %v", id, err)
 			}
 		}

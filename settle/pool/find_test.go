@@ -45,7 +45,7 @@ func TestFindByPrefix(t *testing.T) {
 	copy(b[:], []byte{0xab, 0xcd, 0xef, 0x01, 0x23, 0x46})
 	p.flightMu.Lock()
 	p.flight[a], p.flight[b] = Entry{Receipt: Receipt{ID: a}}, Entry{Receipt: Receipt{ID: b}}
-	p.knownIDs[a], p.knownIDs[b] = struct{}{}, struct{}{}
+	p.knownIDs[a], p.knownIDs[b] = 0, 0
 	p.flightMu.Unlock()
 	_, _, err := p.Find(ctx, "abcdef0123")
 	var amb *AmbiguousIDError

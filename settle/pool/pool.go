@@ -67,6 +67,17 @@ type Host interface {
 	JoinTopic(name string) (*pubsub.Topic, error)
 }
 
+// ContentIDHost is a Host that may report that its router's message ids
+// are the SHA-256 of the message data (p2p.MessageID), so that the
+// validator takes its digest from the id rather than hashing the data
+// again.
+type ContentIDHost interface {
+	Host
+	// ContentMessageIDs reports whether every message id is the SHA-256
+	// of the message data.
+	ContentMessageIDs() bool
+}
+
 // Verifier checks a receipt envelope (its format, both signatures and every
 // rule that does not need the pool) and returns its content. Invalid
 // receipts yield a *VerifyError; any other error is a local failure (a
@@ -152,14 +163,19 @@ type Pool struct {
 	// flightDigests holds the digests of the envelopes in flight,
 	// receipts and evidence.
 	flightDigests map[[32]byte]struct{}
-	// knownDigests and knownIDs hold every digest and id the datastore may
-	// hold (a superset: pruned ones stay), so that the common question "is
-	// this receipt new?" is answered without reading the datastore.
+	// knownDigests holds the digest of every envelope the pool holds or
+	// is writing (entries and evidence), and knownIDs the epoch of every
+	// entry, so that the common question "is this receipt new?" is
+	// answered, and an entry found, without reading the datastore. Both are
+	// rebuilt from the datastore when the pool opens.
 	knownDigests map[[32]byte]struct{}
-	knownIDs     map[ID]struct{}
+	knownIDs     map[ID]uint64
 	writes       chan write
 	stopWriter   chan struct{}
 	writerDone   chan struct{}
+	// contentIDs reports that message ids are the SHA-256 of their data
+	// (ContentIDHost).
+	contentIDs bool
 	// batcher gathers gossiped receipts into batches; nil when they are
 	// validated one at a time.
 	batcher *batcher
@@ -202,10 +218,10 @@ func New(cfg Config) (*Pool, error) {
 		ctx: ctx, cancel: cancel, pending: map[peer.ID]uint64{}, reserved: map[peer.ID]uint64{},
 		keyPending: map[peer.ID]uint64{}, keyReserved: map[peer.ID]uint64{}, stats: newStats(),
 		flight: map[ID]Entry{}, flightDigests: map[[32]byte]struct{}{}, writes: make(chan write, 4096),
-		knownDigests: map[[32]byte]struct{}{}, knownIDs: map[ID]struct{}{},
+		knownDigests: map[[32]byte]struct{}{}, knownIDs: map[ID]uint64{},
 		stopWriter: make(chan struct{}), writerDone: make(chan struct{}),
 	}
-	if err := p.loadPending(ctx); err != nil {
+	if _, err := p.migrate(ctx); err != nil {
 		cancel()
 		return nil, err
 	}
@@ -230,6 +246,9 @@ func New(cfg Config) (*Pool, error) {
 
 func (p *Pool) join(cfg Config) error {
 	p.self, p.ps = cfg.Host.ID(), cfg.Host.PubSub()
+	if h, ok := cfg.Host.(ContentIDHost); ok {
+		p.contentIDs = h.ContentMessageIDs()
+	}
 	if p.ps == nil {
 		return errors.New("pool: the host has no pubsub")
 	}
@@ -239,8 +258,8 @@ func (p *Pool) join(cfg Config) error {
 	}
 	p.topic, p.tname = t, t.String()
 	// One at a time, a receipt is validated inline; in batches, each
-	// waits for its batch in its own goroutine (pubsub's asynchronous
-	// validation, bounded by its validation throttle).
+	// waits for its batch in the goroutine pubsub's asynchronous
+	// validation runs it in (bounded by its validation throttle).
 	validator, inline := p.validate, true
 	if p.batcher != nil {
 		validator, inline = p.validateBatched, false
@@ -390,7 +409,7 @@ func (p *Pool) AddBatch(ctx context.Context, envs [][]byte) ([]Entry, []error) {
 	}
 	// One write for the whole batch, queued under p.mu so that a flush
 	// (MarkSettled) cannot pass it while its receipts are in flight.
-	w := write{done: make(chan error, 1)}
+	w := write{done: make(chan error, 1), kvs: make([]kv, 0, 4*len(envs))}
 	kept := make([]bool, len(envs))
 	p.mu.Lock()
 	if p.closed.Load() {
@@ -460,7 +479,7 @@ func (p *Pool) notify(e Entry) {
 // validate is the topic validator (see the package comment).
 func (p *Pool) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 	data := m.GetData()
-	digest, res, decided := p.precheck(ctx, from, data)
+	digest, res, decided := p.precheck(ctx, from, data, p.digestOf(m))
 	if decided {
 		return res
 	}
@@ -472,11 +491,19 @@ func (p *Pool) validate(ctx context.Context, from peer.ID, m *pubsub.Message) pu
 	return p.putVerdict(from, r, e, err)
 }
 
+// digestOf returns the SHA-256 of m's data: its message id when the
+// host's router makes ids so (ContentMessageIDs), otherwise computed.
+func (p *Pool) digestOf(m *pubsub.Message) [32]byte {
+	if p.contentIDs && len(m.ID) == sha256.Size {
+		return [32]byte([]byte(m.ID))
+	}
+	return sha256.Sum256(m.GetData())
+}
+
 // precheck applies to a gossiped message what comes before its signatures:
-// de-duplication and the admission rule. decided is true when res is the
-// verdict.
-func (p *Pool) precheck(ctx context.Context, from peer.ID, data []byte) (digest [32]byte, res pubsub.ValidationResult, decided bool) {
-	digest = sha256.Sum256(data)
+// de-duplication and the admission rule. digest is the SHA-256 of data.
+// decided is true when res is the verdict.
+func (p *Pool) precheck(ctx context.Context, from peer.ID, data []byte, digest [32]byte) ([32]byte, pubsub.ValidationResult, bool) {
 	seen, err := p.seenDigest(ctx, digest)
 	switch {
 	case err != nil:
@@ -593,22 +620,20 @@ func (p *Pool) putLocked(ctx context.Context, r Receipt, env []byte, digest [32]
 		p.flightDigests[digest] = struct{}{}
 		p.knownDigests[digest] = struct{}{}
 		p.flightMu.Unlock()
-		w.kvs = append(w.kvs,
-			kv{p.keys.evidence(e.ID, e.Digest), encodeEntry(e)},
-			kv{p.keys.digest(e.Digest), e.ID[:]})
+		w.kvs = append(w.kvs, kv{p.keys.evidence(e.ID, e.Digest), encodeEntry(e)})
 		w.digests = append(w.digests, digest)
 		return Entry{}, &ConflictError{Held: held, Conflict: e}
 	}
 	w.ids = append(w.ids, e.ID)
 	w.digests = append(w.digests, digest)
-	for k, v := range p.keys.entryWrites(e) {
+	for k, v := range p.keys.entryWrites(e, true) {
 		w.kvs = append(w.kvs, kv{k, v})
 	}
 	p.flightMu.Lock()
 	p.flight[e.ID] = e
 	p.flightDigests[digest] = struct{}{}
 	p.knownDigests[digest] = struct{}{}
-	p.knownIDs[e.ID] = struct{}{}
+	p.knownIDs[e.ID] = e.Epoch
 	p.flightMu.Unlock()
 	p.pend(e)
 	return e, nil

@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -26,24 +27,13 @@ const (
 func (p *Pool) get(ctx context.Context, id ID) (Entry, bool, error) {
 	p.flightMu.Lock()
 	e, ok := p.flight[id]
-	_, known := p.knownIDs[id]
+	epoch, known := p.knownIDs[id]
 	p.flightMu.Unlock()
 	if ok {
 		return e, true, nil
 	}
 	if !known {
 		return Entry{}, false, nil
-	}
-	where, err := p.store.Get(ctx, p.keys.where(id))
-	if errors.Is(err, ds.ErrNotFound) {
-		return Entry{}, false, nil
-	}
-	if err != nil {
-		return Entry{}, false, fmt.Errorf("pool: %w", err)
-	}
-	epoch, err := strconv.ParseUint(string(where), 16, 64)
-	if err != nil {
-		return Entry{}, false, fmt.Errorf("%w: location of %s: %v", errCorrupt, id, err)
 	}
 	return p.load(ctx, epoch, id)
 }
@@ -73,11 +63,12 @@ func (p *Pool) Get(ctx context.Context, id ID) (Entry, bool, error) { return p.g
 func (p *Pool) Has(ctx context.Context, id ID) (bool, error) {
 	p.flightMu.Lock()
 	_, ok := p.flight[id]
+	epoch, known := p.knownIDs[id]
 	p.flightMu.Unlock()
-	if ok {
-		return true, nil
+	if ok || !known {
+		return ok, nil
 	}
-	ok, err := p.store.Has(ctx, p.keys.where(id))
+	ok, err := p.store.Has(ctx, p.keys.entry(epoch, id))
 	if err != nil {
 		return false, fmt.Errorf("pool: %w", err)
 	}
@@ -92,7 +83,7 @@ func (p *Pool) Evidence(ctx context.Context, id ID) ([]Entry, error) {
 		return nil, err
 	}
 	res, err := p.store.Query(ctx, dsq.Query{
-		Prefix: p.keys.evidence(id, [32]byte{}).Parent().String(),
+		Prefix: p.keys.evidencePrefix(id),
 		Orders: []dsq.Order{dsq.OrderByKey{}},
 	})
 	if err != nil {
@@ -134,13 +125,15 @@ func parseCursor(c string) (string, error) {
 	if len(c) != 16+1+64 || c[16] != '.' {
 		return "", fmt.Errorf("pool: bad cursor %q", c)
 	}
-	if _, err := strconv.ParseUint(c[:16], 16, 64); err != nil {
+	epoch, err := strconv.ParseUint(c[:16], 16, 64)
+	if err != nil {
 		return "", fmt.Errorf("pool: bad cursor %q", c)
 	}
-	if _, err := ParseID(c[17:]); err != nil {
+	id, err := ParseID(c[17:])
+	if err != nil {
 		return "", fmt.Errorf("pool: bad cursor %q", c)
 	}
-	return c[:16] + "/" + c[17:], nil
+	return pos(epoch, id), nil
 }
 
 // List returns the receipts that match f, ordered by epoch then id, and
@@ -166,7 +159,7 @@ func (p *Pool) List(ctx context.Context, f Filter) ([]Entry, string, error) {
 	}
 	prefix := base
 	if f.Epoch != nil {
-		prefix += "/" + epochHex(*f.Epoch)
+		prefix += "/" + epochText(*f.Epoch)
 	}
 	q := dsq.Query{Prefix: prefix, Orders: []dsq.Order{dsq.OrderByKey{}}, KeysOnly: index}
 	if f.After != "" {
@@ -240,7 +233,7 @@ func (p *Pool) Prune(ctx context.Context, before uint64) (int, error) {
 		}
 		e, err := decodeEntry(r.Value)
 		if err != nil {
-			p.log.Warn("deleting corrupt receipt entry", "key", r.Key, "err", err)
+			p.log.Warn("deleting corrupt receipt entry", "key", hex.EncodeToString([]byte(r.Key)), "err", err)
 			if err := p.store.Delete(ctx, ds.RawKey(r.Key)); err != nil {
 				res.Close()
 				return 0, fmt.Errorf("pool: %w", err)
@@ -261,7 +254,7 @@ func (p *Pool) Prune(ctx context.Context, before uint64) (int, error) {
 		return 0, fmt.Errorf("pool: %w", err)
 	}
 	for _, e := range gone {
-		for k := range p.keys.entryWrites(e) {
+		for k := range p.keys.entryKeys(e) {
 			if err := b.Delete(ctx, k); err != nil {
 				return 0, fmt.Errorf("pool: %w", err)
 			}
@@ -270,6 +263,12 @@ func (p *Pool) Prune(ctx context.Context, before uint64) (int, error) {
 	if err := b.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("pool: pruning: %w", err)
 	}
+	p.flightMu.Lock()
+	for _, e := range gone {
+		delete(p.knownIDs, e.ID)
+		delete(p.knownDigests, e.Digest)
+	}
+	p.flightMu.Unlock()
 	for _, e := range gone {
 		if !e.Settled {
 			p.unpend(e)
@@ -288,15 +287,6 @@ func (p *Pool) Unsettled(ctx context.Context, fn func(Entry) bool) error {
 	return p.scanUnsettled(ctx, fn)
 }
 
-// loadPending sums the unsettled charges per account and session key from
-// the datastore.
-func (p *Pool) loadPending(ctx context.Context) error {
-	return p.scanUnsettled(ctx, func(e Entry) bool {
-		p.pend(e)
-		return true
-	})
-}
-
 // scanUnsettled reads the stored unsettled receipts until fn
 // returns false, skipping (and logging) corrupt entries.
 func (p *Pool) scanUnsettled(ctx context.Context, fn func(Entry) bool) error {
@@ -311,7 +301,7 @@ func (p *Pool) scanUnsettled(ctx context.Context, fn func(Entry) bool) error {
 		}
 		e, err := decodeEntry(r.Value)
 		if err != nil {
-			p.log.Warn("skipping corrupt receipt entry", "key", r.Key, "err", err)
+			p.log.Warn("skipping corrupt receipt entry", "key", hex.EncodeToString([]byte(r.Key)), "err", err)
 			continue
 		}
 		if !e.Settled && !fn(e) {
@@ -392,8 +382,8 @@ func (p *Pool) Find(ctx context.Context, prefix string) (Entry, bool, error) {
 		}
 		return p.get(ctx, id)
 	}
-	// knownIDs is a superset of the ids held (pruned ones stay), so each
-	// candidate is read back before it counts.
+	// knownIDs includes ids accepted and not yet committed, and a commit
+	// can fail, so each candidate is read back before it counts.
 	p.flightMu.Lock()
 	var candidates []ID
 	for id := range p.knownIDs {

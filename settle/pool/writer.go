@@ -78,9 +78,15 @@ func (p *Pool) commit(batch []write) {
 	for _, w := range batch {
 		for _, id := range w.ids {
 			delete(p.flight, id)
+			if err != nil {
+				delete(p.knownIDs, id)
+			}
 		}
 		for _, d := range w.digests {
 			delete(p.flightDigests, d)
+			if err != nil {
+				delete(p.knownDigests, d)
+			}
 		}
 	}
 	p.flightMu.Unlock()
@@ -165,17 +171,7 @@ func (p *Pool) seenDigest(ctx context.Context, d [32]byte) (bool, error) {
 	_, ok := p.flightDigests[d]
 	_, known := p.knownDigests[d]
 	p.flightMu.Unlock()
-	if ok {
-		return true, nil
-	}
-	if !known {
-		return false, nil
-	}
-	ok, err := p.store.Has(ctx, p.keys.digest(d))
-	if err != nil {
-		return false, fmt.Errorf("pool: %w", err)
-	}
-	return ok, nil
+	return ok || known, nil
 }
 
 // wait waits for a write's commit.
@@ -188,29 +184,45 @@ func wait(ctx context.Context, done chan error) error {
 	}
 }
 
-// loadKnown fills the sets of known digests and ids from the datastore.
+// loadKnown fills the sets of known ids (with their epochs) and digests
+// from the datastore, and sums the unsettled charges per account and
+// session key: one pass over the entries, keys only over the evidence.
 func (p *Pool) loadKnown(ctx context.Context) error {
-	for _, kind := range []string{"h", "i"} {
-		res, err := p.store.Query(ctx, dsq.Query{Prefix: p.keys.prefix + "/" + kind, KeysOnly: true})
+	res, err := p.store.Query(ctx, dsq.Query{Prefix: p.keys.entries()})
+	if err != nil {
+		return fmt.Errorf("pool: reading receipts: %w", err)
+	}
+	for r := range res.Next() {
+		if r.Error != nil {
+			res.Close()
+			return fmt.Errorf("pool: reading receipts: %w", r.Error)
+		}
+		e, err := decodeEntry(r.Value)
 		if err != nil {
-			return fmt.Errorf("pool: %w", err)
+			p.log.Warn("skipping corrupt receipt entry", "key", hex.EncodeToString([]byte(r.Key)), "err", err)
+			continue
 		}
-		for r := range res.Next() {
-			if r.Error != nil {
-				res.Close()
-				return fmt.Errorf("pool: %w", r.Error)
-			}
-			b, err := hex.DecodeString(path.Base(r.Key))
-			if err != nil || len(b) != 32 {
-				continue
-			}
-			if kind == "h" {
-				p.knownDigests[[32]byte(b)] = struct{}{}
-			} else {
-				p.knownIDs[ID(b)] = struct{}{}
-			}
+		p.knownIDs[e.ID] = e.Epoch
+		p.knownDigests[e.Digest] = struct{}{}
+		if !e.Settled {
+			p.pend(e)
 		}
-		res.Close()
+	}
+	res.Close()
+	res, err = p.store.Query(ctx, dsq.Query{Prefix: p.keys.prefix + "/e", KeysOnly: true})
+	if err != nil {
+		return fmt.Errorf("pool: reading evidence: %w", err)
+	}
+	defer res.Close()
+	for r := range res.Next() {
+		if r.Error != nil {
+			return fmt.Errorf("pool: reading evidence: %w", r.Error)
+		}
+		b, err := hex.DecodeString(path.Base(r.Key))
+		if err != nil || len(b) != 32 {
+			continue
+		}
+		p.knownDigests[[32]byte(b)] = struct{}{}
 	}
 	return nil
 }
