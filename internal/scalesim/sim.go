@@ -139,7 +139,9 @@ type Result struct {
 	// the authorization and sign the receipt (once per receipt).
 	Verify   time.Duration
 	Verifies int64
-	Serve    time.Duration
+	// Batches is the gossip batches the pools verified.
+	Batches int64
+	Serve   time.Duration
 	// StoreBytes is what the pools wrote to their datastores (keys and
 	// values, every node); DiskBytes the size of the pebble directories
 	// once closed (0 on the in-memory store).
@@ -191,6 +193,14 @@ func (r *Result) CPUPerReceipt() float64 {
 	return max(busy, 0) * 1e6 / float64(r.Nodes) / float64(r.Receipts)
 }
 
+// BatchSize is the mean receipts of a verified gossip batch.
+func (r *Result) BatchSize() float64 {
+	if r.Batches == 0 {
+		return 0
+	}
+	return float64(r.Verifies) / float64(r.Batches)
+}
+
 // VerifyPerReceipt is the verifier's time per gossiped receipt, in µs.
 func (r *Result) VerifyPerReceipt() float64 {
 	if r.Verifies == 0 {
@@ -229,6 +239,7 @@ type simNode struct {
 
 	verifyNs atomic.Int64
 	verifies atomic.Int64
+	batches  atomic.Int64
 	serveNs  atomic.Int64
 
 	latMu sync.Mutex
@@ -347,7 +358,9 @@ func (s *sim) openNode(ctx context.Context, n *simNode) error {
 		n.db, base = db, db
 	}
 	n.cs = &countingStore{Batching: base}
-	verify := pool.ReceiptVerifier(receipt.Checker{NetworkID: NetworkID})
+	chk := receipt.Checker{NetworkID: NetworkID}
+	verify := pool.ReceiptVerifier(chk)
+	verifyBatch := pool.ReceiptBatchVerifier(chk)
 	pl, err := pool.New(pool.Config{
 		Datastore: n.cs,
 		Host:      n,
@@ -357,6 +370,16 @@ func (s *sim) openNode(ctx context.Context, n *simNode) error {
 			n.verifyNs.Add(int64(time.Since(t)))
 			n.verifies.Add(1)
 			return r, err
+		},
+		// Gossiped receipts are verified in batches, as a node's pool
+		// does (node/metering.go; pool.BatchWindow's defaults).
+		VerifyBatch: func(ctx context.Context, envs [][]byte) ([]pool.Receipt, []error) {
+			t := time.Now()
+			rs, errs := verifyBatch(ctx, envs)
+			n.verifyNs.Add(int64(time.Since(t)))
+			n.verifies.Add(int64(len(envs)))
+			n.batches.Add(1)
+			return rs, errs
 		},
 		OnAccept:         func(e pool.Entry) { s.accepted(n, e) },
 		TopicScoreParams: p2p.TopicScoreParams(),
@@ -592,6 +615,7 @@ done:
 		res.Gossip.add(n.tr.snapshot())
 		res.Verify += time.Duration(n.verifyNs.Load())
 		res.Verifies += n.verifies.Load()
+		res.Batches += n.batches.Load()
 		res.Serve += time.Duration(n.serveNs.Load())
 		res.StoreBytes += n.cs.bytes.Load()
 		res.StoreWrites += n.cs.writes.Load()
