@@ -64,7 +64,7 @@ func BenchmarkReceiptsThroughChain(b *testing.B) {
 	g := ledger.Genesis{
 		GenesisTimeMs: now.Add(-time.Minute).UnixMilli(), EpochMs: int64(time.Hour / time.Millisecond), GraceMs: 60_000,
 		ProtocolKey: protocol.String(), Params: econ.DefaultParams(), PowerUnit: econ.Unit, MaxValidators: 10,
-		Tiers:    []ledger.Tier{{Name: "small", CostPerMTok: 100_000, MinInputPrice: 150_000, MinOutputPrice: 300_000}},
+		Tiers: []ledger.Tier{{Name: "small", CostPerMTok: 100_000, MinInputPrice: 150_000, MinOutputPrice: 300_000}},
 		Models: []ledger.GenesisModel{{Name: "m1", Issuer: protocol.String(), Tier: "small", InputPrice: 200_000, OutputPrice: 600_000,
 			ManifestSHA256: "aa00000000000000000000000000000000000000000000000000000000000000"}},
 	}
