@@ -48,6 +48,7 @@ func TestLlamaCpp(t *testing.T) {
 		{Name: "F32", opts: synth.Options{Preset: "small", Type: gguf.TypeF32, Seed: 1}},
 		{Name: "Q8_0", opts: synth.Options{Preset: "small", Type: gguf.TypeQ8_0, Seed: 1}},
 		{Name: "Q4_K", opts: synth.Options{Preset: "small", Type: gguf.TypeQ4_K, Seed: 1}},
+		{Name: "qwen2 Q8_0", opts: synth.Options{Arch: "qwen2", Preset: "small", Type: gguf.TypeQ8_0, Seed: 1}},
 		// Rows of 576: Q4_K falls back to Q5_0 and Q6_K to Q8_0.
 		{Name: "Q4_K dim 576", opts: synth.Options{Preset: "smollm-135m", Type: gguf.TypeQ4_K, Seed: 1, Layers: 4, Vocab: 2048, Context: 256, Untied: true}},
 	}
