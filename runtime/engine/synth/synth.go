@@ -2,7 +2,9 @@
 // complete metadata, a real byte-level BPE tokenizer and a ChatML chat
 // template, whose weights are deterministic pseudo-random numbers. They let
 // the built-in engine, its tests and benchmarks run end to end with nothing
-// to download. The text they generate is not meaningful.
+// to download. The text they generate is not meaningful. They carry the
+// metadata and the per-tensor quantization mix llama.cpp writes, so
+// llama.cpp loads them too (TestLlamaCpp compares the two).
 //
 // The tokenizer's merges are learned, each time a model is generated, from
 // the English corpus embedded in the package (corpus.txt), so the same
