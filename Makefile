@@ -25,7 +25,7 @@ SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 ARM64_CC       ?=
 RELEASE_FILES  := README.md $(wildcard LICENSE) deploy/fomo.service deploy/prometheus.yml deploy/grafana/fomo.json docs/operators.md
 
-.PHONY: help build release run test docs-test test-race test-gpu chaos soak scaling bench lint check-deps generate tidy-check clean
+.PHONY: help build release run test docs-test test-race test-gpu test-llamacpp chaos soak scaling bench lint check-deps generate tidy-check clean
 
 #? help: list the targets
 help:
@@ -75,6 +75,10 @@ test-race:
 #? test-gpu: run the tests that need an NVIDIA GPU and driver
 test-gpu:
 	$(GO) test -count=1 -tags gpu -v -run GPU ./gpu/...
+
+#? test-llamacpp: synthetic models in llama.cpp (node-llama-cpp from npm) against the built-in engine; needs node and npm
+test-llamacpp:
+	FOMO_LLAMACPP=1 $(GO) test -count=1 -v -run '^TestLlamaCpp$$' ./runtime/engine/synth
 
 #? chaos: fault campaign on a 4-node devnet: kill -9, pause, partition; CHAOS_DURATION, CHAOS_SEED, CHAOS_FAULTS
 chaos:

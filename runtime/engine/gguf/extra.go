@@ -2,7 +2,8 @@ package gguf
 
 // Decoding of further block formats found in published GGUF files (as
 // fallbacks for rows that are not a multiple of 256, or in low-bit
-// variants). They can be read and multiplied but not produced:
+// variants). They can be read and multiplied; of these only Q5_0 can be
+// produced (by Quantize):
 //
 //	Q4_1 (32 elements, 20 bytes):  d f16 | m f16 | qs [16]byte;
 //	     x[i] = d*(qs[i]&15) + m, x[i+16] = d*(qs[i]>>4) + m

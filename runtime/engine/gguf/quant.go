@@ -25,17 +25,18 @@ import (
 //	     x[e] = d*scales[e/16]*(q-32).
 
 // CanQuantize reports whether Quantize supports t: F32, F16, BF16, Q8_0,
-// Q4_0, Q4_K and Q6_K.
+// Q4_0, Q5_0, Q4_K and Q6_K. Q5_0 is what llama.cpp's quantizer stores a
+// Q4_K matrix in when its rows are not a multiple of 256.
 func CanQuantize(t Type) bool {
 	switch t {
-	case TypeF32, TypeF16, TypeBF16, TypeQ4_0, TypeQ8_0, TypeQ4_K, TypeQ6_K:
+	case TypeF32, TypeF16, TypeBF16, TypeQ4_0, TypeQ5_0, TypeQ8_0, TypeQ4_K, TypeQ6_K:
 		return true
 	}
 	return false
 }
 
 // CanDequantize reports whether Dequantize and DotRow support t: every type
-// Quantize supports plus the read-only Q4_1, Q5_0, Q5_1, Q2_K, Q3_K and Q5_K.
+// Quantize supports plus the read-only Q4_1, Q5_1, Q2_K, Q3_K and Q5_K.
 func CanDequantize(t Type) bool {
 	if CanQuantize(t) {
 		return true
@@ -218,6 +219,10 @@ func Quantize(t Type, src []float32) ([]byte, error) {
 		for b := 0; b < len(src)/qk; b++ {
 			quantQ4_0(src[b*qk:(b+1)*qk], out[b*sizeQ4_0:(b+1)*sizeQ4_0])
 		}
+	case TypeQ5_0:
+		for b := 0; b < len(src)/qk; b++ {
+			quantQ5_0(src[b*qk:(b+1)*qk], out[b*sizeQ5_0:(b+1)*sizeQ5_0])
+		}
 	case TypeQ4_K:
 		for b := 0; b < len(src)/qkK; b++ {
 			quantQ4K(src[b*qkK:(b+1)*qkK], out[b*sizeQ4_K:(b+1)*sizeQ4_K])
@@ -236,6 +241,7 @@ func Quantize(t Type, src []float32) ([]byte, error) {
 var quantLimit = map[Type]float32{
 	TypeQ8_0: 65504 * 127,
 	TypeQ4_0: 65504 * 8,
+	TypeQ5_0: 65504 * 16,
 	TypeQ4_K: 65504 * 63,
 	TypeQ6_K: 65504 * 127 * 31,
 }
@@ -283,6 +289,28 @@ func quantQ4_0(x []float32, blk []byte) {
 		hi := clampRound(x[i+16]*id, -8, 7) + 8
 		blk[2+i] = byte(lo | hi<<4)
 	}
+}
+
+// quantQ5_0 stores x as d*(q-16) with q in [0, 31], the element of
+// largest magnitude mapping to q = 0 as in quantQ4_0: the low four bits of
+// element i < 16 in the low nibble of qs[i], of element i+16 in the high
+// nibble, and the fifth bit of element e in bit e of qh.
+func quantQ5_0(x []float32, blk []byte) {
+	var amax, mx float32
+	for _, v := range x {
+		if abs32(v) > amax {
+			amax, mx = abs32(v), v
+		}
+	}
+	id := inv(roundF16(blk, mx/-16))
+	var qh uint32
+	for i := 0; i < qk/2; i++ {
+		lo := clampRound(x[i]*id, -16, 15) + 16
+		hi := clampRound(x[i+16]*id, -16, 15) + 16
+		blk[6+i] = byte(lo&15 | (hi&15)<<4)
+		qh |= uint32(lo>>4)<<i | uint32(hi>>4)<<(i+16)
+	}
+	binary.LittleEndian.PutUint32(blk[2:], qh)
 }
 
 func abs32(v float32) float32 { return math.Float32frombits(math.Float32bits(v) &^ (1 << 31)) }

@@ -1,6 +1,7 @@
 package gguf
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -674,7 +675,7 @@ func TestDotRowMatchesDequantize(t *testing.T) {
 		if got := DotRow(typ, row, x); math.Abs(float64(got)-ref)/mag > 1e-4 {
 			t.Errorf("%s: DotRow = %g, reference %g", typ, got, ref)
 		}
-		if !CanDequantize(typ) || CanQuantize(typ) {
+		if !CanDequantize(typ) || CanQuantize(typ) != (typ == TypeQ5_0) {
 			t.Errorf("%s: CanDequantize/CanQuantize wrong", typ)
 		}
 	}
@@ -737,4 +738,82 @@ func ExampleDotRow() {
 	x[31] = 1
 	fmt.Printf("%.2f\n", DotRow(TypeQ8_0, row, x))
 	// Output: 32.00
+}
+
+// refQuantQ5_0 is the reference Q5_0 quantizer as published with the
+// format: d = max/-16 for the element max of largest magnitude, and
+// q = min(31, trunc(x/d + 16.5)).
+func refQuantQ5_0(x []float32) []byte {
+	out := make([]byte, 0, len(x)/32*22)
+	for b := 0; b < len(x)/32; b++ {
+		xs := x[32*b : 32*b+32]
+		var amax, mx float32
+		for _, v := range xs {
+			if a := float32(math.Abs(float64(v))); a > amax {
+				amax, mx = a, v
+			}
+		}
+		d := mx / -16
+		var id float32
+		if d != 0 {
+			id = 1 / d
+		}
+		blk := make([]byte, 22)
+		binary.LittleEndian.PutUint16(blk, F32ToF16(d))
+		var qh uint32
+		for j := range 16 {
+			q0 := min(31, int(int8(xs[j]*id+16.5)))
+			q1 := min(31, int(int8(xs[j+16]*id+16.5)))
+			blk[6+j] = byte(q0&15 | (q1&15)<<4)
+			qh |= uint32(q0>>4&1)<<j | uint32(q1>>4&1)<<(j+16)
+		}
+		binary.LittleEndian.PutUint32(blk[2:], qh)
+		out = append(out, blk...)
+	}
+	return out
+}
+
+func TestQuantizeQ5_0(t *testing.T) {
+	x := gaussian(64*256, 7)
+	q, err := Quantize(TypeQ5_0, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := refQuantQ5_0(x)
+	if len(q) != len(ref) {
+		t.Fatalf("Quantize produced %d bytes, reference %d", len(q), len(ref))
+	}
+	// Quantize scales by the reciprocal of the f16-rounded scale and rounds
+	// to nearest, the reference by the exact scale with truncation of
+	// x+16.5: a quant may differ by one where x/d lies within rounding of a
+	// half. Compare the dequantized values.
+	y, z := make([]float32, len(x)), make([]float32, len(x))
+	if err := Dequantize(TypeQ5_0, q, y); err != nil {
+		t.Fatal(err)
+	}
+	if err := Dequantize(TypeQ5_0, ref, z); err != nil {
+		t.Fatal(err)
+	}
+	var differ int
+	for b := 0; b < len(x)/32; b++ {
+		if !bytes.Equal(q[22*b:22*b+2], ref[22*b:22*b+2]) {
+			t.Fatalf("block %d: scale % x, reference % x", b, q[22*b:22*b+2], ref[22*b:22*b+2])
+		}
+		d := float64(f16At(q[22*b:]))
+		for i := 32 * b; i < 32*b+32; i++ {
+			if y[i] != z[i] {
+				differ++
+				if math.Abs(float64(y[i]-z[i])) > math.Abs(d)*1.001 {
+					t.Fatalf("element %d: %g, reference %g (scale %g)", i, y[i], z[i], d)
+				}
+			}
+		}
+	}
+	if differ > len(x)/1000 {
+		t.Errorf("%d of %d elements differ from the reference", differ, len(x))
+	}
+	if e := relRMS(y, x); e > 0.05 {
+		t.Errorf("relative RMS error %.4f, want at most 0.05", e)
+	}
+	t.Logf("relative RMS error %.4f; %d elements differ from the reference by one step", relRMS(y, x), differ)
 }

@@ -2,7 +2,9 @@
 // complete metadata, a real byte-level BPE tokenizer and a ChatML chat
 // template, whose weights are deterministic pseudo-random numbers. They let
 // the built-in engine, its tests and benchmarks run end to end with nothing
-// to download. The text they generate is not meaningful.
+// to download. The text they generate is not meaningful. They carry the
+// metadata and the per-tensor quantization mix llama.cpp writes, so
+// llama.cpp loads them too (TestLlamaCpp compares the two).
 //
 // The tokenizer's merges are learned, each time a model is generated, from
 // the English corpus embedded in the package (corpus.txt), so the same
@@ -39,6 +41,12 @@ const ChatTemplate = "{% for message in messages %}" +
 	"{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}" +
 	"{% endfor %}" +
 	"{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+
+// PreGPT2 is the tokenizer.ggml.pre value synth writes for the llama
+// architecture: llama.cpp's name for the GPT-2 pre-tokenizer. Files written
+// before it was used carry "gpt2", which the tokenizer package reads as the
+// same pre-tokenizer.
+const PreGPT2 = "gpt-2"
 
 // Special tokens, at the start of the vocabulary as in SmolLM2.
 var specials = []string{"<|endoftext|>", "<|im_start|>", "<|im_end|>"}
@@ -86,10 +94,10 @@ type Options struct {
 	Arch string
 	// Preset names a shape in Presets; default "tiny".
 	Preset string
-	// Type is the block type of the weight matrices (default F32). A matrix
-	// whose row length is not a multiple of the type's block size falls back
-	// as llama.cpp's quantizer does: Q4_K to Q4_0 and Q6_K to Q8_0 when the
-	// row is a multiple of 32, otherwise to F16. Norms and biases are F32.
+	// Type is the block type of the weight matrices (default F32). For a
+	// block type the matrices get the mix llama.cpp's quantizer gives that
+	// file type (Q4_K stands for Q4_K_M), see TensorType; norms and biases
+	// are F32.
 	Type gguf.Type
 	// Seed selects the weights.
 	Seed int64
@@ -254,7 +262,7 @@ func Generate(opts Options, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	pre := "gpt2"
+	pre := PreGPT2
 	if o.Arch == "qwen2" {
 		pre = "qwen2"
 	}
@@ -273,6 +281,7 @@ func Generate(opts Options, w io.Writer) error {
 		{"general.name", o.Name},
 		{"general.alignment", uint32(32)},
 		{"general.file_type", fileType(o.Type)},
+		{"general.quantization_version", uint32(2)},
 		{arch + ".context_length", uint32(p.Context)},
 		{arch + ".embedding_length", uint32(p.Dim)},
 		{arch + ".block_count", uint32(p.Layers)},
@@ -315,7 +324,7 @@ func Generate(opts Options, w io.Writer) error {
 		}
 	}
 
-	g := &gen{seed: uint64(o.Seed), t: o.Type}
+	g := &gen{seed: uint64(o.Seed), t: o.Type, layers: p.Layers, tied: p.Tied}
 	qDim, kvDim := p.Heads*hd, p.KVHeads*hd
 	embStd := 1.0
 	if p.Tied {
@@ -331,27 +340,27 @@ func Generate(opts Options, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	g.matrixFeature("token_embd.weight", p.Dim, p.Vocab, embStd, sign, float32(4*embStd))
+	g.matrixFeature("token_embd.weight", -1, p.Dim, p.Vocab, embStd, sign, float32(4*embStd))
 	for i := range p.Layers {
 		pf := fmt.Sprintf("blk.%d.", i)
 		g.norm(pf+"attn_norm.weight", p.Dim)
-		g.matrix(pf+"attn_q.weight", p.Dim, qDim, 1/math.Sqrt(float64(p.Dim)))
-		g.matrix(pf+"attn_k.weight", p.Dim, kvDim, 1/math.Sqrt(float64(p.Dim)))
-		g.matrix(pf+"attn_v.weight", p.Dim, kvDim, 1/math.Sqrt(float64(p.Dim)))
+		g.matrix(pf+"attn_q.weight", i, p.Dim, qDim, 1/math.Sqrt(float64(p.Dim)))
+		g.matrix(pf+"attn_k.weight", i, p.Dim, kvDim, 1/math.Sqrt(float64(p.Dim)))
+		g.matrix(pf+"attn_v.weight", i, p.Dim, kvDim, 1/math.Sqrt(float64(p.Dim)))
 		if arch == "qwen2" {
 			g.vector(pf+"attn_q.bias", qDim, 0.2)
 			g.vector(pf+"attn_k.bias", kvDim, 0.2)
 			g.vector(pf+"attn_v.bias", kvDim, 0.2)
 		}
-		g.matrix(pf+"attn_output.weight", qDim, p.Dim, resid/math.Sqrt(float64(qDim)))
+		g.matrix(pf+"attn_output.weight", i, qDim, p.Dim, resid/math.Sqrt(float64(qDim)))
 		g.norm(pf+"ffn_norm.weight", p.Dim)
-		g.matrix(pf+"ffn_gate.weight", p.Dim, p.FFN, 1/math.Sqrt(float64(p.Dim)))
-		g.matrix(pf+"ffn_up.weight", p.Dim, p.FFN, 1/math.Sqrt(float64(p.Dim)))
-		g.matrix(pf+"ffn_down.weight", p.FFN, p.Dim, resid/math.Sqrt(float64(p.FFN)))
+		g.matrix(pf+"ffn_gate.weight", i, p.Dim, p.FFN, 1/math.Sqrt(float64(p.Dim)))
+		g.matrix(pf+"ffn_up.weight", i, p.Dim, p.FFN, 1/math.Sqrt(float64(p.Dim)))
+		g.matrix(pf+"ffn_down.weight", i, p.FFN, p.Dim, resid/math.Sqrt(float64(p.FFN)))
 	}
 	g.norm("output_norm.weight", p.Dim)
 	if !p.Tied {
-		g.matrixFeature("output.weight", p.Dim, p.Vocab, 4/math.Sqrt(float64(p.Dim)), sign, 1.5)
+		g.matrixFeature("output.weight", -1, p.Dim, p.Vocab, 4/math.Sqrt(float64(p.Dim)), sign, 1.5)
 	}
 	if err := g.run(gw); err != nil {
 		return err
@@ -362,43 +371,94 @@ func Generate(opts Options, w io.Writer) error {
 	return nil
 }
 
-// fileType maps a weight type to the general.file_type value llama.cpp
-// writes for it.
+// fileType maps a weight type to the general.file_type value (llama.cpp's
+// llama_ftype) of the mix TensorType gives it.
 func fileType(t gguf.Type) uint32 {
 	switch t {
-	case gguf.F32:
-		return 0
-	case gguf.F16:
-		return 1
-	case gguf.Q4_0:
-		return 2
-	case gguf.Q8_0:
-		return 7
-	case gguf.Q4_K:
-		return 15 // Q4_K_M
-	case gguf.Q6_K:
-		return 18
-	case gguf.BF16:
-		return 32
+	case gguf.TypeF32:
+		return 0 // ALL_F32
+	case gguf.TypeF16:
+		return 1 // MOSTLY_F16
+	case gguf.TypeQ4_0:
+		return 2 // MOSTLY_Q4_0
+	case gguf.TypeQ8_0:
+		return 7 // MOSTLY_Q8_0
+	case gguf.TypeQ5_0:
+		return 8 // MOSTLY_Q5_0
+	case gguf.TypeQ4_K:
+		return 15 // MOSTLY_Q4_K_M
+	case gguf.TypeQ6_K:
+		return 18 // MOSTLY_Q6_K
+	case gguf.TypeBF16:
+		return 32 // MOSTLY_BF16
 	}
 	return 0
 }
 
 // TypeFor returns the type a matrix with rows of n elements is stored in
-// when t is requested.
+// when t is wanted, falling back as llama.cpp's quantizer does when n is
+// not a multiple of t's block size: Q4_K to Q5_0, Q5_K to Q5_1 and Q6_K to
+// Q8_0, and to F16 when the fallback does not fit either (llama.cpp refuses
+// to quantize such a matrix to a 32-element type; synth stores it as F16).
 func TypeFor(t gguf.Type, n int) gguf.Type {
 	if n%t.BlockSize() == 0 {
 		return t
 	}
-	if n%32 == 0 {
-		switch t {
-		case gguf.Q4_K:
-			return gguf.Q4_0
-		case gguf.Q6_K:
-			return gguf.Q8_0
+	fb := gguf.TypeF16
+	switch t {
+	case gguf.TypeQ4_K:
+		fb = gguf.TypeQ5_0
+	case gguf.TypeQ5_K:
+		fb = gguf.TypeQ5_1
+	case gguf.TypeQ6_K:
+		fb = gguf.TypeQ8_0
+	}
+	if n%fb.BlockSize() != 0 {
+		return gguf.TypeF16
+	}
+	return fb
+}
+
+// TensorType returns the type of weight matrix name (a GGUF tensor name
+// such as "blk.3.attn_v.weight" or "output.weight") with rows of cols
+// elements in a model of layers blocks whose file type is t, as llama.cpp's
+// quantizer (llama_tensor_get_type) chooses it for the llama and qwen2
+// architectures without an importance matrix:
+//
+//   - F32, F16 and BF16 store every matrix in t.
+//   - The output projection (the token embedding when tied) is Q8_0 when
+//     cols is not a multiple of t's block size and Q6_K otherwise, unless t
+//     is Q8_0.
+//   - For Q4_K (Q4_K_M), attn_v and ffn_down are Q6_K in the layers that
+//     get more bits: the first and last eighth and every third in between.
+//   - Every other matrix is t.
+//
+// The result then falls back as TypeFor does when cols does not fit it.
+func TensorType(t gguf.Type, name string, layer, layers, cols int, tied bool) gguf.Type {
+	switch t {
+	case gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16:
+		return t
+	}
+	nt := t
+	switch {
+	case name == "output.weight" || (tied && name == "token_embd.weight"):
+		if cols%t.BlockSize() != 0 {
+			nt = gguf.TypeQ8_0
+		} else if t != gguf.TypeQ8_0 {
+			nt = gguf.TypeQ6_K
+		}
+	case t == gguf.TypeQ4_K && (strings.HasSuffix(name, ".attn_v.weight") || strings.HasSuffix(name, ".ffn_down.weight")):
+		if moreBits(layer, layers) {
+			nt = gguf.TypeQ6_K
 		}
 	}
-	return gguf.F16
+	return TypeFor(nt, cols)
+}
+
+// moreBits reports whether layer i of n is one the Q4_K_M mix gives more
+// bits to.
+func moreBits(i, n int) bool {
+	return i < n/8 || i >= 7*n/8 || (i-n/8)%3 == 2
 }
 
 // gen collects the tensors of a model and then computes them in parallel.
@@ -407,6 +467,8 @@ func TypeFor(t gguf.Type, n int) gguf.Type {
 type gen struct {
 	seed    uint64
 	t       gguf.Type
+	layers  int
+	tied    bool
 	tensors []tensorSpec
 }
 
@@ -455,15 +517,17 @@ func (g *gen) run(w *gguf.Writer) error {
 	return nil
 }
 
-// matrix adds a rows x cols weight (cols elements per row).
-func (g *gen) matrix(name string, cols, rows int, std float64) {
-	g.matrixFeature(name, cols, rows, std, nil, 0)
+// matrix adds a rows x cols weight (cols elements per row) of block layer
+// (-1 outside the blocks).
+func (g *gen) matrix(name string, layer, cols, rows int, std float64) {
+	g.matrixFeature(name, layer, cols, rows, std, nil, 0)
 }
 
 // matrixFeature is matrix with element 0 of row r set to sign[r]*v when
 // sign is not nil.
-func (g *gen) matrixFeature(name string, cols, rows int, std float64, sign []float32, v float32) {
-	g.tensors = append(g.tensors, tensorSpec{name, TypeFor(g.t, cols), []uint64{uint64(cols), uint64(rows)}, func(rng *rand.Rand) []float32 {
+func (g *gen) matrixFeature(name string, layer, cols, rows int, std float64, sign []float32, v float32) {
+	typ := TensorType(g.t, name, layer, g.layers, cols, g.tied)
+	g.tensors = append(g.tensors, tensorSpec{name, typ, []uint64{uint64(cols), uint64(rows)}, func(rng *rand.Rand) []float32 {
 		vals := normals(rng, cols*rows, 0, std)
 		if sign != nil {
 			for r := range rows {

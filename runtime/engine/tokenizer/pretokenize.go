@@ -53,7 +53,7 @@ var preAliases = map[string]preKind{
 func parsePre(name string) (preKind, error) {
 	k, ok := preAliases[name]
 	if !ok {
-		return 0, fmt.Errorf("tokenizer: unsupported pre-tokenizer %q (supported: gpt2/default, llama3/llama-bpe, qwen2)", name)
+		return 0, fmt.Errorf("tokenizer: unsupported pre-tokenizer %q (supported: gpt-2/gpt2/default, llama3/llama-bpe, qwen2)", name)
 	}
 	return k, nil
 }

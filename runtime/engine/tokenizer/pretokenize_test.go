@@ -88,7 +88,7 @@ func TestPretokenizeCovers(t *testing.T) {
 }
 
 func TestParsePre(t *testing.T) {
-	for _, name := range []string{"", "default", "gpt2", "llama3", "llama-bpe", "qwen2"} {
+	for _, name := range []string{"", "default", "gpt2", "gpt-2", "llama3", "llama-bpe", "qwen2"} {
 		if _, err := parsePre(name); err != nil {
 			t.Errorf("parsePre(%q): %v", name, err)
 		}

@@ -45,9 +45,10 @@ const (
 type Config struct {
 	// Model is "gpt2" (byte-level BPE) or "llama" (SentencePiece BPE).
 	Model string
-	// Pre names the pre-tokenizer of a gpt2 model: "gpt2", "default" or ""
-	// for the GPT-2 pattern; "llama3", "llama-bpe" (and a few aliases such as
-	// "smaug-bpe", "dbrx") for the Llama 3 pattern; "qwen2" for Qwen2's.
+	// Pre names the pre-tokenizer of a gpt2 model: "gpt-2" (llama.cpp's name),
+	// "gpt2", "default" or "" for the GPT-2 pattern; "llama3", "llama-bpe"
+	// (and a few aliases such as "smaug-bpe", "dbrx") for the Llama 3
+	// pattern; "qwen2" for Qwen2's.
 	// Ignored for llama models.
 	Pre string
 	// Tokens is the vocabulary; a token's id is its index.

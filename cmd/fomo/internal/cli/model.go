@@ -192,7 +192,7 @@ progress on stderr; piped, it prints nothing.`,
 	}
 	cmd.Flags().StringVar(&opts.Arch, "arch", "llama", "architecture: llama or qwen2")
 	cmd.Flags().StringVar(&opts.Preset, "preset", "tiny", "shape: "+presets)
-	cmd.Flags().StringVar(&typ, "type", "f32", "weight type: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k")
+	cmd.Flags().StringVar(&typ, "type", "f32", "file type: f32, f16, bf16, q8_0, q4_0, q4_k (Q4_K_M), q6_k; quantized types get llama.cpp's per-tensor mix")
 	cmd.Flags().Int64Var(&opts.Seed, "seed", 1, "random seed of the weights")
 	cmd.Flags().StringVar(&opts.Name, "name", "", "general.name (default synth-<arch>-<preset>)")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "output file")
