@@ -1,0 +1,235 @@
+package gguf
+
+import "fmt"
+
+// Integer dot products on quantized activations.
+//
+// A matrix-vector product with quantized weights quantizes its input
+// vector once (Acts.Quantize) to 8-bit integers in blocks, each with its
+// own scale, and then takes each row's dot product with integer
+// multiply-adds (DotRowActs): per block, the sum of products of the
+// weight's integer quants with the activation's, scaled once by both
+// blocks' scales. Two layouts of activations serve the weight types:
+//
+//	Layout32:  blocks of 32 (as Q8_0): one scale d and the scaled sum
+//	           d*Σq per block (what the types with a minimum need):
+//	           Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 weights;
+//	Layout256: blocks of 256 (as Q8_K): one scale per block and the sum
+//	           of each 16 quants: Q4_K, Q5_K, Q6_K weights.
+//
+// The result differs from DotRow on the float activations by the rounding
+// of the activations to 8 bits (a relative error of at most 1/254 of each
+// block's largest magnitude per element); the kernels themselves add
+// integers exactly, so every kernel of a type (vector or portable) gives
+// the same integer block sums and differs from another only in the order
+// of the float additions over blocks.
+
+// ActLayout is the block layout of quantized activations.
+type ActLayout uint8
+
+const (
+	// LayoutNone means a weight type has no integer kernel: its products
+	// take float activations (DotRow).
+	LayoutNone ActLayout = iota
+	// Layout32 is blocks of 32 quants with a scale and a scaled sum each.
+	Layout32
+	// Layout256 is blocks of 256 quants with a scale each and the sum of
+	// each 16 quants.
+	Layout256
+)
+
+func (l ActLayout) String() string {
+	switch l {
+	case Layout32:
+		return "32"
+	case Layout256:
+		return "256"
+	}
+	return "none"
+}
+
+// blockLen is the number of elements per block of the layout.
+func (l ActLayout) blockLen() int {
+	if l == Layout256 {
+		return qkK
+	}
+	return qk
+}
+
+// Acts is a vector quantized for the integer kernels. The zero value is
+// ready to use; Quantize reuses its buffers, so a matmul loop that keeps one
+// Acts per input vector does not allocate once they have grown.
+type Acts struct {
+	n      int
+	layout ActLayout
+	q      []int8    // n quants
+	d      []float32 // one scale per block
+	sum    []float32 // Layout32: d*Σq per block
+	bsums  []int16   // Layout256: Σq of each 16 quants
+}
+
+// Len returns the number of elements quantized.
+func (a *Acts) Len() int { return a.n }
+
+// Layout returns the layout of the last Quantize.
+func (a *Acts) Layout() ActLayout { return a.layout }
+
+// Quantize quantizes x in layout l; len(x) must be a multiple of the
+// layout's block length (it panics otherwise, a programming error). Each
+// block's scale is its largest magnitude / 127, and each quant x/d rounded
+// to nearest (ties away from zero), as llama.cpp quantizes activations.
+func (a *Acts) Quantize(x []float32, l ActLayout) {
+	bl := l.blockLen()
+	if l == LayoutNone || len(x)%bl != 0 {
+		panic(fmt.Sprintf("gguf: Acts.Quantize: %d elements in layout %s", len(x), l))
+	}
+	n, nb := len(x), len(x)/bl
+	a.n, a.layout = n, l
+	a.q = grow(a.q, n)
+	a.d = grow(a.d, nb)
+	if l == Layout32 {
+		a.sum = grow(a.sum, nb)
+		quantizeActs32(x, a.q, a.d, a.sum)
+		return
+	}
+	a.bsums = grow(a.bsums, n/16)
+	quantizeActs256(x, a.q, a.d, a.bsums)
+}
+
+func grow[E any](s []E, n int) []E {
+	if cap(s) < n {
+		return make([]E, n)
+	}
+	return s[:n]
+}
+
+// quantizeActs32 is the portable Layout32 quantizer.
+func quantizeActs32(x []float32, q []int8, d, sum []float32) {
+	for b := range d {
+		xs := x[b*qk : (b+1)*qk]
+		qs := q[b*qk : (b+1)*qk]
+		var amax float32
+		for _, v := range xs {
+			amax = max(amax, abs32(v))
+		}
+		sc := amax / 127
+		var id float32
+		if sc != 0 {
+			id = 1 / sc
+		}
+		var s int32
+		for i, v := range xs {
+			qv := roundAway(v * id)
+			qs[i] = int8(qv)
+			s += qv
+		}
+		d[b] = sc
+		sum[b] = sc * float32(s)
+	}
+}
+
+// quantizeActs256 is the portable Layout256 quantizer.
+func quantizeActs256(x []float32, q []int8, d []float32, bsums []int16) {
+	for b := range d {
+		xs := x[b*qkK : (b+1)*qkK]
+		qs := q[b*qkK : (b+1)*qkK]
+		var amax float32
+		for _, v := range xs {
+			amax = max(amax, abs32(v))
+		}
+		sc := amax / 127
+		var id float32
+		if sc != 0 {
+			id = 1 / sc
+		}
+		for j := range qkK / 16 {
+			var s int32
+			for i := j * 16; i < (j+1)*16; i++ {
+				qv := roundAway(xs[i] * id)
+				qs[i] = int8(qv)
+				s += qv
+			}
+			bsums[b*qkK/16+j] = int16(s)
+		}
+		d[b] = sc
+	}
+}
+
+// roundAway rounds v (|v| <= 127 plus rounding slack) to the nearest
+// integer, ties away from zero, clamped to [-127, 127].
+func roundAway(v float32) int32 {
+	var r int32
+	if v >= 0 {
+		r = int32(v + 0.5)
+	} else {
+		r = int32(v - 0.5)
+	}
+	return min(max(r, -127), 127)
+}
+
+// actKernel is an integer dot kernel of one weight type: the dot product
+// of one row (RowSize(t, a.Len()) bytes) with a, quantized in the type's
+// layout.
+type actKernel func(row []byte, a *Acts) float32
+
+// actKernels, actLayouts and actSizes map a weight type to its integer
+// kernel, the layout it takes and its bytes per block. Each family of types registers its kernels in its
+// file's init (registerActKernel), the vector variants where the CPU has
+// them, the portable ones otherwise.
+var (
+	actKernels [64]actKernel
+	actLayouts [64]ActLayout
+	actSizes   [64]int
+)
+
+// registerActKernel installs k as the integer kernel of t.
+func registerActKernel(t Type, l ActLayout, k actKernel) {
+	if t.BlockSize() != l.blockLen() {
+		panic(fmt.Sprintf("gguf: %s blocks of %d do not fit activations in layout %s", t, t.BlockSize(), l))
+	}
+	actKernels[t], actLayouts[t], actSizes[t] = k, l, t.TypeSize()
+}
+
+// ActLayoutOf returns the activation layout that the integer kernel of
+// weight type t takes, or LayoutNone when t has none (its products take
+// float activations through DotRow).
+func ActLayoutOf(t Type) ActLayout {
+	if int(t) >= len(actLayouts) {
+		return LayoutNone
+	}
+	return actLayouts[t]
+}
+
+// DotRowActs returns the dot product of one row of type t with the
+// quantized vector a. t must have an integer kernel, a must be quantized
+// in its layout and row must hold RowSize(t, a.Len()) bytes; violating any
+// is a programming error and panics. It does not allocate.
+func DotRowActs(t Type, row []byte, a *Acts) float32 {
+	l := ActLayoutOf(t)
+	if l == LayoutNone || a.layout != l {
+		panic(fmt.Sprintf("gguf: DotRowActs: type %s with activations in layout %s", t, a.layout))
+	}
+	if want := a.n / l.blockLen() * actSizes[t]; len(row) != want {
+		panic(fmt.Sprintf("gguf: DotRowActs: %s row of %d elements has %d bytes, want %d", t, a.n, len(row), want))
+	}
+	return actKernels[t](row, a)
+}
+
+func init() {
+	registerActKernel(TypeQ8_0, Layout32, dotQ8_0ActsGo)
+}
+
+// dotQ8_0ActsGo is the portable integer Q8_0 kernel.
+func dotQ8_0ActsGo(row []byte, a *Acts) float32 {
+	var sum float32
+	for b, da := range a.d {
+		blk := (*[sizeQ8_0]byte)(row[b*sizeQ8_0:])
+		qa := (*[qk]int8)(a.q[b*qk:])
+		var s int32
+		for i, w := range blk[2:] {
+			s += int32(int8(w)) * int32(qa[i])
+		}
+		sum += f16At(blk[:]) * da * float32(s)
+	}
+	return sum
+}

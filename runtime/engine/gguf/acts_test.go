@@ -1,0 +1,110 @@
+package gguf
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// refDot is the float64 dot product of a row of type t, dequantized, with x.
+func refDot(t *testing.T, typ Type, row []byte, x []float32) float64 {
+	t.Helper()
+	w := make([]float32, len(x))
+	if err := Dequantize(typ, row, w); err != nil {
+		t.Fatal(err)
+	}
+	var s float64
+	for i := range w {
+		s += float64(w[i]) * float64(x[i])
+	}
+	return s
+}
+
+// actsBound is the error bound of an integer dot product against the float
+// reference: each activation is off by at most half a quant step of its
+// block, so the error is at most Σ|w_i|*d_block/2 (plus float rounding).
+func actsBound(t *testing.T, typ Type, row []byte, x []float32, l ActLayout) float64 {
+	t.Helper()
+	w := make([]float32, len(x))
+	if err := Dequantize(typ, row, w); err != nil {
+		t.Fatal(err)
+	}
+	bl := l.blockLen()
+	var bound float64
+	for b := 0; b < len(x); b += bl {
+		var amax float64
+		for _, v := range x[b : b+bl] {
+			amax = math.Max(amax, math.Abs(float64(v)))
+		}
+		step := amax / 127
+		for _, v := range w[b : b+bl] {
+			bound += math.Abs(float64(v)) * step / 2
+		}
+	}
+	return bound*1.001 + 1e-5
+}
+
+// TestDotRowActsWithinActivationError checks every registered integer
+// kernel against a float64 reference on the dequantized row: the
+// difference stays within the error the activations' rounding allows.
+func TestDotRowActsWithinActivationError(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for typ := Type(0); int(typ) < len(actKernels); typ++ {
+		l := ActLayoutOf(typ)
+		if l == LayoutNone {
+			continue
+		}
+		t.Run(typ.String(), func(t *testing.T) {
+			for _, n := range []int{256, 512, 1536} {
+				for trial := range 20 {
+					w := make([]float32, n)
+					x := make([]float32, n)
+					for i := range w {
+						w[i] = float32(rng.NormFloat64())
+						x[i] = float32(rng.NormFloat64() * math.Pow(10, float64(trial%5-2)))
+					}
+					row, err := Quantize(typ, w)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var a Acts
+					a.Quantize(x, l)
+					got := float64(DotRowActs(typ, row, &a))
+					want := refDot(t, typ, row, x)
+					if d := math.Abs(got - want); d > actsBound(t, typ, row, x, l) {
+						t.Fatalf("n=%d trial %d: got %g, float64 reference %g: off by %g, bound %g", n, trial, got, want, d, actsBound(t, typ, row, x, l))
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestActsQuantizeZeroAndExtremes(t *testing.T) {
+	var a Acts
+	a.Quantize(make([]float32, 32), Layout32)
+	for i, q := range a.q {
+		if q != 0 {
+			t.Fatalf("q[%d] = %d for a zero block", i, q)
+		}
+	}
+	x := make([]float32, 256)
+	x[3], x[7] = 1e30, -1e30
+	a.Quantize(x, Layout256)
+	if a.q[3] != 127 || a.q[7] != -127 {
+		t.Fatalf("extremes quantized to %d, %d; want 127, -127", a.q[3], a.q[7])
+	}
+	if a.bsums[0] != 0 {
+		t.Fatalf("bsums[0] = %d, want 0", a.bsums[0])
+	}
+}
+
+func TestActsQuantizeDoesNotAllocate(t *testing.T) {
+	x := make([]float32, 1024)
+	var a Acts
+	a.Quantize(x, Layout256)
+	a.Quantize(x, Layout32)
+	if n := testing.AllocsPerRun(10, func() { a.Quantize(x, Layout32); a.Quantize(x, Layout256) }); n != 0 {
+		t.Fatalf("%v allocations per Quantize", n)
+	}
+}
