@@ -172,14 +172,20 @@ func roundAway(v float32) int32 {
 // layout.
 type actKernel func(row []byte, a *Acts) float32
 
+// actKernelN is a multi-token integer kernel: out[i*stride] = the dot
+// product of row with acts[i], for every i. It decodes each weight block
+// once for all the tokens (prefill).
+type actKernelN func(row []byte, acts []Acts, out []float32, stride int)
+
 // actKernels, actLayouts and actSizes map a weight type to its integer
 // kernel, the layout it takes and its bytes per block. Each family of types registers its kernels in its
 // file's init (registerActKernel), the vector variants where the CPU has
 // them, the portable ones otherwise.
 var (
-	actKernels [64]actKernel
-	actLayouts [64]ActLayout
-	actSizes   [64]int
+	actKernels  [64]actKernel
+	actLayouts  [64]ActLayout
+	actSizes    [64]int
+	actKernelsN [64]actKernelN // optional; nil: one kernel call per token
 )
 
 // registerActKernel installs k as the integer kernel of t.
@@ -188,6 +194,15 @@ func registerActKernel(t Type, l ActLayout, k actKernel) {
 		panic(fmt.Sprintf("gguf: %s blocks of %d do not fit activations in layout %s", t, t.BlockSize(), l))
 	}
 	actKernels[t], actLayouts[t], actSizes[t] = k, l, t.TypeSize()
+}
+
+// registerActKernelN installs k as the multi-token kernel of t, whose
+// single-token kernel must be registered first.
+func registerActKernelN(t Type, k actKernelN) {
+	if actKernels[t] == nil {
+		panic(fmt.Sprintf("gguf: multi-token kernel of %s without a single-token one", t))
+	}
+	actKernelsN[t] = k
 }
 
 // ActLayoutOf returns the activation layout that the integer kernel of
@@ -232,4 +247,34 @@ func dotQ8_0ActsGo(row []byte, a *Acts) float32 {
 		sum += f16At(blk[:]) * da * float32(s)
 	}
 	return sum
+}
+
+// DotRowActsN sets out[i*stride] to the dot product of one row of type t
+// with acts[i], for every i: the product of a row with a block of tokens.
+// Its results equal DotRowActs's for each token, bit for bit. The
+// requirements of DotRowActs hold for every acts[i]; out must reach index
+// (len(acts)-1)*stride.
+func DotRowActsN(t Type, row []byte, acts []Acts, out []float32, stride int) {
+	if len(acts) == 0 {
+		return
+	}
+	l := ActLayoutOf(t)
+	for i := range acts {
+		a := &acts[i]
+		if l == LayoutNone || a.layout != l || a.n != acts[0].n {
+			panic(fmt.Sprintf("gguf: DotRowActsN: type %s with activations %d of %d elements in layout %s", t, i, a.n, a.layout))
+		}
+	}
+	if want := acts[0].n / l.blockLen() * actSizes[t]; len(row) != want {
+		panic(fmt.Sprintf("gguf: DotRowActsN: %s row of %d elements has %d bytes, want %d", t, acts[0].n, len(row), want))
+	}
+	_ = out[(len(acts)-1)*stride]
+	if k := actKernelsN[t]; k != nil {
+		k(row, acts, out, stride)
+		return
+	}
+	k := actKernels[t]
+	for i := range acts {
+		out[i*stride] = k(row, &acts[i])
+	}
 }

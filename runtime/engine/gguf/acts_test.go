@@ -108,3 +108,41 @@ func TestActsQuantizeDoesNotAllocate(t *testing.T) {
 		t.Fatalf("%v allocations per Quantize", n)
 	}
 }
+
+// TestDotRowActsNEqualsSingle checks that the product of a row with a block
+// of tokens equals the single-token kernel for each, bit for bit.
+func TestDotRowActsNEqualsSingle(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for typ := Type(0); int(typ) < len(actKernels); typ++ {
+		l := ActLayoutOf(typ)
+		if l == LayoutNone {
+			continue
+		}
+		t.Run(typ.String(), func(t *testing.T) {
+			const n, tokens, stride = 512, 7, 3
+			w := make([]float32, n)
+			for i := range w {
+				w[i] = float32(rng.NormFloat64())
+			}
+			row, err := Quantize(typ, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			acts := make([]Acts, tokens)
+			x := make([]float32, n)
+			for i := range acts {
+				for j := range x {
+					x[j] = float32(rng.NormFloat64())
+				}
+				acts[i].Quantize(x, l)
+			}
+			out := make([]float32, tokens*stride)
+			DotRowActsN(typ, row, acts, out, stride)
+			for i := range acts {
+				if want := DotRowActs(typ, row, &acts[i]); math.Float32bits(out[i*stride]) != math.Float32bits(want) {
+					t.Fatalf("token %d: %g, single-token kernel %g", i, out[i*stride], want)
+				}
+			}
+		})
+	}
+}
