@@ -1,0 +1,237 @@
+package gguf
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// k256Types are the weight types of the Layout256 integer kernels.
+var k256Types = []Type{TypeQ4_K, TypeQ5_K, TypeQ6_K}
+
+// rowForActsTest returns a row of type typ close to w: Quantize's where it
+// produces the type, and otherwise (Q5_K) the Q4_K quantization of w/2
+// with fifth bits taken from the signs of w, a valid row whose values
+// follow w roughly.
+func rowForActsTest(typ Type, w []float32) ([]byte, error) {
+	if typ != TypeQ5_K {
+		return Quantize(typ, w)
+	}
+	half := make([]float32, len(w))
+	for i, v := range w {
+		half[i] = v / 2
+	}
+	q4, err := Quantize(TypeQ4_K, half)
+	if err != nil {
+		return nil, err
+	}
+	nb := len(w) / qkK
+	row := make([]byte, nb*sizeQ5_K)
+	for b := range nb {
+		src, dst := q4[b*sizeQ4_K:(b+1)*sizeQ4_K], row[b*sizeQ5_K:(b+1)*sizeQ5_K]
+		copy(dst[:16], src[:16])
+		copy(dst[48:], src[16:])
+		for e := range qkK {
+			if w[b*qkK+e] > 0 {
+				c, l := e/64, e%32
+				dst[16+l] |= 1 << (2*c + e%64/32)
+			}
+		}
+	}
+	return row, nil
+}
+
+// randomK256Row returns nb random blocks of typ: random quants and scales,
+// and finite block scales d (and dmin) of magnitude around 1/64.
+func randomK256Row(rng *rand.Rand, typ Type, nb int) []byte {
+	size := typ.TypeSize()
+	row := make([]byte, nb*size)
+	for i := range row {
+		row[i] = byte(rng.Uint32())
+	}
+	for b := range nb {
+		blk := row[b*size:]
+		for _, off := range []int{0, 2, 208} {
+			if off == 208 && typ != TypeQ6_K || off != 208 && typ == TypeQ6_K {
+				continue
+			}
+			h := uint16(0x2000 + rng.IntN(0x0800))
+			if rng.IntN(2) == 0 {
+				h |= 0x8000
+			}
+			binary.LittleEndian.PutUint16(blk[off:], h)
+		}
+	}
+	return row
+}
+
+// randomActs returns tokens vectors of n elements, quantized in Layout256,
+// with some blocks of zeros, of extreme quants and of tiny scales.
+func randomActs(rng *rand.Rand, n, tokens int) []Acts {
+	acts := make([]Acts, tokens)
+	x := make([]float32, n)
+	for t := range acts {
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		switch t % 4 {
+		case 1:
+			clear(x[:qkK])
+		case 2:
+			for i := range qkK {
+				x[i] = float32(1 - 2*float64(i%2))
+			}
+		case 3:
+			for i := range x[:qkK] {
+				x[i] *= 1e-30
+			}
+		}
+		acts[t].Quantize(x, Layout256)
+	}
+	return acts
+}
+
+// withK256 runs f with the block kernels of variant v.
+func withK256(v k256Variant, f func()) {
+	old := k256Use
+	k256Use = v
+	defer func() { k256Use = old }()
+	f()
+}
+
+// TestK256VariantsAgree checks that every block kernel implementation on
+// this machine gives the portable one's integer sums, for one to four
+// tokens, and so the same products bit for bit, single- and multi-token.
+func TestK256VariantsAgree(t *testing.T) {
+	t.Logf("variants: %v, in use: %v", k256Variants, k256Use)
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, typ := range k256Types {
+		for _, n := range []int{256, 512, 1536, 2304, 4096} {
+			nb := n / qkK
+			for trial := range 3 {
+				row := randomK256Row(rng, typ, nb)
+				acts := randomActs(rng, n, 7)
+				for nt := 1; nt <= k256MaxTok; nt++ {
+					var want k256Sums
+					k256BlocksGo(typ, row[:min(nb, k256Batch)*typ.TypeSize()], acts[:nt], 0, &want)
+					for _, v := range k256Variants {
+						var got k256Sums
+						withK256(v, func() {
+							k256Blocks(typ, row[:min(nb, k256Batch)*typ.TypeSize()], acts[:nt], 0, &got)
+						})
+						if got != want {
+							t.Fatalf("%s n=%d trial %d, %d tokens: %s integer sums differ from the portable ones:\n%v\n%v", typ, n, trial, nt, v, got, want)
+						}
+					}
+				}
+				var want []float32
+				for _, v := range k256Variants {
+					single := make([]float32, len(acts))
+					multi := make([]float32, 2*len(acts))
+					withK256(v, func() {
+						for i := range acts {
+							single[i] = DotRowActs(typ, row, &acts[i])
+						}
+						DotRowActsN(typ, row, acts, multi, 2)
+					})
+					for i := range acts {
+						if math.Float32bits(multi[2*i]) != math.Float32bits(single[i]) {
+							t.Fatalf("%s n=%d %s token %d: multi-token %g, single %g", typ, n, v, i, multi[2*i], single[i])
+						}
+					}
+					if want == nil {
+						want = single
+						continue
+					}
+					for i := range acts {
+						if math.Float32bits(want[i]) != math.Float32bits(single[i]) {
+							t.Fatalf("%s n=%d %s token %d: %g, portable %g", typ, n, v, i, single[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestK256AgainstFloat checks the kernels of every variant against the
+// dequantized row times the dequantized activations, in float64: the
+// integer sums are exact, so they agree to float32 rounding.
+func TestK256AgainstFloat(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, typ := range k256Types {
+		for _, n := range []int{256, 1024} {
+			row := randomK256Row(rng, typ, n/qkK)
+			w := make([]float32, n)
+			if err := Dequantize(typ, row, w); err != nil {
+				t.Fatal(err)
+			}
+			acts := randomActs(rng, n, 4)
+			for i := range acts {
+				a := &acts[i]
+				var ref, mag float64
+				for e := range w {
+					x := float64(a.q[e]) * float64(a.d[e/qkK])
+					ref += float64(w[e]) * x
+					mag += math.Abs(float64(w[e]) * x)
+				}
+				for _, v := range k256Variants {
+					var got float32
+					withK256(v, func() { got = DotRowActs(typ, row, a) })
+					if d := math.Abs(float64(got) - ref); d > 1e-5*mag+1e-30 {
+						t.Errorf("%s n=%d token %d %s: %g, float64 reference %g (magnitude %g)", typ, n, i, v, got, ref, mag)
+					}
+				}
+			}
+		}
+	}
+}
+
+// FuzzDotRowActs256 multiplies arbitrary row bytes (any scales, NaNs
+// included) with activations made of the same bytes: the kernels never
+// panic and every variant gives the same result.
+func FuzzDotRowActs256(f *testing.F) {
+	f.Add([]byte{0}, uint8(1), uint8(1))
+	f.Add([]byte("\x7c\x00\xff\xfe\x01\x80"), uint8(2), uint8(3))
+	f.Fuzz(func(t *testing.T, data []byte, blocks, tokens uint8) {
+		if len(data) == 0 {
+			return
+		}
+		nb := 1 + int(blocks)%20
+		nt := 1 + int(tokens)%6
+		n := nb * qkK
+		x := make([]float32, n)
+		acts := make([]Acts, nt)
+		for tk := range acts {
+			for i := range x {
+				x[i] = float32(int8(data[(i*7+tk*13)%len(data)])) * 0.01
+			}
+			acts[tk].Quantize(x, Layout256)
+		}
+		for _, typ := range k256Types {
+			row := make([]byte, nb*typ.TypeSize())
+			for i := range row {
+				row[i] = data[i%len(data)] ^ byte(i>>8)
+			}
+			var want []float32
+			for _, v := range k256Variants {
+				out := make([]float32, nt)
+				withK256(v, func() { DotRowActsN(typ, row, acts, out, 1) })
+				for i := range acts {
+					var s float32
+					withK256(v, func() { s = DotRowActs(typ, row, &acts[i]) })
+					if math.Float32bits(s) != math.Float32bits(out[i]) {
+						t.Fatalf("%s %s token %d: single %g, multi %g", typ, v, i, s, out[i])
+					}
+				}
+				if want == nil {
+					want = out
+				} else if fmt.Sprint(want) != fmt.Sprint(out) {
+					t.Fatalf("%s %s: %v, portable %v", typ, v, out, want)
+				}
+			}
+		}
+	})
+}
