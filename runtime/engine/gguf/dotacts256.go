@@ -93,9 +93,9 @@ func dotQ6KActsN(row []byte, acts []Acts, out []float32, stride int) {
 }
 
 // dotK256 sets out[i*stride] to the product of the row of type t (Q4_K,
-// Q5_K or Q6_K) with acts[i], for every i. It hands the tokens to the block
-// kernels k256MaxTok at a time and k256Batch blocks at a time, and scales
-// and adds their integer sums per token in block order.
+// Q5_K or Q6_K) with acts[i], for every i. It hands the tokens to the
+// kernels k256MaxTok at a time; the portable one works k256Batch blocks at
+// a time and scales and adds their integer sums per token in block order.
 func dotK256(t Type, row []byte, acts []Acts, out []float32, stride int) {
 	size, dOff, hasMin := sizeQ4_K, 0, true
 	switch t {
@@ -109,19 +109,21 @@ func dotK256(t Type, row []byte, acts []Acts, out []float32, stride int) {
 	for t0 := 0; t0 < len(acts); t0 += k256MaxTok {
 		tk := acts[t0:min(t0+k256MaxTok, len(acts))]
 		var sums [k256MaxTok]float32
-		for b0 := 0; b0 < nb; b0 += k256Batch {
-			n := min(k256Batch, nb-b0)
-			k256Blocks(t, row[b0*size:(b0+n)*size], tk, b0, &ints)
-			for b := range n {
-				blk := row[(b0+b)*size:]
-				d := f16At(blk[dOff:])
-				var dmin float32
-				if hasMin {
-					dmin = f16At(blk[2:])
-				}
-				for i := range tk {
-					s := (*[2]int32)(ints[2*(b*len(tk)+i):])
-					sums[i] += k256Combine(tk[i].d[b0+b], d, dmin, s[0], s[1])
+		if !k256Dot(t, row, tk, &sums) {
+			for b0 := 0; b0 < nb; b0 += k256Batch {
+				n := min(k256Batch, nb-b0)
+				k256BlocksGo(t, row[b0*size:(b0+n)*size], tk, b0, &ints)
+				for b := range n {
+					blk := row[(b0+b)*size:]
+					d := f16At(blk[dOff:])
+					var dmin float32
+					if hasMin {
+						dmin = f16At(blk[2:])
+					}
+					for i := range tk {
+						s := (*[2]int32)(ints[2*(b*len(tk)+i):])
+						sums[i] += k256Combine(tk[i].d[b0+b], d, dmin, s[0], s[1])
+					}
 				}
 			}
 		}
@@ -133,24 +135,15 @@ func dotK256(t Type, row []byte, acts []Acts, out []float32, stride int) {
 
 // k256Combine is the product of one weight block with one activation block
 // from their integer sums s0 and s1: da*(d*s0 - dmin*s1). The explicit
-// conversions round every step, so that no compiler fuses them.
+// conversions round every step, so that no compiler fuses them; the
+// assembly kernels do the same operations.
 func k256Combine(da, d, dmin float32, s0, s1 int32) float32 {
 	return float32(da * (float32(d*float32(s0)) - float32(dmin*float32(s1))))
 }
 
-// k256Ptrs returns pointers to the quants and block sums of each token in
-// tk from block b0 on, for the assembly kernels.
-func k256Ptrs(tk []Acts, b0 int) (q [k256MaxTok]*int8, bs [k256MaxTok]*int16) {
-	for i := range tk {
-		q[i] = &tk[i].q[b0*qkK]
-		bs[i] = &tk[i].bsums[b0*qkK/16]
-	}
-	return q, bs
-}
-
 // k256BlocksGo is the portable block kernel: it sets the integer sums of
 // the blocks in row (blocks b0 on of the activations) with every token in
-// tk.
+// tk, s0 and s1 of block b and token i at out[2*(b*len(tk)+i)].
 func k256BlocksGo(t Type, row []byte, tk []Acts, b0 int, out *k256Sums) {
 	switch t {
 	case TypeQ4_K:

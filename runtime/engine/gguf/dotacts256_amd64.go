@@ -4,9 +4,9 @@ package gguf
 
 import "golang.org/x/sys/cpu"
 
-// k256Variants lists the block kernel implementations this machine can run,
-// the portable one first; k256Use is the one in use, the last of them
-// (tests switch it to compare them).
+// k256Variants lists the kernel implementations this machine can run, the
+// portable one first; k256Use is the one in use, the last of them (tests
+// switch it to compare them).
 var (
 	k256Variants = availableK256()
 	k256Use      = k256Variants[len(k256Variants)-1]
@@ -14,7 +14,7 @@ var (
 
 func availableK256() []k256Variant {
 	v := []k256Variant{k256Go}
-	if cpu.X86.HasAVX2 {
+	if haveF16C {
 		v = append(v, k256AVX2)
 		if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VNNI {
 			v = append(v, k256VNNI)
@@ -23,34 +23,69 @@ func availableK256() []k256Variant {
 	return v
 }
 
-// q4KActsAVX2, q5KActsAVX2 and q6KActsAVX2 set the integer sums of nb > 0
-// blocks of their type at row with nt (1 to 4) tokens, whose quants and
-// block sums from the first block on q[t] and bs[t] point to: s0 and s1 of
-// block b and token t at out[2*(b*nt+t)].
-//
-//go:noescape
-func q4KActsAVX2(row *byte, nb int, q *[k256MaxTok]*int8, bs *[k256MaxTok]*int16, nt int, out *int32)
+// k256Args holds, for each token, pointers to its quants, block sums and
+// block scales from the first block a kernel multiplies on.
+type k256Args struct {
+	q  [k256MaxTok]*int8
+	bs [k256MaxTok]*int16
+	d  [k256MaxTok]*float32
+}
+
+// The assembly kernels add to sums[t] the product of nb > 0 blocks of their
+// type at row with each of nt (1 to k256MaxTok) tokens given by p: AVX2
+// (VPMADDUBSW, VPMADDWD) and AVX-512 VNNI (VPDPBUSD, VPDPWSSD on 256-bit
+// registers). They need F16C for the block scales.
 
 //go:noescape
-func q5KActsAVX2(row *byte, nb int, q *[k256MaxTok]*int8, bs *[k256MaxTok]*int16, nt int, out *int32)
+func q4KActsAVX2(row *byte, nb int, p *k256Args, nt int, sums *[k256MaxTok]float32)
 
 //go:noescape
-func q6KActsAVX2(row *byte, nb int, q *[k256MaxTok]*int8, bs *[k256MaxTok]*int16, nt int, out *int32)
+func q4KActsVNNI(row *byte, nb int, p *k256Args, nt int, sums *[k256MaxTok]float32)
 
-// k256Blocks sets the integer sums of the blocks in row (blocks b0 on of
-// the activations) with every token in tk, with the kernels of k256Use.
-func k256Blocks(t Type, row []byte, tk []Acts, b0 int, out *k256Sums) {
+//go:noescape
+func q5KActsAVX2(row *byte, nb int, p *k256Args, nt int, sums *[k256MaxTok]float32)
+
+//go:noescape
+func q5KActsVNNI(row *byte, nb int, p *k256Args, nt int, sums *[k256MaxTok]float32)
+
+//go:noescape
+func q6KActsAVX2(row *byte, nb int, p *k256Args, nt int, sums *[k256MaxTok]float32)
+
+//go:noescape
+func q6KActsVNNI(row *byte, nb int, p *k256Args, nt int, sums *[k256MaxTok]float32)
+
+// k256Dot adds to sums[i] the product of row (type t) with tk[i], for
+// every i, with the kernels of k256Use, and reports whether it had one.
+func k256Dot(t Type, row []byte, tk []Acts, sums *[k256MaxTok]float32) bool {
 	if k256Use == k256Go || len(row) == 0 {
-		k256BlocksGo(t, row, tk, b0, out)
-		return
+		return false
 	}
-	q, bs := k256Ptrs(tk, b0)
+	var p k256Args
+	for i := range tk {
+		p.q[i], p.bs[i], p.d[i] = &tk[i].q[0], &tk[i].bsums[0], &tk[i].d[0]
+	}
+	vnni := k256Use == k256VNNI
 	switch t {
 	case TypeQ4_K:
-		q4KActsAVX2(&row[0], len(row)/sizeQ4_K, &q, &bs, len(tk), &out[0])
+		if vnni {
+			q4KActsVNNI(&row[0], len(row)/sizeQ4_K, &p, len(tk), sums)
+		} else {
+			q4KActsAVX2(&row[0], len(row)/sizeQ4_K, &p, len(tk), sums)
+		}
 	case TypeQ5_K:
-		q5KActsAVX2(&row[0], len(row)/sizeQ5_K, &q, &bs, len(tk), &out[0])
+		if vnni {
+			q5KActsVNNI(&row[0], len(row)/sizeQ5_K, &p, len(tk), sums)
+		} else {
+			q5KActsAVX2(&row[0], len(row)/sizeQ5_K, &p, len(tk), sums)
+		}
 	case TypeQ6_K:
-		q6KActsAVX2(&row[0], len(row)/sizeQ6_K, &q, &bs, len(tk), &out[0])
+		if vnni {
+			q6KActsVNNI(&row[0], len(row)/sizeQ6_K, &p, len(tk), sums)
+		} else {
+			q6KActsAVX2(&row[0], len(row)/sizeQ6_K, &p, len(tk), sums)
+		}
+	default:
+		return false
 	}
+	return true
 }

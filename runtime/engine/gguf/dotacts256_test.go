@@ -101,53 +101,43 @@ func withK256(v k256Variant, f func()) {
 	f()
 }
 
-// TestK256VariantsAgree checks that every block kernel implementation on
-// this machine gives the portable one's integer sums, for one to four
-// tokens, and so the same products bit for bit, single- and multi-token.
+// TestK256VariantsAgree checks that every kernel implementation on this
+// machine gives the portable one's results bit for bit, single- and
+// multi-token: they compute the same exact integer sums per block (on
+// one-block rows the result is da*(d*s0 - dmin*s1) of a single block) and
+// scale and add them with the same operations in the same order.
 func TestK256VariantsAgree(t *testing.T) {
 	t.Logf("variants: %v, in use: %v", k256Variants, k256Use)
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, typ := range k256Types {
 		for _, n := range []int{256, 512, 1536, 2304, 4096} {
-			nb := n / qkK
-			for trial := range 3 {
-				row := randomK256Row(rng, typ, nb)
+			for trial := range 4 {
+				row := randomK256Row(rng, typ, n/qkK)
 				acts := randomActs(rng, n, 7)
-				for nt := 1; nt <= k256MaxTok; nt++ {
-					var want k256Sums
-					k256BlocksGo(typ, row[:min(nb, k256Batch)*typ.TypeSize()], acts[:nt], 0, &want)
-					for _, v := range k256Variants {
-						var got k256Sums
-						withK256(v, func() {
-							k256Blocks(typ, row[:min(nb, k256Batch)*typ.TypeSize()], acts[:nt], 0, &got)
-						})
-						if got != want {
-							t.Fatalf("%s n=%d trial %d, %d tokens: %s integer sums differ from the portable ones:\n%v\n%v", typ, n, trial, nt, v, got, want)
-						}
-					}
-				}
 				var want []float32
 				for _, v := range k256Variants {
 					single := make([]float32, len(acts))
-					multi := make([]float32, 2*len(acts))
 					withK256(v, func() {
 						for i := range acts {
 							single[i] = DotRowActs(typ, row, &acts[i])
 						}
-						DotRowActsN(typ, row, acts, multi, 2)
-					})
-					for i := range acts {
-						if math.Float32bits(multi[2*i]) != math.Float32bits(single[i]) {
-							t.Fatalf("%s n=%d %s token %d: multi-token %g, single %g", typ, n, v, i, multi[2*i], single[i])
+						for nt := 1; nt <= len(acts); nt++ {
+							multi := make([]float32, 2*nt)
+							DotRowActsN(typ, row, acts[:nt], multi, 2)
+							for i := range nt {
+								if math.Float32bits(multi[2*i]) != math.Float32bits(single[i]) {
+									t.Fatalf("%s n=%d %s, %d tokens: token %d: %g, single-token %g", typ, n, v, nt, i, multi[2*i], single[i])
+								}
+							}
 						}
-					}
+					})
 					if want == nil {
 						want = single
 						continue
 					}
 					for i := range acts {
 						if math.Float32bits(want[i]) != math.Float32bits(single[i]) {
-							t.Fatalf("%s n=%d %s token %d: %g, portable %g", typ, n, v, i, single[i], want[i])
+							t.Fatalf("%s n=%d trial %d %s token %d: %g, portable %g", typ, n, trial, v, i, single[i], want[i])
 						}
 					}
 				}
@@ -234,4 +224,54 @@ func FuzzDotRowActs256(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkDotRowActs measures one row of n elements times activations
+// quantized in Layout256 with each variant of the integer kernels, next to
+// DotRow on the float activations ("float"); the "xN" variants multiply the
+// row with N tokens at once (DotRowActsN) and report the time per token.
+func BenchmarkDotRowActs(b *testing.B) {
+	for _, typ := range k256Types {
+		for _, n := range []int{1536, 4096} {
+			w, x := gaussian(n, 3), gaussian(n, 4)
+			row, err := rowForActsTest(typ, w)
+			if err != nil {
+				b.Fatal(err)
+			}
+			acts := make([]Acts, 4)
+			for i := range acts {
+				acts[i].Quantize(gaussian(n, uint64(5+i)), Layout256)
+			}
+			b.Run(fmt.Sprintf("%s/float/n=%d", typ, n), func(b *testing.B) {
+				b.SetBytes(int64(len(row)))
+				var sink float32
+				for b.Loop() {
+					sink += DotRow(typ, row, x)
+				}
+				_ = sink
+			})
+			for _, v := range k256Variants {
+				b.Run(fmt.Sprintf("%s/%s/n=%d", typ, v, n), func(b *testing.B) {
+					withK256(v, func() {
+						b.SetBytes(int64(len(row)))
+						var sink float32
+						for b.Loop() {
+							sink += DotRowActs(typ, row, &acts[0])
+						}
+						_ = sink
+					})
+				})
+				b.Run(fmt.Sprintf("%s/%s-x4/n=%d", typ, v, n), func(b *testing.B) {
+					withK256(v, func() {
+						b.SetBytes(int64(len(acts) * len(row)))
+						out := make([]float32, len(acts))
+						for b.Loop() {
+							DotRowActsN(typ, row, acts, out, 1)
+						}
+						b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(acts)), "ns/token")
+					})
+				})
+			}
+		}
+	}
 }
