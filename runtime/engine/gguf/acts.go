@@ -93,7 +93,7 @@ func (a *Acts) Quantize(x []float32, l ActLayout) {
 		return
 	}
 	a.bsums = grow(a.bsums, n/16)
-	quantizeActs256(x, a.q, a.d, a.bsums)
+	quantize256(x, a.q, a.d, a.bsums)
 }
 
 func grow[E any](s []E, n int) []E {

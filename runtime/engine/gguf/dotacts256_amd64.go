@@ -89,3 +89,27 @@ func k256Dot(t Type, row []byte, tk []Acts, sums *[k256MaxTok]float32) bool {
 	}
 	return true
 }
+
+// quantize256AVX2 quantizes nb > 0 blocks as quantizeActs256 does, bit for
+// bit, up to the first block that holds a NaN; it returns the number of
+// blocks it quantized.
+//
+//go:noescape
+func quantize256AVX2(x *float32, q *int8, d *float32, bsums *int16, nb int) int
+
+// quantize256 is the Layout256 quantizer of Acts.Quantize: the AVX2 one
+// where the kernels use vector code, the portable one for blocks with NaNs
+// and otherwise.
+func quantize256(x []float32, q []int8, d []float32, bsums []int16) {
+	if k256Use == k256Go {
+		quantizeActs256(x, q, d, bsums)
+		return
+	}
+	for b := 0; b < len(d); {
+		b += quantize256AVX2(&x[b*qkK], &q[b*qkK], &d[b], &bsums[b*qkK/16], len(d)-b)
+		if b < len(d) {
+			quantizeActs256(x[b*qkK:(b+1)*qkK], q[b*qkK:(b+1)*qkK], d[b:b+1], bsums[b*qkK/16:(b+1)*qkK/16])
+			b++
+		}
+	}
+}

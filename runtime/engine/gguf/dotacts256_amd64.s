@@ -358,6 +358,17 @@ label:                             \
 	VMOVD        AX, X13         \
 	VPBROADCASTD X13, Y13
 
+// QROUND rounds the eight products in register v to int32 away from zero
+// and clamps them to [-127, 127]: Y14 holds the sign bit, Y13 0.5, Y12 127
+// and Y11 -127. Clobbers Y8.
+#define QROUND(v) \
+	VANDPS     Y14, v, Y8 \
+	VORPS      Y13, Y8, Y8 \
+	VADDPS     Y8, v, v    \
+	VCVTTPS2DQ v, v        \
+	VPMINSD    Y12, v, v   \
+	VPMAXSD    Y11, v, v
+
 // func q4KActsAVX2(row *byte, nb int, p *k256Args, nt int, sums *[4]float32)
 //
 // A Q4_K block is d, dmin, 12 bytes of scales and mins, and 128 bytes of
@@ -505,5 +516,154 @@ q6kvtok:
 	JLT   q6kvtok
 
 	NEXTBLOCK(210, q6kvblock)
+	VZEROUPPER
+	RET
+
+// func quantize256AVX2(x *float32, q *int8, d *float32, bsums *int16, nb int) int
+//
+// It quantizes nb > 0 blocks of 256 float32 at x as quantizeActs256 does,
+// bit for bit, and returns nb, or the index of the first block holding a
+// NaN, which it leaves to the portable code. The largest magnitude is the
+// integer maximum of the magnitudes' bits (NaNs are the bit patterns above
+// that of +Inf); a quant is trunc(v*id + copysign(0.5, v)) clamped to
+// [-127, 127], which is roundAway's result for every v (an Inf or NaN
+// product gives the integer indefinite, as Go's conversion does, clamped to
+// -127).
+TEXT ·quantize256AVX2(SB), NOSPLIT, $0-48
+	MOVQ x+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ d+16(FP), R8
+	MOVQ bsums+24(FP), R9
+	MOVQ nb+32(FP), CX
+	XORQ R10, R10
+
+	MOVL         $0x80000000, AX
+	VMOVD        AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL         $0x3f000000, AX
+	VMOVD        AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL         $127, AX
+	VMOVD        AX, X12
+	VPBROADCASTD X12, Y12
+	MOVL         $-127, AX
+	VMOVD        AX, X11
+	VPBROADCASTD X11, Y11
+	MOVQ         $0x0000000400000000, AX
+	MOVQ         $0x0000000500000001, DX
+	VMOVQ        AX, X10
+	VPINSRQ      $1, DX, X10, X10
+	MOVQ         $0x0000000600000002, AX
+	MOVQ         $0x0000000700000003, DX
+	VMOVQ        AX, X8
+	VPINSRQ      $1, DX, X8, X8
+	VINSERTI128  $1, X8, Y10, Y10
+	MOVL         $0x00010001, AX
+	VMOVD        AX, X9
+	VPBROADCASTD X9, Y9
+
+qblock:
+	// The largest magnitude, as bits.
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	XORQ  AX, AX
+
+qmax:
+	VPANDN  0(SI)(AX*1), Y14, Y4
+	VPANDN  32(SI)(AX*1), Y14, Y5
+	VPANDN  64(SI)(AX*1), Y14, Y6
+	VPANDN  96(SI)(AX*1), Y14, Y7
+	VPMAXSD Y4, Y0, Y0
+	VPMAXSD Y5, Y1, Y1
+	VPMAXSD Y6, Y2, Y2
+	VPMAXSD Y7, Y3, Y3
+	ADDQ    $128, AX
+	CMPQ    AX, $1024
+	JLT     qmax
+
+	VPMAXSD      Y1, Y0, Y0
+	VPMAXSD      Y3, Y2, Y2
+	VPMAXSD      Y2, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPMAXSD      X1, X0, X0
+	VPSHUFD      $0x4e, X0, X1
+	VPMAXSD      X1, X0, X0
+	VPSHUFD      $0xb1, X0, X1
+	VPMAXSD      X1, X0, X0
+	VMOVD        X0, AX
+	CMPL         AX, $0x7f800000
+	JHI          qnan
+
+	// d = amax/127; id = 1/d, or 0 where d is 0.
+	MOVL   $0x42fe0000, AX
+	VMOVD  AX, X1
+	VDIVSS X1, X0, X0
+	VMOVSS X0, (R8)
+	VXORPS X15, X15, X15
+	VMOVD  X0, AX
+	TESTL  AX, AX
+	JZ     qzero
+	MOVL   $0x3f800000, AX
+	VMOVD  AX, X1
+	VDIVSS X0, X1, X15
+
+qzero:
+	VBROADCASTSS X15, Y15
+	MOVQ         $4, DX
+
+qchunk:
+	// 64 quants and their four block sums.
+	VMULPS     0(SI), Y15, Y0
+	VMULPS     32(SI), Y15, Y1
+	VMULPS     64(SI), Y15, Y2
+	VMULPS     96(SI), Y15, Y3
+	VMULPS     128(SI), Y15, Y4
+	VMULPS     160(SI), Y15, Y5
+	VMULPS     192(SI), Y15, Y6
+	VMULPS     224(SI), Y15, Y7
+	QROUND(Y0)
+	QROUND(Y1)
+	QROUND(Y2)
+	QROUND(Y3)
+	QROUND(Y4)
+	QROUND(Y5)
+	QROUND(Y6)
+	QROUND(Y7)
+	VPACKSSDW    Y1, Y0, Y0
+	VPACKSSDW    Y3, Y2, Y2
+	VPACKSSDW    Y5, Y4, Y4
+	VPACKSSDW    Y7, Y6, Y6
+	VPMADDWD     Y9, Y0, Y1
+	VPMADDWD     Y9, Y2, Y3
+	VPMADDWD     Y9, Y4, Y5
+	VPMADDWD     Y9, Y6, Y7
+	VPACKSSWB    Y2, Y0, Y0
+	VPACKSSWB    Y6, Y4, Y4
+	VPERMD       Y0, Y10, Y0
+	VPERMD       Y4, Y10, Y4
+	VMOVDQU      Y0, 0(DI)
+	VMOVDQU      Y4, 32(DI)
+	VPHADDD      Y3, Y1, Y1
+	VPHADDD      Y7, Y5, Y5
+	VPHADDD      Y5, Y1, Y1
+	VEXTRACTI128 $1, Y1, X3
+	VPADDD       X3, X1, X1
+	VPACKSSDW    X1, X1, X1
+	VMOVQ        X1, 0(R9)
+	ADDQ         $256, SI
+	ADDQ         $64, DI
+	ADDQ         $8, R9
+	DECQ         DX
+	JNZ          qchunk
+
+	ADDQ $4, R8
+	INCQ R10
+	CMPQ R10, CX
+	JLT  qblock
+
+qnan:
+	MOVQ R10, ret+40(FP)
 	VZEROUPPER
 	RET

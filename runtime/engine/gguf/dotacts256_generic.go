@@ -12,3 +12,8 @@ var (
 
 // k256Dot reports that there is no vector kernel.
 func k256Dot(Type, []byte, []Acts, *[k256MaxTok]float32) bool { return false }
+
+// quantize256 is the Layout256 quantizer of Acts.Quantize.
+func quantize256(x []float32, q []int8, d []float32, bsums []int16) {
+	quantizeActs256(x, q, d, bsums)
+}

@@ -275,3 +275,78 @@ func BenchmarkDotRowActs(b *testing.B) {
 		}
 	}
 }
+
+// TestQuantize256VariantsAgree checks the vector Layout256 quantizer
+// against the portable one, bit for bit, on random blocks of every scale,
+// with zeros, huge values, infinities, denormals and NaNs.
+func TestQuantize256VariantsAgree(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	specials := []float32{0, float32(math.Copysign(0, -1)), 1e38, -3.4e38, float32(math.Inf(1)), float32(math.Inf(-1)),
+		1e-45, -1e-45, 1e-40, 1e-38, 0.5, -0.5, 127, float32(math.NaN())}
+	for trial := range 400 {
+		nb := 1 + trial%9
+		x := make([]float32, nb*qkK)
+		scale := math.Pow(10, float64(rng.IntN(90)-45))
+		for i := range x {
+			x[i] = float32(rng.NormFloat64() * scale)
+		}
+		switch trial % 5 {
+		case 1:
+			for range 1 + rng.IntN(4) {
+				v := specials[rng.IntN(len(specials))]
+				if trial%10 != 1 && math.IsNaN(float64(v)) {
+					continue
+				}
+				x[rng.IntN(len(x))] = v
+			}
+		case 2:
+			clear(x[qkK*rng.IntN(nb):][:qkK])
+		case 3:
+			for i := range x {
+				x[i] = float32(rng.IntN(255)-127) * float32(scale)
+			}
+		case 4:
+			for i := range x {
+				x[i] = specials[rng.IntN(len(specials)-1)] * float32(rng.IntN(3)-1)
+			}
+		}
+		var want Acts
+		withK256(k256Go, func() { want.Quantize(x, Layout256) })
+		for _, v := range k256Variants[1:] {
+			var got Acts
+			withK256(v, func() { got.Quantize(x, Layout256) })
+			for i := range want.q {
+				if got.q[i] != want.q[i] {
+					t.Fatalf("trial %d %s: q[%d] = %d, portable %d (x = %g, d = %g)", trial, v, i, got.q[i], want.q[i], x[i], want.d[i/qkK])
+				}
+			}
+			for i := range want.d {
+				if math.Float32bits(got.d[i]) != math.Float32bits(want.d[i]) {
+					t.Fatalf("trial %d %s: d[%d] = %g, portable %g", trial, v, i, got.d[i], want.d[i])
+				}
+			}
+			for i := range want.bsums {
+				if got.bsums[i] != want.bsums[i] {
+					t.Fatalf("trial %d %s: bsums[%d] = %d, portable %d", trial, v, i, got.bsums[i], want.bsums[i])
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkQuantize256 measures Acts.Quantize in Layout256 on 4096
+// elements with each variant.
+func BenchmarkQuantize256(b *testing.B) {
+	x := gaussian(4096, 11)
+	var a Acts
+	for _, v := range k256Variants {
+		b.Run(v.String(), func(b *testing.B) {
+			withK256(v, func() {
+				b.SetBytes(int64(4 * len(x)))
+				for b.Loop() {
+					a.Quantize(x, Layout256)
+				}
+			})
+		})
+	}
+}
