@@ -14,9 +14,11 @@ import "unsafe"
 //	Q6_K:       s0 = Σ_j sc_j * Σ_{i in sub-block j} (q_i-32)*a_i,
 //	            the block's product being da*d*s0;
 //
-// and the float arithmetic that scales and adds them up is the same Go code
-// for all of them (k256Combine), so every variant gives the same result bit
-// for bit, and so does the multi-token kernel for each of its tokens.
+// and scales and adds them with the same float32 operations in the same
+// order (k256Combine, block after block), so every variant gives the same
+// result bit for bit, and so does the multi-token kernel for each of its
+// tokens. The vector kernels live in dotacts256_amd64.s; k256Use picks one
+// at init from the CPU's features.
 
 const (
 	// k256Batch is the number of blocks whose integer sums one call of a
@@ -172,9 +174,9 @@ func k256BlocksGo(t Type, row []byte, tk []Acts, b0 int, out *k256Sums) {
 		for b := range len(row) / sizeQ6_K {
 			blk := (*[sizeQ6_K]byte)(row[b*sizeQ6_K:])
 			for i := range tk {
-				qa, _ := actsBlock(&tk[i], b0+b)
+				qa, bs := actsBlock(&tk[i], b0+b)
 				s := (*[2]int32)(out[2*(b*len(tk)+i):])
-				s[0], s[1] = q6KSumGo(blk, qa), 0
+				s[0], s[1] = q6KSumGo(blk, qa, bs), 0
 			}
 		}
 	}
@@ -213,12 +215,15 @@ func q4KSumGo(blk *[sizeQ4_K]byte, sc *[8]uint8, qa *[qkK]int8) int32 {
 		q := (*[32]byte)(blk[16+32*c:])
 		a1 := (*[32]int8)(qa[64*c:])
 		a2 := (*[32]int8)(qa[64*c+32:])
-		var s1, s2 int32
-		for l, v := range q {
+		var s1, s2, s3, s4 int32
+		for l := 0; l < 32; l += 2 {
+			v, w := q[l], q[l+1]
 			s1 += int32(v&15) * int32(a1[l])
 			s2 += int32(v>>4) * int32(a2[l])
+			s3 += int32(w&15) * int32(a1[l+1])
+			s4 += int32(w>>4) * int32(a2[l+1])
 		}
-		s += int32(sc[2*c])*s1 + int32(sc[2*c+1])*s2
+		s += int32(sc[2*c])*(s1+s3) + int32(sc[2*c+1])*(s2+s4)
 	}
 	return s
 }
@@ -231,38 +236,45 @@ func q5KSumGo(blk *[sizeQ5_K]byte, sc *[8]uint8, qa *[qkK]int8) int32 {
 		q := (*[32]byte)(blk[48+32*c:])
 		a1 := (*[32]int8)(qa[64*c:])
 		a2 := (*[32]int8)(qa[64*c+32:])
-		var s1, s2 int32
-		for l, v := range q {
-			h := qh[l] >> (2 * c)
+		var s1, s2, s3, s4 int32
+		for l := 0; l < 32; l += 2 {
+			v, w := q[l], q[l+1]
+			h, k := qh[l]>>(2*c), qh[l+1]>>(2*c)
 			s1 += int32(v&15|(h&1)<<4) * int32(a1[l])
 			s2 += int32(v>>4|(h&2)<<3) * int32(a2[l])
+			s3 += int32(w&15|(k&1)<<4) * int32(a1[l+1])
+			s4 += int32(w>>4|(k&2)<<3) * int32(a2[l+1])
 		}
-		s += int32(sc[2*c])*s1 + int32(sc[2*c+1])*s2
+		s += int32(sc[2*c])*(s1+s3) + int32(sc[2*c+1])*(s2+s4)
 	}
 	return s
 }
 
 // q6KSumGo returns Σ_j sc[j] * Σ (q-32)*a over the sixteen sub-blocks of a
-// Q6_K block.
-func q6KSumGo(blk *[sizeQ6_K]byte, qa *[qkK]int8) int32 {
+// Q6_K block, as Σ_j sc[j] * (Σ q*a - 32*bs[j]).
+func q6KSumGo(blk *[sizeQ6_K]byte, qa *[qkK]int8, bs *[qkK / 16]int16) int32 {
 	sc := (*[16]byte)(blk[192:])
 	var s int32
 	for h := range 2 {
-		ql := (*[32]byte)(blk[64*h:])
-		ql2 := (*[32]byte)(blk[64*h+32:])
-		qh := (*[32]byte)(blk[128+32*h:])
-		a := (*[128]int8)(qa[128*h:])
-		var p [8]int32 // sub-block 8h+2k+g: k = 0..3, g = l/16
-		for l := range 32 {
-			lo, hi, hb := ql[l], ql2[l], qh[l]
-			g := l / 16
-			p[g] += (int32(lo&15|hb<<4&0x30) - 32) * int32(a[l])
-			p[2+g] += (int32(hi&15|hb<<2&0x30) - 32) * int32(a[32+l])
-			p[4+g] += (int32(lo>>4|hb&0x30) - 32) * int32(a[64+l])
-			p[6+g] += (int32(hi>>4|hb>>2&0x30) - 32) * int32(a[96+l])
-		}
-		for j, v := range p {
-			s += int32(int8(sc[8*h+j])) * v
+		for g := range 2 {
+			ql := (*[16]byte)(blk[64*h+16*g:])
+			ql2 := (*[16]byte)(blk[64*h+32+16*g:])
+			qh := (*[16]byte)(blk[128+32*h+16*g:])
+			a1 := (*[16]int8)(qa[128*h+16*g:])
+			a2 := (*[16]int8)(qa[128*h+32+16*g:])
+			a3 := (*[16]int8)(qa[128*h+64+16*g:])
+			a4 := (*[16]int8)(qa[128*h+96+16*g:])
+			var p1, p2, p3, p4 int32
+			for l := range 16 {
+				lo, hi, hb := ql[l], ql2[l], qh[l]
+				p1 += int32(lo&15|hb<<4&0x30) * int32(a1[l])
+				p2 += int32(hi&15|hb<<2&0x30) * int32(a2[l])
+				p3 += int32(lo>>4|hb&0x30) * int32(a3[l])
+				p4 += int32(hi>>4|hb>>2&0x30) * int32(a4[l])
+			}
+			j := 8*h + g
+			s += int32(int8(sc[j]))*(p1-32*int32(bs[j])) + int32(int8(sc[j+2]))*(p2-32*int32(bs[j+2])) +
+				int32(int8(sc[j+4]))*(p3-32*int32(bs[j+4])) + int32(int8(sc[j+6]))*(p4-32*int32(bs[j+6]))
 		}
 	}
 	return s
