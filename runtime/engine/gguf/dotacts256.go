@@ -64,6 +64,8 @@ func init() {
 	registerActKernelN(TypeQ6_K, dotQ6KActsN)
 }
 
+// dotQ4KActs, dotQ5KActs and dotQ6KActs are the integer kernels of their
+// types (actKernel).
 func dotQ4KActs(row []byte, a *Acts) float32 {
 	var out [1]float32
 	dotK256(TypeQ4_K, row, unsafe.Slice(a, 1), out[:], 1)
@@ -82,6 +84,8 @@ func dotQ6KActs(row []byte, a *Acts) float32 {
 	return out[0]
 }
 
+// dotQ4KActsN, dotQ5KActsN and dotQ6KActsN are the multi-token kernels of
+// their types (actKernelN).
 func dotQ4KActsN(row []byte, acts []Acts, out []float32, stride int) {
 	dotK256(TypeQ4_K, row, acts, out, stride)
 }

@@ -350,3 +350,24 @@ func BenchmarkQuantize256(b *testing.B) {
 		})
 	}
 }
+
+// TestK256DoesNotAllocate checks that the kernels of every variant, single-
+// and multi-token, do not allocate.
+func TestK256DoesNotAllocate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	acts := randomActs(rng, 1024, 6)
+	out := make([]float32, len(acts))
+	for _, typ := range k256Types {
+		row := randomK256Row(rng, typ, 4)
+		for _, v := range k256Variants {
+			withK256(v, func() {
+				if n := testing.AllocsPerRun(10, func() {
+					DotRowActs(typ, row, &acts[0])
+					DotRowActsN(typ, row, acts, out, 1)
+				}); n != 0 {
+					t.Errorf("%s %s: %v allocations", typ, v, n)
+				}
+			})
+		}
+	}
+}
