@@ -26,24 +26,29 @@
 	VMOVD        AX, X15         \
 	VPBROADCASTD X15, Y15
 
+// OFFSETS sets DI and R12 to the offsets of the current block's sums and
+// scale in the activations' arrays, from R13, its offset in the quants
+// (b*256), and BX to the first token.
+#define OFFSETS \
+	MOVQ R13, DI \
+	SHRQ $3, DI  \
+	MOVQ R13, R12 \
+	SHRQ $6, R12 \
+	XORQ BX, BX
+
 // TOKEN sets AX to the quants and DX to the block sums of token BX in the
-// current block; R13 is the block's offset in the activations (b*256).
-// Clobbers R11.
+// current block.
 #define TOKEN \
 	MOVQ (R8)(BX*8), AX   \
 	ADDQ R13, AX          \
 	MOVQ 32(R8)(BX*8), DX \
-	MOVQ R13, R11         \
-	SHRQ $3, R11          \
-	ADDQ R11, DX
+	ADDQ DI, DX
 
 // ADDTOKEN adds X8 times the activation scale of token BX in the current
-// block to sums[BX] (R9). Clobbers AX and R11.
+// block to sums[BX] (R9). Clobbers AX.
 #define ADDTOKEN \
-	MOVQ   64(R8)(BX*8), AX \
-	MOVQ   R13, R11         \
-	SHRQ   $6, R11          \
-	VMULSS (AX)(R11*1), X8, X8 \
+	MOVQ   64(R8)(BX*8), AX    \
+	VMULSS (AX)(R12*1), X8, X8 \
 	VADDSS (R9)(BX*4), X8, X8  \
 	VMOVSS X8, (R9)(BX*4)
 
@@ -80,43 +85,47 @@
 	DECQ CX        \
 	JNZ  label
 
+// k4scales* are the constants of K4SCALES: byte shuffles that gather the
+// packed scales' low bits (scales 0-3, 4-7, mins 0-3, 4-7) and high bits,
+// the shift that brings the high nibbles of the bytes of mins 4-7 down, and
+// the masks of the low bits.
+DATA k4scaleslo<>+0(SB)/8, $0x0b0a090803020100
+DATA k4scaleslo<>+8(SB)/8, $0x0b0a090807060504
+GLOBL k4scaleslo<>(SB), RODATA|NOPTR, $16
+DATA k4scaleshi<>+0(SB)/8, $0x0302010080808080
+DATA k4scaleshi<>+8(SB)/8, $0x0706050480808080
+GLOBL k4scaleshi<>(SB), RODATA|NOPTR, $16
+DATA k4scalesshift<>+0(SB)/8, $0
+DATA k4scalesshift<>+8(SB)/8, $0x0000000400000000
+GLOBL k4scalesshift<>(SB), RODATA|NOPTR, $16
+DATA k4scalesmask<>+0(SB)/8, $0x0f0f0f0f3f3f3f3f
+DATA k4scalesmask<>+8(SB)/8, $0x0f0f0f0f3f3f3f3f
+GLOBL k4scalesmask<>(SB), RODATA|NOPTR, $16
+DATA k4scales30<>+0(SB)/8, $0x3030303030303030
+DATA k4scales30<>+8(SB)/8, $0x3030303030303030
+GLOBL k4scales30<>(SB), RODATA|NOPTR, $16
+
 // K4SCALES unpacks the 6-bit scales and mins of the Q4_K or Q5_K block at
-// SI: it stores the eight scales as int16 pairs (sc, sc) at 0(SP), leaves
-// the mins in Y14 as int16 (m0, m0, m1, m1, ..., m7, m7), the multipliers
-// of the sixteen block sums, and in Y9 and Y10 the scales and mins as int16
-// pairs (sc0..sc3 | m0..m3) and (sc4..sc7 | m4..m7). Clobbers AX, BX, DX,
-// R11, R12, Y8, Y11.
+// SI: scale j is s[j]&63 for j < 4 and s[j+4]&15 | (s[j-4]>>6)<<4 for
+// j >= 4, min j the same one dword further. It stores the eight scales as
+// int16 pairs (sc, sc) at 0(SP), leaves the mins in Y14 as int16 (m0, m0,
+// m1, m1, ..., m7, m7), the multipliers of the sixteen block sums, and in
+// Y9 and Y10 the scales and mins as int16 pairs (sc0..sc3 | m0..m3) and
+// (sc4..sc7 | m4..m7). Clobbers Y8 and Y11.
 #define K4SCALES \
-	MOVL       4(SI), AX           \
-	MOVL       8(SI), BX           \
-	MOVL       12(SI), DX          \
-	MOVL       AX, R11             \
-	ANDL       $0x3f3f3f3f, R11    \
-	MOVL       DX, R12             \
-	ANDL       $0x0f0f0f0f, R12    \
-	SHRL       $6, AX              \
-	ANDL       $0x03030303, AX     \
-	SHLL       $4, AX              \
-	ORL        AX, R12             \
-	SHLQ       $32, R12            \
-	ORQ        R12, R11            \
-	VMOVQ      R11, X8             \
-	MOVL       BX, R11             \
-	ANDL       $0x3f3f3f3f, R11    \
-	SHRL       $4, DX              \
-	ANDL       $0x0f0f0f0f, DX     \
-	SHRL       $6, BX              \
-	ANDL       $0x03030303, BX     \
-	SHLL       $4, BX              \
-	ORL        BX, DX              \
-	SHLQ       $32, DX             \
-	ORQ        DX, R11             \
-	VPINSRQ    $1, R11, X8, X8     \
-	VPMOVZXBW  X8, Y8              \
-	VPUNPCKLWD Y8, Y8, Y9          \
-	VPUNPCKHWD Y8, Y8, Y10         \
-	VPERM2I128 $0x20, Y10, Y9, Y11 \
-	VPERM2I128 $0x31, Y10, Y9, Y14 \
+	VMOVDQU    4(SI), X8                      \
+	VPSHUFB    k4scaleslo<>(SB), X8, X9       \
+	VPSHUFB    k4scaleshi<>(SB), X8, X10      \
+	VPSRLVD    k4scalesshift<>(SB), X9, X9    \
+	VPAND      k4scalesmask<>(SB), X9, X9     \
+	VPSRLW     $2, X10, X10                   \
+	VPAND      k4scales30<>(SB), X10, X10     \
+	VPOR       X10, X9, X8                    \
+	VPMOVZXBW  X8, Y8                         \
+	VPUNPCKLWD Y8, Y8, Y9                     \
+	VPUNPCKHWD Y8, Y8, Y10                    \
+	VPERM2I128 $0x20, Y10, Y9, Y11            \
+	VPERM2I128 $0x31, Y10, Y9, Y14            \
 	VMOVDQU    Y11, 0(SP)
 
 // K4DMIN loads the block's d and dmin into X12 as float32.
@@ -194,7 +203,7 @@
 // K4TOKENS multiplies the decoded Q4_K or Q5_K block in Y0-Y7 with each
 // token (AVX2).
 #define K4TOKENS(label) \
-	XORQ         BX, BX          \
+	OFFSETS                      \
 label:                           \
 	TOKEN                        \
 	VPMADDUBSW   0(AX), Y0, Y8   \
@@ -240,7 +249,7 @@ label:                           \
 // K4TOKENSVNNI multiplies the decoded Q4_K or Q5_K block in Y0-Y7 with
 // each token (AVX-512 VNNI).
 #define K4TOKENSVNNI(label) \
-	XORQ     BX, BX                \
+	OFFSETS                        \
 label:                             \
 	TOKEN                          \
 	VPXOR    Y8, Y8, Y8            \
@@ -446,7 +455,7 @@ q6kblock:
 	Q6HALF(0, 128, Y0, Y1, Y2, Y3)
 	Q6HALF(64, 160, Y4, Y5, Y6, Y7)
 	Q6D
-	XORQ BX, BX
+	OFFSETS
 
 q6ktok:
 	TOKEN
@@ -500,7 +509,7 @@ q6kvblock:
 	Q6HALF(0, 128, Y0, Y1, Y2, Y3)
 	Q6HALF(64, 160, Y4, Y5, Y6, Y7)
 	Q6D
-	XORQ      BX, BX
+	OFFSETS
 
 q6kvtok:
 	TOKEN
