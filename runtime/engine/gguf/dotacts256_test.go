@@ -371,3 +371,35 @@ func TestK256DoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// FuzzQuantize256 quantizes arbitrary float32 bit patterns (NaNs,
+// infinities and denormals included) with every variant: the results are
+// the portable quantizer's, bit for bit.
+func FuzzQuantize256(f *testing.F) {
+	f.Add([]byte{0, 0, 0x80, 0x7f, 1, 0, 0, 0, 0, 0, 0xc0, 0xff})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) < 4 {
+			return
+		}
+		nb := 1 + len(data)%3
+		x := make([]float32, nb*qkK)
+		for i := range x {
+			j := (4 * i) % (len(data) - 3)
+			x[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[j:]) ^ uint32(i/qkK))
+		}
+		var want Acts
+		withK256(k256Go, func() { want.Quantize(x, Layout256) })
+		for _, v := range k256Variants[1:] {
+			var got Acts
+			withK256(v, func() { got.Quantize(x, Layout256) })
+			if fmt.Sprint(got.q, got.bsums) != fmt.Sprint(want.q, want.bsums) {
+				t.Fatalf("%s: quants differ from the portable ones", v)
+			}
+			for i := range want.d {
+				if math.Float32bits(got.d[i]) != math.Float32bits(want.d[i]) {
+					t.Fatalf("%s: d[%d] = %g, portable %g", v, i, got.d[i], want.d[i])
+				}
+			}
+		}
+	})
+}
