@@ -145,7 +145,10 @@ func quantizeActs256(x []float32, q []int8, d []float32, bsums []int16) {
 		for j := range qkK / 16 {
 			var s int32
 			for i := j * 16; i < (j+1)*16; i++ {
-				qv := roundAway(xs[i] * id)
+				// The conversion rounds the product, so that no compiler
+				// fuses it with roundAway's addition (GOAMD64=v3 would):
+				// the vector quantizer rounds it too.
+				qv := roundAway(float32(xs[i] * id))
 				qs[i] = int8(qv)
 				s += qv
 			}
