@@ -51,12 +51,13 @@ func randomK256Row(rng *rand.Rand, typ Type, nb int) []byte {
 	for i := range row {
 		row[i] = byte(rng.Uint32())
 	}
+	offs := []int{0, 2} // d and dmin
+	if typ == TypeQ6_K {
+		offs = []int{208}
+	}
 	for b := range nb {
 		blk := row[b*size:]
-		for _, off := range []int{0, 2, 208} {
-			if off == 208 && typ != TypeQ6_K || off != 208 && typ == TypeQ6_K {
-				continue
-			}
+		for _, off := range offs {
 			h := uint16(0x2000 + rng.IntN(0x0800))
 			if rng.IntN(2) == 0 {
 				h |= 0x8000
