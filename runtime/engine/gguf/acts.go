@@ -89,7 +89,7 @@ func (a *Acts) Quantize(x []float32, l ActLayout) {
 	a.d = grow(a.d, nb)
 	if l == Layout32 {
 		a.sum = grow(a.sum, nb)
-		quantizeActs32(x, a.q, a.d, a.sum)
+		quantizeActs32Fast(x, a.q, a.d, a.sum)
 		return
 	}
 	a.bsums = grow(a.bsums, n/16)
@@ -228,25 +228,6 @@ func DotRowActs(t Type, row []byte, a *Acts) float32 {
 		panic(fmt.Sprintf("gguf: DotRowActs: %s row of %d elements has %d bytes, want %d", t, a.n, len(row), want))
 	}
 	return actKernels[t](row, a)
-}
-
-func init() {
-	registerActKernel(TypeQ8_0, Layout32, dotQ8_0ActsGo)
-}
-
-// dotQ8_0ActsGo is the portable integer Q8_0 kernel.
-func dotQ8_0ActsGo(row []byte, a *Acts) float32 {
-	var sum float32
-	for b, da := range a.d {
-		blk := (*[sizeQ8_0]byte)(row[b*sizeQ8_0:])
-		qa := (*[qk]int8)(a.q[b*qk:])
-		var s int32
-		for i, w := range blk[2:] {
-			s += int32(int8(w)) * int32(qa[i])
-		}
-		sum += f16At(blk[:]) * da * float32(s)
-	}
-	return sum
 }
 
 // DotRowActsN sets out[i*stride] to the dot product of one row of type t

@@ -63,7 +63,7 @@ func TestDotRowActsWithinActivationError(t *testing.T) {
 						w[i] = float32(rng.NormFloat64())
 						x[i] = float32(rng.NormFloat64() * math.Pow(10, float64(trial%5-2)))
 					}
-					row, err := Quantize(typ, w)
+					row, err := quantizeRowForTest(typ, w)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -124,7 +124,7 @@ func TestDotRowActsNEqualsSingle(t *testing.T) {
 			for i := range w {
 				w[i] = float32(rng.NormFloat64())
 			}
-			row, err := Quantize(typ, w)
+			row, err := quantizeRowForTest(typ, w)
 			if err != nil {
 				t.Fatal(err)
 			}
