@@ -1,5 +1,7 @@
 package gguf
 
+import "encoding/binary"
+
 // Integer kernels of the Layout32 family: Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1
 // weights against activations quantized in blocks of 32 (Layout32).
 //
@@ -52,10 +54,11 @@ func init() {
 	}
 }
 
-// acts32Decoder decodes one weight block: its 32 integer quants (signed,
-// or unsigned 0..31 for the types with a minimum; all fit an int8), the
-// scale and the minimum (0 for the types without one).
-type acts32Decoder func(blk []byte, w *[qk]int8) (d, m float32)
+// acts32Decoder decodes one weight block: its 32 integer quants as bytes
+// (int8: signed, or 0..31 for the types with a minimum), the scale and
+// the minimum (0 for the types without one). w may be set to point into
+// blk, or to buf after filling it.
+type acts32Decoder func(blk []byte, buf *[qk]byte) (w *[qk]byte, d, m float32)
 
 // acts32Format describes the blocks of a Layout32 type to the portable
 // kernels.
@@ -73,55 +76,78 @@ var (
 	formatQ5_1 = acts32Format{sizeQ5_1, true, decodeQ5_1}
 )
 
-func decodeQ8_0(blk []byte, w *[qk]int8) (d, m float32) {
+// bitBytes maps a byte to eight bytes, byte j 0xff where bit j is set.
+var bitBytes [256]uint64
+
+func init() {
+	for i := range bitBytes {
+		for j := range 8 {
+			if i>>j&1 != 0 {
+				bitBytes[i] |= 0xff << (8 * j)
+			}
+		}
+	}
+}
+
+const (
+	lsb8   = 0x0101010101010101 // one in every byte
+	nib8   = 0x0f * lsb8        // the low nibble of every byte
+	bit3x8 = 0x08 * lsb8
+)
+
+func decodeQ8_0(blk []byte, _ *[qk]byte) (w *[qk]byte, d, m float32) {
 	b := (*[sizeQ8_0]byte)(blk)
-	for i, v := range b[2:] {
-		w[i] = int8(v)
-	}
-	return f16At(b[:]), 0
+	return (*[qk]byte)(b[2:]), f16At(b[:]), 0
 }
 
-// nibbles sets w[i] to the low nibble of qs[i] plus off and w[i+16] to its
-// high nibble plus off.
-func nibbles(qs *[qk / 2]byte, w *[qk]int8, off int8) {
-	for i, v := range qs {
-		w[i] = int8(v&15) + off
-		w[i+16] = int8(v>>4) + off
-	}
+// nibbles64 returns the nibbles of qs as four words of eight bytes each:
+// the low nibbles of qs[0:8] and qs[8:16], then the high ones.
+func nibbles64(qs *[qk / 2]byte) (a, b, c, d uint64) {
+	x, y := binary.LittleEndian.Uint64(qs[0:]), binary.LittleEndian.Uint64(qs[8:])
+	return x & nib8, y & nib8, x >> 4 & nib8, y >> 4 & nib8
 }
 
-// fifthBits adds 16 to w[e] where bit e of the little-endian qh is set.
-func fifthBits(qh []byte, w *[qk]int8) {
-	h := uint32(qh[0]) | uint32(qh[1])<<8 | uint32(qh[2])<<16 | uint32(qh[3])<<24
-	for e := range w {
-		w[e] += int8(h >> e & 1 << 4)
-	}
+// put64 stores four words of eight bytes into w.
+func put64(w *[qk]byte, a, b, c, d uint64) *[qk]byte {
+	binary.LittleEndian.PutUint64(w[0:], a)
+	binary.LittleEndian.PutUint64(w[8:], b)
+	binary.LittleEndian.PutUint64(w[16:], c)
+	binary.LittleEndian.PutUint64(w[24:], d)
+	return w
 }
 
-func decodeQ4_0(blk []byte, w *[qk]int8) (d, m float32) {
+// minus8 returns the bytes of x (nibbles) less 8, as int8: the low three
+// bits, with 0xf8 added where bit 3 is clear.
+func minus8(x uint64) uint64 { return x&(7*lsb8) | (x^bit3x8)&bit3x8*0x1f }
+
+func decodeQ4_0(blk []byte, buf *[qk]byte) (w *[qk]byte, d, m float32) {
 	b := (*[sizeQ4_0]byte)(blk)
-	nibbles((*[qk / 2]byte)(b[2:]), w, -8)
-	return f16At(b[:]), 0
+	x0, x1, x2, x3 := nibbles64((*[qk / 2]byte)(b[2:]))
+	return put64(buf, minus8(x0), minus8(x1), minus8(x2), minus8(x3)), f16At(b[:]), 0
 }
 
-func decodeQ4_1(blk []byte, w *[qk]int8) (d, m float32) {
+func decodeQ4_1(blk []byte, buf *[qk]byte) (w *[qk]byte, d, m float32) {
 	b := (*[sizeQ4_1]byte)(blk)
-	nibbles((*[qk / 2]byte)(b[4:]), w, 0)
-	return f16At(b[:]), f16At(b[2:])
+	x0, x1, x2, x3 := nibbles64((*[qk / 2]byte)(b[4:]))
+	return put64(buf, x0, x1, x2, x3), f16At(b[:]), f16At(b[2:])
 }
 
-func decodeQ5_0(blk []byte, w *[qk]int8) (d, m float32) {
+// decodeQ5_0 makes each quant the nibble ORed with 0xf0 where its fifth
+// bit is clear: (nibble | fifth bit << 4) - 16 as int8.
+func decodeQ5_0(blk []byte, buf *[qk]byte) (w *[qk]byte, d, m float32) {
 	b := (*[sizeQ5_0]byte)(blk)
-	nibbles((*[qk / 2]byte)(b[6:]), w, -16)
-	fifthBits(b[2:6], w)
-	return f16At(b[:]), 0
+	x0, x1, x2, x3 := nibbles64((*[qk / 2]byte)(b[6:]))
+	const hi = 0xf0 * lsb8
+	return put64(buf, x0|^bitBytes[b[2]]&hi, x1|^bitBytes[b[3]]&hi, x2|^bitBytes[b[4]]&hi, x3|^bitBytes[b[5]]&hi),
+		f16At(b[:]), 0
 }
 
-func decodeQ5_1(blk []byte, w *[qk]int8) (d, m float32) {
+func decodeQ5_1(blk []byte, buf *[qk]byte) (w *[qk]byte, d, m float32) {
 	b := (*[sizeQ5_1]byte)(blk)
-	nibbles((*[qk / 2]byte)(b[8:]), w, 0)
-	fifthBits(b[4:8], w)
-	return f16At(b[:]), f16At(b[2:])
+	x0, x1, x2, x3 := nibbles64((*[qk / 2]byte)(b[8:]))
+	const bit4 = 0x10 * lsb8
+	return put64(buf, x0|bitBytes[b[4]]&bit4, x1|bitBytes[b[5]]&bit4, x2|bitBytes[b[6]]&bit4, x3|bitBytes[b[7]]&bit4),
+		f16At(b[:]), f16At(b[2:])
 }
 
 // acts32Acc accumulates blocks in the order every Layout32 kernel shares.
@@ -130,16 +156,24 @@ type acts32Acc struct {
 	min  float32
 }
 
-// block adds one block: the weight quants w with scale d against
-// activation block b of a.
-func (acc *acts32Acc) block(w *[qk]int8, d float32, a *Acts, b int) {
-	q := (*[qk]int8)(a.q[b*qk:])
-	f := d * a.d[b]
-	for l := range acc.lane {
-		s := int32(w[4*l])*int32(q[4*l]) + int32(w[4*l+1])*int32(q[4*l+1]) +
-			int32(w[4*l+2])*int32(q[4*l+2]) + int32(w[4*l+3])*int32(q[4*l+3])
-		acc.lane[l] += float32(f * float32(s))
-	}
+// block adds one block: the weight quants w (int8) against the activation quants
+// q, with f the product of the two blocks' scales.
+func (acc *acts32Acc) block(w *[qk]byte, q *[qk]int8, f float32) {
+	a := &acc.lane
+	a[0] += float32(f * float32(dot4((*[4]byte)(w[0:]), (*[4]int8)(q[0:]))))
+	a[1] += float32(f * float32(dot4((*[4]byte)(w[4:]), (*[4]int8)(q[4:]))))
+	a[2] += float32(f * float32(dot4((*[4]byte)(w[8:]), (*[4]int8)(q[8:]))))
+	a[3] += float32(f * float32(dot4((*[4]byte)(w[12:]), (*[4]int8)(q[12:]))))
+	a[4] += float32(f * float32(dot4((*[4]byte)(w[16:]), (*[4]int8)(q[16:]))))
+	a[5] += float32(f * float32(dot4((*[4]byte)(w[20:]), (*[4]int8)(q[20:]))))
+	a[6] += float32(f * float32(dot4((*[4]byte)(w[24:]), (*[4]int8)(q[24:]))))
+	a[7] += float32(f * float32(dot4((*[4]byte)(w[28:]), (*[4]int8)(q[28:]))))
+}
+
+// dot4 returns the integer dot product of four quants.
+func dot4(w *[4]byte, q *[4]int8) int32 {
+	return int32(int8(w[0]))*int32(q[0]) + int32(int8(w[1]))*int32(q[1]) +
+		int32(int8(w[2]))*int32(q[2]) + int32(int8(w[3]))*int32(q[3])
 }
 
 // total returns the sum of the lanes in the shared order, plus the minima
@@ -153,34 +187,67 @@ func (acc *acts32Acc) total(hasMin bool) float32 {
 	return s
 }
 
-// dotActs32Go is the portable single-token kernel of a Layout32 type.
-func dotActs32Go(row []byte, a *Acts, f *acts32Format) float32 {
-	var acc acts32Acc
-	var w [qk]int8
-	for b := range a.d {
-		d, m := f.decode(row[b*f.size:(b+1)*f.size], &w)
-		acc.block(&w, d, a, b)
-		if f.hasMin {
-			acc.min += float32(m * a.sum[b])
-		}
-	}
-	return acc.total(f.hasMin)
-}
+// The portable single-token kernels call their decoders directly (not
+// through acts32Format), which lets the compiler inline them.
 
 // dotQ8_0ActsGo is the portable integer Q8_0 kernel.
-func dotQ8_0ActsGo(row []byte, a *Acts) float32 { return dotActs32Go(row, a, &formatQ8_0) }
+func dotQ8_0ActsGo(row []byte, a *Acts) float32 {
+	var acc acts32Acc
+	var buf [qk]byte
+	for b, da := range a.d {
+		w, d, _ := decodeQ8_0(row[b*sizeQ8_0:(b+1)*sizeQ8_0], &buf)
+		acc.block(w, (*[qk]int8)(a.q[b*qk:]), d*da)
+	}
+	return acc.total(false)
+}
 
 // dotQ4_0ActsGo is the portable integer Q4_0 kernel.
-func dotQ4_0ActsGo(row []byte, a *Acts) float32 { return dotActs32Go(row, a, &formatQ4_0) }
+func dotQ4_0ActsGo(row []byte, a *Acts) float32 {
+	var acc acts32Acc
+	var buf [qk]byte
+	for b, da := range a.d {
+		w, d, _ := decodeQ4_0(row[b*sizeQ4_0:(b+1)*sizeQ4_0], &buf)
+		acc.block(w, (*[qk]int8)(a.q[b*qk:]), d*da)
+	}
+	return acc.total(false)
+}
 
 // dotQ4_1ActsGo is the portable integer Q4_1 kernel.
-func dotQ4_1ActsGo(row []byte, a *Acts) float32 { return dotActs32Go(row, a, &formatQ4_1) }
+func dotQ4_1ActsGo(row []byte, a *Acts) float32 {
+	var acc acts32Acc
+	var buf [qk]byte
+	sum := a.sum[:len(a.d)]
+	for b, da := range a.d {
+		w, d, m := decodeQ4_1(row[b*sizeQ4_1:(b+1)*sizeQ4_1], &buf)
+		acc.block(w, (*[qk]int8)(a.q[b*qk:]), d*da)
+		acc.min += float32(m * sum[b])
+	}
+	return acc.total(true)
+}
 
 // dotQ5_0ActsGo is the portable integer Q5_0 kernel.
-func dotQ5_0ActsGo(row []byte, a *Acts) float32 { return dotActs32Go(row, a, &formatQ5_0) }
+func dotQ5_0ActsGo(row []byte, a *Acts) float32 {
+	var acc acts32Acc
+	var buf [qk]byte
+	for b, da := range a.d {
+		w, d, _ := decodeQ5_0(row[b*sizeQ5_0:(b+1)*sizeQ5_0], &buf)
+		acc.block(w, (*[qk]int8)(a.q[b*qk:]), d*da)
+	}
+	return acc.total(false)
+}
 
 // dotQ5_1ActsGo is the portable integer Q5_1 kernel.
-func dotQ5_1ActsGo(row []byte, a *Acts) float32 { return dotActs32Go(row, a, &formatQ5_1) }
+func dotQ5_1ActsGo(row []byte, a *Acts) float32 {
+	var acc acts32Acc
+	var buf [qk]byte
+	sum := a.sum[:len(a.d)]
+	for b, da := range a.d {
+		w, d, m := decodeQ5_1(row[b*sizeQ5_1:(b+1)*sizeQ5_1], &buf)
+		acc.block(w, (*[qk]int8)(a.q[b*qk:]), d*da)
+		acc.min += float32(m * sum[b])
+	}
+	return acc.total(true)
+}
 
 // acts32NGroup is the number of tokens the portable multi-token kernel
 // accumulates at a time.
@@ -194,12 +261,12 @@ func dotActs32NGo(f *acts32Format) actKernelN {
 		for i0 := 0; i0 < len(acts); i0 += acts32NGroup {
 			group := acts[i0:min(i0+acts32NGroup, len(acts))]
 			var acc [acts32NGroup]acts32Acc
-			var w [qk]int8
+			var buf [qk]byte
 			for b := range group[0].d {
-				d, m := f.decode(row[b*f.size:(b+1)*f.size], &w)
+				w, d, m := f.decode(row[b*f.size:(b+1)*f.size], &buf)
 				for i := range group {
 					a := &group[i]
-					acc[i].block(&w, d, a, b)
+					acc[i].block(w, (*[qk]int8)(a.q[b*qk:]), d*a.d[b])
 					if f.hasMin {
 						acc[i].min += float32(m * a.sum[b])
 					}
