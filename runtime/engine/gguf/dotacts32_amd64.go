@@ -66,12 +66,8 @@ func dotQ5_0ActsVNNIx4(row *byte, q *[4]*int8, d *[4]*float32, nb int, tab *floa
 //go:noescape
 func quantizeActs32AVX2(x *float32, q *int8, d, sum *float32, nb int)
 
-// acts32Asm is the signature of the single-token kernels above;
-// acts32AsmN that of the four-token ones.
-type (
-	acts32Asm  func(row *byte, q *int8, d, sum *float32, nb int, tab *float32) float32
-	acts32AsmN func(row *byte, q *[4]*int8, d *[4]*float32, nb int, tab *float32, out *[4]float32)
-)
+// acts32Asm is the signature of the single-token kernels above.
+type acts32Asm func(row *byte, q *int8, d, sum *float32, nb int, tab *float32) float32
 
 // callActs32 runs the single-token kernel k on row and a.
 func callActs32(k acts32Asm, row []byte, a *Acts) float32 {
@@ -81,9 +77,18 @@ func callActs32(k acts32Asm, row []byte, a *Acts) float32 {
 	return k(unsafe.SliceData(row), unsafe.SliceData(a.q), unsafe.SliceData(a.d), unsafe.SliceData(a.sum), len(a.d), &f16Table[0])
 }
 
-// callActs32N runs the four-token kernel k4 on row and each four of acts,
-// and the single-token kernel k on the rest.
-func callActs32N(k4 acts32AsmN, k acts32Asm, row []byte, acts []Acts, out []float32, stride int) {
+// The four-token kernels of callActs32N. They are called directly, not
+// through function values, so that their arguments stay on the stack.
+const (
+	kQ8_0AVX2x4 = iota
+	kQ5_0AVX2x4
+	kQ8_0VNNIx4
+	kQ5_0VNNIx4
+)
+
+// callActs32N runs the four-token kernel k4 (a k… constant) on row and
+// each four of acts, and the single-token kernel k on the rest.
+func callActs32N(k4 int, k acts32Asm, row []byte, acts []Acts, out []float32, stride int) {
 	nb := len(acts[0].d)
 	if nb == 0 {
 		for i := range acts {
@@ -91,15 +96,25 @@ func callActs32N(k4 acts32AsmN, k acts32Asm, row []byte, acts []Acts, out []floa
 		}
 		return
 	}
+	var q [4]*int8
+	var d [4]*float32
+	var r [4]float32
 	i := 0
 	for ; i+4 <= len(acts); i += 4 {
-		var q [4]*int8
-		var d [4]*float32
-		var r [4]float32
 		for j := range 4 {
 			q[j], d[j] = unsafe.SliceData(acts[i+j].q), unsafe.SliceData(acts[i+j].d)
 		}
-		k4(unsafe.SliceData(row), &q, &d, nb, &f16Table[0], &r)
+		w := unsafe.SliceData(row)
+		switch k4 {
+		case kQ8_0AVX2x4:
+			dotQ8_0ActsAVX2x4(w, &q, &d, nb, &f16Table[0], &r)
+		case kQ5_0AVX2x4:
+			dotQ5_0ActsAVX2x4(w, &q, &d, nb, &f16Table[0], &r)
+		case kQ8_0VNNIx4:
+			dotQ8_0ActsVNNIx4(w, &q, &d, nb, &f16Table[0], &r)
+		case kQ5_0VNNIx4:
+			dotQ5_0ActsVNNIx4(w, &q, &d, nb, &f16Table[0], &r)
+		}
 		for j, v := range r {
 			out[(i+j)*stride] = v
 		}
@@ -118,19 +133,19 @@ func q8_0ActsVNNI(row []byte, a *Acts) float32 { return callActs32(dotQ8_0ActsVN
 func q5_0ActsVNNI(row []byte, a *Acts) float32 { return callActs32(dotQ5_0ActsVNNI, row, a) }
 
 func q8_0ActsNAVX2(row []byte, acts []Acts, out []float32, stride int) {
-	callActs32N(dotQ8_0ActsAVX2x4, dotQ8_0ActsAVX2, row, acts, out, stride)
+	callActs32N(kQ8_0AVX2x4, dotQ8_0ActsAVX2, row, acts, out, stride)
 }
 
 func q5_0ActsNAVX2(row []byte, acts []Acts, out []float32, stride int) {
-	callActs32N(dotQ5_0ActsAVX2x4, dotQ5_0ActsAVX2, row, acts, out, stride)
+	callActs32N(kQ5_0AVX2x4, dotQ5_0ActsAVX2, row, acts, out, stride)
 }
 
 func q8_0ActsNVNNI(row []byte, acts []Acts, out []float32, stride int) {
-	callActs32N(dotQ8_0ActsVNNIx4, dotQ8_0ActsVNNI, row, acts, out, stride)
+	callActs32N(kQ8_0VNNIx4, dotQ8_0ActsVNNI, row, acts, out, stride)
 }
 
 func q5_0ActsNVNNI(row []byte, acts []Acts, out []float32, stride int) {
-	callActs32N(dotQ5_0ActsVNNIx4, dotQ5_0ActsVNNI, row, acts, out, stride)
+	callActs32N(kQ5_0VNNIx4, dotQ5_0ActsVNNI, row, acts, out, stride)
 }
 
 // acts32Vector returns the vector kernels of Layout32 type t that this

@@ -85,7 +85,7 @@ GLOBL acts32QConsts<>(SB), RODATA|NOPTR, $64
 	VCVTDQ2PS    lanes, lanes; \
 	MOVWLZX      0(SI), AX; \
 	VMOVSS       (R10)(AX*4), X2; \
-	VMULSS       (R8), X2, X2; \
+	VMULSS       (R8)(BX*1), X2, X2; \
 	VBROADCASTSS X2, Y2; \
 	VMULPS       Y2, lanes, lanes; \
 	VADDPS       lanes, Y0, Y0
@@ -95,7 +95,7 @@ GLOBL acts32QConsts<>(SB), RODATA|NOPTR, $64
 #define MIN32 \
 	MOVWLZX 2(SI), AX; \
 	VMOVSS  (R10)(AX*4), X4; \
-	VMULSS  (R9), X4, X4; \
+	VMULSS  (R9)(BX*1), X4, X4; \
 	VADDSS  X4, X14, X14
 
 // REDUCE(y, x, t) sums the eight float32 of y into the low element of x
@@ -114,22 +114,26 @@ GLOBL acts32QConsts<>(SB), RODATA|NOPTR, $64
 	MOVQ   d+16(FP), R8; \
 	MOVQ   sum+24(FP), R9; \
 	MOVQ   nb+32(FP), CX; \
+	SHLQ   $2, CX; \
+	XORQ   BX, BX; \
 	MOVQ   tab+40(FP), R10; \
 	VXORPS Y0, Y0, Y0; \
 	VXORPS X14, X14, X14; \
 	ONES16
 
-// NEXT32(size) advances to the next block of size bytes.
+// NEXT32(size) advances to the next block of size bytes: SI by the
+// size, the index BX (into the scales at R8 and R9, and times 8 into the
+// quants at DI) by 4 up to CX = 4*nb.
 #define NEXT32(size) \
 	ADDQ $size, SI; \
-	ADDQ $32, DI; \
-	ADDQ $4, R8; \
-	ADDQ $4, R9; \
-	DECQ CX
+	ADDQ $4, BX; \
+	CMPQ BX, CX
 
 // Four-token kernels. Registers: SI the row, DI, R11, R12, R13 the tokens'
-// quants, R8, R9, DX, BX their scales, Y0..Y3 their accumulators, X6 the
-// block's weight scale, Y4 and Y5 the decoded weights.
+// quants and R8, R9, DX, CX their scales, all indexed by BX (4 per block,
+// times 8 for the quants) up to 4*nb (kept in nb's argument slot), Y0..Y3
+// the accumulators, X6 the block's weight scale, Y4 and Y5 the decoded
+// weights.
 
 // ARGS4 loads the arguments of a four-token kernel and zeroes the
 // accumulators.
@@ -144,8 +148,9 @@ GLOBL acts32QConsts<>(SB), RODATA|NOPTR, $64
 	MOVQ   0(AX), R8; \
 	MOVQ   8(AX), R9; \
 	MOVQ   16(AX), DX; \
-	MOVQ   24(AX), BX; \
-	MOVQ   nb+24(FP), CX; \
+	MOVQ   24(AX), CX; \
+	SHLQ   $2, nb+24(FP); \
+	XORQ   BX, BX; \
 	MOVQ   tab+32(FP), R10; \
 	VXORPS Y0, Y0, Y0; \
 	VXORPS Y1, Y1, Y1; \
@@ -162,7 +167,7 @@ GLOBL acts32QConsts<>(SB), RODATA|NOPTR, $64
 // the float32 at (dp), to acc; it clobbers Y8.
 #define TOKACC(lanes, dp, acc) \
 	VCVTDQ2PS    lanes, lanes; \
-	VMULSS       (dp), X6, X8; \
+	VMULSS       (dp)(BX*1), X6, X8; \
 	VBROADCASTSS X8, Y8; \
 	VMULPS       Y8, lanes, lanes; \
 	VADDPS       lanes, acc, acc
@@ -170,7 +175,7 @@ GLOBL acts32QConsts<>(SB), RODATA|NOPTR, $64
 // TOKSIGN(qp, dp, acc) multiplies the signed weights (Y4 = w, Y5 = |w|)
 // with the token's quants at (qp) and accumulates; it clobbers Y7, Y8.
 #define TOKSIGN(qp, dp, acc) \
-	VMOVDQU    (qp), Y7; \
+	VMOVDQU    (qp)(BX*8), Y7; \
 	VPSIGNB    Y4, Y7, Y7; \
 	VPMADDUBSW Y7, Y5, Y7; \
 	VPMADDWD   Y15, Y7, Y7; \
@@ -178,7 +183,7 @@ GLOBL acts32QConsts<>(SB), RODATA|NOPTR, $64
 
 // TOKSIGNV is TOKSIGN with VPDPBUSD.
 #define TOKSIGNV(qp, dp, acc) \
-	VMOVDQU  (qp), Y7; \
+	VMOVDQU  (qp)(BX*8), Y7; \
 	VPSIGNB  Y4, Y7, Y7; \
 	VPXOR    Y9, Y9, Y9; \
 	VPDPBUSD Y7, Y5, Y9; \
@@ -188,24 +193,17 @@ GLOBL acts32QConsts<>(SB), RODATA|NOPTR, $64
 // token's quants, less 16 (Y10) times them, with VPDPBUSD.
 #define TOKOFFV(qp, dp, acc) \
 	VPXOR    Y7, Y7, Y7; \
-	VPDPBUSD (qp), Y4, Y7; \
+	VPDPBUSD (qp)(BX*8), Y4, Y7; \
 	VPXOR    Y9, Y9, Y9; \
-	VPDPBUSD (qp), Y10, Y9; \
+	VPDPBUSD (qp)(BX*8), Y10, Y9; \
 	VPSUBD   Y9, Y7, Y7; \
 	TOKACC(Y7, dp, acc)
 
 // NEXT4(size) advances to the next block of size bytes.
 #define NEXT4(size) \
 	ADDQ $size, SI; \
-	ADDQ $32, DI; \
-	ADDQ $32, R11; \
-	ADDQ $32, R12; \
-	ADDQ $32, R13; \
-	ADDQ $4, R8; \
-	ADDQ $4, R9; \
-	ADDQ $4, DX; \
 	ADDQ $4, BX; \
-	DECQ CX
+	CMPQ BX, nb+24(FP)
 
 // STORE4 reduces the four accumulators into out.
 #define STORE4 \
@@ -226,7 +224,7 @@ TEXT ·dotQ8_0ActsAVX2(SB), NOSPLIT, $0-52
 
 a32q80loop:
 	VMOVDQU 2(SI), Y1
-	VMOVDQU (DI), Y3
+	VMOVDQU (DI)(BX*8), Y3
 	SIGNDOT(Y1, Y3)
 	ACC32(Y1)
 	NEXT32(34)
@@ -248,7 +246,7 @@ TEXT ·dotQ4_0ActsAVX2(SB), NOSPLIT, $0-52
 a32q40loop:
 	NIBBLES(2)
 	VPSUBB  Y9, Y1, Y1
-	VMOVDQU (DI), Y3
+	VMOVDQU (DI)(BX*8), Y3
 	SIGNDOT(Y1, Y3)
 	ACC32(Y1)
 	NEXT32(18)
@@ -268,7 +266,7 @@ TEXT ·dotQ4_1ActsAVX2(SB), NOSPLIT, $0-52
 
 a32q41loop:
 	NIBBLES(4)
-	VPMADDUBSW (DI), Y1, Y1
+	VPMADDUBSW (DI)(BX*8), Y1, Y1
 	VPMADDWD   Y15, Y1, Y1
 	ACC32(Y1)
 	MIN32
@@ -298,7 +296,7 @@ a32q50loop:
 	VPANDN  Y9, Y3, Y3
 	NIBBLES(6)
 	VPOR    Y3, Y1, Y1
-	VMOVDQU (DI), Y3
+	VMOVDQU (DI)(BX*8), Y3
 	SIGNDOT(Y1, Y3)
 	ACC32(Y1)
 	NEXT32(22)
@@ -325,7 +323,7 @@ a32q51loop:
 	VPAND      Y9, Y3, Y3
 	NIBBLES(8)
 	VPOR       Y3, Y1, Y1
-	VPMADDUBSW (DI), Y1, Y1
+	VPMADDUBSW (DI)(BX*8), Y1, Y1
 	VPMADDWD   Y15, Y1, Y1
 	ACC32(Y1)
 	MIN32
@@ -346,7 +344,7 @@ TEXT ·dotQ8_0ActsVNNI(SB), NOSPLIT, $0-52
 
 a32v80loop:
 	VMOVDQU  2(SI), Y1
-	VMOVDQU  (DI), Y3
+	VMOVDQU  (DI)(BX*8), Y3
 	VPSIGNB  Y1, Y3, Y3
 	VPABSB   Y1, Y1
 	VPXOR    Y4, Y4, Y4
@@ -376,9 +374,9 @@ a32v50loop:
 	NIBBLES(6)
 	VPADDB   Y9, Y1, K1, Y1
 	VPXOR    Y4, Y4, Y4
-	VPDPBUSD (DI), Y1, Y4
+	VPDPBUSD (DI)(BX*8), Y1, Y4
 	VPXOR    Y5, Y5, Y5
-	VPDPBUSD (DI), Y9, Y5
+	VPDPBUSD (DI)(BX*8), Y9, Y5
 	VPSUBD   Y5, Y4, Y4
 	ACC32(Y4)
 	NEXT32(22)
@@ -400,7 +398,7 @@ a32q80x4loop:
 	TOKSIGN(DI, R8, Y0)
 	TOKSIGN(R11, R9, Y1)
 	TOKSIGN(R12, DX, Y2)
-	TOKSIGN(R13, BX, Y3)
+	TOKSIGN(R13, CX, Y3)
 	NEXT4(34)
 	JNZ     a32q80x4loop
 
@@ -432,7 +430,7 @@ a32q50x4loop:
 	TOKSIGN(DI, R8, Y0)
 	TOKSIGN(R11, R9, Y1)
 	TOKSIGN(R12, DX, Y2)
-	TOKSIGN(R13, BX, Y3)
+	TOKSIGN(R13, CX, Y3)
 	NEXT4(22)
 	JNZ          a32q50x4loop
 
@@ -450,7 +448,7 @@ a32v80x4loop:
 	TOKSIGNV(DI, R8, Y0)
 	TOKSIGNV(R11, R9, Y1)
 	TOKSIGNV(R12, DX, Y2)
-	TOKSIGNV(R13, BX, Y3)
+	TOKSIGNV(R13, CX, Y3)
 	NEXT4(34)
 	JNZ     a32v80x4loop
 
@@ -475,7 +473,7 @@ a32v50x4loop:
 	TOKOFFV(DI, R8, Y0)
 	TOKOFFV(R11, R9, Y1)
 	TOKOFFV(R12, DX, Y2)
-	TOKOFFV(R13, BX, Y3)
+	TOKOFFV(R13, CX, Y3)
 	NEXT4(22)
 	JNZ         a32v50x4loop
 
