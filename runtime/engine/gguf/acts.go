@@ -119,7 +119,10 @@ func quantizeActs32(x []float32, q []int8, d, sum []float32) {
 		}
 		var s int32
 		for i, v := range xs {
-			qv := roundAway(v * id)
+			// float32() rounds the product (no fused multiply-add where
+			// the compiler could fuse), so finite inputs quantize alike
+			// on every platform and in the vector quantizer.
+			qv := roundAway(float32(v * id))
 			qs[i] = int8(qv)
 			s += qv
 		}
