@@ -9,8 +9,8 @@ import (
 )
 
 // haveActs32AVX2 reports whether the Layout32 integer kernels and the
-// quantizer can use AVX2; haveActs32VNNI whether the Q8_0 and Q5_0 kernels
-// can use VPDPBUSD on 256-bit registers (AVX-512 VNNI with VL, and BW for
+// quantizer can use AVX2; haveActs32VNNI whether the kernels can use
+// VPDPBUSD on 256-bit registers (AVX-512 VNNI with VL, and BW for
 // the byte masks).
 var (
 	haveActs32AVX2 = cpu.X86.HasAVX2
@@ -43,6 +43,15 @@ func dotQ8_0ActsVNNI(row *byte, q *int8, d, sum *float32, nb int, tab *float32) 
 
 //go:noescape
 func dotQ5_0ActsVNNI(row *byte, q *int8, d, sum *float32, nb int, tab *float32) float32
+
+//go:noescape
+func dotQ4_0ActsVNNI(row *byte, q *int8, d, sum *float32, nb int, tab *float32) float32
+
+//go:noescape
+func dotQ4_1ActsVNNI(row *byte, q *int8, d, sum *float32, nb int, tab *float32) float32
+
+//go:noescape
+func dotQ5_1ActsVNNI(row *byte, q *int8, d, sum *float32, nb int, tab *float32) float32
 
 // The four-token kernels take nb > 0 blocks of the row at row and four
 // tokens' quants q[i] and scales d[i], and set out[i] to what the
@@ -131,6 +140,9 @@ func q5_0ActsAVX2(row []byte, a *Acts) float32 { return callActs32(dotQ5_0ActsAV
 func q5_1ActsAVX2(row []byte, a *Acts) float32 { return callActs32(dotQ5_1ActsAVX2, row, a) }
 func q8_0ActsVNNI(row []byte, a *Acts) float32 { return callActs32(dotQ8_0ActsVNNI, row, a) }
 func q5_0ActsVNNI(row []byte, a *Acts) float32 { return callActs32(dotQ5_0ActsVNNI, row, a) }
+func q4_0ActsVNNI(row []byte, a *Acts) float32 { return callActs32(dotQ4_0ActsVNNI, row, a) }
+func q4_1ActsVNNI(row []byte, a *Acts) float32 { return callActs32(dotQ4_1ActsVNNI, row, a) }
+func q5_1ActsVNNI(row []byte, a *Acts) float32 { return callActs32(dotQ5_1ActsVNNI, row, a) }
 
 func q8_0ActsNAVX2(row []byte, acts []Acts, out []float32, stride int) {
 	callActs32N(kQ8_0AVX2x4, dotQ8_0ActsAVX2, row, acts, out, stride)
@@ -163,8 +175,14 @@ func acts32Vector(t Type) []acts32Variant {
 		}
 	case TypeQ4_0:
 		vs = append(vs, acts32Variant{"avx2", q4_0ActsAVX2, nil})
+		if haveActs32VNNI {
+			vs = append(vs, acts32Variant{"vnni", q4_0ActsVNNI, nil})
+		}
 	case TypeQ4_1:
 		vs = append(vs, acts32Variant{"avx2", q4_1ActsAVX2, nil})
+		if haveActs32VNNI {
+			vs = append(vs, acts32Variant{"vnni", q4_1ActsVNNI, nil})
+		}
 	case TypeQ5_0:
 		vs = append(vs, acts32Variant{"avx2", q5_0ActsAVX2, q5_0ActsNAVX2})
 		if haveActs32VNNI {
@@ -172,6 +190,9 @@ func acts32Vector(t Type) []acts32Variant {
 		}
 	case TypeQ5_1:
 		vs = append(vs, acts32Variant{"avx2", q5_1ActsAVX2, nil})
+		if haveActs32VNNI {
+			vs = append(vs, acts32Variant{"vnni", q5_1ActsVNNI, nil})
+		}
 	}
 	return vs
 }

@@ -480,6 +480,75 @@ a32v50x4loop:
 	STORE4
 	RET
 
+// func dotQ4_0ActsVNNI(row *byte, q *int8, d, sum *float32, nb int, tab *float32) float32
+//
+// The nibbles (unsigned) meet q in VPDPBUSD, and 8 times the sums of q come
+// off.
+TEXT ·dotQ4_0ActsVNNI(SB), NOSPLIT, $0-52
+	ARGS32
+	VPBROADCASTB acts32Consts<>+8(SB), Y13
+	VPBROADCASTB acts32Consts<>+11(SB), Y9
+
+a32v40loop:
+	NIBBLES(2)
+	VPXOR    Y4, Y4, Y4
+	VPDPBUSD (DI)(BX*8), Y1, Y4
+	VPXOR    Y5, Y5, Y5
+	VPDPBUSD (DI)(BX*8), Y9, Y5
+	VPSUBD   Y5, Y4, Y4
+	ACC32(Y4)
+	NEXT32(18)
+	JNZ      a32v40loop
+
+	REDUCE(Y0, X0, X1)
+	VZEROUPPER
+	MOVSS X0, ret+48(FP)
+	RET
+
+// func dotQ4_1ActsVNNI(row *byte, q *int8, d, sum *float32, nb int, tab *float32) float32
+TEXT ·dotQ4_1ActsVNNI(SB), NOSPLIT, $0-52
+	ARGS32
+	VPBROADCASTB acts32Consts<>+8(SB), Y13
+
+a32v41loop:
+	NIBBLES(4)
+	VPXOR    Y4, Y4, Y4
+	VPDPBUSD (DI)(BX*8), Y1, Y4
+	ACC32(Y4)
+	MIN32
+	NEXT32(20)
+	JNZ      a32v41loop
+
+	REDUCE(Y0, X0, X1)
+	VADDSS X14, X0, X0
+	VZEROUPPER
+	MOVSS  X0, ret+48(FP)
+	RET
+
+// func dotQ5_1ActsVNNI(row *byte, q *int8, d, sum *float32, nb int, tab *float32) float32
+TEXT ·dotQ5_1ActsVNNI(SB), NOSPLIT, $0-52
+	ARGS32
+	VPBROADCASTB acts32Consts<>+8(SB), Y13
+	VPBROADCASTB acts32Consts<>+10(SB), Y9
+
+a32v51loop:
+	MOVL     4(SI), AX
+	KMOVD    AX, K1
+	NIBBLES(8)
+	VPADDB   Y9, Y1, K1, Y1
+	VPXOR    Y4, Y4, Y4
+	VPDPBUSD (DI)(BX*8), Y1, Y4
+	ACC32(Y4)
+	MIN32
+	NEXT32(24)
+	JNZ      a32v51loop
+
+	REDUCE(Y0, X0, X1)
+	VADDSS X14, X0, X0
+	VZEROUPPER
+	MOVSS  X0, ret+48(FP)
+	RET
+
 // func quantizeActs32AVX2(x *float32, q *int8, d, sum *float32, nb int)
 //
 // Per block: the largest magnitude as the largest of the magnitudes' bit
