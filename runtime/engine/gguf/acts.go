@@ -22,7 +22,8 @@ import "fmt"
 // block's largest magnitude per element); the kernels themselves add
 // integers exactly, so every kernel of a type (vector or portable) gives
 // the same integer block sums and differs from another only in the order
-// of the float additions over blocks.
+// of the float additions over blocks. (The kernels of the Layout32 types
+// share one order too, so they agree bit for bit: see dotacts32.go.)
 
 // ActLayout is the block layout of quantized activations.
 type ActLayout uint8
