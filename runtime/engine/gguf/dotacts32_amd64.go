@@ -67,6 +67,12 @@ func dotQ5_0ActsAVX2x4(row *byte, q *[4]*int8, d *[4]*float32, nb int, tab *floa
 func dotQ8_0ActsVNNIx4(row *byte, q *[4]*int8, d *[4]*float32, nb int, tab *float32, out *[4]float32)
 
 //go:noescape
+func dotQ4_0ActsAVX2x4(row *byte, q *[4]*int8, d *[4]*float32, nb int, tab *float32, out *[4]float32)
+
+//go:noescape
+func dotQ4_0ActsVNNIx4(row *byte, q *[4]*int8, d *[4]*float32, nb int, tab *float32, out *[4]float32)
+
+//go:noescape
 func dotQ5_0ActsVNNIx4(row *byte, q *[4]*int8, d *[4]*float32, nb int, tab *float32, out *[4]float32)
 
 // quantizeActs32AVX2 quantizes nb > 0 blocks of 32 float32 at x as
@@ -93,6 +99,8 @@ const (
 	kQ5_0AVX2x4
 	kQ8_0VNNIx4
 	kQ5_0VNNIx4
+	kQ4_0AVX2x4
+	kQ4_0VNNIx4
 )
 
 // callActs32N runs the four-token kernel k4 (a k… constant) on row and
@@ -123,6 +131,10 @@ func callActs32N(k4 int, k acts32Asm, row []byte, acts []Acts, out []float32, st
 			dotQ8_0ActsVNNIx4(w, &q, &d, nb, &f16Table[0], &r)
 		case kQ5_0VNNIx4:
 			dotQ5_0ActsVNNIx4(w, &q, &d, nb, &f16Table[0], &r)
+		case kQ4_0AVX2x4:
+			dotQ4_0ActsAVX2x4(w, &q, &d, nb, &f16Table[0], &r)
+		case kQ4_0VNNIx4:
+			dotQ4_0ActsVNNIx4(w, &q, &d, nb, &f16Table[0], &r)
 		}
 		for j, v := range r {
 			out[(i+j)*stride] = v
@@ -160,6 +172,14 @@ func q5_0ActsNVNNI(row []byte, acts []Acts, out []float32, stride int) {
 	callActs32N(kQ5_0VNNIx4, dotQ5_0ActsVNNI, row, acts, out, stride)
 }
 
+func q4_0ActsNAVX2(row []byte, acts []Acts, out []float32, stride int) {
+	callActs32N(kQ4_0AVX2x4, dotQ4_0ActsAVX2, row, acts, out, stride)
+}
+
+func q4_0ActsNVNNI(row []byte, acts []Acts, out []float32, stride int) {
+	callActs32N(kQ4_0VNNIx4, dotQ4_0ActsVNNI, row, acts, out, stride)
+}
+
 // acts32Vector returns the vector kernels of Layout32 type t that this
 // CPU runs, slowest first.
 func acts32Vector(t Type) []acts32Variant {
@@ -174,9 +194,9 @@ func acts32Vector(t Type) []acts32Variant {
 			vs = append(vs, acts32Variant{"vnni", q8_0ActsVNNI, q8_0ActsNVNNI})
 		}
 	case TypeQ4_0:
-		vs = append(vs, acts32Variant{"avx2", q4_0ActsAVX2, nil})
+		vs = append(vs, acts32Variant{"avx2", q4_0ActsAVX2, q4_0ActsNAVX2})
 		if haveActs32VNNI {
-			vs = append(vs, acts32Variant{"vnni", q4_0ActsVNNI, nil})
+			vs = append(vs, acts32Variant{"vnni", q4_0ActsVNNI, q4_0ActsNVNNI})
 		}
 	case TypeQ4_1:
 		vs = append(vs, acts32Variant{"avx2", q4_1ActsAVX2, nil})

@@ -190,7 +190,8 @@ GLOBL acts32QConsts<>(SB), RODATA|NOPTR, $64
 	TOKACC(Y9, dp, acc)
 
 // TOKOFFV(qp, dp, acc) multiplies the unsigned weights Y4 with the
-// token's quants, less 16 (Y10) times them, with VPDPBUSD.
+// token's quants, less the offset (bytes in Y10) times them, with
+// VPDPBUSD.
 #define TOKOFFV(qp, dp, acc) \
 	VPXOR    Y7, Y7, Y7; \
 	VPDPBUSD (qp)(BX*8), Y4, Y7; \
@@ -476,6 +477,52 @@ a32v50x4loop:
 	TOKOFFV(R13, CX, Y3)
 	NEXT4(22)
 	JNZ         a32v50x4loop
+
+	STORE4
+	RET
+
+// func dotQ4_0ActsAVX2x4(row *byte, q *[4]*int8, d *[4]*float32, nb int, tab *float32, out *[4]float32)
+TEXT ·dotQ4_0ActsAVX2x4(SB), NOSPLIT, $0-48
+	ARGS4
+	VPBROADCASTB acts32Consts<>+8(SB), Y13
+	VPBROADCASTB acts32Consts<>+11(SB), Y14
+
+a32q40x4loop:
+	VMOVDQU     2(SI), X4
+	VPSRLW      $4, X4, X7
+	VINSERTI128 $1, X7, Y4, Y4
+	VPAND       Y13, Y4, Y4
+	VPSUBB      Y14, Y4, Y4
+	VPABSB      Y4, Y5
+	WSCALE
+	TOKSIGN(DI, R8, Y0)
+	TOKSIGN(R11, R9, Y1)
+	TOKSIGN(R12, DX, Y2)
+	TOKSIGN(R13, CX, Y3)
+	NEXT4(18)
+	JNZ         a32q40x4loop
+
+	STORE4
+	RET
+
+// func dotQ4_0ActsVNNIx4(row *byte, q *[4]*int8, d *[4]*float32, nb int, tab *float32, out *[4]float32)
+TEXT ·dotQ4_0ActsVNNIx4(SB), NOSPLIT, $0-48
+	ARGS4
+	VPBROADCASTB acts32Consts<>+8(SB), Y13
+	VPBROADCASTB acts32Consts<>+11(SB), Y10
+
+a32v40x4loop:
+	VMOVDQU     2(SI), X4
+	VPSRLW      $4, X4, X7
+	VINSERTI128 $1, X7, Y4, Y4
+	VPAND       Y13, Y4, Y4
+	WSCALE
+	TOKOFFV(DI, R8, Y0)
+	TOKOFFV(R11, R9, Y1)
+	TOKOFFV(R12, DX, Y2)
+	TOKOFFV(R13, CX, Y3)
+	NEXT4(18)
+	JNZ         a32v40x4loop
 
 	STORE4
 	RET
