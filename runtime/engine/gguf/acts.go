@@ -22,7 +22,8 @@ import "fmt"
 // block's largest magnitude per element); the kernels themselves add
 // integers exactly, so every kernel of a type (vector or portable) gives
 // the same integer block sums and differs from another only in the order
-// of the float additions over blocks.
+// of the float additions over blocks. (The kernels of the Layout32 types
+// share one order too, so they agree bit for bit: see dotacts32.go.)
 
 // ActLayout is the block layout of quantized activations.
 type ActLayout uint8
@@ -89,7 +90,7 @@ func (a *Acts) Quantize(x []float32, l ActLayout) {
 	a.d = grow(a.d, nb)
 	if l == Layout32 {
 		a.sum = grow(a.sum, nb)
-		quantizeActs32(x, a.q, a.d, a.sum)
+		quantizeActs32Fast(x, a.q, a.d, a.sum)
 		return
 	}
 	a.bsums = grow(a.bsums, n/16)
@@ -119,7 +120,10 @@ func quantizeActs32(x []float32, q []int8, d, sum []float32) {
 		}
 		var s int32
 		for i, v := range xs {
-			qv := roundAway(v * id)
+			// float32() rounds the product (no fused multiply-add where
+			// the compiler could fuse), so finite inputs quantize alike
+			// on every platform and in the vector quantizer.
+			qv := roundAway(float32(v * id))
 			qs[i] = int8(qv)
 			s += qv
 		}
@@ -231,25 +235,6 @@ func DotRowActs(t Type, row []byte, a *Acts) float32 {
 		panic(fmt.Sprintf("gguf: DotRowActs: %s row of %d elements has %d bytes, want %d", t, a.n, len(row), want))
 	}
 	return actKernels[t](row, a)
-}
-
-func init() {
-	registerActKernel(TypeQ8_0, Layout32, dotQ8_0ActsGo)
-}
-
-// dotQ8_0ActsGo is the portable integer Q8_0 kernel.
-func dotQ8_0ActsGo(row []byte, a *Acts) float32 {
-	var sum float32
-	for b, da := range a.d {
-		blk := (*[sizeQ8_0]byte)(row[b*sizeQ8_0:])
-		qa := (*[qk]int8)(a.q[b*qk:])
-		var s int32
-		for i, w := range blk[2:] {
-			s += int32(int8(w)) * int32(qa[i])
-		}
-		sum += f16At(blk[:]) * da * float32(s)
-	}
-	return sum
 }
 
 // DotRowActsN sets out[i*stride] to the dot product of one row of type t

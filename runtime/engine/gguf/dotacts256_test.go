@@ -17,7 +17,7 @@ var k256Types = []Type{TypeQ4_K, TypeQ5_K, TypeQ6_K}
 // follow w roughly.
 func rowForActsTest(typ Type, w []float32) ([]byte, error) {
 	if typ != TypeQ5_K {
-		return Quantize(typ, w)
+		return quantizeRowForTest(typ, w)
 	}
 	half := make([]float32, len(w))
 	for i, v := range w {
@@ -227,11 +227,11 @@ func FuzzDotRowActs256(f *testing.F) {
 	})
 }
 
-// BenchmarkDotRowActs measures one row of n elements times activations
+// BenchmarkDotRowActs256 measures one row of n elements times activations
 // quantized in Layout256 with each variant of the integer kernels, next to
 // DotRow on the float activations ("float"); the "xN" variants multiply the
 // row with N tokens at once (DotRowActsN) and report the time per token.
-func BenchmarkDotRowActs(b *testing.B) {
+func BenchmarkDotRowActs256(b *testing.B) {
 	for _, typ := range k256Types {
 		for _, n := range []int{1536, 4096} {
 			w, x := gaussian(n, 3), gaussian(n, 4)
