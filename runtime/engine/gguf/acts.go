@@ -91,10 +91,34 @@ func (a *Acts) Quantize(x []float32, l ActLayout) {
 	if l == Layout32 {
 		a.sum = grow(a.sum, nb)
 		quantizeActs32Fast(x, a.q, a.d, a.sum)
-		return
+	} else {
+		a.bsums = grow(a.bsums, n/16)
+		quantize256(x, a.q, a.d, a.bsums)
 	}
-	a.bsums = grow(a.bsums, n/16)
-	quantize256(x, a.q, a.d, a.bsums)
+	a.flushTiny(bl)
+}
+
+// minActScale is the smallest block scale Quantize keeps. Below it the
+// scale's reciprocal overflows and the quants come out of an overflowing
+// conversion, which differs between platforms; such a block (every
+// magnitude under 127 * 2^-100) is stored as zeros, which it is to
+// within 1e-28.
+const minActScale = 0x1p-100
+
+// flushTiny stores the blocks whose scale is under minActScale as zeros.
+func (a *Acts) flushTiny(bl int) {
+	for b, d := range a.d {
+		if d == 0 || !(d < minActScale) {
+			continue
+		}
+		a.d[b] = 0
+		clear(a.q[b*bl : (b+1)*bl])
+		if a.layout == Layout32 {
+			a.sum[b] = 0
+		} else {
+			clear(a.bsums[b*bl/16 : (b+1)*bl/16])
+		}
+	}
 }
 
 func grow[E any](s []E, n int) []E {

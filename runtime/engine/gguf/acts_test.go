@@ -146,3 +146,45 @@ func TestDotRowActsNEqualsSingle(t *testing.T) {
 		})
 	}
 }
+
+// TestActsQuantizeTinyBlocksAreZero checks that a block of magnitudes too
+// small for its scale's reciprocal is stored as zeros in both layouts, the
+// same on every platform.
+func TestActsQuantizeTinyBlocksAreZero(t *testing.T) {
+	for _, l := range []ActLayout{Layout32, Layout256} {
+		x := make([]float32, 512)
+		for i := range x {
+			x[i] = 1e-38 * float32(i%7-3)
+		}
+		x[300] = 1 // a normal block among tiny ones
+		var a Acts
+		a.Quantize(x, l)
+		bl := l.blockLen()
+		for b := range a.d {
+			if b == 300/bl {
+				if a.d[b] == 0 {
+					t.Fatalf("layout %s: the normal block %d was flushed", l, b)
+				}
+				continue
+			}
+			if a.d[b] != 0 {
+				t.Fatalf("layout %s: block %d scale %g, want 0", l, b, a.d[b])
+			}
+			for i, q := range a.q[b*bl : (b+1)*bl] {
+				if q != 0 {
+					t.Fatalf("layout %s: block %d quant %d = %d, want 0", l, b, i, q)
+				}
+			}
+		}
+		for i, s := range a.bsums {
+			if i/(bl/16) != 300/bl && s != 0 {
+				t.Fatalf("layout %s: bsums[%d] = %d, want 0", l, i, s)
+			}
+		}
+		for b, s := range a.sum {
+			if b != 300/bl && s != 0 {
+				t.Fatalf("layout %s: sum[%d] = %g, want 0", l, b, s)
+			}
+		}
+	}
+}
