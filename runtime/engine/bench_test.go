@@ -252,7 +252,7 @@ func BenchmarkPoolRun(b *testing.B) {
 			defer p.close()
 			var sink [64]atomic.Int64
 			for b.Loop() {
-				p.run(16, 1, func(lo, hi int) { sink[lo%8*8].Add(1) })
+				p.run(16, 1, func(_, lo, hi int) { sink[lo%8*8].Add(1) })
 			}
 		})
 	}
