@@ -137,9 +137,28 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
-// BenchmarkPrefill measures prompt evaluation in batches of MaxBatch.
+// BenchmarkPrefill measures prompt evaluation in batches of MaxBatch: 128
+// tokens on the small preset, 64 on the smollm-135m shape. Set -cpu to
+// choose the thread count.
 func BenchmarkPrefill(b *testing.B) {
-	benchPrefill(b, loadBench(b, "small", gguf.Q8_0, runtime.GOMAXPROCS(0)), 128)
+	cases := []struct {
+		preset string
+		typ    gguf.Type
+		tokens int
+	}{
+		{"small", gguf.Q8_0, 128},
+		{"small", gguf.Q4_K, 128},
+		{"smollm-135m", gguf.Q8_0, 64},
+		{"smollm-135m", gguf.Q4_K, 64},
+	}
+	for _, c := range cases {
+		b.Run(fmt.Sprintf("%s/%s", c.preset, c.typ), func(b *testing.B) {
+			if c.preset == "smollm-135m" && testing.Short() {
+				b.Skip("large model skipped in -short mode")
+			}
+			benchPrefill(b, loadBench(b, c.preset, c.typ, runtime.GOMAXPROCS(0)), c.tokens)
+		})
+	}
 }
 
 // BenchmarkModel is the benchmark of record: for the smollm-135m shape in
