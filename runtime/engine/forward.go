@@ -167,9 +167,7 @@ func (s *Sequence) forwardBatch(tokens []int32, wantLogits bool) {
 		s.jobs[0] = matJob{out: g, w: &l.wGate}
 		s.jobs[1] = matJob{out: u, w: &l.wUp}
 		s.matmulJobs(xn, B, s.jobs[:2])
-		for i, gv := range g {
-			g[i] = gv / (1 + exp32(-gv)) * u[i]
-		}
+		siluMul(g, u)
 		s.matmul(xn, &l.wDwn, g, B, nil)
 		addTo(x, xn)
 	}
@@ -316,13 +314,7 @@ func (s *Sequence) attention(li, pos0, B int) {
 				sc[t] = d
 				mx = max(mx, d)
 			}
-			var sum float64
-			for t, v := range sc {
-				e := exp32(v - mx)
-				sc[t] = e
-				sum += float64(e)
-			}
-			inv := float32(1 / sum)
+			inv := float32(1 / expShift(sc, mx))
 			out := s.ao[b*qDim+h*hd : b*qDim+(h+1)*hd]
 			clear(out)
 			for t, w := range sc {

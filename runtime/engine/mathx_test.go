@@ -55,25 +55,78 @@ func TestExp32(t *testing.T) {
 	}
 }
 
-func BenchmarkExp32(b *testing.B) {
-	x := make([]float32, 1024)
-	for i := range x {
-		x[i] = float32(i%200) - 100
+// TestExpLoops checks that the loops with exp32 inlined give exp32's
+// results, in and out of its fast range.
+func TestExpLoops(t *testing.T) {
+	var xs []float32
+	for x := float32(-110); x < 95; x += 0.37 {
+		xs = append(xs, x)
 	}
-	var sink float32
-	b.Run("exp32", func(b *testing.B) {
+	xs = append(xs, float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), -87.33, 88.37)
+	s := append([]float32(nil), xs...)
+	const mx = 1.5
+	var want float64
+	for _, x := range xs {
+		want += float64(exp32(x - mx))
+	}
+	if got := expShift(s, mx); math.Float64bits(got) != math.Float64bits(want) && !(math.IsNaN(got) && math.IsNaN(want)) {
+		t.Errorf("expShift sum %g, want %g", got, want)
+	}
+	g := append([]float32(nil), xs...)
+	u := make([]float32, len(xs))
+	for i := range u {
+		u[i] = float32(i%7) - 3
+	}
+	siluMul(g, u)
+	for i, x := range xs {
+		if e := exp32(x - mx); math.Float32bits(s[i]) != math.Float32bits(e) {
+			t.Errorf("expShift: e**(%g-%g) = %g, exp32 %g", x, float32(mx), s[i], e)
+		}
+		if w := x / (1 + exp32(-x)) * u[i]; math.Float32bits(g[i]) != math.Float32bits(w) && !(w != w && g[i] != g[i]) {
+			t.Errorf("siluMul(%g)*%g = %g, want %g", x, u[i], g[i], w)
+		}
+	}
+}
+
+// BenchmarkExp measures exp32 in its uses, on arguments in their usual
+// ranges, against float64 math.Exp: the SiLU of an FFN activation and the
+// numerators of a softmax.
+func BenchmarkExp(b *testing.B) {
+	g := make([]float32, 1536)
+	u := make([]float32, len(g))
+	s := make([]float32, 256)
+	for i := range g {
+		g[i] = float32(i%97)/8 - 6
+		u[i] = 1
+	}
+	for i := range s {
+		s[i] = -float32(i%41) / 4
+	}
+	b.Run("silu", func(b *testing.B) {
 		for b.Loop() {
-			for _, v := range x {
-				sink += exp32(v)
+			siluMul(g, u)
+		}
+	})
+	b.Run("silu-math.Exp", func(b *testing.B) {
+		for b.Loop() {
+			for i, v := range g {
+				g[i] = v / (1 + float32(math.Exp(float64(-v)))) * u[i]
 			}
 		}
 	})
-	b.Run("math.Exp", func(b *testing.B) {
+	b.Run("softmax", func(b *testing.B) {
 		for b.Loop() {
-			for _, v := range x {
-				sink += float32(math.Exp(float64(v)))
+			expShift(s, 0)
+		}
+	})
+	b.Run("softmax-math.Exp", func(b *testing.B) {
+		for b.Loop() {
+			var sum float64
+			for i, v := range s {
+				e := float32(math.Exp(float64(v)))
+				s[i] = e
+				sum += float64(e)
 			}
 		}
 	})
-	_ = sink
 }
