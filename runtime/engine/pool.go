@@ -24,8 +24,8 @@ type task struct {
 	n       int
 	chunk   int
 	next    atomic.Int64
-	workers atomic.Int32 // worker indexes handed out; the caller is 0
-	done    sync.WaitGroup
+	workers atomic.Int32   // worker indexes handed out; the caller is 0
+	done    sync.WaitGroup // one count per chunk
 }
 
 // newPool starts a pool of threads threads (< 1 means 1, and more than
@@ -41,7 +41,6 @@ func newPool(threads int) *pool {
 			defer p.wg.Done()
 			for t := range p.tasks {
 				t.work(int(t.workers.Add(1)))
-				t.done.Done()
 			}
 		}()
 	}
@@ -58,6 +57,7 @@ func (t *task) work(worker int) {
 			return
 		}
 		t.fn(worker, lo, min(lo+t.chunk, t.n))
+		t.done.Done()
 	}
 }
 
@@ -76,10 +76,12 @@ func (p *pool) run(n, chunk int, fn func(worker, lo, hi int)) {
 		}
 		return
 	}
+	// The caller waits for the chunks, not for the helpers: a helper that
+	// gets to the task only after the caller has taken every chunk (its
+	// core busy elsewhere) finds nothing left and does not delay the loop.
 	t := &task{fn: fn, n: n, chunk: chunk}
-	helpers := min(p.threads-1, chunks-1)
-	t.done.Add(helpers)
-	for range helpers {
+	t.done.Add(chunks)
+	for range min(p.threads-1, chunks-1) {
 		p.tasks <- t
 	}
 	t.work(0)
