@@ -61,8 +61,9 @@ func (t *task) work(worker int) {
 	}
 }
 
-// run calls fn over [0, n) split into ranges of at most chunk items and
-// returns when all are done. worker is the index in [0, p.threads) of the
+// run calls fn over [0, n) split into ranges of at most chunk items (one
+// range when the pool has one thread or n fits one chunk) and returns when
+// all are done. worker is the index in [0, p.threads) of the
 // goroutine making the call; no two calls with the same index run at once
 // within one run.
 func (p *pool) run(n, chunk int, fn func(worker, lo, hi int)) {
