@@ -289,7 +289,11 @@ func (m *Model) actLayout(t gguf.Type) gguf.ActLayout {
 }
 
 // attention computes s.ao for the B tokens at positions pos0... of layer
-// li, one (token, head) pair per work item.
+// li, one (token, head) pair per work item. Where the build has them and
+// the head dimension is a multiple of 8, one kernel call takes all the
+// scores of an item and one its weighted sum of values, instead of a call
+// per cached position; an item's result does not depend on B or on the
+// thread count either way.
 func (s *Sequence) attention(li, pos0, B int) {
 	hp := &s.m.HP
 	hd := hp.HeadDim
@@ -300,6 +304,7 @@ func (s *Sequence) attention(li, pos0, B int) {
 	keys, vals := s.k[li], s.v[li]
 	chunk := max(1, workPerChunk/(span*hd*2))
 	stride := len(s.scores) / s.m.pool.threads
+	vector := haveAttnAVX2 && hd%8 == 0
 	s.m.pool.run(B*hp.Heads, chunk, func(worker, lo, hi int) {
 		scores := s.scores[worker*stride : worker*stride+span]
 		for item := lo; item < hi; item++ {
@@ -308,14 +313,28 @@ func (s *Sequence) attention(li, pos0, B int) {
 			q := s.q[b*qDim+h*hd : b*qDim+(h+1)*hd]
 			kvOff := (h / group) * hd
 			sc := scores[:n]
+			out := s.ao[b*qDim+h*hd : b*qDim+(h+1)*hd]
 			mx := float32(math.Inf(-1))
+			if vector {
+				last := (n-1)*kvDim + kvOff + hd - 1 // the last element the kernels read
+				_, _ = keys[last], vals[last]
+				attnDotsAVX2(&q[0], &keys[kvOff], hd, kvDim, n, scale, &sc[0])
+				for _, d := range sc {
+					mx = max(mx, d)
+				}
+				inv := float32(1 / expShift(sc, mx))
+				attnMixAVX2(&sc[0], &vals[kvOff], hd, kvDim, n, &out[0])
+				for i := range out {
+					out[i] *= inv
+				}
+				continue
+			}
 			for t := range n {
 				d := gguf.Dot(q, keys[t*kvDim+kvOff:t*kvDim+kvOff+hd]) * scale
 				sc[t] = d
 				mx = max(mx, d)
 			}
 			inv := float32(1 / expShift(sc, mx))
-			out := s.ao[b*qDim+h*hd : b*qDim+(h+1)*hd]
 			clear(out)
 			for t, w := range sc {
 				w *= inv
