@@ -47,9 +47,21 @@ func loadBench(b *testing.B, preset string, typ gguf.Type, threads int) *Model {
 	return m
 }
 
+// reportCPU reports the process's CPU time per token since start (all
+// threads; 0 where it cannot be read): on a shared machine it varies less
+// than the elapsed time, which includes the time other processes held the
+// cores.
+func reportCPU(b *testing.B, start time.Duration, tokens int) {
+	b.Helper()
+	if start == 0 || tokens == 0 {
+		return
+	}
+	b.ReportMetric(float64(processCPUTime()-start)/1e3/float64(tokens), "cpu-µs/tok")
+}
+
 // benchDecode decodes one token per op, at a context depth of at most 256,
-// reports tokens/s and the weight bytes read per token, and returns the
-// former.
+// reports tokens/s, CPU time per token and the weight bytes read per token,
+// and returns tokens/s.
 func benchDecode(b *testing.B, m *Model) float64 {
 	b.Helper()
 	seq := m.NewSequence(0)
@@ -58,6 +70,7 @@ func benchDecode(b *testing.B, m *Model) float64 {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
+	cpu := processCPUTime()
 	for b.Loop() {
 		if seq.Len() >= 256 { // decode at a moderate context depth
 			seq.Truncate(1)
@@ -68,13 +81,15 @@ func benchDecode(b *testing.B, m *Model) float64 {
 		}
 		tok[0] = argmax(logits)
 	}
+	reportCPU(b, cpu, b.N)
 	tps := float64(b.N) / b.Elapsed().Seconds()
 	b.ReportMetric(tps, "tok/s")
 	b.ReportMetric(float64(m.WeightBytesPerToken())/1e6, "MB/tok")
 	return tps
 }
 
-// benchPrefill evaluates a prompt of n tokens per op and reports tokens/s.
+// benchPrefill evaluates a prompt of n tokens per op and reports tokens/s
+// and CPU time per token.
 func benchPrefill(b *testing.B, m *Model, n int) {
 	b.Helper()
 	prompt := make([]int32, n)
@@ -82,12 +97,14 @@ func benchPrefill(b *testing.B, m *Model, n int) {
 		prompt[i] = int32(i*37%2000 + 3)
 	}
 	seq := m.NewSequence(0)
+	cpu := processCPUTime()
 	for b.Loop() {
 		seq.Truncate(0)
 		if _, err := seq.Forward(prompt); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, cpu, b.N*len(prompt))
 	b.ReportMetric(float64(b.N*len(prompt))/b.Elapsed().Seconds(), "tok/s")
 }
 
@@ -120,13 +137,32 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
-// BenchmarkPrefill measures prompt evaluation in batches of MaxBatch.
+// BenchmarkPrefill measures prompt evaluation in batches of MaxBatch: 128
+// tokens on the small preset, 64 on the smollm-135m shape. Set -cpu to
+// choose the thread count.
 func BenchmarkPrefill(b *testing.B) {
-	benchPrefill(b, loadBench(b, "small", gguf.Q8_0, runtime.GOMAXPROCS(0)), 128)
+	cases := []struct {
+		preset string
+		typ    gguf.Type
+		tokens int
+	}{
+		{"small", gguf.Q8_0, 128},
+		{"small", gguf.Q4_K, 128},
+		{"smollm-135m", gguf.Q8_0, 64},
+		{"smollm-135m", gguf.Q4_K, 64},
+	}
+	for _, c := range cases {
+		b.Run(fmt.Sprintf("%s/%s", c.preset, c.typ), func(b *testing.B) {
+			if c.preset == "smollm-135m" && testing.Short() {
+				b.Skip("large model skipped in -short mode")
+			}
+			benchPrefill(b, loadBench(b, c.preset, c.typ, runtime.GOMAXPROCS(0)), c.tokens)
+		})
+	}
 }
 
 // BenchmarkModel is the benchmark of record: for the smollm-135m shape in
-// F32 and Q8_0, with 1 thread and with one per CPU, it measures prefill of
+// F32, Q8_0 and Q4_K, with 1 thread and with one per CPU, it measures prefill of
 // a 512-token prompt and decode, and relates decode to the bound set by
 // the machine's memory read bandwidth, measured in the same process with
 // as many threads (bound = bandwidth ÷ weight bytes per token). The thread
@@ -138,7 +174,7 @@ func BenchmarkModel(b *testing.B) {
 	if n := runtime.NumCPU(); n > 1 {
 		threadCounts = append(threadCounts, n)
 	}
-	for _, typ := range []gguf.Type{gguf.F32, gguf.Q8_0} {
+	for _, typ := range []gguf.Type{gguf.F32, gguf.Q8_0, gguf.Q4_K} {
 		for _, threads := range threadCounts {
 			name := fmt.Sprintf("smollm-135m/%s/threads=%d", typ, threads)
 			b.Run(name+"/prefill512", func(b *testing.B) {
@@ -252,7 +288,7 @@ func BenchmarkPoolRun(b *testing.B) {
 			defer p.close()
 			var sink [64]atomic.Int64
 			for b.Loop() {
-				p.run(16, 1, func(lo, hi int) { sink[lo%8*8].Add(1) })
+				p.run(16, 1, func(_, lo, hi int) { sink[lo%8*8].Add(1) })
 			}
 		})
 	}

@@ -29,6 +29,13 @@ type Sequence struct {
 	cos, sin                   []float32 // per batch rotation tables
 	logits                     []float32
 	jobs                       [3]matJob // scratch for matmulJobs
+	// acts holds, per activation layout, the input vectors of a product
+	// quantized for the integer kernels: MaxBatch each, reused by every
+	// product (matmulJobs).
+	acts [gguf.Layout256 + 1][]gguf.Acts
+	// scores is the attention scratch: one score per cached position for
+	// each pool worker, sized with the cache (growCache).
+	scores []float32
 }
 
 // NewSequence returns an empty sequence that holds at most maxLen tokens
@@ -56,6 +63,10 @@ func (m *Model) NewSequence(maxLen int) *Sequence {
 		cos:    make([]float32, MaxBatch*hp.RopeDim/2),
 		sin:    make([]float32, MaxBatch*hp.RopeDim/2),
 		logits: make([]float32, hp.Vocab),
+		acts: [...][]gguf.Acts{
+			gguf.Layout32:  make([]gguf.Acts, MaxBatch),
+			gguf.Layout256: make([]gguf.Acts, MaxBatch),
+		},
 	}
 }
 
@@ -131,9 +142,9 @@ func (s *Sequence) forwardBatch(tokens []int32, wantLogits bool) {
 		l := &m.layers[li]
 		rmsNorm(xn, x, l.attnNorm, dim, hp.Eps)
 		q, k, v := s.q[:B*qDim], s.kk[:B*kvDim], s.vv[:B*kvDim]
-		s.jobs[0] = matJob{q, &l.wq, l.bq}
-		s.jobs[1] = matJob{k, &l.wk, l.bk}
-		s.jobs[2] = matJob{v, &l.wv, l.bv}
+		s.jobs[0] = matJob{out: q, w: &l.wq, bias: l.bq}
+		s.jobs[1] = matJob{out: k, w: &l.wk, bias: l.bk}
+		s.jobs[2] = matJob{out: v, w: &l.wv, bias: l.bv}
 		s.matmulJobs(xn, B, s.jobs[:3])
 		for b := range B {
 			cs, sn := s.cos[b*half:(b+1)*half], s.sin[b*half:(b+1)*half]
@@ -153,12 +164,10 @@ func (s *Sequence) forwardBatch(tokens []int32, wantLogits bool) {
 
 		rmsNorm(xn, x, l.ffnNorm, dim, hp.Eps)
 		g, u := s.g[:B*hp.FFN], s.u[:B*hp.FFN]
-		s.jobs[0] = matJob{g, &l.wGate, nil}
-		s.jobs[1] = matJob{u, &l.wUp, nil}
+		s.jobs[0] = matJob{out: g, w: &l.wGate}
+		s.jobs[1] = matJob{out: u, w: &l.wUp}
 		s.matmulJobs(xn, B, s.jobs[:2])
-		for i, gv := range g {
-			g[i] = gv / (1 + float32(math.Exp(float64(-gv)))) * u[i]
-		}
+		siluMul(g, u)
 		s.matmul(xn, &l.wDwn, g, B, nil)
 		addTo(x, xn)
 	}
@@ -179,6 +188,7 @@ func (s *Sequence) growCache(n int) {
 	}
 	size := max(need, min(2*len(s.k[0]), s.maxLen*kvDim), 64*kvDim)
 	size = min(max(size, need), s.maxLen*kvDim)
+	s.scores = make([]float32, s.m.pool.threads*(size/kvDim))
 	for li := range s.k {
 		nk := make([]float32, size)
 		copy(nk, s.k[li])
@@ -190,10 +200,11 @@ func (s *Sequence) growCache(n int) {
 }
 
 // matmul computes out[b] = w·in[b] (+ bias) for B vectors, splitting the
-// rows of w over the pool. Each output element is one DotRow call, so the
+// rows of w over the pool. Each output element is computed on its own (one
+// DotRow call, or one integer kernel's sum on the quantized in[b]), so the
 // result does not depend on the thread count or on B.
 func (s *Sequence) matmul(out []float32, w *matrix, in []float32, B int, bias []float32) {
-	s.jobs[0] = matJob{out, w, bias}
+	s.jobs[0] = matJob{out: out, w: w, bias: bias}
 	s.matmulJobs(in, B, s.jobs[:1])
 }
 
@@ -201,19 +212,41 @@ func (s *Sequence) matmul(out []float32, w *matrix, in []float32, B int, bias []
 type matJob struct {
 	out  []float32
 	w    *matrix
-	bias []float32 // nil for none
+	bias []float32   // nil for none
+	acts []gguf.Acts // the B quantized inputs, nil for float ones (set by matmulJobs)
 }
 
 // matmulJobs computes the products of several matrices with the same
 // columns and input in one parallel loop over their rows taken together,
 // which saves the hand-offs to the pool of one loop per matrix.
+//
+// Where a matrix's type has an integer kernel, the B input vectors are
+// quantized once, before the loop, in the layout it takes, and shared by
+// the jobs taking that layout; its rows take all B tokens in one kernel
+// call, which decodes each weight block once. Each token is quantized on
+// its own and each kernel's per-token result equals the single-token one,
+// so the results still do not depend on B or on the thread count.
 func (s *Sequence) matmulJobs(in []float32, B int, jobs []matJob) {
 	cols, total := jobs[0].w.cols, 0
-	for _, j := range jobs {
+	var done [len(s.acts)]bool
+	for i := range jobs {
+		j := &jobs[i]
 		total += j.w.rows
+		j.acts = nil
+		l := s.m.actLayout(j.w.t)
+		if l == gguf.LayoutNone {
+			continue
+		}
+		j.acts = s.acts[l][:B]
+		if !done[l] {
+			for b := range j.acts {
+				j.acts[b].Quantize(in[b*cols:(b+1)*cols], l)
+			}
+			done[l] = true
+		}
 	}
 	chunk := max(1, workPerChunk/(cols*B))
-	s.m.pool.run(total, chunk, func(lo, hi int) {
+	s.m.pool.run(total, chunk, func(_, lo, hi int) {
 		ji, base := 0, 0
 		for r := lo; r < hi; {
 			for r >= base+jobs[ji].w.rows {
@@ -226,20 +259,41 @@ func (s *Sequence) matmulJobs(in []float32, B int, jobs []matJob) {
 			for ; r < end; r++ {
 				lr := r - base
 				row := w.row(lr)
-				for b := range B {
-					v := gguf.DotRow(w.t, row, in[b*cols:(b+1)*cols])
-					if j.bias != nil {
-						v += j.bias[lr]
+				switch {
+				case j.acts == nil:
+					for b := range B {
+						j.out[b*w.rows+lr] = gguf.DotRow(w.t, row, in[b*cols:(b+1)*cols])
 					}
-					j.out[b*w.rows+lr] = v
+				case B == 1:
+					j.out[lr] = gguf.DotRowActs(w.t, row, &j.acts[0])
+				default:
+					gguf.DotRowActsN(w.t, row, j.acts, j.out[lr:], w.rows)
+				}
+				if j.bias != nil {
+					for b := range B {
+						j.out[b*w.rows+lr] += j.bias[lr]
+					}
 				}
 			}
 		}
 	})
 }
 
+// actLayout returns the layout in which the products with a matrix of type
+// t take their input: LayoutNone for float activations (DotRow).
+func (m *Model) actLayout(t gguf.Type) gguf.ActLayout {
+	if m.floatActs {
+		return gguf.LayoutNone
+	}
+	return gguf.ActLayoutOf(t)
+}
+
 // attention computes s.ao for the B tokens at positions pos0... of layer
-// li, one (token, head) pair per work item.
+// li, one (token, head) pair per work item. Where the build has them and
+// the head dimension is a multiple of 8, one kernel call takes all the
+// scores of an item and one its weighted sum of values, instead of a call
+// per cached position; an item's result does not depend on B or on the
+// thread count either way.
 func (s *Sequence) attention(li, pos0, B int) {
 	hp := &s.m.HP
 	hd := hp.HeadDim
@@ -249,28 +303,38 @@ func (s *Sequence) attention(li, pos0, B int) {
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	keys, vals := s.k[li], s.v[li]
 	chunk := max(1, workPerChunk/(span*hd*2))
-	s.m.pool.run(B*hp.Heads, chunk, func(lo, hi int) {
-		scores := make([]float32, span)
+	stride := len(s.scores) / s.m.pool.threads
+	vector := haveAttnAVX2 && hd%8 == 0
+	s.m.pool.run(B*hp.Heads, chunk, func(worker, lo, hi int) {
+		scores := s.scores[worker*stride : worker*stride+span]
 		for item := lo; item < hi; item++ {
 			b, h := item/hp.Heads, item%hp.Heads
 			n := pos0 + b + 1 // causal: positions 0..pos0+b
 			q := s.q[b*qDim+h*hd : b*qDim+(h+1)*hd]
 			kvOff := (h / group) * hd
 			sc := scores[:n]
+			out := s.ao[b*qDim+h*hd : b*qDim+(h+1)*hd]
 			mx := float32(math.Inf(-1))
+			if vector {
+				last := (n-1)*kvDim + kvOff + hd - 1 // the last element the kernels read
+				_, _ = keys[last], vals[last]
+				attnDotsAVX2(&q[0], &keys[kvOff], hd, kvDim, n, scale, &sc[0])
+				for _, d := range sc {
+					mx = max(mx, d)
+				}
+				inv := float32(1 / expShift(sc, mx))
+				attnMixAVX2(&sc[0], &vals[kvOff], hd, kvDim, n, &out[0])
+				for i := range out {
+					out[i] *= inv
+				}
+				continue
+			}
 			for t := range n {
 				d := gguf.Dot(q, keys[t*kvDim+kvOff:t*kvDim+kvOff+hd]) * scale
 				sc[t] = d
 				mx = max(mx, d)
 			}
-			var sum float64
-			for t, v := range sc {
-				e := float32(math.Exp(float64(v - mx)))
-				sc[t] = e
-				sum += float64(e)
-			}
-			inv := float32(1 / sum)
-			out := s.ao[b*qDim+h*hd : b*qDim+(h+1)*hd]
+			inv := float32(1 / expShift(sc, mx))
 			clear(out)
 			for t, w := range sc {
 				w *= inv

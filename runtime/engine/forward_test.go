@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -232,9 +233,16 @@ func maxDiff(got []float32, want []float64) (diff, scale float64) {
 var testPrompt = []int32{1, 72, 101, 300, 5, 17, 450, 33, 2, 99, 256, 7}
 
 // TestForwardMatchesReference compares the engine's logits at every
-// position with the float64 reference run on the dequantized weights. The
-// tolerance is 1e-3 times the largest reference logit magnitude (at least
-// 1): float32 accumulation over rows of at most a few hundred elements.
+// position with the float64 reference run on the dequantized weights, on
+// both paths of the products. With float activations throughout (DotRow)
+// the tolerance is 1e-3 times the largest reference logit magnitude (at
+// least 1): float32 accumulation over rows of at most a few hundred
+// elements. Where the weight type has an integer kernel (the default), the
+// activations are rounded to 8 bits per block of 32 or 256 with a step of
+// the block's largest magnitude/127: each product is then off by about
+// 0.5% rms of its typical output (half a step of a block maximum near 2-3
+// standard deviations), compounded over the products of two layers and
+// maximized over the vocabulary, which stays within 3e-2.
 func TestForwardMatchesReference(t *testing.T) {
 	k := synth.Options{Dim: 256, Layers: 2, Heads: 4, KVHeads: 2, FFN: 512, Vocab: 512, Context: 64}
 	tests := []struct {
@@ -254,22 +262,94 @@ func TestForwardMatchesReference(t *testing.T) {
 		{"llama_mha", synth.Options{Arch: "llama", Seed: 11, KVHeads: 4}},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			data := synthBytes(t, tc.opts)
-			ref := newRef(t, data).logits(testPrompt)
-			m := loadBytes(t, data, 2)
-			seq := m.NewSequence(0)
-			for p, tok := range testPrompt {
-				got, err := seq.Forward([]int32{tok})
+		data := synthBytes(t, tc.opts)
+		ref := newRef(t, data).logits(testPrompt)
+		for _, float := range []bool{true, false} {
+			name, rel := tc.name+"/int", 3e-2
+			if float {
+				name, rel = tc.name+"/float", 1e-3
+			}
+			t.Run(name, func(t *testing.T) {
+				m := loadBytes(t, data, 2)
+				m.floatActs = float
+				seq := m.NewSequence(0)
+				for p, tok := range testPrompt {
+					got, err := seq.Forward([]int32{tok})
+					if err != nil {
+						t.Fatal(err)
+					}
+					diff, scale := maxDiff(got, ref[p])
+					if tol := rel * math.Max(1, scale); diff > tol {
+						t.Fatalf("position %d: max |logit diff| %.3g > %.3g (max |logit| %.3g)", p, diff, tol, scale)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestIntegerMatchesFloat checks the integer kernels' path against the
+// float one of the same engine on models whose matrices have integer
+// kernels: the logits after a prompt evaluated in batches agree within the
+// error of rounding the activations to 8 bits (see
+// TestForwardMatchesReference), in the largest difference and, tighter, in
+// the root mean square over the vocabulary.
+func TestIntegerMatchesFloat(t *testing.T) {
+	prompt := make([]int32, 40) // more than one batch
+	for i := range prompt {
+		prompt[i] = int32((i*131 + 7) % 2048)
+	}
+	used := false
+	for typ := gguf.Type(0); typ < 64; typ++ {
+		if gguf.ActLayoutOf(typ) == gguf.LayoutNone {
+			continue
+		}
+		used = true
+		t.Run(typ.String(), func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := synth.Generate(synth.Options{Preset: "small", Type: typ, Seed: 5}, &buf); err != nil {
+				t.Skipf("no synthetic model of this type: %v", err)
+			}
+			f, err := gguf.Parse(buf.Bytes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := Load(f, 1)
+			if errors.Is(err, ErrUnsupported) {
+				t.Skipf("the engine does not load this type: %v", err)
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			_ = m.Close()
+			var logits [2][]float32
+			for i, float := range []bool{true, false} {
+				m := loadBytes(t, buf.Bytes(), 2)
+				m.floatActs = float
+				got, err := m.NewSequence(0).Forward(prompt)
 				if err != nil {
 					t.Fatal(err)
 				}
-				diff, scale := maxDiff(got, ref[p])
-				if tol := 1e-3 * math.Max(1, scale); diff > tol {
-					t.Fatalf("position %d: max |logit diff| %.3g > %.3g (max |logit| %.3g)", p, diff, tol, scale)
-				}
+				logits[i] = got
+			}
+			var diff, scale, ss, sd float64
+			for i, f := range logits[0] {
+				d := float64(logits[1][i] - f)
+				diff, scale = math.Max(diff, math.Abs(d)), math.Max(scale, math.Abs(float64(f)))
+				ss += float64(f) * float64(f)
+				sd += d * d
+			}
+			rms := math.Sqrt(sd / ss)
+			t.Logf("max |diff| %.3g (max |logit| %.3g), relative rms %.3g", diff, scale, rms)
+			if diff > 3e-2*math.Max(1, scale) || rms > 1e-2 {
+				t.Errorf("integer path off the float one by %.3g at most (max |logit| %.3g), relative rms %.3g", diff, scale, rms)
+			}
+			if diff == 0 {
+				t.Error("integer and float paths gave identical logits: the integer kernels did not run")
 			}
 		})
+	}
+	if !used {
+		t.Skip("no weight type has an integer kernel")
 	}
 }
 
@@ -279,7 +359,9 @@ func withType(o synth.Options, arch string, typ gguf.Type, seed int64) synth.Opt
 }
 
 // TestForwardDeterministic checks that logits are bitwise identical for 1,
-// 2 and 3 threads and for batched and token-by-token prompt evaluation.
+// 2 and 3 threads and for batched and token-by-token prompt evaluation, on
+// the integer kernels' path (the default, where the type has one) and on
+// the float one.
 func TestForwardDeterministic(t *testing.T) {
 	for _, o := range []synth.Options{
 		{Arch: "llama", Preset: "small", Layers: 2, Type: gguf.Q8_0, Seed: 1},
@@ -290,27 +372,30 @@ func TestForwardDeterministic(t *testing.T) {
 		for i := range prompt {
 			prompt[i] = int32((i*131 + 7) % 2048)
 		}
-		var want []float32
-		for _, threads := range []int{1, 2, 3} {
-			m := loadBytes(t, data, threads)
-			got, err := m.NewSequence(0).Forward(prompt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if want == nil {
-				want = append([]float32(nil), got...)
-			} else if !equalBits(got, want) {
-				t.Errorf("%s: logits with %d threads differ from 1 thread", o.Arch, threads)
-			}
-			seq := m.NewSequence(0)
-			for _, tok := range prompt {
-				got, err = seq.Forward([]int32{tok})
+		for _, float := range []bool{false, true} {
+			var want []float32
+			for _, threads := range []int{1, 2, 3} {
+				m := loadBytes(t, data, threads)
+				m.floatActs = float
+				got, err := m.NewSequence(0).Forward(prompt)
 				if err != nil {
 					t.Fatal(err)
 				}
-			}
-			if !equalBits(got, want) {
-				t.Errorf("%s: token-by-token logits with %d threads differ from the batched ones", o.Arch, threads)
+				if want == nil {
+					want = append([]float32(nil), got...)
+				} else if !equalBits(got, want) {
+					t.Errorf("%s %s float=%v: logits with %d threads differ from 1 thread", o.Arch, o.Type, float, threads)
+				}
+				seq := m.NewSequence(0)
+				for _, tok := range prompt {
+					got, err = seq.Forward([]int32{tok})
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+				if !equalBits(got, want) {
+					t.Errorf("%s %s float=%v: token-by-token logits with %d threads differ from the batched ones", o.Arch, o.Type, float, threads)
+				}
 			}
 		}
 	}

@@ -99,6 +99,7 @@ type Model struct {
 	invFreq   []float64 // per rotated pair angle per position
 	pool      *pool
 	weightLen int64 // bytes of the matrices read per decoded token
+	floatActs bool  // products take float activations even where an integer kernel exists (tests)
 }
 
 // ErrUnsupported is wrapped by load errors for architectures, tensor types

@@ -9,7 +9,9 @@ import (
 // pool runs data-parallel loops on a fixed set of worker goroutines. The
 // caller's goroutine takes part, so a pool of n threads starts n-1 workers.
 // Work is handed out in chunks through an atomic counter; which goroutine
-// computes a chunk does not affect its result.
+// computes a chunk does not affect its result. Each goroutine taking part in
+// a loop has its own index in [0, threads), so that loops can keep scratch
+// per worker.
 type pool struct {
 	threads int
 	tasks   chan *task
@@ -18,11 +20,12 @@ type pool struct {
 }
 
 type task struct {
-	fn    func(lo, hi int)
-	n     int
-	chunk int
-	next  atomic.Int64
-	done  sync.WaitGroup
+	fn      func(worker, lo, hi int)
+	n       int
+	chunk   int
+	next    atomic.Int64
+	workers atomic.Int32   // worker indexes handed out; the caller is 0
+	done    sync.WaitGroup // one count per chunk
 }
 
 // newPool starts a pool of threads threads (< 1 means 1, and more than
@@ -37,8 +40,7 @@ func newPool(threads int) *pool {
 		go func() {
 			defer p.wg.Done()
 			for t := range p.tasks {
-				t.work()
-				t.done.Done()
+				t.work(int(t.workers.Add(1)))
 			}
 		}()
 	}
@@ -48,36 +50,42 @@ func newPool(threads int) *pool {
 // defaultThreads is the thread count used when the config names none.
 func defaultThreads() int { return runtime.NumCPU() }
 
-func (t *task) work() {
+func (t *task) work(worker int) {
 	for {
 		lo := int(t.next.Add(int64(t.chunk))) - t.chunk
 		if lo >= t.n {
 			return
 		}
-		t.fn(lo, min(lo+t.chunk, t.n))
+		t.fn(worker, lo, min(lo+t.chunk, t.n))
+		t.done.Done()
 	}
 }
 
-// run calls fn over [0, n) split into ranges of at most chunk items and
-// returns when all are done.
-func (p *pool) run(n, chunk int, fn func(lo, hi int)) {
+// run calls fn over [0, n) split into ranges of at most chunk items (one
+// range when the pool has one thread or n fits one chunk) and returns when
+// all are done. worker is the index in [0, p.threads) of the
+// goroutine making the call; no two calls with the same index run at once
+// within one run.
+func (p *pool) run(n, chunk int, fn func(worker, lo, hi int)) {
 	if chunk < 1 {
 		chunk = 1
 	}
 	chunks := (n + chunk - 1) / chunk
 	if p.threads == 1 || chunks <= 1 {
 		if n > 0 {
-			fn(0, n)
+			fn(0, 0, n)
 		}
 		return
 	}
+	// The caller waits for the chunks, not for the helpers: a helper that
+	// gets to the task only after the caller has taken every chunk (its
+	// core busy elsewhere) finds nothing left and does not delay the loop.
 	t := &task{fn: fn, n: n, chunk: chunk}
-	helpers := min(p.threads-1, chunks-1)
-	t.done.Add(helpers)
-	for range helpers {
+	t.done.Add(chunks)
+	for range min(p.threads-1, chunks-1) {
 		p.tasks <- t
 	}
-	t.work()
+	t.work(0)
 	t.done.Wait()
 }
 

@@ -1,0 +1,14 @@
+//go:build !amd64 || purego
+
+package engine
+
+// haveAttnAVX2 is false: attention runs its portable loops.
+const haveAttnAVX2 = false
+
+func attnDotsAVX2(q, k *float32, hd, stride, n int, scale float32, out *float32) {
+	panic("engine: no AVX2 kernels in this build")
+}
+
+func attnMixAVX2(w, v *float32, hd, stride, n int, out *float32) {
+	panic("engine: no AVX2 kernels in this build")
+}
