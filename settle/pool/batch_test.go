@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/internal/testkeys"
+	"github.com/fomonet/fomo/p2p"
 	"github.com/fomonet/fomo/p2p/p2ptest"
 	"github.com/fomonet/fomo/settle/receipt"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -152,6 +153,59 @@ func TestGossipBatchWindow(t *testing.T) {
 	})
 }
 
+// TestGossipBatchAllParked: when the validator runs in a bounded set of
+// workers (the router's, WorkersHost), a batch closes as soon as every
+// worker waits in one, rather than after the window: no receipt can join
+// it then.
+func TestGossipBatchAllParked(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := batchedPool(t, 8, time.Hour, Config{})
+		p.batcher.setValidators(3)
+		acct, _ := testkeys.New(t)
+		node, _ := testkeys.New(t)
+		_, from := testkeys.New(t)
+		seq := uint64(0)
+		next := func() []byte {
+			seq++
+			return signReceipt(t, signAuth(t, acct, "m", seq, 10), node, 1, 1)
+		}
+		const A = pubsub.ValidationAccept
+		const waiting = pubsub.ValidationResult(-1)
+
+		// Two of three workers wait: the batch waits for the third.
+		chs := submit(p, from, next(), next())
+		synctest.Wait()
+		wantVerdicts(t, "two of three waiting", decided(chs), waiting, waiting)
+		// The third joins: every worker waits, the batch goes at once.
+		start := time.Now()
+		chs = append(chs, submit(p, from, next())...)
+		synctest.Wait()
+		wantVerdicts(t, "all waiting", decided(chs), A, A, A)
+		if d := time.Since(start); d != 0 {
+			t.Fatalf("the batch waited %v", d)
+		}
+		// Decided receipts no longer count as waiting: the next
+		// receipts wait the window again until all three wait.
+		chs = submit(p, from, next())
+		synctest.Wait()
+		wantVerdicts(t, "one waiting", decided(chs), waiting)
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		wantVerdicts(t, "after the window", decided(chs), A)
+		// A receipt decided before its batch (a duplicate) never waits.
+		dup := next()
+		chs = submit(p, from, dup, next(), next())
+		synctest.Wait()
+		wantVerdicts(t, "all waiting again", decided(chs), A, A, A)
+		chs = submit(p, from, dup)
+		synctest.Wait()
+		wantVerdicts(t, "duplicate", decided(chs), pubsub.ValidationIgnore)
+		if st := p.Stats(); st.Accepted != 7 || st.Ignored[ReasonDuplicate] != 1 {
+			t.Fatalf("stats %+v", st)
+		}
+	})
+}
+
 // TestGossipBatchPersists: what a batch accepts is in the datastore once
 // the pool flushes, as validate's receipts are.
 func TestGossipBatchPersists(t *testing.T) {
@@ -222,6 +276,13 @@ func TestNetworkBatched(t *testing.T) {
 		}
 		t.Cleanup(func() { p.Close() })
 		pools[i] = p
+	}
+	// The hosts' routers have p2p.ValidateWorkers workers: the pools
+	// validate inline in them (WorkersHost).
+	for i, p := range pools {
+		if got := p.batcher.validators; got != p2p.ValidateWorkers {
+			t.Fatalf("node %d: the validator runs in %d workers, want %d (inline)", i, got, p2p.ValidateWorkers)
+		}
 	}
 	waitTopicPeers(t, hosts, n-1)
 	_, top := joinRogue(t, ctx, hosts)
