@@ -256,7 +256,20 @@ func mustAccount(t *testing.T, env []byte) peer.ID {
 // them forged) in bursts, and every node accepts each valid one and
 // rejects the forged one. It logs the rate at which all nodes admitted
 // them.
-func TestNetworkBatched(t *testing.T) {
+func TestNetworkBatched(t *testing.T) { testNetworkBatched(t, true) }
+
+// TestNetworkBatchedAsync is TestNetworkBatched on hosts that do not
+// report their routers' validation workers (not a WorkersHost): the
+// validator runs asynchronously, in a goroutine pubsub starts per
+// message.
+func TestNetworkBatchedAsync(t *testing.T) { testNetworkBatched(t, false) }
+
+// plainHost hides every method of its host but Host's.
+type plainHost struct{ Host }
+
+// testNetworkBatched runs TestNetworkBatched with the pools' validator
+// inline in the routers' workers or asynchronous.
+func testNetworkBatched(t *testing.T, inline bool) {
 	const n, count = 3, 300
 	ctx := context.Background()
 	hosts := p2ptest.NewHosts(t, n, p2ptest.WithTopology(p2ptest.FullMesh))
@@ -265,8 +278,12 @@ func TestNetworkBatched(t *testing.T) {
 	for i, h := range hosts {
 		acc := make(chan Entry, count)
 		accepted[i] = acc
+		var host Host = h
+		if !inline {
+			host = plainHost{h}
+		}
 		p, err := New(Config{
-			Datastore: openPebble(t, t.TempDir()), Host: h, Verify: testVerify,
+			Datastore: openPebble(t, t.TempDir()), Host: host, Verify: testVerify,
 			VerifyBatch: ReceiptBatchVerifier(receipt.Checker{NetworkID: testNet}),
 			GossipBatch: BatchWindow{MaxReceipts: 16, MaxDelay: 5 * time.Millisecond},
 			OnAccept:    func(e Entry) { acc <- e },
@@ -278,10 +295,14 @@ func TestNetworkBatched(t *testing.T) {
 		pools[i] = p
 	}
 	// The hosts' routers have p2p.ValidateWorkers workers: the pools
-	// validate inline in them (WorkersHost).
+	// validate inline in them when the host says so (WorkersHost).
+	want := 0 // unbounded: asynchronous
+	if inline {
+		want = p2p.ValidateWorkers
+	}
 	for i, p := range pools {
-		if got := p.batcher.validators; got != p2p.ValidateWorkers {
-			t.Fatalf("node %d: the validator runs in %d workers, want %d (inline)", i, got, p2p.ValidateWorkers)
+		if got := p.batcher.validators; got != want {
+			t.Fatalf("node %d: the validator runs in %d workers, want %d", i, got, want)
 		}
 	}
 	waitTopicPeers(t, hosts, n-1)
