@@ -49,7 +49,10 @@ func MessageID(m *pb.Message) string {
 // batch its receipt is verified in: the workers bound the receipts in
 // validation at once, as the per-topic throttle of asynchronous
 // validation did (1,024 by default), with no goroutine started per
-// message. A parked worker costs its stack, a few KiB.
+// message. A parked worker costs its stack, a few KiB. Other topics'
+// inline validators (capacity adverts) share the workers: when every one
+// waits in a receipts batch the pool closes that batch at once, so they
+// wait at most for batches' verification, not for the batch window.
 const ValidateWorkers = 1024
 
 // PeerScoreParams returns the peer-score parameters for a small network:
