@@ -42,6 +42,19 @@ func MessageID(m *pb.Message) string {
 	return string(sum[:])
 }
 
+// ValidateWorkers is how many validation workers every host's GossipSub
+// router runs (pubsub.WithValidateWorkers; the library's default is one
+// per CPU). Inline topic validators run in these workers, and the receipt
+// pool's validator, inline on such a router, waits in its worker for the
+// batch its receipt is verified in: the workers bound the receipts in
+// validation at once, as the per-topic throttle of asynchronous
+// validation did (1,024 by default), with no goroutine started per
+// message. A parked worker costs its stack, a few KiB. Other topics'
+// inline validators (capacity adverts) share the workers: when every one
+// waits in a receipts batch the pool closes that batch at once, so they
+// wait at most for batches' verification, not for the batch window.
+const ValidateWorkers = 1024
+
 // PeerScoreParams returns the peer-score parameters for a small network:
 // colocation scoring off (several nodes share a datacenter address),
 // behaviour penalties on, scores decaying over about ten minutes. Topic
@@ -93,7 +106,7 @@ func TopicScoreParams() *pubsub.TopicScoreParams {
 
 // GossipSubOptions returns the options of every host's GossipSub router
 // on network net: unsigned, authorless messages (StrictNoSign), message
-// ids by MessageID, peer scoring,
+// ids by MessageID, peer scoring, ValidateWorkers validation workers,
 // the network's protocol IDs and, when maxMessageSize > 0, that message
 // size limit. New adds peer discovery through the DHT; in-process
 // simulations (internal/scalesim) build their routers with these alone.
@@ -116,6 +129,7 @@ func GossipSubOptions(net string, maxMessageSize int, log *slog.Logger) []pubsub
 		pubsub.WithNoAuthor(),
 		pubsub.WithMessageIdFn(MessageID),
 		pubsub.WithPeerScore(PeerScoreParams(), PeerScoreThresholds()),
+		pubsub.WithValidateWorkers(ValidateWorkers),
 		pubsub.WithGossipSubProtocols(GossipSubProtocols(net), gossipFeatures(net)),
 	}
 	if maxMessageSize > 0 {
@@ -134,6 +148,11 @@ func newPubSub(ctx context.Context, h *Host, cfg Config, log *slog.Logger) (*pub
 // MessageID's: the SHA-256 of the message data. The receipt pool takes
 // its digests from them.
 func (h *Host) ContentMessageIDs() bool { return true }
+
+// ValidateWorkers reports how many validation workers the host's GossipSub
+// router runs (the constant ValidateWorkers): the receipt pool validates
+// its topic inline in them.
+func (h *Host) ValidateWorkers() int { return ValidateWorkers }
 
 // JoinTopic joins the network's topic fomo/<net>/<name>/1 (see Topic) and
 // returns it; joining a topic twice returns the same handle. The topic is

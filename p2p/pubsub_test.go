@@ -142,3 +142,107 @@ func TestGossipUnsigned(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateWorkers: the network's routers run p2p.ValidateWorkers
+// validation workers, so that many messages can wait in an inline topic
+// validator at once (the receipt pool's waits there for its batch); the
+// library's default, one worker per CPU, would hold all but a few in its
+// queue.
+func TestValidateWorkers(t *testing.T) {
+	const waiting = 24 // under the publisher's per-peer queue (32)
+	mn, err := mocknet.FullMeshLinked(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = mn.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	hosts := mn.Hosts()
+	const topic = "fomo/testnet/probe/1"
+	pub, err := pubsub.NewGossipSub(ctx, hosts[0], p2p.GossipSubOptions("testnet", 0, nil)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := pubsub.NewGossipSub(ctx, hosts[1], p2p.GossipSubOptions("testnet", 0, nil)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	inValidator := 0
+	release := make(chan struct{})
+	validator := func(ctx context.Context, _ peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+		if !bytes.HasPrefix(m.GetData(), []byte("wait")) {
+			return pubsub.ValidationAccept
+		}
+		mu.Lock()
+		inValidator++
+		mu.Unlock()
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return pubsub.ValidationAccept
+	}
+	if err := sub.RegisterTopicValidator(topic, validator, pubsub.WithValidatorInline(true)); err != nil {
+		t.Fatal(err)
+	}
+	st, err := sub.Join(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := st.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt, err := pub.Join(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pt.Subscribe(); err != nil {
+		t.Fatal(err)
+	}
+	if err := mn.ConnectAllButSelf(); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, "the routers to see each other", 10*time.Second, func() bool {
+		return len(st.ListPeers()) == 1 && len(pt.ListPeers()) == 1
+	})
+	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer rcancel()
+	// The first messages can go out before the routers' streams are up:
+	// publish until one arrives.
+	for i := 0; ; i++ {
+		if err := pt.Publish(ctx, fmt.Appendf(nil, "hello %d", i)); err != nil {
+			t.Fatal(err)
+		}
+		wctx, wcancel := context.WithTimeout(rctx, 100*time.Millisecond)
+		_, err := s.Next(wctx)
+		wcancel()
+		if err == nil {
+			break
+		}
+		if rctx.Err() != nil {
+			t.Fatal("no message arrived")
+		}
+	}
+	for i := range waiting {
+		if err := pt.Publish(ctx, fmt.Appendf(nil, "wait %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testwait.For(t, fmt.Sprintf("%d messages to wait in the validator at once", waiting), 10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return inValidator == waiting
+	})
+	close(release)
+	for got := 0; got < waiting; {
+		m, err := s.Next(rctx)
+		if err != nil {
+			t.Fatalf("%d of %d messages delivered: %v", got, waiting, err)
+		}
+		if bytes.HasPrefix(m.GetData(), []byte("wait")) {
+			got++
+		}
+	}
+}

@@ -258,6 +258,10 @@ func (n *simNode) ID() peer.ID { return n.id }
 // node's options, message ids by p2p.MessageID.
 func (n *simNode) ContentMessageIDs() bool { return true }
 
+// ValidateWorkers implements pool.WorkersHost: the router has the node's
+// options, p2p.ValidateWorkers validation workers.
+func (n *simNode) ValidateWorkers() int { return p2p.ValidateWorkers }
+
 // PubSub implements pool.Host.
 func (n *simNode) PubSub() *pubsub.PubSub { return n.ps }
 

@@ -76,6 +76,15 @@ type batcher struct {
 	mu      sync.Mutex
 	cur     *gossipBatch // the open batch; nil when none
 	stopped bool
+	// validators is how many goroutines run the validator (the router's
+	// validation workers, when it runs inline; see setValidators); 0
+	// when unbounded (asynchronous validation).
+	validators int
+	// parked counts the receipts in batches not yet decided: the open
+	// one, those waiting for a worker and those being verified. When it
+	// reaches validators, no validator is left to add to the open batch,
+	// which then closes at once rather than waiting out the window.
+	parked int
 	// sending counts the batches closed and not yet handed to the
 	// workers.
 	sending sync.WaitGroup
@@ -116,9 +125,26 @@ func (p *Pool) stopBatcher() {
 	<-b.done
 }
 
+// setValidators bounds the goroutines that run the validator at n (the
+// router's validation workers); it is called before the validator is
+// registered.
+func (b *batcher) setValidators(n int) {
+	b.mu.Lock()
+	b.validators = n
+	b.mu.Unlock()
+}
+
+// decided ends the parking of a decided batch's receipts.
+func (b *batcher) decided(batch *gossipBatch) {
+	b.mu.Lock()
+	b.parked -= len(batch.items)
+	b.mu.Unlock()
+}
+
 // add adds it to the open batch, opening one if needed, and returns the
 // batch and the receipt's place in it; ok is false once the batcher is
-// stopped. It sends the batch to the workers when it is full.
+// stopped. It sends the batch to the workers when it is full, or when
+// every validator waits in a batch.
 func (b *batcher) add(it batchItem) (batch *gossipBatch, i int, ok bool) {
 	b.mu.Lock()
 	if b.stopped {
@@ -133,8 +159,9 @@ func (b *batcher) add(it batchItem) (batch *gossipBatch, i int, ok bool) {
 	}
 	i = len(batch.items)
 	batch.items = append(batch.items, it)
+	b.parked++
 	var full *gossipBatch
-	if len(batch.items) >= b.win.MaxReceipts {
+	if len(batch.items) >= b.win.MaxReceipts || (b.validators > 0 && b.parked >= b.validators) {
 		full = b.closeLocked()
 	}
 	b.mu.Unlock()
@@ -179,6 +206,8 @@ func (b *batcher) send(batch *gossipBatch) {
 
 // validateBatched is the topic validator when receipts are verified in
 // batches: what precheck does not decide waits for its batch's verdict.
+// It runs in the goroutine pubsub starts for an asynchronous validator,
+// or inline in one of the router's validation workers (WorkersHost).
 func (p *Pool) validateBatched(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 	data := m.GetData()
 	digest, res, decided := p.precheck(ctx, from, data, p.digestOf(m))
@@ -235,5 +264,6 @@ func (p *Pool) admitGossip(gb *gossipBatch) {
 		}
 		gb.res[i] = p.putVerdict(it.from, rs[i], entries[i], errs[i])
 	}
+	p.batcher.decided(gb)
 	close(gb.done)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fomonet/fomo/internal/testkeys"
+	"github.com/fomonet/fomo/p2p"
 	"github.com/fomonet/fomo/p2p/p2ptest"
 	"github.com/fomonet/fomo/settle/receipt"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -152,6 +153,59 @@ func TestGossipBatchWindow(t *testing.T) {
 	})
 }
 
+// TestGossipBatchAllParked: when the validator runs in a bounded set of
+// workers (the router's, WorkersHost), a batch closes as soon as every
+// worker waits in one, rather than after the window: no receipt can join
+// it then.
+func TestGossipBatchAllParked(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := batchedPool(t, 8, time.Hour, Config{})
+		p.batcher.setValidators(3)
+		acct, _ := testkeys.New(t)
+		node, _ := testkeys.New(t)
+		_, from := testkeys.New(t)
+		seq := uint64(0)
+		next := func() []byte {
+			seq++
+			return signReceipt(t, signAuth(t, acct, "m", seq, 10), node, 1, 1)
+		}
+		const A = pubsub.ValidationAccept
+		const waiting = pubsub.ValidationResult(-1)
+
+		// Two of three workers wait: the batch waits for the third.
+		chs := submit(p, from, next(), next())
+		synctest.Wait()
+		wantVerdicts(t, "two of three waiting", decided(chs), waiting, waiting)
+		// The third joins: every worker waits, the batch goes at once.
+		start := time.Now()
+		chs = append(chs, submit(p, from, next())...)
+		synctest.Wait()
+		wantVerdicts(t, "all waiting", decided(chs), A, A, A)
+		if d := time.Since(start); d != 0 {
+			t.Fatalf("the batch waited %v", d)
+		}
+		// Decided receipts no longer count as waiting: the next
+		// receipts wait the window again until all three wait.
+		chs = submit(p, from, next())
+		synctest.Wait()
+		wantVerdicts(t, "one waiting", decided(chs), waiting)
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		wantVerdicts(t, "after the window", decided(chs), A)
+		// A receipt decided before its batch (a duplicate) never waits.
+		dup := next()
+		chs = submit(p, from, dup, next(), next())
+		synctest.Wait()
+		wantVerdicts(t, "all waiting again", decided(chs), A, A, A)
+		chs = submit(p, from, dup)
+		synctest.Wait()
+		wantVerdicts(t, "duplicate", decided(chs), pubsub.ValidationIgnore)
+		if st := p.Stats(); st.Accepted != 7 || st.Ignored[ReasonDuplicate] != 1 {
+			t.Fatalf("stats %+v", st)
+		}
+	})
+}
+
 // TestGossipBatchPersists: what a batch accepts is in the datastore once
 // the pool flushes, as validate's receipts are.
 func TestGossipBatchPersists(t *testing.T) {
@@ -202,7 +256,20 @@ func mustAccount(t *testing.T, env []byte) peer.ID {
 // them forged) in bursts, and every node accepts each valid one and
 // rejects the forged one. It logs the rate at which all nodes admitted
 // them.
-func TestNetworkBatched(t *testing.T) {
+func TestNetworkBatched(t *testing.T) { testNetworkBatched(t, true) }
+
+// TestNetworkBatchedAsync is TestNetworkBatched on hosts that do not
+// report their routers' validation workers (not a WorkersHost): the
+// validator runs asynchronously, in a goroutine pubsub starts per
+// message.
+func TestNetworkBatchedAsync(t *testing.T) { testNetworkBatched(t, false) }
+
+// plainHost hides every method of its host but Host's.
+type plainHost struct{ Host }
+
+// testNetworkBatched runs TestNetworkBatched with the pools' validator
+// inline in the routers' workers or asynchronous.
+func testNetworkBatched(t *testing.T, inline bool) {
 	const n, count = 3, 300
 	ctx := context.Background()
 	hosts := p2ptest.NewHosts(t, n, p2ptest.WithTopology(p2ptest.FullMesh))
@@ -211,8 +278,12 @@ func TestNetworkBatched(t *testing.T) {
 	for i, h := range hosts {
 		acc := make(chan Entry, count)
 		accepted[i] = acc
+		var host Host = h
+		if !inline {
+			host = plainHost{h}
+		}
 		p, err := New(Config{
-			Datastore: openPebble(t, t.TempDir()), Host: h, Verify: testVerify,
+			Datastore: openPebble(t, t.TempDir()), Host: host, Verify: testVerify,
 			VerifyBatch: ReceiptBatchVerifier(receipt.Checker{NetworkID: testNet}),
 			GossipBatch: BatchWindow{MaxReceipts: 16, MaxDelay: 5 * time.Millisecond},
 			OnAccept:    func(e Entry) { acc <- e },
@@ -222,6 +293,17 @@ func TestNetworkBatched(t *testing.T) {
 		}
 		t.Cleanup(func() { p.Close() })
 		pools[i] = p
+	}
+	// The hosts' routers have p2p.ValidateWorkers workers: the pools
+	// validate inline in them when the host says so (WorkersHost).
+	want := 0 // unbounded: asynchronous
+	if inline {
+		want = p2p.ValidateWorkers
+	}
+	for i, p := range pools {
+		if got := p.batcher.validators; got != want {
+			t.Fatalf("node %d: the validator runs in %d workers, want %d", i, got, want)
+		}
 	}
 	waitTopicPeers(t, hosts, n-1)
 	_, top := joinRogue(t, ctx, hosts)

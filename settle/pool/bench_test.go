@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/fomonet/fomo/internal/testkeys"
+	"github.com/fomonet/fomo/p2p"
 	"github.com/fomonet/fomo/settle/receipt"
 	"github.com/fomonet/fomo/store"
 	ds "github.com/ipfs/go-datastore"
@@ -236,4 +237,52 @@ func BenchmarkEd25519VerifyZIP215(b *testing.B) {
 	if used, ok := cpu.since(); ok {
 		b.ReportMetric(float64(used.Nanoseconds())/1e3/float64(b.N), "cpu-µs/op")
 	}
+}
+
+// BenchmarkGossipInline is BenchmarkGossipBatched with the validator run
+// inline, as a router with p2p.ValidateWorkers validation workers runs it
+// (WorkersHost): that many workers take the messages from a queue of
+// pubsub's size (32) and each validates its message and waits for its
+// batch, as pubsub's validateWorker does with an inline validator; no
+// goroutine is started per message.
+func BenchmarkGossipInline(b *testing.B) {
+	db := openPebble(b, b.TempDir())
+	b.Cleanup(func() { db.Close() })
+	p := newLocalPool(b, Config{Datastore: db, VerifyBatch: ReceiptBatchVerifier(receipt.Checker{})})
+	p.batcher.setValidators(p2p.ValidateWorkers)
+	acctKey, _ := testkeys.New(b)
+	nodeKey, _ := testkeys.New(b)
+	_, from := testkeys.New(b)
+	msgs := make([]*pubsub.Message, b.N)
+	for i := range msgs {
+		msgs[i] = gossip(signReceipt(b, signAuth(b, acctKey, "m", uint64(i+1), 10), nodeKey, 1, 1))
+		// The router's message id, p2p.MessageID, set before validation.
+		id := sha256.Sum256(msgs[i].Data)
+		msgs[i].ID = string(id[:])
+	}
+	p.contentIDs = true
+	ctx := context.Background()
+	q := make(chan *pubsub.Message, 32)
+	var workers sync.WaitGroup
+	for range p2p.ValidateWorkers {
+		workers.Go(func() {
+			for m := range q {
+				if got := p.validateBatched(ctx, from, m); got != pubsub.ValidationAccept {
+					b.Errorf("verdict %v", got)
+				}
+			}
+		})
+	}
+	cpu := startCPU()
+	b.ResetTimer()
+	for _, m := range msgs {
+		q <- m
+	}
+	close(q)
+	workers.Wait()
+	if err := p.flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	reportReceipts(b, b.N, cpu)
 }

@@ -20,7 +20,11 @@
 // batches (Config.GossipBatch: up to 256 receipts, each waiting at most
 // 10 ms) and verifies each batch's signatures together and stores its
 // receipts in one write; every message still gets its own verdict, the
-// one above.
+// one above. On a router with enough validation workers ([WorkersHost],
+// p2p.ValidateWorkers) the validator runs inline in them, each worker
+// waiting for its receipt's batch; a batch also closes at once when every
+// worker waits in a batch, so none waits the window for receipts that
+// cannot come.
 //
 // The datastore is the seen set, so de-duplication survives restarts. A
 // writer goroutine persists what the validator accepts in group commits
@@ -76,6 +80,20 @@ type ContentIDHost interface {
 	// ContentMessageIDs reports whether every message id is the SHA-256
 	// of the message data.
 	ContentMessageIDs() bool
+}
+
+// WorkersHost is a Host that reports how many validation workers its
+// GossipSub router runs (p2p.ValidateWorkers). When they are at least
+// twice the gossip batch's MaxReceipts, the pool validates its topic
+// inline in those workers, each waiting for its receipt's batch, rather
+// than in the goroutine pubsub starts per message for an asynchronous
+// validator: no goroutine, stack growth or scheduling per message. With
+// fewer, or a Host that does not tell, the validator stays asynchronous:
+// a worker parked in a batch cannot take the next message.
+type WorkersHost interface {
+	Host
+	// ValidateWorkers is the number of the router's validation workers.
+	ValidateWorkers() int
 }
 
 // Verifier checks a receipt envelope (its format, both signatures and every
@@ -257,12 +275,18 @@ func (p *Pool) join(cfg Config) error {
 		return fmt.Errorf("pool: joining the receipts topic: %w", err)
 	}
 	p.topic, p.tname = t, t.String()
-	// One at a time, a receipt is validated inline; in batches, each
-	// waits for its batch in the goroutine pubsub's asynchronous
-	// validation runs it in (bounded by its validation throttle).
+	// One at a time, a receipt is validated inline. In batches, each
+	// waits for its batch: inline in one of the router's validation
+	// workers when it has enough of them (WorkersHost), else in the
+	// goroutine pubsub's asynchronous validation runs it in (bounded by
+	// its validation throttle).
 	validator, inline := p.validate, true
 	if p.batcher != nil {
 		validator, inline = p.validateBatched, false
+		if h, ok := cfg.Host.(WorkersHost); ok && h.ValidateWorkers() >= 2*p.batcher.win.MaxReceipts {
+			inline = true
+			p.batcher.setValidators(h.ValidateWorkers())
+		}
 	}
 	if err := p.ps.RegisterTopicValidator(p.tname, validator, pubsub.WithValidatorInline(inline)); err != nil {
 		return fmt.Errorf("pool: registering the validator of %s: %w", p.tname, err)
