@@ -1,0 +1,359 @@
+package synth_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fomonet/fomo/runtime/engine"
+	"github.com/fomonet/fomo/runtime/engine/gguf"
+	"github.com/fomonet/fomo/runtime/engine/synth"
+)
+
+// The shape of the side-by-side benchmark: a prompt of benchPrompt tokens,
+// then benchDecode tokens decoded one at a time; and the greedy agreement
+// check: agreeTokens tokens after each of agreePrompts prompts.
+const (
+	benchPrompt  = 512
+	benchDecode  = 128
+	agreePrompts = 5
+	agreeTokens  = 64
+)
+
+// TestVsLlamaCpp runs the built-in engine and llama.cpp (node-llama-cpp,
+// CPU only) side by side on the SmolLM2-135M-shaped synthetic models in
+// F32, Q8_0 and Q4_K, and prints two Markdown tables: prefill of a
+// 512-token prompt and greedy decode of 128 tokens in tokens/s, medians of
+// rounds that alternate the engines, with fomo/llama.cpp ratios; and the
+// greedy agreement of the two on five prompts of 64 tokens, which must be
+// complete for F32. Neither engine's timing includes loading the model.
+//
+// It runs only with FOMO_LLAMACPP_BENCH=1 (make bench-llamacpp) and needs
+// node and npm; node-llama-cpp is installed as for TestLlamaCpp.
+// FOMO_LLAMACPP_ROUNDS sets the rounds (3), FOMO_LLAMACPP_THREADS the
+// comma-separated thread counts (1) and FOMO_LLAMACPP_TYPES the types.
+func TestVsLlamaCpp(t *testing.T) {
+	if os.Getenv("FOMO_LLAMACPP_BENCH") != "1" {
+		t.Skip("set FOMO_LLAMACPP_BENCH=1 to benchmark against llama.cpp (installs " + nodeLlamaCpp + " from npm; make bench-llamacpp)")
+	}
+	for _, tool := range []string{"node", "npm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed: %v", tool, err)
+		}
+	}
+	rounds := envInts(t, "FOMO_LLAMACPP_ROUNDS", "3")[0]
+	threadCounts := envInts(t, "FOMO_LLAMACPP_THREADS", "1")
+	types := []gguf.Type{gguf.TypeF32, gguf.TypeQ8_0, gguf.TypeQ4_K}
+	if s := os.Getenv("FOMO_LLAMACPP_TYPES"); s != "" {
+		types = nil
+		for _, name := range strings.Split(s, ",") {
+			typ, ok := typeByName(name)
+			if !ok {
+				t.Fatalf("FOMO_LLAMACPP_TYPES: unknown type %q", name)
+			}
+			types = append(types, typ)
+		}
+	}
+	dir := llamaCppDir(t)
+	script, err := filepath.Abs(filepath.Join("testdata", "llamacpp_bench.mjs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+
+	var speed, agree strings.Builder
+	speed.WriteString("| type | threads | prefill tok/s fomo | llama.cpp | ratio | decode tok/s fomo | llama.cpp | ratio |\n")
+	speed.WriteString("|---|---|---|---|---|---|---|---|\n")
+	agree.WriteString("| type | prompt | common prefix | top-2 logit gap at divergence |\n")
+	agree.WriteString("|---|---|---|---|\n")
+	for _, typ := range types {
+		path := filepath.Join(tmp, typ.String()+".gguf")
+		if err := synth.WriteFile(synth.Options{Preset: "smollm-135m", Type: typ, Seed: 1}, path); err != nil {
+			t.Fatal(err)
+		}
+		m, err := engine.LoadFile(path, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prompt, prompts := benchPrompts(t, m)
+		m.Close()
+
+		for _, threads := range threadCounts {
+			m, err := engine.LoadFile(path, threads)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var fp, fd, lp, ld []float64
+			for r := range rounds {
+				// Alternate which engine goes first, so that neither
+				// always runs on the caches or the clock the other left.
+				var res llamaBench
+				if r%2 == 0 {
+					res = runLlamaBench(t, script, dir, tmp, path, threads, prompt)
+				}
+				p, d := fomoBench(t, m, prompt)
+				if r%2 == 1 {
+					res = runLlamaBench(t, script, dir, tmp, path, threads, prompt)
+				}
+				fp, fd = append(fp, p), append(fd, d)
+				lp = append(lp, benchPrompt/(res.PrefillMS/1e3))
+				ld = append(ld, benchDecode/(res.DecodeMS/1e3))
+				t.Logf("%s threads=%d round %d: prefill fomo %.1f llama.cpp %.1f tok/s, decode fomo %.2f llama.cpp %.2f tok/s",
+					typ, threads, r+1, p, lp[r], d, ld[r])
+			}
+			m.Close()
+			mfp, mlp, mfd, mld := median(fp), median(lp), median(fd), median(ld)
+			fmt.Fprintf(&speed, "| %s | %d | %.1f | %.1f | %.2f | %.2f | %.2f | %.2f |\n",
+				typ, threads, mfp, mlp, mfp/mlp, mfd, mld, mfd/mld)
+		}
+
+		// Greedy agreement, with one thread.
+		theirs := runLlamaGreedy(t, script, dir, tmp, path, prompts)
+		m, err = engine.LoadFile(path, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range prompts {
+			ours, gaps := greedyGaps(t, m, p, agreeTokens)
+			common := 0
+			for common < min(len(ours), len(theirs[i])) && ours[common] == theirs[i][common] {
+				common++
+			}
+			gap := "-"
+			if common < agreeTokens {
+				gap = fmt.Sprintf("%.4g", gaps[common])
+				t.Logf("%s prompt %d: diverges at %d: engine %d, llama.cpp %d", typ, i+1, common, ours[common], theirs[i][common])
+				if typ == gguf.TypeF32 {
+					t.Errorf("F32 prompt %d: greedy tokens differ from llama.cpp's after %d of %d\n engine    %v\n llama.cpp %v",
+						i+1, common, agreeTokens, ours, theirs[i])
+				}
+			}
+			fmt.Fprintf(&agree, "| %s | %d | %d/%d | %s |\n", typ, i+1, common, agreeTokens, gap)
+		}
+		m.Close()
+	}
+	t.Logf("prefill of %d tokens and decode of %d, medians of %d rounds, %s, GOMAXPROCS %d, load average %s\n\n%s\ngreedy agreement with llama.cpp, %d tokens after each of %d prompts, 1 thread (gap: the engine's top logit minus its second at the first difference)\n\n%s",
+		benchPrompt, benchDecode, rounds, time.Now().UTC().Format(time.DateTime), runtime.GOMAXPROCS(0), loadAverage(),
+		speed.String(), agreeTokens, agreePrompts, agree.String())
+}
+
+// benchPrompts returns the benchmark's prompt of benchPrompt tokens and
+// the agreement check's prompts, all cut from the corpus.
+func benchPrompts(t *testing.T, m *engine.Model) (prompt []int32, prompts [][]int32) {
+	t.Helper()
+	corpus := synth.Corpus()
+	ids, err := m.Tokenizer.Encode(strings.Repeat(corpus, 1+benchPrompt*8/len(corpus)), false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) < benchPrompt {
+		t.Fatalf("the corpus gives %d tokens, fewer than %d", len(ids), benchPrompt)
+	}
+	prompt = ids[:benchPrompt]
+	for i := range agreePrompts {
+		// Prompts of different lengths from different places.
+		start := i * len(corpus) / agreePrompts
+		text := corpus[start : start+40+i*60]
+		p, err := m.Tokenizer.Encode(text, false, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prompts = append(prompts, p)
+	}
+	return prompt, prompts
+}
+
+// fomoBench times the built-in engine's prefill of prompt and its greedy
+// decode of benchDecode tokens, in tokens/s, after a short warm-up.
+func fomoBench(t *testing.T, m *engine.Model, prompt []int32) (prefill, decode float64) {
+	t.Helper()
+	seq := m.NewSequence(len(prompt) + benchDecode + 1)
+	if _, err := seq.Forward(prompt[:16]); err != nil {
+		t.Fatal(err)
+	}
+	seq.Truncate(0)
+	t0 := time.Now()
+	logits, err := seq.Forward(prompt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := []int32{argmax(logits)}
+	t1 := time.Now()
+	for range benchDecode {
+		logits, err := seq.Forward(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok[0] = argmax(logits)
+	}
+	t2 := time.Now()
+	return float64(len(prompt)) / t1.Sub(t0).Seconds(), benchDecode / t2.Sub(t1).Seconds()
+}
+
+// llamaBench is the output of llamacpp_bench.mjs.
+type llamaBench struct {
+	PrefillMS float64 `json:"prefill_ms"`
+	DecodeMS  float64 `json:"decode_ms"`
+	Generated []int32 `json:"generated"`
+	Error     string  `json:"error"`
+}
+
+// runLlamaBench times llama.cpp's prefill and decode of model in a new
+// node process.
+func runLlamaBench(t *testing.T, script, dir, tmp, model string, threads int, prompt []int32) llamaBench {
+	t.Helper()
+	var res llamaBench
+	runLlamaScript(t, script, dir, tmp, map[string]any{
+		"mode": "bench", "path": model, "threads": threads, "prompts": [][]int32{prompt}, "tokens": benchDecode,
+	}, &res)
+	if res.PrefillMS <= 0 || res.DecodeMS <= 0 {
+		t.Fatalf("llama.cpp gave no timing: %+v", res)
+	}
+	return res
+}
+
+// runLlamaGreedy returns the agreeTokens tokens llama.cpp picks greedily
+// after each prompt, with one thread.
+func runLlamaGreedy(t *testing.T, script, dir, tmp, model string, prompts [][]int32) [][]int32 {
+	t.Helper()
+	var res struct {
+		Generated [][]int32 `json:"generated"`
+		Error     string    `json:"error"`
+	}
+	runLlamaScript(t, script, dir, tmp, map[string]any{
+		"mode": "greedy", "path": model, "threads": 1, "prompts": prompts, "tokens": agreeTokens,
+	}, &res)
+	if len(res.Generated) != len(prompts) {
+		t.Fatalf("llama.cpp generated after %d of %d prompts", len(res.Generated), len(prompts))
+	}
+	return res.Generated
+}
+
+// runLlamaScript runs llamacpp_bench.mjs on spec and decodes its output
+// into res, failing t on an error.
+func runLlamaScript(t *testing.T, script, dir, tmp string, spec map[string]any, res any) {
+	t.Helper()
+	b, err := json.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	specPath := filepath.Join(tmp, "spec.json")
+	if err := os.WriteFile(specPath, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("node", script, dir, specPath)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node %s: %v\n%s", script, err, stderr.Bytes())
+	}
+	var e struct {
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal(out, &e); err != nil {
+		t.Fatalf("llama.cpp script output %q: %v\n%s", out, err, stderr.Bytes())
+	}
+	if e.Error != "" {
+		t.Fatalf("llama.cpp: %s", e.Error)
+	}
+	if err := json.Unmarshal(out, res); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// greedyGaps generates n tokens greedily after prompt, as greedy does,
+// and returns them with, for each, the top logit minus the second.
+func greedyGaps(t *testing.T, m *engine.Model, prompt []int32, n int) (out []int32, gaps []float32) {
+	t.Helper()
+	seq := m.NewSequence(len(prompt) + n)
+	logits, err := seq.Forward(prompt)
+	for err == nil && len(out) < n {
+		best, second := 0, -1
+		for i, v := range logits {
+			switch {
+			case v > logits[best]:
+				best, second = i, best
+			case i != best && (second < 0 || v > logits[second]):
+				second = i
+			}
+		}
+		out = append(out, int32(best))
+		gaps = append(gaps, logits[best]-logits[second])
+		if len(out) < n {
+			logits, err = seq.Forward([]int32{int32(best)})
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out, gaps
+}
+
+// argmax returns the index of the largest logit (the lowest among equals).
+func argmax(logits []float32) int32 {
+	best := 0
+	for i, v := range logits {
+		if v > logits[best] {
+			best = i
+		}
+	}
+	return int32(best)
+}
+
+// median returns the median of v.
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// envInts parses the comma-separated positive integers of the environment
+// variable name, or of def when it is unset.
+func envInts(t *testing.T, name, def string) []int {
+	t.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		s = def
+	}
+	var v []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			t.Fatalf("%s: %q is not a positive integer", name, f)
+		}
+		v = append(v, n)
+	}
+	return v
+}
+
+// typeByName returns the tensor type named name, such as Q8_0.
+func typeByName(name string) (gguf.Type, bool) {
+	for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16, gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeQ6_K} {
+		if strings.EqualFold(typ.String(), strings.TrimSpace(name)) {
+			return typ, true
+		}
+	}
+	return 0, false
+}
+
+// loadAverage returns the first three fields of /proc/loadavg, or "?".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
+}
