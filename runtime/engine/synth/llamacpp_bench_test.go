@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,7 +36,9 @@ const (
 // 512-token prompt and greedy decode of 128 tokens in tokens/s, medians of
 // rounds that alternate the engines, with fomo/llama.cpp ratios; and the
 // greedy agreement of the two on five prompts of 64 tokens, which must be
-// complete for F32. Neither engine's timing includes loading the model.
+// complete for F32. Beside decode it puts the bound the memory read
+// bandwidth, measured in the same run, sets: bandwidth ÷ weight bytes
+// read per token. Neither engine's timing includes loading the model.
 //
 // It runs only with FOMO_LLAMACPP_BENCH=1 (make bench-llamacpp) and needs
 // node and npm; node-llama-cpp is installed as for TestLlamaCpp.
@@ -71,10 +74,14 @@ func TestVsLlamaCpp(t *testing.T) {
 	tmp := t.TempDir()
 
 	var speed, agree strings.Builder
-	speed.WriteString("| type | threads | prefill tok/s fomo | llama.cpp | ratio | decode tok/s fomo | llama.cpp | ratio |\n")
-	speed.WriteString("|---|---|---|---|---|---|---|---|\n")
-	agree.WriteString("| type | prompt | common prefix | top-2 logit gap at divergence |\n")
-	agree.WriteString("|---|---|---|---|\n")
+	speed.WriteString("| type | threads | prefill tok/s fomo | llama.cpp | ratio | decode tok/s fomo | llama.cpp | ratio | weights MB/token | decode bound tok/s |\n")
+	speed.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	bandwidth := map[int]float64{}
+	for _, threads := range threadCounts {
+		bandwidth[threads] = readBandwidth(threads)
+	}
+	agree.WriteString("| type | prompt | common prefix | top-2 logit gap at divergence | smallest top-2 gap before it |\n")
+	agree.WriteString("|---|---|---|---|---|\n")
 	for _, typ := range types {
 		path := filepath.Join(tmp, typ.String()+".gguf")
 		if err := synth.WriteFile(synth.Options{Preset: "smollm-135m", Type: typ, Seed: 1}, path); err != nil {
@@ -110,10 +117,11 @@ func TestVsLlamaCpp(t *testing.T) {
 				t.Logf("%s threads=%d round %d: prefill fomo %.1f llama.cpp %.1f tok/s, decode fomo %.2f llama.cpp %.2f tok/s",
 					typ, threads, r+1, p, lp[r], d, ld[r])
 			}
+			weights := float64(m.WeightBytesPerToken())
 			m.Close()
 			mfp, mlp, mfd, mld := median(fp), median(lp), median(fd), median(ld)
-			fmt.Fprintf(&speed, "| %s | %d | %.1f | %.1f | %.2f | %.2f | %.2f | %.2f |\n",
-				typ, threads, mfp, mlp, mfp/mlp, mfd, mld, mfd/mld)
+			fmt.Fprintf(&speed, "| %s | %d | %.1f | %.1f | %.2f | %.2f | %.2f | %.2f | %.1f | %.1f |\n",
+				typ, threads, mfp, mlp, mfp/mlp, mfd, mld, mfd/mld, weights/1e6, bandwidth[threads]/weights)
 		}
 
 		// Greedy agreement, with one thread.
@@ -137,12 +145,16 @@ func TestVsLlamaCpp(t *testing.T) {
 						i+1, common, agreeTokens, ours, theirs[i])
 				}
 			}
-			fmt.Fprintf(&agree, "| %s | %d | %d/%d | %s |\n", typ, i+1, common, agreeTokens, gap)
+			fmt.Fprintf(&agree, "| %s | %d | %d/%d | %s | %.4g |\n", typ, i+1, common, agreeTokens, gap, slices.Min(gaps[:max(common, 1)]))
 		}
 		m.Close()
 	}
-	t.Logf("prefill of %d tokens and decode of %d, medians of %d rounds, %s, GOMAXPROCS %d, load average %s\n\n%s\ngreedy agreement with llama.cpp, %d tokens after each of %d prompts, 1 thread (gap: the engine's top logit minus its second at the first difference)\n\n%s",
-		benchPrompt, benchDecode, rounds, time.Now().UTC().Format(time.DateTime), runtime.GOMAXPROCS(0), loadAverage(),
+	var bw []string
+	for _, threads := range threadCounts {
+		bw = append(bw, fmt.Sprintf("%.1f GB/s with %d threads", bandwidth[threads]/1e9, threads))
+	}
+	t.Logf("prefill of %d tokens and decode of %d, medians of %d rounds, %s, GOMAXPROCS %d, load average %s; memory read bandwidth %s (bound = bandwidth ÷ weights per token)\n\n%s\ngreedy agreement with llama.cpp, %d tokens after each of %d prompts, 1 thread (gap: the engine's top logit minus its second, at the first difference and the smallest over the tokens before it)\n\n%s",
+		benchPrompt, benchDecode, rounds, time.Now().UTC().Format(time.DateTime), runtime.GOMAXPROCS(0), loadAverage(), strings.Join(bw, ", "),
 		speed.String(), agreeTokens, agreePrompts, agree.String())
 }
 
@@ -347,6 +359,41 @@ func typeByName(name string) (gguf.Type, bool) {
 		}
 	}
 	return 0, false
+}
+
+// readBandwidth returns the best of ten timed reads of 256 MiB, a buffer
+// much larger than the caches, split over threads goroutines, in bytes
+// per second.
+func readBandwidth(threads int) float64 {
+	words := make([]uint64, 32<<20)
+	for i := range words {
+		words[i] = uint64(i)
+	}
+	sums := make([]uint64, threads*8) // a cache line apart
+	best := 0.0
+	for range 10 {
+		start := time.Now()
+		var wg sync.WaitGroup
+		per := len(words) / threads
+		for t := range threads {
+			wg.Go(func() {
+				var s0, s1, s2, s3 uint64
+				part := words[t*per : (t+1)*per]
+				for i := 0; i+4 <= len(part); i += 4 {
+					s0 += part[i]
+					s1 += part[i+1]
+					s2 += part[i+2]
+					s3 += part[i+3]
+				}
+				sums[t*8] = s0 + s1 + s2 + s3
+			})
+		}
+		wg.Wait()
+		if v := float64(8*len(words)) / time.Since(start).Seconds(); v > best {
+			best = v
+		}
+	}
+	return best
 }
 
 // loadAverage returns the first three fields of /proc/loadavg, or "?".
