@@ -6,11 +6,13 @@ import "fmt"
 // row, by tokens input vectors at once: it sets out[t*stride+r] to the dot
 // product of row r with xs[t*cols:(t+1)*cols], for every row r and every
 // t < tokens. Each result equals DotRow(TypeF32, row, x) bit for bit, so a
-// batch of tokens gives what one token at a time gives; where the machine
-// allows (amd64 with AVX-512), tiles of three rows by four tokens load each
-// weight once for four tokens, which is what makes prefill faster than one
-// DotRow per row and token. It panics if rows is not whole rows, or if xs
-// or out is too short.
+// batch of tokens gives what one token at a time gives. It is faster than
+// one DotRow per row and token because it loads each weight once for
+// several tokens: on amd64 it takes tiles of three rows by four tokens
+// with AVX-512, or of one row by three tokens with AVX2 only, and the rows
+// and tokens beside the tiles one DotRow at a time, as it does everything
+// elsewhere. It panics if rows is not whole rows, or if xs or out is too
+// short.
 func MatMulF32(rows []byte, cols int, xs []float32, tokens int, out []float32, stride int) {
 	if cols <= 0 || len(rows)%(4*cols) != 0 {
 		panic(fmt.Sprintf("gguf: MatMulF32 of %d bytes in rows of %d columns", len(rows), cols))
@@ -46,9 +48,3 @@ func MatMulF32(rows []byte, cols int, xs []float32, tokens int, out []float32, s
 		}
 	}
 }
-
-// The shape of MatMulF32's tiles: rows by tokens.
-const (
-	f32TileRows   = 3
-	f32TileTokens = 4
-)

@@ -213,3 +213,79 @@ tile3x4loop:
 	MOVSS         X0, 44(DI)
 	VZEROUPPER
 	RET
+
+// The AVX2 tile kernel of MatMulF32, for machines without AVX-512: one
+// row by three tokens, with dotF32AVX2's four 8-lane accumulators per
+// pair, fused and reduced in its order; each weight vector is loaded once
+// for three tokens.
+
+// func gemmF32Tile1x3AVX2(w *byte, x *float32, xstride int, n int, out *float32)
+TEXT ·gemmF32Tile1x3AVX2(SB), NOSPLIT, $0-40
+	MOVQ w+0(FP), SI
+	MOVQ x+8(FP), DI
+	MOVQ xstride+16(FP), DX
+	MOVQ n+24(FP), CX
+	LEAQ (DI)(DX*1), R10
+	LEAQ (R10)(DX*1), R11
+	XORQ AX, AX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+tile1x3loop:
+	VMOVUPS 0(SI)(AX*1), Y12
+	VMOVUPS 32(SI)(AX*1), Y13
+	VMOVUPS 64(SI)(AX*1), Y14
+	VMOVUPS 96(SI)(AX*1), Y15
+	VFMADD231PS 0(DI)(AX*1), Y12, Y0
+	VFMADD231PS 32(DI)(AX*1), Y13, Y1
+	VFMADD231PS 64(DI)(AX*1), Y14, Y2
+	VFMADD231PS 96(DI)(AX*1), Y15, Y3
+	VFMADD231PS 0(R10)(AX*1), Y12, Y4
+	VFMADD231PS 32(R10)(AX*1), Y13, Y5
+	VFMADD231PS 64(R10)(AX*1), Y14, Y6
+	VFMADD231PS 96(R10)(AX*1), Y15, Y7
+	VFMADD231PS 0(R11)(AX*1), Y12, Y8
+	VFMADD231PS 32(R11)(AX*1), Y13, Y9
+	VFMADD231PS 64(R11)(AX*1), Y14, Y10
+	VFMADD231PS 96(R11)(AX*1), Y15, Y11
+	ADDQ $128, AX
+	SUBQ $32, CX
+	JNZ  tile1x3loop
+
+	MOVQ out+32(FP), DI
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	MOVSS        X0, 0(DI)
+	VADDPS       Y5, Y4, Y4
+	VADDPS       Y7, Y6, Y6
+	VADDPS       Y6, Y4, Y4
+	VEXTRACTF128 $1, Y4, X5
+	VADDPS       X5, X4, X4
+	VHADDPS      X4, X4, X4
+	VHADDPS      X4, X4, X4
+	MOVSS        X4, 4(DI)
+	VADDPS       Y9, Y8, Y8
+	VADDPS       Y11, Y10, Y10
+	VADDPS       Y10, Y8, Y8
+	VEXTRACTF128 $1, Y8, X9
+	VADDPS       X9, X8, X8
+	VHADDPS      X8, X8, X8
+	VHADDPS      X8, X8, X8
+	MOVSS        X8, 8(DI)
+	VZEROUPPER
+	RET

@@ -29,7 +29,26 @@ func randF32Rows(r *rand.Rand, n, cols, tokens int) (rows []byte, w, xs []float3
 // tokens left over beside them and the columns past a multiple of 32; and
 // that it leaves the outputs between stride and the rows alone.
 func TestMatMulF32(t *testing.T) {
-	t.Logf("tile kernel: %v", haveF32Tile)
+	t.Logf("tile kernel: %v (AVX-512: %v)", haveF32Tile, haveF32Tile512)
+	testMatMulF32(t)
+	if haveF32Tile512 {
+		withoutAVX512(t)
+		t.Log("again with the AVX2 tile kernel")
+		testMatMulF32(t)
+	}
+}
+
+// withoutAVX512 makes MatMulF32 use the AVX2 tile kernel until t ends.
+func withoutAVX512(tb testing.TB) {
+	haveF32Tile512 = false
+	f32TileRows, f32TileTokens = f32TileShape()
+	tb.Cleanup(func() {
+		haveF32Tile512 = true
+		f32TileRows, f32TileTokens = f32TileShape()
+	})
+}
+
+func testMatMulF32(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
 	for _, cols := range []int{7, 32, 64, 100, 576, 1536} {
 		for _, n := range []int{1, 2, 3, 5, 7, 13} {
@@ -70,8 +89,9 @@ func TestMatMulF32(t *testing.T) {
 }
 
 // BenchmarkMatMulF32 multiplies F32 matrices of the smollm-135m shapes by
-// 32 tokens (MaxBatch), with MatMulF32 and with one DotRow per row and
-// token, on one thread, and reports GFLOP/s (two per multiply-add).
+// 32 tokens (MaxBatch), with MatMulF32 (and its AVX2 kernel on a machine
+// with AVX-512) and with one DotRow per row and token, on one thread, and
+// reports GFLOP/s (two per multiply-add).
 //
 //	go test -run '^$' -bench MatMulF32 ./runtime/engine/gguf/
 func BenchmarkMatMulF32(b *testing.B) {
@@ -86,6 +106,15 @@ func BenchmarkMatMulF32(b *testing.B) {
 			}
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
+		if haveF32Tile512 {
+			b.Run(fmt.Sprintf("%dx%d/MatMulF32AVX2", s.rows, s.cols), func(b *testing.B) {
+				withoutAVX512(b)
+				for b.Loop() {
+					MatMulF32(rows, s.cols, xs, tokens, out, s.rows)
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
 		b.Run(fmt.Sprintf("%dx%d/DotRow", s.rows, s.cols), func(b *testing.B) {
 			rowSize := 4 * s.cols
 			for b.Loop() {
