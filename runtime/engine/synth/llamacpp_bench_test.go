@@ -34,7 +34,9 @@ const (
 // CPU only) side by side on the SmolLM2-135M-shaped synthetic models in
 // F32, Q8_0 and Q4_K, and prints two Markdown tables: prefill of a
 // 512-token prompt and greedy decode of 128 tokens in tokens/s, medians of
-// rounds that alternate the engines, with fomo/llama.cpp ratios; and the
+// rounds that alternate the engines, with the medians of each round's
+// fomo/llama.cpp ratios (the two runs of a round are close in time, which
+// takes out much of the noise of a shared machine); and the
 // greedy agreement of the two on five prompts of 64 tokens, which must be
 // complete for F32. Beside decode it puts the bound the memory read
 // bandwidth, measured in the same run, sets: bandwidth ÷ weight bytes
@@ -99,7 +101,7 @@ func TestVsLlamaCpp(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var fp, fd, lp, ld []float64
+			var fp, fd, lp, ld, rp, rd []float64
 			for r := range rounds {
 				// Alternate which engine goes first, so that neither
 				// always runs on the caches or the clock the other left.
@@ -114,14 +116,15 @@ func TestVsLlamaCpp(t *testing.T) {
 				fp, fd = append(fp, p), append(fd, d)
 				lp = append(lp, benchPrompt/(res.PrefillMS/1e3))
 				ld = append(ld, benchDecode/(res.DecodeMS/1e3))
-				t.Logf("%s threads=%d round %d: prefill fomo %.1f llama.cpp %.1f tok/s, decode fomo %.2f llama.cpp %.2f tok/s",
-					typ, threads, r+1, p, lp[r], d, ld[r])
+				rp, rd = append(rp, p/lp[r]), append(rd, d/ld[r])
+				t.Logf("%s threads=%d round %d: prefill fomo %.1f llama.cpp %.1f tok/s, decode fomo %.2f llama.cpp %.2f tok/s (llama.cpp CPU time ÷ wall time %.2f)",
+					typ, threads, r+1, p, lp[r], d, ld[r], res.CPUMS/(res.PrefillMS+res.DecodeMS))
 			}
 			weights := float64(m.WeightBytesPerToken())
 			m.Close()
 			mfp, mlp, mfd, mld := median(fp), median(lp), median(fd), median(ld)
 			fmt.Fprintf(&speed, "| %s | %d | %.1f | %.1f | %.2f | %.2f | %.2f | %.2f | %.1f | %.1f |\n",
-				typ, threads, mfp, mlp, mfp/mlp, mfd, mld, mfd/mld, weights/1e6, bandwidth[threads]/weights)
+				typ, threads, mfp, mlp, median(rp), mfd, mld, median(rd), weights/1e6, bandwidth[threads]/weights)
 		}
 
 		// Greedy agreement, with one thread.
@@ -153,7 +156,7 @@ func TestVsLlamaCpp(t *testing.T) {
 	for _, threads := range threadCounts {
 		bw = append(bw, fmt.Sprintf("%.1f GB/s with %d threads", bandwidth[threads]/1e9, threads))
 	}
-	t.Logf("prefill of %d tokens and decode of %d, medians of %d rounds, %s, GOMAXPROCS %d, load average %s; memory read bandwidth %s (bound = bandwidth ÷ weights per token)\n\n%s\ngreedy agreement with llama.cpp, %d tokens after each of %d prompts, 1 thread (gap: the engine's top logit minus its second, at the first difference and the smallest over the tokens before it)\n\n%s",
+	t.Logf("prefill of %d tokens and decode of %d, medians of %d rounds (ratio: the median of the rounds' ratios), %s, GOMAXPROCS %d, load average %s; memory read bandwidth %s (bound = bandwidth ÷ weights per token)\n\n%s\ngreedy agreement with llama.cpp, %d tokens after each of %d prompts, 1 thread (gap: the engine's top logit minus its second, at the first difference and the smallest over the tokens before it)\n\n%s",
 		benchPrompt, benchDecode, rounds, time.Now().UTC().Format(time.DateTime), runtime.GOMAXPROCS(0), loadAverage(), strings.Join(bw, ", "),
 		speed.String(), agreeTokens, agreePrompts, agree.String())
 }
@@ -215,6 +218,7 @@ func fomoBench(t *testing.T, m *engine.Model, prompt []int32) (prefill, decode f
 type llamaBench struct {
 	PrefillMS float64 `json:"prefill_ms"`
 	DecodeMS  float64 `json:"decode_ms"`
+	CPUMS     float64 `json:"cpu_ms"`
 	Generated []int32 `json:"generated"`
 	Error     string  `json:"error"`
 }

@@ -5,8 +5,9 @@
 // SPEC.json holds {"mode", "path", "threads", "prompts", "tokens"}:
 // prompts are token id arrays. Mode "bench" evaluates prompts[0] and
 // then decodes tokens tokens one at a time, each the most likely, after
-// a short warm-up; it writes {"prefill_ms", "decode_ms", "generated"},
-// the times excluding model load. Mode "greedy" writes {"generated"}: for
+// a short warm-up; it writes {"prefill_ms", "decode_ms", "cpu_ms",
+// "generated"}, the times excluding model load, cpu_ms the CPU time of
+// all the process's threads over both. Mode "greedy" writes {"generated"}: for
 // each prompt, the tokens greedy decoding picks after it. On failure it
 // writes {"error"}. The output is one JSON line on stdout.
 import { readFileSync } from "node:fs";
@@ -47,6 +48,7 @@ try {
         const prompt = spec.prompts[0];
         await evaluate(seq, prompt.slice(0, 16)); // warm-up
         await seq.clearHistory();
+        const c0 = process.cpuUsage();
         const t0 = performance.now();
         let tok = await evaluate(seq, prompt);
         const t1 = performance.now();
@@ -56,6 +58,8 @@ try {
             out.generated.push(tok);
         }
         const t2 = performance.now();
+        const c = process.cpuUsage(c0);
+        out.cpu_ms = (c.user + c.system) / 1e3;
         out.prefill_ms = t1 - t0;
         out.decode_ms = t2 - t1;
     } else {
