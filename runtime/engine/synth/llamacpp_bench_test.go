@@ -36,7 +36,9 @@ const (
 // 512-token prompt and greedy decode of 128 tokens in tokens/s, medians of
 // rounds that alternate the engines, with the medians of each round's
 // fomo/llama.cpp ratios (the two runs of a round are close in time, which
-// takes out much of the noise of a shared machine); and the
+// takes out much of the noise of a shared machine), by wall time and by
+// the CPU time each process used (which takes out the time a busy machine
+// gives to others; on one thread it is the rate on a core of one's own); and the
 // greedy agreement of the two on five prompts of 64 tokens, which must be
 // complete for F32. Beside decode it puts the bound the memory read
 // bandwidth, measured in the same run, sets: bandwidth ÷ weight bytes
@@ -76,8 +78,8 @@ func TestVsLlamaCpp(t *testing.T) {
 	tmp := t.TempDir()
 
 	var speed, agree strings.Builder
-	speed.WriteString("| type | threads | prefill tok/s fomo | llama.cpp | ratio | decode tok/s fomo | llama.cpp | ratio | weights MB/token | decode bound tok/s |\n")
-	speed.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	speed.WriteString("| type | threads | prefill tok/s fomo | llama.cpp | ratio | by CPU time | decode tok/s fomo | llama.cpp | ratio | by CPU time | weights MB/token | decode bound tok/s |\n")
+	speed.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	bandwidth := map[int]float64{}
 	for _, threads := range threadCounts {
 		bandwidth[threads] = readBandwidth(threads)
@@ -101,30 +103,32 @@ func TestVsLlamaCpp(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var fp, fd, lp, ld, rp, rd []float64
+			// Per round: tokens/s of fomo and llama.cpp, and the ratios
+			// of their rates by wall time and by CPU time.
+			var fp, fd, lp, ld, rp, rd, cp, cd []float64
 			for r := range rounds {
 				// Alternate which engine goes first, so that neither
 				// always runs on the caches or the clock the other left.
-				var res llamaBench
+				var theirs benchTiming
 				if r%2 == 0 {
-					res = runLlamaBench(t, script, dir, tmp, path, threads, prompt)
+					theirs = runLlamaBench(t, script, dir, tmp, path, threads, prompt)
 				}
-				p, d := fomoBench(t, m, prompt)
+				ours := fomoBench(t, m, prompt)
 				if r%2 == 1 {
-					res = runLlamaBench(t, script, dir, tmp, path, threads, prompt)
+					theirs = runLlamaBench(t, script, dir, tmp, path, threads, prompt)
 				}
-				fp, fd = append(fp, p), append(fd, d)
-				lp = append(lp, benchPrompt/(res.PrefillMS/1e3))
-				ld = append(ld, benchDecode/(res.DecodeMS/1e3))
-				rp, rd = append(rp, p/lp[r]), append(rd, d/ld[r])
-				t.Logf("%s threads=%d round %d: prefill fomo %.1f llama.cpp %.1f tok/s, decode fomo %.2f llama.cpp %.2f tok/s (llama.cpp CPU time ÷ wall time %.2f)",
-					typ, threads, r+1, p, lp[r], d, ld[r], res.CPUMS/(res.PrefillMS+res.DecodeMS))
+				fp, lp = append(fp, rate(benchPrompt, ours.prefill)), append(lp, rate(benchPrompt, theirs.prefill))
+				fd, ld = append(fd, rate(benchDecode, ours.decode)), append(ld, rate(benchDecode, theirs.decode))
+				rp, rd = append(rp, fp[r]/lp[r]), append(rd, fd[r]/ld[r])
+				cp, cd = append(cp, theirs.prefillCPU.Seconds()/ours.prefillCPU.Seconds()), append(cd, theirs.decodeCPU.Seconds()/ours.decodeCPU.Seconds())
+				t.Logf("%s threads=%d round %d: prefill fomo %.1f llama.cpp %.1f tok/s, decode fomo %.2f llama.cpp %.2f tok/s; CPU time ÷ wall time fomo %.2f llama.cpp %.2f",
+					typ, threads, r+1, fp[r], lp[r], fd[r], ld[r], ours.cpuShare(), theirs.cpuShare())
 			}
 			weights := float64(m.WeightBytesPerToken())
 			m.Close()
-			mfp, mlp, mfd, mld := median(fp), median(lp), median(fd), median(ld)
-			fmt.Fprintf(&speed, "| %s | %d | %.1f | %.1f | %.2f | %.2f | %.2f | %.2f | %.1f | %.1f |\n",
-				typ, threads, mfp, mlp, median(rp), mfd, mld, median(rd), weights/1e6, bandwidth[threads]/weights)
+			fmt.Fprintf(&speed, "| %s | %d | %.1f | %.1f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.1f | %.1f |\n",
+				typ, threads, median(fp), median(lp), median(rp), median(cp), median(fd), median(ld), median(rd), median(cd),
+				weights/1e6, bandwidth[threads]/weights)
 		}
 
 		// Greedy agreement, with one thread.
@@ -156,7 +160,7 @@ func TestVsLlamaCpp(t *testing.T) {
 	for _, threads := range threadCounts {
 		bw = append(bw, fmt.Sprintf("%.1f GB/s with %d threads", bandwidth[threads]/1e9, threads))
 	}
-	t.Logf("prefill of %d tokens and decode of %d, medians of %d rounds (ratio: the median of the rounds' ratios), %s, GOMAXPROCS %d, load average %s; memory read bandwidth %s (bound = bandwidth ÷ weights per token)\n\n%s\ngreedy agreement with llama.cpp, %d tokens after each of %d prompts, 1 thread (gap: the engine's top logit minus its second, at the first difference and the smallest over the tokens before it)\n\n%s",
+	t.Logf("prefill of %d tokens and decode of %d, medians of %d rounds (ratio: the median of the rounds' fomo/llama.cpp ratios of tokens/s; by CPU time: of tokens per CPU second), %s, GOMAXPROCS %d, load average %s; memory read bandwidth %s (bound = bandwidth ÷ weights per token)\n\n%s\ngreedy agreement with llama.cpp, %d tokens after each of %d prompts, 1 thread (gap: the engine's top logit minus its second, at the first difference and the smallest over the tokens before it)\n\n%s",
 		benchPrompt, benchDecode, rounds, time.Now().UTC().Format(time.DateTime), runtime.GOMAXPROCS(0), loadAverage(), strings.Join(bw, ", "),
 		speed.String(), agreeTokens, agreePrompts, agree.String())
 }
@@ -187,22 +191,36 @@ func benchPrompts(t *testing.T, m *engine.Model) (prompt []int32, prompts [][]in
 	return prompt, prompts
 }
 
+// benchTiming is the wall and CPU time of a prefill and of the decode
+// after it.
+type benchTiming struct {
+	prefill, decode, prefillCPU, decodeCPU time.Duration
+}
+
+// cpuShare returns the CPU time over the wall time of t.
+func (t benchTiming) cpuShare() float64 {
+	return (t.prefillCPU + t.decodeCPU).Seconds() / (t.prefill + t.decode).Seconds()
+}
+
+// rate returns n tokens over d in tokens/s.
+func rate(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }
+
 // fomoBench times the built-in engine's prefill of prompt and its greedy
-// decode of benchDecode tokens, in tokens/s, after a short warm-up.
-func fomoBench(t *testing.T, m *engine.Model, prompt []int32) (prefill, decode float64) {
+// decode of benchDecode tokens after a short warm-up.
+func fomoBench(t *testing.T, m *engine.Model, prompt []int32) benchTiming {
 	t.Helper()
 	seq := m.NewSequence(len(prompt) + benchDecode + 1)
 	if _, err := seq.Forward(prompt[:16]); err != nil {
 		t.Fatal(err)
 	}
 	seq.Truncate(0)
-	t0 := time.Now()
+	c0, t0 := processCPU(), time.Now()
 	logits, err := seq.Forward(prompt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tok := []int32{argmax(logits)}
-	t1 := time.Now()
+	c1, t1 := processCPU(), time.Now()
 	for range benchDecode {
 		logits, err := seq.Forward(tok)
 		if err != nil {
@@ -210,22 +228,23 @@ func fomoBench(t *testing.T, m *engine.Model, prompt []int32) (prefill, decode f
 		}
 		tok[0] = argmax(logits)
 	}
-	t2 := time.Now()
-	return float64(len(prompt)) / t1.Sub(t0).Seconds(), benchDecode / t2.Sub(t1).Seconds()
+	c2, t2 := processCPU(), time.Now()
+	return benchTiming{prefill: t1.Sub(t0), decode: t2.Sub(t1), prefillCPU: c1 - c0, decodeCPU: c2 - c1}
 }
 
-// llamaBench is the output of llamacpp_bench.mjs.
+// llamaBench is the output of llamacpp_bench.mjs in mode "bench".
 type llamaBench struct {
-	PrefillMS float64 `json:"prefill_ms"`
-	DecodeMS  float64 `json:"decode_ms"`
-	CPUMS     float64 `json:"cpu_ms"`
-	Generated []int32 `json:"generated"`
-	Error     string  `json:"error"`
+	PrefillMS    float64 `json:"prefill_ms"`
+	DecodeMS     float64 `json:"decode_ms"`
+	PrefillCPUMS float64 `json:"prefill_cpu_ms"`
+	DecodeCPUMS  float64 `json:"decode_cpu_ms"`
+	Generated    []int32 `json:"generated"`
+	Error        string  `json:"error"`
 }
 
 // runLlamaBench times llama.cpp's prefill and decode of model in a new
 // node process.
-func runLlamaBench(t *testing.T, script, dir, tmp, model string, threads int, prompt []int32) llamaBench {
+func runLlamaBench(t *testing.T, script, dir, tmp, model string, threads int, prompt []int32) benchTiming {
 	t.Helper()
 	var res llamaBench
 	runLlamaScript(t, script, dir, tmp, map[string]any{
@@ -234,7 +253,8 @@ func runLlamaBench(t *testing.T, script, dir, tmp, model string, threads int, pr
 	if res.PrefillMS <= 0 || res.DecodeMS <= 0 {
 		t.Fatalf("llama.cpp gave no timing: %+v", res)
 	}
-	return res
+	ms := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+	return benchTiming{prefill: ms(res.PrefillMS), decode: ms(res.DecodeMS), prefillCPU: ms(res.PrefillCPUMS), decodeCPU: ms(res.DecodeCPUMS)}
 }
 
 // runLlamaGreedy returns the agreeTokens tokens llama.cpp picks greedily

@@ -5,11 +5,12 @@
 // SPEC.json holds {"mode", "path", "threads", "prompts", "tokens"}:
 // prompts are token id arrays. Mode "bench" evaluates prompts[0] and
 // then decodes tokens tokens one at a time, each the most likely, after
-// a short warm-up; it writes {"prefill_ms", "decode_ms", "cpu_ms",
-// "generated"}, the times excluding model load, cpu_ms the CPU time of
-// all the process's threads over both. Mode "greedy" writes {"generated"}: for
-// each prompt, the tokens greedy decoding picks after it. On failure it
-// writes {"error"}. The output is one JSON line on stdout.
+// a short warm-up; it writes {"prefill_ms", "decode_ms", "prefill_cpu_ms",
+// "decode_cpu_ms", "generated"}: the times exclude model load, and the CPU
+// times are those of all the process's threads. Mode "greedy" writes
+// {"generated"}: for each prompt, the tokens greedy decoding picks after
+// it. On failure it writes {"error"}. The output is one JSON line on
+// stdout.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -52,14 +53,17 @@ try {
         const t0 = performance.now();
         let tok = await evaluate(seq, prompt);
         const t1 = performance.now();
+        const c1 = process.cpuUsage();
         out.generated = [tok];
         for (let i = 0; i < spec.tokens; i++) {
             tok = await evaluate(seq, [tok]);
             out.generated.push(tok);
         }
         const t2 = performance.now();
-        const c = process.cpuUsage(c0);
-        out.cpu_ms = (c.user + c.system) / 1e3;
+        const c2 = process.cpuUsage();
+        const cpuMS = (a, b) => (b.user + b.system - a.user - a.system) / 1e3;
+        out.prefill_cpu_ms = cpuMS(c0, c1);
+        out.decode_cpu_ms = cpuMS(c1, c2);
         out.prefill_ms = t1 - t0;
         out.decode_ms = t2 - t1;
     } else {
