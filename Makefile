@@ -14,6 +14,8 @@ CHAOS_OUT      ?= bin/chaos.md
 DURATION       ?= 30m
 SOAK_OUT       ?= bin/soak
 SCALING_QUICK  ?=
+LLAMACPP_ROUNDS  ?= 3
+LLAMACPP_THREADS ?= 1
 # go-nvml's cgo calls NVML functions the header marks deprecated; gcc's
 # ~140 lines of warnings about them on a cold build say nothing about fomo.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
@@ -25,7 +27,7 @@ SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 ARM64_CC       ?=
 RELEASE_FILES  := README.md $(wildcard LICENSE) deploy/fomo.service deploy/prometheus.yml deploy/grafana/fomo.json docs/operators.md
 
-.PHONY: help build release run test docs-test test-race test-gpu test-llamacpp chaos soak scaling bench lint check-deps generate tidy-check clean
+.PHONY: help build release run test docs-test test-race test-gpu test-llamacpp bench-llamacpp chaos soak scaling bench lint check-deps generate tidy-check clean
 
 #? help: list the targets
 help:
@@ -79,6 +81,11 @@ test-gpu:
 #? test-llamacpp: synthetic models in llama.cpp (node-llama-cpp from npm) against the built-in engine; needs node and npm
 test-llamacpp:
 	FOMO_LLAMACPP=1 $(GO) test -count=1 -v -run '^TestLlamaCpp$$' ./runtime/engine/synth
+
+#? bench-llamacpp: built-in engine against llama.cpp, prefill, decode and greedy agreement on smollm-135m-shaped files; LLAMACPP_ROUNDS (3), LLAMACPP_THREADS (1; e.g. 1,2)
+bench-llamacpp:
+	FOMO_LLAMACPP_BENCH=1 FOMO_LLAMACPP_ROUNDS=$(LLAMACPP_ROUNDS) FOMO_LLAMACPP_THREADS=$(LLAMACPP_THREADS) \
+		$(GO) test -count=1 -v -timeout 60m -run '^TestVsLlamaCpp$$' ./runtime/engine/synth
 
 #? chaos: fault campaign on a 4-node devnet: kill -9, pause, partition; CHAOS_DURATION, CHAOS_SEED, CHAOS_FAULTS
 chaos:
