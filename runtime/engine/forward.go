@@ -246,6 +246,10 @@ func (s *Sequence) matmulJobs(in []float32, B int, jobs []matJob) {
 		}
 	}
 	chunk := max(1, workPerChunk/(cols*B))
+	if B > 1 && jobs[0].w.t == gguf.TypeF32 {
+		// Whole tiles of MatMulF32's three rows.
+		chunk = (max(chunk, 6) + 2) / 3 * 3
+	}
 	s.m.pool.run(total, chunk, func(_, lo, hi int) {
 		ji, base := 0, 0
 		for r := lo; r < hi; {
@@ -256,6 +260,23 @@ func (s *Sequence) matmulJobs(in []float32, B int, jobs []matJob) {
 			j := &jobs[ji]
 			w := j.w
 			end := min(hi, base+w.rows)
+			if j.acts == nil && w.t == gguf.TypeF32 && B > 1 {
+				// The rows of the chunk by all B tokens, each weight
+				// loaded once for several tokens; each result equals
+				// DotRow's.
+				lo, hi := r-base, end-base
+				gguf.MatMulF32(w.data[lo*w.rowSize:hi*w.rowSize], cols, in[:B*cols], B, j.out[lo:], w.rows)
+				if j.bias != nil {
+					for b := range B {
+						o := j.out[b*w.rows : (b+1)*w.rows]
+						for lr := lo; lr < hi; lr++ {
+							o[lr] += j.bias[lr]
+						}
+					}
+				}
+				r = end
+				continue
+			}
 			for ; r < end; r++ {
 				lr := r - base
 				row := w.row(lr)

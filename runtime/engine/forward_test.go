@@ -366,6 +366,8 @@ func TestForwardDeterministic(t *testing.T) {
 	for _, o := range []synth.Options{
 		{Arch: "llama", Preset: "small", Layers: 2, Type: gguf.Q8_0, Seed: 1},
 		{Arch: "qwen2", Preset: "small", Layers: 1, Type: gguf.Q4_K, Seed: 2},
+		// F32 batches go through MatMulF32's tiles; qwen2 adds biases.
+		{Arch: "qwen2", Preset: "small", Layers: 1, Type: gguf.F32, Seed: 3},
 	} {
 		data := synthBytes(t, o)
 		prompt := make([]int32, 45) // more than one batch
