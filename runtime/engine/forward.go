@@ -16,6 +16,10 @@ const MaxBatch = 32
 // smaller matrices run on the calling goroutine alone.
 const workPerChunk = 1 << 15
 
+// rowTile is the multiple of rows that matmulJobs hands out at once for
+// B > 1, so that the integer tile kernels take whole tiles.
+const rowTile = 4
+
 // Sequence is the state of one token sequence: its key/value cache and the
 // scratch buffers of the forward pass. It is not safe for concurrent use;
 // the Model it belongs to may serve several sequences.
@@ -246,6 +250,10 @@ func (s *Sequence) matmulJobs(in []float32, B int, jobs []matJob) {
 		}
 	}
 	chunk := max(1, workPerChunk/(cols*B))
+	if B > 1 {
+		// Whole tiles of rows for DotRowsActsN.
+		chunk = (chunk + rowTile - 1) / rowTile * rowTile
+	}
 	s.m.pool.run(total, chunk, func(_, lo, hi int) {
 		ji, base := 0, 0
 		for r := lo; r < hi; {
@@ -256,6 +264,20 @@ func (s *Sequence) matmulJobs(in []float32, B int, jobs []matJob) {
 			j := &jobs[ji]
 			w := j.w
 			end := min(hi, base+w.rows)
+			if j.acts != nil && B > 1 {
+				lr, n := r-base, end-r
+				gguf.DotRowsActsN(w.t, w.data[lr*w.rowSize:(lr+n)*w.rowSize], n, j.acts, j.out[lr:], 1, w.rows)
+				if j.bias != nil {
+					for b := range B {
+						o := j.out[b*w.rows+lr : b*w.rows+lr+n]
+						for i, v := range j.bias[lr : lr+n] {
+							o[i] += v
+						}
+					}
+				}
+				r = end
+				continue
+			}
 			for ; r < end; r++ {
 				lr := r - base
 				row := w.row(lr)
@@ -264,10 +286,8 @@ func (s *Sequence) matmulJobs(in []float32, B int, jobs []matJob) {
 					for b := range B {
 						j.out[b*w.rows+lr] = gguf.DotRow(w.t, row, in[b*cols:(b+1)*cols])
 					}
-				case B == 1:
-					j.out[lr] = gguf.DotRowActs(w.t, row, &j.acts[0])
 				default:
-					gguf.DotRowActsN(w.t, row, j.acts, j.out[lr:], w.rows)
+					j.out[lr] = gguf.DotRowActs(w.t, row, &j.acts[0])
 				}
 				if j.bias != nil {
 					for b := range B {

@@ -50,6 +50,9 @@ func init() {
 		registerActKernel(t, Layout32, best.k)
 		if best.kn != nil {
 			registerActKernelN(t, best.kn)
+			if k := acts32Tile(t); k != nil {
+				registerActKernelR(t, k)
+			}
 		}
 	}
 }

@@ -75,6 +75,104 @@ func dotQ4_0ActsVNNIx4(row *byte, q *[4]*int8, d *[4]*float32, nb int, tab *floa
 //go:noescape
 func dotQ5_0ActsVNNIx4(row *byte, q *[4]*int8, d *[4]*float32, nb int, tab *float32, out *[4]float32)
 
+// The tile kernels take nb > 0 blocks of four rows, the first at rows and
+// each the next stride bytes on, and four tokens' quants q[i] and scales
+// d[i], and set out[4*r+i] to what the single-token kernel returns for row
+// r and token i.
+
+//go:noescape
+func dotQ8_0ActsVNNI4x4(rows *byte, stride int, q *[4]*int8, d *[4]*float32, nb int, out *[16]float32)
+
+//go:noescape
+func dotQ5_0ActsVNNI4x4(rows *byte, stride int, q *[4]*int8, d *[4]*float32, nb int, out *[16]float32)
+
+//go:noescape
+func dotQ4_0ActsVNNI4x4(rows *byte, stride int, q *[4]*int8, d *[4]*float32, nb int, out *[16]float32)
+
+// haveActs32Tile reports whether the tile kernels can run: they use
+// 512-bit registers and VCVTPH2PS.
+var haveActs32Tile = haveActs32VNNI && cpu.X86.HasAVX512BW
+
+// The tile kernels of callActs32Tile.
+const (
+	kQ8_0VNNI4x4 = iota
+	kQ5_0VNNI4x4
+	kQ4_0VNNI4x4
+)
+
+// callActs32Tile runs the tile kernel k (a k… constant) on each four rows
+// and four tokens, and the multi-token kernel kn on the rows and tokens
+// left over.
+func callActs32Tile(k int, kn actKernelN, rows []byte, rowSize, nrows int, acts []Acts, out []float32, rowStride, tokStride int) {
+	nb := len(acts[0].d)
+	r := 0
+	if nb > 0 && len(acts) >= 4 {
+		var q [4]*int8
+		var d [4]*float32
+		var res [16]float32
+		for ; r+4 <= nrows; r += 4 {
+			w := unsafe.Pointer(unsafe.SliceData(rows[r*rowSize:]))
+			i := 0
+			for ; i+4 <= len(acts); i += 4 {
+				for j := range 4 {
+					q[j], d[j] = unsafe.SliceData(acts[i+j].q), unsafe.SliceData(acts[i+j].d)
+				}
+				switch k {
+				case kQ8_0VNNI4x4:
+					dotQ8_0ActsVNNI4x4((*byte)(w), rowSize, &q, &d, nb, &res)
+				case kQ5_0VNNI4x4:
+					dotQ5_0ActsVNNI4x4((*byte)(w), rowSize, &q, &d, nb, &res)
+				case kQ4_0VNNI4x4:
+					dotQ4_0ActsVNNI4x4((*byte)(w), rowSize, &q, &d, nb, &res)
+				}
+				o := out[r*rowStride+i*tokStride:]
+				for rr := range 4 {
+					for j := range 4 {
+						o[rr*rowStride+j*tokStride] = res[4*rr+j]
+					}
+				}
+			}
+			if i < len(acts) {
+				for rr := r; rr < r+4; rr++ {
+					kn(rows[rr*rowSize:(rr+1)*rowSize], acts[i:], out[rr*rowStride+i*tokStride:], tokStride)
+				}
+			}
+		}
+	}
+	for ; r < nrows; r++ {
+		kn(rows[r*rowSize:(r+1)*rowSize], acts, out[r*rowStride:], tokStride)
+	}
+}
+
+func q8_0ActsTile(rows []byte, rowSize, nrows int, acts []Acts, out []float32, rowStride, tokStride int) {
+	callActs32Tile(kQ8_0VNNI4x4, q8_0ActsNVNNI, rows, rowSize, nrows, acts, out, rowStride, tokStride)
+}
+
+func q5_0ActsTile(rows []byte, rowSize, nrows int, acts []Acts, out []float32, rowStride, tokStride int) {
+	callActs32Tile(kQ5_0VNNI4x4, q5_0ActsNVNNI, rows, rowSize, nrows, acts, out, rowStride, tokStride)
+}
+
+func q4_0ActsTile(rows []byte, rowSize, nrows int, acts []Acts, out []float32, rowStride, tokStride int) {
+	callActs32Tile(kQ4_0VNNI4x4, q4_0ActsNVNNI, rows, rowSize, nrows, acts, out, rowStride, tokStride)
+}
+
+// acts32Tile returns the tile kernel of Layout32 type t that this CPU
+// runs, or nil.
+func acts32Tile(t Type) actKernelR {
+	if !haveActs32Tile {
+		return nil
+	}
+	switch t {
+	case TypeQ8_0:
+		return q8_0ActsTile
+	case TypeQ5_0:
+		return q5_0ActsTile
+	case TypeQ4_0:
+		return q4_0ActsTile
+	}
+	return nil
+}
+
 // quantizeActs32AVX2 quantizes nb > 0 blocks of 32 float32 at x as
 // quantizeActs32 does, bit for bit.
 //

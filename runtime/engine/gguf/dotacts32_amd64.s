@@ -704,3 +704,218 @@ a32quant:
 
 	VZEROUPPER
 	RET
+
+// Tile kernels: four rows by four tokens per call, on 512-bit registers
+// (AVX-512 F, BW and VNNI). Each ZMM register holds two tokens' eight
+// lanes side by side. The weights of a block are made unsigned, u = w + o
+// with o = 128 (Q8_0), 16 (Q5_0) or 8 (Q4_0), and meet both tokens' quants
+// in one VPDPBUSD whose accumulator starts at -o*Σq per lane (computed once
+// per token pair and block), so every lane ends with the exact integer sum
+// Σw*q that the single-token kernels compute. The lanes are then scaled and
+// added in the single-token kernels' order, so the results are theirs bit
+// for bit. The weight scale comes from VCVTPH2PS, exact as the half table.
+//
+// Registers: SI rows 0 and 1 (R14 the row stride), R13 rows 2 and 3, the
+// tokens' quants at DI, R8, R9, R11 and their scales at R12, DX, CX, R10,
+// all indexed by BX (4 per block, times 8 for the quants) up to 4*nb (in
+// nb's argument slot). Z0..Z7 accumulate row r, token pair p in Z(2r+p);
+// Z16, Z17 hold the pairs' quants, Z18, Z19 their -o*Σq, Z20, Z21 their
+// scales; Z22 the decoded weights, Z23 the weight scale, Z24..Z27 temps,
+// Z28 and Z29 decoding constants, Z30 bytes o, Z31 zero. K2 selects the
+// upper eight lanes.
+
+// acts32TileShift shifts the words of 128-bit lanes 1 and 3 by 4.
+DATA acts32TileShift<>+0(SB)/8, $0
+DATA acts32TileShift<>+8(SB)/8, $0
+DATA acts32TileShift<>+16(SB)/8, $0x0004000400040004
+DATA acts32TileShift<>+24(SB)/8, $0x0004000400040004
+DATA acts32TileShift<>+32(SB)/8, $0
+DATA acts32TileShift<>+40(SB)/8, $0
+DATA acts32TileShift<>+48(SB)/8, $0x0004000400040004
+DATA acts32TileShift<>+56(SB)/8, $0x0004000400040004
+GLOBL acts32TileShift<>(SB), RODATA|NOPTR, $64
+
+// ARGST loads the arguments of a tile kernel and zeroes the accumulators.
+#define ARGST \
+	MOVQ   rows+0(FP), SI; \
+	MOVQ   stride+8(FP), R14; \
+	LEAQ   (SI)(R14*2), R13; \
+	MOVQ   q+16(FP), AX; \
+	MOVQ   0(AX), DI; \
+	MOVQ   8(AX), R8; \
+	MOVQ   16(AX), R9; \
+	MOVQ   24(AX), R11; \
+	MOVQ   d+24(FP), AX; \
+	MOVQ   0(AX), R12; \
+	MOVQ   8(AX), DX; \
+	MOVQ   16(AX), CX; \
+	MOVQ   24(AX), R10; \
+	SHLQ   $2, nb+32(FP); \
+	XORQ   BX, BX; \
+	MOVL   $0xff00, AX; \
+	KMOVW  AX, K2; \
+	VPXORD Z31, Z31, Z31; \
+	VPXORD Z0, Z0, Z0; \
+	VPXORD Z1, Z1, Z1; \
+	VPXORD Z2, Z2, Z2; \
+	VPXORD Z3, Z3, Z3; \
+	VPXORD Z4, Z4, Z4; \
+	VPXORD Z5, Z5, Z5; \
+	VPXORD Z6, Z6, Z6; \
+	VPXORD Z7, Z7, Z7
+
+// TILETOK loads the block's token pairs: quants, -o*Σq and scales.
+#define TILETOK \
+	VMOVDQU64     (DI)(BX*8), Y16; \
+	VINSERTI64X4  $1, (R8)(BX*8), Z16, Z16; \
+	VMOVDQU64     (R9)(BX*8), Y17; \
+	VINSERTI64X4  $1, (R11)(BX*8), Z17, Z17; \
+	VPXORD        Z18, Z18, Z18; \
+	VPDPBUSD      Z16, Z30, Z18; \
+	VPSUBD        Z18, Z31, Z18; \
+	VPXORD        Z19, Z19, Z19; \
+	VPDPBUSD      Z17, Z30, Z19; \
+	VPSUBD        Z19, Z31, Z19; \
+	VBROADCASTSS  (R12)(BX*1), Z20; \
+	VBROADCASTSS  (DX)(BX*1), K2, Z20; \
+	VBROADCASTSS  (CX)(BX*1), Z21; \
+	VBROADCASTSS  (R10)(BX*1), K2, Z21
+
+// TILEPAIR(q, negc, sc, acc) adds the pair's lanes for the row (weights in
+// Z22, scale in Z23) to acc.
+#define TILEPAIR(q, negc, sc, acc) \
+	VMOVDQA64 negc, Z24; \
+	VPDPBUSD  q, Z22, Z24; \
+	VCVTDQ2PS Z24, Z24; \
+	VMULPS    sc, Z23, Z25; \
+	VMULPS    Z25, Z24, Z24; \
+	VADDPS    Z24, acc, acc
+
+// TILEROW(blk, acc0, acc1) takes the row whose block is at blk, decoded
+// into Z22 already.
+#define TILEROW(blk, acc0, acc1) \
+	VPBROADCASTW blk, Y23; \
+	VCVTPH2PS    Y23, Z23; \
+	TILEPAIR(Z16, Z18, Z20, acc0); \
+	TILEPAIR(Z17, Z19, Z21, acc1)
+
+// TILEREDUCE(z, y, x, off) reduces the two tokens of accumulator z into
+// out at off (the lower token) and off+4 (the upper one); it clobbers
+// Y8, X9.
+#define TILEREDUCE(z, y, x, off) \
+	VEXTRACTF64X4 $1, z, Y8; \
+	REDUCE(y, x, X9); \
+	REDUCE(Y8, X8, X9); \
+	VMOVSS        x, off(AX); \
+	VMOVSS        X8, off+4(AX)
+
+// TILESTORE stores the sixteen results, out[4*r+t].
+#define TILESTORE \
+	MOVQ out+40(FP), AX; \
+	TILEREDUCE(Z0, Y0, X0, 0); \
+	TILEREDUCE(Z1, Y1, X1, 8); \
+	TILEREDUCE(Z2, Y2, X2, 16); \
+	TILEREDUCE(Z3, Y3, X3, 24); \
+	TILEREDUCE(Z4, Y4, X4, 32); \
+	TILEREDUCE(Z5, Y5, X5, 40); \
+	TILEREDUCE(Z6, Y6, X6, 48); \
+	TILEREDUCE(Z7, Y7, X7, 56); \
+	VZEROUPPER
+
+// NEXTT(size) advances to the next block.
+#define NEXTT(size) \
+	ADDQ $size, SI; \
+	ADDQ $size, R13; \
+	ADDQ $4, BX; \
+	CMPQ BX, nb+32(FP)
+
+// func dotQ8_0ActsVNNI4x4(rows *byte, stride int, q *[4]*int8, d *[4]*float32, nb int, out *[16]float32)
+TEXT ·dotQ8_0ActsVNNI4x4(SB), NOSPLIT, $0-48
+	ARGST
+	VPBROADCASTB acts32Consts<>+10(SB), Z30
+	VPADDB       Z30, Z30, Z30
+	VPADDB       Z30, Z30, Z30
+	VPADDB       Z30, Z30, Z30
+
+a32t80loop:
+	TILETOK
+	VBROADCASTI64X4 2(SI), Z22
+	VPXORD          Z30, Z22, Z22
+	TILEROW(0(SI), Z0, Z1)
+	VBROADCASTI64X4 2(SI)(R14*1), Z22
+	VPXORD          Z30, Z22, Z22
+	TILEROW(0(SI)(R14*1), Z2, Z3)
+	VBROADCASTI64X4 2(R13), Z22
+	VPXORD          Z30, Z22, Z22
+	TILEROW(0(R13), Z4, Z5)
+	VBROADCASTI64X4 2(R13)(R14*1), Z22
+	VPXORD          Z30, Z22, Z22
+	TILEROW(0(R13)(R14*1), Z6, Z7)
+	NEXTT(34)
+	JNZ             a32t80loop
+
+	TILESTORE
+	RET
+
+// NIBT(blk) sets Z22 to the 32 nibbles of the 16 bytes at blk in each
+// 256-bit half: the low nibbles, then the high ones. Z28 holds
+// acts32TileShift, Z29 bytes 0x0f.
+#define NIBT(blk) \
+	VBROADCASTI32X4 blk, Z22; \
+	VPSRLVW         Z28, Z22, Z22; \
+	VPANDD          Z29, Z22, Z22
+
+// Q5T(qh, qs) decodes the Q5_0 block whose fifth bits are at qh and
+// nibbles at qs into Z22 (unsigned, 0..31).
+#define Q5T(qh, qs) \
+	MOVL     qh, AX; \
+	KMOVD    AX, K1; \
+	KUNPCKDQ K1, K1, K1; \
+	NIBT(qs); \
+	VPADDB   Z30, Z22, K1, Z22
+
+// func dotQ5_0ActsVNNI4x4(rows *byte, stride int, q *[4]*int8, d *[4]*float32, nb int, out *[16]float32)
+TEXT ·dotQ5_0ActsVNNI4x4(SB), NOSPLIT, $0-48
+	ARGST
+	VPBROADCASTB acts32Consts<>+10(SB), Z30
+	VPBROADCASTB acts32Consts<>+8(SB), Z29
+	VMOVDQU64    acts32TileShift<>(SB), Z28
+
+a32t50loop:
+	TILETOK
+	Q5T(2(SI), 6(SI))
+	TILEROW(0(SI), Z0, Z1)
+	Q5T(2(SI)(R14*1), 6(SI)(R14*1))
+	TILEROW(0(SI)(R14*1), Z2, Z3)
+	Q5T(2(R13), 6(R13))
+	TILEROW(0(R13), Z4, Z5)
+	Q5T(2(R13)(R14*1), 6(R13)(R14*1))
+	TILEROW(0(R13)(R14*1), Z6, Z7)
+	NEXTT(22)
+	JNZ  a32t50loop
+
+	TILESTORE
+	RET
+
+// func dotQ4_0ActsVNNI4x4(rows *byte, stride int, q *[4]*int8, d *[4]*float32, nb int, out *[16]float32)
+TEXT ·dotQ4_0ActsVNNI4x4(SB), NOSPLIT, $0-48
+	ARGST
+	VPBROADCASTB acts32Consts<>+11(SB), Z30
+	VPBROADCASTB acts32Consts<>+8(SB), Z29
+	VMOVDQU64    acts32TileShift<>(SB), Z28
+
+a32t40loop:
+	TILETOK
+	NIBT(2(SI))
+	TILEROW(0(SI), Z0, Z1)
+	NIBT(2(SI)(R14*1))
+	TILEROW(0(SI)(R14*1), Z2, Z3)
+	NIBT(2(R13))
+	TILEROW(0(R13), Z4, Z5)
+	NIBT(2(R13)(R14*1))
+	TILEROW(0(R13)(R14*1), Z6, Z7)
+	NEXTT(18)
+	JNZ  a32t40loop
+
+	TILESTORE
+	RET
