@@ -251,8 +251,9 @@ func (s *Sequence) matmulJobs(in []float32, B int, jobs []matJob) {
 	}
 	chunk := max(1, workPerChunk/(cols*B))
 	if B > 1 {
-		// Whole tiles of rows for DotRowsActsN.
-		chunk = (chunk + rowTile - 1) / rowTile * rowTile
+		// Whole tiles of rows for DotRowsActsN, and enough of them to
+		// amortize its packing of the tokens.
+		chunk = max(chunk, 8*rowTile+rowTile-1) / rowTile * rowTile
 	}
 	s.m.pool.run(total, chunk, func(_, lo, hi int) {
 		ji, base := 0, 0

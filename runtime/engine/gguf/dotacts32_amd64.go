@@ -3,6 +3,7 @@
 package gguf
 
 import (
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/cpu"
@@ -75,23 +76,37 @@ func dotQ4_0ActsVNNIx4(row *byte, q *[4]*int8, d *[4]*float32, nb int, tab *floa
 //go:noescape
 func dotQ5_0ActsVNNIx4(row *byte, q *[4]*int8, d *[4]*float32, nb int, tab *float32, out *[4]float32)
 
+// packActs32x4 lays out nb > 0 blocks of four tokens' quants q[i] and
+// scales d[i] for the tile kernels at dst (tileBlockBytes per block), with
+// the weights' offset o.
+//
+//go:noescape
+func packActs32x4(q *[4]*int8, d *[4]*float32, nb, o int, dst *byte)
+
 // The tile kernels take nb > 0 blocks of four rows, the first at rows and
-// each the next stride bytes on, and four tokens' quants q[i] and scales
-// d[i], and set out[4*r+i] to what the single-token kernel returns for row
-// r and token i.
+// each the next stride bytes on, and four tokens packed at pk by
+// packActs32x4, and set out[4*r+i] to what the single-token kernel
+// returns for row r and token i.
 
 //go:noescape
-func dotQ8_0ActsVNNI4x4(rows *byte, stride int, q *[4]*int8, d *[4]*float32, nb int, out *[16]float32)
+func dotQ8_0ActsVNNI4x4(rows *byte, stride int, pk *byte, nb int, tab *float32, out *[16]float32)
 
 //go:noescape
-func dotQ5_0ActsVNNI4x4(rows *byte, stride int, q *[4]*int8, d *[4]*float32, nb int, out *[16]float32)
+func dotQ5_0ActsVNNI4x4(rows *byte, stride int, pk *byte, nb int, tab *float32, out *[16]float32)
 
 //go:noescape
-func dotQ4_0ActsVNNI4x4(rows *byte, stride int, q *[4]*int8, d *[4]*float32, nb int, out *[16]float32)
+func dotQ4_0ActsVNNI4x4(rows *byte, stride int, pk *byte, nb int, tab *float32, out *[16]float32)
 
 // haveActs32Tile reports whether the tile kernels can run: they use
-// 512-bit registers and VCVTPH2PS.
+// 512-bit registers.
 var haveActs32Tile = haveActs32VNNI && cpu.X86.HasAVX512BW
+
+// tileBlockBytes is the size of one block of four packed tokens.
+const tileBlockBytes = 384
+
+// tileScratch holds the packed tokens of callActs32Tile, one *[]byte
+// per goroutine at a time.
+var tileScratch = sync.Pool{New: func() any { return new([]byte) }}
 
 // The tile kernels of callActs32Tile.
 const (
@@ -100,46 +115,65 @@ const (
 	kQ4_0VNNI4x4
 )
 
+// tileOffsets maps a tile kernel to the offset that makes its weights
+// unsigned.
+var tileOffsets = [...]int{kQ8_0VNNI4x4: 128, kQ5_0VNNI4x4: 16, kQ4_0VNNI4x4: 8}
+
 // callActs32Tile runs the tile kernel k (a k… constant) on each four rows
-// and four tokens, and the multi-token kernel kn on the rows and tokens
-// left over.
+// and four tokens, packing each four tokens once for all the rows, and the
+// multi-token kernel kn on the rows and tokens left over.
 func callActs32Tile(k int, kn actKernelN, rows []byte, rowSize, nrows int, acts []Acts, out []float32, rowStride, tokStride int) {
 	nb := len(acts[0].d)
-	r := 0
-	if nb > 0 && len(acts) >= 4 {
-		var q [4]*int8
-		var d [4]*float32
-		var res [16]float32
-		for ; r+4 <= nrows; r += 4 {
-			w := unsafe.Pointer(unsafe.SliceData(rows[r*rowSize:]))
-			i := 0
-			for ; i+4 <= len(acts); i += 4 {
-				for j := range 4 {
-					q[j], d[j] = unsafe.SliceData(acts[i+j].q), unsafe.SliceData(acts[i+j].d)
-				}
-				switch k {
-				case kQ8_0VNNI4x4:
-					dotQ8_0ActsVNNI4x4((*byte)(w), rowSize, &q, &d, nb, &res)
-				case kQ5_0VNNI4x4:
-					dotQ5_0ActsVNNI4x4((*byte)(w), rowSize, &q, &d, nb, &res)
-				case kQ4_0VNNI4x4:
-					dotQ4_0ActsVNNI4x4((*byte)(w), rowSize, &q, &d, nb, &res)
-				}
-				o := out[r*rowStride+i*tokStride:]
-				for rr := range 4 {
-					for j := range 4 {
-						o[rr*rowStride+j*tokStride] = res[4*rr+j]
-					}
-				}
+	tiles, groups := nrows/4, len(acts)/4
+	if nb == 0 || tiles == 0 || groups == 0 {
+		for r := range nrows {
+			kn(rows[r*rowSize:(r+1)*rowSize], acts, out[r*rowStride:], tokStride)
+		}
+		return
+	}
+	sp := tileScratch.Get().(*[]byte)
+	need := nb*tileBlockBytes + 64
+	if cap(*sp) < need {
+		*sp = make([]byte, need)
+	}
+	buf := (*sp)[:need]
+	// Align the blocks to cache lines.
+	pk := &buf[(64-int(uintptr(unsafe.Pointer(&buf[0]))%64))%64]
+	var q [4]*int8
+	var d [4]*float32
+	var res [16]float32
+	for g := range groups {
+		i := 4 * g
+		for j := range 4 {
+			q[j], d[j] = unsafe.SliceData(acts[i+j].q), unsafe.SliceData(acts[i+j].d)
+		}
+		packActs32x4(&q, &d, nb, tileOffsets[k], pk)
+		for t := range tiles {
+			r := 4 * t
+			w := unsafe.SliceData(rows[r*rowSize:])
+			switch k {
+			case kQ8_0VNNI4x4:
+				dotQ8_0ActsVNNI4x4(w, rowSize, pk, nb, &f16Table[0], &res)
+			case kQ5_0VNNI4x4:
+				dotQ5_0ActsVNNI4x4(w, rowSize, pk, nb, &f16Table[0], &res)
+			case kQ4_0VNNI4x4:
+				dotQ4_0ActsVNNI4x4(w, rowSize, pk, nb, &f16Table[0], &res)
 			}
-			if i < len(acts) {
-				for rr := r; rr < r+4; rr++ {
-					kn(rows[rr*rowSize:(rr+1)*rowSize], acts[i:], out[rr*rowStride+i*tokStride:], tokStride)
+			o := out[r*rowStride+i*tokStride:]
+			for rr := range 4 {
+				for j := range 4 {
+					o[rr*rowStride+j*tokStride] = res[4*rr+j]
 				}
 			}
 		}
 	}
-	for ; r < nrows; r++ {
+	tileScratch.Put(sp)
+	if i := 4 * groups; i < len(acts) {
+		for r := range 4 * tiles {
+			kn(rows[r*rowSize:(r+1)*rowSize], acts[i:], out[r*rowStride+i*tokStride:], tokStride)
+		}
+	}
+	for r := 4 * tiles; r < nrows; r++ {
 		kn(rows[r*rowSize:(r+1)*rowSize], acts, out[r*rowStride:], tokStride)
 	}
 }

@@ -709,20 +709,72 @@ a32quant:
 // (AVX-512 F, BW and VNNI). Each ZMM register holds two tokens' eight
 // lanes side by side. The weights of a block are made unsigned, u = w + o
 // with o = 128 (Q8_0), 16 (Q5_0) or 8 (Q4_0), and meet both tokens' quants
-// in one VPDPBUSD whose accumulator starts at -o*Σq per lane (computed once
-// per token pair and block), so every lane ends with the exact integer sum
-// Σw*q that the single-token kernels compute. The lanes are then scaled and
-// added in the single-token kernels' order, so the results are theirs bit
-// for bit. The weight scale comes from VCVTPH2PS, exact as the half table.
+// in one VPDPBUSD whose accumulator starts at -o*Σq per lane, so every lane
+// ends with the exact integer sum Σw*q that the single-token kernels
+// compute. The lanes are then scaled and added in the single-token
+// kernels' order, so the results are theirs bit for bit.
 //
-// Registers: SI rows 0 and 1 (R14 the row stride), R13 rows 2 and 3, the
-// tokens' quants at DI, R8, R9, R11 and their scales at R12, DX, CX, R10,
-// all indexed by BX (4 per block, times 8 for the quants) up to 4*nb (in
-// nb's argument slot). Z0..Z7 accumulate row r, token pair p in Z(2r+p);
-// Z16, Z17 hold the pairs' quants, Z18, Z19 their -o*Σq, Z20, Z21 their
-// scales; Z22 the decoded weights, Z23 the weight scale, Z24..Z27 temps,
-// Z28 and Z29 decoding constants, Z30 bytes o, Z31 zero. K2 selects the
-// upper eight lanes.
+// packActs32x4 lays out the four tokens once for all the rows, 384 bytes
+// per block: the quants of tokens 0 and 1, then of 2 and 3 (64 bytes
+// each); the two pairs' -o*Σq lanes (int32); the two pairs' scales, each
+// token's eight times.
+
+// func packActs32x4(q *[4]*int8, d *[4]*float32, nb, o int, dst *byte)
+TEXT ·packActs32x4(SB), NOSPLIT, $0-40
+	MOVQ         q+0(FP), AX
+	MOVQ         0(AX), DI
+	MOVQ         8(AX), R8
+	MOVQ         16(AX), R9
+	MOVQ         24(AX), R11
+	MOVQ         d+8(FP), AX
+	MOVQ         0(AX), R12
+	MOVQ         8(AX), DX
+	MOVQ         16(AX), CX
+	MOVQ         24(AX), R10
+	MOVQ         nb+16(FP), R13
+	SHLQ         $2, R13
+	MOVQ         o+24(FP), AX
+	VPBROADCASTB AX, Z30
+	MOVQ         dst+32(FP), SI
+	XORQ         BX, BX
+	MOVL         $0xff00, AX
+	KMOVW        AX, K2
+	VPXORD       Z31, Z31, Z31
+
+a32packloop:
+	VMOVDQU64    (DI)(BX*8), Y16
+	VINSERTI64X4 $1, (R8)(BX*8), Z16, Z16
+	VMOVDQU64    (R9)(BX*8), Y17
+	VINSERTI64X4 $1, (R11)(BX*8), Z17, Z17
+	VMOVDQU64    Z16, 0(SI)
+	VMOVDQU64    Z17, 64(SI)
+	VPXORD       Z18, Z18, Z18
+	VPDPBUSD     Z16, Z30, Z18
+	VPSUBD       Z18, Z31, Z18
+	VPXORD       Z19, Z19, Z19
+	VPDPBUSD     Z17, Z30, Z19
+	VPSUBD       Z19, Z31, Z19
+	VMOVDQU64    Z18, 128(SI)
+	VMOVDQU64    Z19, 192(SI)
+	VBROADCASTSS (R12)(BX*1), Z20
+	VBROADCASTSS (DX)(BX*1), K2, Z20
+	VBROADCASTSS (CX)(BX*1), Z21
+	VBROADCASTSS (R10)(BX*1), K2, Z21
+	VMOVUPS      Z20, 256(SI)
+	VMOVUPS      Z21, 320(SI)
+	ADDQ         $384, SI
+	ADDQ         $4, BX
+	CMPQ         BX, R13
+	JNZ          a32packloop
+
+	VZEROUPPER
+	RET
+
+// Registers of the tile kernels: SI rows 0 and 1 (R14 the row stride),
+// R13 rows 2 and 3, DI the packed tokens, R10 the half table, CX the
+// blocks left. Z0..Z7 accumulate row r, token pair p in Z(2r+p); Z16 and
+// Z17 hold the pairs' quants, Z22 the decoded weights, Z23 the weight
+// scale, Z24..Z27 temps, Z28 and Z29 decoding constants, Z30 bytes o.
 
 // acts32TileShift shifts the words of 128-bit lanes 1 and 3 by 4.
 DATA acts32TileShift<>+0(SB)/8, $0
@@ -740,21 +792,9 @@ GLOBL acts32TileShift<>(SB), RODATA|NOPTR, $64
 	MOVQ   rows+0(FP), SI; \
 	MOVQ   stride+8(FP), R14; \
 	LEAQ   (SI)(R14*2), R13; \
-	MOVQ   q+16(FP), AX; \
-	MOVQ   0(AX), DI; \
-	MOVQ   8(AX), R8; \
-	MOVQ   16(AX), R9; \
-	MOVQ   24(AX), R11; \
-	MOVQ   d+24(FP), AX; \
-	MOVQ   0(AX), R12; \
-	MOVQ   8(AX), DX; \
-	MOVQ   16(AX), CX; \
-	MOVQ   24(AX), R10; \
-	SHLQ   $2, nb+32(FP); \
-	XORQ   BX, BX; \
-	MOVL   $0xff00, AX; \
-	KMOVW  AX, K2; \
-	VPXORD Z31, Z31, Z31; \
+	MOVQ   pk+16(FP), DI; \
+	MOVQ   nb+24(FP), CX; \
+	MOVQ   tab+32(FP), R10; \
 	VPXORD Z0, Z0, Z0; \
 	VPXORD Z1, Z1, Z1; \
 	VPXORD Z2, Z2, Z2; \
@@ -764,40 +804,29 @@ GLOBL acts32TileShift<>(SB), RODATA|NOPTR, $64
 	VPXORD Z6, Z6, Z6; \
 	VPXORD Z7, Z7, Z7
 
-// TILETOK loads the block's token pairs: quants, -o*Σq and scales.
+// TILETOK loads the block's token pairs' quants.
 #define TILETOK \
-	VMOVDQU64     (DI)(BX*8), Y16; \
-	VINSERTI64X4  $1, (R8)(BX*8), Z16, Z16; \
-	VMOVDQU64     (R9)(BX*8), Y17; \
-	VINSERTI64X4  $1, (R11)(BX*8), Z17, Z17; \
-	VPXORD        Z18, Z18, Z18; \
-	VPDPBUSD      Z16, Z30, Z18; \
-	VPSUBD        Z18, Z31, Z18; \
-	VPXORD        Z19, Z19, Z19; \
-	VPDPBUSD      Z17, Z30, Z19; \
-	VPSUBD        Z19, Z31, Z19; \
-	VBROADCASTSS  (R12)(BX*1), Z20; \
-	VBROADCASTSS  (DX)(BX*1), K2, Z20; \
-	VBROADCASTSS  (CX)(BX*1), Z21; \
-	VBROADCASTSS  (R10)(BX*1), K2, Z21
+	VMOVDQU64 0(DI), Z16; \
+	VMOVDQU64 64(DI), Z17
 
-// TILEPAIR(q, negc, sc, acc) adds the pair's lanes for the row (weights in
-// Z22, scale in Z23) to acc.
-#define TILEPAIR(q, negc, sc, acc) \
-	VMOVDQA64 negc, Z24; \
-	VPDPBUSD  q, Z22, Z24; \
-	VCVTDQ2PS Z24, Z24; \
-	VMULPS    sc, Z23, Z25; \
-	VMULPS    Z25, Z24, Z24; \
-	VADDPS    Z24, acc, acc
+// TILEPAIR(q, off, t, f, acc) adds the pair's lanes for the row (weights
+// in Z22, scale in Z23; the pair's -o*Σq at off(DI) and scales at
+// off+128(DI)) to acc, with temps t and f.
+#define TILEPAIR(q, off, t, f, acc) \
+	VMOVDQU64 off(DI), t; \
+	VPDPBUSD  q, Z22, t; \
+	VCVTDQ2PS t, t; \
+	VMULPS    off+128(DI), Z23, f; \
+	VMULPS    f, t, t; \
+	VADDPS    t, acc, acc
 
 // TILEROW(blk, acc0, acc1) takes the row whose block is at blk, decoded
 // into Z22 already.
 #define TILEROW(blk, acc0, acc1) \
-	VPBROADCASTW blk, Y23; \
-	VCVTPH2PS    Y23, Z23; \
-	TILEPAIR(Z16, Z18, Z20, acc0); \
-	TILEPAIR(Z17, Z19, Z21, acc1)
+	MOVWLZX      blk, AX; \
+	VBROADCASTSS (R10)(AX*4), Z23; \
+	TILEPAIR(Z16, 128, Z24, Z25, acc0); \
+	TILEPAIR(Z17, 192, Z26, Z27, acc1)
 
 // TILEREDUCE(z, y, x, off) reduces the two tokens of accumulator z into
 // out at off (the lower token) and off+4 (the upper one); it clobbers
@@ -826,16 +855,14 @@ GLOBL acts32TileShift<>(SB), RODATA|NOPTR, $64
 #define NEXTT(size) \
 	ADDQ $size, SI; \
 	ADDQ $size, R13; \
-	ADDQ $4, BX; \
-	CMPQ BX, nb+32(FP)
+	ADDQ $384, DI; \
+	DECQ CX
 
-// func dotQ8_0ActsVNNI4x4(rows *byte, stride int, q *[4]*int8, d *[4]*float32, nb int, out *[16]float32)
+// func dotQ8_0ActsVNNI4x4(rows *byte, stride int, pk *byte, nb int, tab *float32, out *[16]float32)
 TEXT ·dotQ8_0ActsVNNI4x4(SB), NOSPLIT, $0-48
 	ARGST
-	VPBROADCASTB acts32Consts<>+10(SB), Z30
-	VPADDB       Z30, Z30, Z30
-	VPADDB       Z30, Z30, Z30
-	VPADDB       Z30, Z30, Z30
+	MOVL         $0x80, AX
+	VPBROADCASTB AX, Z30
 
 a32t80loop:
 	TILETOK
@@ -874,7 +901,7 @@ a32t80loop:
 	NIBT(qs); \
 	VPADDB   Z30, Z22, K1, Z22
 
-// func dotQ5_0ActsVNNI4x4(rows *byte, stride int, q *[4]*int8, d *[4]*float32, nb int, out *[16]float32)
+// func dotQ5_0ActsVNNI4x4(rows *byte, stride int, pk *byte, nb int, tab *float32, out *[16]float32)
 TEXT ·dotQ5_0ActsVNNI4x4(SB), NOSPLIT, $0-48
 	ARGST
 	VPBROADCASTB acts32Consts<>+10(SB), Z30
@@ -897,10 +924,9 @@ a32t50loop:
 	TILESTORE
 	RET
 
-// func dotQ4_0ActsVNNI4x4(rows *byte, stride int, q *[4]*int8, d *[4]*float32, nb int, out *[16]float32)
+// func dotQ4_0ActsVNNI4x4(rows *byte, stride int, pk *byte, nb int, tab *float32, out *[16]float32)
 TEXT ·dotQ4_0ActsVNNI4x4(SB), NOSPLIT, $0-48
 	ARGST
-	VPBROADCASTB acts32Consts<>+11(SB), Z30
 	VPBROADCASTB acts32Consts<>+8(SB), Z29
 	VMOVDQU64    acts32TileShift<>(SB), Z28
 
