@@ -132,25 +132,30 @@ func callActs32Tile(k int, kn actKernelN, rows []byte, rowSize, nrows int, acts 
 		return
 	}
 	sp := tileScratch.Get().(*[]byte)
-	need := nb*tileBlockBytes + 64
+	gb := nb * tileBlockBytes // bytes per group of four tokens
+	need := groups*gb + 64
 	if cap(*sp) < need {
 		*sp = make([]byte, need)
 	}
 	buf := (*sp)[:need]
 	// Align the blocks to cache lines.
-	pk := &buf[(64-int(uintptr(unsafe.Pointer(&buf[0]))%64))%64]
+	buf = buf[(64-int(uintptr(unsafe.Pointer(&buf[0]))%64))%64:]
 	var q [4]*int8
 	var d [4]*float32
-	var res [16]float32
 	for g := range groups {
-		i := 4 * g
 		for j := range 4 {
-			q[j], d[j] = unsafe.SliceData(acts[i+j].q), unsafe.SliceData(acts[i+j].d)
+			a := &acts[4*g+j]
+			q[j], d[j] = unsafe.SliceData(a.q), unsafe.SliceData(a.d)
 		}
-		packActs32x4(&q, &d, nb, tileOffsets[k], pk)
-		for t := range tiles {
-			r := 4 * t
-			w := unsafe.SliceData(rows[r*rowSize:])
+		packActs32x4(&q, &d, nb, tileOffsets[k], &buf[g*gb])
+	}
+	// Each four rows stay in the first-level cache for all the tokens.
+	var res [16]float32
+	for t := range tiles {
+		r := 4 * t
+		w := unsafe.SliceData(rows[r*rowSize:])
+		for g := range groups {
+			pk := &buf[g*gb]
 			switch k {
 			case kQ8_0VNNI4x4:
 				dotQ8_0ActsVNNI4x4(w, rowSize, pk, nb, &f16Table[0], &res)
@@ -159,7 +164,7 @@ func callActs32Tile(k int, kn actKernelN, rows []byte, rowSize, nrows int, acts 
 			case kQ4_0VNNI4x4:
 				dotQ4_0ActsVNNI4x4(w, rowSize, pk, nb, &f16Table[0], &res)
 			}
-			o := out[r*rowStride+i*tokStride:]
+			o := out[r*rowStride+4*g*tokStride:]
 			for rr := range 4 {
 				for j := range 4 {
 					o[rr*rowStride+j*tokStride] = res[4*rr+j]
