@@ -84,18 +84,19 @@ func dotQ5_0ActsVNNIx4(row *byte, q *[4]*int8, d *[4]*float32, nb int, tab *floa
 func packActs32x4(q *[4]*int8, d *[4]*float32, nb, o int, dst *byte)
 
 // The tile kernels take nb > 0 blocks of four rows, the first at rows and
-// each the next stride bytes on, and four tokens packed at pk by
-// packActs32x4, and set out[4*r+i] to what the single-token kernel
-// returns for row r and token i.
+// each the next stride bytes on, and groups > 0 groups of four tokens
+// packed one after the other at pk by packActs32x4, and store what the
+// single-token kernel returns for row r and token t of group g at out +
+// r*rowStride + (4g+t)*tokStride (strides in bytes).
 
 //go:noescape
-func dotQ8_0ActsVNNI4x4(rows *byte, stride int, pk *byte, nb int, tab *float32, out *[16]float32)
+func dotQ8_0ActsVNNI4x4(rows *byte, stride int, pk *byte, nb int, tab *float32, groups int, out *float32, rowStride, tokStride int)
 
 //go:noescape
-func dotQ5_0ActsVNNI4x4(rows *byte, stride int, pk *byte, nb int, tab *float32, out *[16]float32)
+func dotQ5_0ActsVNNI4x4(rows *byte, stride int, pk *byte, nb int, tab *float32, groups int, out *float32, rowStride, tokStride int)
 
 //go:noescape
-func dotQ4_0ActsVNNI4x4(rows *byte, stride int, pk *byte, nb int, tab *float32, out *[16]float32)
+func dotQ4_0ActsVNNI4x4(rows *byte, stride int, pk *byte, nb int, tab *float32, groups int, out *float32, rowStride, tokStride int)
 
 // haveActs32Tile reports whether the tile kernels can run: they use
 // 512-bit registers.
@@ -150,26 +151,20 @@ func callActs32Tile(k int, kn actKernelN, rows []byte, rowSize, nrows int, acts 
 		packActs32x4(&q, &d, nb, tileOffsets[k], &buf[g*gb])
 	}
 	// Each four rows stay in the first-level cache for all the tokens.
-	var res [16]float32
+	// The kernels store within out: the last element they write,
+	// (4*tiles-1)*rowStride + (4*groups-1)*tokStride, is at most the
+	// last one DotRowsActsN checked.
+	rs, ts := 4*rowStride, 4*tokStride
 	for t := range tiles {
 		r := 4 * t
-		w := unsafe.SliceData(rows[r*rowSize:])
-		for g := range groups {
-			pk := &buf[g*gb]
-			switch k {
-			case kQ8_0VNNI4x4:
-				dotQ8_0ActsVNNI4x4(w, rowSize, pk, nb, &f16Table[0], &res)
-			case kQ5_0VNNI4x4:
-				dotQ5_0ActsVNNI4x4(w, rowSize, pk, nb, &f16Table[0], &res)
-			case kQ4_0VNNI4x4:
-				dotQ4_0ActsVNNI4x4(w, rowSize, pk, nb, &f16Table[0], &res)
-			}
-			o := out[r*rowStride+4*g*tokStride:]
-			for rr := range 4 {
-				for j := range 4 {
-					o[rr*rowStride+j*tokStride] = res[4*rr+j]
-				}
-			}
+		w, o := unsafe.SliceData(rows[r*rowSize:]), &out[r*rowStride]
+		switch k {
+		case kQ8_0VNNI4x4:
+			dotQ8_0ActsVNNI4x4(w, rowSize, &buf[0], nb, &f16Table[0], groups, o, rs, ts)
+		case kQ5_0VNNI4x4:
+			dotQ5_0ActsVNNI4x4(w, rowSize, &buf[0], nb, &f16Table[0], groups, o, rs, ts)
+		case kQ4_0VNNI4x4:
+			dotQ4_0ActsVNNI4x4(w, rowSize, &buf[0], nb, &f16Table[0], groups, o, rs, ts)
 		}
 	}
 	tileScratch.Put(sp)

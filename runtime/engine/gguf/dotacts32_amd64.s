@@ -771,8 +771,8 @@ a32packloop:
 	RET
 
 // Registers of the tile kernels: SI rows 0 and 1 (R14 the row stride),
-// R13 rows 2 and 3, DI the packed tokens, R10 the half table, CX the
-// blocks left. Z0..Z7 accumulate row r, token pair p in Z(2r+p); Z16 and
+// R13 rows 2 and 3, DI the packed tokens (one group after the other), R10
+// the half table, CX the blocks left. Z0..Z7 accumulate row r, token pair p in Z(2r+p); Z16 and
 // Z17 hold the pairs' quants, Z22 the decoded weights, Z23 the weight
 // scale, Z24..Z27 temps, Z28 and Z29 decoding constants, Z30 bytes o.
 
@@ -787,14 +787,18 @@ DATA acts32TileShift<>+48(SB)/8, $0x0004000400040004
 DATA acts32TileShift<>+56(SB)/8, $0x0004000400040004
 GLOBL acts32TileShift<>(SB), RODATA|NOPTR, $64
 
-// ARGST loads the arguments of a tile kernel and zeroes the accumulators.
+// ARGST loads the arguments of a tile kernel.
 #define ARGST \
+	MOVQ pk+16(FP), DI; \
+	MOVQ tab+32(FP), R10
+
+// GROUPT starts a group of four tokens: it points SI and R13 at the rows,
+// sets CX to the block count and zeroes the accumulators.
+#define GROUPT \
 	MOVQ   rows+0(FP), SI; \
 	MOVQ   stride+8(FP), R14; \
 	LEAQ   (SI)(R14*2), R13; \
-	MOVQ   pk+16(FP), DI; \
 	MOVQ   nb+24(FP), CX; \
-	MOVQ   tab+32(FP), R10; \
 	VPXORD Z0, Z0, Z0; \
 	VPXORD Z1, Z1, Z1; \
 	VPXORD Z2, Z2, Z2; \
@@ -828,28 +832,37 @@ GLOBL acts32TileShift<>(SB), RODATA|NOPTR, $64
 	TILEPAIR(Z16, 128, Z24, Z25, acc0); \
 	TILEPAIR(Z17, 192, Z26, Z27, acc1)
 
-// TILEREDUCE(z, y, x, off) reduces the two tokens of accumulator z into
-// out at off (the lower token) and off+4 (the upper one); it clobbers
-// Y8, X9.
-#define TILEREDUCE(z, y, x, off) \
+// TILEREDUCE(z, y, x, lo, hi) reduces the two tokens of accumulator z
+// into lo (the lower token) and hi (the upper one); it clobbers Y8, X9.
+#define TILEREDUCE(z, y, x, lo, hi) \
 	VEXTRACTF64X4 $1, z, Y8; \
 	REDUCE(y, x, X9); \
 	REDUCE(Y8, X8, X9); \
-	VMOVSS        x, off(AX); \
-	VMOVSS        X8, off+4(AX)
+	VMOVSS        x, lo; \
+	VMOVSS        X8, hi
 
-// TILESTORE stores the sixteen results, out[4*r+t].
+// TILEROWOUT(za, ya, xa, zb, yb, xb) stores one row's four results at R8
+// (the token stride in DX), then moves R8 to the next row (stride BX).
+#define TILEROWOUT(za, ya, xa, zb, yb, xb) \
+	LEAQ (R8)(DX*2), R9; \
+	TILEREDUCE(za, ya, xa, (R8), (R8)(DX*1)); \
+	TILEREDUCE(zb, yb, xb, (R9), (R9)(DX*1)); \
+	ADDQ BX, R8
+
+// TILESTORE stores the sixteen results of a group, row r and token t at
+// out + r*rowStride + t*tokStride, and moves out on by four tokens, to the
+// next group; it decrements the groups left, setting the flags.
 #define TILESTORE \
-	MOVQ out+40(FP), AX; \
-	TILEREDUCE(Z0, Y0, X0, 0); \
-	TILEREDUCE(Z1, Y1, X1, 8); \
-	TILEREDUCE(Z2, Y2, X2, 16); \
-	TILEREDUCE(Z3, Y3, X3, 24); \
-	TILEREDUCE(Z4, Y4, X4, 32); \
-	TILEREDUCE(Z5, Y5, X5, 40); \
-	TILEREDUCE(Z6, Y6, X6, 48); \
-	TILEREDUCE(Z7, Y7, X7, 56); \
-	VZEROUPPER
+	MOVQ out+48(FP), R8; \
+	MOVQ rowStride+56(FP), BX; \
+	MOVQ tokStride+64(FP), DX; \
+	TILEROWOUT(Z0, Y0, X0, Z1, Y1, X1); \
+	TILEROWOUT(Z2, Y2, X2, Z3, Y3, X3); \
+	TILEROWOUT(Z4, Y4, X4, Z5, Y5, X5); \
+	TILEROWOUT(Z6, Y6, X6, Z7, Y7, X7); \
+	SHLQ $2, DX; \
+	ADDQ DX, out+48(FP); \
+	DECQ groups+40(FP)
 
 // NEXTT(size) advances to the next block.
 #define NEXTT(size) \
@@ -858,11 +871,14 @@ GLOBL acts32TileShift<>(SB), RODATA|NOPTR, $64
 	ADDQ $384, DI; \
 	DECQ CX
 
-// func dotQ8_0ActsVNNI4x4(rows *byte, stride int, pk *byte, nb int, tab *float32, out *[16]float32)
-TEXT ·dotQ8_0ActsVNNI4x4(SB), NOSPLIT, $0-48
+// func dotQ8_0ActsVNNI4x4(rows *byte, stride int, pk *byte, nb int, tab *float32, groups int, out *float32, rowStride, tokStride int)
+TEXT ·dotQ8_0ActsVNNI4x4(SB), NOSPLIT, $0-72
 	ARGST
 	MOVL         $0x80, AX
 	VPBROADCASTB AX, Z30
+
+a32t80group:
+	GROUPT
 
 a32t80loop:
 	TILETOK
@@ -882,6 +898,8 @@ a32t80loop:
 	JNZ             a32t80loop
 
 	TILESTORE
+	JNZ a32t80group
+	VZEROUPPER
 	RET
 
 // NIBT(blk) sets Z22 to the 32 nibbles of the 16 bytes at blk in each
@@ -901,12 +919,15 @@ a32t80loop:
 	NIBT(qs); \
 	VPADDB   Z30, Z22, K1, Z22
 
-// func dotQ5_0ActsVNNI4x4(rows *byte, stride int, pk *byte, nb int, tab *float32, out *[16]float32)
-TEXT ·dotQ5_0ActsVNNI4x4(SB), NOSPLIT, $0-48
+// func dotQ5_0ActsVNNI4x4(rows *byte, stride int, pk *byte, nb int, tab *float32, groups int, out *float32, rowStride, tokStride int)
+TEXT ·dotQ5_0ActsVNNI4x4(SB), NOSPLIT, $0-72
 	ARGST
 	VPBROADCASTB acts32Consts<>+10(SB), Z30
 	VPBROADCASTB acts32Consts<>+8(SB), Z29
 	VMOVDQU64    acts32TileShift<>(SB), Z28
+
+a32t50group:
+	GROUPT
 
 a32t50loop:
 	TILETOK
@@ -922,13 +943,18 @@ a32t50loop:
 	JNZ  a32t50loop
 
 	TILESTORE
+	JNZ a32t50group
+	VZEROUPPER
 	RET
 
-// func dotQ4_0ActsVNNI4x4(rows *byte, stride int, pk *byte, nb int, tab *float32, out *[16]float32)
-TEXT ·dotQ4_0ActsVNNI4x4(SB), NOSPLIT, $0-48
+// func dotQ4_0ActsVNNI4x4(rows *byte, stride int, pk *byte, nb int, tab *float32, groups int, out *float32, rowStride, tokStride int)
+TEXT ·dotQ4_0ActsVNNI4x4(SB), NOSPLIT, $0-72
 	ARGST
 	VPBROADCASTB acts32Consts<>+8(SB), Z29
 	VMOVDQU64    acts32TileShift<>(SB), Z28
+
+a32t40group:
+	GROUPT
 
 a32t40loop:
 	TILETOK
@@ -944,4 +970,6 @@ a32t40loop:
 	JNZ  a32t40loop
 
 	TILESTORE
+	JNZ a32t40group
+	VZEROUPPER
 	RET
