@@ -771,10 +771,12 @@ a32packloop:
 	RET
 
 // Registers of the tile kernels: SI rows 0 and 1 (R14 the row stride),
-// R13 rows 2 and 3, DI the packed tokens (one group after the other), R10
-// the half table, CX the blocks left. Z0..Z7 accumulate row r, token pair p in Z(2r+p); Z16 and
-// Z17 hold the pairs' quants, Z22 the decoded weights, Z23 the weight
-// scale, Z24..Z27 temps, Z28 and Z29 decoding constants, Z30 bytes o.
+// R13 rows 2 and 3, DI the packed tokens (one group after the other),
+// R10 the half table, CX the blocks left. Z0..Z7 accumulate row r, token
+// pair p in Z(2r+p); Z16 and Z17 hold the pairs' quants, Z18 and Z19
+// their -o*Σq, Z20 and Z21 their scales, Z22 the decoded weights, Z23 the
+// weight scale, Z24..Z27 temps, Z28 and Z29 decoding constants, Z30 bytes
+// o.
 
 // acts32TileShift shifts the words of 128-bit lanes 1 and 3 by 4.
 DATA acts32TileShift<>+0(SB)/8, $0
@@ -808,19 +810,23 @@ GLOBL acts32TileShift<>(SB), RODATA|NOPTR, $64
 	VPXORD Z6, Z6, Z6; \
 	VPXORD Z7, Z7, Z7
 
-// TILETOK loads the block's token pairs' quants.
+// TILETOK loads the block's token pairs: quants into Z16 and Z17, -o*Σq
+// into Z18 and Z19, scales into Z20 and Z21.
 #define TILETOK \
 	VMOVDQU64 0(DI), Z16; \
-	VMOVDQU64 64(DI), Z17
+	VMOVDQU64 64(DI), Z17; \
+	VMOVDQU64 128(DI), Z18; \
+	VMOVDQU64 192(DI), Z19; \
+	VMOVUPS   256(DI), Z20; \
+	VMOVUPS   320(DI), Z21
 
-// TILEPAIR(q, off, t, f, acc) adds the pair's lanes for the row (weights
-// in Z22, scale in Z23; the pair's -o*Σq at off(DI) and scales at
-// off+128(DI)) to acc, with temps t and f.
-#define TILEPAIR(q, off, t, f, acc) \
-	VMOVDQU64 off(DI), t; \
+// TILEPAIR(q, negc, sc, t, f, acc) adds the pair's lanes for the row
+// (weights in Z22, scale in Z23) to acc, with temps t and f.
+#define TILEPAIR(q, negc, sc, t, f, acc) \
+	VMOVDQA64 negc, t; \
 	VPDPBUSD  q, Z22, t; \
 	VCVTDQ2PS t, t; \
-	VMULPS    off+128(DI), Z23, f; \
+	VMULPS    sc, Z23, f; \
 	VMULPS    f, t, t; \
 	VADDPS    t, acc, acc
 
@@ -829,8 +835,8 @@ GLOBL acts32TileShift<>(SB), RODATA|NOPTR, $64
 #define TILEROW(blk, acc0, acc1) \
 	MOVWLZX      blk, AX; \
 	VBROADCASTSS (R10)(AX*4), Z23; \
-	TILEPAIR(Z16, 128, Z24, Z25, acc0); \
-	TILEPAIR(Z17, 192, Z26, Z27, acc1)
+	TILEPAIR(Z16, Z18, Z20, Z24, Z25, acc0); \
+	TILEPAIR(Z17, Z19, Z21, Z26, Z27, acc1)
 
 // TILEREDUCE(z, y, x, lo, hi) reduces the two tokens of accumulator z
 // into lo (the lower token) and hi (the upper one); it clobbers Y8, X9.
