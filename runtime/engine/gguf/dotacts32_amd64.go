@@ -83,27 +83,38 @@ func dotQ5_0ActsVNNIx4(row *byte, q *[4]*int8, d *[4]*float32, nb int, tab *floa
 //go:noescape
 func packActs32x4(q *[4]*int8, d *[4]*float32, nb, o int, dst *byte)
 
-// The tile kernels take nb > 0 blocks of four rows, the first at rows and
-// each the next stride bytes on, and groups > 0 groups of four tokens
-// packed one after the other at pk by packActs32x4, and store what the
-// single-token kernel returns for row r and token t of group g at out +
-// r*rowStride + (4g+t)*tokStride (strides in bytes).
+// The unpack functions decode nb > 0 blocks of four rows of their type,
+// the first at rows and each the next stride bytes on, into
+// tileUnpackBytes per block at dst for dotActs32Tile.
 
 //go:noescape
-func dotQ8_0ActsVNNI4x4(rows *byte, stride int, pk *byte, nb int, tab *float32, groups int, out *float32, rowStride, tokStride int)
+func unpackQ8_0x4(rows *byte, stride, nb int, tab *float32, dst *byte)
 
 //go:noescape
-func dotQ5_0ActsVNNI4x4(rows *byte, stride int, pk *byte, nb int, tab *float32, groups int, out *float32, rowStride, tokStride int)
+func unpackQ5_0x4(rows *byte, stride, nb int, tab *float32, dst *byte)
 
 //go:noescape
-func dotQ4_0ActsVNNI4x4(rows *byte, stride int, pk *byte, nb int, tab *float32, groups int, out *float32, rowStride, tokStride int)
+func unpackQ4_0x4(rows *byte, stride, nb int, tab *float32, dst *byte)
+
+// dotActs32Tile multiplies four rows unpacked at w with groups > 0 groups
+// of four tokens packed one after the other at pk by packActs32x4 with the
+// rows' type's offset, and stores what the single-token kernel returns for
+// row r and token t of group g at out + r*rowStride + (4g+t)*tokStride
+// (strides in bytes).
+//
+//go:noescape
+func dotActs32Tile(w, pk *byte, nb, groups int, out *float32, rowStride, tokStride int)
 
 // haveActs32Tile reports whether the tile kernels can run: they use
 // 512-bit registers.
 var haveActs32Tile = haveActs32VNNI && cpu.X86.HasAVX512BW
 
-// tileBlockBytes is the size of one block of four packed tokens.
-const tileBlockBytes = 384
+// tileBlockBytes is the size of one block of four packed tokens,
+// tileUnpackBytes that of one block of four unpacked rows.
+const (
+	tileBlockBytes  = 384
+	tileUnpackBytes = 144
+)
 
 // tileScratch holds the packed tokens of callActs32Tile, one *[]byte
 // per goroutine at a time.
@@ -134,7 +145,8 @@ func callActs32Tile(k int, kn actKernelN, rows []byte, rowSize, nrows int, acts 
 	}
 	sp := tileScratch.Get().(*[]byte)
 	gb := nb * tileBlockBytes // bytes per group of four tokens
-	need := groups*gb + 64
+	ub := nb * tileUnpackBytes
+	need := groups*gb + ub + 64
 	if cap(*sp) < need {
 		*sp = make([]byte, need)
 	}
@@ -150,22 +162,24 @@ func callActs32Tile(k int, kn actKernelN, rows []byte, rowSize, nrows int, acts 
 		}
 		packActs32x4(&q, &d, nb, tileOffsets[k], &buf[g*gb])
 	}
-	// Each four rows stay in the first-level cache for all the tokens.
-	// The kernels store within out: the last element they write,
-	// (4*tiles-1)*rowStride + (4*groups-1)*tokStride, is at most the
-	// last one DotRowsActsN checked.
+	// Each four rows are decoded once, for all the tokens, and stay in
+	// the first-level cache. The kernel stores within out: the last
+	// element it writes, (4*tiles-1)*rowStride + (4*groups-1)*tokStride,
+	// is at most the last one DotRowsActsN checked.
+	w := &buf[groups*gb]
 	rs, ts := 4*rowStride, 4*tokStride
 	for t := range tiles {
 		r := 4 * t
-		w, o := unsafe.SliceData(rows[r*rowSize:]), &out[r*rowStride]
+		rp := unsafe.SliceData(rows[r*rowSize:])
 		switch k {
 		case kQ8_0VNNI4x4:
-			dotQ8_0ActsVNNI4x4(w, rowSize, &buf[0], nb, &f16Table[0], groups, o, rs, ts)
+			unpackQ8_0x4(rp, rowSize, nb, &f16Table[0], w)
 		case kQ5_0VNNI4x4:
-			dotQ5_0ActsVNNI4x4(w, rowSize, &buf[0], nb, &f16Table[0], groups, o, rs, ts)
+			unpackQ5_0x4(rp, rowSize, nb, &f16Table[0], w)
 		case kQ4_0VNNI4x4:
-			dotQ4_0ActsVNNI4x4(w, rowSize, &buf[0], nb, &f16Table[0], groups, o, rs, ts)
+			unpackQ4_0x4(rp, rowSize, nb, &f16Table[0], w)
 		}
+		dotActs32Tile(w, &buf[0], nb, groups, &out[r*rowStride], rs, ts)
 	}
 	tileScratch.Put(sp)
 	if i := 4 * groups; i < len(acts) {

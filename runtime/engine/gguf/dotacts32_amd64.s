@@ -719,6 +719,104 @@ a32quant:
 // each); the two pairs' -o*Σq lanes (int32); the two pairs' scales, each
 // token's eight times.
 
+// unpack…4 decode nb > 0 blocks of four rows, the first at rows and each
+// the next stride bytes on, once for all the tokens, 144 bytes per block
+// at dst: each row's 32 weights made unsigned (w + o), then the four rows'
+// scales as float32 (from the half table at tab).
+
+// UNPACKT(decode, size, label) is the loop of an unpack function: decode
+// sets Y1 to the unsigned weights of the block at its argument.
+// Each unpack function has loaded SI with rows 0 and 1, R14
+// with the stride, R13 with rows 2 and 3, CX with nb, R10 with tab and
+// DI with dst.
+#define UNPACKT(decode, size, label) \
+label: \
+	decode(0(SI), 2(SI), 6(SI)); \
+	VMOVDQU Y1, 0(DI); \
+	decode(0(SI)(R14*1), 2(SI)(R14*1), 6(SI)(R14*1)); \
+	VMOVDQU Y1, 32(DI); \
+	decode(0(R13), 2(R13), 6(R13)); \
+	VMOVDQU Y1, 64(DI); \
+	decode(0(R13)(R14*1), 2(R13)(R14*1), 6(R13)(R14*1)); \
+	VMOVDQU Y1, 96(DI); \
+	MOVWLZX 0(SI), AX; \
+	MOVL    (R10)(AX*4), AX; \
+	MOVL    AX, 128(DI); \
+	MOVWLZX 0(SI)(R14*1), AX; \
+	MOVL    (R10)(AX*4), AX; \
+	MOVL    AX, 132(DI); \
+	MOVWLZX 0(R13), AX; \
+	MOVL    (R10)(AX*4), AX; \
+	MOVL    AX, 136(DI); \
+	MOVWLZX 0(R13)(R14*1), AX; \
+	MOVL    (R10)(AX*4), AX; \
+	MOVL    AX, 140(DI); \
+	ADDQ    $size, SI; \
+	ADDQ    $size, R13; \
+	ADDQ    $144, DI; \
+	DECQ    CX; \
+	JNZ     label; \
+	VZEROUPPER; \
+	RET
+
+// DEC8(d, a, b): Q8_0 weights plus 128 (Y9 bytes 0x80).
+#define DEC8(d, a, b) \
+	VMOVDQU a, Y1; \
+	VPXOR   Y9, Y1, Y1
+
+// DEC4(d, a, b): Q4_0 nibbles, low then high (Y13 bytes 0x0f).
+#define DEC4(d, a, b) \
+	VMOVDQU     a, X1; \
+	VPSRLW      $4, X1, X2; \
+	VINSERTI128 $1, X2, Y1, Y1; \
+	VPAND       Y13, Y1, Y1
+
+// DEC5(d, a, b): Q5_0 nibbles plus 16 where the fifth bit (at a) is set
+// (Y9 bytes 0x10).
+#define DEC5(d, a, b) \
+	MOVL        a, AX; \
+	KMOVD       AX, K1; \
+	VMOVDQU     b, X1; \
+	VPSRLW      $4, X1, X2; \
+	VINSERTI128 $1, X2, Y1, Y1; \
+	VPAND       Y13, Y1, Y1; \
+	VPADDB      Y9, Y1, K1, Y1
+
+// TILEPAIR(q, negc, sc, t, f, acc) adds the pair's lanes for the row
+// (weights in Z22, scale in Z23) to acc, with temps t and f.
+#define TILEPAIR(q, negc, sc, t, f, acc) \
+	VMOVDQA64 negc, t; \
+	VPDPBUSD  q, Z22, t; \
+	VCVTDQ2PS t, t; \
+	VMULPS    sc, Z23, f; \
+	VMULPS    f, t, t; \
+	VADDPS    t, acc, acc
+
+// TILEROW(woff, doff, acc0, acc1) takes the unpacked row whose weights
+// are at woff(SI) and scale at doff(SI).
+#define TILEROW(woff, doff, acc0, acc1) \
+	VBROADCASTI64X4 woff(SI), Z22; \
+	VBROADCASTSS    doff(SI), Z23; \
+	TILEPAIR(Z16, Z18, Z20, Z24, Z25, acc0); \
+	TILEPAIR(Z17, Z19, Z21, Z26, Z27, acc1)
+
+// TILEREDUCE(z, y, x, lo, hi) reduces the two tokens of accumulator z
+// into lo (the lower token) and hi (the upper one); it clobbers Y8, X9.
+#define TILEREDUCE(z, y, x, lo, hi) \
+	VEXTRACTF64X4 $1, z, Y8; \
+	REDUCE(y, x, X9); \
+	REDUCE(Y8, X8, X9); \
+	VMOVSS        x, lo; \
+	VMOVSS        X8, hi
+
+// TILEROWOUT(za, ya, xa, zb, yb, xb) stores one row's four results at R8
+// (the token stride in DX), then moves R8 to the next row (stride BX).
+#define TILEROWOUT(za, ya, xa, zb, yb, xb) \
+	LEAQ (R8)(DX*2), R9; \
+	TILEREDUCE(za, ya, xa, (R8), (R8)(DX*1)); \
+	TILEREDUCE(zb, yb, xb, (R9), (R9)(DX*1)); \
+	ADDQ BX, R8
+
 // func packActs32x4(q *[4]*int8, d *[4]*float32, nb, o int, dst *byte)
 TEXT ·packActs32x4(SB), NOSPLIT, $0-40
 	MOVQ         q+0(FP), AX
@@ -770,212 +868,93 @@ a32packloop:
 	VZEROUPPER
 	RET
 
-// Registers of the tile kernels: SI rows 0 and 1 (R14 the row stride),
-// R13 rows 2 and 3, DI the packed tokens (one group after the other),
-// R10 the half table, CX the blocks left. Z0..Z7 accumulate row r, token
-// pair p in Z(2r+p); Z16 and Z17 hold the pairs' quants, Z18 and Z19
-// their -o*Σq, Z20 and Z21 their scales, Z22 the decoded weights, Z23 the
-// weight scale, Z24..Z27 temps, Z28 and Z29 decoding constants, Z30 bytes
-// o.
+// func unpackQ8_0x4(rows *byte, stride, nb int, tab *float32, dst *byte)
+TEXT ·unpackQ8_0x4(SB), NOSPLIT, $0-40
+	MOVQ rows+0(FP), SI
+	MOVQ stride+8(FP), R14
+	LEAQ (SI)(R14*2), R13
+	MOVQ nb+16(FP), CX
+	MOVQ tab+24(FP), R10
+	MOVQ dst+32(FP), DI
+	MOVL         $0x80, AX
+	VPBROADCASTB AX, Y9
+	UNPACKT(DEC8, 34, a32u80loop)
 
-// acts32TileShift shifts the words of 128-bit lanes 1 and 3 by 4.
-DATA acts32TileShift<>+0(SB)/8, $0
-DATA acts32TileShift<>+8(SB)/8, $0
-DATA acts32TileShift<>+16(SB)/8, $0x0004000400040004
-DATA acts32TileShift<>+24(SB)/8, $0x0004000400040004
-DATA acts32TileShift<>+32(SB)/8, $0
-DATA acts32TileShift<>+40(SB)/8, $0
-DATA acts32TileShift<>+48(SB)/8, $0x0004000400040004
-DATA acts32TileShift<>+56(SB)/8, $0x0004000400040004
-GLOBL acts32TileShift<>(SB), RODATA|NOPTR, $64
+// func unpackQ4_0x4(rows *byte, stride, nb int, tab *float32, dst *byte)
+TEXT ·unpackQ4_0x4(SB), NOSPLIT, $0-40
+	MOVQ rows+0(FP), SI
+	MOVQ stride+8(FP), R14
+	LEAQ (SI)(R14*2), R13
+	MOVQ nb+16(FP), CX
+	MOVQ tab+24(FP), R10
+	MOVQ dst+32(FP), DI
+	VPBROADCASTB acts32Consts<>+8(SB), Y13
+	UNPACKT(DEC4, 18, a32u40loop)
 
-// ARGST loads the arguments of a tile kernel.
-#define ARGST \
-	MOVQ pk+16(FP), DI; \
-	MOVQ tab+32(FP), R10
+// func unpackQ5_0x4(rows *byte, stride, nb int, tab *float32, dst *byte)
+TEXT ·unpackQ5_0x4(SB), NOSPLIT, $0-40
+	MOVQ rows+0(FP), SI
+	MOVQ stride+8(FP), R14
+	LEAQ (SI)(R14*2), R13
+	MOVQ nb+16(FP), CX
+	MOVQ tab+24(FP), R10
+	MOVQ dst+32(FP), DI
+	VPBROADCASTB acts32Consts<>+8(SB), Y13
+	VPBROADCASTB acts32Consts<>+10(SB), Y9
+	UNPACKT(DEC5, 22, a32u50loop)
 
-// GROUPT starts a group of four tokens: it points SI and R13 at the rows,
-// sets CX to the block count and zeroes the accumulators.
-#define GROUPT \
-	MOVQ   rows+0(FP), SI; \
-	MOVQ   stride+8(FP), R14; \
-	LEAQ   (SI)(R14*2), R13; \
-	MOVQ   nb+24(FP), CX; \
-	VPXORD Z0, Z0, Z0; \
-	VPXORD Z1, Z1, Z1; \
-	VPXORD Z2, Z2, Z2; \
-	VPXORD Z3, Z3, Z3; \
-	VPXORD Z4, Z4, Z4; \
-	VPXORD Z5, Z5, Z5; \
-	VPXORD Z6, Z6, Z6; \
+// func dotActs32Tile(w *byte, pk *byte, nb, groups int, out *float32, rowStride, tokStride int)
+//
+// The tile kernel: four rows unpacked at w by an unpack function, times
+// groups > 0 groups of four tokens packed one after the other at pk by
+// packActs32x4 (with the rows' type's offset). Registers: SI the rows'
+// block, DI the tokens' block, CX the blocks left; Z0..Z7 accumulate row
+// r, token pair p in Z(2r+p); Z16 and Z17 hold the pairs' quants, Z18 and
+// Z19 their -o*Σq, Z20 and Z21 their scales, Z22 a row's weights, Z23 its
+// scale, Z24..Z27 temps.
+TEXT ·dotActs32Tile(SB), NOSPLIT, $0-56
+	MOVQ pk+8(FP), DI
+
+a32tgroup:
+	MOVQ   w+0(FP), SI
+	MOVQ   nb+16(FP), CX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
 	VPXORD Z7, Z7, Z7
 
-// TILETOK loads the block's token pairs: quants into Z16 and Z17, -o*Σq
-// into Z18 and Z19, scales into Z20 and Z21.
-#define TILETOK \
-	VMOVDQU64 0(DI), Z16; \
-	VMOVDQU64 64(DI), Z17; \
-	VMOVDQU64 128(DI), Z18; \
-	VMOVDQU64 192(DI), Z19; \
-	VMOVUPS   256(DI), Z20; \
+a32tloop:
+	VMOVDQU64 0(DI), Z16
+	VMOVDQU64 64(DI), Z17
+	VMOVDQU64 128(DI), Z18
+	VMOVDQU64 192(DI), Z19
+	VMOVUPS   256(DI), Z20
 	VMOVUPS   320(DI), Z21
+	TILEROW(0, 128, Z0, Z1)
+	TILEROW(32, 132, Z2, Z3)
+	TILEROW(64, 136, Z4, Z5)
+	TILEROW(96, 140, Z6, Z7)
+	ADDQ      $144, SI
+	ADDQ      $384, DI
+	DECQ      CX
+	JNZ       a32tloop
 
-// TILEPAIR(q, negc, sc, t, f, acc) adds the pair's lanes for the row
-// (weights in Z22, scale in Z23) to acc, with temps t and f.
-#define TILEPAIR(q, negc, sc, t, f, acc) \
-	VMOVDQA64 negc, t; \
-	VPDPBUSD  q, Z22, t; \
-	VCVTDQ2PS t, t; \
-	VMULPS    sc, Z23, f; \
-	VMULPS    f, t, t; \
-	VADDPS    t, acc, acc
-
-// TILEROW(blk, acc0, acc1) takes the row whose block is at blk, decoded
-// into Z22 already.
-#define TILEROW(blk, acc0, acc1) \
-	MOVWLZX      blk, AX; \
-	VBROADCASTSS (R10)(AX*4), Z23; \
-	TILEPAIR(Z16, Z18, Z20, Z24, Z25, acc0); \
-	TILEPAIR(Z17, Z19, Z21, Z26, Z27, acc1)
-
-// TILEREDUCE(z, y, x, lo, hi) reduces the two tokens of accumulator z
-// into lo (the lower token) and hi (the upper one); it clobbers Y8, X9.
-#define TILEREDUCE(z, y, x, lo, hi) \
-	VEXTRACTF64X4 $1, z, Y8; \
-	REDUCE(y, x, X9); \
-	REDUCE(Y8, X8, X9); \
-	VMOVSS        x, lo; \
-	VMOVSS        X8, hi
-
-// TILEROWOUT(za, ya, xa, zb, yb, xb) stores one row's four results at R8
-// (the token stride in DX), then moves R8 to the next row (stride BX).
-#define TILEROWOUT(za, ya, xa, zb, yb, xb) \
-	LEAQ (R8)(DX*2), R9; \
-	TILEREDUCE(za, ya, xa, (R8), (R8)(DX*1)); \
-	TILEREDUCE(zb, yb, xb, (R9), (R9)(DX*1)); \
-	ADDQ BX, R8
-
-// TILESTORE stores the sixteen results of a group, row r and token t at
-// out + r*rowStride + t*tokStride, and moves out on by four tokens, to the
-// next group; it decrements the groups left, setting the flags.
-#define TILESTORE \
-	MOVQ out+48(FP), R8; \
-	MOVQ rowStride+56(FP), BX; \
-	MOVQ tokStride+64(FP), DX; \
-	TILEROWOUT(Z0, Y0, X0, Z1, Y1, X1); \
-	TILEROWOUT(Z2, Y2, X2, Z3, Y3, X3); \
-	TILEROWOUT(Z4, Y4, X4, Z5, Y5, X5); \
-	TILEROWOUT(Z6, Y6, X6, Z7, Y7, X7); \
-	SHLQ $2, DX; \
-	ADDQ DX, out+48(FP); \
-	DECQ groups+40(FP)
-
-// NEXTT(size) advances to the next block.
-#define NEXTT(size) \
-	ADDQ $size, SI; \
-	ADDQ $size, R13; \
-	ADDQ $384, DI; \
-	DECQ CX
-
-// func dotQ8_0ActsVNNI4x4(rows *byte, stride int, pk *byte, nb int, tab *float32, groups int, out *float32, rowStride, tokStride int)
-TEXT ·dotQ8_0ActsVNNI4x4(SB), NOSPLIT, $0-72
-	ARGST
-	MOVL         $0x80, AX
-	VPBROADCASTB AX, Z30
-
-a32t80group:
-	GROUPT
-
-a32t80loop:
-	TILETOK
-	VBROADCASTI64X4 2(SI), Z22
-	VPXORD          Z30, Z22, Z22
-	TILEROW(0(SI), Z0, Z1)
-	VBROADCASTI64X4 2(SI)(R14*1), Z22
-	VPXORD          Z30, Z22, Z22
-	TILEROW(0(SI)(R14*1), Z2, Z3)
-	VBROADCASTI64X4 2(R13), Z22
-	VPXORD          Z30, Z22, Z22
-	TILEROW(0(R13), Z4, Z5)
-	VBROADCASTI64X4 2(R13)(R14*1), Z22
-	VPXORD          Z30, Z22, Z22
-	TILEROW(0(R13)(R14*1), Z6, Z7)
-	NEXTT(34)
-	JNZ             a32t80loop
-
-	TILESTORE
-	JNZ a32t80group
-	VZEROUPPER
-	RET
-
-// NIBT(blk) sets Z22 to the 32 nibbles of the 16 bytes at blk in each
-// 256-bit half: the low nibbles, then the high ones. Z28 holds
-// acts32TileShift, Z29 bytes 0x0f.
-#define NIBT(blk) \
-	VBROADCASTI32X4 blk, Z22; \
-	VPSRLVW         Z28, Z22, Z22; \
-	VPANDD          Z29, Z22, Z22
-
-// Q5T(qh, qs) decodes the Q5_0 block whose fifth bits are at qh and
-// nibbles at qs into Z22 (unsigned, 0..31).
-#define Q5T(qh, qs) \
-	MOVL     qh, AX; \
-	KMOVD    AX, K1; \
-	KUNPCKDQ K1, K1, K1; \
-	NIBT(qs); \
-	VPADDB   Z30, Z22, K1, Z22
-
-// func dotQ5_0ActsVNNI4x4(rows *byte, stride int, pk *byte, nb int, tab *float32, groups int, out *float32, rowStride, tokStride int)
-TEXT ·dotQ5_0ActsVNNI4x4(SB), NOSPLIT, $0-72
-	ARGST
-	VPBROADCASTB acts32Consts<>+10(SB), Z30
-	VPBROADCASTB acts32Consts<>+8(SB), Z29
-	VMOVDQU64    acts32TileShift<>(SB), Z28
-
-a32t50group:
-	GROUPT
-
-a32t50loop:
-	TILETOK
-	Q5T(2(SI), 6(SI))
-	TILEROW(0(SI), Z0, Z1)
-	Q5T(2(SI)(R14*1), 6(SI)(R14*1))
-	TILEROW(0(SI)(R14*1), Z2, Z3)
-	Q5T(2(R13), 6(R13))
-	TILEROW(0(R13), Z4, Z5)
-	Q5T(2(R13)(R14*1), 6(R13)(R14*1))
-	TILEROW(0(R13)(R14*1), Z6, Z7)
-	NEXTT(22)
-	JNZ  a32t50loop
-
-	TILESTORE
-	JNZ a32t50group
-	VZEROUPPER
-	RET
-
-// func dotQ4_0ActsVNNI4x4(rows *byte, stride int, pk *byte, nb int, tab *float32, groups int, out *float32, rowStride, tokStride int)
-TEXT ·dotQ4_0ActsVNNI4x4(SB), NOSPLIT, $0-72
-	ARGST
-	VPBROADCASTB acts32Consts<>+8(SB), Z29
-	VMOVDQU64    acts32TileShift<>(SB), Z28
-
-a32t40group:
-	GROUPT
-
-a32t40loop:
-	TILETOK
-	NIBT(2(SI))
-	TILEROW(0(SI), Z0, Z1)
-	NIBT(2(SI)(R14*1))
-	TILEROW(0(SI)(R14*1), Z2, Z3)
-	NIBT(2(R13))
-	TILEROW(0(R13), Z4, Z5)
-	NIBT(2(R13)(R14*1))
-	TILEROW(0(R13)(R14*1), Z6, Z7)
-	NEXTT(18)
-	JNZ  a32t40loop
-
-	TILESTORE
-	JNZ a32t40group
+	// Store the sixteen results, row r and token t at out + r*rowStride +
+	// t*tokStride, and move out on by four tokens, to the next group.
+	MOVQ out+32(FP), R8
+	MOVQ rowStride+40(FP), BX
+	MOVQ tokStride+48(FP), DX
+	TILEROWOUT(Z0, Y0, X0, Z1, Y1, X1)
+	TILEROWOUT(Z2, Y2, X2, Z3, Y3, X3)
+	TILEROWOUT(Z4, Y4, X4, Z5, Y5, X5)
+	TILEROWOUT(Z6, Y6, X6, Z7, Y7, X7)
+	SHLQ $2, DX
+	ADDQ DX, out+32(FP)
+	DECQ groups+24(FP)
+	JNZ  a32tgroup
 	VZEROUPPER
 	RET
