@@ -729,8 +729,18 @@ a32quant:
 // Each unpack function has loaded SI with rows 0 and 1, R14
 // with the stride, R13 with rows 2 and 3, CX with nb, R10 with tab and
 // DI with dst.
+//
+// It also prefetches the same block of the next four rows (R11 and R12),
+// which the caller unpacks after this tile's products: those take long
+// enough for the lines to arrive.
 #define UNPACKT(decode, size, label) \
+	LEAQ       (SI)(R14*4), R11; \
+	LEAQ       (R13)(R14*4), R12; \
 label: \
+	PREFETCHT0 (R11); \
+	PREFETCHT0 (R11)(R14*1); \
+	PREFETCHT0 (R12); \
+	PREFETCHT0 (R12)(R14*1); \
 	decode(0(SI), 2(SI), 6(SI)); \
 	VMOVDQU Y1, 0(DI); \
 	decode(0(SI)(R14*1), 2(SI)(R14*1), 6(SI)(R14*1)); \
@@ -753,6 +763,8 @@ label: \
 	MOVL    AX, 140(DI); \
 	ADDQ    $size, SI; \
 	ADDQ    $size, R13; \
+	ADDQ    $size, R11; \
+	ADDQ    $size, R12; \
 	ADDQ    $144, DI; \
 	DECQ    CX; \
 	JNZ     label; \
