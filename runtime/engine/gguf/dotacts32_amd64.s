@@ -730,17 +730,18 @@ a32quant:
 // with the stride, R13 with rows 2 and 3, CX with nb, R10 with tab and
 // DI with dst.
 //
-// It also prefetches the same block of the next four rows (R11 and R12),
-// which the caller unpacks after this tile's products: those take long
-// enough for the lines to arrive.
+// It also prefetches the same block of the next four rows (R11 and R12)
+// into the second-level cache (the packed tokens fill the first), which
+// the caller unpacks after this tile's products: those take long enough
+// for the lines to arrive.
 #define UNPACKT(decode, size, label) \
 	LEAQ       (SI)(R14*4), R11; \
 	LEAQ       (R13)(R14*4), R12; \
 label: \
-	PREFETCHT0 (R11); \
-	PREFETCHT0 (R11)(R14*1); \
-	PREFETCHT0 (R12); \
-	PREFETCHT0 (R12)(R14*1); \
+	PREFETCHT1 (R11); \
+	PREFETCHT1 (R11)(R14*1); \
+	PREFETCHT1 (R12); \
+	PREFETCHT1 (R12)(R14*1); \
 	decode(0(SI), 2(SI), 6(SI)); \
 	VMOVDQU Y1, 0(DI); \
 	decode(0(SI)(R14*1), 2(SI)(R14*1), 6(SI)(R14*1)); \
