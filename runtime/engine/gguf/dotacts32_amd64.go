@@ -100,10 +100,10 @@ func unpackQ4_0x4(rows *byte, stride, nb int, tab *float32, dst *byte)
 // of four tokens packed one after the other at pk by packActs32x4 with the
 // rows' type's offset, and stores what the single-token kernel returns for
 // row r and token t of group g at out + r*rowStride + (4g+t)*tokStride
-// (strides in bytes).
+// (strides in bytes). fs is 64 bytes of scratch.
 //
 //go:noescape
-func dotActs32Tile(w, pk *byte, nb, groups int, out *float32, rowStride, tokStride int)
+func dotActs32Tile(w, pk *byte, nb, groups int, out *float32, rowStride, tokStride int, fs *byte)
 
 // haveActs32Tile reports whether the tile kernels can run: they use
 // 512-bit registers.
@@ -112,8 +112,8 @@ var haveActs32Tile = haveActs32VNNI && cpu.X86.HasAVX512BW
 // tileBlockBytes is the size of one block of four packed tokens,
 // tileUnpackBytes that of one block of four unpacked rows.
 const (
-	tileBlockBytes  = 384
-	tileUnpackBytes = 144
+	tileBlockBytes  = 320
+	tileUnpackBytes = 192
 )
 
 // tileScratch holds the packed tokens of callActs32Tile, one *[]byte
@@ -146,7 +146,7 @@ func callActs32Tile(k int, kn actKernelN, rows []byte, rowSize, nrows int, acts 
 	sp := tileScratch.Get().(*[]byte)
 	gb := nb * tileBlockBytes // bytes per group of four tokens
 	ub := nb * tileUnpackBytes
-	need := groups*gb + ub + 64
+	need := groups*gb + ub + 64 + 64
 	if cap(*sp) < need {
 		*sp = make([]byte, need)
 	}
@@ -166,7 +166,7 @@ func callActs32Tile(k int, kn actKernelN, rows []byte, rowSize, nrows int, acts 
 	// the first-level cache. The kernel stores within out: the last
 	// element it writes, (4*tiles-1)*rowStride + (4*groups-1)*tokStride,
 	// is at most the last one DotRowsActsN checked.
-	w := &buf[groups*gb]
+	w, fs := &buf[groups*gb], &buf[groups*gb+ub]
 	rs, ts := 4*rowStride, 4*tokStride
 	for t := range tiles {
 		r := 4 * t
@@ -179,7 +179,7 @@ func callActs32Tile(k int, kn actKernelN, rows []byte, rowSize, nrows int, acts 
 		case kQ4_0VNNI4x4:
 			unpackQ4_0x4(rp, rowSize, nb, &f16Table[0], w)
 		}
-		dotActs32Tile(w, &buf[0], nb, groups, &out[r*rowStride], rs, ts)
+		dotActs32Tile(w, &buf[0], nb, groups, &out[r*rowStride], rs, ts, fs)
 	}
 	tileScratch.Put(sp)
 	if i := 4 * groups; i < len(acts) {
