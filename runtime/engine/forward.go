@@ -16,6 +16,10 @@ const MaxBatch = 32
 // smaller matrices run on the calling goroutine alone.
 const workPerChunk = 1 << 15
 
+// rowTile is the multiple of rows that matmulJobs hands out at once for
+// B > 1, so that the integer tile kernels take whole tiles.
+const rowTile = 4
+
 // Sequence is the state of one token sequence: its key/value cache and the
 // scratch buffers of the forward pass. It is not safe for concurrent use;
 // the Model it belongs to may serve several sequences.
@@ -36,6 +40,16 @@ type Sequence struct {
 	// scores is the attention scratch: one score per cached position for
 	// each pool worker, sized with the cache (growCache).
 	scores []float32
+
+	// The loops handed to the pool: method values made once, so that a
+	// loop allocates nothing, and their arguments.
+	matmulLoop, attnLoop func(worker, lo, hi int)
+	mm                   struct {
+		in   []float32
+		B    int
+		jobs []matJob
+	}
+	at struct{ li, pos0, B int }
 }
 
 // NewSequence returns an empty sequence that holds at most maxLen tokens
@@ -47,7 +61,7 @@ func (m *Model) NewSequence(maxLen int) *Sequence {
 	}
 	hp := m.HP
 	qDim, kvDim := hp.Heads*hp.HeadDim, hp.KVHeads*hp.HeadDim
-	return &Sequence{
+	s := &Sequence{
 		m:      m,
 		maxLen: maxLen,
 		k:      make([][]float32, hp.Layers),
@@ -68,6 +82,8 @@ func (m *Model) NewSequence(maxLen int) *Sequence {
 			gguf.Layout256: make([]gguf.Acts, MaxBatch),
 		},
 	}
+	s.matmulLoop, s.attnLoop = s.matmulChunk, s.attentionChunk
+	return s
 }
 
 // Len returns the number of tokens in the cache.
@@ -246,58 +262,83 @@ func (s *Sequence) matmulJobs(in []float32, B int, jobs []matJob) {
 		}
 	}
 	chunk := max(1, workPerChunk/(cols*B))
-	if B > 1 && jobs[0].w.t == gguf.TypeF32 {
-		// Whole tiles of MatMulF32's three rows.
-		chunk = (max(chunk, 6) + 2) / 3 * 3
+	if B > 1 {
+		// Whole tiles of rows for DotRowsActsN (MatMulF32's tiles are
+		// three rows), and enough of them to amortize its packing of
+		// the tokens.
+		tile := rowTile
+		if jobs[0].w.t == gguf.TypeF32 {
+			tile = 3
+		}
+		chunk = max(chunk, 8*tile+tile-1) / tile * tile
 	}
-	s.m.pool.run(total, chunk, func(_, lo, hi int) {
-		ji, base := 0, 0
-		for r := lo; r < hi; {
-			for r >= base+jobs[ji].w.rows {
-				base += jobs[ji].w.rows
-				ji++
-			}
-			j := &jobs[ji]
-			w := j.w
-			end := min(hi, base+w.rows)
-			if j.acts == nil && w.t == gguf.TypeF32 && B > 1 {
-				// The rows of the chunk by all B tokens, each weight
-				// loaded once for several tokens; each result equals
-				// DotRow's.
-				lo, hi := r-base, end-base
-				gguf.MatMulF32(w.data[lo*w.rowSize:hi*w.rowSize], cols, in[:B*cols], B, j.out[lo:], w.rows)
-				if j.bias != nil {
-					for b := range B {
-						o := j.out[b*w.rows : (b+1)*w.rows]
-						for lr := lo; lr < hi; lr++ {
-							o[lr] += j.bias[lr]
-						}
+	s.mm.in, s.mm.B, s.mm.jobs = in, B, jobs
+	s.m.pool.run(total, chunk, s.matmulLoop)
+	s.mm.in, s.mm.jobs = nil, nil
+}
+
+// matmulChunk computes the rows [lo, hi) of matmulJobs's products, taken
+// together, with its arguments in s.mm.
+func (s *Sequence) matmulChunk(_, lo, hi int) {
+	in, B, jobs := s.mm.in, s.mm.B, s.mm.jobs
+	cols := jobs[0].w.cols
+	ji, base := 0, 0
+	for r := lo; r < hi; {
+		for r >= base+jobs[ji].w.rows {
+			base += jobs[ji].w.rows
+			ji++
+		}
+		j := &jobs[ji]
+		w := j.w
+		end := min(hi, base+w.rows)
+		if j.acts == nil && w.t == gguf.TypeF32 && B > 1 {
+			// The rows of the chunk by all B tokens, each weight loaded
+			// once for several tokens; each result equals DotRow's.
+			lo, hi := r-base, end-base
+			gguf.MatMulF32(w.data[lo*w.rowSize:hi*w.rowSize], cols, in[:B*cols], B, j.out[lo:], w.rows)
+			if j.bias != nil {
+				for b := range B {
+					o := j.out[b*w.rows : (b+1)*w.rows]
+					for lr := lo; lr < hi; lr++ {
+						o[lr] += j.bias[lr]
 					}
 				}
-				r = end
-				continue
 			}
-			for ; r < end; r++ {
-				lr := r - base
-				row := w.row(lr)
-				switch {
-				case j.acts == nil:
-					for b := range B {
-						j.out[b*w.rows+lr] = gguf.DotRow(w.t, row, in[b*cols:(b+1)*cols])
+			r = end
+			continue
+		}
+		if j.acts != nil && B > 1 {
+			lr, n := r-base, end-r
+			gguf.DotRowsActsN(w.t, w.data[lr*w.rowSize:(lr+n)*w.rowSize], n, j.acts, j.out[lr:], 1, w.rows)
+			if j.bias != nil {
+				for b := range B {
+					o := j.out[b*w.rows+lr : b*w.rows+lr+n]
+					for i, v := range j.bias[lr : lr+n] {
+						o[i] += v
 					}
-				case B == 1:
-					j.out[lr] = gguf.DotRowActs(w.t, row, &j.acts[0])
-				default:
-					gguf.DotRowActsN(w.t, row, j.acts, j.out[lr:], w.rows)
 				}
-				if j.bias != nil {
-					for b := range B {
-						j.out[b*w.rows+lr] += j.bias[lr]
-					}
+			}
+			r = end
+			continue
+		}
+		for ; r < end; r++ {
+			lr := r - base
+			row := w.row(lr)
+			switch {
+			case j.acts == nil:
+				for b := range B {
+					j.out[b*w.rows+lr] = gguf.DotRow(w.t, row, in[b*cols:(b+1)*cols])
+				}
+			default:
+				j.out[lr] = gguf.DotRowActs(w.t, row, &j.acts[0])
+			}
+			if j.bias != nil {
+				for b := range B {
+					j.out[b*w.rows+lr] += j.bias[lr]
 				}
 			}
 		}
-	})
+	}
 }
 
 // actLayout returns the layout in which the products with a matrix of type
@@ -317,52 +358,59 @@ func (m *Model) actLayout(t gguf.Type) gguf.ActLayout {
 // thread count either way.
 func (s *Sequence) attention(li, pos0, B int) {
 	hp := &s.m.HP
+	chunk := max(1, workPerChunk/((pos0+B)*hp.HeadDim*2))
+	s.at.li, s.at.pos0, s.at.B = li, pos0, B
+	s.m.pool.run(B*hp.Heads, chunk, s.attnLoop)
+}
+
+// attentionChunk computes the (token, head) items [lo, hi) of attention,
+// with its arguments in s.at.
+func (s *Sequence) attentionChunk(worker, lo, hi int) {
+	li, pos0, B := s.at.li, s.at.pos0, s.at.B
+	hp := &s.m.HP
 	hd := hp.HeadDim
 	qDim, kvDim := hp.Heads*hd, hp.KVHeads*hd
 	group := hp.Heads / hp.KVHeads
 	span := pos0 + B
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	keys, vals := s.k[li], s.v[li]
-	chunk := max(1, workPerChunk/(span*hd*2))
 	stride := len(s.scores) / s.m.pool.threads
 	vector := haveAttnAVX2 && hd%8 == 0
-	s.m.pool.run(B*hp.Heads, chunk, func(worker, lo, hi int) {
-		scores := s.scores[worker*stride : worker*stride+span]
-		for item := lo; item < hi; item++ {
-			b, h := item/hp.Heads, item%hp.Heads
-			n := pos0 + b + 1 // causal: positions 0..pos0+b
-			q := s.q[b*qDim+h*hd : b*qDim+(h+1)*hd]
-			kvOff := (h / group) * hd
-			sc := scores[:n]
-			out := s.ao[b*qDim+h*hd : b*qDim+(h+1)*hd]
-			mx := float32(math.Inf(-1))
-			if vector {
-				last := (n-1)*kvDim + kvOff + hd - 1 // the last element the kernels read
-				_, _ = keys[last], vals[last]
-				attnDotsAVX2(&q[0], &keys[kvOff], hd, kvDim, n, scale, &sc[0])
-				for _, d := range sc {
-					mx = max(mx, d)
-				}
-				inv := float32(1 / expShift(sc, mx))
-				attnMixAVX2(&sc[0], &vals[kvOff], hd, kvDim, n, &out[0])
-				for i := range out {
-					out[i] *= inv
-				}
-				continue
-			}
-			for t := range n {
-				d := gguf.Dot(q, keys[t*kvDim+kvOff:t*kvDim+kvOff+hd]) * scale
-				sc[t] = d
+	scores := s.scores[worker*stride : worker*stride+span]
+	for item := lo; item < hi; item++ {
+		b, h := item/hp.Heads, item%hp.Heads
+		n := pos0 + b + 1 // causal: positions 0..pos0+b
+		q := s.q[b*qDim+h*hd : b*qDim+(h+1)*hd]
+		kvOff := (h / group) * hd
+		sc := scores[:n]
+		out := s.ao[b*qDim+h*hd : b*qDim+(h+1)*hd]
+		mx := float32(math.Inf(-1))
+		if vector {
+			last := (n-1)*kvDim + kvOff + hd - 1 // the last element the kernels read
+			_, _ = keys[last], vals[last]
+			attnDotsAVX2(&q[0], &keys[kvOff], hd, kvDim, n, scale, &sc[0])
+			for _, d := range sc {
 				mx = max(mx, d)
 			}
 			inv := float32(1 / expShift(sc, mx))
-			clear(out)
-			for t, w := range sc {
-				w *= inv
-				gguf.AddScaled(out, w, vals[t*kvDim+kvOff:t*kvDim+kvOff+hd])
+			attnMixAVX2(&sc[0], &vals[kvOff], hd, kvDim, n, &out[0])
+			for i := range out {
+				out[i] *= inv
 			}
+			continue
 		}
-	})
+		for t := range n {
+			d := gguf.Dot(q, keys[t*kvDim+kvOff:t*kvDim+kvOff+hd]) * scale
+			sc[t] = d
+			mx = max(mx, d)
+		}
+		inv := float32(1 / expShift(sc, mx))
+		clear(out)
+		for t, w := range sc {
+			w *= inv
+			gguf.AddScaled(out, w, vals[t*kvDim+kvOff:t*kvDim+kvOff+hd])
+		}
+	}
 }
 
 // rmsNorm writes x/rms(x)*w for each row of n elements.

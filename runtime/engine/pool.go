@@ -15,6 +15,7 @@ import (
 type pool struct {
 	threads int
 	tasks   chan *task
+	free    sync.Pool // *task, for reuse once every holder is done
 	wg      sync.WaitGroup
 	once    sync.Once
 }
@@ -26,6 +27,16 @@ type task struct {
 	next    atomic.Int64
 	workers atomic.Int32   // worker indexes handed out; the caller is 0
 	done    sync.WaitGroup // one count per chunk
+	refs    atomic.Int32   // the caller and each helper it was sent to
+}
+
+// release drops one holder's reference to t and recycles t when it was
+// the last: a helper may still hold a task whose chunks are all done.
+func (p *pool) release(t *task) {
+	if t.refs.Add(-1) == 0 {
+		t.fn = nil
+		p.free.Put(t)
+	}
 }
 
 // newPool starts a pool of threads threads (< 1 means 1, and more than
@@ -41,6 +52,7 @@ func newPool(threads int) *pool {
 			defer p.wg.Done()
 			for t := range p.tasks {
 				t.work(int(t.workers.Add(1)))
+				p.release(t)
 			}
 		}()
 	}
@@ -80,13 +92,22 @@ func (p *pool) run(n, chunk int, fn func(worker, lo, hi int)) {
 	// The caller waits for the chunks, not for the helpers: a helper that
 	// gets to the task only after the caller has taken every chunk (its
 	// core busy elsewhere) finds nothing left and does not delay the loop.
-	t := &task{fn: fn, n: n, chunk: chunk}
+	t, _ := p.free.Get().(*task)
+	if t == nil {
+		t = new(task)
+	}
+	helpers := min(p.threads-1, chunks-1)
+	t.fn, t.n, t.chunk = fn, n, chunk
+	t.next.Store(0)
+	t.workers.Store(0)
+	t.refs.Store(int32(helpers + 1))
 	t.done.Add(chunks)
-	for range min(p.threads-1, chunks-1) {
+	for range helpers {
 		p.tasks <- t
 	}
 	t.work(0)
 	t.done.Wait()
+	p.release(t)
 }
 
 // close stops the workers and waits for them.

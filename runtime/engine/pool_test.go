@@ -40,3 +40,21 @@ func TestPoolRun(t *testing.T) {
 		p.close()
 	}
 }
+
+// TestPoolRunAllocs checks that a loop allocates nothing once the pool
+// has a task to reuse, when its function value is made once.
+func TestPoolRunAllocs(t *testing.T) {
+	for _, threads := range []int{1, 2, 4} {
+		p := newPool(threads)
+		var sum atomic.Int64
+		fn := func(_, lo, hi int) { sum.Add(int64(hi - lo)) }
+		p.run(64, 4, fn)
+		if a := testing.AllocsPerRun(100, func() { p.run(64, 4, fn) }); a != 0 {
+			t.Errorf("threads %d: %v allocations per run, want 0", threads, a)
+		}
+		if got := sum.Load(); got != 64*102 {
+			t.Errorf("threads %d: %d items done, want %d", threads, got, 64*102)
+		}
+		p.close()
+	}
+}

@@ -217,7 +217,23 @@ var (
 	actLayouts  [64]ActLayout
 	actSizes    [64]int
 	actKernelsN [64]actKernelN // optional; nil: one kernel call per token
+	actKernelsR [64]actKernelR // optional; nil: one multi-token call per row
 )
+
+// actKernelR is a tile kernel: out[r*rowStride+i*tokStride] = the dot
+// product of row r of rows (nrows rows of rowSize bytes, back to back)
+// with acts[i], for every r and i. It decodes each weight block once for
+// several tokens and loads each token's block once for several rows.
+type actKernelR func(rows []byte, rowSize, nrows int, acts []Acts, out []float32, rowStride, tokStride int)
+
+// registerActKernelR installs k as the tile kernel of t, whose
+// multi-token kernel must be registered first.
+func registerActKernelR(t Type, k actKernelR) {
+	if actKernelsN[t] == nil {
+		panic(fmt.Sprintf("gguf: tile kernel of %s without a multi-token one", t))
+	}
+	actKernelsR[t] = k
+}
 
 // registerActKernel installs k as the integer kernel of t.
 func registerActKernel(t Type, l ActLayout, k actKernel) {
@@ -288,5 +304,39 @@ func DotRowActsN(t Type, row []byte, acts []Acts, out []float32, stride int) {
 	k := actKernels[t]
 	for i := range acts {
 		out[i*stride] = k(row, &acts[i])
+	}
+}
+
+// DotRowsActsN sets out[r*rowStride+i*tokStride] to the dot product of row
+// r of rows, nrows rows of type t back to back, with acts[i], for every r
+// and i: the product of a block of rows with a block of tokens. Its results
+// equal DotRowActs's for each row and token, bit for bit. The requirements
+// of DotRowActsN hold for every row; rows must hold nrows rows and out must
+// reach every index written.
+func DotRowsActsN(t Type, rows []byte, nrows int, acts []Acts, out []float32, rowStride, tokStride int) {
+	if len(acts) == 0 || nrows <= 0 {
+		return
+	}
+	l := ActLayoutOf(t)
+	for i := range acts {
+		a := &acts[i]
+		if l == LayoutNone || a.layout != l || a.n != acts[0].n {
+			panic(fmt.Sprintf("gguf: DotRowsActsN: type %s with activations %d of %d elements in layout %s", t, i, a.n, a.layout))
+		}
+	}
+	rs := acts[0].n / l.blockLen() * actSizes[t]
+	if len(rows) != nrows*rs {
+		panic(fmt.Sprintf("gguf: DotRowsActsN: %d %s rows of %d elements in %d bytes, want %d", nrows, t, acts[0].n, len(rows), nrows*rs))
+	}
+	if rowStride < 0 || tokStride < 0 {
+		panic(fmt.Sprintf("gguf: DotRowsActsN: strides %d and %d", rowStride, tokStride))
+	}
+	_ = out[(nrows-1)*rowStride+(len(acts)-1)*tokStride]
+	if k := actKernelsR[t]; k != nil {
+		k(rows, rs, nrows, acts, out, rowStride, tokStride)
+		return
+	}
+	for r := range nrows {
+		DotRowActsN(t, rows[r*rs:(r+1)*rs], acts, out[r*rowStride:], tokStride)
 	}
 }

@@ -1,6 +1,7 @@
 package gguf
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -184,6 +185,64 @@ func TestActsQuantizeTinyBlocksAreZero(t *testing.T) {
 		for b, s := range a.sum {
 			if b != 300/bl && s != 0 {
 				t.Fatalf("layout %s: sum[%d] = %g, want 0", l, b, s)
+			}
+		}
+	}
+}
+
+// TestDotRowsActsNEqualsSingle checks that the product of a block of rows
+// with a block of tokens equals the single-token kernel's for every row and
+// token, bit for bit, with row and token counts that leave partial tiles.
+func TestDotRowsActsNEqualsSingle(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for typ := Type(0); int(typ) < len(actKernels); typ++ {
+		l := ActLayoutOf(typ)
+		if l == LayoutNone {
+			continue
+		}
+		for _, shape := range [][2]int{{10, 11}, {8, 32}} {
+			t.Run(fmt.Sprintf("%s/%dx%d", typ, shape[0], shape[1]), func(t *testing.T) {
+				testDotRowsActsN(t, rng, typ, shape[0], shape[1])
+			})
+		}
+	}
+}
+
+// testDotRowsActsN checks DotRowsActsN on nrows random rows of type typ
+// and tokens random inputs against the single-token kernel.
+func testDotRowsActsN(t *testing.T, rng *rand.Rand, typ Type, nrows, tokens int) {
+	const n = 512
+	l := ActLayoutOf(typ)
+	var rows []byte
+	for range nrows {
+		w := make([]float32, n)
+		for i := range w {
+			w[i] = float32(rng.NormFloat64())
+		}
+		row, err := rowForActsTest(typ, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, row...)
+	}
+	rs := len(rows) / nrows
+	acts := make([]Acts, tokens)
+	x := make([]float32, n)
+	for i := range acts {
+		for j := range x {
+			x[j] = float32(rng.NormFloat64()) * float32(1+i%3)
+		}
+		acts[i].Quantize(x, l)
+	}
+	for _, strides := range [][2]int{{1, nrows}, {tokens, 1}, {2 * tokens, 2}} {
+		out := make([]float32, (nrows-1)*strides[0]+(tokens-1)*strides[1]+1)
+		DotRowsActsN(typ, rows, nrows, acts, out, strides[0], strides[1])
+		for r := range nrows {
+			for i := range acts {
+				got := out[r*strides[0]+i*strides[1]]
+				if want := DotRowActs(typ, rows[r*rs:(r+1)*rs], &acts[i]); math.Float32bits(got) != math.Float32bits(want) {
+					t.Fatalf("strides %v, row %d, token %d: %g, single-token kernel %g", strides, r, i, got, want)
+				}
 			}
 		}
 	}

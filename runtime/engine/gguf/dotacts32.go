@@ -16,6 +16,8 @@ import "encoding/binary"
 // block's minimum times the activation block's scaled sum) to one scalar
 // running total, block after block. The eight lanes are summed as
 // ((a0+a4)+(a1+a5)) + ((a2+a6)+(a3+a7)), and the minima's total added last.
+// The tile kernels of DotRowsActsN (several rows by several tokens) keep
+// this order for each row and token.
 
 // acts32Variant is one implementation of the integer kernels of a
 // Layout32 type.
@@ -50,6 +52,9 @@ func init() {
 		registerActKernel(t, Layout32, best.k)
 		if best.kn != nil {
 			registerActKernelN(t, best.kn)
+			if k := acts32Tile(t); k != nil {
+				registerActKernelR(t, k)
+			}
 		}
 	}
 }

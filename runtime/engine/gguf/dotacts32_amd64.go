@@ -3,6 +3,7 @@
 package gguf
 
 import (
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/cpu"
@@ -74,6 +75,151 @@ func dotQ4_0ActsVNNIx4(row *byte, q *[4]*int8, d *[4]*float32, nb int, tab *floa
 
 //go:noescape
 func dotQ5_0ActsVNNIx4(row *byte, q *[4]*int8, d *[4]*float32, nb int, tab *float32, out *[4]float32)
+
+// packActs32x4 lays out nb > 0 blocks of four tokens' quants q[i] and
+// scales d[i] for the tile kernels at dst (tileBlockBytes per block), with
+// the weights' offset o.
+//
+//go:noescape
+func packActs32x4(q *[4]*int8, d *[4]*float32, nb, o int, dst *byte)
+
+// The unpack functions decode nb > 0 blocks of four rows of their type,
+// the first at rows and each the next stride bytes on, into
+// tileUnpackBytes per block at dst for dotActs32Tile.
+
+//go:noescape
+func unpackQ8_0x4(rows *byte, stride, nb int, tab *float32, dst *byte)
+
+//go:noescape
+func unpackQ5_0x4(rows *byte, stride, nb int, tab *float32, dst *byte)
+
+//go:noescape
+func unpackQ4_0x4(rows *byte, stride, nb int, tab *float32, dst *byte)
+
+// dotActs32Tile multiplies four rows unpacked at w with groups > 0 groups
+// of four tokens packed one after the other at pk by packActs32x4 with the
+// rows' type's offset, and stores what the single-token kernel returns for
+// row r and token t of group g at out + r*rowStride + (4g+t)*tokStride
+// (strides in bytes). fs is 64 bytes of scratch.
+//
+//go:noescape
+func dotActs32Tile(w, pk *byte, nb, groups int, out *float32, rowStride, tokStride int, fs *byte)
+
+// haveActs32Tile reports whether the tile kernels can run: they use
+// 512-bit registers.
+var haveActs32Tile = haveActs32VNNI && cpu.X86.HasAVX512BW
+
+// tileBlockBytes is the size of one block of four packed tokens,
+// tileUnpackBytes that of one block of four unpacked rows.
+const (
+	tileBlockBytes  = 320
+	tileUnpackBytes = 192
+)
+
+// tileScratch holds the packed tokens of callActs32Tile, one *[]byte
+// per goroutine at a time.
+var tileScratch = sync.Pool{New: func() any { return new([]byte) }}
+
+// The tile kernels of callActs32Tile.
+const (
+	kQ8_0VNNI4x4 = iota
+	kQ5_0VNNI4x4
+	kQ4_0VNNI4x4
+)
+
+// tileOffsets maps a tile kernel to the offset that makes its weights
+// unsigned.
+var tileOffsets = [...]int{kQ8_0VNNI4x4: 128, kQ5_0VNNI4x4: 16, kQ4_0VNNI4x4: 8}
+
+// callActs32Tile runs the tile kernel k (a k… constant) on each four rows
+// and four tokens, packing each four tokens once for all the rows, and the
+// multi-token kernel kn on the rows and tokens left over.
+func callActs32Tile(k int, kn actKernelN, rows []byte, rowSize, nrows int, acts []Acts, out []float32, rowStride, tokStride int) {
+	nb := len(acts[0].d)
+	tiles, groups := nrows/4, len(acts)/4
+	if nb == 0 || tiles == 0 || groups == 0 {
+		for r := range nrows {
+			kn(rows[r*rowSize:(r+1)*rowSize], acts, out[r*rowStride:], tokStride)
+		}
+		return
+	}
+	sp := tileScratch.Get().(*[]byte)
+	gb := nb * tileBlockBytes // bytes per group of four tokens
+	ub := nb * tileUnpackBytes
+	need := groups*gb + ub + 64 + 64
+	if cap(*sp) < need {
+		*sp = make([]byte, need)
+	}
+	buf := (*sp)[:need]
+	// Align the blocks to cache lines.
+	buf = buf[(64-int(uintptr(unsafe.Pointer(&buf[0]))%64))%64:]
+	var q [4]*int8
+	var d [4]*float32
+	for g := range groups {
+		for j := range 4 {
+			a := &acts[4*g+j]
+			q[j], d[j] = unsafe.SliceData(a.q), unsafe.SliceData(a.d)
+		}
+		packActs32x4(&q, &d, nb, tileOffsets[k], &buf[g*gb])
+	}
+	// Each four rows are decoded once, for all the tokens, and stay in
+	// the first-level cache. The kernel stores within out: the last
+	// element it writes, (4*tiles-1)*rowStride + (4*groups-1)*tokStride,
+	// is at most the last one DotRowsActsN checked.
+	w, fs := &buf[groups*gb], &buf[groups*gb+ub]
+	rs, ts := 4*rowStride, 4*tokStride
+	for t := range tiles {
+		r := 4 * t
+		rp := unsafe.SliceData(rows[r*rowSize:])
+		switch k {
+		case kQ8_0VNNI4x4:
+			unpackQ8_0x4(rp, rowSize, nb, &f16Table[0], w)
+		case kQ5_0VNNI4x4:
+			unpackQ5_0x4(rp, rowSize, nb, &f16Table[0], w)
+		case kQ4_0VNNI4x4:
+			unpackQ4_0x4(rp, rowSize, nb, &f16Table[0], w)
+		}
+		dotActs32Tile(w, &buf[0], nb, groups, &out[r*rowStride], rs, ts, fs)
+	}
+	tileScratch.Put(sp)
+	if i := 4 * groups; i < len(acts) {
+		for r := range 4 * tiles {
+			kn(rows[r*rowSize:(r+1)*rowSize], acts[i:], out[r*rowStride+i*tokStride:], tokStride)
+		}
+	}
+	for r := 4 * tiles; r < nrows; r++ {
+		kn(rows[r*rowSize:(r+1)*rowSize], acts, out[r*rowStride:], tokStride)
+	}
+}
+
+func q8_0ActsTile(rows []byte, rowSize, nrows int, acts []Acts, out []float32, rowStride, tokStride int) {
+	callActs32Tile(kQ8_0VNNI4x4, q8_0ActsNVNNI, rows, rowSize, nrows, acts, out, rowStride, tokStride)
+}
+
+func q5_0ActsTile(rows []byte, rowSize, nrows int, acts []Acts, out []float32, rowStride, tokStride int) {
+	callActs32Tile(kQ5_0VNNI4x4, q5_0ActsNVNNI, rows, rowSize, nrows, acts, out, rowStride, tokStride)
+}
+
+func q4_0ActsTile(rows []byte, rowSize, nrows int, acts []Acts, out []float32, rowStride, tokStride int) {
+	callActs32Tile(kQ4_0VNNI4x4, q4_0ActsNVNNI, rows, rowSize, nrows, acts, out, rowStride, tokStride)
+}
+
+// acts32Tile returns the tile kernel of Layout32 type t that this CPU
+// runs, or nil.
+func acts32Tile(t Type) actKernelR {
+	if !haveActs32Tile {
+		return nil
+	}
+	switch t {
+	case TypeQ8_0:
+		return q8_0ActsTile
+	case TypeQ5_0:
+		return q5_0ActsTile
+	case TypeQ4_0:
+		return q4_0ActsTile
+	}
+	return nil
+}
 
 // quantizeActs32AVX2 quantizes nb > 0 blocks of 32 float32 at x as
 // quantizeActs32 does, bit for bit.

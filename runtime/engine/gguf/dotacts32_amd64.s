@@ -704,3 +704,291 @@ a32quant:
 
 	VZEROUPPER
 	RET
+
+// Tile kernels: four rows by four tokens per call (AVX-512 F, BW, VL and
+// VNNI). The weights of a block are made unsigned, u = w + o with o = 128
+// (Q8_0), 16 (Q5_0) or 8 (Q4_0), and meet each token's quants in one
+// VPDPBUSD whose accumulator starts at -o*Σq per lane, so every lane ends
+// with the exact integer sum Σw*q that the single-token kernels compute.
+// The sixteen products of the rows' and tokens' scales of a block come
+// from one 512-bit multiplication, and each (row, token) takes its own
+// from memory as a broadcast operand. The lanes are scaled and added in
+// the single-token kernels' order, so the results are theirs bit for bit.
+//
+// packActs32x4 lays out the four tokens once for all the rows, 320 bytes
+// per block: the quants of tokens 0 to 3 (32 bytes each); their -o*Σq
+// lanes (int32, 32 bytes each); their scales [d0 d1 d2 d3] four times.
+
+// unpack…4 decode nb > 0 blocks of four rows, the first at rows and each
+// the next stride bytes on, once for all the tokens, 192 bytes per block
+// at dst: each row's 32 weights made unsigned (w + o), then each row's
+// scale as float32 (from the half table at tab) four times.
+
+// UNPACKT(decode, size, label) is the loop of an unpack function: decode
+// sets Y1 to the unsigned weights of the block at its argument.
+// Each unpack function has loaded SI with rows 0 and 1, R14
+// with the stride, R13 with rows 2 and 3, CX with nb, R10 with tab and
+// DI with dst.
+//
+// It also prefetches the same block of the next four rows (R11 and R12)
+// into the second-level cache (the packed tokens fill the first), which
+// the caller unpacks after this tile's products: those take long enough
+// for the lines to arrive.
+#define UNPACKT(decode, size, label) \
+	LEAQ       (SI)(R14*4), R11; \
+	LEAQ       (R13)(R14*4), R12; \
+label: \
+	PREFETCHT1 (R11); \
+	PREFETCHT1 (R11)(R14*1); \
+	PREFETCHT1 (R12); \
+	PREFETCHT1 (R12)(R14*1); \
+	decode(0(SI), 2(SI), 6(SI)); \
+	VMOVDQU Y1, 0(DI); \
+	decode(0(SI)(R14*1), 2(SI)(R14*1), 6(SI)(R14*1)); \
+	VMOVDQU Y1, 32(DI); \
+	decode(0(R13), 2(R13), 6(R13)); \
+	VMOVDQU Y1, 64(DI); \
+	decode(0(R13)(R14*1), 2(R13)(R14*1), 6(R13)(R14*1)); \
+	VMOVDQU Y1, 96(DI); \
+	MOVWLZX      0(SI), AX; \
+	VBROADCASTSS (R10)(AX*4), X1; \
+	VMOVUPS      X1, 128(DI); \
+	MOVWLZX      0(SI)(R14*1), AX; \
+	VBROADCASTSS (R10)(AX*4), X1; \
+	VMOVUPS      X1, 144(DI); \
+	MOVWLZX      0(R13), AX; \
+	VBROADCASTSS (R10)(AX*4), X1; \
+	VMOVUPS      X1, 160(DI); \
+	MOVWLZX      0(R13)(R14*1), AX; \
+	VBROADCASTSS (R10)(AX*4), X1; \
+	VMOVUPS      X1, 176(DI); \
+	ADDQ    $size, SI; \
+	ADDQ    $size, R13; \
+	ADDQ    $size, R11; \
+	ADDQ    $size, R12; \
+	ADDQ    $192, DI; \
+	DECQ    CX; \
+	JNZ     label; \
+	VZEROUPPER; \
+	RET
+
+// DEC8(d, a, b): Q8_0 weights plus 128 (Y9 bytes 0x80).
+#define DEC8(d, a, b) \
+	VMOVDQU a, Y1; \
+	VPXOR   Y9, Y1, Y1
+
+// DEC4(d, a, b): Q4_0 nibbles, low then high (Y13 bytes 0x0f).
+#define DEC4(d, a, b) \
+	VMOVDQU     a, X1; \
+	VPSRLW      $4, X1, X2; \
+	VINSERTI128 $1, X2, Y1, Y1; \
+	VPAND       Y13, Y1, Y1
+
+// DEC5(d, a, b): Q5_0 nibbles plus 16 where the fifth bit (at a) is set
+// (Y9 bytes 0x10).
+#define DEC5(d, a, b) \
+	MOVL        a, AX; \
+	KMOVD       AX, K1; \
+	VMOVDQU     b, X1; \
+	VPSRLW      $4, X1, X2; \
+	VINSERTI128 $1, X2, Y1, Y1; \
+	VPAND       Y13, Y1, Y1; \
+	VPADDB      Y9, Y1, K1, Y1
+
+// TILETOK(t, q, negc, fo, acc) adds token t's lanes for the row (weights
+// in Y22, the (row, token) scale product at fo(R8)) to acc, with temp t.
+#define TILETOK(t, q, negc, fo, acc) \
+	VMOVDQA64   negc, t; \
+	VPDPBUSD    q, Y22, t; \
+	VCVTDQ2PS   t, t; \
+	VMULPS.BCST fo(R8), t, t; \
+	VADDPS      t, acc, acc
+
+// TILEROW(woff, fo0, fo1, fo2, fo3, a0, a1, a2, a3) takes the unpacked
+// row whose weights are at woff(SI) into accumulators a0..a3.
+#define TILEROW(woff, fo0, fo1, fo2, fo3, a0, a1, a2, a3) \
+	VMOVDQU64 woff(SI), Y22; \
+	TILETOK(Y24, Y16, Y20, fo0, a0); \
+	TILETOK(Y25, Y17, Y21, fo1, a1); \
+	TILETOK(Y26, Y18, Y28, fo2, a2); \
+	TILETOK(Y27, Y19, Y29, fo3, a3)
+
+// TILEREDUCE(y, x, dst) reduces accumulator y into dst as REDUCE does;
+// it clobbers X24.
+#define TILEREDUCE(y, x, dst) \
+	VEXTRACTF32X4 $1, y, X24; \
+	VADDPS        X24, x, x; \
+	VHADDPS       x, x, x; \
+	VHADDPS       x, x, x; \
+	VMOVSS        x, dst
+
+// TILEROWOUT(y0, x0, y1, x1, y2, x2, y3, x3) stores one row's four
+// results at R9 (the token stride in DX), then moves R9 to the next row
+// (stride BX).
+#define TILEROWOUT(y0, x0, y1, x1, y2, x2, y3, x3) \
+	LEAQ (R9)(DX*2), R11; \
+	TILEREDUCE(y0, x0, (R9)); \
+	TILEREDUCE(y1, x1, (R9)(DX*1)); \
+	TILEREDUCE(y2, x2, (R11)); \
+	TILEREDUCE(y3, x3, (R11)(DX*1)); \
+	ADDQ BX, R9
+
+// func packActs32x4(q *[4]*int8, d *[4]*float32, nb, o int, dst *byte)
+TEXT ·packActs32x4(SB), NOSPLIT, $0-40
+	MOVQ         q+0(FP), AX
+	MOVQ         0(AX), DI
+	MOVQ         8(AX), R8
+	MOVQ         16(AX), R9
+	MOVQ         24(AX), R11
+	MOVQ         d+8(FP), AX
+	MOVQ         0(AX), R12
+	MOVQ         8(AX), DX
+	MOVQ         16(AX), CX
+	MOVQ         24(AX), R10
+	MOVQ         nb+16(FP), R13
+	SHLQ         $2, R13
+	MOVQ         o+24(FP), AX
+	VPBROADCASTB AX, Z30
+	MOVQ         dst+32(FP), SI
+	XORQ         BX, BX
+	MOVL         $0x2222, AX
+	KMOVW        AX, K2
+	MOVL         $0x4444, AX
+	KMOVW        AX, K3
+	MOVL         $0x8888, AX
+	KMOVW        AX, K4
+	VPXORD       Z31, Z31, Z31
+
+a32packloop:
+	VMOVDQU64    (DI)(BX*8), Y16
+	VINSERTI64X4 $1, (R8)(BX*8), Z16, Z16
+	VMOVDQU64    (R9)(BX*8), Y17
+	VINSERTI64X4 $1, (R11)(BX*8), Z17, Z17
+	VMOVDQU64    Z16, 0(SI)
+	VMOVDQU64    Z17, 64(SI)
+	VPXORD       Z18, Z18, Z18
+	VPDPBUSD     Z16, Z30, Z18
+	VPSUBD       Z18, Z31, Z18
+	VPXORD       Z19, Z19, Z19
+	VPDPBUSD     Z17, Z30, Z19
+	VPSUBD       Z19, Z31, Z19
+	VMOVDQU64    Z18, 128(SI)
+	VMOVDQU64    Z19, 192(SI)
+	VBROADCASTSS (R12)(BX*1), Z20
+	VBROADCASTSS (DX)(BX*1), K2, Z20
+	VBROADCASTSS (CX)(BX*1), K3, Z20
+	VBROADCASTSS (R10)(BX*1), K4, Z20
+	VMOVUPS      Z20, 256(SI)
+	ADDQ         $320, SI
+	ADDQ         $4, BX
+	CMPQ         BX, R13
+	JNZ          a32packloop
+
+	VZEROUPPER
+	RET
+
+// func unpackQ8_0x4(rows *byte, stride, nb int, tab *float32, dst *byte)
+TEXT ·unpackQ8_0x4(SB), NOSPLIT, $0-40
+	MOVQ rows+0(FP), SI
+	MOVQ stride+8(FP), R14
+	LEAQ (SI)(R14*2), R13
+	MOVQ nb+16(FP), CX
+	MOVQ tab+24(FP), R10
+	MOVQ dst+32(FP), DI
+	MOVL         $0x80, AX
+	VPBROADCASTB AX, Y9
+	UNPACKT(DEC8, 34, a32u80loop)
+
+// func unpackQ4_0x4(rows *byte, stride, nb int, tab *float32, dst *byte)
+TEXT ·unpackQ4_0x4(SB), NOSPLIT, $0-40
+	MOVQ rows+0(FP), SI
+	MOVQ stride+8(FP), R14
+	LEAQ (SI)(R14*2), R13
+	MOVQ nb+16(FP), CX
+	MOVQ tab+24(FP), R10
+	MOVQ dst+32(FP), DI
+	VPBROADCASTB acts32Consts<>+8(SB), Y13
+	UNPACKT(DEC4, 18, a32u40loop)
+
+// func unpackQ5_0x4(rows *byte, stride, nb int, tab *float32, dst *byte)
+TEXT ·unpackQ5_0x4(SB), NOSPLIT, $0-40
+	MOVQ rows+0(FP), SI
+	MOVQ stride+8(FP), R14
+	LEAQ (SI)(R14*2), R13
+	MOVQ nb+16(FP), CX
+	MOVQ tab+24(FP), R10
+	MOVQ dst+32(FP), DI
+	VPBROADCASTB acts32Consts<>+8(SB), Y13
+	VPBROADCASTB acts32Consts<>+10(SB), Y9
+	UNPACKT(DEC5, 22, a32u50loop)
+
+// func dotActs32Tile(w, pk *byte, nb, groups int, out *float32, rowStride, tokStride int, fs *byte)
+//
+// The tile kernel: four rows unpacked at w by an unpack function, times
+// groups > 0 groups of four tokens packed one after the other at pk by
+// packActs32x4 (with the rows' type's offset); fs is 64 bytes of scratch
+// for the scale products. Registers: SI the rows' block, DI the tokens'
+// block, CX the blocks left, R8 fs; Y(4r+t) accumulates row r and token
+// t; Y16..Y19 hold the tokens' quants, Y20, Y21, Y28, Y29 their -o*Σq,
+// Y22 a row's weights, Y24..Y27 temps.
+TEXT ·dotActs32Tile(SB), NOSPLIT, $0-64
+	MOVQ pk+8(FP), DI
+	MOVQ fs+56(FP), R8
+
+a32tgroup:
+	MOVQ   w+0(FP), SI
+	MOVQ   nb+16(FP), CX
+	VPXORD Y0, Y0, Y0
+	VPXORD Y1, Y1, Y1
+	VPXORD Y2, Y2, Y2
+	VPXORD Y3, Y3, Y3
+	VPXORD Y4, Y4, Y4
+	VPXORD Y5, Y5, Y5
+	VPXORD Y6, Y6, Y6
+	VPXORD Y7, Y7, Y7
+	VPXORD Y8, Y8, Y8
+	VPXORD Y9, Y9, Y9
+	VPXORD Y10, Y10, Y10
+	VPXORD Y11, Y11, Y11
+	VPXORD Y12, Y12, Y12
+	VPXORD Y13, Y13, Y13
+	VPXORD Y14, Y14, Y14
+	VPXORD Y15, Y15, Y15
+
+a32tloop:
+	// The scale products, dw_r*da_t at 4*(4r+t)(R8).
+	VMOVUPS   128(SI), Z30
+	VMULPS    256(DI), Z30, Z30
+	VMOVUPS   Z30, (R8)
+	VMOVDQU64 0(DI), Y16
+	VMOVDQU64 32(DI), Y17
+	VMOVDQU64 64(DI), Y18
+	VMOVDQU64 96(DI), Y19
+	VMOVDQU64 128(DI), Y20
+	VMOVDQU64 160(DI), Y21
+	VMOVDQU64 192(DI), Y28
+	VMOVDQU64 224(DI), Y29
+	TILEROW(0, 0, 4, 8, 12, Y0, Y1, Y2, Y3)
+	TILEROW(32, 16, 20, 24, 28, Y4, Y5, Y6, Y7)
+	TILEROW(64, 32, 36, 40, 44, Y8, Y9, Y10, Y11)
+	TILEROW(96, 48, 52, 56, 60, Y12, Y13, Y14, Y15)
+	ADDQ      $192, SI
+	ADDQ      $320, DI
+	DECQ      CX
+	JNZ       a32tloop
+
+	// Store the sixteen results, row r and token t at out + r*rowStride +
+	// t*tokStride, and move out on by four tokens, to the next group.
+	MOVQ out+32(FP), R9
+	MOVQ rowStride+40(FP), BX
+	MOVQ tokStride+48(FP), DX
+	TILEROWOUT(Y0, X0, Y1, X1, Y2, X2, Y3, X3)
+	TILEROWOUT(Y4, X4, Y5, X5, Y6, X6, Y7, X7)
+	TILEROWOUT(Y8, X8, Y9, X9, Y10, X10, Y11, X11)
+	TILEROWOUT(Y12, X12, Y13, X13, Y14, X14, Y15, X15)
+	SHLQ $2, DX
+	ADDQ DX, out+32(FP)
+	DECQ groups+24(FP)
+	JNZ  a32tgroup
+	VZEROUPPER
+	RET
