@@ -307,7 +307,7 @@ func (s *Sequence) matmulChunk(_, lo, hi int) {
 			r = end
 			continue
 		}
-		if j.acts != nil && B > 1 {
+		if j.acts != nil {
 			lr, n := r-base, end-r
 			gguf.DotRowsActsN(w.t, w.data[lr*w.rowSize:(lr+n)*w.rowSize], n, j.acts, j.out[lr:], 1, w.rows)
 			if j.bias != nil {
@@ -324,13 +324,8 @@ func (s *Sequence) matmulChunk(_, lo, hi int) {
 		for ; r < end; r++ {
 			lr := r - base
 			row := w.row(lr)
-			switch {
-			case j.acts == nil:
-				for b := range B {
-					j.out[b*w.rows+lr] = gguf.DotRow(w.t, row, in[b*cols:(b+1)*cols])
-				}
-			default:
-				j.out[lr] = gguf.DotRowActs(w.t, row, &j.acts[0])
+			for b := range B {
+				j.out[b*w.rows+lr] = gguf.DotRow(w.t, row, in[b*cols:(b+1)*cols])
 			}
 			if j.bias != nil {
 				for b := range B {

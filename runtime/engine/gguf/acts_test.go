@@ -200,7 +200,7 @@ func TestDotRowsActsNEqualsSingle(t *testing.T) {
 		if l == LayoutNone {
 			continue
 		}
-		for _, shape := range [][2]int{{10, 11}, {8, 32}} {
+		for _, shape := range [][2]int{{10, 11}, {8, 32}, {11, 1}} {
 			t.Run(fmt.Sprintf("%s/%dx%d", typ, shape[0], shape[1]), func(t *testing.T) {
 				testDotRowsActsN(t, rng, typ, shape[0], shape[1])
 			})

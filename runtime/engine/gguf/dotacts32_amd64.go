@@ -136,6 +136,10 @@ var tileOffsets = [...]int{kQ8_0VNNI4x4: 128, kQ5_0VNNI4x4: 16, kQ4_0VNNI4x4: 8}
 // multi-token kernel kn on the rows and tokens left over.
 func callActs32Tile(k int, kn actKernelN, rows []byte, rowSize, nrows int, acts []Acts, out []float32, rowStride, tokStride int) {
 	nb := len(acts[0].d)
+	if len(acts) == 1 && nb > 0 {
+		callActs32Rows(k, rows, rowSize, nrows, &acts[0], out, rowStride)
+		return
+	}
 	tiles, groups := nrows/4, len(acts)/4
 	if nb == 0 || tiles == 0 || groups == 0 {
 		for r := range nrows {
@@ -189,6 +193,26 @@ func callActs32Tile(k int, kn actKernelN, rows []byte, rowSize, nrows int, acts 
 	}
 	for r := 4 * tiles; r < nrows; r++ {
 		kn(rows[r*rowSize:(r+1)*rowSize], acts, out[r*rowStride:], tokStride)
+	}
+}
+
+// callActs32Rows is callActs32Tile for one token (decode): the rows one
+// after the other, in one stream through memory, each through the
+// single-token kernel of k's type called directly.
+func callActs32Rows(k int, rows []byte, rowSize, nrows int, a *Acts, out []float32, rowStride int) {
+	var k1 acts32Asm
+	switch k {
+	case kQ8_0VNNI4x4:
+		k1 = dotQ8_0ActsVNNI
+	case kQ5_0VNNI4x4:
+		k1 = dotQ5_0ActsVNNI
+	default:
+		k1 = dotQ4_0ActsVNNI
+	}
+	q, d, sum, nb := unsafe.SliceData(a.q), unsafe.SliceData(a.d), unsafe.SliceData(a.sum), len(a.d)
+	_ = out[(nrows-1)*rowStride]
+	for r := range nrows {
+		out[r*rowStride] = k1(&rows[r*rowSize], q, d, sum, nb, &f16Table[0])
 	}
 }
 
