@@ -2,13 +2,13 @@
 
 #include "textflag.h"
 
-// func attnDotsAVX2(q, k *float32, hd, stride, n int, scale float32, out *float32)
+// func attnDotsAVX2(q *float32, k *uint16, hd, stride, n int, scale float32, out *float32)
 TEXT ·attnDotsAVX2(SB), NOSPLIT, $0-56
 	MOVQ  q+0(FP), SI
 	MOVQ  k+8(FP), DI
 	MOVQ  hd+16(FP), BX
 	MOVQ  stride+24(FP), DX
-	SHLQ  $2, DX
+	SHLQ  $1, DX
 	MOVQ  n+32(FP), CX
 	MOVSS scale+40(FP), X7
 	MOVQ  out+48(FP), R8
@@ -22,9 +22,9 @@ row:
 	JLT    tail8
 
 pair:
-	VMOVUPS     (DI)(AX*4), Y2
+	VCVTPH2PS   (DI)(AX*2), Y2
 	VFMADD231PS (SI)(AX*4), Y2, Y0
-	VMOVUPS     32(DI)(AX*4), Y3
+	VCVTPH2PS   16(DI)(AX*2), Y3
 	VFMADD231PS 32(SI)(AX*4), Y3, Y1
 	ADDQ        $16, AX
 	SUBQ        $16, R9
@@ -34,7 +34,7 @@ pair:
 tail8:
 	CMPQ        R9, $0
 	JEQ         reduce
-	VMOVUPS     (DI)(AX*4), Y2
+	VCVTPH2PS   (DI)(AX*2), Y2
 	VFMADD231PS (SI)(AX*4), Y2, Y0
 
 reduce:
@@ -52,13 +52,13 @@ reduce:
 	VZEROUPPER
 	RET
 
-// func attnMixAVX2(w, v *float32, hd, stride, n int, out *float32)
+// func attnMixAVX2(w *float32, v *uint16, hd, stride, n int, out *float32)
 TEXT ·attnMixAVX2(SB), NOSPLIT, $0-48
 	MOVQ w+0(FP), SI
 	MOVQ v+8(FP), DI
 	MOVQ hd+16(FP), BX
 	MOVQ stride+24(FP), DX
-	SHLQ $2, DX
+	SHLQ $1, DX
 	MOVQ n+32(FP), CX
 	MOVQ out+40(FP), R8
 	XORQ AX, AX
@@ -72,16 +72,20 @@ block32:
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
-	LEAQ (DI)(AX*4), R10
+	LEAQ (DI)(AX*2), R10
 	MOVQ SI, R11
 	MOVQ CX, R12
 
 loop32:
 	VBROADCASTSS (R11), Y4
-	VFMADD231PS  (R10), Y4, Y0
-	VFMADD231PS  32(R10), Y4, Y1
-	VFMADD231PS  64(R10), Y4, Y2
-	VFMADD231PS  96(R10), Y4, Y3
+	VCVTPH2PS    (R10), Y5
+	VCVTPH2PS    16(R10), Y6
+	VCVTPH2PS    32(R10), Y7
+	VCVTPH2PS    48(R10), Y8
+	VFMADD231PS  Y5, Y4, Y0
+	VFMADD231PS  Y6, Y4, Y1
+	VFMADD231PS  Y7, Y4, Y2
+	VFMADD231PS  Y8, Y4, Y3
 	ADDQ         $4, R11
 	ADDQ         DX, R10
 	DECQ         R12
@@ -97,13 +101,14 @@ block8:
 	CMPQ   R9, $0
 	JEQ    done
 	VXORPS Y0, Y0, Y0
-	LEAQ   (DI)(AX*4), R10
+	LEAQ   (DI)(AX*2), R10
 	MOVQ   SI, R11
 	MOVQ   CX, R12
 
 loop8:
 	VBROADCASTSS (R11), Y4
-	VFMADD231PS  (R10), Y4, Y0
+	VCVTPH2PS    (R10), Y5
+	VFMADD231PS  Y5, Y4, Y0
 	ADDQ         $4, R11
 	ADDQ         DX, R10
 	DECQ         R12

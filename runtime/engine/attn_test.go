@@ -4,11 +4,13 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/fomonet/fomo/runtime/engine/gguf"
 )
 
-// TestAttnKernels checks the attention kernels against float64 sums for
-// head dimensions with and without a 32-wide part, strides wider than a
-// head and one to many positions.
+// TestAttnKernels checks the attention kernels, on cached halves, against
+// float64 sums for head dimensions with and without a 32-wide part,
+// strides wider than a head and one to many positions.
 func TestAttnKernels(t *testing.T) {
 	if !haveAttnAVX2 {
 		t.Skip("no attention kernels in this build or on this CPU")
@@ -18,13 +20,13 @@ func TestAttnKernels(t *testing.T) {
 		for _, n := range []int{1, 2, 7, 33} {
 			stride := 3*hd + 8
 			q := make([]float32, hd)
-			kv := make([]float32, n*stride)
+			kv := make([]uint16, n*stride)
 			w := make([]float32, n)
 			for i := range q {
 				q[i] = float32(rng.NormFloat64())
 			}
 			for i := range kv {
-				kv[i] = float32(rng.NormFloat64())
+				kv[i] = gguf.F32ToF16(float32(rng.NormFloat64()))
 			}
 			for i := range w {
 				w[i] = float32(rng.Float64())
@@ -36,7 +38,7 @@ func TestAttnKernels(t *testing.T) {
 			for r := range n {
 				var want float64
 				for i := range hd {
-					want += float64(q[i]) * float64(kv[r*stride+off+i])
+					want += float64(q[i]) * float64(gguf.F16ToF32(kv[r*stride+off+i]))
 				}
 				want *= scale
 				if d := math.Abs(float64(got[r]) - want); d > 1e-5*float64(hd) {
@@ -49,7 +51,7 @@ func TestAttnKernels(t *testing.T) {
 			for i := range hd {
 				var want float64
 				for r := range n {
-					want += float64(w[r]) * float64(kv[r*stride+off+i])
+					want += float64(w[r]) * float64(gguf.F16ToF32(kv[r*stride+off+i]))
 				}
 				if d := math.Abs(float64(out[i]) - want); d > 1e-5*float64(n) {
 					t.Fatalf("hd %d n %d: out[%d] = %g, want %g", hd, n, i, out[i], want)

@@ -26,8 +26,11 @@ const rowTile = 4
 type Sequence struct {
 	m      *Model
 	maxLen int
-	tokens []int32     // tokens whose keys and values are cached
-	k, v   [][]float32 // per layer: len(tokens)*kvDim cached keys and values
+	tokens []int32 // tokens whose keys and values are cached
+	// k and v hold, per layer, the len(tokens)*kvDim cached keys and
+	// values as IEEE halves (as llama.cpp's cache does by default), which
+	// halves what attention reads per token at long contexts.
+	k, v [][]uint16
 
 	x, xn, q, kk, vv, ao, g, u []float32 // per batch activations
 	cos, sin                   []float32 // per batch rotation tables
@@ -64,8 +67,8 @@ func (m *Model) NewSequence(maxLen int) *Sequence {
 	s := &Sequence{
 		m:      m,
 		maxLen: maxLen,
-		k:      make([][]float32, hp.Layers),
-		v:      make([][]float32, hp.Layers),
+		k:      make([][]uint16, hp.Layers),
+		v:      make([][]uint16, hp.Layers),
 		x:      make([]float32, MaxBatch*hp.Dim),
 		xn:     make([]float32, MaxBatch*max(hp.Dim, qDim)),
 		q:      make([]float32, MaxBatch*qDim),
@@ -171,8 +174,8 @@ func (s *Sequence) forwardBatch(tokens []int32, wantLogits bool) {
 				rope(k[b*kvDim+h*hd:b*kvDim+(h+1)*hd], cs, sn, hp.RopeNeox)
 			}
 		}
-		copy(s.k[li][pos0*kvDim:], k)
-		copy(s.v[li][pos0*kvDim:], v)
+		toHalves(s.k[li][pos0*kvDim:], k)
+		toHalves(s.v[li][pos0*kvDim:], v)
 		s.attention(li, pos0, B)
 		ao := s.ao[:B*qDim]
 		s.matmul(xn[:B*dim], &l.wo, ao, B, nil)
@@ -206,10 +209,10 @@ func (s *Sequence) growCache(n int) {
 	size = min(max(size, need), s.maxLen*kvDim)
 	s.scores = make([]float32, s.m.pool.threads*(size/kvDim))
 	for li := range s.k {
-		nk := make([]float32, size)
+		nk := make([]uint16, size)
 		copy(nk, s.k[li])
 		s.k[li] = nk
-		nv := make([]float32, size)
+		nv := make([]uint16, size)
 		copy(nv, s.v[li])
 		s.v[li] = nv
 	}
@@ -395,15 +398,14 @@ func (s *Sequence) attentionChunk(worker, lo, hi int) {
 			continue
 		}
 		for t := range n {
-			d := gguf.Dot(q, keys[t*kvDim+kvOff:t*kvDim+kvOff+hd]) * scale
+			d := dotHalves(q, keys[t*kvDim+kvOff:t*kvDim+kvOff+hd]) * scale
 			sc[t] = d
 			mx = max(mx, d)
 		}
 		inv := float32(1 / expShift(sc, mx))
 		clear(out)
 		for t, w := range sc {
-			w *= inv
-			gguf.AddScaled(out, w, vals[t*kvDim+kvOff:t*kvDim+kvOff+hd])
+			addScaledHalves(out, w*inv, vals[t*kvDim+kvOff:t*kvDim+kvOff+hd])
 		}
 	}
 }
@@ -442,5 +444,32 @@ func rope(v, cs, sn []float32, neox bool) {
 func addTo(dst, src []float32) {
 	for i, v := range src {
 		dst[i] += v
+	}
+}
+
+// toHalves stores src as IEEE halves in dst, rounded to nearest even.
+func toHalves(dst []uint16, src []float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = gguf.F32ToF16(v)
+	}
+}
+
+// dotHalves returns the dot product of q with the halves k (len(q) of
+// them).
+func dotHalves(q []float32, k []uint16) float32 {
+	k = k[:len(q)]
+	var s float32
+	for i, v := range q {
+		s += v * gguf.F16ToF32(k[i])
+	}
+	return s
+}
+
+// addScaledHalves adds w times the halves v to out, element by element.
+func addScaledHalves(out []float32, w float32, v []uint16) {
+	v = v[:len(out)]
+	for i, h := range v {
+		out[i] += w * gguf.F16ToF32(h)
 	}
 }

@@ -174,6 +174,12 @@ func (r *refModel) logits(toks []int32) [][]float64 {
 			for h := 0; h < r.kvHeads; h++ {
 				r.rotate(k[p][h*hd:(h+1)*hd], p)
 			}
+			// The cache holds halves.
+			for _, vec := range [][]float64{k[p], v[p]} {
+				for i, e := range vec {
+					vec[i] = float64(gguf.F16ToF32(gguf.F32ToF16(float32(e))))
+				}
+			}
 		}
 		for p := range n {
 			att := make([]float64, r.heads*hd)

@@ -17,6 +17,12 @@ func init() {
 // including subnormals, infinities and NaNs.
 func F16ToF32(h uint16) float32 { return f16Table[h] }
 
+// HaveF16C reports whether this process converts halves with the CPU's
+// F16C instructions, alongside AVX2 and FMA (never with the purego build
+// tag or on other architectures); kernels outside this package that take
+// halves check it.
+func HaveF16C() bool { return haveF16C }
+
 func f16ToF32Slow(h uint16) float32 {
 	sign := uint32(h>>15) << 31
 	exp := uint32(h>>10) & 0x1f
