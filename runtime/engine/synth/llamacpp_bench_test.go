@@ -278,6 +278,26 @@ func runLlamaGreedy(t *testing.T, script, dir, tmp, model string, prompts [][]in
 // into res, failing t on an error.
 func runLlamaScript(t *testing.T, script, dir, tmp string, spec map[string]any, res any) {
 	t.Helper()
+	out, stderr := runNodeScript(t, script, dir, tmp, spec)
+	var e struct {
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal(out, &e); err != nil {
+		t.Fatalf("llama.cpp script output %q: %v\n%s", out, err, stderr)
+	}
+	if e.Error != "" {
+		t.Fatalf("llama.cpp: %s", e.Error)
+	}
+	if err := json.Unmarshal(out, res); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runNodeScript writes spec as JSON into tmp and runs the node script on
+// node-llama-cpp's directory dir and that file, returning its standard
+// output and error; it fails t when the script fails.
+func runNodeScript(t *testing.T, script, dir, tmp string, spec any) (out, stderr []byte) {
+	t.Helper()
 	b, err := json.Marshal(spec)
 	if err != nil {
 		t.Fatal(err)
@@ -287,24 +307,13 @@ func runLlamaScript(t *testing.T, script, dir, tmp string, spec map[string]any, 
 		t.Fatal(err)
 	}
 	cmd := exec.Command("node", script, dir, specPath)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	var errBuf bytes.Buffer
+	cmd.Stderr = &errBuf
+	out, err = cmd.Output()
 	if err != nil {
-		t.Fatalf("node %s: %v\n%s", script, err, stderr.Bytes())
+		t.Fatalf("node %s: %v\n%s", script, err, errBuf.Bytes())
 	}
-	var e struct {
-		Error string `json:"error"`
-	}
-	if err := json.Unmarshal(out, &e); err != nil {
-		t.Fatalf("llama.cpp script output %q: %v\n%s", out, err, stderr.Bytes())
-	}
-	if e.Error != "" {
-		t.Fatalf("llama.cpp: %s", e.Error)
-	}
-	if err := json.Unmarshal(out, res); err != nil {
-		t.Fatal(err)
-	}
+	return out, errBuf.Bytes()
 }
 
 // greedyGaps generates n tokens greedily after prompt, as greedy does,

@@ -61,25 +61,11 @@ func TestLlamaCpp(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	spec, err := json.Marshal(cases)
-	if err != nil {
-		t.Fatal(err)
-	}
-	specPath := filepath.Join(tmp, "cases.json")
-	if err := os.WriteFile(specPath, spec, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	script, err := filepath.Abs(filepath.Join("testdata", "llamacpp.mjs"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("node", script, dir, specPath)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node %s: %v\n%s", script, err, stderr.Bytes())
-	}
+	out, stderr := runNodeScript(t, script, dir, tmp, cases)
 	type result struct {
 		Name      string  `json:"name"`
 		PromptIDs []int32 `json:"prompt_ids"`
@@ -102,7 +88,7 @@ func TestLlamaCpp(t *testing.T) {
 			r, ok := results[c.Name]
 			switch {
 			case !ok:
-				t.Fatalf("llama.cpp gave no result\n%s", stderr.Bytes())
+				t.Fatalf("llama.cpp gave no result\n%s", stderr)
 			case r.Error != "":
 				t.Fatalf("llama.cpp: %s", r.Error)
 			}
