@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/fomonet/fomo/internal/cputime"
 	"github.com/fomonet/fomo/runtime/engine/gguf"
 	"github.com/fomonet/fomo/runtime/engine/synth"
 )
@@ -56,7 +57,7 @@ func reportCPU(b *testing.B, start time.Duration, tokens int) {
 	if start == 0 || tokens == 0 {
 		return
 	}
-	b.ReportMetric(float64(processCPUTime()-start)/1e3/float64(tokens), "cpu-µs/tok")
+	b.ReportMetric(float64(cputime.Process()-start)/1e3/float64(tokens), "cpu-µs/tok")
 }
 
 // benchDecode decodes one token per op, at a context depth of at most 256,
@@ -70,7 +71,7 @@ func benchDecode(b *testing.B, m *Model) float64 {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
-	cpu := processCPUTime()
+	cpu := cputime.Process()
 	for b.Loop() {
 		if seq.Len() >= 256 { // decode at a moderate context depth
 			seq.Truncate(1)
@@ -97,7 +98,7 @@ func benchPrefill(b *testing.B, m *Model, n int) {
 		prompt[i] = int32(i*37%2000 + 3)
 	}
 	seq := m.NewSequence(0)
-	cpu := processCPUTime()
+	cpu := cputime.Process()
 	for b.Loop() {
 		seq.Truncate(0)
 		if _, err := seq.Forward(prompt); err != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/cputime"
 	"github.com/fomonet/fomo/internal/testkeys"
 	"github.com/fomonet/fomo/settle/chain"
 	"github.com/fomonet/fomo/settle/chain/consensus"
@@ -145,7 +146,7 @@ func BenchmarkReceiptsThroughChain(b *testing.B) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	b.ResetTimer()
-	start, cpu0, blocks0 := time.Now(), cpuTime(), blocks.Load()
+	start, cpu0, blocks0 := time.Now(), cputime.Process(), blocks.Load()
 	for _, t := range txs {
 		r, err := nodes[0].BroadcastTx(context.Background(), t)
 		if err != nil || r.Code != 0 {
@@ -157,7 +158,7 @@ func BenchmarkReceiptsThroughChain(b *testing.B) {
 	case <-time.After(5 * time.Minute):
 		b.Fatalf("%d of %d receipts included after 5 minutes", included.Load(), total)
 	}
-	el, cpu, nb := time.Since(start), cpuTime()-cpu0, blocks.Load()-blocks0
+	el, cpu, nb := time.Since(start), cputime.Process()-cpu0, blocks.Load()-blocks0
 	b.StopTimer()
 	b.ReportMetric(float64(total)/el.Seconds(), "receipts/s")
 	b.ReportMetric(el.Seconds(), "s/total")

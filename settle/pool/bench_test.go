@@ -176,20 +176,7 @@ func benchAdmitBatch(b *testing.B, n, accounts, nodes int) {
 // them, on pebble. The messages carry their ids (the router computes
 // them, outside this benchmark), which the pool takes as digests.
 func BenchmarkGossipBatched(b *testing.B) {
-	db := openPebble(b, b.TempDir())
-	b.Cleanup(func() { db.Close() })
-	p := newLocalPool(b, Config{Datastore: db, VerifyBatch: ReceiptBatchVerifier(receipt.Checker{})})
-	acctKey, _ := testkeys.New(b)
-	nodeKey, _ := testkeys.New(b)
-	_, from := testkeys.New(b)
-	msgs := make([]*pubsub.Message, b.N)
-	for i := range msgs {
-		msgs[i] = gossip(signReceipt(b, signAuth(b, acctKey, "m", uint64(i+1), 10), nodeKey, 1, 1))
-		// The router's message id, p2p.MessageID, set before validation.
-		id := sha256.Sum256(msgs[i].Data)
-		msgs[i].ID = string(id[:])
-	}
-	p.contentIDs = true
+	p, from, msgs := gossipBench(b)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	cpu := startCPU()
@@ -207,6 +194,27 @@ func BenchmarkGossipBatched(b *testing.B) {
 	}
 	b.StopTimer()
 	reportReceipts(b, b.N, cpu)
+}
+
+// gossipBench returns a batching pool on pebble, the peer the gossip
+// benchmarks receive from and b.N gossiped receipts carrying the ids the
+// router sets before validation (p2p.MessageID), which the pool takes as
+// digests.
+func gossipBench(b *testing.B) (*Pool, peer.ID, []*pubsub.Message) {
+	db := openPebble(b, b.TempDir())
+	b.Cleanup(func() { db.Close() })
+	p := newLocalPool(b, Config{Datastore: db, VerifyBatch: ReceiptBatchVerifier(receipt.Checker{})})
+	acctKey, _ := testkeys.New(b)
+	nodeKey, _ := testkeys.New(b)
+	_, from := testkeys.New(b)
+	msgs := make([]*pubsub.Message, b.N)
+	for i := range msgs {
+		msgs[i] = gossip(signReceipt(b, signAuth(b, acctKey, "m", uint64(i+1), 10), nodeKey, 1, 1))
+		id := sha256.Sum256(msgs[i].Data)
+		msgs[i].ID = string(id[:])
+	}
+	p.contentIDs = true
+	return p, from, msgs
 }
 
 // reportReceipts reports receipts per second of wall time and the
@@ -246,21 +254,8 @@ func BenchmarkEd25519VerifyZIP215(b *testing.B) {
 // batch, as pubsub's validateWorker does with an inline validator; no
 // goroutine is started per message.
 func BenchmarkGossipInline(b *testing.B) {
-	db := openPebble(b, b.TempDir())
-	b.Cleanup(func() { db.Close() })
-	p := newLocalPool(b, Config{Datastore: db, VerifyBatch: ReceiptBatchVerifier(receipt.Checker{})})
+	p, from, msgs := gossipBench(b)
 	p.batcher.setValidators(p2p.ValidateWorkers)
-	acctKey, _ := testkeys.New(b)
-	nodeKey, _ := testkeys.New(b)
-	_, from := testkeys.New(b)
-	msgs := make([]*pubsub.Message, b.N)
-	for i := range msgs {
-		msgs[i] = gossip(signReceipt(b, signAuth(b, acctKey, "m", uint64(i+1), 10), nodeKey, 1, 1))
-		// The router's message id, p2p.MessageID, set before validation.
-		id := sha256.Sum256(msgs[i].Data)
-		msgs[i].ID = string(id[:])
-	}
-	p.contentIDs = true
 	ctx := context.Background()
 	q := make(chan *pubsub.Message, 32)
 	var workers sync.WaitGroup

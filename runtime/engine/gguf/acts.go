@@ -128,20 +128,26 @@ func grow[E any](s []E, n int) []E {
 	return s[:n]
 }
 
+// blockScale returns the scale of a block of activations, its largest
+// magnitude / 127, and the scale's reciprocal (0 for a zero block).
+func blockScale(xs []float32) (sc, id float32) {
+	var amax float32
+	for _, v := range xs {
+		amax = max(amax, abs32(v))
+	}
+	sc = amax / 127
+	if sc != 0 {
+		id = 1 / sc
+	}
+	return sc, id
+}
+
 // quantizeActs32 is the portable Layout32 quantizer.
 func quantizeActs32(x []float32, q []int8, d, sum []float32) {
 	for b := range d {
 		xs := x[b*qk : (b+1)*qk]
 		qs := q[b*qk : (b+1)*qk]
-		var amax float32
-		for _, v := range xs {
-			amax = max(amax, abs32(v))
-		}
-		sc := amax / 127
-		var id float32
-		if sc != 0 {
-			id = 1 / sc
-		}
+		sc, id := blockScale(xs)
 		var s int32
 		for i, v := range xs {
 			// float32() rounds the product (no fused multiply-add where
@@ -161,15 +167,7 @@ func quantizeActs256(x []float32, q []int8, d []float32, bsums []int16) {
 	for b := range d {
 		xs := x[b*qkK : (b+1)*qkK]
 		qs := q[b*qkK : (b+1)*qkK]
-		var amax float32
-		for _, v := range xs {
-			amax = max(amax, abs32(v))
-		}
-		sc := amax / 127
-		var id float32
-		if sc != 0 {
-			id = 1 / sc
-		}
+		sc, id := blockScale(xs)
 		for j := range qkK / 16 {
 			var s int32
 			for i := j * 16; i < (j+1)*16; i++ {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fomonet/fomo/internal/cputime"
 	"github.com/fomonet/fomo/runtime/engine"
 	"github.com/fomonet/fomo/runtime/engine/gguf"
 	"github.com/fomonet/fomo/runtime/engine/synth"
@@ -51,11 +52,6 @@ const (
 func TestVsLlamaCpp(t *testing.T) {
 	if os.Getenv("FOMO_LLAMACPP_BENCH") != "1" {
 		t.Skip("set FOMO_LLAMACPP_BENCH=1 to benchmark against llama.cpp (installs " + nodeLlamaCpp + " from npm; make bench-llamacpp)")
-	}
-	for _, tool := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed: %v", tool, err)
-		}
 	}
 	rounds := envInts(t, "FOMO_LLAMACPP_ROUNDS", "3")[0]
 	threadCounts := envInts(t, "FOMO_LLAMACPP_THREADS", "1")
@@ -214,13 +210,13 @@ func fomoBench(t *testing.T, m *engine.Model, prompt []int32) benchTiming {
 		t.Fatal(err)
 	}
 	seq.Truncate(0)
-	c0, t0 := processCPU(), time.Now()
+	c0, t0 := cputime.Process(), time.Now()
 	logits, err := seq.Forward(prompt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tok := []int32{argmax(logits)}
-	c1, t1 := processCPU(), time.Now()
+	c1, t1 := cputime.Process(), time.Now()
 	for range benchDecode {
 		logits, err := seq.Forward(tok)
 		if err != nil {
@@ -228,7 +224,7 @@ func fomoBench(t *testing.T, m *engine.Model, prompt []int32) benchTiming {
 		}
 		tok[0] = argmax(logits)
 	}
-	c2, t2 := processCPU(), time.Now()
+	c2, t2 := cputime.Process(), time.Now()
 	return benchTiming{prefill: t1.Sub(t0), decode: t2.Sub(t1), prefillCPU: c1 - c0, decodeCPU: c2 - c1}
 }
 

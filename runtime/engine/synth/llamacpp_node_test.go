@@ -29,11 +29,6 @@ func TestLlamaCpp(t *testing.T) {
 	if os.Getenv("FOMO_LLAMACPP") != "1" {
 		t.Skip("set FOMO_LLAMACPP=1 to compare with llama.cpp (installs " + nodeLlamaCpp + " from npm; make test-llamacpp)")
 	}
-	for _, tool := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed: %v", tool, err)
-		}
-	}
 	dir := llamaCppDir(t)
 
 	const prompt = "The quick brown fox jumps over the lazy dog. Ünïcode → ok, 12345 tokens!"
@@ -118,8 +113,14 @@ func TestLlamaCpp(t *testing.T) {
 }
 
 // llamaCppDir returns the directory node-llama-cpp is installed in,
-// installing it first when it is missing.
+// installing it first when it is missing; it skips t when node or npm is
+// not installed.
 func llamaCppDir(t *testing.T) string {
+	for _, tool := range []string{"node", "npm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed: %v", tool, err)
+		}
+	}
 	dir := os.Getenv("FOMO_LLAMACPP_DIR")
 	if dir == "" {
 		cache, err := os.UserCacheDir()
