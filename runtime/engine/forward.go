@@ -294,48 +294,34 @@ func (s *Sequence) matmulChunk(_, lo, hi int) {
 		j := &jobs[ji]
 		w := j.w
 		end := min(hi, base+w.rows)
-		if j.acts == nil && w.t == gguf.TypeF32 && B > 1 {
-			// The rows of the chunk by all B tokens, each weight loaded
-			// once for several tokens; each result equals DotRow's.
-			lo, hi := r-base, end-base
-			gguf.MatMulF32(w.data[lo*w.rowSize:hi*w.rowSize], cols, in[:B*cols], B, j.out[lo:], w.rows)
-			if j.bias != nil {
+		rlo, rhi := r-base, end-base // this job's rows in the chunk
+		rows := w.data[rlo*w.rowSize : rhi*w.rowSize]
+		switch {
+		case j.acts != nil:
+			// All B quantized tokens in one call: each weight block is
+			// decoded once for all of them.
+			gguf.DotRowsActsN(w.t, rows, rhi-rlo, j.acts, j.out[rlo:], 1, w.rows)
+		case w.t == gguf.TypeF32 && B > 1:
+			// Each weight loaded once for several tokens; each result
+			// equals DotRow's.
+			gguf.MatMulF32(rows, cols, in[:B*cols], B, j.out[rlo:], w.rows)
+		default:
+			for lr := rlo; lr < rhi; lr++ {
+				row := w.row(lr)
 				for b := range B {
-					o := j.out[b*w.rows : (b+1)*w.rows]
-					for lr := lo; lr < hi; lr++ {
-						o[lr] += j.bias[lr]
-					}
+					j.out[b*w.rows+lr] = gguf.DotRow(w.t, row, in[b*cols:(b+1)*cols])
 				}
 			}
-			r = end
-			continue
 		}
-		if j.acts != nil {
-			lr, n := r-base, end-r
-			gguf.DotRowsActsN(w.t, w.data[lr*w.rowSize:(lr+n)*w.rowSize], n, j.acts, j.out[lr:], 1, w.rows)
-			if j.bias != nil {
-				for b := range B {
-					o := j.out[b*w.rows+lr : b*w.rows+lr+n]
-					for i, v := range j.bias[lr : lr+n] {
-						o[i] += v
-					}
-				}
-			}
-			r = end
-			continue
-		}
-		for ; r < end; r++ {
-			lr := r - base
-			row := w.row(lr)
+		if j.bias != nil {
 			for b := range B {
-				j.out[b*w.rows+lr] = gguf.DotRow(w.t, row, in[b*cols:(b+1)*cols])
-			}
-			if j.bias != nil {
-				for b := range B {
-					j.out[b*w.rows+lr] += j.bias[lr]
+				o := j.out[b*w.rows : (b+1)*w.rows]
+				for lr := rlo; lr < rhi; lr++ {
+					o[lr] += j.bias[lr]
 				}
 			}
 		}
+		r = end
 	}
 }
 
